@@ -1,2 +1,22 @@
-"""gradflow: a Keras-style deep-learning framework on NumPy (CPU) or CuPy (CUDA)."""
+"""gradflow: a Keras-style deep-learning framework on NumPy (CPU) or CuPy (CUDA GPUs).
+
+``GRADFLOW_BACKEND=numpy|cupy|reference|auto`` picks where arrays live; see README.md.
+"""
+from . import backend, config, dispatch, random
+from .autograd import GradcheckError, Parameter, Tensor, gradcheck, no_grad, enable_grad, tensor
+from .backend import free_memory, get_backend, memory_stats, set_backend, use_backend
+from .creation import arange, eye, from_dlpack, full, ones, ones_like, rand, randn, zeros, zeros_like
+from . import ops
+from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torch
+    abs, clip, concatenate, exp, flatten, log, log_softmax, matmul, maximum, mean, minimum, pad,
+    relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose, where, expand_dims,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Parameter", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "eye",
+    "zeros_like", "ones_like", "from_dlpack", "no_grad", "enable_grad", "gradcheck", "GradcheckError",
+    "get_backend", "set_backend", "use_backend", "memory_stats", "free_memory", "backend", "config",
+    "dispatch", "random", "ops",
+]

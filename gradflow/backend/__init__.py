@@ -1,0 +1,173 @@
+"""Which array library and device gradflow computes on: ``numpy``, ``cupy`` or ``reference``.
+
+``GRADFLOW_BACKEND=numpy|cupy|reference|auto`` is read at import; the backend itself is
+resolved on first use, so ``import gradflow`` never initialises CUDA (fork-safe).
+``auto`` takes CuPy only when it imports and a CUDA device works, else NumPy.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from .base import Backend, BackendUnavailableError
+from .cupy_backend import CupyBackend, cupy_status
+from .numpy_backend import NumpyBackend, ReferenceBackend
+
+__all__ = [
+    "Backend", "BackendUnavailableError", "VALID_BACKENDS", "get_backend", "set_backend",
+    "use_backend", "backend_for", "array_module", "device_of", "is_cupy_array",
+    "memory_stats", "free_memory",
+]
+
+VALID_BACKENDS = ("auto", "numpy", "cupy", "reference")
+log = logging.getLogger("gradflow")
+
+_lock = threading.RLock()
+_instances: dict[str, Backend] = {}
+_local = threading.local()
+
+
+def _check_name(name: str, source: str) -> str:
+    key = str(name).strip().lower()
+    if key not in VALID_BACKENDS:
+        raise ValueError(f"{source}={name!r} is not a gradflow backend; valid names: {', '.join(VALID_BACKENDS)}")
+    return key
+
+
+_requested = _check_name(os.environ.get("GRADFLOW_BACKEND", "auto") or "auto", "GRADFLOW_BACKEND")
+_current: Backend | None = None
+
+
+def _instance(name: str) -> Backend:
+    """The (cached) backend object for a concrete name."""
+    with _lock:
+        if name not in _instances:
+            if name == "numpy":
+                _instances[name] = NumpyBackend()
+            elif name == "reference":
+                _instances[name] = ReferenceBackend()
+            elif name == "cupy":
+                _instances[name] = CupyBackend()
+            else:  # pragma: no cover - guarded by _check_name
+                raise ValueError(name)
+        return _instances[name]
+
+
+def _resolve(name: str) -> Backend:
+    if name != "auto":
+        return _instance(name)
+    ok, why = cupy_status()
+    chosen = _instance("cupy") if ok else _instance("numpy")
+    log.info("gradflow backend auto -> %s (%s)", chosen.name, why if ok else "no usable CuPy/GPU")
+    return chosen
+
+
+def get_backend() -> Backend:
+    """The active backend (a ``use_backend`` block's, else the global one)."""
+    stack = getattr(_local, "stack", None)
+    if stack:
+        return stack[-1]
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = _resolve(_requested)
+    return _current
+
+
+def set_backend(name: str) -> Backend:
+    """Switch the global backend: ``numpy``, ``cupy``, ``reference`` or ``auto``."""
+    global _current, _requested
+    key = _check_name(name, "backend")
+    backend = _resolve(key)
+    _requested, _current = key, backend
+    return backend
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Run a block on another backend: ``with use_backend("reference"): ...``."""
+    backend = _resolve(_check_name(name, "backend"))
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    stack.append(backend)
+    try:
+        yield backend
+    finally:
+        stack.pop()
+
+
+def is_cupy_array(arr) -> bool:
+    return type(arr).__module__.startswith("cupy")
+
+
+def array_module(arr):
+    """``numpy`` or ``cupy``, whichever owns ``arr``."""
+    if is_cupy_array(arr):
+        return _instance("cupy").xp
+    return np
+
+
+def device_of(arr) -> str:
+    return "cuda" if is_cupy_array(arr) else "cpu"
+
+
+def backend_for(arr) -> Backend:
+    """The backend that computes on ``arr``'s device (the active one when it matches)."""
+    current = get_backend()
+    if current.device == device_of(arr):
+        return current
+    return _instance("cupy") if is_cupy_array(arr) else _instance("numpy")
+
+
+def memory_stats() -> dict:
+    """Memory figures of the active backend (CuPy pool and device figures on a GPU)."""
+    return get_backend().memory_stats()
+
+
+def free_memory() -> None:
+    """Release cached blocks of the CuPy memory pool (no-op on the CPU)."""
+    get_backend().free_memory()
+
+
+def _warn_two_cupy_wheels() -> None:
+    from importlib import metadata
+
+    found = []
+    for dist in ("cupy", "cupy-cuda11x", "cupy-cuda12x", "cupy-cuda13x"):
+        try:
+            metadata.version(dist)
+            found.append(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    if len(found) > 1:
+        warnings.warn(
+            f"several CuPy packages are installed at once ({', '.join(found)}); they overwrite each "
+            f"other's files. Uninstall all but the one matching your CUDA version.",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
+def _one_line_hook(previous):
+    """Report an uncaught BackendUnavailableError as one clear line, not a traceback."""
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, BackendUnavailableError):
+            print(f"gradflow: {exc}", file=sys.stderr)
+            return
+        previous(exc_type, exc, tb)
+
+    hook._gradflow = True
+    return hook
+
+
+_warn_two_cupy_wheels()
+if not getattr(sys.excepthook, "_gradflow", False):
+    sys.excepthook = _one_line_hook(sys.excepthook)

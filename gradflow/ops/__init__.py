@@ -1,0 +1,16 @@
+"""Differentiable ops on Tensors: elementwise, reductions, shape, linear algebra and nn."""
+import sys as _sys
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import __all__ as _e
+from .linalg import matmul
+from .nn import *  # noqa: F401,F403
+from .nn import __all__ as _n
+from .reduction import *  # noqa: F401,F403
+from .reduction import __all__ as _r
+from .shape import *  # noqa: F401,F403
+from .shape import __all__ as _s
+
+__all__ = [*_e, *_r, *_s, *_n, "matmul"]
+
+# Tensor methods (a + b, t.sum(), ...) call these functions
+_sys.modules["gradflow.autograd.tensor"]._F = _sys.modules[__name__]

@@ -1,0 +1,305 @@
+"""Elementwise differentiable ops with NumPy broadcasting; Python scalars stay weakly typed."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ..backend import array_module
+
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
+    "relu", "clip", "maximum", "minimum", "where", "less", "less_equal", "greater",
+    "greater_equal", "equal", "not_equal", "cast", "square",
+]
+
+
+def _xp(a):
+    return array_module(a)
+
+
+class Add(Function):
+    verb = "add"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    verb = "subtract"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    verb = "multiply"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad
+        return (g * ctx.b if na else None), (g * ctx.a if nb else None)
+
+
+class Div(Function):
+    verb = "divide"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad
+        ga = g / ctx.b if na else None
+        gb = -g * ctx.a / (ctx.b * ctx.b) if nb else None
+        return ga, gb
+
+
+class Pow(Function):
+    verb = "raise to a power"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.a, ctx.b, ctx.out = a, b, out
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad
+        a, b = ctx.a, ctx.b
+        ga = g * b * a ** (b - 1) if na else None
+        gb = None
+        if nb:
+            xp = _xp(ctx.out)
+            safe = xp.where(a > 0, a, 1)
+            gb = g * ctx.out * xp.log(safe)
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.out = _xp(a).exp(a)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return _xp(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.out = _xp(a).sqrt(a)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (2 * ctx.out)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return _xp(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * _xp(g).sign(ctx.a)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.out = _xp(a).tanh(a)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1 - ctx.out * ctx.out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        xp = _xp(a)
+        # 0.5 * (1 + tanh(x/2)) is exact and never overflows
+        out = 0.5 * (1 + xp.tanh(0.5 * a))
+        ctx.out = out
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.out * (1 - ctx.out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        mask = a > 0
+        ctx.mask = mask
+        return a * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.mask
+
+
+class Clip(Function):
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        xp = _xp(a)
+        out = xp.clip(a, lo, hi)
+        ctx.mask = out == a
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.mask, None, None
+
+
+class _Extremum(Function):
+    pick = None
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        xp = _xp(a) if not isinstance(a, (int, float)) else _xp(b)
+        out = getattr(xp, cls.pick)(a, b)
+        ctx.a_wins = (a == out) * 1.0
+        ctx.b_wins = (b == out) * 1.0
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        total = ctx.a_wins + ctx.b_wins  # ties share the gradient equally
+        return g * ctx.a_wins / total, g * ctx.b_wins / total
+
+
+class Maximum(_Extremum):
+    verb = "take the maximum of"
+    pick = "maximum"
+
+
+class Minimum(_Extremum):
+    verb = "take the minimum of"
+    pick = "minimum"
+
+
+class Where(Function):
+    verb = "select (where) between"
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        xp = array_module(cond)
+        ctx.cond = cond
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, g * ctx.cond, g * ~ctx.cond
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype), None
+
+
+def add(a, b): return Add.apply(a, b)
+def sub(a, b): return Sub.apply(a, b)
+def mul(a, b): return Mul.apply(a, b)
+def div(a, b): return Div.apply(a, b)
+def pow(a, b): return Pow.apply(a, b)  # noqa: A001
+def neg(a): return Neg.apply(a)
+def exp(a): return Exp.apply(a)
+def log(a): return Log.apply(a)
+def sqrt(a): return Sqrt.apply(a)
+def abs(a): return Abs.apply(a)  # noqa: A001
+def tanh(a): return Tanh.apply(a)
+def sigmoid(a): return Sigmoid.apply(a)
+def relu(a): return Relu.apply(a)
+def square(a): return Mul.apply(a, a)
+def maximum(a, b): return Maximum.apply(a, b)
+def minimum(a, b): return Minimum.apply(a, b)
+
+
+def clip(a, lo=None, hi=None):
+    """Clamp to [lo, hi]; the gradient passes where the value was not clipped."""
+    return Clip.apply(a, lo, hi)
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` else ``b``; ``cond`` gets no gradient."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    xp = array_module(cond)
+    return Where.apply(xp.asarray(cond, dtype=bool), a, b)
+
+
+def cast(a, dtype):
+    return Cast.apply(a, dtype)
+
+
+def _compare(name):
+    def op(a, b):
+        da = a.data if isinstance(a, Tensor) else a
+        db = b.data if isinstance(b, Tensor) else b
+        xp = array_module(da if not isinstance(da, (int, float)) else db)
+        try:
+            return Tensor._wrap(getattr(xp, name)(da, db))
+        except ValueError as exc:
+            sa, sb = getattr(da, "shape", ()), getattr(db, "shape", ())
+            raise ValueError(f"cannot compare tensors of shapes {tuple(sa)} and {tuple(sb)}") from exc
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (no gradient): a boolean tensor."
+    return op
+
+
+less = _compare("less")
+less_equal = _compare("less_equal")
+greater = _compare("greater")
+greater_equal = _compare("greater_equal")
+equal = _compare("equal")
+not_equal = _compare("not_equal")

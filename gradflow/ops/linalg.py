@@ -1,0 +1,48 @@
+"""Matrix multiplication (batched, broadcast) through the kernel registry."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ._kernel import kernel
+
+__all__ = ["matmul"]
+
+
+def _mm(a, b):
+    return kernel("matmul", a)(a, b)
+
+
+class MatMul(Function):
+    verb = "matrix-multiply"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs operands of rank >= 1")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"inner dimensions differ: {a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]}")
+        ctx.a, ctx.b = a, b
+        return _mm(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.a, ctx.b
+        na, nb = ctx.needs_input_grad
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        ga = _mm(g2, b2.swapaxes(-1, -2)) if na else None
+        gb = _mm(a2.swapaxes(-1, -2), g2) if nb else None
+        if ga is not None and a.ndim == 1:
+            ga = ga[..., 0, :]
+        if gb is not None and b.ndim == 1:
+            gb = gb[..., 0]
+        return ga, gb
+
+
+def matmul(a, b):
+    """``a @ b`` with NumPy's batching and broadcasting rules."""
+    return MatMul.apply(a, b)

@@ -1,0 +1,365 @@
+"""Neural-network ops: softmax family, fused cross-entropy, conv2d, pooling, batch norm, dropout.
+
+Geometry ('same'/'valid'/explicit padding, strides, dilation) is resolved here; the array
+work goes to the hot-path kernels chosen by ``gradflow.dispatch`` (contracts in kernels/README.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ..backend import array_module, backend_for
+from ._kernel import kernel
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout",
+    "pair", "conv_padding", "pool_padding", "conv_output_size",
+]
+
+
+# -- softmax family -------------------------------------------------------------------------
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        xp = array_module(a)
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.out, ctx.axis = out, axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        s = ctx.out
+        return s * (g - (g * s).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        xp = array_module(a)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.out, ctx.axis = out, axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        return g - xp.exp(ctx.out) * g.sum(axis=ctx.axis, keepdims=True), None
+
+
+def softmax(a, axis=-1):
+    """Numerically stable softmax along ``axis``."""
+    return Softmax.apply(a, axis)
+
+
+def log_softmax(a, axis=-1):
+    """Numerically stable log-softmax along ``axis``."""
+    return LogSoftmax.apply(a, axis)
+
+
+class SoftmaxXent(Function):
+    """Per-sample cross-entropy of softmax(logits) against target distributions, fused."""
+
+    @staticmethod
+    def forward(ctx, logits, target, axis):
+        xp = array_module(logits)
+        shifted = logits - logits.max(axis=axis, keepdims=True)
+        e = xp.exp(shifted)
+        s = e.sum(axis=axis, keepdims=True)
+        logp = shifted - xp.log(s)
+        ctx.p, ctx.target, ctx.axis = e / s, target, axis
+        return -(target * logp).sum(axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = xp_expand(g, ctx.axis)
+        tsum = ctx.target.sum(axis=ctx.axis, keepdims=True)
+        return g * (ctx.p * tsum - ctx.target), None, None
+
+
+class SparseSoftmaxXent(Function):
+    """Per-sample cross-entropy of softmax(logits) (last axis) against integer labels, fused."""
+
+    @staticmethod
+    def forward(ctx, logits, labels):
+        xp = array_module(logits)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        s = e.sum(axis=-1, keepdims=True)
+        lab = labels[..., None]
+        picked = xp.take_along_axis(shifted, lab, axis=-1)[..., 0]
+        ctx.p, ctx.lab = e / s, lab
+        return xp.log(s[..., 0]) - picked
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        d = ctx.p * g[..., None]
+        flat = d.reshape(-1, d.shape[-1])
+        flat[xp.arange(flat.shape[0]), ctx.lab.reshape(-1)] -= g.reshape(-1)
+        return d, None
+
+
+def xp_expand(g, axis):
+    return array_module(g).expand_dims(g, axis)
+
+
+class SigmoidBCE(Function):
+    """Elementwise binary cross-entropy of sigmoid(logits), in the overflow-free form."""
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        xp = array_module(logits)
+        ctx.logits, ctx.target = logits, target
+        return xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        p = 0.5 * (1 + xp.tanh(0.5 * ctx.logits))
+        return g * (p - ctx.target), None
+
+
+def softmax_cross_entropy(logits, target, axis=-1):
+    """-sum(target * log_softmax(logits)) per sample; stable for any logits."""
+    return SoftmaxXent.apply(logits, target.data if isinstance(target, Tensor) else target, axis)
+
+
+def sparse_softmax_cross_entropy(logits, labels):
+    """-log_softmax(logits)[label] per sample; ``labels`` are integer class ids."""
+    lab = labels.data if isinstance(labels, Tensor) else labels
+    xp = array_module(logits.data if isinstance(logits, Tensor) else logits)
+    lab = xp.asarray(lab).astype(np.int64, copy=False)
+    return SparseSoftmaxXent.apply(logits, lab)
+
+
+def sigmoid_binary_cross_entropy(logits, target):
+    """Elementwise BCE of sigmoid(logits) against ``target`` in [0, 1]; never overflows."""
+    return SigmoidBCE.apply(logits, target.data if isinstance(target, Tensor) else target)
+
+
+# -- geometry -------------------------------------------------------------------------------
+def pair(value, name: str = "value") -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(2, 3) -> (2, 3)``."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    vals = tuple(int(v) for v in value)
+    if len(vals) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return vals
+
+
+def conv_output_size(n, k, stride, pad_lo, pad_hi, dilation=1):
+    return (n + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def _same_pad(n, k_eff, stride):
+    out = -(-n // stride)
+    total = max((out - 1) * stride + k_eff - n, 0)
+    return total // 2, total - total // 2  # the extra one goes bottom/right, like Keras/TF
+
+
+def conv_padding(padding, hw, kernel_size, strides, dilation):
+    """Explicit ((top, bottom), (left, right)) for 'valid', 'same', an int, pairs, or explicit."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0), (0, 0)
+        if mode == "same":
+            return tuple(_same_pad(n, d * (k - 1) + 1, s) for n, k, s, d in zip(hw, kernel_size, strides, dilation))
+        raise ValueError(f"padding must be 'valid', 'same' or explicit ints, got {padding!r}")
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 2, (int(padding),) * 2
+    p = tuple(padding)
+    if len(p) == 2 and all(isinstance(v, (int, np.integer)) for v in p):
+        return (int(p[0]),) * 2, (int(p[1]),) * 2
+    return tuple(int(v) for v in p[0]), tuple(int(v) for v in p[1])
+
+
+def pool_padding(padding, hw, pool, strides):
+    return conv_padding(padding, hw, pool, strides, (1, 1))
+
+
+# -- conv2d ---------------------------------------------------------------------------------
+class Conv2D(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation):
+        ctx.x, ctx.w, ctx.geom, ctx.has_b = x, w, (stride, padding, dilation), b is not None
+        return kernel("conv2d_forward", x)(x, w, b, stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        x, w = ctx.x, ctx.w
+        g = array_module(g).ascontiguousarray(g)
+        dx = kernel("conv2d_backward_input", g)(g, w, x.shape, *ctx.geom) if nx else None
+        dw = kernel("conv2d_backward_filter", g)(g, x, w.shape, *ctx.geom) if nw else None
+        db = g.sum(axis=(0, 1, 2)) if (nb and ctx.has_b) else None
+        return dx, dw, db, None, None, None
+
+
+def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1):
+    """2-D convolution, channels-last: x[N,H,W,C] * w[KH,KW,C,F] (+ b[F]) -> y[N,OH,OW,F]."""
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,C,F), got shapes {x.shape} and {w.shape}")
+    if x.shape[3] != w.shape[2]:
+        raise ValueError(f"conv2d: input has {x.shape[3]} channels but the kernel expects {w.shape[2]} (shapes {x.shape} and {w.shape})")
+    stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
+    pads = conv_padding(padding, x.shape[1:3], w.shape[:2], stride, dil)
+    for n, k, s, d, (lo, hi), axis in zip(x.shape[1:3], w.shape[:2], stride, dil, pads, "HW"):
+        if conv_output_size(n, k, s, lo, hi, d) < 1:
+            raise ValueError(f"conv2d: kernel {tuple(w.shape[:2])} (dilation {dil}) is larger than the padded input "
+                             f"{tuple(x.shape[1:3])} along {axis}")
+    return Conv2D.apply(x, w, b, stride, pads, dil)
+
+
+# -- pooling --------------------------------------------------------------------------------
+class MaxPool2D(Function):
+    @staticmethod
+    def forward(ctx, x, pool, stride, padding):
+        y, argmax = kernel("max_pool2d_forward", x)(x, pool, stride, padding)
+        ctx.argmax, ctx.shape, ctx.geom = argmax, x.shape, (pool, stride, padding)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        g = array_module(g).ascontiguousarray(g)
+        return kernel("max_pool2d_backward", g)(g, ctx.argmax, ctx.shape, *ctx.geom), None, None, None
+
+
+class AvgPool2D(Function):
+    @staticmethod
+    def forward(ctx, x, pool, stride, padding):
+        ctx.shape, ctx.geom = x.shape, (pool, stride, padding)
+        return kernel("avg_pool2d_forward", x)(x, pool, stride, padding)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = array_module(g).ascontiguousarray(g)
+        return kernel("avg_pool2d_backward", g)(g, ctx.shape, *ctx.geom), None, None, None
+
+
+def _pool_args(x, pool_size, strides, padding, name):
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects a rank-4 input (N,H,W,C), got shape {x.shape}")
+    pool = pair(pool_size, "pool_size")
+    stride = pool if strides is None else pair(strides, "strides")
+    if min(pool) < 1 or min(stride) < 1:
+        raise ValueError(f"{name}: pool_size and strides must be >= 1, got {pool} and {stride}")
+    pads = pool_padding(padding, x.shape[1:3], pool, stride)
+    for n, k, s, (lo, hi) in zip(x.shape[1:3], pool, stride, pads):
+        if (n + lo + hi - k) // s + 1 < 1:
+            raise ValueError(f"{name}: pool {pool} is larger than the input {tuple(x.shape[1:3])}")
+    return pool, stride, pads
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Max pooling over windows of x[N,H,W,C]; ``strides`` default to ``pool_size``."""
+    return MaxPool2D.apply(x, *_pool_args(x, pool_size, strides, padding, "max_pool2d"))
+
+
+def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Average pooling; padded cells are not counted (as Keras/TF 'same')."""
+    return AvgPool2D.apply(x, *_pool_args(x, pool_size, strides, padding, "avg_pool2d"))
+
+
+# -- batch norm -----------------------------------------------------------------------------
+def _to_2d(x, axis):
+    xp = array_module(x)
+    moved = xp.moveaxis(x, axis, -1) if axis != x.ndim - 1 else x
+    return xp.ascontiguousarray(moved).reshape(-1, x.shape[axis]), moved.shape
+
+
+def _from_2d(y2, moved_shape, axis, ndim):
+    xp = array_module(y2)
+    y = y2.reshape(moved_shape)
+    return xp.moveaxis(y, -1, axis) if axis != ndim - 1 else y
+
+
+class BatchNormTrain(Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, axis, eps):
+        x2, moved = _to_2d(x, axis)
+        y2, mean, inv_std = kernel("batch_norm_forward", x2)(x2, gamma, beta, eps)
+        ctx.x2, ctx.gamma, ctx.mean, ctx.inv_std = x2, gamma, mean, inv_std
+        ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
+        return _from_2d(y2, moved, axis, x.ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        g2, _ = _to_2d(g, ctx.axis)
+        dx2, dgamma, dbeta = kernel("batch_norm_backward", g2)(g2, ctx.x2, ctx.gamma, ctx.mean, ctx.inv_std)
+        return _from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), dgamma, dbeta, None, None
+
+
+class BatchNormInfer(Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, mean, var, axis, eps):
+        xp = array_module(x)
+        x2, moved = _to_2d(x, axis)
+        y2 = kernel("batch_norm_inference", x2)(x2, gamma, beta, mean, var, eps)
+        ctx.x2, ctx.gamma, ctx.mean = x2, gamma, mean
+        ctx.inv_std = 1.0 / xp.sqrt(var + eps)
+        ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
+        return _from_2d(y2, moved, axis, x.ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        g2, _ = _to_2d(g, ctx.axis)
+        xhat = (ctx.x2 - ctx.mean) * ctx.inv_std
+        dx2 = g2 * (ctx.gamma * ctx.inv_std)
+        return (_from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), (g2 * xhat).sum(0), g2.sum(0),
+                None, None, None, None)
+
+
+def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis=-1, eps=1e-3, training=True):
+    """Normalise over every axis but ``axis``.
+
+    Training: batch statistics; returns ``(y, mean, var)`` with the biased batch variance so the
+    caller can update moving statistics. Inference: ``moving_mean``/``moving_var``; returns ``y``.
+    ``gamma``/``beta`` may be None (scale/center off).
+    """
+    data = x.data if isinstance(x, Tensor) else x
+    ndim = data.ndim
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"batch_norm: axis {axis} is out of range for an input of rank {ndim} (shape {data.shape})")
+    axis %= ndim
+    c = data.shape[axis]
+    xp = array_module(data)
+    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
+    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    if training:
+        y, ctx = BatchNormTrain.apply_ctx(x, gamma, beta, axis, eps)
+        inv = ctx.inv_std
+        return y, ctx.mean, 1.0 / (inv * inv) - eps
+    mm = moving_mean.data if isinstance(moving_mean, Tensor) else moving_mean
+    mv = moving_var.data if isinstance(moving_var, Tensor) else moving_var
+    return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps)
+
+
+# -- dropout --------------------------------------------------------------------------------
+class Dropout(Function):
+    @staticmethod
+    def forward(ctx, x, rate, rng):
+        keep = rng.random(x.shape, dtype=np.float32) >= rate
+        scale = x.dtype.type(1.0 / (1.0 - rate))
+        ctx.mask = keep * scale
+        return x * ctx.mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.mask, None, None
+
+
+def dropout(x, rate: float, training: bool = True, rng=None):
+    """Inverted dropout: zero each element with probability ``rate``, scale the rest by 1/(1-rate)."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    if not training or rate == 0.0:
+        return x
+    data = x.data if isinstance(x, Tensor) else x
+    rng = rng if rng is not None else backend_for(data).rng
+    return Dropout.apply(x, rate, rng)

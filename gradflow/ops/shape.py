@@ -1,0 +1,222 @@
+"""Shape ops: reshape, transpose, flatten, expand/squeeze, concatenate, stack, pad, indexing, device moves."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ..backend import array_module, is_cupy_array
+
+__all__ = [
+    "reshape", "transpose", "permute", "flatten", "expand_dims", "squeeze", "concatenate",
+    "stack", "pad", "getitem", "to_device", "scatter_add",
+]
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) to {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx, a, axes):
+        if axes is None:
+            axes = tuple(reversed(range(a.ndim)))
+        axes = tuple(int(x) % a.ndim for x in axes)
+        if sorted(axes) != list(range(a.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of a rank-{a.ndim} tensor's axes")
+        ctx.inv = tuple(np.argsort(axes))
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inv), None
+
+
+class Concatenate(Function):
+    verb = "concatenate"
+
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        xp = array_module(arrays[0])
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return xp.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        splits = np.cumsum(ctx.sizes)[:-1].tolist()
+        return (None, *xp.split(g, splits, axis=ctx.axis))
+
+
+class Stack(Function):
+    verb = "stack"
+
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        xp = array_module(arrays[0])
+        ctx.axis = axis
+        return xp.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        n = g.shape[ctx.axis]
+        return (None, *(xp.take(g, i, axis=ctx.axis) for i in range(n)))
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, a, pad_width, value):
+        xp = array_module(a)
+        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
+        ctx.slices = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(pw, a.shape))
+        return xp.pad(a, [tuple(int(v) for v in row) for row in pw], mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.slices], None, None
+
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` with repeated indices accumulating (NumPy or CuPy)."""
+    if is_cupy_array(target):
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+    return target
+
+
+def _is_fancy(idx) -> bool:
+    items = idx if isinstance(idx, tuple) else (idx,)
+    for it in items:
+        if isinstance(it, (list, Tensor)) or (hasattr(it, "shape") and hasattr(it, "dtype") and getattr(it, "ndim", 0) > 0):
+            return True
+        if hasattr(it, "dtype") and getattr(it, "dtype", None) == bool:
+            return True
+    return False
+
+
+def _raw_index(idx):
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+    return idx
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, idx):
+        ctx.shape, ctx.dtype, ctx.idx = a.shape, a.dtype, idx
+        ctx.fancy = _is_fancy(idx)
+        try:
+            return a[idx]
+        except IndexError as exc:
+            raise IndexError(f"index {idx!r} is invalid for a tensor of shape {a.shape}: {exc}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        out = xp.zeros(ctx.shape, dtype=g.dtype)
+        if ctx.fancy:
+            scatter_add(out, ctx.idx, g)
+        else:
+            out[ctx.idx] = g
+        return out, None
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, a, device):
+        from ..backend import _instance  # noqa: PLC0415
+
+        ctx.src = "cuda" if is_cupy_array(a) else "cpu"
+        if device == ctx.src:
+            return a
+        if device == "cuda":
+            return _instance("cupy").asarray(a)
+        return _instance("cupy").to_numpy(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ToDevice.forward(ctx.__class__(), g, ctx.src), None
+
+
+def reshape(a, shape):
+    if isinstance(shape, int):
+        shape = (shape,)
+    return Reshape.apply(a, tuple(shape))
+
+
+def transpose(a, axes=None):
+    return Transpose.apply(a, None if axes is None else tuple(axes))
+
+
+def permute(a, *axes):
+    return transpose(a, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes)
+
+
+def flatten(a, start_axis=0):
+    """Collapse the axes from ``start_axis`` on into one (``flatten(x, 1)`` keeps the batch axis)."""
+    shape = a.shape
+    return reshape(a, tuple(shape[:start_axis]) + (-1,))
+
+
+def expand_dims(a, axis):
+    shape = list(a.shape)
+    axis = axis if axis >= 0 else len(shape) + axis + 1
+    shape.insert(axis, 1)
+    return reshape(a, shape)
+
+
+def squeeze(a, axis=None):
+    shape = a.shape
+    if axis is None:
+        new = [n for n in shape if n != 1]
+    else:
+        axes = {ax % len(shape) for ax in ((axis,) if isinstance(axis, int) else axis)}
+        for ax in axes:
+            if shape[ax] != 1:
+                raise ValueError(f"cannot squeeze axis {ax} of size {shape[ax]} (shape {shape})")
+        new = [n for i, n in enumerate(shape) if i not in axes]
+    return reshape(a, new)
+
+
+def concatenate(tensors, axis=0):
+    return Concatenate.apply(axis, *tensors)
+
+
+def stack(tensors, axis=0):
+    return Stack.apply(axis, *tensors)
+
+
+def pad(a, pad_width, value=0.0):
+    """Constant padding; ``pad_width`` as in ``numpy.pad`` (int or per-axis (before, after))."""
+    return Pad.apply(a, pad_width, value)
+
+
+def getitem(a, idx):
+    return GetItem.apply(a, _raw_index(idx))
+
+
+def to_device(a, device: str):
+    dev = str(device).lower()
+    if dev.startswith("cuda") or dev == "gpu":
+        dev = "cuda"
+    elif dev != "cpu":
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+    return ToDevice.apply(a, dev)
