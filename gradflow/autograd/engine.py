@@ -7,14 +7,17 @@ __all__ = ["run_backward"]
 
 
 def _topological(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` through graph nodes, inputs before their users."""
-    order, seen = [], {id(root)}
+    """Tensors reachable from ``root`` through graph nodes, each after all of its inputs."""
+    order, expanded = [], set()
     stack = [(root, False)]
     while stack:
         t, done = stack.pop()
         if done:
             order.append(t)
             continue
+        if id(t) in expanded:
+            continue
+        expanded.add(id(t))
         stack.append((t, True))
         node = t._node
         if node is None:
@@ -25,8 +28,7 @@ def _topological(root: Tensor) -> list[Tensor]:
                 "the first time if you need to backpropagate twice"
             )
         for inp in node.inputs:
-            if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in seen:
-                seen.add(id(inp))
+            if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in expanded:
                 stack.append((inp, False))
     return order
 

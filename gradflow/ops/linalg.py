@@ -21,6 +21,11 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"inner dimensions differ: {a.shape[-1]} vs {b.shape[-2 if b.ndim > 1 else 0]}")
         ctx.a, ctx.b = a, b
+        if a.ndim == 1 or b.ndim == 1:  # kernels take rank >= 2; promote like numpy.matmul
+            out = _mm(a[None, :] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
+            if b.ndim == 1:
+                out = out[..., 0]
+            return out[..., 0, :] if a.ndim == 1 else out
         return _mm(a, b)
 
     @staticmethod

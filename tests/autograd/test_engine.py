@@ -1,0 +1,125 @@
+"""The backward engine: accumulation, no_grad, detach, freeing the graph, errors, gradcheck itself."""
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+
+
+def test_backward_accumulates_across_calls_and_zero_grad():
+    x = gf.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    (3 * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1.0, 2.0]) + 3)
+    x.zero_grad()
+    assert x.grad is None
+    isinstance(x.grad, type(None))
+
+
+def test_grad_is_a_tensor_of_the_leaf_shape():
+    w = gf.tensor(np.ones((3, 1)), requires_grad=True)
+    (gf.ones(4, 3) @ w).sum().backward()
+    assert isinstance(w.grad, gf.Tensor) and w.grad.shape == (3, 1)
+
+
+def test_shared_subexpression_counts_every_path():
+    x = gf.tensor([3.0], requires_grad=True)
+    y = x * x
+    z = y + y * x  # x^2 + x^3
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2 * 3 + 3 * 9])
+
+
+def test_explicit_upstream_gradient_and_nonscalar_error():
+    x = gf.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"non-scalar tensor of shape \(3,\) needs an explicit gradient"):
+        y.backward()
+    y = x * 2
+    y.backward(np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2, 0, -2])
+    with pytest.raises(ValueError, match="does not match"):
+        (x * 2).backward(np.ones(2))
+
+
+def test_no_grad_records_nothing_and_detach_cuts():
+    x = gf.tensor([1.0], requires_grad=True)
+    with gf.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+    d = (x * 2).detach()
+    assert not d.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        d.backward()
+
+    @gf.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(x).requires_grad
+
+
+def test_graph_is_freed_after_backward_and_reuse_errors():
+    x = gf.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        y.backward()
+    y2 = (x * x).sum()
+    y2.backward(retain_graph=True)
+    y2.backward()  # allowed once retained
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * np.array([1.0, 2.0]) + 2 * np.array([1.0, 2.0]))
+
+
+def test_memory_does_not_grow_over_2000_iterations():
+    """Forward/backward 2,000 times: the graph is freed, so memory stays flat."""
+    rng = np.random.default_rng(0)
+    w = gf.tensor(rng.standard_normal((8, 8)).astype(np.float32), requires_grad=True)
+    x = gf.tensor(rng.standard_normal((4, 8)).astype(np.float32))
+
+    def step():
+        h = gf.tanh(x @ w)
+        loss = (h * h).mean() + gf.relu(h).sum() * 0.01
+        loss.backward()
+        w.grad = None
+
+    for _ in range(50):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(2000):
+        step()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert grown < 200_000, f"memory grew by {grown} bytes over 2,000 iterations"
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    from gradflow.autograd import Function
+
+    class BadSquare(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.a = a
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.a  # should be 2 * a
+
+    with pytest.raises(gf.GradcheckError, match="analytic"):
+        gf.gradcheck(lambda t: BadSquare.apply(t), [np.array([1.0, 2.0])])
+
+
+def test_repr_item_and_conversions():
+    t = gf.tensor([[1.5]])
+    assert "tensor(" in repr(t) and float(t) == 1.5 and t.item() == 1.5
+    with pytest.raises(ValueError, match="one element"):
+        gf.ones(2).item()
+    assert np.asarray(gf.ones(2)).tolist() == [1.0, 1.0]
+    assert np.ones(2) + gf.ones(2) is not None  # ndarray + Tensor -> Tensor via __radd__
+    assert isinstance(np.ones(2) + gf.ones(2), gf.Tensor)
