@@ -1,0 +1,96 @@
+"""CIFAR-10: 50,000 train and 10,000 test 32x32 colour images in 10 classes (binary version).
+
+Reads ``cifar-10-binary.tar.gz`` (straight from the archive, nothing extracted) or its extracted
+``cifar-10-batches-bin/`` folder. Each record is 1 label byte then 3,072 pixel bytes in CHW order.
+The Python version of CIFAR is a pickle; gradflow never unpickles.
+"""
+from __future__ import annotations
+
+import os
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._files import DatasetFormatError, Remote, RemoteFile, dataset_dir, ensure_files, find_existing
+
+__all__ = ["load_data", "REMOTE", "CLASS_NAMES", "TRAIN_FILES", "TEST_FILE"]
+
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck")
+ARCHIVE = "cifar-10-binary.tar.gz"
+EXTRACTED_DIR = "cifar-10-batches-bin"
+TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+TEST_FILE = "test_batch.bin"
+IMAGE_SHAPE = (3, 32, 32)  # as stored: channels first
+RECORD_BYTES = 1 + 3 * 32 * 32
+RECORDS_PER_FILE = 10000
+
+# SHA-256 as listed in tensorflow/datasets url_checksums/cifar10.txt.
+REMOTE = Remote(
+    dataset="cifar10",
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    files=(RemoteFile(ARCHIVE, "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"),),
+    placement=f"or its extracted {EXTRACTED_DIR}/ folder with {', '.join(TRAIN_FILES)} and {TEST_FILE}",
+)
+
+
+def load_data(path=None):
+    """Return ``((x_train, y_train), (x_test, y_test))``: x uint8 ``(N, 32, 32, 3)``, y uint8 ``(N, 1)``.
+
+    ``path`` may be the archive itself, a directory holding it, the extracted
+    ``cifar-10-batches-bin`` folder, or its parent. Without ``path`` the archive is looked for in
+    (and downloaded into) ``$GRADFLOW_DATA/cifar10``.
+    """
+    blobs = _read_batches(dataset_dir(REMOTE.dataset, path))
+    train = [_decode(*blobs[name]) for name in TRAIN_FILES]
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    x_test, y_test = _decode(*blobs[TEST_FILE])
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _read_batches(location: Path) -> dict[str, tuple[str, bytes]]:
+    """Each batch file's (where, bytes), from an extracted folder when complete, else the archive."""
+    needed = TRAIN_FILES + (TEST_FILE,)
+    if location.is_file():
+        return _read_archive(location, needed)
+    for folder in (location, location / EXTRACTED_DIR):
+        if all((folder / name).is_file() for name in needed):
+            return {name: (str(folder / name), (folder / name).read_bytes()) for name in needed}
+    archive = find_existing(location, (ARCHIVE,)) or ensure_files(REMOTE, location, lambda n: (n,))[ARCHIVE]
+    return _read_archive(archive, needed)
+
+
+def _read_archive(archive: Path, needed: tuple[str, ...]) -> dict[str, tuple[str, bytes]]:
+    """Read the batch members of a (gzipped) tar by base name; nothing is written to disk."""
+    blobs: dict[str, tuple[str, bytes]] = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                name = os.path.basename(member.name)
+                if member.isfile() and name in needed and name not in blobs:
+                    blobs[name] = (f"{archive}:{member.name}", tar.extractfile(member).read())
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
+    missing = [name for name in needed if name not in blobs]
+    if missing:
+        raise DatasetFormatError(
+            f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
+    return blobs
+
+
+def _decode(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file's records -> x ``(N, 32, 32, 3)`` and y ``(N, 1)``, both uint8."""
+    expected = RECORDS_PER_FILE * RECORD_BYTES
+    if len(data) != expected:
+        raise DatasetFormatError(
+            f"{name}: expected {RECORDS_PER_FILE} records of {RECORD_BYTES} bytes = {expected} bytes, "
+            f"got {len(data)} bytes")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    y = records[:, :1].copy()
+    if y.size and int(y.max()) >= len(CLASS_NAMES):
+        raise DatasetFormatError(f"{name}: expected labels in 0..{len(CLASS_NAMES) - 1}, got {int(y.max())}")
+    x = np.ascontiguousarray(records[:, 1:].reshape((-1,) + IMAGE_SHAPE).transpose(0, 2, 3, 1))
+    return x, y

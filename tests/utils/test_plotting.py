@@ -1,0 +1,41 @@
+"""plot_history writes a real PNG from a History object or a dict."""
+import sys
+
+import pytest
+
+from gradflow.utils import plot_history
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HISTORY = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.5, 0.7, 0.8],
+           "val_loss": [1.1, 0.7, 0.6], "val_accuracy": [0.45, 0.65, 0.7]}
+
+
+class History:
+    def __init__(self, history):
+        self.history = history
+
+
+@pytest.mark.parametrize("history", [HISTORY, History(HISTORY), {"loss": [0.3]}, {"val_loss": [1.0, 0.5]}])
+def test_writes_png(tmp_path, history):
+    path = plot_history(history, tmp_path / "sub" / "curves.png")
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_metrics_selection(tmp_path):
+    assert plot_history(HISTORY, tmp_path / "a.png", metrics=["accuracy"], title="run").exists()
+    with pytest.raises(ValueError, match=r"metrics \['f1'\] not in the history"):
+        plot_history(HISTORY, tmp_path / "b.png", metrics=["f1"])
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(TypeError, match="expected a History object with a .history dict, or a dict, got list"):
+        plot_history([1, 2], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="history is empty"):
+        plot_history({}, tmp_path / "x.png")
+
+
+def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    with pytest.raises(ImportError, match=r"gradflow\[plot\]"):
+        plot_history(HISTORY, tmp_path / "x.png")
