@@ -1,0 +1,561 @@
+"""Stateful metrics with Keras 3 names and semantics, accumulated exactly over an epoch.
+
+A ``Metric`` keeps running totals: ``update_state(y_true, y_pred, sample_weight=None)`` per
+batch, ``result()`` (a Python float) at the end, ``reset_state()`` between epochs. Totals are
+device scalars of the input's array module (NumPy or CuPy) in float64: ``update_state`` never
+copies to the host; only ``result()`` synchronises. Inputs may be arrays, lists or Tensors
+(read without gradient); ``y_true`` moves to ``y_pred``'s device when they differ.
+
+``get(identifier, loss=None, output_shape=None)`` resolves names and, like ``Model.compile``
+in Keras, turns "accuracy"/"acc" into binary, categorical or sparse-categorical accuracy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import losses as _losses
+from .autograd.grad_mode import no_grad
+from .autograd.tensor import Tensor
+from .backend import array_module, is_cupy_array
+
+__all__ = [
+    "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+    "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+    "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC",
+    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+    "get", "resolve_accuracy", "serialize", "deserialize",
+]
+
+_EPS = _losses.EPSILON
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _arr(x):
+    """The array behind ``x`` (Tensor data, array, or a list/scalar as a NumPy array)."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, np.ndarray) or is_cupy_array(x):
+        return x
+    return np.asarray(x)
+
+
+def _inputs(y_true, y_pred):
+    """(y_true, y_pred) arrays on y_pred's device."""
+    p = _arr(y_pred)
+    return _losses._array_like(y_true, p), p
+
+
+def _to_host(x):
+    return x.get() if is_cupy_array(x) else np.asarray(x)
+
+
+def _divide_no_nan(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.where(b != 0, a / np.where(b != 0, b, 1.0), 0.0)
+
+
+# -- per-sample metric functions (arrays in, float32 arrays out) ------------------------------
+def accuracy(y_true, y_pred):
+    """Fraction of elements where y_pred == y_true exactly, per sample (mean over the last axis)."""
+    t, p = _inputs(y_true, y_pred)
+    t, p = _losses._same_rank(t, p)
+    return (t == p).mean(axis=-1, dtype=np.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Fraction of (y_pred > threshold) == y_true per sample (mean over the last axis)."""
+    t, p = _inputs(y_true, y_pred)
+    t, p = _losses._same_rank(t, p)
+    return (t == (p > threshold).astype(t.dtype)).mean(axis=-1, dtype=np.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1 where argmax(y_pred) == argmax(y_true) (one-hot labels), else 0."""
+    t, p = _inputs(y_true, y_pred)
+    if t.shape[-1] != p.shape[-1]:
+        raise ValueError(f"categorical_accuracy: y_true has one-hot width {t.shape[-1]} but y_pred has "
+                         f"{p.shape[-1]} classes (shapes {t.shape} and {p.shape})")
+    return (t.argmax(axis=-1) == p.argmax(axis=-1)).astype(np.float32)
+
+
+def _sparse_targets(t, p):
+    if t.ndim == p.ndim and t.shape[-1] == 1:
+        t = t.reshape(t.shape[:-1])
+    if t.shape != p.shape[:-1]:
+        raise ValueError(f"expected integer labels of shape {p.shape[:-1]} (or with a trailing 1) for "
+                         f"y_pred of shape {p.shape}; got y_true of shape {t.shape}")
+    return t
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1 where argmax(y_pred) == the integer label (labels shaped (N,) or (N, 1)), else 0."""
+    t, p = _inputs(y_true, y_pred)
+    t = _sparse_targets(t, p)
+    return (t == p.argmax(axis=-1)).astype(np.float32)
+
+
+def _in_top_k(targets, p, k):
+    """True where the target's score is among the k largest (ties count in, like tf.math.in_top_k)."""
+    xp = array_module(p)
+    score = xp.take_along_axis(p, targets.astype(np.int64)[..., None], axis=-1)
+    return (p > score).sum(axis=-1) < k
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1 where argmax(y_true) is among the ``k`` highest-scored classes of y_pred."""
+    t, p = _inputs(y_true, y_pred)
+    return _in_top_k(t.argmax(axis=-1), p, k).astype(np.float32)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1 where the integer label is among the ``k`` highest-scored classes of y_pred."""
+    t, p = _inputs(y_true, y_pred)
+    return _in_top_k(_sparse_targets(t, p), p, k).astype(np.float32)
+
+
+# -- base classes ----------------------------------------------------------------------------
+class Metric:
+    """A running statistic: ``update_state`` per batch, ``result()`` a Python float."""
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or _losses._snake(type(self).__name__)
+        self.dtype = dtype
+        self.reset_state()
+
+    def reset_state(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def result(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        """Update with one batch and return the running result (as Keras)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _samplewise(values, sample_weight):
+    """Keras's ``reduce_to_samplewise_values``: weighted per-sample values and per-sample weights."""
+    xp = array_module(values)
+    if sample_weight is None:
+        if values.ndim > 1:
+            values = values.mean(axis=tuple(range(1, values.ndim)))
+        return values, None
+    sw = _losses._array_like(sample_weight, values, np.float64)
+    if sw.ndim == 0 and values.ndim:
+        sw = xp.broadcast_to(sw, values.shape[:1])
+    values, sw = _losses._same_rank(values, sw)
+    if values.ndim > sw.ndim:
+        values = values.mean(axis=tuple(range(sw.ndim, values.ndim)))
+    try:
+        sw = xp.broadcast_to(sw, values.shape)
+    except ValueError:
+        raise ValueError(f"sample_weight of shape {sw.shape} does not match per-sample values of shape "
+                         f"{values.shape}") from None
+    values = values * sw
+    if sw.ndim > 1:
+        sw = sw.mean(axis=tuple(range(1, sw.ndim)))
+    if values.ndim > 1:
+        values = values.mean(axis=tuple(range(1, values.ndim)))
+    return values, sw
+
+
+class Mean(Metric):
+    """Weighted mean of the values seen: sum(values * w) / sum(w) over the whole epoch."""
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        values = _arr(values).astype(np.float64)
+        values, sw = _samplewise(values, sample_weight)
+        self.total = self.total + values.sum()
+        self.count = self.count + (sw.sum() if sw is not None else (values.shape[0] if values.ndim else 1))
+
+    def result(self) -> float:
+        return float(_divide_no_nan(_to_host(self.total), _to_host(self.count)))
+
+
+class MeanMetricWrapper(Mean):
+    """The epoch mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    Where both inputs are 1-D, each element is a sample (so the epoch value is exact rather
+    than a mean of per-batch means).
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self.fn = fn
+        self.fn_kwargs = kwargs
+        super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = _inputs(y_true, y_pred)
+        if t.ndim == 1 and p.ndim == 1:
+            t, p = t[:, None], p[:, None]
+        with no_grad():
+            values = self.fn(t, Tensor._wrap(p), **self.fn_kwargs)
+        super().update_state(values, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), **self.fn_kwargs}
+
+
+def _wrapper(cls_name, fn, default_name, doc, **defaults):
+    """A MeanMetricWrapper subclass with Keras's constructor (name, dtype and the fn's kwargs)."""
+
+    def __init__(self, name=default_name, dtype=None, **kwargs):
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{cls_name}() got unexpected arguments {sorted(unknown)}")
+        MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **{**defaults, **kwargs})
+
+    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+
+
+Accuracy = _wrapper("Accuracy", accuracy, "accuracy", "How often y_pred equals y_true exactly.")
+BinaryAccuracy = _wrapper("BinaryAccuracy", binary_accuracy, "binary_accuracy",
+                          "How often (y_pred > threshold) matches binary labels.", threshold=0.5)
+CategoricalAccuracy = _wrapper("CategoricalAccuracy", categorical_accuracy, "categorical_accuracy",
+                               "How often argmax(y_pred) matches one-hot labels.")
+SparseCategoricalAccuracy = _wrapper("SparseCategoricalAccuracy", sparse_categorical_accuracy,
+                                     "sparse_categorical_accuracy", "How often argmax(y_pred) matches integer labels.")
+TopKCategoricalAccuracy = _wrapper("TopKCategoricalAccuracy", top_k_categorical_accuracy,
+                                   "top_k_categorical_accuracy", "How often one-hot targets are in the top k.", k=5)
+SparseTopKCategoricalAccuracy = _wrapper("SparseTopKCategoricalAccuracy", sparse_top_k_categorical_accuracy,
+                                         "sparse_top_k_categorical_accuracy",
+                                         "How often integer targets are in the top k.", k=5)
+MeanSquaredError = _wrapper("MeanSquaredError", _losses.mean_squared_error, "mean_squared_error",
+                            "Epoch mean of mean((y_true - y_pred)**2, axis=-1).")
+MeanAbsoluteError = _wrapper("MeanAbsoluteError", _losses.mean_absolute_error, "mean_absolute_error",
+                             "Epoch mean of mean(|y_true - y_pred|, axis=-1).")
+
+
+# -- confusion-matrix metrics ----------------------------------------------------------------
+def _bincount(idx, weights, n):
+    if is_cupy_array(idx):
+        import cupyx  # noqa: PLC0415
+
+        out = array_module(idx).zeros(n, dtype=np.float64)
+        cupyx.scatter_add(out, idx, weights)  # no host sync (cupy.bincount reads the max back)
+        return out
+    return np.bincount(idx, weights=weights, minlength=n)
+
+
+def _confusion(y_true, y_pred, thresholds, sample_weight, class_id=None):
+    """Weighted (tp, fp, tn, fn) per threshold; predicted positive: y_pred > t.
+
+    ``thresholds`` is an ascending float64 array on y_pred's device.
+    """
+    t, p = _inputs(y_true, y_pred)
+    t, p = _losses._same_rank(t, p)
+    if class_id is not None:
+        t, p = t[..., class_id], p[..., class_id]
+    if t.shape != p.shape:
+        raise ValueError(f"y_true of shape {t.shape} does not match y_pred of shape {p.shape}")
+    xp = array_module(p)
+    w = xp.ones(p.shape, dtype=np.float64)
+    if sample_weight is not None:
+        sw = _losses._array_like(sample_weight, p, np.float64)
+        sw, _ = _losses._same_rank(sw, p)
+        if sw.ndim and p.shape[: sw.ndim] == sw.shape:
+            sw = sw.reshape(sw.shape + (1,) * (p.ndim - sw.ndim))
+        try:
+            w = w * sw
+        except ValueError:
+            raise ValueError(f"sample_weight of shape {sw.shape} does not match y_pred of shape {p.shape}") from None
+    flat = p.reshape(-1).astype(np.float64)
+    above = xp.searchsorted(thresholds, flat, side="left")  # how many thresholds lie strictly below
+    above = xp.where(xp.isnan(flat), 0, above)
+    pos = (t != 0).reshape(-1)
+    w = w.reshape(-1)
+    n = thresholds.shape[0] + 1
+    hist_pos = _bincount(above, w * pos, n)
+    hist_neg = _bincount(above, w * ~pos, n)
+    tp = xp.cumsum(hist_pos[::-1])[::-1][1:]  # positive at threshold i <=> above > i
+    fp = xp.cumsum(hist_neg[::-1])[::-1][1:]
+    return tp, fp, hist_neg.sum() - fp, hist_pos.sum() - tp
+
+
+class _Counts(Metric):
+    """Accumulates weighted tp/fp/tn/fn at ``self._sorted`` (ascending) thresholds."""
+
+    _sorted: list
+    class_id = None
+
+    def reset_state(self):
+        self.true_positives = self.false_positives = self.true_negatives = self.false_negatives = 0.0
+
+    def _thresholds_like(self, p):
+        """The thresholds as a device array of ``p``'s module, copied there once."""
+        cache = self.__dict__.setdefault("_thr_cache", {})
+        xp = array_module(p)
+        if xp.__name__ not in cache:
+            cache[xp.__name__] = xp.asarray(np.asarray(self._sorted, dtype=np.float64))
+        return cache[xp.__name__]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        p = _arr(y_pred)
+        tp, fp, tn, fn = _confusion(y_true, p, self._thresholds_like(p), sample_weight, self.class_id)
+        self.true_positives = self.true_positives + tp
+        self.false_positives = self.false_positives + fp
+        self.true_negatives = self.true_negatives + tn
+        self.false_negatives = self.false_negatives + fn
+
+
+class _ConfusionMetric(_Counts):
+    """Precision/Recall: counts at user thresholds (one float, or a list giving a list)."""
+
+    def __init__(self, thresholds=None, class_id=None, name=None, dtype=None):
+        self.init_thresholds = thresholds
+        thr = [0.5] if thresholds is None else ([thresholds] if np.ndim(thresholds) == 0 else list(thresholds))
+        if not thr or any(not 0.0 <= float(x) <= 1.0 for x in thr):
+            raise ValueError(f"thresholds must be in [0, 1], got {thresholds!r}")
+        self._order = np.argsort(thr, kind="stable")
+        self._sorted = [float(thr[i]) for i in self._order]
+        self._scalar = thresholds is None or np.ndim(thresholds) == 0
+        self.class_id = class_id
+        super().__init__(name=name, dtype=dtype)
+
+    def _per_threshold(self, num, den):
+        out = np.empty(len(self._sorted))
+        out[self._order] = np.broadcast_to(_divide_no_nan(_to_host(num), _to_host(den)), out.shape)
+        return float(out[0]) if self._scalar else [float(v) for v in out]
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds, "class_id": self.class_id}
+
+
+class Precision(_ConfusionMetric):
+    """tp / (tp + fp) with y_pred > threshold as the positive prediction (default 0.5).
+
+    A list of thresholds gives a list of results. Predictions are expected in [0, 1] (not
+    checked, to keep ``update_state`` free of host syncs).
+    """
+
+    def result(self):
+        return self._per_threshold(self.true_positives, self.true_positives + self.false_positives)
+
+
+class Recall(_ConfusionMetric):
+    """tp / (tp + fn) with y_pred > threshold as the positive prediction (default 0.5)."""
+
+    def result(self):
+        return self._per_threshold(self.true_positives, self.true_positives + self.false_negatives)
+
+
+class AUC(_Counts):
+    """Area under the ROC (default) or PR curve, from confusion counts at ``num_thresholds``.
+
+    Thresholds as Keras: -1e-7, i/(num_thresholds-1) for i = 1..num_thresholds-2, 1+1e-7.
+    ``summation_method``: "interpolation" (Keras's default: trapezoids for ROC; the Davis &
+    Goadrich interpolation for PR), "minoring" or "majoring" (left/right Riemann sums). The
+    result approximates the exact AUC to about 1/num_thresholds. Binary, single-label
+    (``multi_label=False``): every element of y_pred counts as one prediction.
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, from_logits=False):
+        if multi_label:
+            raise NotImplementedError("AUC(multi_label=True) is not supported; use one AUC per label")
+        self.curve = str(curve).upper()
+        self.summation_method = str(summation_method).lower()
+        if self.curve not in ("ROC", "PR"):
+            raise ValueError(f"curve must be 'ROC' or 'PR', got {curve!r}")
+        if self.summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(f"summation_method must be 'interpolation', 'minoring' or 'majoring', got {summation_method!r}")
+        self.init_thresholds = thresholds
+        if thresholds is not None:
+            inner = sorted(float(t) for t in thresholds)
+        else:
+            if num_thresholds <= 1:
+                raise ValueError(f"num_thresholds must be > 1, got {num_thresholds}")
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thresholds = self._sorted = [0.0 - _EPS, *inner, 1.0 + _EPS]
+        self.num_thresholds = len(self.thresholds)
+        self.from_logits = from_logits
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        p = _arr(y_pred)
+        if self.from_logits:
+            p = 0.5 * (1.0 + array_module(p).tanh(0.5 * p))
+        super().update_state(y_true, p, sample_weight)
+
+    def result(self) -> float:
+        n = self.num_thresholds
+        tp, fp, tn, fn = (np.broadcast_to(_to_host(v), (n,)).astype(np.float64) for v in
+                          (self.true_positives, self.false_positives, self.true_negatives, self.false_negatives))
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return float(self._interpolate_pr(tp, fp, fn))
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        else:
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return float(np.sum((x[:-1] - x[1:]) * heights))
+
+    @staticmethod
+    def _interpolate_pr(tp, fp, fn):
+        """PR-AUC with precision interpolated between thresholds (Davis & Goadrich 2006, sec. 4)."""
+        p = tp + fp
+        dtp = tp[:-1] - tp[1:]
+        dp = p[:-1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = np.where(both, _divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            area = slope * (dtp + intercept * np.log(np.where(ratio > 0, ratio, 1.0)))
+        return np.sum(_divide_no_nan(area, np.maximum(tp[1:] + fn[1:], 0)))
+
+    def get_config(self):
+        cfg = {**super().get_config(), "curve": self.curve, "summation_method": self.summation_method,
+               "thresholds": self.init_thresholds, "from_logits": self.from_logits}
+        if self.init_thresholds is None:
+            cfg["num_thresholds"] = self.num_thresholds
+        return cfg
+
+
+# -- resolution ------------------------------------------------------------------------------
+def resolve_accuracy(loss=None, output_shape=None, y_true_shape=None) -> str | None:
+    """Which accuracy "accuracy" means: 'binary', 'sparse_categorical', 'categorical' or None.
+
+    As Keras's compile: the loss decides when it is sparse_categorical_crossentropy (sparse)
+    or binary_crossentropy (binary); an output width of 1 is binary; labels with one axis
+    fewer than the output, or a trailing 1 with more than one output, are sparse; one-hot
+    labels (or categorical_crossentropy) are categorical. None when this is not yet known.
+    """
+    name = _losses.canonical_name(loss) if loss is not None else None
+    if name == "sparse_categorical_crossentropy":
+        return "sparse_categorical"
+    if name == "binary_crossentropy":
+        return "binary"
+    if output_shape is not None:
+        out = tuple(output_shape)
+        width = out[-1] if out else 1
+        if width == 1:
+            return "binary"
+        if y_true_shape is not None:
+            yt = tuple(y_true_shape)
+            if len(yt) < len(out) or (yt and yt[-1] == 1):
+                return "sparse_categorical"
+            return "categorical"
+    if name == "categorical_crossentropy":
+        return "categorical"
+    return None
+
+
+_ACCURACY = {"binary": binary_accuracy, "categorical": categorical_accuracy,
+             "sparse_categorical": sparse_categorical_accuracy}
+_CROSSENTROPY = {"binary": _losses.binary_crossentropy, "categorical": _losses.categorical_crossentropy,
+                 "sparse_categorical": _losses.sparse_categorical_crossentropy}
+
+
+class _ResolvedOnFirstBatch(MeanMetricWrapper):
+    """'accuracy' (or 'crossentropy') whose kind is decided from the first batch's shapes."""
+
+    def __init__(self, table, loss=None, name="accuracy", dtype=None):
+        self._table, self._loss, self.kind = table, loss, None
+        super().__init__(None, name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.kind is None:
+            t, p = _inputs(y_true, y_pred)
+            self.kind = resolve_accuracy(self._loss, p.shape, t.shape)
+            self.fn = self._table[self.kind]
+        super().update_state(y_true, y_pred, sample_weight)
+
+
+def _resolved(table, identifier, loss, output_shape, y_true_shape):
+    kind = resolve_accuracy(loss, output_shape, y_true_shape)
+    if kind is None:
+        return _ResolvedOnFirstBatch(table, loss, name=identifier)
+    m = MeanMetricWrapper(table[kind], name=identifier)
+    m.kind = kind
+    return m
+
+
+_CLASSES = {c.__name__: c for c in (
+    Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC,
+)}
+_BY_NAME = {
+    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "precision": Precision, "recall": Recall, "auc": AUC,
+}
+
+
+def get(identifier, loss=None, output_shape=None, y_true_shape=None):
+    """A Metric for a name, class, instance, config dict or per-sample callable.
+
+    "accuracy"/"acc" (and "crossentropy"/"ce") resolve with ``resolve_accuracy`` from the loss
+    and the shapes; when they cannot yet be resolved the metric decides on its first batch.
+    The metric keeps the user's string as its name (the key in the logs), as Keras does.
+    Other strings: metric names ("binary_accuracy", "auc", "mse", ...), class names
+    ("Precision"), and any loss name (its epoch mean).
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, _losses.Loss):
+        return MeanMetricWrapper(identifier.call, name=identifier.name)
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in ("accuracy", "acc"):
+            return _resolved(_ACCURACY, identifier, loss, output_shape, y_true_shape)
+        if key in ("crossentropy", "ce"):
+            return _resolved(_CROSSENTROPY, identifier, loss, output_shape, y_true_shape)
+        cls = _CLASSES.get(identifier) or _BY_NAME.get(key)
+        if cls is not None:
+            m = cls()
+            m.name = identifier
+            return m
+        try:
+            fn = _losses.get(identifier)
+        except ValueError:
+            raise ValueError(f"unknown metric {identifier!r}; known: 'accuracy', 'acc', {', '.join(sorted(_BY_NAME))}, "
+                             f"the classes {', '.join(sorted(_CLASSES))}, and any loss name") from None
+        return MeanMetricWrapper(fn, name=identifier)
+    if callable(identifier):
+        return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None))
+    raise TypeError(f"a metric must be a name, a Metric class or instance, or a callable; got {identifier!r}")
+
+
+def serialize(metric: Metric) -> dict:
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config: dict) -> Metric:
+    cls = _CLASSES.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"unknown metric class {config.get('class_name')!r}; known: {', '.join(sorted(_CLASSES))}")
+    return cls.from_config(config.get("config", {}))
