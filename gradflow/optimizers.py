@@ -1,0 +1,906 @@
+"""Optimizers with the Keras 3 update rules, updating parameters in place on their own device.
+
+Each step runs in-place ufuncs of the parameter's array module (NumPy or CuPy), so nothing leaves
+the device and no per-element Python runs: tensor by tensor, or, for a set of small parameters
+stepped together step after step, once over flat buffers holding all of them (far fewer calls).
+Slot variables (momentum, velocity, ...) are created lazily, keyed by parameter identity, with the
+parameter's shape, dtype and device. ``get_state(params)`` / ``set_state(state, params)`` give an
+exact resume.
+
+Public API: ``opt.step(params)``, ``opt.apply_gradients([(grad, param), ...])``,
+``opt.get_state(params) -> dict[str, np.ndarray]``, ``opt.set_state(state, params)``,
+``opt.learning_rate`` (settable), ``opt.iterations``, ``get_config``/``from_config``, ``get(identifier)``.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from . import schedules
+from .autograd.tensor import Tensor
+from .backend import array_module, device_of, is_cupy_array
+from .schedules import LearningRateSchedule
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
+    "get", "serialize", "deserialize", "schedules",
+]
+
+
+# -- argument checks ----------------------------------------------------------------------------
+
+def _real(cls, name, value, lo=None, hi=None, hi_open=False, allow_none=False):
+    """``value`` as a float after checking it is a finite number in [lo, hi] (or [lo, hi))."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{cls}: `{name}` must be a finite number, got {name}={value!r}")
+    value = float(value)
+    if lo is not None and value < lo:
+        raise ValueError(f"{cls}: `{name}` must be >= {lo}, got {name}={value!r}")
+    if hi is not None and (value >= hi if hi_open else value > hi):
+        interval = f"[{lo}, {hi})" if hi_open else f"[{lo}, {hi}]"
+        raise ValueError(f"{cls}: `{name}` must be in {interval}, got {name}={value!r}")
+    return value
+
+
+def _flag(cls, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{cls}: `{name}` must be True or False, got {name}={value!r}")
+    return bool(value)
+
+
+class _Entry:
+    """Per-parameter bookkeeping: the slot arrays, a scratch buffer, and what they were built for."""
+
+    __slots__ = ("param", "data", "xp", "slots", "tmp", "decay")
+
+    def __init__(self, param, data, xp, slots, tmp, decay):
+        self.param, self.data, self.xp, self.slots, self.tmp, self.decay = param, data, xp, slots, tmp, decay
+
+
+class _Layout:
+    """Flat buffers for a set of same-dtype, same-device parameters stepped together."""
+
+    __slots__ = ("xp", "entries", "datas", "slots", "tmp", "g", "views")
+
+    def __init__(self, xp, entries, datas, slots, tmp, g, views):
+        self.xp, self.entries, self.datas, self.slots, self.tmp, self.g, self.views = (
+            xp, entries, datas, slots, tmp, g, views)
+
+
+#: on the CPU, parameters are stepped as one flat set only while their mean size is at most this
+#: (beyond it the per-call overhead saved is small next to the extra copy of the gradients)
+_FLAT_MAX_MEAN_SIZE = 1 << 15
+_UNSEEN = object()
+
+
+class Optimizer:
+    """Base optimizer (Keras 3 semantics).
+
+    Args: ``learning_rate`` (float >= 0, a ``LearningRateSchedule`` called with ``iterations``, or a
+    no-argument callable), ``weight_decay=None`` (decoupled: ``w -= w * weight_decay * lr`` before the
+    update), ``clipnorm=None`` (per tensor), ``clipvalue=None``, ``global_clipnorm=None`` (at most one
+    of the three), ``name``.
+
+    Subclasses name their slots in ``_slot_names(self)``, give per-step scalars in
+    ``_coefficients(lr, t)`` (``t = iterations + 1``), and in ``_direction(xp, g, slots, tmp, c)``
+    update the slots in place and return ``(d, add)``: ``d`` one of the ``slots``/``tmp`` buffers
+    and ``w += d`` if ``add`` else ``w -= d``. The same code runs on one tensor or, for a set of
+    small parameters stepped together again and again, on all of them at once as flat buffers
+    (the slots of each parameter are then views into those buffers).
+    """
+
+    _n_tmp = 1  # scratch buffers per parameter used by _direction
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise ValueError(f"{cls}: argument(s) not recognized: {sorted(kwargs)}")
+        self.name = str(name) if name is not None else cls.lower()
+        self.weight_decay = _real(cls, "weight_decay", weight_decay, lo=0, allow_none=True)
+        self.clipnorm = _real(cls, "clipnorm", clipnorm, lo=0, allow_none=True)
+        self.clipvalue = _real(cls, "clipvalue", clipvalue, lo=0, allow_none=True)
+        self.global_clipnorm = _real(cls, "global_clipnorm", global_clipnorm, lo=0, allow_none=True)
+        for arg in ("clipnorm", "clipvalue", "global_clipnorm"):
+            if getattr(self, arg) == 0.0:
+                raise ValueError(f"{cls}: `{arg}` must be > 0 (or None to turn it off), got 0")
+        if sum(v is not None for v in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
+            raise ValueError(f"{cls}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; got "
+                             f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        self._lr = None
+        self.learning_rate = learning_rate
+        self._iterations = 0
+        self._entries: dict[int, _Entry] = {}
+        self._layouts: dict[tuple, _Layout] = {}
+        self._last_key = None
+        self._exclude_ids: set[int] = set()
+        self._exclude_names: tuple[str, ...] = ()
+
+    # -- learning rate and iterations -------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule is evaluated at ``iterations``)."""
+        return self._current_lr()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, LearningRateSchedule) or (callable(value) and not isinstance(value, numbers.Real)):
+            self._lr = value
+        else:
+            self._lr = _real(type(self).__name__, "learning_rate", value, lo=0)
+
+    def _current_lr(self) -> float:
+        lr = self._lr
+        if lr.__class__ is float:
+            return lr
+        value = lr(self._iterations) if isinstance(lr, LearningRateSchedule) else lr()
+        return float(value)
+
+    @property
+    def iterations(self) -> int:
+        """How many updates were applied (what schedules see as ``step``)."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"{type(self).__name__}: `iterations` must be an integer >= 0, got {value!r}")
+        self._iterations = int(value)
+
+    # -- what subclasses define ----------------------------------------------------------------
+    def _slot_names(self) -> tuple[str, ...]:
+        return ()
+
+    def _slot_initial_value(self, slot: str) -> float:
+        return 0.0
+
+    def _coefficients(self, lr: float, t: int) -> tuple:
+        raise NotImplementedError
+
+    def _direction(self, xp, g, slots, tmp, c):
+        raise NotImplementedError
+
+    def _begin_step(self) -> None:
+        """Hook for optimizer-wide state advanced once per step (Nadam's momentum cache)."""
+
+    def _global_state(self) -> dict:
+        return {}
+
+    def _set_global_state(self, state: dict) -> None:
+        pass
+
+    # -- applying gradients ------------------------------------------------------------------
+    def apply_gradients(self, grads_and_vars) -> int:
+        """Keras style: update each parameter from its gradient; ``grads_and_vars`` is a list of
+        ``(grad, param)`` with ``grad`` a Tensor, an array or None (skipped with a warning).
+        Frozen parameters (``trainable=False``) are skipped. Returns ``iterations``."""
+        pairs, missing, seen = [], [], 0
+        for g, p in grads_and_vars:
+            seen += 1
+            if g is None:
+                missing.append(getattr(p, "name", None) or f"#{seen - 1}")
+            elif getattr(p, "trainable", True):
+                pairs.append((g, p))
+        if seen == 0:
+            return self._iterations
+        if missing:
+            if len(missing) == seen:
+                raise ValueError(f"{type(self).__name__}: no gradients provided for any variable")
+            warnings.warn(f"gradients do not exist for variables {missing} when minimizing the loss",
+                          stacklevel=2)
+        if pairs:
+            self._apply(pairs)
+        return self._iterations
+
+    def apply(self, grads, params) -> int:
+        """``apply_gradients(zip(grads, params))``."""
+        return self.apply_gradients(zip(grads, params))
+
+    def step(self, params) -> None:
+        """Update every trainable parameter in ``params`` from its ``.grad`` (those whose grad is None are
+        skipped); a step with nothing to update changes nothing, ``iterations`` included."""
+        pairs = []
+        for p in params:
+            g = p.grad
+            if g is not None and getattr(p, "trainable", True):
+                pairs.append((g, p))
+        if pairs:
+            self._apply(pairs)
+
+    def build(self, params) -> None:
+        """Create the slots of every trainable parameter now (they are otherwise made on first use)."""
+        for p in params:
+            if getattr(p, "trainable", True):
+                self._entry(p)
+
+    def _apply(self, pairs) -> None:
+        lr = self._current_lr()
+        grads = [self._grad_array(g, p) for g, p in pairs]
+        if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
+            grads = self._clip(grads)
+        layout = self._layout_for(pairs)
+        self._begin_step()
+        c = self._coefficients(lr, self._iterations + 1)
+        keep = None if not self.weight_decay else 1.0 - lr * self.weight_decay
+        if layout is not None:
+            self._step_flat(layout, grads, c, keep)
+        else:
+            self._step_each(pairs, grads, c, keep)
+        self._iterations += 1
+
+    def _step_each(self, pairs, grads, c, keep) -> None:
+        """One tensor at a time."""
+        entries, direction = self._entries, self._direction
+        for g, (_, p) in zip(grads, pairs):
+            w = p.data
+            e = entries.get(id(p))
+            if e is None or e.data is not w:
+                e = self._entry(p)
+            xp = e.xp
+            if keep is not None and e.decay:
+                xp.multiply(w, keep, out=w)
+            d, add = direction(xp, g, e.slots, e.tmp, c)
+            if add:
+                xp.add(w, d, out=w)
+            else:
+                xp.subtract(w, d, out=w)
+
+    def _step_flat(self, layout, grads, c, keep) -> None:
+        """All parameters of ``layout`` at once: one ufunc per operation, then one write per parameter."""
+        xp = layout.xp
+        xp.concatenate([g.reshape(-1) for g in grads], out=layout.g)
+        d, add = self._direction(xp, layout.g, layout.slots, layout.tmp, c)
+        if keep is not None:
+            for e, w in zip(layout.entries, layout.datas):
+                if e.decay:
+                    xp.multiply(w, keep, out=w)
+        op = xp.add if add else xp.subtract
+        for w, dv in zip(layout.datas, layout.views[id(d)]):
+            op(w, dv, out=w)
+
+    def _grad_array(self, g, p):
+        """The gradient as an array of the parameter's shape, dtype and device."""
+        if isinstance(g, Tensor):
+            g = g.data
+        w = p.data if isinstance(p, Tensor) else None
+        if w is None:
+            raise TypeError(f"{type(self).__name__} updates gradflow Tensors/Parameters, got {type(p).__name__}")
+        if g.__class__ is not w.__class__:
+            if device_of(g) != device_of(w) and hasattr(g, "shape"):
+                raise ValueError(f"gradient for parameter {p.name!r} is on {device_of(g)} but the parameter is on "
+                                 f"{device_of(w)}; move one of them with .to(...)")
+            g = array_module(w).asarray(g)
+        if g.shape != w.shape:
+            raise ValueError(f"gradient for parameter {p.name!r} has shape {g.shape}, expected {w.shape}")
+        if g.dtype != w.dtype:
+            g = g.astype(w.dtype)
+        return g
+
+    def _clip(self, grads):
+        """Keras clipping: per-tensor norm, global norm (NaN everywhere when it is not finite), or value."""
+        if self.clipvalue is not None:
+            v = self.clipvalue
+            return [array_module(g).clip(g, -v, v) for g in grads]
+        if self.clipnorm is not None:
+            return [_scaled(g, _sq_norm(g), self.clipnorm) for g in grads]
+        total = sum(_sq_norm(g) for g in grads)
+        return [_scaled(g, total, self.global_clipnorm, nan_if_not_finite=True) for g in grads]
+
+    # -- slots --------------------------------------------------------------------------------
+    def _entry(self, p) -> _Entry:
+        """The entry of ``p``: the current one, or a new one (slots moved to the parameter's new
+        array, device or dtype when its data was replaced; fresh slots for a parameter never seen)."""
+        w = p.data if isinstance(p, Tensor) else None
+        if w is None:
+            raise TypeError(f"{type(self).__name__} updates gradflow Tensors/Parameters, got {type(p).__name__}")
+        old = self._entries.get(id(p))
+        if old is not None and old.param is p and old.data is w:
+            return old
+        xp = array_module(w)
+        if old is not None and old.param is p:
+            if any(s.shape != w.shape for s in old.slots):
+                raise ValueError(f"parameter {p.name!r} changed shape from {old.slots[0].shape} to {w.shape} "
+                                 f"after the optimizer created its slots")
+            slots = tuple(xp.array(s if xp is not np else _host(s), dtype=w.dtype) for s in old.slots)
+            for key in [k for k in self._layouts if id(p) in k]:
+                del self._layouts[key]  # its flat buffers no longer hold this parameter's slots
+        else:
+            slots = tuple(xp.full(w.shape, self._slot_initial_value(n), dtype=w.dtype) for n in self._slot_names())
+        tmp = tuple(xp.empty(w.shape, dtype=w.dtype) for _ in range(self._n_tmp))
+        e = _Entry(p, w, xp, slots, tmp, self._uses_weight_decay(p))
+        self._entries[id(p)] = e
+        return e
+
+    def _layout_for(self, pairs):
+        """The flat layout for exactly these parameters (None: step them one by one). It is built
+        when the same set comes twice in a row; a refusal is remembered (stored as None)."""
+        key = tuple([id(p) for _, p in pairs])
+        layout = self._layouts.get(key, _UNSEEN)
+        if layout is None:
+            return None
+        if layout is not _UNSEEN:
+            if all(p.data is w for (_, p), w in zip(pairs, layout.datas)):
+                return layout
+            del self._layouts[key]  # a parameter got new data (moved, replaced): rebuild now
+        elif key != self._last_key:
+            self._last_key = key
+            return None
+        layout = self._layouts[key] = self._make_layout(key, [p for _, p in pairs])
+        return layout
+
+    def _make_layout(self, key, params):
+        if len(params) < 2 or len(set(key)) != len(key):
+            return None
+        entries = [self._entry(p) for p in params]
+        xp, dtype = entries[0].xp, entries[0].data.dtype
+        if any(e.xp is not xp or e.data.dtype != dtype for e in entries):
+            return None
+        sizes = [e.data.size for e in entries]
+        total = sum(sizes)
+        if total == 0 or (xp is np and total > _FLAT_MAX_MEAN_SIZE * len(params)):
+            return None
+        bounds = np.cumsum([0] + sizes).tolist()
+
+        def split(buf):
+            return [buf[a:b].reshape(e.data.shape) for a, b, e in zip(bounds, bounds[1:], entries)]
+
+        n_slots = len(entries[0].slots)
+        slots = tuple(xp.concatenate([e.slots[j].reshape(-1) for e in entries]) for j in range(n_slots))
+        tmp = tuple(xp.empty(total, dtype=dtype) for _ in range(self._n_tmp))
+        views = {id(buf): split(buf) for buf in slots + tmp}
+        for i, e in enumerate(entries):
+            e.slots = tuple(views[id(buf)][i] for buf in slots)
+            e.tmp = tuple(views[id(buf)][i] for buf in tmp)
+        members = set(key)
+        for other in [k for k in self._layouts if members.intersection(k)]:
+            del self._layouts[other]  # its other members keep their (still valid) views
+        return _Layout(xp, entries, [e.data for e in entries], slots, tmp, xp.empty(total, dtype=dtype), views)
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Leave these parameters (or those whose name contains one of ``var_names``) undecayed."""
+        self._exclude_ids = {id(v) for v in (var_list or ())}
+        self._exclude_names = tuple(var_names or ())
+        for e in self._entries.values():
+            e.decay = self._uses_weight_decay(e.param)
+
+    def _uses_weight_decay(self, p) -> bool:
+        if id(p) in self._exclude_ids:
+            return False
+        name = getattr(p, "name", None) or ""
+        return not any(s in name for s in self._exclude_names)
+
+    # -- state for an exact resume -----------------------------------------------------------
+    def get_state(self, params) -> dict:
+        """``{"iterations": ..., "param_{i}/{slot}": ...}`` as NumPy arrays, ``i`` the index in ``params``
+        (plus ``learning_rate`` when it is a constant, and optimizer-wide state such as Nadam's)."""
+        state = {"iterations": np.asarray(self._iterations, dtype=np.int64)}
+        if self._lr.__class__ is float:
+            state["learning_rate"] = np.asarray(self._lr, dtype=np.float64)
+        for key, value in self._global_state().items():
+            state[key] = np.asarray(value, dtype=np.float64)
+        names = self._slot_names()
+        for i, p in enumerate(params):
+            e = self._entries.get(id(p))
+            if e is None or e.param is not p:
+                continue
+            for n, s in zip(names, e.slots):
+                state[f"param_{i}/{n}"] = _host(s).copy()
+        return state
+
+    def set_state(self, state: dict, params) -> None:
+        """Restore what ``get_state(params)`` returned; everything is checked before anything changes."""
+        cls = type(self).__name__
+        params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{cls}.set_state: params[{i}] is a {type(p).__name__}, not a gradflow Tensor")
+        names = self._slot_names()
+        globals_ = set(self._global_state())
+        for key in ("iterations", *sorted(globals_)):
+            if key not in state:
+                raise ValueError(f"{cls}.set_state: the state has no {key!r} entry")
+        scalars: dict[str, float] = {}
+        per_param: dict[int, dict] = {}
+        for key, value in state.items():
+            arr = _as_numpy(value)
+            if arr.dtype.kind not in "fiub":
+                raise ValueError(f"{cls}.set_state: {key!r} must hold numbers, got dtype {arr.dtype}")
+            if key in ("iterations", "learning_rate") or key in globals_:
+                if arr.size != 1 or not np.isfinite(arr).all():
+                    raise ValueError(f"{cls}.set_state: {key!r} must be one finite number, got {value!r}")
+                scalars[key] = float(arr.reshape(()))
+                continue
+            head, _, slot = key.partition("/")
+            if not head.startswith("param_") or not head[6:].isdigit() or slot not in names:
+                raise ValueError(f"{cls}.set_state: unknown state entry {key!r}; expected 'iterations', "
+                                 f"'learning_rate', {sorted(globals_)} or 'param_<i>/<slot>' with slot in "
+                                 f"{list(names)}")
+            i = int(head[6:])
+            if i >= len(params):
+                raise ValueError(f"{cls}.set_state: {key!r} refers to parameter {i} but only {len(params)} were given")
+            if arr.shape != tuple(params[i].shape):
+                raise ValueError(f"{cls}.set_state: {key!r} has shape {arr.shape} but parameter {i} "
+                                 f"({params[i].name!r}) has shape {tuple(params[i].shape)}")
+            per_param.setdefault(i, {})[slot] = arr
+        for i, slots in per_param.items():
+            if len(slots) != len(names):
+                raise ValueError(f"{cls}.set_state: parameter {i} has slots {sorted(slots)}, expected {list(names)}")
+        iterations = scalars["iterations"]
+        if iterations < 0 or iterations != int(iterations):
+            raise ValueError(f"{cls}.set_state: 'iterations' must be an integer >= 0, got {iterations}")
+        if scalars.get("learning_rate", 0.0) < 0:
+            raise ValueError(f"{cls}.set_state: 'learning_rate' must be >= 0, got {scalars['learning_rate']}")
+        # all checked: now change things
+        self._layouts.clear()
+        self._last_key = None
+        self._iterations = int(iterations)
+        if "learning_rate" in scalars and self._lr.__class__ is float:
+            self._lr = scalars["learning_rate"]
+        self._set_global_state({k: scalars[k] for k in globals_})
+        for i, p in enumerate(params):
+            self._entries.pop(id(p), None)
+            if i in per_param:
+                e = self._entry(p)
+                for n, s in zip(names, e.slots):
+                    s[...] = e.xp.asarray(per_param[i][n], dtype=s.dtype)
+
+    # -- config --------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-able (a schedule becomes its ``serialize`` dict)."""
+        lr = self._lr
+        if isinstance(lr, LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif lr.__class__ is not float:
+            raise ValueError(f"{type(self).__name__}.get_config: a callable learning rate ({lr!r}) cannot be "
+                             f"serialised; use a LearningRateSchedule subclass with get_config()")
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
+        return cls(**config)
+
+    def __repr__(self):
+        lr = self._lr if self._lr.__class__ is float else type(self._lr).__name__
+        return f"{type(self).__name__}(learning_rate={lr}, iterations={self._iterations})"
+
+
+def _host(arr) -> np.ndarray:
+    return arr if isinstance(arr, np.ndarray) else arr.get()
+
+
+def _as_numpy(value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.data
+    return value.get() if is_cupy_array(value) else np.asarray(value)
+
+
+def _sq_norm(g):
+    """Sum of squares of ``g``: a float on the CPU, a 0-d device array on the GPU (no host sync)."""
+    flat = g.reshape(-1)
+    s = array_module(g).dot(flat, flat)
+    return float(s) if isinstance(g, np.ndarray) else s
+
+
+def _scaled(g, sq_norm, clip, nan_if_not_finite=False):
+    """``g * clip / max(norm, clip)`` (Keras ``clip_by_norm``); a new array, never ``g`` changed in place."""
+    if isinstance(sq_norm, float):
+        norm = math.sqrt(sq_norm)
+        if norm <= clip:  # also False for NaN
+            return g
+        scale = clip / max(norm, clip)
+        if nan_if_not_finite and not math.isfinite(norm):
+            scale = math.nan
+        return g * scale
+    xp = array_module(sq_norm)
+    norm = xp.sqrt(sq_norm)
+    scale = clip / xp.maximum(norm, clip)
+    if nan_if_not_finite:
+        scale = scale + (norm - norm)
+    return g * scale.astype(g.dtype)
+
+
+# -- the optimizers -----------------------------------------------------------------------------
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum (Keras defaults: ``learning_rate=0.01,
+    momentum=0.0, nesterov=False``).
+
+    ``m = momentum * m - lr * g; w += m``; with ``nesterov``: ``w += momentum * m - lr * g``;
+    without momentum: ``w -= lr * g``.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="SGD", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.momentum = _real("SGD", "momentum", momentum, lo=0, hi=1)
+        self.nesterov = _flag("SGD", "nesterov", nesterov)
+        self._n_tmp = 2 if self.nesterov and self.momentum != 0 else 1
+
+    def _slot_names(self):
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def _coefficients(self, lr, t):
+        return lr, self.momentum
+
+    def _direction(self, xp, g, slots, tmp, c):
+        lr, mu = c
+        step = xp.multiply(g, lr, out=tmp[0])
+        if not slots:
+            return step, False
+        m = slots[0]
+        xp.multiply(m, mu, out=m)
+        xp.subtract(m, step, out=m)
+        if not self.nesterov:
+            return m, True
+        d = xp.multiply(m, mu, out=tmp[1])
+        xp.subtract(d, step, out=d)
+        return d, True
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False``).
+
+    ``m += (g - m)(1 - b1); v += (g² - v)(1 - b2); alpha = lr sqrt(1 - b2^t) / (1 - b1^t);
+    w -= alpha m / (sqrt(v) + eps)`` (``v`` replaced by its running max with ``amsgrad``).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name="adam", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
+        self.beta_2 = _real(cls, "beta_2", beta_2, lo=0, hi=1, hi_open=True)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+        self.amsgrad = _flag(cls, "amsgrad", amsgrad)
+
+    def _slot_names(self):
+        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def _coefficients(self, lr, t):
+        b1, b2 = self.beta_1, self.beta_2
+        alpha = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        return 1.0 - b1, 1.0 - b2, alpha, self.epsilon
+
+    def _direction(self, xp, g, slots, tmp, c):
+        c1, c2, alpha, eps = c
+        m, v = slots[0], slots[1]
+        t = tmp[0]
+        xp.subtract(g, m, out=t)
+        xp.multiply(t, c1, out=t)
+        xp.add(m, t, out=m)
+        xp.square(g, out=t)
+        xp.subtract(t, v, out=t)
+        xp.multiply(t, c2, out=t)
+        xp.add(v, t, out=v)
+        if len(slots) == 3:
+            v = xp.maximum(slots[2], v, out=slots[2])
+        xp.sqrt(v, out=t)
+        xp.add(t, eps, out=t)
+        xp.divide(m, t, out=t)
+        xp.multiply(t, alpha, out=t)
+        return t, False
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Keras defaults: ``learning_rate=0.001, weight_decay=0.004,
+    beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False``): ``w -= w * weight_decay * lr`` first."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, name="adamw", **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW: `weight_decay` must be a float, got None")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, clipnorm, clipvalue,
+                         global_clipnorm, name, **kwargs)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras defaults: ``learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False``).
+
+    ``v = rho v + (1 - rho) g²``; ``d = lr g / sqrt(v + eps)`` (centered: ``sqrt(v - mg² + eps)`` with
+    ``mg = rho mg + (1 - rho) g``); with momentum ``m = momentum m + d; w -= m``, else ``w -= d``.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="rmsprop", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.rho = _real(cls, "rho", rho, lo=0, hi=1, hi_open=True)
+        self.momentum = _real(cls, "momentum", momentum, lo=0, hi=1)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+        self.centered = _flag(cls, "centered", centered)
+
+    def _slot_names(self):
+        names = ("velocity",)
+        if self.momentum > 0:
+            names += ("momentum",)
+        if self.centered:
+            names += ("average_gradient",)
+        return names
+
+    def _coefficients(self, lr, t):
+        return lr, self.rho, 1.0 - self.rho, self.epsilon, self.momentum
+
+    def _direction(self, xp, g, slots, tmp, c):
+        lr, rho, one_m_rho, eps, mu = c
+        v, t = slots[0], tmp[0]
+        xp.multiply(v, rho, out=v)
+        xp.square(g, out=t)
+        xp.multiply(t, one_m_rho, out=t)
+        xp.add(v, t, out=v)
+        if self.centered:
+            mg = slots[-1]
+            xp.multiply(mg, rho, out=mg)
+            xp.multiply(g, one_m_rho, out=t)
+            xp.add(mg, t, out=mg)
+            xp.square(mg, out=t)
+            xp.subtract(v, t, out=t)
+            xp.add(t, eps, out=t)
+        else:
+            xp.add(v, eps, out=t)
+        xp.sqrt(t, out=t)
+        xp.divide(g, t, out=t)
+        xp.multiply(t, lr, out=t)
+        if mu > 0:
+            m = slots[1]
+            xp.multiply(m, mu, out=m)
+            xp.add(m, t, out=m)
+            return m, False
+        return t, False
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Keras defaults: ``learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7``).
+
+    ``acc += g²; w -= lr g / sqrt(acc + eps)``.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="adagrad", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.initial_accumulator_value = _real(cls, "initial_accumulator_value", initial_accumulator_value, lo=0)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+
+    def _slot_names(self):
+        return ("accumulator",)
+
+    def _slot_initial_value(self, slot):
+        return self.initial_accumulator_value
+
+    def _coefficients(self, lr, t):
+        return lr, self.epsilon
+
+    def _direction(self, xp, g, slots, tmp, c):
+        lr, eps = c
+        acc, t = slots[0], tmp[0]
+        xp.square(g, out=t)
+        xp.add(acc, t, out=acc)
+        xp.add(acc, eps, out=t)
+        xp.sqrt(t, out=t)
+        xp.divide(g, t, out=t)
+        xp.multiply(t, lr, out=t)
+        return t, False
+
+    def get_config(self):
+        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Keras defaults: ``learning_rate=0.001, rho=0.95, epsilon=1e-7``).
+
+    ``ag = rho ag + (1 - rho) g²; d = sqrt(ad + eps) g / sqrt(ag + eps); ad = rho ad + (1 - rho) d²;
+    w -= lr d``.
+    """
+
+    _n_tmp = 2
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="adadelta", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.rho = _real(cls, "rho", rho, lo=0, hi=1, hi_open=True)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+
+    def _slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _coefficients(self, lr, t):
+        return lr, self.rho, 1.0 - self.rho, self.epsilon
+
+    def _direction(self, xp, g, slots, tmp, c):
+        lr, rho, one_m_rho, eps = c
+        ag, ad = slots
+        d, t2 = tmp
+        xp.multiply(ag, rho, out=ag)
+        xp.square(g, out=t2)
+        xp.multiply(t2, one_m_rho, out=t2)
+        xp.add(ag, t2, out=ag)
+        xp.add(ad, eps, out=d)
+        xp.sqrt(d, out=d)
+        xp.multiply(d, g, out=d)
+        xp.add(ag, eps, out=t2)
+        xp.sqrt(t2, out=t2)
+        xp.divide(d, t2, out=d)
+        xp.multiply(ad, rho, out=ad)
+        xp.square(d, out=t2)
+        xp.multiply(t2, one_m_rho, out=t2)
+        xp.add(ad, t2, out=ad)
+        xp.multiply(d, lr, out=d)
+        return d, False
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax (Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``).
+
+    ``m += (g - m)(1 - b1); u = max(b2 u, |g|); w -= lr m / ((1 - b1^t)(u + eps))``.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="adamax", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
+        self.beta_2 = _real(cls, "beta_2", beta_2, lo=0, hi=1, hi_open=True)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+
+    def _slot_names(self):
+        return ("momentum", "norm")
+
+    def _coefficients(self, lr, t):
+        return 1.0 - self.beta_1, self.beta_2, lr / (1.0 - self.beta_1 ** t), self.epsilon
+
+    def _direction(self, xp, g, slots, tmp, c):
+        c1, b2, step, eps = c
+        m, u = slots
+        t = tmp[0]
+        xp.subtract(g, m, out=t)
+        xp.multiply(t, c1, out=t)
+        xp.add(m, t, out=m)
+        xp.multiply(u, b2, out=u)
+        xp.abs(g, out=t)
+        xp.maximum(u, t, out=u)
+        xp.add(u, eps, out=t)
+        xp.divide(m, t, out=t)
+        xp.multiply(t, step, out=t)
+        return t, False
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam, Adam with Nesterov momentum (Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+    epsilon=1e-7``), with Keras' momentum-cache schedule ``u_t = b1 (1 - 0.5 * 0.96^t)``:
+
+    ``prod *= u_t`` (once per step); ``m += (g - m)(1 - b1); v += (g² - v)(1 - b2);
+    m_hat = u_{t+1} m / (1 - prod u_{t+1}) + (1 - u_t) g / (1 - prod); v_hat = v / (1 - b2^t);
+    w -= lr m_hat / (sqrt(v_hat) + eps)``.
+    """
+
+    _n_tmp = 2
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="nadam", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        cls = type(self).__name__
+        self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
+        self.beta_2 = _real(cls, "beta_2", beta_2, lo=0, hi=1, hi_open=True)
+        self.epsilon = _real(cls, "epsilon", epsilon, lo=0)
+        self._u_product = 1.0
+
+    def _slot_names(self):
+        return ("momentum", "velocity")
+
+    def _begin_step(self):
+        self._u_product *= self.beta_1 * (1.0 - 0.5 * 0.96 ** (self._iterations + 1))
+
+    def _global_state(self):
+        return {"u_product": self._u_product}
+
+    def _set_global_state(self, state):
+        self._u_product = state.get("u_product", 1.0)
+
+    def _coefficients(self, lr, t):
+        b1, b2 = self.beta_1, self.beta_2
+        u_t = b1 * (1.0 - 0.5 * 0.96 ** t)
+        u_t1 = b1 * (1.0 - 0.5 * 0.96 ** (t + 1))
+        prod = self._u_product
+        a = u_t1 / (1.0 - prod * u_t1)          # weight of m in m_hat
+        b = (1.0 - u_t) / (1.0 - prod)          # weight of g in m_hat (> 0)
+        return 1.0 - b1, 1.0 - b2, 1.0 / (1.0 - b2 ** t), a / b, b * lr, self.epsilon
+
+    def _direction(self, xp, g, slots, tmp, c):
+        c1, c2, v_scale, a_over_b, b_lr, eps = c
+        m, v = slots
+        num, den = tmp
+        xp.subtract(g, m, out=den)
+        xp.multiply(den, c1, out=den)
+        xp.add(m, den, out=m)
+        xp.square(g, out=den)
+        xp.subtract(den, v, out=den)
+        xp.multiply(den, c2, out=den)
+        xp.add(v, den, out=v)
+        xp.multiply(v, v_scale, out=den)
+        xp.sqrt(den, out=den)
+        xp.add(den, eps, out=den)
+        xp.multiply(m, a_over_b, out=num)       # (a m + b g) = b (m a/b + g)
+        xp.add(num, g, out=num)
+        xp.multiply(num, b_lr, out=num)
+        xp.divide(num, den, out=num)
+        return num, False
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+# -- lookup and serialisation ------------------------------------------------------------------
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam}
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": ...}``, JSON-able."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
+    """The optimizer that ``serialize`` described (``custom_objects`` maps extra class names)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"an optimizer config must be a dict with 'class_name' and 'config', got {config!r}")
+    name = config["class_name"]
+    custom = custom_objects or {}
+    cls = custom.get(name) or _BY_NAME.get(str(name).lower())
+    if cls is None:
+        _unknown(name)
+    return cls.from_config(config.get("config", {}), custom_objects)
+
+
+def _unknown(name):
+    close = difflib.get_close_matches(str(name).lower(), list(_BY_NAME), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown optimizer {name!r}.{hint} Valid names: {', '.join(_BY_NAME)}")
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name ('adam', case-insensitive), an instance, a class, or a config dict."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.strip().lower())
+        if cls is None:
+            _unknown(identifier)
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"cannot interpret {identifier!r} as an optimizer; pass a name such as 'adam', an Optimizer "
+                     f"instance or a config dict")
