@@ -14,6 +14,18 @@ from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torc
 
 __version__ = "0.1.0"
 
+_LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
+         "initializers", "regularizers", "datasets", "utils", "saving", "kernels"}
+
+
+def __getattr__(name):
+    """Import the Keras-style submodules on first use (``gradflow.layers.Dense``) to keep import fast."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
+
 __all__ = [
     "Tensor", "Parameter", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "eye",
     "zeros_like", "ones_like", "from_dlpack", "no_grad", "enable_grad", "gradcheck", "GradcheckError",

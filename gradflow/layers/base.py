@@ -14,7 +14,7 @@ import numpy as np
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import array_module, get_backend
 
-__all__ = ["Layer", "layer_class", "registered_layers", "clear_session", "snake_case", "to_tensor"]
+__all__ = ["Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
 
 _REGISTRY: dict[str, type] = {}
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -54,6 +54,11 @@ def registered_layers() -> dict[str, type]:
     return dict(_REGISTRY)
 
 
+def register_alias(alias: str, cls: type) -> None:
+    """Let configs name ``cls`` by another class name too (Keras 2's ``MaxPool2D`` etc.)."""
+    _REGISTRY[alias] = cls
+
+
 def to_tensor(x, dtype=None) -> Tensor:
     """Wrap arrays/lists as Tensors (float data to the layer dtype)."""
     if isinstance(x, Tensor):
@@ -71,7 +76,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private helper bases are not config targets
+            _REGISTRY[cls.__name__] = cls
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None, **kwargs):
@@ -185,9 +191,17 @@ class Layer:
             out = self.call(Tensor(get_backend().xp.zeros(probe, dtype=self.dtype)), training=False)
         return (input_shape[0],) + tuple(out.shape[1:])
 
+    def check_input_shape(self, input_shape) -> None:
+        """Raise a clear error if this layer cannot take ``input_shape`` (subclasses extend).
+
+        Runs before ``build`` and on every call after it, so a changed input (say a Dense
+        fed a different last dimension) fails with the layer's name, not deep inside an op.
+        """
+
     def build_from_shape(self, input_shape) -> tuple:
         """Build (once) and record input/output shapes; returns the output shape."""
         input_shape = tuple(input_shape)
+        self.check_input_shape(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
@@ -195,11 +209,18 @@ class Layer:
         self.output_shape = self.compute_output_shape(input_shape)
         return self.output_shape
 
-    def __call__(self, inputs, training: bool = False):
+    def _prepare(self, inputs) -> Tensor:
+        """The input as a Tensor, the layer built for it (or its shape checked if already built)."""
         x = to_tensor(inputs, self.dtype)
+        shape = (None,) + tuple(x.shape[1:])
         if not self.built:
-            self.build_from_shape((None,) + tuple(x.shape[1:]))
-        return self.call(x, training=training)
+            self.build_from_shape(shape)
+        else:
+            self.check_input_shape(shape)
+        return x
+
+    def __call__(self, inputs, training: bool = False):
+        return self.call(self._prepare(inputs), training=bool(training))
 
     def call(self, inputs, training: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.call is not implemented")

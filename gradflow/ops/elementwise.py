@@ -303,3 +303,44 @@ greater = _compare("greater")
 greater_equal = _compare("greater_equal")
 equal = _compare("equal")
 not_equal = _compare("not_equal")
+
+
+# -- erf (added for the exact GELU activation) ------------------------------------------------
+def _erf_array(a):
+    """erf of a NumPy/CuPy array, keeping its dtype: SciPy/CuPyX when present, else math.erf."""
+    if type(a).__module__.startswith("cupy"):
+        from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415
+
+        return cupy_erf(a)
+    try:
+        from scipy.special import erf as scipy_erf  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - SciPy is optional
+        import math
+
+        import numpy as np
+
+        arr = np.asarray(a)
+        return np.vectorize(math.erf, otypes=[arr.dtype if arr.dtype.kind == "f" else np.float64])(arr)
+    return scipy_erf(a)
+
+
+class Erf(Function):
+    """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return _erf_array(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        a = ctx.a
+        return g * (1.1283791670955126 * _xp(a).exp(-a * a))
+
+
+def erf(a):
+    """Elementwise error function (differentiable)."""
+    return Erf.apply(a)
+
+
+__all__.append("erf")

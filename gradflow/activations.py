@@ -1,0 +1,284 @@
+"""Activation functions with Keras 3 names and defaults; each is differentiable.
+
+The common ones reuse gradflow.ops (relu, sigmoid, tanh, softmax, log_softmax, exp); the rest
+are small fused Functions (one saved array, one pass) so a layer's activation costs little.
+``get(name_or_callable)`` resolves a name (None -> ``linear``); ``serialize(fn)`` gives it back.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+
+from . import ops
+from .autograd.function import Function
+from .autograd.tensor import Tensor
+from .backend import array_module
+from .ops.elementwise import _erf_array
+
+__all__ = [
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh",
+    "softmax", "log_softmax", "softplus", "softsign", "silu", "swish", "gelu", "hard_silu",
+    "hard_swish", "mish", "exponential", "get", "serialize", "deserialize", "ACTIVATIONS",
+]
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+# -- fused Functions ------------------------------------------------------------------------
+class _LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.pos, ctx.slope = x > 0, slope
+        return array_module(x).where(ctx.pos, x, x * x.dtype.type(slope))
+
+    @staticmethod
+    def backward(ctx, g):
+        return array_module(g).where(ctx.pos, g, g * g.dtype.type(ctx.slope)), None
+
+
+class _Elu(Function):
+    """``scale * (x if x > 0 else alpha * (exp(x) - 1))`` (elu: scale 1; selu: Keras constants)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale):
+        xp = array_module(x)
+        pos = x > 0
+        neg = alpha * xp.expm1(xp.minimum(x, 0))  # minimum avoids overflow in the unused branch
+        ctx.pos, ctx.neg, ctx.alpha, ctx.scale = pos, neg, alpha, scale
+        return (scale * xp.where(pos, x, neg)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        d = xp.where(ctx.pos, 1.0, ctx.neg + ctx.alpha) * ctx.scale
+        return (g * d).astype(g.dtype, copy=False), None, None
+
+
+class _Softplus(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        ctx.x = x
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        return g * (0.5 * (1 + xp.tanh(0.5 * ctx.x)))
+
+
+class _Softsign(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        ctx.den = 1 + xp.abs(x)
+        return x / ctx.den
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (ctx.den * ctx.den)
+
+
+class _Silu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        s = 0.5 * (1 + xp.tanh(0.5 * x))
+        ctx.x, ctx.s = x, s
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        s = ctx.s
+        return g * (s * (1 + ctx.x * (1 - s)))
+
+
+class _Gelu(Function):
+    """Exact GELU ``0.5 x (1 + erf(x / sqrt 2))``; derivative ``Phi(x) + x phi(x)``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        cdf = 0.5 * (1 + _erf_array(x * x.dtype.type(_INV_SQRT_2)))
+        ctx.x, ctx.cdf = x, cdf
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        x = ctx.x
+        pdf = xp.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)
+        return g * (ctx.cdf + x * pdf)
+
+
+class _GeluTanh(Function):
+    """GELU's tanh approximation ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        t = xp.tanh(x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x * x * x))
+        ctx.x, ctx.t = x, t
+        return 0.5 * x * (1 + t)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.x, ctx.t
+        du = x.dtype.type(_SQRT_2_OVER_PI) * (1 + x.dtype.type(3 * 0.044715) * x * x)
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+
+
+# -- the activations ------------------------------------------------------------------------
+def linear(x):
+    """Identity (Keras's ``activation=None``)."""
+    return x
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """``max(x, 0)``; Keras's optional ``negative_slope``, ``max_value`` and ``threshold``:
+    ``max_value`` above it, ``x`` above ``threshold``, ``negative_slope * (x - threshold)`` below."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return ops.relu(x)
+    if negative_slope != 0.0 and max_value is None and threshold == 0.0:
+        return leaky_relu(x, negative_slope)
+    data = x.data if isinstance(x, Tensor) else x
+    xp = array_module(data)
+    if threshold != 0.0:
+        pos = x * xp.asarray(data > threshold, dtype=data.dtype)
+    else:
+        pos = ops.relu(x)
+    if max_value is not None:
+        pos = ops.clip(pos, 0.0, float(max_value))
+    if negative_slope != 0.0:
+        pos = pos - float(negative_slope) * ops.relu(float(threshold) - x)
+    return pos
+
+
+def relu6(x):
+    """``min(max(x, 0), 6)``."""
+    return ops.clip(x, 0.0, 6.0)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` if positive else ``negative_slope * x``; Keras 3 default slope 0.2."""
+    return _LeakyRelu.apply(x, float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    """``x`` if positive else ``alpha * (exp(x) - 1)``."""
+    return _Elu.apply(x, float(alpha), 1.0)
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with Keras's self-normalising constants."""
+    return _Elu.apply(x, _SELU_ALPHA, _SELU_SCALE)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``."""
+    return ops.sigmoid(x)
+
+
+def hard_sigmoid(x):
+    """Keras 3: ``relu6(x + 3) / 6`` (Keras 2 used ``0.2 x + 0.5``)."""
+    return ops.clip(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (also called hard_swish)."""
+    return x * hard_sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (numerically stable)."""
+    return ops.softmax(x, axis)
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` along ``axis``."""
+    return ops.log_softmax(x, axis)
+
+
+def softplus(x):
+    """``log(exp(x) + 1)``, overflow-free."""
+    return _Softplus.apply(x)
+
+
+def softsign(x):
+    """``x / (|x| + 1)``."""
+    return _Softsign.apply(x)
+
+
+def silu(x):
+    """``x * sigmoid(x)`` (also called swish)."""
+    return _Silu.apply(x)
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit; Keras 3 default is the exact erf form (``approximate=False``)."""
+    return _GeluTanh.apply(x) if approximate else _Gelu.apply(x)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    return x * ops.tanh(softplus(x))
+
+
+def exponential(x):
+    return ops.exp(x)
+
+
+swish = silu
+hard_swish = hard_silu
+
+#: canonical name -> function (the names ``serialize`` returns)
+ACTIVATIONS = {
+    "linear": linear, "relu": relu, "relu6": relu6, "leaky_relu": leaky_relu, "elu": elu,
+    "selu": selu, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu,
+    "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax, "softplus": softplus,
+    "softsign": softsign, "silu": silu, "gelu": gelu, "mish": mish, "exponential": exponential,
+}
+_ALIASES = {"swish": silu, "hard_swish": hard_silu, "None": linear, "none": linear}
+_BY_ID = {id(fn): name for name, fn in ACTIVATIONS.items()}
+
+
+def _unknown(name: str) -> ValueError:
+    close = difflib.get_close_matches(name, list(ACTIVATIONS) + ["swish", "hard_swish"], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid names: {', '.join(ACTIVATIONS)}"
+    return ValueError(f"unknown activation {name!r}{hint}")
+
+
+def get(identifier):
+    """The activation function for a name, None (linear) or a callable (returned as is)."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        fn = ACTIVATIONS.get(identifier) or _ALIASES.get(identifier)
+        if fn is None:
+            raise _unknown(identifier)
+        return fn
+    if isinstance(identifier, dict):  # {"class_name": "relu"} as some Keras configs write it
+        return get(identifier.get("class_name") or identifier.get("config", {}).get("name"))
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"could not interpret activation {identifier!r}: expected a name or a callable")
+
+
+def serialize(fn) -> str:
+    """The Keras name of an activation (``"relu"``, ``"softmax"``...); a custom one's ``__name__``."""
+    fn = get(fn)
+    name = _BY_ID.get(id(fn))
+    if name is not None:
+        return name
+    return getattr(fn, "__name__", None) or getattr(type(fn), "__name__", repr(fn))
+
+
+def deserialize(name):
+    return get(name)

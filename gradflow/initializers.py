@@ -1,0 +1,386 @@
+"""Weight initializers with Keras 3 names, defaults and fan rules.
+
+``init(shape, dtype=None)`` returns an array of the active backend (``gradflow.get_backend().xp``)
+drawn from ``gradflow.random.generator()`` (seeded by ``gradflow.random.seed``), or from a fresh
+generator when the initializer has an explicit ``seed=`` (then every call repeats the same
+values, as in Keras 3). Draws are made in float64 and cast, so a seed gives the same weights
+(up to rounding) in float32 and float64. ``get`` accepts a name (``"glorot_uniform"`` or
+``"GlorotUniform"``), an instance, a class, a config dict or any callable.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+
+import numpy as np
+
+__all__ = [
+    "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
+    "LecunNormal", "Orthogonal", "Identity", "zeros", "ones", "constant", "random_normal",
+    "random_uniform", "truncated_normal", "variance_scaling", "glorot_uniform", "glorot_normal",
+    "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "orthogonal", "identity",
+    "compute_fans", "get", "serialize", "deserialize",
+]
+
+#: std of a standard normal truncated to [-2, 2] (Keras divides by it so the std comes out right)
+_TRUNC_STD = 0.87962566103423978
+
+
+def compute_fans(shape) -> tuple[int, int]:
+    """Keras's (fan_in, fan_out): Dense [in, out]; Conv [kh, kw, in, out] times the receptive field."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _backend():
+    from .backend import get_backend
+
+    return get_backend()
+
+
+def _dtype(dtype):
+    return np.dtype(_backend().default_dtype if dtype is None else dtype)
+
+
+def _shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+class Initializer:
+    """Base class: subclasses implement ``__call__(shape, dtype=None)`` and ``get_config``."""
+
+    def __call__(self, shape, dtype=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Initializer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _Seeded(Initializer):
+    """An initializer that draws random numbers: the global generator, or its own ``seed``."""
+
+    def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"{type(self).__name__}: seed must be an int or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+
+    def _rng(self):
+        if self.seed is None:
+            from .random import generator
+
+            return generator()
+        return _backend().xp.random.default_rng(self.seed)
+
+    def _normal(self, rng, shape):
+        return rng.standard_normal(size=shape, dtype=np.float64)
+
+    def _uniform(self, rng, shape, lo, hi):
+        return lo + (hi - lo) * rng.random(size=shape, dtype=np.float64)
+
+    def _truncated(self, rng, shape):
+        """Standard normal samples redrawn until all lie within two standard deviations."""
+        z = self._normal(rng, shape)
+        bad = abs(z) > 2.0
+        while bool(bad.any()):
+            z[bad] = self._normal(rng, (int(bad.sum()),))
+            bad = abs(z) > 2.0
+        return z
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    """All zeros (Keras default for biases)."""
+
+    def __call__(self, shape, dtype=None):
+        return _backend().xp.zeros(_shape(shape), dtype=_dtype(dtype))
+
+
+class Ones(Initializer):
+    """All ones (BatchNormalization's gamma and moving variance)."""
+
+    def __call__(self, shape, dtype=None):
+        return _backend().xp.ones(_shape(shape), dtype=_dtype(dtype))
+
+
+class Constant(Initializer):
+    """Every element ``value`` (Keras default 0.0)."""
+
+    def __init__(self, value=0.0):
+        if np.ndim(value) != 0:
+            raise ValueError(f"Constant: value must be a scalar, got {value!r}")
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        return _backend().xp.full(_shape(shape), self.value, dtype=_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
+class RandomNormal(_Seeded):
+    """Normal(mean, stddev); Keras defaults mean=0.0, stddev=0.05."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = float(mean), float(stddev)
+
+    def __call__(self, shape, dtype=None):
+        z = self._normal(self._rng(), _shape(shape))
+        return (self.mean + self.stddev * z).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class TruncatedNormal(RandomNormal):
+    """Normal(mean, stddev) redrawn beyond two stddevs; Keras defaults mean=0.0, stddev=0.05."""
+
+    def __call__(self, shape, dtype=None):
+        z = self._truncated(self._rng(), _shape(shape))
+        return (self.mean + self.stddev * z).astype(_dtype(dtype))
+
+
+class RandomUniform(_Seeded):
+    """Uniform[minval, maxval); Keras defaults -0.05, 0.05."""
+
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = float(minval), float(maxval)
+        if self.maxval < self.minval:
+            raise ValueError(f"RandomUniform: expected minval <= maxval, got minval={minval}, maxval={maxval}")
+
+    def __call__(self, shape, dtype=None):
+        return self._uniform(self._rng(), _shape(shape), self.minval, self.maxval).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+
+
+class VarianceScaling(_Seeded):
+    """Samples with variance ``scale / n``, n the fan chosen by ``mode``.
+
+    Keras defaults: scale=1.0, mode='fan_in', distribution='truncated_normal' ('normal' means
+    truncated too). Uniform samples lie in ``±sqrt(3 * scale / n)``.
+    """
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if not float(scale) > 0:
+            raise ValueError(f"VarianceScaling: scale must be > 0, got {scale!r}")
+        mode, distribution = str(mode).lower(), str(distribution).lower()
+        if mode not in _MODES:
+            raise ValueError(f"VarianceScaling: mode must be one of {_MODES}, got {mode!r}")
+        if distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"VarianceScaling: distribution must be one of {_DISTRIBUTIONS}, got {distribution!r}")
+        self.scale, self.mode, self.distribution = float(scale), mode, distribution
+
+    def _variance(self, shape) -> float:
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        return self.scale / max(1.0, n)
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        var = self._variance(shape)
+        rng = self._rng()
+        if self.distribution in ("truncated_normal", "normal"):
+            values = self._truncated(rng, shape) * (math.sqrt(var) / _TRUNC_STD)
+        elif self.distribution == "untruncated_normal":
+            values = self._normal(rng, shape) * math.sqrt(var)
+        else:
+            limit = math.sqrt(3.0 * var)
+            values = self._uniform(rng, shape, -limit, limit)
+        return values.astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, **super().get_config()}
+
+
+class _Preset(VarianceScaling):
+    """A VarianceScaling with fixed arguments; its config is just the seed."""
+
+    _args: tuple = ()
+
+    def __init__(self, seed=None):
+        scale, mode, distribution = self._args
+        super().__init__(scale, mode, distribution, seed)
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_Preset):
+    """Uniform in ±sqrt(6 / (fan_in + fan_out)); Keras's default kernel initializer."""
+
+    _args = (1.0, "fan_avg", "uniform")
+
+
+class GlorotNormal(_Preset):
+    """Truncated normal with std sqrt(2 / (fan_in + fan_out))."""
+
+    _args = (1.0, "fan_avg", "truncated_normal")
+
+
+class HeUniform(_Preset):
+    """Uniform in ±sqrt(6 / fan_in) (for ReLU networks)."""
+
+    _args = (2.0, "fan_in", "uniform")
+
+
+class HeNormal(_Preset):
+    """Truncated normal with std sqrt(2 / fan_in)."""
+
+    _args = (2.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_Preset):
+    """Uniform in ±sqrt(3 / fan_in) (for SELU networks)."""
+
+    _args = (1.0, "fan_in", "uniform")
+
+
+class LecunNormal(_Preset):
+    """Truncated normal with std sqrt(1 / fan_in)."""
+
+    _args = (1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(_Seeded):
+    """A (semi-)orthogonal matrix times ``gain`` (Keras default 1.0), for shapes of rank >= 2.
+
+    The shape is flattened to ``(prod(shape[:-1]), shape[-1])``; rows or columns (whichever are
+    fewer) are orthonormal. Built from the QR decomposition of a Gaussian matrix, signs fixed so
+    the result is uniformly distributed.
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the shape to initialize must have rank >= 2, got {shape} of rank {len(shape)}")
+        xp = _backend().xp
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = self._normal(self._rng(), (max(rows, cols), min(rows, cols)))
+        q, r = xp.linalg.qr(a)
+        q = q * xp.sign(xp.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain, **super().get_config()}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only; Keras default gain 1.0)."""
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None):
+        shape = _shape(shape)
+        if len(shape) != 2:
+            raise ValueError(f"Identity: the shape to initialize must be 2-D, got {shape}")
+        return (self.gain * _backend().xp.eye(*shape)).astype(_dtype(dtype))
+
+    def get_config(self) -> dict:
+        return {"gain": self.gain}
+
+
+# Keras-style lower-case names are the classes themselves (``zeros()`` is an initializer).
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+
+_CLASSES = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity)
+
+
+def _snake(name: str) -> str:
+    """``GlorotUniform -> glorot_uniform`` (Keras's name rule)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+#: every accepted name: class names, snake_case names and the Keras aliases
+NAMES: dict[str, type] = {}
+for _cls in _CLASSES:
+    NAMES[_cls.__name__] = _cls
+    NAMES[_snake(_cls.__name__)] = _cls
+NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros,
+              "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity})
+
+
+def _unknown(name: str) -> ValueError:
+    close = difflib.get_close_matches(name, [n for n in NAMES if n == n.lower()], n=1) or \
+        difflib.get_close_matches(name, list(NAMES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else \
+        f"; valid names: {', '.join(n for n in NAMES if n == n.lower())}"
+    return ValueError(f"unknown initializer {name!r}{hint}")
+
+
+def serialize(initializer) -> dict | str:
+    """``{"class_name": ..., "config": {...}}`` for built-in initializers (JSON-able)."""
+    if isinstance(initializer, Initializer):
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    name = getattr(initializer, "__name__", None)
+    if name is None:
+        raise ValueError(f"cannot serialize initializer {initializer!r}")
+    return name
+
+
+def deserialize(config: dict) -> Initializer:
+    """The initializer described by ``{"class_name": ..., "config": {...}}``."""
+    name = config.get("class_name")
+    if name not in NAMES:
+        raise _unknown(str(name))
+    return NAMES[name].from_config(dict(config.get("config") or {}))
+
+
+def get(identifier):
+    """An initializer from a name, an instance, a class, a config dict or a callable."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = NAMES.get(identifier)
+        if cls is None:
+            raise _unknown(identifier)
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"could not interpret initializer {identifier!r}: expected a name, an Initializer, "
+                     f"a config dict or a callable (shape, dtype) -> array")

@@ -1,0 +1,186 @@
+"""Image augmentation layers (Keras 3): RandomFlip, RandomTranslation, RandomRotation, RandomZoom.
+
+They transform the batch only when called with ``training=True`` (``fit`` does) and are the
+identity otherwise; no gradient flows through them (they are input preprocessing). The array
+work is gradflow.utils.image on NumPy; a seeded layer (``seed=``) owns its generator, else the
+NumPy generator of gradflow.random is used. Note: Keras 3 augments on a bare ``layer(x)``
+call too; here a bare call is inference, so pass ``training=True`` to augment outside ``fit``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+from ..backend import backend_for
+from ..utils import image
+from ._args import describe
+from ._args import data_format as check_data_format
+from .base import Layer
+
+__all__ = ["RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom"]
+
+_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _factor_range(layer, name: str, value, bound: float | None = 1.0) -> tuple[float, float]:
+    """Keras's factor rule: ``f -> (-f, f)``, ``(lo, hi)`` as given; lo <= hi and within ``bound``."""
+    try:
+        if np.ndim(value) == 0:
+            f = float(value)
+            lo, hi = (-abs(f), abs(f))
+        else:
+            lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{describe(layer)}: {name} must be a float or a (lower, upper) pair, "
+                         f"got {name}={value!r}") from None
+    if lo > hi:
+        raise ValueError(f"{describe(layer)}: {name} lower bound must not exceed the upper bound, got {name}={value!r}")
+    if bound is not None and (abs(lo) > bound or abs(hi) > bound):
+        raise ValueError(f"{describe(layer)}: {name} must lie within [-{bound}, {bound}], got {name}={value!r}")
+    return lo, hi
+
+
+class _RandomImageLayer(Layer):
+    """Shared plumbing: seeding, channel layout, NumPy round trip, inference identity."""
+
+    def __init__(self, seed=None, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"{describe(self)}: seed must be an int or None, got seed={seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self.data_format = check_data_format(self, data_format)
+        self._rng = None
+
+    def _check_fill(self, fill_mode, interpolation, fill_value):
+        if fill_mode not in _FILL_MODES:
+            raise ValueError(f"{describe(self)}: fill_mode must be one of {_FILL_MODES}, got fill_mode={fill_mode!r}")
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"{describe(self)}: interpolation must be one of {_INTERPOLATIONS}, "
+                             f"got interpolation={interpolation!r}")
+        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
+
+    def _generator(self) -> np.random.Generator:
+        if self.seed is not None:
+            if self._rng is None:
+                self._rng = np.random.default_rng(self.seed)
+            return self._rng
+        from .. import random as gf_random
+
+        gen = gf_random.generator()
+        if isinstance(gen, np.random.Generator):
+            return gen
+        if self._rng is None:  # the active backend draws on a GPU: keep a NumPy one for the layer
+            self._rng = np.random.default_rng(gf_random._pending[0])
+        return self._rng
+
+    def check_input_shape(self, input_shape) -> None:
+        if len(input_shape) not in (3, 4):
+            raise ValueError(f"{describe(self)} expects images (batch, height, width, channels) or one "
+                             f"image (height, width, channels), got shape {tuple(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, x, training: bool = False):
+        if not training:
+            return x
+        arr = x.numpy()
+        first = self.data_format == "channels_first"
+        if first:
+            arr = np.moveaxis(arr, -3, -1)
+        out = self._transform(arr, self._generator())
+        if first:
+            out = np.moveaxis(out, -1, -3)
+        return Tensor._wrap(backend_for(x.data).asarray(np.ascontiguousarray(out)))
+
+    def _transform(self, arr, rng):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fill_config(self) -> dict:
+        return {"fill_mode": self.fill_mode, "interpolation": self.interpolation, "fill_value": self.fill_value}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed, "data_format": self.data_format}
+
+
+class RandomFlip(_RandomImageLayer):
+    """Flip each image with probability 1/2; Keras default mode 'horizontal_and_vertical'."""
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
+            raise ValueError(f"{describe(self)}: mode must be 'horizontal', 'vertical' or "
+                             f"'horizontal_and_vertical', got mode={mode!r}")
+        self.mode = mode
+
+    def _transform(self, arr, rng):
+        return image.random_flip(arr, rng, mode=self.mode)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+class RandomTranslation(_RandomImageLayer):
+    """Shift by a fraction of the size: ``height_factor`` 0.2 draws from U(-0.2, 0.2) * height
+    (positive moves down/right). Keras defaults fill_mode='reflect', interpolation='bilinear'."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear",
+                 seed=None, fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.height_factor = _factor_range(self, "height_factor", height_factor)
+        self.width_factor = _factor_range(self, "width_factor", width_factor)
+        self._check_fill(fill_mode, interpolation, fill_value)
+
+    def _transform(self, arr, rng):
+        return image.random_translation(arr, rng, self.height_factor, self.width_factor,
+                                        self.interpolation, self.fill_mode, self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height_factor": list(self.height_factor),
+                "width_factor": list(self.width_factor), **self._fill_config()}
+
+
+class RandomRotation(_RandomImageLayer):
+    """Rotate by ``factor`` of a full turn: 0.1 draws from U(-36, 36) degrees (positive is
+    counter-clockwise). Keras defaults fill_mode='reflect', interpolation='bilinear'."""
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = _factor_range(self, "factor", factor, bound=None)
+        self._check_fill(fill_mode, interpolation, fill_value)
+
+    def _transform(self, arr, rng):
+        degrees = (self.factor[0] * 360.0, self.factor[1] * 360.0)
+        return image.random_rotation(arr, rng, degrees, self.interpolation, self.fill_mode, self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": list(self.factor), **self._fill_config()}
+
+
+class RandomZoom(_RandomImageLayer):
+    """Zoom by ``1 + U(lo, hi)``: positive factors zoom out, negative zoom in (Keras). Without
+    ``width_factor`` both axes share the factor (aspect kept)."""
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect", interpolation="bilinear",
+                 seed=None, fill_value=0.0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.height_factor = _factor_range(self, "height_factor", height_factor)
+        self.width_factor = None if width_factor is None else _factor_range(self, "width_factor", width_factor)
+        for name, rng in (("height_factor", self.height_factor), ("width_factor", self.width_factor)):
+            if rng is not None and rng[0] <= -1.0:
+                raise ValueError(f"{describe(self)}: {name} lower bound must be > -1 (zoom factor 1 + lower > 0), "
+                                 f"got {name}={rng!r}")
+        self._check_fill(fill_mode, interpolation, fill_value)
+
+    def _transform(self, arr, rng):
+        n = arr.shape[0] if arr.ndim == 4 else 1
+        zy = 1.0 + rng.uniform(*self.height_factor, size=n)
+        zx = zy if self.width_factor is None else 1.0 + rng.uniform(*self.width_factor, size=n)
+        if arr.ndim == 3:
+            zy, zx = zy[0], zx[0]
+        return image.zoom(arr, zy, zx, self.interpolation, self.fill_mode, self.fill_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height_factor": list(self.height_factor),
+                "width_factor": None if self.width_factor is None else list(self.width_factor), **self._fill_config()}

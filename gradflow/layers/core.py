@@ -1,0 +1,86 @@
+"""Core layers: Dense (a matmul on the last axis, any rank) and Activation."""
+from __future__ import annotations
+
+from .. import initializers, ops, regularizers
+from ._activation import WithActivation
+from ._args import describe, positive_int, resolve, unsupported
+from .base import Layer
+
+__all__ = ["Dense", "Activation"]
+
+
+class Dense(WithActivation, Layer):
+    """``activation(x @ kernel + bias)`` on the last axis; kernel ``[in, units]`` (Keras layout).
+
+    Keras defaults: activation=None (linear), use_bias=True, kernel 'glorot_uniform', bias 'zeros'.
+    On inputs of rank > 2 the leading axes are kept: Dense(16) maps (N, 20, 20, 3) -> (N, 20, 20, 16).
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
+        self.units = positive_int(self, "units", units)
+        self._set_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
+        self.bias_initializer = resolve(self, "bias_initializer", initializers.get, bias_initializer)
+        self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
+        self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
+
+    def check_input_shape(self, input_shape) -> None:
+        if len(input_shape) < 2:
+            raise ValueError(f"{describe(self)} expects inputs of rank >= 2 (batch, ..., features), "
+                             f"got shape {tuple(input_shape)}")
+        last = input_shape[-1]
+        if last is None:
+            raise ValueError(f"{describe(self)}: the last dimension of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
+        if self.built and last != self.kernel.shape[0]:
+            raise ValueError(f"{describe(self)} was built for inputs with last dimension {self.kernel.shape[0]}, "
+                             f"got shape {tuple(input_shape)} (last dimension {last})")
+
+    def build(self, input_shape) -> None:
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer, self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def _pre_activation(self, x, training):
+        if x.ndim == 2:
+            y = ops.matmul(x, self.kernel)
+        else:  # one 2-D GEMM over all leading axes, much faster than a batched matmul
+            lead = x.shape[:-1]
+            y = ops.matmul(x.reshape(-1, x.shape[-1]), self.kernel).reshape(lead + (self.units,))
+        if self.use_bias:
+            y = y + self.bias
+        return y
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "activation": self.activation_name,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Activation(WithActivation, Layer):
+    """Applies an activation by name or callable: ``Activation('relu')``."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self._set_activation(activation)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _pre_activation(self, x, training):
+        return x
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation_name}

@@ -1,0 +1,120 @@
+"""BatchNormalization: parameter counts, training vs inference, moving statistics, any axis, gradients."""
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import initializers
+from gradflow import layers as L
+
+
+def bn_train_numpy(x, gamma, beta, axis, eps, g):
+    """Batch-statistics forward (biased variance) and its gradients."""
+    red = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    m = x.size // x.shape[axis]
+    mean, var = x.mean(red), x.var(red)
+    inv = 1 / np.sqrt(var + eps)
+    xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
+    y = gamma.reshape(shape) * xhat + beta.reshape(shape)
+    dxhat = g * gamma.reshape(shape)
+    dx = inv.reshape(shape) / m * (m * dxhat - dxhat.sum(red, keepdims=True)
+                                   - xhat * (dxhat * xhat).sum(red, keepdims=True))
+    return y, mean, var, dx, (g * xhat).sum(red), g.sum(red)
+
+
+def test_param_counts_and_weight_order():
+    layer = L.BatchNormalization()
+    layer.build_from_shape((None, 8))
+    assert layer.count_params() == 32
+    assert sum(p.size for p in layer.non_trainable_weights) == 16
+    assert [p.name.split("/")[1] for p in layer.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [p.name.split("/")[1] for p in layer.trainable_weights] == ["gamma", "beta"]
+    np.testing.assert_array_equal(layer.gamma.numpy(), 1)
+    np.testing.assert_array_equal(layer.moving_variance.numpy(), 1)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), 0)
+    bare = L.BatchNormalization(center=False, scale=False)
+    bare.build_from_shape((None, 4, 4, 3))
+    assert bare.count_params() == 6 and bare.trainable_weights == []
+    conv_bn = L.BatchNormalization()
+    assert conv_bn.build_from_shape((None, 5, 5, 16)) == (None, 5, 5, 16)
+    assert conv_bn.count_params() == 64
+
+
+@pytest.mark.parametrize("shape,axis", [((5, 3), -1), ((2, 3, 4, 5), -1), ((2, 3, 4, 5), 1), ((4, 1, 32), 1),
+                                        ((1, 6, 2), 2)])
+def test_training_forward_backward_vs_numpy(helpers, rng, shape, axis):
+    x = rng.standard_normal(shape) * 2 + 0.5
+    make = lambda: L.BatchNormalization(axis=axis, gamma_initializer="random_normal",  # noqa: E731
+                                        beta_initializer="random_normal")
+    layer, y, dx, grads = helpers.run_layer("reference", make, x, training=True)
+    gamma, beta, mm, mv = layer.get_weights()
+    g = np.random.default_rng(9876).standard_normal(shape)
+    y_ref, mean, var, dx_ref, dgamma, dbeta = bn_train_numpy(x, gamma, beta, axis, 1e-3, g)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(grads["gamma"], dgamma, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(grads["beta"], dbeta, rtol=1e-9, atol=1e-10)
+    # Keras update: moving = moving * momentum + batch * (1 - momentum), biased batch variance
+    np.testing.assert_allclose(mm, 0.0 * 0.99 + mean * 0.01, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(mv, 1.0 * 0.99 + var * 0.01, rtol=1e-9, atol=1e-12)
+
+
+def test_moving_stats_recurrence_and_inference(rng):
+    xs = [rng.standard_normal((6, 4)) * s + s for s in (1.0, 2.0, 3.0)]
+    with gf.use_backend("reference"):
+        layer = L.BatchNormalization(momentum=0.9, epsilon=1e-5)
+        mm, mv = np.zeros(4), np.ones(4)
+        for x in xs:
+            layer(x, training=True)
+            mm = mm * 0.9 + x.mean(0) * 0.1
+            mv = mv * 0.9 + x.var(0) * 0.1
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mm, rtol=1e-10)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), mv, rtol=1e-10)
+        xt = gf.Tensor(xs[0], requires_grad=True)
+        y = layer(xt, training=False)
+        gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
+        np.testing.assert_allclose(y.numpy(), gamma * (xs[0] - mm) / np.sqrt(mv + 1e-5) + beta, rtol=1e-10)
+        y.sum().backward()
+        np.testing.assert_allclose(xt.grad.numpy(), np.broadcast_to(gamma / np.sqrt(mv + 1e-5), xs[0].shape), rtol=1e-10)
+        before = layer.moving_mean.numpy().copy()
+        layer(xs[1])  # inference leaves the moving statistics alone
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), before)
+
+
+def test_frozen_layer_runs_in_inference_mode(rng):
+    x = rng.standard_normal((8, 3)) * 3 + 1
+    with gf.use_backend("reference"):
+        layer = L.BatchNormalization()
+        layer.build_from_shape((None, 3))
+        layer.set_weights([np.full(3, 2.0), np.full(3, 0.5), np.full(3, 0.25), np.full(3, 4.0)])
+        layer.trainable = False
+        assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 4
+        y = layer(x, training=True).numpy()
+        np.testing.assert_allclose(y, 2.0 * (x - 0.25) / np.sqrt(4.0 + 1e-3) + 0.5, rtol=1e-12)
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), 0.25)
+        layer.trainable = True
+        assert not np.allclose(layer(x, training=True).numpy(), y)
+
+
+@pytest.mark.parametrize("shape,axis", [((6, 4), -1), ((2, 3, 3, 4), -1), ((2, 3, 2, 2), 1)])
+def test_numpy_backend_matches_reference(helpers, rng, shape, axis):
+    for training in (True, False):
+        helpers.check_parity(lambda: L.BatchNormalization(axis=axis, gamma_initializer=initializers.RandomNormal(1.0, 0.3),
+                                                          beta_initializer="random_normal",
+                                                          moving_variance_initializer=initializers.RandomUniform(0.5, 1.5),
+                                                          moving_mean_initializer="random_normal"),
+                             rng.standard_normal(shape) + 1.0, training=training, tol=2e-5)
+
+
+def test_gradcheck_training_and_inference(helpers, rng):
+    make = lambda: L.BatchNormalization(axis=1, gamma_initializer="random_normal")  # noqa: E731
+    helpers.gradcheck_layer(make, rng.standard_normal((3, 2, 2)), training=True)
+    helpers.gradcheck_layer(make, rng.standard_normal((3, 2, 2)), training=False)
+
+
+def test_regularized_gamma():
+    layer = L.BatchNormalization(gamma_regularizer="l2")
+    layer.build_from_shape((None, 5))
+    (loss,) = layer.regularization_losses()
+    np.testing.assert_allclose(loss.item(), 0.01 * 5, rtol=1e-6)
