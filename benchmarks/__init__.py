@@ -1,0 +1,1 @@
+"""gradflow's benchmarks: `python -m benchmarks [--quick]` runs them all and prints the tables."""

@@ -1,0 +1,130 @@
+"""Model-level training throughput: gradflow `fit` vs a plain PyTorch loop on the same model and data.
+
+Model A (MNIST CNN, Adam, batch 128) and model B (CIFAR CNN with batch norm, SGD momentum, batch 128),
+as in the CPU-kernel issue. PyTorch runs channels_last (its faster CPU layout) and, for reference,
+its default layout. Medians of several timed epochs, measured in the same run.
+
+    python benchmarks/bench_models.py [--quick] [--samples 1024] [--repeats 3] [--kernels numba]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def gradflow_model(name, input_shape):
+    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+    from gradflow.models import Sequential
+    from gradflow.optimizers import SGD, Adam
+
+    if name == "A":
+        model = Sequential([
+            Conv2D(32, 3, activation="relu", input_shape=input_shape), MaxPooling2D(2),
+            Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dropout(0.5),
+            Dense(10, activation="softmax"),
+        ])
+        opt = Adam(1e-3)
+    else:
+        layers = []
+        for i, f in enumerate((32, 64, 128)):
+            kw = {"input_shape": input_shape} if i == 0 else {}
+            layers += [Conv2D(f, 3, padding="same", **kw), BatchNormalization(), Activation("relu"), MaxPooling2D(2)]
+        model = Sequential(layers + [Flatten(), Dense(10, activation="softmax")])
+        opt = SGD(0.01, momentum=0.9)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+    return model
+
+
+def torch_model(name, torch):
+    nn = torch.nn
+    if name == "A":
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(64 * 5 * 5, 10))
+    layers, c = [], 3
+    for f in (32, 64, 128):
+        layers += [nn.Conv2d(c, f, 3, padding=1), nn.BatchNorm2d(f), nn.ReLU(), nn.MaxPool2d(2)]
+        c = f
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
+
+
+def time_gradflow(name, x, y, batch, repeats):
+    model = gradflow_model(name, x.shape[1:])
+    model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0, shuffle=False)  # warm-up/compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        times.append(time.perf_counter() - t0)
+    return len(x) / statistics.median(times)
+
+
+def time_torch(name, x, y, batch, repeats, torch, channels_last):
+    model = torch_model(name, torch)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    yt = torch.from_numpy(y)
+    opt = torch.optim.Adam(model.parameters(), 1e-3) if name == "A" else torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)
+    lossf = torch.nn.CrossEntropyLoss()
+
+    def epoch(n):
+        model.train()
+        for i in range(0, n, batch):
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(xt[i:i + batch]), yt[i:i + batch])
+            loss.backward()
+            opt.step()
+
+    epoch(batch * 2)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        epoch(len(x))
+        times.append(time.perf_counter() - t0)
+    return len(x) / statistics.median(times)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=2048)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--models", default="AB")
+    p.add_argument("--kernels", default=None, help="GRADFLOW kernels to use (auto|numpy|numba)")
+    p.add_argument("--quick", action="store_true", help="fewer samples and repeats")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.samples, args.repeats = 512, 2
+    import gradflow
+
+    if args.kernels:
+        gradflow.config.kernels = args.kernels
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    print(f"threads: torch {torch.get_num_threads() if torch else '-'}; samples/epoch {args.samples}; batch {args.batch}; "
+          f"gradflow kernels={gradflow.config.kernels}")
+    print(f"{'model':6s} {'gradflow':>12s} {'torch CL':>12s} {'torch NCHW':>12s} {'ratio vs CL':>12s}")
+    for name in args.models:
+        shape = (28, 28, 1) if name == "A" else (32, 32, 3)
+        x = rng.random((args.samples, *shape), dtype=np.float32)
+        y = rng.integers(0, 10, args.samples).astype(np.int64)
+        ours = time_gradflow(name, x, y, args.batch, args.repeats)
+        if torch is not None:
+            cl = time_torch(name, x, y, args.batch, args.repeats, torch, True)
+            nchw = time_torch(name, x, y, args.batch, args.repeats, torch, False)
+            print(f"{name:6s} {ours:10.0f}/s {cl:10.0f}/s {nchw:10.0f}/s {ours / cl:11.2f}x")
+        else:
+            print(f"{name:6s} {ours:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
+
+
+if __name__ == "__main__":
+    main()

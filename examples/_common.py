@@ -1,0 +1,66 @@
+"""Shared command-line options and data loading for the examples."""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def parser(description: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), epochs: int = 10,
+           batch_size: int = 32) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default {batch_size})")
+    p.add_argument("--backend", default=None, choices=["auto", "numpy", "cupy", "reference"],
+                   help="array backend (default: GRADFLOW_BACKEND or auto)")
+    p.add_argument("--dataset", default=datasets[0], choices=list(datasets),
+                   help=f"dataset (default {datasets[0]}: bundled, no download)")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset files (default: GRADFLOW_DATA)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training samples (quick runs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="fit verbosity (default 2)")
+    return p
+
+
+def setup(args) -> None:
+    """Apply --backend and --seed before any tensor is made."""
+    import gradflow
+    from gradflow.utils import set_random_seed
+
+    if args.backend:
+        gradflow.set_backend(args.backend)
+    set_random_seed(args.seed)
+    print(f"backend: {gradflow.get_backend().name} ({gradflow.get_backend().device})")
+
+
+def load_images(name: str, data_dir=None, channels: int | None = None, size: int | None = None):
+    """((x_train, y_train), (x_test, y_test)) as float32 NHWC in [0, 1] and int64 labels."""
+    from gradflow import datasets
+
+    loader = {"digits": datasets.digits, "mnist": datasets.mnist,
+              "fashion_mnist": datasets.fashion_mnist, "cifar10": datasets.cifar10}[name]
+    (xtr, ytr), (xte, yte) = loader.load_data() if name == "digits" else loader.load_data(path=data_dir)
+    scale = float(np.max(xtr)) or 1.0
+
+    def prep(x):
+        x = np.asarray(x, dtype=np.float32) / scale
+        if x.ndim == 3:
+            x = x[..., None]
+        if size is not None and x.shape[1] != size:
+            reps = -(-size // x.shape[1])
+            x = x.repeat(reps, axis=1).repeat(reps, axis=2)[:, :size, :size]
+        if channels is not None and x.shape[-1] != channels:
+            x = np.repeat(x, channels, axis=-1)
+        return x
+
+    return (prep(xtr), np.asarray(ytr).reshape(-1).astype(np.int64)), (prep(xte), np.asarray(yte).reshape(-1).astype(np.int64))
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

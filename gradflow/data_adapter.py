@@ -1,0 +1,321 @@
+"""Inputs of fit/evaluate/predict turned into mini-batches on the compute device.
+
+Two kinds of source, as in Keras:
+
+* arrays (NumPy, CuPy, Python lists, anything with ``__array__``): checked and converted once
+  per call (dtype, device), then each pass over the data is one gather (when shuffling) and
+  cheap views, so a training step costs no per-batch conversion;
+* batch sources: a Sequence-like object (``__len__`` + ``__getitem__`` returning ``(x, y)`` or
+  ``(x, y, sample_weight)``, with an optional ``on_epoch_end()``), a generator or any other
+  iterable of such batches; each batch is converted as it arrives.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from .backend import is_cupy_array
+
+__all__ = [
+    "is_array_data", "is_batch_source", "as_array", "split_validation", "ArraySource",
+    "BatchSource", "BatchStream", "check_batch_size", "unpack_batch", "take_rows",
+]
+
+#: datasets larger than this stay on the host and go to the GPU one batch at a time
+DEVICE_RESIDENT_LIMIT = 1 << 30
+
+
+def is_array_data(x) -> bool:
+    """In-memory array data (as opposed to a source of ready-made batches)."""
+    if x is None:
+        return False
+    if isinstance(x, list) and _is_batch_list(x):
+        return False
+    if isinstance(x, (np.ndarray, list, tuple, numbers.Number, np.generic)) or is_cupy_array(x):
+        return True
+    from .autograd.tensor import Tensor
+
+    if isinstance(x, Tensor):
+        return True
+    return hasattr(x, "__array__") or hasattr(x, "__array_interface__") or hasattr(x, "__cuda_array_interface__")
+
+
+def _is_batch_list(x: list) -> bool:
+    """A list of ``(x, y)`` / ``(x, y, sw)`` tuples of arrays: ready-made batches, not data rows."""
+    first = x[0] if x else None
+    return (isinstance(first, tuple) and len(first) in (2, 3)
+            and all(hasattr(a, "shape") or a is None for a in first))
+
+
+def is_batch_source(x) -> bool:
+    """A generator, iterator, iterable or Sequence-like object yielding batches."""
+    if x is None or is_array_data(x) or isinstance(x, (str, bytes, dict)):
+        return False
+    return hasattr(x, "__next__") or hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
+
+
+def as_array(value, name: str):
+    """``value`` as a NumPy or CuPy array with a numeric dtype and at least one row.
+
+    Raises ValueError/TypeError naming ``name`` for ragged lists, strings/objects, scalars
+    and empty data.
+    """
+    from .autograd.tensor import Tensor
+
+    if isinstance(value, Tensor):
+        arr = value.data
+    elif isinstance(value, np.ndarray) or is_cupy_array(value):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name}: could not turn the data into an array ({exc}); "
+                             f"expected a NumPy array or a list of equally shaped rows") from None
+    if arr.dtype.kind not in "biuf":
+        what = {"O": "Python objects (a ragged list or mixed types?)", "U": "strings", "S": "bytes",
+                "c": "complex numbers"}.get(arr.dtype.kind, f"dtype {arr.dtype}")
+        raise TypeError(f"{name} must hold numbers (int, float or bool), got {what} (dtype {arr.dtype}); "
+                        f"convert it with np.asarray(..., dtype='float32') first")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have a batch axis, got a scalar")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(arr.shape)}); expected at least one sample")
+    return arr
+
+
+def check_batch_size(batch_size, name: str = "batch_size", default: int = 32) -> int:
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"{name} must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def take_rows(arr, index):
+    """``arr[index]`` for a row slice or an index array (on the array's own device)."""
+    return None if arr is None else arr[index]
+
+
+def split_validation(arrays, validation_split: float):
+    """Split equally long arrays into (train, validation): the validation part is the LAST
+    ``validation_split`` fraction, taken before any shuffling (as Keras does)."""
+    n = len(arrays[0])
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"validation_split={validation_split} of {n} samples leaves "
+            f"{split_at} for training and {n - split_at} for validation; both need at least one sample")
+    train = tuple(None if a is None else a[:split_at] for a in arrays)
+    val = tuple(None if a is None else a[split_at:] for a in arrays)
+    return train, val
+
+
+def unpack_batch(batch, where: str):
+    """``(x, y, sample_weight)`` from what a batch source yielded: x, (x,), (x, y) or (x, y, sw)."""
+    if isinstance(batch, dict):
+        raise TypeError(f"{where}: batches must be x, (x, y) or (x, y, sample_weight); got a dict")
+    if isinstance(batch, tuple):
+        items = batch
+    elif isinstance(batch, list) and len(batch) in (2, 3) and all(
+            b is None or (is_array_data(b) and not isinstance(b, (list, tuple, numbers.Number))) for b in batch):
+        items = tuple(batch)  # e.g. a PyTorch DataLoader's [x, y]
+    else:
+        items = (batch,)
+    if len(items) == 1:
+        return items[0], None, None
+    if len(items) == 2:
+        return items[0], items[1], None
+    if len(items) == 3:
+        return items
+    raise ValueError(f"{where}: a batch must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(items)} items")
+
+
+def _to_device(arr, backend):
+    if arr is None:
+        return None
+    if backend.device == "cuda" and not is_cupy_array(arr):
+        if arr.nbytes > DEVICE_RESIDENT_LIMIT:
+            return arr  # stays on the host; batches move one at a time
+        return backend.asarray(arr)
+    return arr
+
+
+def _permutation(n: int):
+    """A shuffled index from gradflow's seeded generator, as a NumPy array."""
+    from .random import generator
+
+    perm = generator().permutation(n)
+    return perm if isinstance(perm, np.ndarray) else perm.get()
+
+
+class ArraySource:
+    """In-memory arrays ``(x, y, sample_weight)`` cut into batches of ``batch_size``.
+
+    ``shuffle``: True (every sample, each pass), ``"batch"`` (only the order of batches) or
+    False. Arrays are moved to the compute device once; a shuffled pass gathers once and then
+    hands out views, an unshuffled pass reuses the same views every time.
+    """
+
+    restartable = True
+
+    def __init__(self, arrays, batch_size: int, shuffle=False, backend=None):
+        self.n = len(arrays[0])
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.backend = backend
+        self.arrays = tuple(_to_device(a, backend) for a in arrays) if backend is not None else tuple(arrays)
+        self._host = backend is not None and backend.device == "cuda" and not is_cupy_array(self.arrays[0])
+        self.size = max(1, -(-self.n // batch_size))
+        self._fixed = None
+
+    def _cut(self, arrays):
+        bs, n = self.batch_size, self.n
+        out = []
+        for start in range(0, n, bs):
+            sl = slice(start, min(start + bs, n))
+            batch = tuple(None if a is None else a[sl] for a in arrays)
+            if self._host:
+                batch = tuple(None if a is None else self.backend.asarray(a) for a in batch)
+            out.append(batch)
+        return out
+
+    def new_pass(self) -> list:
+        """The batches of one pass over the data (a list of ``(x, y, sw)`` tuples)."""
+        if self.shuffle is True and self.n > 1:
+            perm = _permutation(self.n)
+            if any(is_cupy_array(a) for a in self.arrays if a is not None):
+                import cupy  # noqa: PLC0415 - only reached with CuPy arrays
+
+                dperm = cupy.asarray(perm)
+            else:
+                dperm = perm
+            arrays = tuple(None if a is None else a[dperm if is_cupy_array(a) else perm] for a in self.arrays)
+            return self._cut(arrays)
+        if self._fixed is None:
+            self._fixed = self._cut(self.arrays)
+        if self.shuffle == "batch" and len(self._fixed) > 1:
+            return [self._fixed[i] for i in _permutation(len(self._fixed))]
+        return self._fixed
+
+    def on_epoch_end(self) -> None:
+        pass
+
+
+class BatchSource:
+    """Ready-made batches from a Sequence-like object, an iterable or a one-shot iterator.
+
+    ``convert(x, y, sw) -> (x, y, sw)`` checks and converts each batch. ``size`` is the number
+    of batches per pass (None when unknown); ``restartable`` is False for generators/iterators,
+    which can be consumed only once.
+    """
+
+    def __init__(self, data, convert, shuffle=False, where: str = "x"):
+        self.data = data
+        self.convert = convert
+        self.where = where
+        # the Sequence protocol wins when present (an ImageDataGenerator flow has __next__ too)
+        self.sequence = hasattr(data, "__getitem__") and hasattr(data, "__len__")
+        self.shuffle = bool(shuffle) and self.sequence
+        self.restartable = self.sequence or not hasattr(data, "__next__")
+        try:
+            self.size = len(data) if self.sequence else (len(data) if hasattr(data, "__len__") else None)
+        except TypeError:
+            self.size = None
+        if self.size == 0:
+            raise ValueError(f"{where}: the batch source is empty (len() == 0)")
+        self._iterator = None
+        self._pending = None
+
+    def peek(self):
+        """The first batch as ``(x, y, sw)`` before conversion, without losing it."""
+        if self.sequence:
+            return unpack_batch(self.data[0], self.where)
+        if self.restartable:
+            try:
+                return unpack_batch(next(iter(self.data)), self.where)
+            except StopIteration:
+                raise ValueError(f"{self.where}: the batch source yielded no batches") from None
+        if self._pending is None:
+            try:
+                self._pending = next(self.data)
+            except StopIteration:
+                raise ValueError(f"{self.where}: the generator yielded no batches") from None
+        return unpack_batch(self._pending, self.where)
+
+    def new_pass(self):
+        if self.sequence:
+            order = _permutation(self.size) if self.shuffle else range(self.size)
+            return (self._convert(self.data[int(i)]) for i in order)
+        if self.restartable:
+            return (self._convert(b) for b in iter(self.data))
+        if self._iterator is None:
+            head = [] if self._pending is None else [self._pending]
+            self._pending = None
+            self._iterator = (self._convert(b) for b in itertools.chain(head, self.data))
+        return self._iterator
+
+    def _convert(self, batch):
+        return self.convert(*unpack_batch(batch, self.where))
+
+    def on_epoch_end(self) -> None:
+        hook = getattr(self.data, "on_epoch_end", None)
+        if callable(hook):
+            hook()
+
+
+class BatchStream:
+    """Hands out the batches of each epoch: a full pass, or ``steps`` batches drawn from a
+    running iterator that starts a new pass when one runs out (Keras's steps_per_epoch)."""
+
+    def __init__(self, source, steps=None, steps_name: str = "steps_per_epoch"):
+        if steps is not None:
+            steps = check_batch_size(steps, steps_name)
+        self.source = source
+        self.steps = steps
+        self._it = None
+        self.exhausted = False
+        self.warned = False
+
+    @property
+    def target(self):
+        return self.steps if self.steps is not None else self.source.size
+
+    def epoch(self):
+        """An iterable of batches for one epoch."""
+        if self.steps is None:
+            return self.source.new_pass()
+        return self._take(self.steps)
+
+    def _take(self, steps):
+        taken = 0
+        restarted = False
+        while taken < steps:
+            if self._it is None:
+                self._it = iter(self.source.new_pass())
+            try:
+                batch = next(self._it)
+            except StopIteration:
+                self._it = None
+                if not self.source.restartable or restarted and taken == 0:
+                    self.exhausted = True
+                    return
+                restarted = True
+                continue
+            restarted = False
+            taken += 1
+            yield batch
+
+    def warn_exhausted(self, steps_done: int, what: str = "training") -> None:
+        if not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"Your input ran out of data; interrupting {what} after {steps_done} step(s). Make sure "
+                f"the generator can produce at least steps_per_epoch * epochs batches, or pass a "
+                f"re-iterable source (a list or a Sequence-like object).", RuntimeWarning, stacklevel=4)

@@ -1,0 +1,131 @@
+"""``model.summary()``: the Keras table of layers, output shapes and parameter counts.
+
+Layout (plain ASCII box lines, Keras 3 columns and footer)::
+
+    Model: "sequential"
+    +------------------------------+---------------------------+-----------+
+    | Layer (type)                 | Output Shape              |   Param # |
+    +==============================+===========================+===========+
+    | dense (Dense)                | (None, 16)                |        48 |
+    +------------------------------+---------------------------+-----------+
+     Total params: 48 (192.00 B)
+     Trainable params: 48 (192.00 B)
+     Non-trainable params: 0 (0.00 B)
+
+Frozen layers' weights and batch-norm moving statistics count as non-trainable; the size in
+parentheses uses each weight's dtype (float32 = 4 bytes), as Keras 3 does.
+"""
+from __future__ import annotations
+
+import textwrap
+
+__all__ = ["print_summary", "summary_lines", "readable_size", "format_shape", "unique_weights"]
+
+DEFAULT_LINE_LENGTH = 88
+DEFAULT_POSITIONS = (0.45, 0.80, 1.0)
+
+
+def readable_size(nbytes: float) -> str:
+    """``1895560 -> '1.81 MB'`` (powers of 1024, two decimals, like Keras 3)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes < 1024:
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} PB"
+
+
+def format_shape(shape) -> str:
+    """``(None, 26, 26, 32)``; a one-element shape keeps Python's trailing comma: ``(None,)``."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):  # several outputs
+        return ", ".join(format_shape(s) for s in shape)
+    return str(tuple(None if d is None else int(d) for d in shape))
+
+
+def unique_weights(weights) -> list:
+    seen, out = set(), []
+    for w in weights:
+        if id(w) not in seen:
+            seen.add(id(w))
+            out.append(w)
+    return out
+
+
+def _count(weights) -> tuple[int, int]:
+    """(number of scalars, bytes) of a list of weights."""
+    n = b = 0
+    for w in unique_weights(weights):
+        n += int(w.size)
+        b += int(w.size) * w.dtype.itemsize
+    return n, b
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Split ``text`` into lines of at most ``width`` characters, at spaces where possible."""
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def summary_lines(model, line_length=None, positions=None) -> list[str]:
+    """The summary of a built model as a list of lines."""
+    if not model.built:
+        raise ValueError(
+            f"This model ({model.name!r}) has not yet been built, so it has no output shapes or weights to "
+            f"summarise. Build it first with model.build(input_shape) (e.g. model.build((None, 784))), "
+            f"pass input_shape= to the first layer, or call it on / fit it to a batch of data.")
+    line_length = int(line_length or DEFAULT_LINE_LENGTH)
+    positions = list(positions or DEFAULT_POSITIONS)
+    if len(positions) != 3:
+        raise ValueError(f"summary: positions needs 3 column ends, got {positions!r}")
+    if all(p <= 1 for p in positions):
+        positions = [int(line_length * p) for p in positions]
+    ends = [int(p) for p in positions]
+    widths = [ends[0]] + [ends[i] - ends[i - 1] for i in (1, 2)]
+    widths = [max(w - 3, 4) for w in widths]  # room for "| " and " " around each cell
+    widths[-1] = max(widths[-1] - 1, 4)  # the closing "|": lines are exactly line_length wide
+
+    def rule(ch: str) -> str:
+        return "+" + "+".join(ch * (w + 2) for w in widths) + "+"
+
+    def row(cells, aligns) -> list[str]:
+        pieces = [_wrap(c, w) for c, w in zip(cells, widths)]
+        height = max(len(p) for p in pieces)
+        out = []
+        for i in range(height):
+            parts = []
+            for p, w, a in zip(pieces, widths, aligns):
+                text = p[i] if i < len(p) else ""
+                parts.append(text.rjust(w) if a == "right" else text.ljust(w))
+            out.append("| " + " | ".join(parts) + " |")
+        return out
+
+    aligns = ("left", "left", "right")
+    lines = [f'Model: "{model.name}"', rule("-")]
+    lines += row(("Layer (type)", "Output Shape", "Param #"), aligns)
+    lines.append(rule("="))
+    for layer in model.layers:
+        cells = (f"{layer.name} ({type(layer).__name__})", format_shape(getattr(layer, "output_shape", None)),
+                 f"{layer.count_params():,}" if layer.built else "0 (unbuilt)")
+        lines += row(cells, aligns)
+        lines.append(rule("-"))
+    if not model.layers:
+        lines.append(rule("-"))
+    total_n, total_b = _count(model.weights)
+    train_n, train_b = _count(model.trainable_weights)
+    frozen_n, frozen_b = _count(model.non_trainable_weights)
+    lines.append(f" Total params: {total_n:,} ({readable_size(total_b)})")
+    lines.append(f" Trainable params: {train_n:,} ({readable_size(train_b)})")
+    lines.append(f" Non-trainable params: {frozen_n:,} ({readable_size(frozen_b)})")
+    return lines
+
+
+def print_summary(model, line_length=None, positions=None, print_fn=None) -> None:
+    """Print the summary line by line with ``print_fn`` (default ``print``)."""
+    lines = summary_lines(model, line_length, positions)
+    if print_fn is None:
+        print("\n".join(lines))
+        return
+    for line in lines:
+        print_fn(line)

@@ -1,0 +1,93 @@
+"""model.summary(): the exact Keras-style table, counts computed by hand, print_fn and line_length."""
+import pytest
+
+from gradflow.layers import BatchNormalization, Conv2D, Dense, Flatten, Input, MaxPooling2D
+from gradflow.models import Sequential
+from gradflow.summary import readable_size
+
+
+def small_cnn():
+    return Sequential([
+        Input(shape=(8, 8, 1)),
+        Conv2D(4, 3, activation="relu", name="conv"),
+        BatchNormalization(name="bn"),
+        MaxPooling2D(2, name="pool"),
+        Flatten(name="flat"),
+        Dense(10, activation="relu", name="hidden"),
+        Dense(3, activation="softmax", name="out"),
+    ])
+
+
+def test_small_cnn_summary_exact_text():
+    model = small_cnn()
+    model.get_layer("hidden").trainable = False  # a frozen layer counts as non-trainable
+    conv = 3 * 3 * 1 * 4 + 4                # 40
+    bn_train, bn_stats = 2 * 4, 2 * 4       # gamma, beta | moving mean, moving variance
+    pooled = 3 * 3 * 4                      # 6x6 conv output pooled by 2 -> 3x3x4 = 36 features
+    hidden = pooled * 10 + 10               # 370
+    out = 10 * 3 + 3                        # 33
+    total = conv + bn_train + bn_stats + hidden + out
+    trainable = conv + bn_train + out
+    frozen = bn_stats + hidden
+    assert (total, trainable, frozen) == (459, 81, 378)
+    lines = []
+    model.summary(line_length=70, print_fn=lines.append)
+    rule = "+------------------------------+------------------------+------------+"
+    expected = [
+        'Model: "sequential"',
+        rule,
+        "| Layer (type)                 | Output Shape           |    Param # |",
+        "+==============================+========================+============+",
+        f"| conv (Conv2D)                | (None, 6, 6, 4)        | {conv:10,d} |", rule,
+        f"| bn (BatchNormalization)      | (None, 6, 6, 4)        | {bn_train + bn_stats:10,d} |", rule,
+        "| pool (MaxPooling2D)          | (None, 3, 3, 4)        |          0 |", rule,
+        "| flat (Flatten)               | (None, 36)             |          0 |", rule,
+        f"| hidden (Dense)               | (None, 10)             | {hidden:10,d} |", rule,
+        f"| out (Dense)                  | (None, 3)              | {out:10,d} |", rule,
+        f" Total params: {total:,} (1.79 KB)",           # 459 * 4 bytes = 1836 B
+        f" Trainable params: {trainable:,} (324.00 B)",  # 81 * 4
+        f" Non-trainable params: {frozen:,} (1.48 KB)",  # 378 * 4 = 1512 B
+    ]
+    assert lines == expected
+    assert all(len(line) == 70 for line in lines if line.startswith(("+", "|")))
+
+
+def test_summary_prints_to_stdout_with_thousands_separators(capsys):
+    model = Sequential([Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)), MaxPooling2D(2), Flatten(),
+                        Dense(128, activation="relu"), Dense(10, activation="softmax")])
+    model.summary()
+    out = capsys.readouterr().out
+    dense = 13 * 13 * 32 * 128 + 128
+    total = 320 + dense + 1290
+    assert "conv2d (Conv2D)" in out and "(None, 26, 26, 32)" in out and "(None, 13, 13, 32)" in out
+    assert f"{dense:,}" in out and f" Total params: {total:,} ({readable_size(total * 4)})" in out
+    assert f" Total params: {total:,} (2.65 MB)" in out  # 693,962 params * 4 bytes
+    assert len(out.splitlines()[1]) == 88  # Keras 3's default width
+
+
+def test_readable_size_matches_keras():
+    assert readable_size(0) == "0.00 B"
+    assert readable_size(1023) == "1023.00 B"
+    assert readable_size(1024) == "1.00 KB"
+    assert readable_size(473890 * 4) == "1.81 MB"
+
+
+def test_narrow_summary_wraps_cells():
+    lines = []
+    Sequential([Conv2D(32, 3, input_shape=(28, 28, 1))]).summary(line_length=40, print_fn=lines.append)
+    assert all(len(line) == 40 for line in lines if line.startswith(("+", "|")))
+    text = "\n".join(lines)
+    assert "(None, 26," in text and "26, 32)" in text
+
+
+def test_unbuilt_summary_says_how_to_build():
+    with pytest.raises(ValueError, match=r"has not yet been built.*model\.build.*input_shape="):
+        Sequential([Dense(2)]).summary()
+
+
+def test_nested_model_row():
+    inner = Sequential([Dense(4), Dense(2)], name="block")
+    lines = []
+    Sequential([Dense(3, input_shape=(5,)), inner]).summary(print_fn=lines.append)
+    row = next(line for line in lines if line.startswith("| block"))
+    assert "block (Sequential)" in row and "(None, 2)" in row and row.rstrip(" |").endswith("26")
