@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..backend import array_module
 from ._kernel import kernel
 
 __all__ = ["matmul"]
@@ -23,9 +24,9 @@ class MatMul(Function):
         ctx.a, ctx.b = a, b
         if a.ndim == 1 or b.ndim == 1:  # kernels take rank >= 2; promote like numpy.matmul
             out = _mm(a[None, :] if a.ndim == 1 else a, b[:, None] if b.ndim == 1 else b)
-            if b.ndim == 1:
-                out = out[..., 0]
-            return out[..., 0, :] if a.ndim == 1 else out
+            if a.ndim == 1:
+                out = out[..., 0, :]
+            return out[..., 0] if b.ndim == 1 else out
         return _mm(a, b)
 
     @staticmethod
@@ -34,11 +35,11 @@ class MatMul(Function):
         na, nb = ctx.needs_input_grad
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
-        if a.ndim == 1:
-            g2 = g2[..., None, :]
+        g2 = array_module(g).asarray(g)
         if b.ndim == 1:
             g2 = g2[..., None]
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
         ga = _mm(g2, b2.swapaxes(-1, -2)) if na else None
         gb = _mm(a2.swapaxes(-1, -2), g2) if nb else None
         if ga is not None and a.ndim == 1:
