@@ -5,11 +5,30 @@ import numpy as np
 
 from . import grad_mode
 
-__all__ = ["Function", "Context", "DeviceMismatchError"]
+__all__ = ["Function", "Context", "DeviceMismatchError", "DeviceOutOfMemoryError"]
 
 
 class DeviceMismatchError(RuntimeError):
     """An op got arrays from two devices (NumPy on the CPU and CuPy on the GPU)."""
+
+
+class DeviceOutOfMemoryError(MemoryError):
+    """The GPU ran out of memory inside an op; says how much was asked and what to do."""
+
+
+def _oom_error(op: str, exc: BaseException) -> DeviceOutOfMemoryError:
+    """Translate CuPy's OutOfMemoryError into one clear message (size asked, pool use, the fix)."""
+    import re
+
+    text = str(exc)
+    asked = re.search(r"allocating ([\d,]+) bytes", text)
+    held = re.search(r"allocated so far: ([\d,]+) bytes", text)
+    size = f"{int(asked.group(1).replace(',', '')) / 2**20:,.1f} MiB" if asked else "an unknown amount"
+    extra = f" with {int(held.group(1).replace(',', '')) / 2**20:,.1f} MiB already held by the CuPy pool" if held else ""
+    return DeviceOutOfMemoryError(
+        f"{op}: the GPU ran out of memory asking for {size}{extra}. Use a smaller batch_size "
+        f"(or smaller layers), or release cached blocks with gradflow.free_memory()"
+    )
 
 
 class Context:
@@ -104,6 +123,10 @@ class Function:
                 raise
             shapes = " and ".join(str(tuple(getattr(a, "shape", ()))) for a in arrays if a is not None)
             raise ValueError(f"cannot {cls.verb} tensors of shapes {shapes}") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryError":  # cupy.cuda.memory.OutOfMemoryError
+                raise _oom_error(cls.__name__.lower(), exc) from exc
+            raise
         requires = requires and grad_mode.is_grad_enabled()
         result = Tensor._wrap(out, requires)
         if requires:

@@ -123,3 +123,23 @@ def test_repr_item_and_conversions():
     assert np.asarray(gf.ones(2)).tolist() == [1.0, 1.0]
     assert np.ones(2) + gf.ones(2) is not None  # ndarray + Tensor -> Tensor via __radd__
     assert isinstance(np.ones(2) + gf.ones(2), gf.Tensor)
+
+
+def test_gpu_out_of_memory_becomes_a_clear_error():
+    from gradflow.autograd import Function
+    from gradflow.autograd.function import DeviceOutOfMemoryError
+
+    class OutOfMemoryError(Exception):  # stands in for cupy.cuda.memory.OutOfMemoryError
+        pass
+
+    class Hungry(Function):
+        @staticmethod
+        def forward(ctx, a):
+            raise OutOfMemoryError("Out of memory allocating 1,073,741,824 bytes (allocated so far: 2,147,483,648 bytes).")
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(DeviceOutOfMemoryError, match=r"asking for 1,024.0 MiB with 2,048.0 MiB already held.*smaller batch_size"):
+        Hungry.apply(gf.ones(2))
