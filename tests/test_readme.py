@@ -1,0 +1,27 @@
+"""The README's Keras example runs as written (with fewer epochs) and its commands stay the documented ones."""
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    cmds = [ln for ln in first_block.splitlines() if ln and not ln.startswith("#")]
+    assert cmds[0] == 'pip install -e ".[test]" && python examples/mnist_cnn.py'
+    assert cmds[1] == 'pip install -e ".[test]" && python -m pytest -q'
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert cmds[1] in ci, ".ci/run must run the README's test command"
+
+
+def test_readme_keras_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1).replace("epochs=20", "epochs=1")
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    probs = scope["probabilities"]
+    assert probs.shape == (5, 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert (tmp_path / "model.gflow").stat().st_size > 0
