@@ -2,19 +2,44 @@
 
 Implementations are registered by dotted path (``"gradflow.kernels.cpu.conv2d:conv2d_forward"``)
 and imported on first use, so ``import gradflow`` compiles and imports nothing heavy.
+
+How an implementation is chosen (``choose``/``get``/``call``), first rule that applies wins:
+
+1. the ``reference`` backend always gets the ``reference`` implementation;
+2. ``config.op_kernels[op]`` or, failing that, ``config.kernels`` when it is not ``"auto"``: that
+   name, or :class:`KernelUnavailable` naming what is registered;
+3. ``auto`` with a winner already timed for this (op, device, shape key): the winner;
+4. ``auto`` with ``config.autotune`` on and two or more loadable candidates (``AUTO_ORDER`` for
+   the device minus ``reference``): the call itself is timed. Each candidate runs once untimed
+   (Numba compiles then), then ``TUNE_REPEATS`` timed runs; the lowest time wins, is remembered
+   for the key, and the last result is returned. A candidate that raises is skipped (all raise:
+   the first error propagates);
+5. otherwise the first loadable name in ``AUTO_ORDER`` for the device.
+
+The shape key (:func:`shape_key`) is built from every argument but ``out``: arrays give
+(shape, dtype), geometry tuples and scalars give themselves. ``call(op, *args, **kw)`` computes it
+and dispatches in one step; ``get(op, ...)`` without a key returns a callable that computes it per
+call. When ``$GRADFLOW_CACHE_DIR`` is set, winners are also kept in
+``$GRADFLOW_CACHE_DIR/autotune.json`` (written atomically, ignored when the machine, NumPy or
+Numba differ). ``explain()`` reports the implementation each op used last and why.
 """
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import platform
+import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import config
 
 __all__ = [
-    "HOT_OPS", "register", "get", "implementations", "available", "choose", "explain",
-    "KernelUnavailable", "reset",
+    "HOT_OPS", "register", "get", "call", "implementations", "available", "choose", "explain",
+    "KernelUnavailable", "reset", "record_tuned", "shape_key", "tuned", "TUNE_REPEATS",
 ]
 
 HOT_OPS = (
@@ -27,6 +52,8 @@ HOT_OPS = (
 
 #: preference order for ``auto`` when nothing has been timed, per device
 AUTO_ORDER = {"cpu": ("numba", "numpy", "reference"), "cuda": ("cuda", "vendor")}
+#: timed runs per candidate when autotuning (after one untimed warm-up run)
+TUNE_REPEATS = 2
 
 
 class KernelUnavailable(RuntimeError):
@@ -63,6 +90,8 @@ _lock = threading.Lock()
 _registry: dict[str, dict[str, Impl]] = {}
 #: (op, device, shape key) -> implementation name chosen by timing
 _tuned: dict[tuple, str] = {}
+#: (op, device, shape key) -> {name: seconds or error text} measured when tuning
+_timings: dict[tuple, dict[str, float | str]] = {}
 #: last choice per (op, device): (name, reason) for explain()
 _last: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -97,8 +126,25 @@ def _requested(op: str) -> str:
     return config.op_kernels.get(op, config.kernels)
 
 
+def _candidates(op: str, device: str, impls: dict[str, Impl]) -> list[str]:
+    """Loadable implementations ``auto`` may time, in preference order (never ``reference``)."""
+    out = []
+    for name in AUTO_ORDER.get(device, ()):
+        if name != "reference" and name in impls:
+            try:
+                impls[name].load()
+                out.append(name)
+            except KernelUnavailable:
+                continue
+    return out
+
+
 def choose(op: str, device: str = "cpu", backend_name: str | None = None, key=None) -> tuple[str, str]:
-    """Pick the implementation name for ``op``; returns ``(name, reason)``."""
+    """Pick the implementation name for ``op``; returns ``(name, reason)``.
+
+    With autotuning pending for ``key`` (rule 4 above) this returns the preferred candidate and
+    says that timing is pending; :func:`get` is what actually times.
+    """
     impls = implementations(op, device)
     if not impls:
         raise KernelUnavailable(f"no implementation of {op!r} is registered for device {device!r}")
@@ -112,8 +158,13 @@ def choose(op: str, device: str = "cpu", backend_name: str | None = None, key=No
                 f"registered: {', '.join(sorted(impls))}"
             )
         return want, f"requested by config ({'op_kernels' if op in config.op_kernels else 'kernels'}={want!r})"
-    if key is not None and (op, device, key) in _tuned:
-        return _tuned[(op, device, key)], f"fastest when timed for shape {key}"
+    if key is not None:
+        winner = _lookup_tuned(op, device, key)
+        if winner is not None and winner in impls:
+            return winner, _tuned_reason(op, device, key, winner)
+    cands = _candidates(op, device, impls)
+    if config.autotune and len(cands) > 1:
+        return cands[0], f"auto: timing {', '.join(cands)} on the first call for shape {key}"
     for name in AUTO_ORDER.get(device, ()):
         if name in impls:
             try:
@@ -125,15 +176,41 @@ def choose(op: str, device: str = "cpu", backend_name: str | None = None, key=No
 
 
 def get(op: str, device: str = "cpu", backend_name: str | None = None, key=None) -> Callable:
-    """The function implementing ``op`` on ``device`` under the current configuration."""
+    """The function implementing ``op`` on ``device`` under the current configuration.
+
+    Under ``auto`` with autotuning on and no winner known for ``key`` yet, the result is a
+    callable that times the candidates on its first call (``key=None``: on every new shape).
+    """
     name, reason = choose(op, device, backend_name, key)
+    impls = implementations(op, device)
+    if (backend_name != "reference" and _requested(op) == "auto" and config.autotune
+            and (key is None or _lookup_tuned(op, device, key) is None)):
+        cands = _candidates(op, device, impls)
+        if len(cands) > 1:
+            return _Tuner(op, device, key, tuple(cands))
     _last[(op, device)] = (name, reason)
-    return implementations(op, device)[name].load()
+    return impls[name].load()
+
+
+def call(op: str, *args, device: str | None = None, backend_name: str | None = None, **kwargs):
+    """Run ``op`` on ``args`` with the implementation chosen for their shapes (autotuning if due).
+
+    ``device`` defaults to ``"cuda"`` when any argument is a CuPy array, else ``"cpu"``.
+    """
+    device = device or _device_of(args)
+    return get(op, device, backend_name, shape_key(args, kwargs))(*args, **kwargs)
 
 
 def record_tuned(op: str, device: str, key, name: str) -> None:
     """Remember that ``name`` was fastest for ``op`` at shape ``key``."""
-    _tuned[(op, device, key)] = name
+    with _lock:
+        _tuned[(op, device, key)] = name
+
+
+def tuned() -> dict[tuple, dict]:
+    """Winners known so far: ``{(op, device, key): {"name": ..., "timings": {...}}}``."""
+    with _lock:
+        return {k: {"name": v, "timings": dict(_timings.get(k, {}))} for k, v in _tuned.items()}
 
 
 def explain(print_fn=print) -> str:
@@ -153,9 +230,195 @@ def explain(print_fn=print) -> str:
 
 
 def reset() -> None:
-    """Forget timing results and last choices (tests use this)."""
-    _tuned.clear()
-    _last.clear()
+    """Forget timing results and last choices (tests use this); the cache file is re-read lazily."""
+    global _disk_loaded
+    with _lock:
+        _tuned.clear()
+        _timings.clear()
+        _last.clear()
+        _disk_loaded = None
+
+
+# -- shape keys -------------------------------------------------------------------------------
+def _key_part(value):
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return (tuple(int(s) for s in value.shape), str(value.dtype))
+    if isinstance(value, (tuple, list)):
+        return tuple(_key_part(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # NumPy scalar
+        return value.item()
+    return type(value).__name__
+
+
+def shape_key(args, kwargs=None) -> tuple:
+    """Hashable key from call arguments: (shape, dtype) for arrays, values for geometry, ``out`` left out."""
+    parts = [_key_part(a) for a in args]
+    for name in sorted(kwargs or {}):
+        if name != "out":
+            parts.append((name, _key_part(kwargs[name])))
+    return tuple(parts)
+
+
+def _device_of(args) -> str:
+    for a in args:
+        if type(a).__module__.split(".")[0] == "cupy":
+            return "cuda"
+    return "cpu"
+
+
+# -- timing -----------------------------------------------------------------------------------
+def _synchronize(device: str) -> None:
+    if device == "cuda":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
+
+
+class _Tuner:
+    """Stands in for an implementation until the candidates have been timed on a real call."""
+
+    def __init__(self, op: str, device: str, key, candidates: tuple[str, ...]):
+        self.op, self.device, self.key, self.candidates = op, device, key, candidates
+
+    def __repr__(self) -> str:
+        return f"<autotuning {self.op} on {self.device} among {', '.join(self.candidates)}>"
+
+    def __call__(self, *args, **kwargs):
+        key = self.key if self.key is not None else shape_key(args, kwargs)
+        impls = implementations(self.op, self.device)
+        winner = _lookup_tuned(self.op, self.device, key)
+        if winner is not None and winner in impls:
+            _last[(self.op, self.device)] = (winner, _tuned_reason(self.op, self.device, key, winner))
+            return impls[winner].load()(*args, **kwargs)
+        return _tune(self.op, self.device, key, self.candidates, args, kwargs)
+
+
+def _tune(op, device, key, candidates, args, kwargs):
+    impls = implementations(op, device)
+    times: dict[str, float | str] = {}
+    result, first_error = None, None
+    for name in candidates:
+        fn = impls[name].load()
+        try:
+            result = fn(*args, **kwargs)  # warm-up: compiles, faults pages in; not timed
+            _synchronize(device)
+            best = float("inf")
+            for _ in range(TUNE_REPEATS):
+                t0 = time.perf_counter()
+                result = fn(*args, **kwargs)
+                _synchronize(device)
+                best = min(best, time.perf_counter() - t0)
+            times[name] = best
+        except Exception as exc:  # a candidate that cannot run this call is skipped
+            times[name] = f"{type(exc).__name__}: {exc}"
+            first_error = first_error or exc
+    timed = {n: t for n, t in times.items() if isinstance(t, float)}
+    if not timed:
+        raise first_error
+    winner = min(timed, key=timed.get)
+    with _lock:
+        _tuned[(op, device, key)] = winner
+        _timings[(op, device, key)] = times
+    _last[(op, device)] = (winner, _tuned_reason(op, device, key, winner))
+    _save_disk(op, device, key, winner, times)
+    if list(timed)[-1] != winner:
+        result = impls[winner].load()(*args, **kwargs)  # hand back the winner's own result
+    return result
+
+
+def _tuned_reason(op, device, key, winner) -> str:
+    times = _timings.get((op, device, key))
+    if not times:
+        return f"fastest when timed for shape {key}"
+    desc = ", ".join(f"{n} {t * 1e3:.3g} ms" if isinstance(t, float) else f"{n} failed ({t})"
+                     for n, t in times.items())
+    return f"autotuned for shape {key}: {desc}"
+
+
+# -- on-disk cache of winners -----------------------------------------------------------------
+_disk_loaded: dict | None = None
+
+
+def _cache_file() -> str | None:
+    root = os.environ.get("GRADFLOW_CACHE_DIR")
+    return os.path.join(root, "autotune.json") if root else None
+
+
+def _fingerprint() -> dict:
+    from importlib import metadata
+
+    def version(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": version("numpy"), "numba": version("numba"),
+            "cupy": version("cupy-cuda12x") or version("cupy-cuda13x") or version("cupy")}
+
+
+def _disk_key(op, device, key) -> str:
+    return f"{device}|{op}|{key!r}"
+
+
+def _read_disk(path: str) -> dict:
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("fingerprint") != _fingerprint():
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def _lookup_tuned(op, device, key):
+    name = _tuned.get((op, device, key))
+    if name is not None:
+        return name
+    global _disk_loaded
+    path = _cache_file()
+    if path is None:
+        return None
+    if _disk_loaded is None:
+        _disk_loaded = _read_disk(path)
+    entry = _disk_loaded.get(_disk_key(op, device, key))
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        with _lock:
+            _tuned[(op, device, key)] = entry["name"]
+            _timings[(op, device, key)] = {n: t for n, t in entry.get("timings", {}).items()}
+        return entry["name"]
+    return None
+
+
+def _save_disk(op, device, key, winner, times) -> None:
+    """Merge one winner into the cache file: write a temporary file, then rename it over."""
+    path = _cache_file()
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        entries = _read_disk(path)
+        entries[_disk_key(op, device, key)] = {"name": winner, "timings": times}
+        fd, tmp = tempfile.mkstemp(prefix=".autotune-", suffix=".json", dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"fingerprint": _fingerprint(), "entries": entries}, fh, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only or full disk only costs re-tuning next time
 
 
 _builtin_done = False

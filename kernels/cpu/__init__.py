@@ -1,0 +1,17 @@
+"""The ``numba`` implementations of every hot-path op (contracts: kernels/README.md).
+
+Importing this package imports Numba but compiles nothing: each kernel compiles on its first call
+(``cache=True`` keeps the machine code on disk for the next process).
+"""
+from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_inference
+from .conv2d import conv2d_backward_filter, conv2d_backward_input, conv2d_forward
+from .matmul import matmul
+from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
+    "max_pool2d_forward", "max_pool2d_backward",
+    "avg_pool2d_forward", "avg_pool2d_backward",
+    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
+    "matmul",
+]

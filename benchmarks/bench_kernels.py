@@ -1,0 +1,337 @@
+"""CPU hot-path kernels side by side: reference, numpy, numba and PyTorch's own op, at the model shapes.
+
+For every kernel and shape the implementations run interleaved in one process (after warm-up),
+and the table gives the median time, GFLOP/s (conv, matmul) or GB/s of compulsory traffic
+(pooling, batch norm), the percentage of this machine's measured peak (np.matmul float32 at 2048
+for flops, a large np.copyto for bandwidth) and torch's time divided by ours (>1: we are faster).
+Then the first-call (compile) time of every Numba kernel, measured in a subprocess with an empty
+NUMBA_CACHE_DIR.
+
+Idle threads of one library spinning while the next one runs (OpenBLAS after np.matmul, the
+OpenMP pools of Numba and PyTorch) would otherwise halve everyone's speed on 2 cores in an
+interleaved run, so the script re-executes itself with OMP_WAIT_POLICY=PASSIVE and
+OPENBLAS_THREAD_TIMEOUT=4 unless ``--spin`` is given.
+
+    python benchmarks/bench_kernels.py [--quick] [--repeats N] [--only conv] [--markdown FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+NO_PAD = ((0, 0), (0, 0))
+SAME1 = ((1, 1), (1, 1))
+#: (label, x shape, w shape, padding) at batch 128
+CONVS = [
+    ("A conv1 28x28x1->32", (128, 28, 28, 1), (3, 3, 1, 32), NO_PAD),
+    ("A conv2 13x13x32->64", (128, 13, 13, 32), (3, 3, 32, 64), NO_PAD),
+    ("B conv1 32x32x3->32", (128, 32, 32, 3), (3, 3, 3, 32), SAME1),
+    ("B conv2 16x16x32->64", (128, 16, 16, 32), (3, 3, 32, 64), SAME1),
+    ("B conv3 8x8x64->128", (128, 8, 8, 64), (3, 3, 64, 128), SAME1),
+]
+POOLS = [
+    ("A pool1 26x26x32", (128, 26, 26, 32)),
+    ("A pool2 11x11x64", (128, 11, 11, 64)),
+    ("B pool1 32x32x32", (128, 32, 32, 32)),
+    ("B pool2 16x16x64", (128, 16, 16, 64)),
+    ("B pool3 8x8x128", (128, 8, 8, 128)),
+]
+BNS = [("B bn1 131072x32", (128 * 32 * 32, 32)), ("B bn2 32768x64", (128 * 16 * 16, 64)),
+       ("B bn3 8192x128", (128 * 8 * 8, 128))]
+MATMULS = [("matmul 1024", 1024), ("matmul 2048", 2048)]
+#: a reference call slower than this is timed once and not repeated
+REFERENCE_BUDGET_S = 2.0
+
+
+# -- timing -----------------------------------------------------------------------------------
+def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
+    """Median seconds per call for each function, the functions taking turns within each repeat."""
+    times = {name: [] for name in fns}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def measure_peaks(repeats: int) -> tuple[float, float]:
+    """(float32 GFLOP/s of np.matmul at 2048, GB/s of np.copyto on 256 MiB arrays, read + write)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2048, 2048), dtype=np.float32), rng.random((2048, 2048), dtype=np.float32)
+    c = np.empty_like(a)
+    t = interleaved({"mm": lambda: np.matmul(a, b, out=c)}, max(5, repeats // 2))["mm"]
+    src = rng.random(64 * 1024 * 1024, dtype=np.float32)
+    dst = np.empty_like(src)
+    tc = interleaved({"copy": lambda: np.copyto(dst, src)}, max(5, repeats // 2))["copy"]
+    return 2 * 2048 ** 3 / t / 1e9, 2 * src.nbytes / tc / 1e9
+
+
+# -- the contenders ---------------------------------------------------------------------------
+def load_impls():
+    from gradflow.kernels import cpu, reference, vectorized
+
+    return {"reference": reference, "numpy": vectorized, "numba": cpu}
+
+
+def load_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch
+
+
+def t_nhwc(torch, a):
+    """NHWC NumPy array -> NCHW torch tensor in channels_last memory (no copy)."""
+    return torch.from_numpy(a).permute(0, 3, 1, 2)
+
+
+def conv_cases(impls, torch, rng, dtype):
+    for label, xs, ws, pad in CONVS:
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        geo = ((1, 1), pad, (1, 1))
+        y = impls["numpy"].conv2d_forward(x, w, None, *geo)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        flops = 2 * y.size * ws[0] * ws[1] * ws[2]
+        passes = {
+            "fwd": lambda m: (lambda: m.conv2d_forward(x, w, None, *geo)),
+            "bwd_input": lambda m: (lambda: m.conv2d_backward_input(dy, w, xs, *geo)),
+            "bwd_filter": lambda m: (lambda: m.conv2d_backward_filter(dy, x, ws, *geo)),
+        }
+        tfn = {}
+        if torch is not None:
+            tx, tdy = t_nhwc(torch, x), t_nhwc(torch, dy)
+            tw = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+            p = pad[0][0]
+            bw = torch.ops.aten.convolution_backward
+            tfn = {
+                "fwd": lambda: torch.nn.functional.conv2d(tx, tw, None, 1, p),
+                "bwd_input": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1, [True, False, False]),
+                "bwd_filter": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1, [False, True, False]),
+            }
+        for name, make in passes.items():
+            yield "conv2d_" + name, label, "flops", flops, {k: make(m) for k, m in impls.items()}, tfn.get(name)
+
+
+def pool_cases(impls, torch, rng, dtype):
+    geo = ((2, 2), (2, 2), NO_PAD)
+    for label, xs in POOLS:
+        x = rng.standard_normal(xs).astype(dtype)
+        y, arg = impls["numpy"].max_pool2d_forward(x, *geo)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        it = x.itemsize
+        fwd_bytes = x.size * it + y.size * (it + 8)
+        bwd_bytes = dy.size * (it + 8) + x.size * it
+        tf = tb = None
+        if torch is not None:
+            tx, tdy, targ = t_nhwc(torch, x), t_nhwc(torch, dy), t_nhwc(torch, arg)
+            tf = lambda: torch.nn.functional.max_pool2d(tx, 2, 2, return_indices=True)  # noqa: E731
+            tb = lambda: torch.ops.aten.max_pool2d_with_indices_backward(tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, targ)  # noqa: E731
+        yield ("max_pool2d_forward", label, "bytes", fwd_bytes,
+               {k: (lambda m=m: m.max_pool2d_forward(x, *geo)) for k, m in impls.items()}, tf)
+        yield ("max_pool2d_backward", label, "bytes", bwd_bytes,
+               {k: (lambda m=m: m.max_pool2d_backward(dy, arg, xs, *geo)) for k, m in impls.items()}, tb)
+
+
+def bn_cases(impls, torch, rng, dtype):
+    for label, (M, C) in BNS:
+        x = (rng.standard_normal((M, C)) * 2 + 0.5).astype(dtype)
+        gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+        dy = rng.standard_normal((M, C)).astype(dtype)
+        _, mean, inv_std = impls["numpy"].batch_norm_forward(x, gamma, beta, 1e-3)
+        var = (1.0 / inv_std.astype(np.float64) ** 2 - 1e-3).astype(dtype)
+        nbytes = x.nbytes
+        tf = tb = ti = None
+        if torch is not None:
+            n = M // ({32: 1024, 64: 256, 128: 64}[C])
+            side = int(round((M // n) ** 0.5))
+            tx = t_nhwc(torch, x.reshape(n, side, side, C))
+            tdy = t_nhwc(torch, dy.reshape(n, side, side, C))
+            tg, tbeta = torch.from_numpy(gamma), torch.from_numpy(beta)
+            tm, tv, tinv = torch.from_numpy(mean), torch.from_numpy(var), torch.from_numpy(inv_std)
+            tf = lambda: torch.ops.aten.native_batch_norm(tx, tg, tbeta, None, None, True, 0.1, 1e-3)  # noqa: E731
+            ti = lambda: torch.ops.aten.native_batch_norm(tx, tg, tbeta, tm, tv, False, 0.1, 1e-3)  # noqa: E731
+            tb = lambda: torch.ops.aten.native_batch_norm_backward(  # noqa: E731
+                tdy, tx, tg, None, None, tm, tinv, True, 1e-3, [True, True, True])
+        yield ("batch_norm_forward", label, "bytes", 2 * nbytes,
+               {k: (lambda m=m: m.batch_norm_forward(x, gamma, beta, 1e-3)) for k, m in impls.items()}, tf)
+        yield ("batch_norm_inference", label, "bytes", 2 * nbytes,
+               {k: (lambda m=m: m.batch_norm_inference(x, gamma, beta, mean, var, 1e-3)) for k, m in impls.items()}, ti)
+        yield ("batch_norm_backward", label, "bytes", 3 * nbytes,
+               {k: (lambda m=m: m.batch_norm_backward(dy, x, gamma, mean, inv_std)) for k, m in impls.items()}, tb)
+
+
+def matmul_cases(impls, torch, rng, dtype):
+    for label, n in MATMULS:
+        a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+        fns = {k: (lambda m=m: m.matmul(a, b)) for k, m in impls.items()}
+        tfn = None
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            tfn = lambda: torch.matmul(ta, tb)  # noqa: E731
+        yield "matmul", label, "flops", 2 * n ** 3, fns, tfn
+
+
+# -- the table --------------------------------------------------------------------------------
+def run(args):
+    torch = load_torch()
+    impls = load_impls()
+    rng = np.random.default_rng(0)
+    dtype = np.float32
+    peak_flops, peak_bw = measure_peaks(args.repeats)
+    rows = []
+    groups = [conv_cases, pool_cases, bn_cases, matmul_cases]
+    for group in groups:
+        for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
+            if args.only and args.only not in kernel and args.only not in label:
+                continue
+            ref = fns.pop("reference")
+            timed = dict(fns)
+            if tfn is not None:
+                timed["torch"] = tfn
+            res = interleaved(timed, args.repeats)
+            if not args.no_reference and label != "matmul 2048":
+                t0 = time.perf_counter()
+                ref()
+                t_ref = time.perf_counter() - t0
+                if t_ref < REFERENCE_BUDGET_S / 3:
+                    t_ref = interleaved({"r": ref}, 2, warmup=0)["r"]
+                res["reference"] = t_ref
+            t_torch = res.get("torch")
+            for impl in ("reference", "numpy", "numba", "torch"):
+                if impl not in res:
+                    continue
+                t = res[impl]
+                rate = work / t / 1e9
+                pct = 100 * rate / (peak_flops if kind == "flops" else peak_bw)
+                vs = (t_torch / t) if (t_torch and impl != "torch") else None
+                rows.append((kernel, label, impl, t, rate, "GFLOP/s" if kind == "flops" else "GB/s", pct, vs))
+            if args.verbose:
+                print(f"  {kernel} {label}: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in res.items()), flush=True)
+    return peak_flops, peak_bw, rows
+
+
+def compile_times(timeout: float = 900.0) -> dict:
+    """First-call minus steady-call time of each Numba kernel (float32) in a fresh process, cold cache."""
+    code = r'''
+import json, time, numpy as np
+from gradflow.kernels import cpu
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 8, 8, 4)).astype(np.float32); w = rng.standard_normal((3, 3, 4, 4)).astype(np.float32)
+g = ((1, 1), ((1, 1), (1, 1)), (1, 1)); p = ((2, 2), (2, 2), ((0, 0), (0, 0)))
+y = np.ones((2, 8, 8, 4), np.float32); yp = np.ones((2, 4, 4, 4), np.float32)
+arg = np.zeros((2, 4, 4, 4), np.int64); xb = rng.standard_normal((16, 4)).astype(np.float32); v = np.ones(4, np.float32)
+calls = {
+ "conv2d_forward": lambda: cpu.conv2d_forward(x, w, None, *g),
+ "conv2d_backward_input": lambda: cpu.conv2d_backward_input(y, w, x.shape, *g),
+ "conv2d_backward_filter": lambda: cpu.conv2d_backward_filter(y, x, w.shape, *g),
+ "max_pool2d_forward": lambda: cpu.max_pool2d_forward(x, *p),
+ "max_pool2d_backward": lambda: cpu.max_pool2d_backward(yp, arg, x.shape, *p),
+ "avg_pool2d_forward": lambda: cpu.avg_pool2d_forward(x, *p),
+ "avg_pool2d_backward": lambda: cpu.avg_pool2d_backward(yp, x.shape, *p),
+ "batch_norm_forward": lambda: cpu.batch_norm_forward(xb, v, v, 1e-3),
+ "batch_norm_inference": lambda: cpu.batch_norm_inference(xb, v, v, v, v, 1e-3),
+ "batch_norm_backward": lambda: cpu.batch_norm_backward(xb, xb, v, v, v),
+ "matmul": lambda: cpu.matmul(xb, xb.T.copy()),
+}
+out = {}
+for name, f in calls.items():
+    t0 = time.perf_counter(); f(); first = time.perf_counter() - t0
+    t0 = time.perf_counter(); f(); again = time.perf_counter() - t0
+    out[name] = first - again
+print(json.dumps(out))
+'''
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+        cold = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"error": proc.stderr[-500:]}
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+        warm = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
+    return {"cold": cold, "cached": warm}
+
+
+def format_table(peak_flops, peak_bw, rows) -> str:
+    lines = [
+        f"Peak: np.matmul float32 2048 = {peak_flops:.0f} GFLOP/s; np.copyto 256 MiB = {peak_bw:.1f} GB/s (read + write).",
+        "",
+        "| kernel | shape | impl | median ms | rate | % of peak | torch time / ours |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for kernel, label, impl, t, rate, unit, pct, vs in rows:
+        lines.append(f"| {kernel} | {label} | {impl} | {t * 1e3:.3f} | {rate:.1f} {unit} | {pct:.0f}% | "
+                     f"{'' if vs is None else f'{vs:.2f}x'} |")
+    return "\n".join(lines)
+
+
+def format_compile(ct) -> str:
+    if "error" in ct.get("cold", {}):
+        return f"compile-time measurement failed: {ct['cold']['error']}"
+    lines = ["| numba kernel (float32) | first call, cold cache (s) | first call, cached (s) |", "|---|---:|---:|"]
+    for name, t in ct["cold"].items():
+        lines.append(f"| {name} | {t:.2f} | {ct['cached'].get(name, float('nan')):.2f} |")
+    lines.append(f"| total | {sum(ct['cold'].values()):.1f} | {sum(ct['cached'].values()):.1f} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "?")
+    except OSError:
+        model = "?"
+    import numba
+
+    return (f"{model}, {os.cpu_count()} cores; NumPy {np.__version__} (OpenBLAS), Numba {numba.__version__} "
+            f"({numba.get_num_threads()} threads)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats, no compile-time subprocess")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per implementation (default 25, quick 7)")
+    p.add_argument("--only", default=None, help="run only kernels/shapes whose name contains this")
+    p.add_argument("--no-reference", action="store_true", help="skip the (slow) reference implementation")
+    p.add_argument("--no-compile", action="store_true", help="skip the cold-cache compile-time measurement")
+    p.add_argument("--markdown", default=None, help="also write the tables to this file (appended)")
+    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--spin", action="store_true", help="leave the thread pools' spin-waiting on (see above)")
+    args = p.parse_args(argv)
+    if not args.spin and os.environ.get("_GRADFLOW_BENCH_PASSIVE") != "1":
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OPENBLAS_THREAD_TIMEOUT="4", _GRADFLOW_BENCH_PASSIVE="1")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    args.repeats = args.repeats or (7 if args.quick else 25)
+    header = f"CPU kernels (2-core machine, {datetime.date.today().isoformat()})"
+    waits = "spin-waiting thread pools" if args.spin else "OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=4"
+    print(f"{header}\n{machine()}\nmedian of {args.repeats} interleaved calls after warm-up; float32; {waits}\n",
+          flush=True)
+    peak_flops, peak_bw, rows = run(args)
+    table = format_table(peak_flops, peak_bw, rows)
+    print(table, flush=True)
+    compile_table = ""
+    if not (args.quick or args.no_compile):
+        compile_table = format_compile(compile_times())
+        print("\n" + compile_table)
+    if args.markdown:
+        with open(args.markdown, "a") as fh:
+            fh.write(f"\n## {header}\n\n{machine()}. Median of {args.repeats} interleaved calls after warm-up, "
+                     f"float32, batch 128, {waits}.\n\n{table}\n")
+            if compile_table:
+                fh.write(f"\nNumba first-call (compile) time, fresh process:\n\n{compile_table}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Batch norm on x[M, C] in Numba: forward in two passes, inference in one, backward in two.
+
+Statistics use float64 accumulators over fixed row chunks (summed in chunk order, so results do
+not depend on the thread count). Forward accumulates sum and sum of squares of ``x - x[0]`` in
+the same pass: the shift keeps E[x^2] - E[x]^2 from cancelling when |mean| >> std.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .._geometry import check_bn, check_float, check_out, check_shape
+from .._workspace import scratch
+
+__all__ = ["batch_norm_forward", "batch_norm_inference", "batch_norm_backward"]
+
+#: fixed number of row chunks for the reductions
+CHUNKS = 32
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq):
+    M, C = x.shape
+    nch = psum.shape[0]
+    shift = x[0].astype(np.float64)
+    for ch in prange(nch):
+        s = psum[ch]
+        q = psq[ch]
+        s[:] = 0.0
+        q[:] = 0.0
+        for r in range(ch * M // nch, (ch + 1) * M // nch):
+            row = x[r]
+            for c in range(C):
+                v = row[c] - shift[c]
+                s[c] += v
+                q[c] += v * v
+    mean_x = np.empty(C, x.dtype)
+    scale_x = np.empty(C, x.dtype)
+    beta_x = np.empty(C, x.dtype)
+    for c in range(C):
+        s = 0.0
+        q = 0.0
+        for ch in range(nch):
+            s += psum[ch, c]
+            q += psq[ch, c]
+        d = s / M
+        var = max(q / M - d * d, 0.0)
+        inv = 1.0 / np.sqrt(var + eps)
+        mean_out[c] = shift[c] + d
+        inv_out[c] = inv
+        mean_x[c] = shift[c] + d
+        scale_x[c] = gamma[c] * inv
+        beta_x[c] = beta[c]
+    for r in prange(M):
+        xr = x[r]
+        yr = y[r]
+        for c in range(C):
+            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+
+
+@njit(parallel=True, cache=True)
+def _inference(x, gamma, beta, mean, var, eps, y):
+    M, C = x.shape
+    mean_x = np.empty(C, x.dtype)
+    scale_x = np.empty(C, x.dtype)
+    beta_x = np.empty(C, x.dtype)
+    for c in range(C):
+        mean_x[c] = mean[c]
+        scale_x[c] = gamma[c] / np.sqrt(np.float64(var[c]) + eps)
+        beta_x[c] = beta[c]
+    for r in prange(M):
+        xr = x[r]
+        yr = y[r]
+        for c in range(C):
+            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+
+
+@njit(parallel=True, cache=True)
+def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot):
+    M, C = x.shape
+    nch = psum.shape[0]
+    for ch in prange(nch):
+        s = psum[ch]
+        d = pdot[ch]
+        s[:] = 0.0
+        d[:] = 0.0
+        for r in range(ch * M // nch, (ch + 1) * M // nch):
+            g = dy[r]
+            xr = x[r]
+            for c in range(C):
+                s[c] += g[c]
+                d[c] += g[c] * (np.float64(xr[c]) - mean[c])
+    # dx = k1*dy + k3*(x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)
+    k1 = np.empty(C, x.dtype)
+    k2 = np.empty(C, x.dtype)
+    k3 = np.empty(C, x.dtype)
+    mean_x = np.empty(C, x.dtype)
+    for c in range(C):
+        sb = 0.0
+        sd = 0.0
+        for ch in range(nch):
+            sb += psum[ch, c]
+            sd += pdot[ch, c]
+        inv = np.float64(inv_std[c])
+        gk = gamma[c] * inv
+        dbeta[c] = sb
+        dgamma[c] = sd * inv
+        k1[c] = gk
+        k2[c] = -gk * sb / M
+        k3[c] = -gk * sd * inv * inv / M
+        mean_x[c] = mean[c]
+    for r in prange(M):
+        g = dy[r]
+        xr = x[r]
+        out = dx[r]
+        for c in range(C):
+            out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+
+
+def _vec(v, dtype):
+    return np.ascontiguousarray(v, dtype=dtype)
+
+
+def batch_norm_forward(x, gamma, beta, eps, out=None):
+    op = "batch_norm_forward"
+    M, C = check_bn(op, x, gamma=gamma, beta=beta)
+    check_float(op, x, gamma, beta)
+    dt = x.dtype
+    y = np.empty(x.shape, dt) if out is None else check_out(op, out, x.shape, dt)
+    mean = np.empty(C, dt)
+    inv_std = np.empty(C, dt)
+    nch = min(CHUNKS, M)
+    psum = scratch("nb.bn.psum", (nch, C), np.float64)
+    psq = scratch("nb.bn.psq", (nch, C), np.float64)
+    _forward(np.ascontiguousarray(x), _vec(gamma, dt), _vec(beta, dt), float(eps), y, mean, inv_std, psum, psq)
+    return y, mean, inv_std
+
+
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
+    op = "batch_norm_inference"
+    check_bn(op, x, gamma=gamma, beta=beta, mean=mean, var=var)
+    check_float(op, x, gamma, beta, mean, var)
+    dt = x.dtype
+    y = np.empty(x.shape, dt) if out is None else check_out(op, out, x.shape, dt)
+    _inference(np.ascontiguousarray(x), _vec(gamma, dt), _vec(beta, dt), _vec(mean, dt), _vec(var, dt),
+               float(eps), y)
+    return y
+
+
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
+    op = "batch_norm_backward"
+    M, C = check_bn(op, x, gamma=gamma, mean=mean, inv_std=inv_std)
+    check_float(op, dy, x, gamma, mean, inv_std)
+    check_shape(op, "dy", dy.shape, x.shape)
+    dt = x.dtype
+    dx = np.empty(x.shape, dt) if out is None else check_out(op, out, x.shape, dt)
+    dgamma = np.empty(C, dt)
+    dbeta = np.empty(C, dt)
+    nch = min(CHUNKS, M)
+    psum = scratch("nb.bn.psum", (nch, C), np.float64)
+    pdot = scratch("nb.bn.psq", (nch, C), np.float64)
+    _backward(_vec(dy, dt), np.ascontiguousarray(x), _vec(gamma, dt), _vec(mean, dt), _vec(inv_std, dt),
+              dx, dgamma, dbeta, psum, pdot)
+    return dx, dgamma, dbeta

@@ -1,0 +1,353 @@
+"""CPU kernels (`numpy` = kernels/vectorized.py, `numba` = kernels/cpu/) against kernels/reference.py.
+
+Random inputs on odd shapes (batch 1, 1x1 and non-square kernels, stride > kernel, padding on
+one side, 'same' padding for even kernels, dilation 2, 1 and 3 channels, ragged GEMM tiles),
+float32 and float64, every primary output poisoned with NaN before the call. The reference
+itself is checked against independent definitions (naive loops, adjoint identities, finite
+differences) on tiny cases.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradflow.kernels import cpu, reference, vectorized
+
+IMPLS = {"numpy": vectorized, "numba": cpu}
+DTYPES = [np.float32, np.float64]
+#: relative-error bounds ||out - ref|| / ||ref|| by (kind, dtype)
+TOL = {("conv", np.float32): 1e-4, ("mm", np.float32): 1e-4, ("pool", np.float32): 1e-5, ("bn", np.float32): 1e-5,
+       ("conv", np.float64): 1e-10, ("mm", np.float64): 1e-10, ("pool", np.float64): 1e-12, ("bn", np.float64): 1e-10}
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
+    assert np.isfinite(a).all(), "output has NaN/inf (an element was not written?)"
+    n = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / (n if n > 0 else 1.0))
+
+
+def poisoned(shape, dtype):
+    return np.full(shape, np.nan, dtype=dtype)
+
+
+@pytest.fixture(params=list(IMPLS), ids=list(IMPLS))
+def impl(request):
+    return IMPLS[request.param]
+
+
+@pytest.fixture(params=DTYPES, ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+def _rand(rng, shape, dtype, scale=1.0, offset=0.0):
+    return (rng.standard_normal(shape) * scale + offset).astype(dtype)
+
+
+# -- conv2d -----------------------------------------------------------------------------------
+NO_PAD = ((0, 0), (0, 0))
+CONV_CASES = {  # x shape, w shape, stride, padding, dilation
+    "batch1_1x1": ((1, 5, 6, 3), (1, 1, 3, 4), (1, 1), NO_PAD, (1, 1)),
+    "nonsquare_onesided_pad": ((2, 7, 9, 3), (3, 2, 3, 5), (2, 1), ((1, 0), (0, 2)), (1, 2)),
+    "stride_gt_kernel": ((2, 9, 8, 2), (2, 2, 2, 3), (3, 3), NO_PAD, (1, 1)),
+    "same_even_kernel": ((2, 6, 7, 3), (4, 2, 3, 4), (1, 1), ((1, 2), (0, 1)), (1, 1)),
+    "dilation2_one_channel": ((1, 9, 9, 1), (3, 3, 1, 2), (1, 1), ((2, 2), (2, 2)), (2, 2)),
+    "one_channel_valid": ((3, 8, 8, 1), (3, 3, 1, 8), (1, 1), NO_PAD, (1, 1)),
+    "rgb_stride2_same": ((2, 8, 8, 3), (3, 3, 3, 6), (2, 2), ((0, 1), (0, 1)), (1, 1)),
+    "ragged_filters": ((2, 6, 5, 16), (3, 3, 16, 21), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "several_tiles": ((4, 16, 16, 8), (3, 3, 8, 12), (1, 1), NO_PAD, (1, 1)),
+    "stride2_1x1": ((2, 7, 7, 5), (1, 1, 5, 3), (2, 2), NO_PAD, (1, 1)),
+}
+
+
+def _conv_out_shape(xs, ws, stride, padding, dilation):
+    OH = (xs[1] + sum(padding[0]) - dilation[0] * (ws[0] - 1) - 1) // stride[0] + 1
+    OW = (xs[2] + sum(padding[1]) - dilation[1] * (ws[1] - 1) - 1) // stride[1] + 1
+    return (xs[0], OH, OW, ws[3])
+
+
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv2d_matches_reference(impl, dtype, case, rng):
+    xs, ws, stride, padding, dilation = CONV_CASES[case]
+    geo = (stride, padding, dilation)
+    x, w, b = _rand(rng, xs, dtype), _rand(rng, ws, dtype), _rand(rng, ws[3], dtype)
+    ys = _conv_out_shape(xs, ws, *geo)
+    dy = _rand(rng, ys, dtype)
+    tol = TOL[("conv", dtype)]
+
+    out = poisoned(ys, dtype)
+    y = impl.conv2d_forward(x, w, b, *geo, out=out)
+    assert y is out and y.dtype == dtype
+    assert rel_err(y, reference.conv2d_forward(x, w, b, *geo)) < tol
+    assert rel_err(impl.conv2d_forward(x, w, None, *geo), reference.conv2d_forward(x, w, None, *geo)) < tol
+
+    out = poisoned(xs, dtype)
+    dx = impl.conv2d_backward_input(dy, w, xs, *geo, out=out)
+    assert dx is out
+    assert rel_err(dx, reference.conv2d_backward_input(dy, w, xs, *geo)) < tol
+
+    out = poisoned(ws, dtype)
+    dw = impl.conv2d_backward_filter(dy, x, ws, *geo, out=out)
+    assert dw is out
+    assert rel_err(dw, reference.conv2d_backward_filter(dy, x, ws, *geo)) < tol
+
+
+def test_conv2d_errors_name_op_and_shapes(impl):
+    x, w = np.zeros((1, 5, 5, 3), np.float32), np.zeros((3, 3, 4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d_forward.*3 channels.*4"):
+        impl.conv2d_forward(x, w, None, (1, 1), NO_PAD, (1, 1))
+    w = np.zeros((3, 3, 3, 2), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d_forward: out .*\(1, 3, 3, 2\)"):
+        impl.conv2d_forward(x, w, None, (1, 1), NO_PAD, (1, 1), out=np.empty((1, 3, 3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"conv2d_backward_input: dy must have shape \(1, 3, 3, 2\), got \(1, 4, 4, 2\)"):
+        impl.conv2d_backward_input(np.zeros((1, 4, 4, 2), np.float32), w, x.shape, (1, 1), NO_PAD, (1, 1))
+    with pytest.raises(ValueError, match="does not fit"):
+        impl.conv2d_forward(np.zeros((1, 2, 2, 3), np.float32), w, None, (1, 1), NO_PAD, (1, 1))
+
+
+# -- pooling ----------------------------------------------------------------------------------
+POOL_CASES = {  # x shape, pool, stride, padding
+    "2x2": ((2, 6, 6, 3), (2, 2), (2, 2), NO_PAD),
+    "overlap_asym_pad": ((1, 7, 5, 1), (3, 2), (2, 1), ((1, 1), (0, 1))),
+    "stride_gt_pool": ((2, 9, 9, 2), (2, 2), (3, 3), NO_PAD),
+    "same_odd_input": ((2, 5, 7, 4), (2, 2), (2, 2), ((0, 1), (0, 1))),
+    "1x1": ((1, 4, 4, 3), (1, 1), (1, 1), NO_PAD),
+    "3x3_stride1_pad1": ((2, 8, 6, 5), (3, 3), (1, 1), ((1, 1), (1, 1))),
+    "ragged_tail": ((3, 7, 7, 32), (2, 2), (2, 2), NO_PAD),
+}
+
+
+def _pool_out_shape(xs, pool, stride, padding):
+    return (xs[0], (xs[1] + sum(padding[0]) - pool[0]) // stride[0] + 1,
+            (xs[2] + sum(padding[1]) - pool[1]) // stride[1] + 1, xs[3])
+
+
+@pytest.mark.parametrize("case", list(POOL_CASES))
+def test_max_pool_matches_reference(impl, dtype, case, rng):
+    xs, pool, stride, padding = POOL_CASES[case]
+    geo = (pool, stride, padding)
+    x = _rand(rng, xs, dtype)
+    ys = _pool_out_shape(xs, *geo)
+    y_ref, arg_ref = reference.max_pool2d_forward(x, *geo)
+    out = poisoned(ys, dtype)
+    y, arg = impl.max_pool2d_forward(x, *geo, out=out)
+    assert y is out and arg.dtype == np.int64 and arg.shape == ys
+    assert rel_err(y, y_ref) < TOL[("pool", dtype)]
+    np.testing.assert_array_equal(arg, arg_ref)
+
+    dy = _rand(rng, ys, dtype)
+    out = poisoned(xs, dtype)
+    dx = impl.max_pool2d_backward(dy, arg_ref, xs, *geo, out=out)
+    assert dx is out
+    assert rel_err(dx, reference.max_pool2d_backward(dy, arg_ref, xs, *geo)) < TOL[("pool", dtype)]
+
+
+def test_max_pool_ties_and_minus_inf(impl):
+    """Ties go to the first cell in row-major order; padded cells never win, even over -inf."""
+    geo = ((3, 3), (2, 2), ((1, 1), (1, 1)))
+    x = np.random.default_rng(1).integers(0, 2, (2, 6, 6, 3)).astype(np.float32)
+    x[1] = -np.inf
+    y_ref, arg_ref = reference.max_pool2d_forward(x, *geo)
+    y, arg = impl.max_pool2d_forward(x, *geo)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    assert (arg >= 0).all() and (arg < 36).all()
+
+
+@pytest.mark.parametrize("case", list(POOL_CASES))
+def test_avg_pool_matches_reference(impl, dtype, case, rng):
+    xs, pool, stride, padding = POOL_CASES[case]
+    geo = (pool, stride, padding)
+    x = _rand(rng, xs, dtype)
+    ys = _pool_out_shape(xs, *geo)
+    out = poisoned(ys, dtype)
+    y = impl.avg_pool2d_forward(x, *geo, out=out)
+    assert y is out
+    assert rel_err(y, reference.avg_pool2d_forward(x, *geo)) < TOL[("pool", dtype)]
+    dy = _rand(rng, ys, dtype)
+    out = poisoned(xs, dtype)
+    dx = impl.avg_pool2d_backward(dy, xs, *geo, out=out)
+    assert dx is out
+    assert rel_err(dx, reference.avg_pool2d_backward(dy, xs, *geo)) < TOL[("pool", dtype)]
+
+
+def test_pool_errors(impl):
+    x = np.zeros((1, 4, 4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"max_pool2d_forward: padding .* smaller than the pool"):
+        impl.max_pool2d_forward(x, (2, 2), (2, 2), ((2, 0), (0, 0)))
+    with pytest.raises(ValueError, match=r"max_pool2d_backward: argmax must have shape \(1, 2, 2, 2\)"):
+        impl.max_pool2d_backward(np.zeros((1, 2, 2, 2), np.float32), np.zeros((1, 2, 2, 1), np.int64),
+                                 x.shape, (2, 2), (2, 2), NO_PAD)
+
+
+# -- batch norm -------------------------------------------------------------------------------
+BN_CASES = {"one_row": (1, 3, 0.0), "one_channel": (7, 1, 0.0), "small": (64, 5, 0.0),
+            "offset_mean": (300, 32, 10.0), "wide": (129, 130, 1.0)}
+
+
+@pytest.mark.parametrize("case", list(BN_CASES))
+def test_batch_norm_matches_reference(impl, dtype, case, rng):
+    M, C, offset = BN_CASES[case]
+    x = _rand(rng, (M, C), dtype, scale=2.0, offset=offset)
+    gamma, beta = _rand(rng, C, dtype), _rand(rng, C, dtype)
+    tol = TOL[("bn", dtype)]
+    y_ref, mean_ref, inv_ref = reference.batch_norm_forward(x, gamma, beta, 1e-3)
+    out = poisoned((M, C), dtype)
+    y, mean, inv_std = impl.batch_norm_forward(x, gamma, beta, 1e-3, out=out)
+    assert y is out and mean.dtype == dtype and inv_std.dtype == dtype
+    assert rel_err(y, y_ref) < tol
+    assert rel_err(mean, mean_ref) < tol
+    assert rel_err(inv_std, inv_ref) < tol
+
+    var = np.abs(_rand(rng, C, dtype)) + 0.5
+    out = poisoned((M, C), dtype)
+    yi = impl.batch_norm_inference(x, gamma, beta, mean_ref, var, 1e-3, out=out)
+    assert yi is out
+    assert rel_err(yi, reference.batch_norm_inference(x, gamma, beta, mean_ref, var, 1e-3)) < tol
+
+    dy = _rand(rng, (M, C), dtype)
+    dx_ref, dg_ref, db_ref = reference.batch_norm_backward(dy, x, gamma, mean_ref, inv_ref)
+    out = poisoned((M, C), dtype)
+    dx, dg, db = impl.batch_norm_backward(dy, x, gamma, mean_ref, inv_ref, out=out)
+    assert dx is out
+    if M > 1:  # with one row dx is 0 up to rounding: relative error is meaningless
+        assert rel_err(dx, dx_ref) < max(tol, 1e-4 if dtype == np.float32 else tol)
+    assert rel_err(dg, dg_ref) < tol
+    assert rel_err(db, db_ref) < tol
+
+
+def test_batch_norm_errors(impl):
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"batch_norm_forward: gamma must have shape \(3,\), got \(2,\)"):
+        impl.batch_norm_forward(x, np.ones(2, np.float32), np.zeros(3, np.float32), 1e-3)
+    with pytest.raises(ValueError, match=r"batch_norm_forward: expected x of shape \[M, C\]"):
+        impl.batch_norm_forward(np.zeros((2, 2, 3), np.float32), np.ones(3, np.float32), np.zeros(3, np.float32), 1e-3)
+
+
+# -- matmul -----------------------------------------------------------------------------------
+MATMUL_CASES = {
+    "1x1": ((1, 1), (1, 1)),
+    "small": ((5, 7), (7, 3)),
+    "ragged": ((33, 17), (17, 9)),
+    "broadcast_batch": ((3, 1, 5, 7), (4, 7, 6)),
+    "batched_blocks": ((2, 70, 300), (2, 300, 67)),
+}
+
+
+@pytest.mark.parametrize("case", list(MATMUL_CASES))
+def test_matmul_matches_reference(impl, dtype, case, rng):
+    sa, sb = MATMUL_CASES[case]
+    a, b = _rand(rng, sa, dtype), _rand(rng, sb, dtype)
+    shape = np.broadcast_shapes(sa[:-2], sb[:-2]) + (sa[-2], sb[-1])
+    out = poisoned(shape, dtype)
+    c = impl.matmul(a, b, out=out)
+    assert c is out
+    assert rel_err(c, reference.matmul(a, b)) < TOL[("mm", dtype)]
+
+
+def test_matmul_transposed_operands(impl, rng):
+    a = _rand(rng, (40, 30), np.float32)
+    b = _rand(rng, (20, 40), np.float32)
+    assert rel_err(impl.matmul(a.T, b.T), reference.matmul(a.T, b.T)) < 1e-4
+
+
+def test_matmul_errors(impl):
+    with pytest.raises(ValueError, match=r"matmul: inner dimensions differ"):
+        impl.matmul(np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: batch dimensions"):
+        impl.matmul(np.zeros((2, 2, 3), np.float32), np.zeros((3, 3, 2), np.float32))
+
+
+# -- the reference against independent definitions ----------------------------------------------
+def _naive_conv(x, w, b, stride, padding, dilation):
+    """Seven nested loops straight from the formula (scalar code, tiny shapes only)."""
+    N, H, W, C = x.shape
+    KH, KW, _, F = w.shape
+    (sh, sw), ((top, bottom), (left, right)), (dh, dw) = stride, padding, dilation
+    OH = (H + top + bottom - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + left + right - dw * (KW - 1) - 1) // sw + 1
+    y = np.zeros((N, OH, OW, F))
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                for f in range(F):
+                    s = 0.0 if b is None else float(b[f])
+                    for i in range(KH):
+                        for j in range(KW):
+                            h, ww = oh * sh - top + i * dh, ow * sw - left + j * dw
+                            if 0 <= h < H and 0 <= ww < W:
+                                s += float(np.dot(x[n, h, ww, :], w[i, j, :, f]))
+                    y[n, oh, ow, f] = s
+    return y
+
+
+@pytest.mark.parametrize("case", ["nonsquare_onesided_pad", "dilation2_one_channel", "rgb_stride2_same"])
+def test_reference_conv_against_naive_loops_and_adjoints(case, rng):
+    xs, ws, stride, padding, dilation = CONV_CASES[case]
+    geo = (stride, padding, dilation)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[3])
+    y = reference.conv2d_forward(x, w, b, *geo)
+    np.testing.assert_allclose(y, _naive_conv(x, w, b, *geo), rtol=1e-12, atol=1e-12)
+    # the backward passes are the adjoints of the (linear) forward map: <y(x), dy> = <x, dx(dy)>
+    dy = rng.standard_normal(y.shape)
+    lin = reference.conv2d_forward(x, w, None, *geo)
+    np.testing.assert_allclose(np.vdot(lin, dy), np.vdot(x, reference.conv2d_backward_input(dy, w, xs, *geo)), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(lin, dy), np.vdot(w, reference.conv2d_backward_filter(dy, x, ws, *geo)), rtol=1e-10)
+
+
+def test_reference_pooling_against_definitions(rng):
+    x = rng.standard_normal((2, 5, 4, 3))
+    geo = ((2, 2), (2, 1), ((0, 1), (1, 0)))
+    y, arg = reference.max_pool2d_forward(x, *geo)
+    # every max equals the input at its argmax, and no in-bounds cell of its window is larger
+    flat = x.reshape(2, 20, 3)
+    np.testing.assert_array_equal(np.take_along_axis(flat, arg.reshape(2, -1, 3), axis=1).reshape(y.shape), y)
+    padded = np.pad(x, ((0, 0), (0, 1), (1, 0), (0, 0)), constant_values=-np.inf)
+    for oh in range(y.shape[1]):
+        for ow in range(y.shape[2]):
+            win = padded[:, 2 * oh:2 * oh + 2, ow:ow + 2, :]
+            np.testing.assert_array_equal(win.max(axis=(1, 2)), y[:, oh, ow, :])
+    # backward of max pool and avg pool: finite differences of sum(pool(x) * dy)
+    dy = rng.standard_normal(y.shape)
+    for fwd, bwd in ((lambda v: reference.max_pool2d_forward(v, *geo)[0],
+                      lambda: reference.max_pool2d_backward(dy, arg, x.shape, *geo)),
+                     (lambda v: reference.avg_pool2d_forward(v, *geo),
+                      lambda: reference.avg_pool2d_backward(dy, x.shape, *geo))):
+        np.testing.assert_allclose(bwd(), _numeric_grad(lambda v: np.vdot(fwd(v), dy), x), rtol=1e-6, atol=1e-8)
+
+
+def _numeric_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        hi = f(x)
+        x[idx] = old - h
+        lo = f(x)
+        x[idx] = old
+        g[idx] = (hi - lo) / (2 * h)
+    return g
+
+
+def test_reference_batch_norm_and_matmul_against_definitions(rng):
+    x, gamma, beta, dy = rng.standard_normal((6, 3)), rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal((6, 3))
+    y, mean, inv_std = reference.batch_norm_forward(x, gamma, beta, 1e-3)
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3) * gamma + beta, rtol=1e-12)
+    dx, dgamma, dbeta = reference.batch_norm_backward(dy, x, gamma, mean, inv_std)
+
+    def loss(v, g=gamma, bt=beta):
+        return np.vdot(reference.batch_norm_forward(v, g, bt, 1e-3)[0], dy)
+
+    np.testing.assert_allclose(dx, _numeric_grad(loss, x.copy()), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dgamma, _numeric_grad(lambda g: loss(x, g=g), gamma.copy()), rtol=1e-6)
+    np.testing.assert_allclose(dbeta, _numeric_grad(lambda bt: loss(x, bt=bt), beta.copy()), rtol=1e-6)
+    a, b = rng.standard_normal((3, 1, 4, 5)), rng.standard_normal((2, 5, 6))
+    np.testing.assert_allclose(reference.matmul(a, b), np.matmul(a, b), rtol=1e-12)
+
+
+def test_reference_returns_input_dtype():
+    x = np.ones((1, 3, 3, 2), np.float32)
+    assert reference.conv2d_forward(x, np.ones((2, 2, 2, 1), np.float32), None, (1, 1), NO_PAD, (1, 1)).dtype == np.float32
+    assert reference.batch_norm_forward(np.ones((3, 2), np.float32), np.ones(2), np.zeros(2), 1e-3)[1].dtype == np.float32
