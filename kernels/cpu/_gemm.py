@@ -25,8 +25,8 @@ def dot(a, b, K):
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
-def gemm_nt(A, ai, ka, BT, bj, kb, C, ci, cj, M, N, K, accumulate):
-    """C[ci:ci+M, cj:cj+N] (+)= A[ai:ai+M, ka:ka+K] @ BT[bj:bj+N, kb:kb+K].T, single-threaded.
+def gemm_nt(A, ai, ka, BT, bj, kb, C, ci, cj, M, N, K):
+    """C[ci:ci+M, cj:cj+N] = A[ai:ai+M, ka:ka+K] @ BT[bj:bj+N, kb:kb+K].T, single-threaded.
 
     A, BT and C are whole C-contiguous 2-D arrays (offsets instead of slices keep the rows
     unit-stride for LLVM); rows of A and BT run along the reduction axis.
@@ -71,23 +71,6 @@ def gemm_nt(A, ai, ka, BT, bj, kb, C, ci, cj, M, N, K, accumulate):
                 s31 += x3 * y1
                 s32 += x3 * y2
                 s33 += x3 * y3
-            if accumulate:
-                s00 += C[ci + i, cj + j]
-                s01 += C[ci + i, cj + j + 1]
-                s02 += C[ci + i, cj + j + 2]
-                s03 += C[ci + i, cj + j + 3]
-                s10 += C[ci + i + 1, cj + j]
-                s11 += C[ci + i + 1, cj + j + 1]
-                s12 += C[ci + i + 1, cj + j + 2]
-                s13 += C[ci + i + 1, cj + j + 3]
-                s20 += C[ci + i + 2, cj + j]
-                s21 += C[ci + i + 2, cj + j + 1]
-                s22 += C[ci + i + 2, cj + j + 2]
-                s23 += C[ci + i + 2, cj + j + 3]
-                s30 += C[ci + i + 3, cj + j]
-                s31 += C[ci + i + 3, cj + j + 1]
-                s32 += C[ci + i + 3, cj + j + 2]
-                s33 += C[ci + i + 3, cj + j + 3]
             C[ci + i, cj + j] = s00
             C[ci + i, cj + j + 1] = s01
             C[ci + i, cj + j + 2] = s02
@@ -119,11 +102,6 @@ def gemm_nt(A, ai, ka, BT, bj, kb, C, ci, cj, M, N, K, accumulate):
                 s1 += a1[k] * y0
                 s2 += a2[k] * y0
                 s3 += a3[k] * y0
-            if accumulate:
-                s0 += C[ci + i, cj + j]
-                s1 += C[ci + i + 1, cj + j]
-                s2 += C[ci + i + 2, cj + j]
-                s3 += C[ci + i + 3, cj + j]
             C[ci + i, cj + j] = s0
             C[ci + i + 1, cj + j] = s1
             C[ci + i + 2, cj + j] = s2
@@ -142,17 +120,10 @@ def gemm_nt(A, ai, ka, BT, bj, kb, C, ci, cj, M, N, K, accumulate):
                 s1 += x0 * b1[k]
                 s2 += x0 * b2[k]
                 s3 += x0 * b3[k]
-            if accumulate:
-                s0 += C[ci + i, cj + j]
-                s1 += C[ci + i, cj + j + 1]
-                s2 += C[ci + i, cj + j + 2]
-                s3 += C[ci + i, cj + j + 3]
             C[ci + i, cj + j] = s0
             C[ci + i, cj + j + 1] = s1
             C[ci + i, cj + j + 2] = s2
             C[ci + i, cj + j + 3] = s3
         for j in range(N4, N):
             s = dot(a0, BT[bj + j, kb:kb + K], K)
-            if accumulate:
-                s += C[ci + i, cj + j]
             C[ci + i, cj + j] = s

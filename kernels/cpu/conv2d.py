@@ -3,14 +3,16 @@
 Every pass is a GEMM through the register-blocked ``gemm_nt`` on data that stays in cache:
 
 * forward: each task packs a tile of output rows (im2col) into its thread's workspace and
-  multiplies it by w; bias is added while the tile is hot.
+  multiplies it by w; bias is added while the tile is hot. With a tiny reduction (KH*KW*C <= 32,
+  e.g. a 3x3 conv on 1 or 3 channels) the dot-product kernel cannot fill its vectors, so the
+  whole im2col matrix is packed in parallel and multiplied by OpenBLAS (np.matmul) in one call.
 * backward_input, stride 1: the same kernel run as a "full" correlation of dy with the flipped
   filter (padding d*(K-1)-pad), so nothing is scattered. Other strides: per image,
   dcols = dy @ w.T then col2im (images run in parallel, so the adds never race).
-* backward_filter, stride 1: x and dy are laid out channel-major with the padded row width,
-  so for each kernel offset dW[i, j] = X_shift @ DY^T is one long dot-product GEMM with no
-  im2col; other strides pack transposed tiles. Partial sums live in a fixed number of chunks
-  added in order, so results do not depend on the thread count.
+* backward_filter: x and dy are copied channel-major (x split into stride phases, rows padded to
+  one width) so that for each kernel offset dW[i, j] = X(i, j) @ DY^T is one long dot-product
+  GEMM with no im2col (tiny KH*KW*C: packed im2col and one BLAS GEMM, as forward). Partial sums
+  live in a fixed number of chunks added in order, so results do not depend on the thread count.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
 TILE_BYTES = 96 * 1024
 #: fixed number of partial sums in backward_filter (independent of threads: deterministic)
 FILTER_CHUNKS = 8
-#: backward_filter with KH*KW*C up to this copies shifted planes so its GEMM gets 4-row blocks
-FEW_CHANNELS_K = 64
+#: bytes of both operands' slices in one backward_filter GEMM (kept in L2)
+SLICE_BYTES = 384 * 1024
+#: forward / backward_filter with KH*KW*C up to this (first layers: 3x3x1, 3x3x3) use one BLAS GEMM
+SMALL_K = 32
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -72,6 +76,43 @@ def _pack_rows(x2, cols3, r0, rows, H, W, KH, KW, sh, sw, top, left, dh, dw, OH,
                 n += 1
 
 
+@njit(parallel=True, **_OPTS)
+def _pack_matrix(x2, cols, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ones):
+    """The whole im2col matrix cols[M, KH*KW*C (+1)], in parallel; with ``ones`` the last column is 1
+    (so a GEMM with the bias as the last row of the weights adds the bias)."""
+    M = cols.shape[0]
+    C = x2.shape[1]
+    K = KH * KW * C
+    for blk in prange((M + 255) // 256):
+        r0 = blk * 256
+        n = r0 // (OH * OW)
+        rem = r0 - n * OH * OW
+        oh = rem // OW
+        ow = rem - oh * OW
+        for r in range(r0, min(M, r0 + 256)):
+            for i in range(KH):
+                h = oh * sh - top + i * dh
+                for j in range(KW):
+                    w = ow * sw - left + j * dw
+                    base = (i * KW + j) * C
+                    if h >= 0 and h < H and w >= 0 and w < W:
+                        src = (n * H + h) * W + w
+                        for c in range(C):
+                            cols[r, base + c] = x2[src, c]
+                    else:
+                        for c in range(C):
+                            cols[r, base + c] = 0
+            if ones:
+                cols[r, K] = 1
+            ow += 1
+            if ow == OW:
+                ow = 0
+                oh += 1
+                if oh == OH:
+                    oh = 0
+                    n += 1
+
+
 @njit(parallel=True, fastmath=FASTMATH, **_OPTS)
 def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ws):
     """y2[M, F] = im2col(x) @ wT.T (+ bias); one tile of ws.shape[1] output rows per task."""
@@ -84,7 +125,7 @@ def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw
         r0 = t * tm
         rows = min(tm, M - r0)
         _pack_rows(x2, cols3, r0, rows, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW)
-        gemm_nt(cols, 0, 0, wT, 0, 0, y2, r0, 0, rows, F, K, False)
+        gemm_nt(cols, 0, 0, wT, 0, 0, y2, r0, 0, rows, F, K)
         if has_bias:
             for r in range(r0, r0 + rows):
                 for f in range(F):
@@ -106,7 +147,7 @@ def _backward_input_col2im(dy2, w2, dx2, N, H, W, KH, KW, sh, sw, top, left, dh,
                 dx2[r, c] = 0
         for p0 in range(0, P, tm):
             rows = min(tm, P - p0)
-            gemm_nt(dy2, n * P + p0, 0, w2, 0, 0, dcols, 0, 0, rows, K, F, False)
+            gemm_nt(dy2, n * P + p0, 0, w2, 0, 0, dcols, 0, 0, rows, K, F)
             oh = p0 // OW
             ow = p0 - oh * OW
             for t in range(rows):
@@ -158,13 +199,14 @@ def _to_planar(x2, xq, N, H, W, top, left, sh, sw, Hq, Wq):
 
 
 @njit(parallel=True, fastmath=FASTMATH, **_OPTS)
-def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw):
+def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw, seg, ws):
     """part[chunk, i*KW + j] = sum over the chunk's images of X(i, j) @ DY^T, as [C, F].
 
     For kernel offset (i, j) the cells x meets are one stride phase of the padded input shifted by
     ((i*dh) // sh, (j*dw) // sw), so X(i, j) rows and DY rows (both channel-major, row width Wq)
     line up as long contiguous dot products. dy is zero past OW, so the cells that wrap into the
-    next row add nothing.
+    next row add nothing. The reduction runs in slices of ``seg`` so both operands' slices stay
+    in L2; each slice's product goes to the thread's ws buffer and is added to the chunk's sum.
     """
     nchunks, taps = part.shape[0], part.shape[1]
     C = xq.shape[0]
@@ -181,42 +223,17 @@ def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw):
         n0 = ch * N // nchunks
         n1 = (ch + 1) * N // nchunks
         acc = part[ch, tap]
-        if n0 == n1:
-            acc[:, :] = 0
-        else:  # images n0..n1 are consecutive planes in both operands: one long dot product
-            gemm_nt(xq, 0, (phase * N + n0) * plane + shift, dyq, 0, n0 * plane, acc, 0, 0, C, F,
-                    (n1 - n0 - 1) * plane + L, False)
-
-
-@njit(parallel=True, **_OPTS)
-def _shifted_rows(xq, xs, N, plane, KH, KW, sh, sw, dh, dw, Wq):
-    """xs[(i*KW + j)*C + c, :] = the phase plane of x that kernel offset (i, j) meets, shifted (few channels)."""
-    C = xq.shape[0]
-    L = xs.shape[1]
-    for r in prange(KH * KW * C):
-        tap = r // C
-        c = r - tap * C
-        i = tap // KW
-        j = tap - i * KW
-        start = (((i * dh) % sh) * sw + (j * dw) % sw) * N * plane + ((i * dh) // sh) * Wq + (j * dw) // sw
-        for q in range(L):
-            xs[r, q] = xq[c, start + q]
-
-
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
-def _backward_filter_few_channels(xs, dyq, part, N, plane):
-    """part[chunk] = xs @ dyq^T over the chunk's images, [KH*KW*C, F]: one GEMM with 4x4 blocks."""
-    nchunks = part.shape[0]
-    K = xs.shape[0]
-    F = dyq.shape[0]
-    for ch in prange(nchunks):
-        n0 = ch * N // nchunks
-        n1 = (ch + 1) * N // nchunks
-        acc = part[ch]
-        if n0 == n1:
-            acc[:, :] = 0
-        else:
-            gemm_nt(xs, 0, n0 * plane, dyq, 0, n0 * plane, acc, 0, 0, K, F, (n1 - n0) * plane, False)
+        acc[:, :] = 0
+        tmp = ws[numba.get_thread_id()]
+        # images n0..n1 are consecutive planes in both operands: one long reduction, in slices
+        xo = (phase * N + n0) * plane + shift
+        yo = n0 * plane
+        total = (n1 - n0 - 1) * plane + L if n1 > n0 else 0
+        for q0 in range(0, total, seg):
+            gemm_nt(xq, 0, xo + q0, dyq, 0, yo + q0, tmp, 0, 0, C, F, min(seg, total - q0))
+            for c in range(C):
+                for f in range(F):
+                    acc[c, f] += tmp[c, f]
 
 
 @njit(parallel=True, **_OPTS)
@@ -253,6 +270,15 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     bias = np.zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     K = g.KH * g.KW * g.C
     M = g.N * g.OH * g.OW
+    if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
+        cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
+        _pack_matrix(_rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
+                     g.OH, g.OW, True)
+        wb = np.empty((K + 1, g.F), dtype)
+        wb[:K] = np.asarray(w, dtype=dtype).reshape(K, g.F)
+        wb[K] = bias
+        np.matmul(cols, wb, out=y.reshape(M, g.F))
+        return y
     wT = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F).T)
     ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.C, dtype, M)
     with numba.parallel_chunksize(1):  # dynamic scheduling: robust when a core is busy
@@ -299,22 +325,26 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     shape = (g.KH, g.KW, g.C, g.F)
     dw = np.empty(shape, dtype) if out is None else check_out(op, out, shape, dtype)
     K = g.KH * g.KW * g.C
+    nchunks = max(1, min(FILTER_CHUNKS, g.N))
+    part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
+    x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
+    if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
+        M = g.N * g.OH * g.OW
+        cols = scratch("nb.conv.matrix", (M, K), dtype)
+        _pack_matrix(x2, cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, False)
+        np.matmul(cols.T, dy2, out=dw.reshape(K, g.F))
+        return dw
     Hp, Wp = g.H + g.top + g.bottom, g.W + g.left + g.right
     Hq, Wq = -(-Hp // g.sh), -(-Wp // g.sw)
     slack = (g.dw * (g.KW - 1)) // g.sw + 2 * Wq  # reads past the last plane meet zeros in dy
     xq = scratch("nb.conv_bwd_w.xq", (g.C, g.sh * g.sw * g.N * Hq * Wq + slack), dtype)
     dyq = scratch("nb.conv_bwd_w.dyq", (g.F, g.N * Hq * Wq + slack), dtype)
-    _to_planar(_rows(x, g.C, dtype), xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
-    _to_planar(_rows(dy, g.F, dtype), dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
-    nchunks = max(1, min(FILTER_CHUNKS, g.N))
-    part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
+    _to_planar(x2, xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
+    _to_planar(dy2, dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
+    seg = max(64, SLICE_BYTES // ((g.C + g.F) * dtype.itemsize) // 16 * 16)
+    ws = scratch("nb.conv_bwd_w.tmp", (numba.get_num_threads(), g.C, g.F), dtype)
     with numba.parallel_chunksize(1):
-        if K <= FEW_CHANNELS_K:  # few input channels: copy the shifted planes, one GEMM with M = K
-            xs = scratch("nb.conv_bwd_w.xs", (K, g.N * Hq * Wq), dtype)
-            _shifted_rows(xq, xs, g.N, Hq * Wq, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, Wq)
-            _backward_filter_few_channels(xs, dyq, part, g.N, Hq * Wq)
-        else:
-            _backward_filter_planar(xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
-                                    g.KW, g.sh, g.sw, g.dh, g.dw)
+        _backward_filter_planar(xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
+                                g.KW, g.sh, g.sw, g.dh, g.dw, seg, ws)
     _sum_chunks(part, dw.reshape(K, g.F))
     return dw

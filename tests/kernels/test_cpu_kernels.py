@@ -59,6 +59,10 @@ CONV_CASES = {  # x shape, w shape, stride, padding, dilation
     "ragged_filters": ((2, 6, 5, 16), (3, 3, 16, 21), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     "several_tiles": ((4, 16, 16, 8), (3, 3, 8, 12), (1, 1), NO_PAD, (1, 1)),
     "stride2_1x1": ((2, 7, 7, 5), (1, 1, 5, 3), (2, 2), NO_PAD, (1, 1)),
+    # KH*KW*C > 32: the Numba dot-product paths (the cases above take its small-K BLAS path)
+    "deep_strided_asym": ((2, 11, 9, 8), (3, 2, 8, 5), (2, 3), ((1, 1), (0, 2)), (1, 1)),
+    "deep_dilated": ((2, 10, 10, 6), (3, 3, 6, 7), (1, 1), ((2, 2), (2, 2)), (2, 2)),
+    "deep_stride2_dilation2": ((1, 13, 12, 5), (3, 3, 5, 4), (2, 2), ((1, 2), (2, 1)), (2, 2)),
 }
 
 
@@ -351,3 +355,27 @@ def test_reference_returns_input_dtype():
     x = np.ones((1, 3, 3, 2), np.float32)
     assert reference.conv2d_forward(x, np.ones((2, 2, 2, 1), np.float32), None, (1, 1), NO_PAD, (1, 1)).dtype == np.float32
     assert reference.batch_norm_forward(np.ones((3, 2), np.float32), np.ones(2), np.zeros(2), 1e-3)[1].dtype == np.float32
+
+
+def test_non_contiguous_and_mixed_dtype_inputs(impl, rng):
+    """Strided views and float64 weights with float32 data: same answers, outputs in the dtype of x."""
+    base = _rand(rng, (2, 9, 8, 6), np.float32)
+    x = base[:, ::2, :, ::2]  # (2, 5, 8, 3), not contiguous
+    w = _rand(rng, (3, 3, 3, 4), np.float64)
+    geo = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    y = impl.conv2d_forward(x, w, None, *geo)
+    assert y.dtype == np.float32
+    assert rel_err(y, reference.conv2d_forward(x, w.astype(np.float32), None, *geo)) < 1e-4
+    dy = np.asfortranarray(_rand(rng, y.shape, np.float32))
+    assert rel_err(impl.conv2d_backward_input(dy, w, x.shape, *geo),
+                   reference.conv2d_backward_input(dy, w.astype(np.float32), x.shape, *geo)) < 1e-4
+    assert rel_err(impl.conv2d_backward_filter(dy, x, w.shape, *geo), reference.conv2d_backward_filter(dy, x, w.shape, *geo)) < 1e-4
+    pgeo = ((2, 2), (2, 2), NO_PAD)
+    y_ref, arg_ref = reference.max_pool2d_forward(x, *pgeo)
+    y, arg = impl.max_pool2d_forward(x, *pgeo)
+    np.testing.assert_array_equal(arg, arg_ref)
+    xb = _rand(rng, (40, 10), np.float32)[:, ::2]
+    gamma, beta = np.ones(5), np.zeros(5)
+    assert rel_err(impl.batch_norm_forward(xb, gamma, beta, 1e-3)[0], reference.batch_norm_forward(xb, gamma, beta, 1e-3)[0]) < 1e-5
+    a = _rand(rng, (6, 12), np.float32)[:, ::2]
+    assert rel_err(impl.matmul(a, a.T), reference.matmul(a, a.T)) < 1e-4
