@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+from ._threads import owned_cpu_threads
 from . import data_adapter as da
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Tensor
@@ -385,6 +386,7 @@ class Trainer:
         return da.ArraySource((x, y, sw), batch_size, shuffle=shuffle, backend=backend), val
 
     # -- fit ----------------------------------------------------------------------------------
+    @owned_cpu_threads
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
@@ -528,6 +530,7 @@ class Trainer:
         return logs
 
     # -- evaluate / predict -------------------------------------------------------------------
+    @owned_cpu_threads
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss and metrics on the data, in inference mode: the scalar loss when there are no
@@ -552,6 +555,7 @@ class Trainer:
             return logs["loss"]
         return [logs["loss"]] + [v for k, v in logs.items() if k != "loss"]
 
+    @owned_cpu_threads
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
         """Outputs for ``x`` in inference mode (dropout off, batch norm on moving statistics),
         as one NumPy array (on a GPU the batches stay on the device until one final copy)."""
