@@ -18,9 +18,6 @@ from . import config
 
 __all__ = ["owned_cpu_threads", "training_threads"]
 
-_controller = None
-
-
 def _blas_threads() -> int | None:
     value = os.environ.get("GRADFLOW_BLAS_THREADS", "1").strip()
     try:
@@ -34,16 +31,14 @@ def training_threads(device: str):
     """Context manager: BLAS limited to ``GRADFLOW_BLAS_THREADS`` (default 1) on the CPU, when the
     Numba kernels may run; a no-op on the GPU, with kernels pinned to numpy/reference, or
     without threadpoolctl."""
-    global _controller
     n = _blas_threads()
     if device != "cpu" or n is None or config.kernels in ("numpy", "reference"):
         return contextlib.nullcontext()
     try:
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController
 
-            _controller = ThreadpoolController()
-        return _controller.limit(limits=n, user_api="blas")
+        # a fresh controller (about 1 ms) also sees BLAS libraries loaded since the last call
+        return ThreadpoolController().limit(limits=n, user_api="blas")
     except Exception:  # threadpoolctl missing or unable to see the BLAS: run as is
         return contextlib.nullcontext()
 
