@@ -183,7 +183,10 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--loops", type=int, default=500, help="iterations per repeat in the micro-benchmarks")
     p.add_argument("--profile", action="store_true", help="cProfile one gradflow fit and print the top entries")
+    p.add_argument("--quick", action="store_true", help="fewer samples, repeats and loops")
     args = p.parse_args(argv)
+    if args.quick:
+        args.samples, args.repeats, args.loops = 1000, 3, 200
 
     import gradflow
 

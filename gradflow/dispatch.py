@@ -88,6 +88,8 @@ class Impl:
 
 _lock = threading.Lock()
 _registry: dict[str, dict[str, Impl]] = {}
+#: get() answers for key=None, keyed by (op, device, backend, config state); cleared on any change
+_get_cache: dict[tuple, tuple] = {}
 #: (op, device, shape key) -> implementation name chosen by timing
 _tuned: dict[tuple, str] = {}
 #: (op, device, shape key) -> {name: seconds or error text} measured when tuning
@@ -100,6 +102,7 @@ def register(op: str, name: str, target: str | Callable, device: str = "cpu") ->
     """Register ``target`` (a callable or ``"module:attr"``) as implementation ``name`` of ``op``."""
     with _lock:
         _registry.setdefault(op, {})[name] = Impl(op, name, device, target)
+        _get_cache.clear()
 
 
 def implementations(op: str, device: str | None = None) -> dict[str, Impl]:
@@ -181,15 +184,28 @@ def get(op: str, device: str = "cpu", backend_name: str | None = None, key=None)
     Under ``auto`` with autotuning on and no winner known for ``key`` yet, the result is a
     callable that times the candidates on its first call (``key=None``: on every new shape).
     """
+    if key is None:  # the per-call path of every op: answer from the cache when config is unchanged
+        ck = (op, device, backend_name, config.kernels, config.op_kernels.get(op), config.autotune)
+        hit = _get_cache.get(ck)
+        if hit is not None:
+            fn, last = hit
+            if last is not None:
+                _last[(op, device)] = last
+            return fn
     name, reason = choose(op, device, backend_name, key)
     impls = implementations(op, device)
+    fn, last = None, (name, reason)
     if (backend_name != "reference" and _requested(op) == "auto" and config.autotune
             and (key is None or _lookup_tuned(op, device, key) is None)):
         cands = _candidates(op, device, impls)
         if len(cands) > 1:
-            return _Tuner(op, device, key, tuple(cands))
-    _last[(op, device)] = (name, reason)
-    return impls[name].load()
+            fn, last = _Tuner(op, device, key, tuple(cands)), None
+    if fn is None:
+        _last[(op, device)] = last
+        fn = impls[name].load()
+    if key is None:
+        _get_cache[ck] = (fn, last)
+    return fn
 
 
 def call(op: str, *args, device: str | None = None, backend_name: str | None = None, **kwargs):
@@ -205,6 +221,7 @@ def record_tuned(op: str, device: str, key, name: str) -> None:
     """Remember that ``name`` was fastest for ``op`` at shape ``key``."""
     with _lock:
         _tuned[(op, device, key)] = name
+        _get_cache.clear()
 
 
 def tuned() -> dict[tuple, dict]:
@@ -236,6 +253,7 @@ def reset() -> None:
         _tuned.clear()
         _timings.clear()
         _last.clear()
+        _get_cache.clear()
         _disk_loaded = None
 
 
@@ -281,17 +299,32 @@ class _Tuner:
 
     def __init__(self, op: str, device: str, key, candidates: tuple[str, ...]):
         self.op, self.device, self.key, self.candidates = op, device, key, candidates
+        self._fast: dict = {}  # cheap per-call key -> (winner function, explain entry)
 
     def __repr__(self) -> str:
         return f"<autotuning {self.op} on {self.device} among {', '.join(self.candidates)}>"
 
     def __call__(self, *args, **kwargs):
+        cheap = None
+        if not kwargs:
+            cheap = tuple((a.shape, a.dtype.char) if hasattr(a, "dtype") else a for a in args)
+            try:
+                hit = self._fast.get(cheap)
+            except TypeError:  # an unhashable argument: take the slow path every time
+                hit = cheap = None
+            if hit is not None:
+                _last[(self.op, self.device)] = hit[1]
+                return hit[0](*args)
         key = self.key if self.key is not None else shape_key(args, kwargs)
         impls = implementations(self.op, self.device)
         winner = _lookup_tuned(self.op, self.device, key)
         if winner is not None and winner in impls:
-            _last[(self.op, self.device)] = (winner, _tuned_reason(self.op, self.device, key, winner))
-            return impls[winner].load()(*args, **kwargs)
+            last = (winner, _tuned_reason(self.op, self.device, key, winner))
+            _last[(self.op, self.device)] = last
+            fn = impls[winner].load()
+            if not kwargs and cheap is not None:
+                self._fast[cheap] = (fn, last)
+            return fn(*args, **kwargs)
         return _tune(self.op, self.device, key, self.candidates, args, kwargs)
 
 

@@ -192,3 +192,25 @@ def test_call_infers_device_and_passes_arguments_through():
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(arg, arg_ref)
     assert dispatch._device_of((x,)) == "cpu"
+
+
+def test_get_is_cached_until_config_changes_and_fast_path_uses_winner(monkeypatch):
+    """The per-call path answers from a cache; changing config or registering invalidates it."""
+    import numpy as np
+
+    from gradflow import config, dispatch
+
+    dispatch.reset()
+    monkeypatch.setattr(config, "kernels", "auto")
+    monkeypatch.setattr(config, "autotune", True)
+    f1 = dispatch.get("matmul", "cpu", "numpy")
+    assert dispatch.get("matmul", "cpu", "numpy") is f1
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
+    np.testing.assert_allclose(f1(a, b), a @ b)  # times the candidates, records a winner
+    np.testing.assert_allclose(f1(a, b), a @ b)  # winner looked up, remembered for the fast path
+    np.testing.assert_allclose(f1(a, b), a @ b)  # fast path
+    assert getattr(f1, "_fast", None), "the winner should be remembered per shape"
+    monkeypatch.setattr(config, "kernels", "numpy")
+    f2 = dispatch.get("matmul", "cpu", "numpy")
+    assert f2 is not f1 and "requested by config" in dispatch.explain(print_fn=None)
+    dispatch.reset()
