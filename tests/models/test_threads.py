@@ -44,3 +44,17 @@ def test_env_override_and_numpy_kernels_leave_blas_alone(monkeypatch):
     monkeypatch.setattr(gradflow.config, "kernels", "auto")
     with pytest.raises(ValueError, match="GRADFLOW_BLAS_THREADS"):
         training_threads("cpu")
+
+
+def test_allocator_tuning_applies_once_and_can_be_disabled(monkeypatch):
+    import sys
+
+    from gradflow import _threads
+
+    monkeypatch.setattr(_threads, "_malloc_tuned", False)
+    monkeypatch.setenv("GRADFLOW_MALLOC_TUNING", "0")
+    assert _threads.keep_large_buffers() is False
+    monkeypatch.setenv("GRADFLOW_MALLOC_TUNING", "1")
+    applied = _threads.keep_large_buffers()
+    assert applied is (sys.platform.startswith("linux"))
+    assert _threads.keep_large_buffers() is True or not applied  # second call: already done
