@@ -26,7 +26,7 @@ def keep_large_buffers() -> bool:
 
     A CNN step frees and re-allocates the same multi-MB activations every batch; by default glibc
     hands each one back to the OS and the next allocation page-faults it in again, which on these
-    VMs costs more than the kernels themselves (model B epoch 0.86 s -> 0.56 s when kept). Set
+    VMs is slow (measured on model B fit: about 8% more samples/s when kept, within noisy runs). Set
     ``GRADFLOW_MALLOC_TUNING=0`` to leave the allocator alone. Returns whether it was applied.
     """
     global _malloc_tuned
