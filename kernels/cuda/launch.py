@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._geometry import _padding, _pair  # argument checks shared with the CPU kernels
+
 __all__ = [
     "BLOCK", "SIGNATURES", "KERNEL_FILES", "CONV_TILES", "MATMUL_TILES", "TF32_TILE",
     "KernelRef", "Tile", "ConvGeom", "PoolGeom", "GemmLaunch", "BatchNormPlan", "MatmulShapes",
@@ -197,27 +199,6 @@ def grid_stride_blocks(total: int, sm_count: int = DEFAULT_SM_COUNT) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # convolution
-
-def _pair(op: str, name: str, v, minimum: int) -> tuple[int, int]:
-    try:
-        a, b = (int(t) for t in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: {name} must be a pair of ints, got {v!r}") from None
-    if a < minimum or b < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
-    return a, b
-
-
-def _padding(op: str, padding) -> tuple[int, int, int, int]:
-    try:
-        (t, b), (l, r) = padding
-        vals = tuple(int(p) for p in (t, b, l, r))
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: padding must be ((top, bottom), (left, right)), got {padding!r}") from None
-    if min(vals) < 0:
-        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
-    return vals
-
 
 def _shape4(op: str, name: str, shape, layout: str) -> tuple[int, int, int, int]:
     shape = tuple(int(s) for s in shape)
