@@ -9,11 +9,12 @@ values, as in Keras 3). Draws are made in float64 and cast, so a seed gives the 
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 
 import numpy as np
+
+from ._registry import NameRegistry
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -341,46 +342,9 @@ NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "ze
               "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity})
 
 
-def _unknown(name: str) -> ValueError:
-    close = difflib.get_close_matches(name, [n for n in NAMES if n == n.lower()], n=1) or \
-        difflib.get_close_matches(name, list(NAMES), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else \
-        f"; valid names: {', '.join(n for n in NAMES if n == n.lower())}"
-    return ValueError(f"unknown initializer {name!r}{hint}")
-
-
-def serialize(initializer) -> dict | str:
-    """``{"class_name": ..., "config": {...}}`` for built-in initializers (JSON-able)."""
-    if isinstance(initializer, Initializer):
-        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
-    name = getattr(initializer, "__name__", None)
-    if name is None:
-        raise ValueError(f"cannot serialize initializer {initializer!r}")
-    return name
-
-
-def deserialize(config: dict) -> Initializer:
-    """The initializer described by ``{"class_name": ..., "config": {...}}``."""
-    name = config.get("class_name")
-    if name not in NAMES:
-        raise _unknown(str(name))
-    return NAMES[name].from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """An initializer from a name, an instance, a class, a config dict or a callable."""
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        cls = NAMES.get(identifier)
-        if cls is None:
-            raise _unknown(identifier)
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"could not interpret initializer {identifier!r}: expected a name, an Initializer, "
-                     f"a config dict or a callable (shape, dtype) -> array")
+_LOOKUP = NameRegistry("initializer", Initializer, NAMES,
+                       expects="a config dict or a callable (shape, dtype) -> array")
+_unknown = _LOOKUP.unknown
+serialize = _LOOKUP.serialize
+deserialize = _LOOKUP.deserialize
+get = _LOOKUP.get

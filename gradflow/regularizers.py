@@ -7,10 +7,10 @@ Tensor that the model adds to the loss. Keras 3 defaults: ``L1(l1=0.01)``, ``L2(
 """
 from __future__ import annotations
 
-import difflib
 import math
 
 from .autograd.tensor import Tensor
+from ._registry import NameRegistry
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
 
@@ -99,45 +99,9 @@ l1, l2, l1_l2 = L1, L2, L1L2
 NAMES: dict[str, type] = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
 
 
-def _unknown(name: str) -> ValueError:
-    close = difflib.get_close_matches(name, list(NAMES), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "; valid names: l1, l2, l1_l2 (or L1, L2, L1L2)"
-    return ValueError(f"unknown regularizer {name!r}{hint}")
-
-
-def serialize(regularizer) -> dict | None:
-    """``{"class_name": ..., "config": {...}}`` (JSON-able); None stays None."""
-    if regularizer is None:
-        return None
-    if isinstance(regularizer, Regularizer):
-        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-    name = getattr(regularizer, "__name__", None)
-    if name is None:
-        raise ValueError(f"cannot serialize regularizer {regularizer!r}")
-    return name
-
-
-def deserialize(config: dict) -> Regularizer:
-    name = config.get("class_name")
-    if name not in NAMES:
-        raise _unknown(str(name))
-    return NAMES[name].from_config(dict(config.get("config") or {}))
-
-
-def get(identifier):
-    """A regularizer from None, a name, an instance, a class, a config dict or a callable."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        cls = NAMES.get(identifier)
-        if cls is None:
-            raise _unknown(identifier)
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"could not interpret regularizer {identifier!r}: expected a name, a Regularizer, "
-                     f"a config dict or a callable (weight) -> scalar Tensor")
+_LOOKUP = NameRegistry("regularizer", Regularizer, NAMES,
+                       expects="a config dict or a callable (weight) -> scalar Tensor", allow_none=True)
+_unknown = _LOOKUP.unknown
+serialize = _LOOKUP.serialize
+deserialize = _LOOKUP.deserialize
+get = _LOOKUP.get
