@@ -56,6 +56,13 @@ def _flag(cls, name, value):
     return bool(value)
 
 
+def _lerp_(xp, acc, target, c, tmp):
+    """``acc += c * (target - acc)`` in place (Keras's moment update); ``tmp`` is scratch and may be ``target``."""
+    xp.subtract(target, acc, out=tmp)
+    xp.multiply(tmp, c, out=tmp)
+    xp.add(acc, tmp, out=acc)
+
+
 class _Entry:
     """Per-parameter bookkeeping: the slot arrays, a scratch buffer, and what they were built for."""
 
@@ -580,13 +587,9 @@ class Adam(Optimizer):
         c1, c2, alpha, eps = c
         m, v = slots[0], slots[1]
         t = tmp[0]
-        xp.subtract(g, m, out=t)
-        xp.multiply(t, c1, out=t)
-        xp.add(m, t, out=m)
+        _lerp_(xp, m, g, c1, t)
         xp.square(g, out=t)
-        xp.subtract(t, v, out=t)
-        xp.multiply(t, c2, out=t)
-        xp.add(v, t, out=v)
+        _lerp_(xp, v, t, c2, t)
         if len(slots) == 3:
             v = xp.maximum(slots[2], v, out=slots[2])
         xp.sqrt(v, out=t)
@@ -780,9 +783,7 @@ class Adamax(Optimizer):
         c1, b2, step, eps = c
         m, u = slots
         t = tmp[0]
-        xp.subtract(g, m, out=t)
-        xp.multiply(t, c1, out=t)
-        xp.add(m, t, out=m)
+        _lerp_(xp, m, g, c1, t)
         xp.multiply(u, b2, out=u)
         xp.abs(g, out=t)
         xp.maximum(u, t, out=u)
@@ -840,13 +841,9 @@ class Nadam(Optimizer):
         c1, c2, v_scale, a_over_b, b_lr, eps = c
         m, v = slots
         num, den = tmp
-        xp.subtract(g, m, out=den)
-        xp.multiply(den, c1, out=den)
-        xp.add(m, den, out=m)
+        _lerp_(xp, m, g, c1, den)
         xp.square(g, out=den)
-        xp.subtract(den, v, out=den)
-        xp.multiply(den, c2, out=den)
-        xp.add(v, den, out=v)
+        _lerp_(xp, v, den, c2, den)
         xp.multiply(v, v_scale, out=den)
         xp.sqrt(den, out=den)
         xp.add(den, eps, out=den)

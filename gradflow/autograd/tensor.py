@@ -43,7 +43,7 @@ class Tensor:
             backend = get_backend()
             if not isinstance(data, np.ndarray) and not is_cupy_array(data):
                 data = np.asarray(data)
-                if dtype is None and data.dtype.kind == "f" and data.ndim >= 0 and data.dtype == np.float64:
+                if dtype is None and data.dtype == np.float64:
                     dtype = backend.default_dtype  # Python floats take the backend's default dtype
             arr = backend.asarray(data, dtype=dtype)
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
@@ -216,7 +216,7 @@ class Parameter(Tensor):
         """Replace the values in place (same shape and dtype), keeping the device."""
         value = value.data if isinstance(value, Tensor) else value
         xp = array_module(self.data)
-        value = xp.asarray(value, dtype=self.data.dtype) if xp is not np else np.asarray(value, dtype=self.data.dtype)
+        value = xp.asarray(value, dtype=self.data.dtype)
         if value.shape != self.data.shape:
             raise ValueError(f"parameter {self.name!r}: expected shape {self.data.shape}, got {value.shape}")
         self.data[...] = value

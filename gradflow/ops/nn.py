@@ -75,7 +75,7 @@ class SoftmaxXent(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = xp_expand(g, ctx.axis)
+        g = array_module(g).expand_dims(g, ctx.axis)
         tsum = ctx.target.sum(axis=ctx.axis, keepdims=True)
         return g * (ctx.p * tsum - ctx.target), None, None
 
@@ -101,10 +101,6 @@ class SparseSoftmaxXent(Function):
         flat = d.reshape(-1, d.shape[-1])
         flat[xp.arange(flat.shape[0]), ctx.lab.reshape(-1)] -= g.reshape(-1)
         return d, None
-
-
-def xp_expand(g, axis):
-    return array_module(g).expand_dims(g, axis)
 
 
 class SigmoidBCE(Function):

@@ -19,6 +19,17 @@ CHUNKS = 32
 
 
 @njit(parallel=True, cache=True)
+def _affine(x, mean_x, scale_x, beta_x, y):
+    """y = (x - mean_x) * scale_x + beta_x per channel: the normalisation both forward paths end with."""
+    M, C = x.shape
+    for r in prange(M):
+        xr = x[r]
+        yr = y[r]
+        for c in range(C):
+            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+
+
+@njit(parallel=True, cache=True)
 def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq):
     M, C = x.shape
     nch = psum.shape[0]
@@ -51,14 +62,10 @@ def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq):
         mean_x[c] = shift[c] + d
         scale_x[c] = gamma[c] * inv
         beta_x[c] = beta[c]
-    for r in prange(M):
-        xr = x[r]
-        yr = y[r]
-        for c in range(C):
-            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+    _affine(x, mean_x, scale_x, beta_x, y)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)  # the parallel part is _affine
 def _inference(x, gamma, beta, mean, var, eps, y):
     M, C = x.shape
     mean_x = np.empty(C, x.dtype)
@@ -68,11 +75,7 @@ def _inference(x, gamma, beta, mean, var, eps, y):
         mean_x[c] = mean[c]
         scale_x[c] = gamma[c] / np.sqrt(np.float64(var[c]) + eps)
         beta_x[c] = beta[c]
-    for r in prange(M):
-        xr = x[r]
-        yr = y[r]
-        for c in range(C):
-            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+    _affine(x, mean_x, scale_x, beta_x, y)
 
 
 @njit(parallel=True, cache=True)
