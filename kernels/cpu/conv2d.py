@@ -23,6 +23,7 @@ from numba import njit, prange
 from .._geometry import check_float, check_out, check_shape, conv_geometry
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
+from ._simd import MR_MAX, NR, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
 
@@ -248,9 +249,124 @@ def _sum_chunks(part, out2):
             out2[r, c] = s
 
 
+@njit(parallel=True, **_OPTS)
+def _pad_copy(x4, xp, top, left):
+    """xp[n, top:top+H, left:left+W, :] = x4[n]; every other cell of xp is 0."""
+    N, H, W, C = x4.shape
+    Hp, Wp = xp.shape[1], xp.shape[2]
+    for task in prange(N * Hp):
+        n = task // Hp
+        hp = task - n * Hp
+        h = hp - top
+        for wp in range(Wp):
+            w = wp - left
+            if h >= 0 and h < H and w >= 0 and w < W:
+                for c in range(C):
+                    xp[n, hp, wp, c] = x4[n, h, w, c]
+            else:
+                for c in range(C):
+                    xp[n, hp, wp, c] = 0
+
+
+@njit(parallel=True, **_OPTS)
+def _transpose(x2, xT):
+    """xT[c, p] = x2[p, c] in blocks of 64 rows."""
+    P, C = x2.shape
+    for blk in prange((P + 63) // 64):
+        p0 = blk * 64
+        p1 = min(P, p0 + 64)
+        for c in range(C):
+            for p in range(p0, p1):
+                xT[c, p] = x2[p, c]
+
+
+@njit(parallel=True, **_OPTS)
+def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
+    """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
+
+    Implicit GEMM on the zero-padded input: each task is one output row, cut into blocks of up to
+    ``mrmax`` pixels; a SIMD tile walks the window (kernel rows x kernel columns * channels) in
+    place, one ``NR``-column panel of the weights at a time. Bias and ReLU are applied to the row
+    while it is in cache. Needs F % NR == 0.
+    """
+    N, Hp, Wp, C = xp.shape
+    F = y2.shape[1]
+    zero = y2.dtype.type(0)
+    for task in prange(N * OH):
+        n = task // OH
+        oh = task - n * OH
+        row = (n * OH + oh) * OW
+        base = (n * Hp + oh * sh) * Wp * C
+        for f0 in range(0, F, NR):
+            for ow0 in range(0, OW, mrmax):
+                mr = min(mrmax, OW - ow0)
+                a0 = base + ow0 * sw * C
+                c0 = (row + ow0) * F + f0
+                if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
+                    tile_rows(mr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, y2, c0, F, KH, KW * C, False)
+                else:
+                    for i in range(KH):
+                        tile_rows(mr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2, i * KW * C * F + f0, C * F, F,
+                                  y2, c0, F, KW, C, i > 0)
+        if has_bias or relu:
+            for r in range(row, row + OW):
+                for f in range(F):
+                    v = y2[r, f] + bias[f]
+                    if relu and v < zero:
+                        v = zero
+                    y2[r, f] = v
+
+
+@njit(parallel=True, **_OPTS)
+def _backward_filter_implicit(xT, dy2, part, N, H, W, KW, sh, sw, top, left, dh, dw, OH, OW, mrmax):
+    """part[chunk, i*KW + j] = sum over the chunk's images of X(i, j)^T @ DY, as [C, F].
+
+    xT is the input channel-major ([C, N*H*W]); dy2 is dy as [N*OH*OW, F]. For kernel offset (i, j)
+    the output pixels whose input lies inside the image form a rectangle (padding clipped away),
+    which a SIMD tile sums over directly: rows of C (channels) by NR columns of F. Needs F % NR == 0.
+    """
+    nchunks, taps, C, F = part.shape
+    HW = H * W
+    NHW = N * HW
+    for task in prange(nchunks * taps):
+        ch = task // taps
+        tap = task - ch * taps
+        i = tap // KW
+        j = tap - i * KW
+        acc = part[ch, tap]
+        acc[:, :] = 0
+        oh_lo = max(0, -((i * dh - top) // sh))
+        oh_hi = min(OH, (H - 1 + top - i * dh) // sh + 1)
+        ow_lo = max(0, -((j * dw - left) // sw))
+        ow_hi = min(OW, (W - 1 + left - j * dw) // sw + 1)
+        if oh_hi <= oh_lo or ow_hi <= ow_lo:
+            continue
+        n0 = ch * N // nchunks
+        n1 = (ch + 1) * N // nchunks
+        for n in range(n0, n1):
+            a0 = n * HW + (oh_lo * sh + i * dh - top) * W + ow_lo * sw + j * dw - left
+            b0 = ((n * OH + oh_lo) * OW + ow_lo) * F
+            for cb in range(0, C, mrmax):
+                mr = min(mrmax, C - cb)
+                for f0 in range(0, F, NR):
+                    tile_rows(mr, xT, cb * NHW + a0, NHW, sh * W, sw, dy2, b0 + f0, OW * F, F, acc, cb * F + f0, F,
+                              oh_hi - oh_lo, ow_hi - ow_lo, True)
+
+
 # -- entry points -----------------------------------------------------------------------------
 def _rows(a, C, dtype):
     return np.ascontiguousarray(a, dtype=dtype).reshape(-1, C)
+
+
+def _padded(a, top, bottom, left, right, tag, dtype):
+    """``a`` (NHWC) zero-padded by the given rows and columns; ``a`` itself when there is no padding."""
+    a4 = np.ascontiguousarray(a, dtype=dtype)
+    if not (top or bottom or left or right):
+        return a4
+    N, H, W, C = a4.shape
+    ap = scratch(tag, (N, H + top + bottom, W + left + right, C), dtype)
+    _pad_copy(a4, ap, top, left)
+    return ap
 
 
 def _im2col_workspace(tag, KH, KW, C, dtype, limit):
@@ -270,6 +386,12 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     bias = np.zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     K = g.KH * g.KW * g.C
     M = g.N * g.OH * g.OW
+    if g.F % NR == 0:  # implicit GEMM with SIMD tiles: no im2col at all
+        xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
+        w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
+        _forward_implicit(xp, w2, bias, b is not None, False, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
+                          g.OH, g.OW, MR_MAX)
+        return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
         cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
         _pack_matrix(_rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
@@ -297,6 +419,15 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     dx = np.empty(shape, dtype) if out is None else check_out(op, out, shape, dtype)
     wd = np.asarray(w, dtype=dtype)
     dy2 = _rows(dy, g.F, dtype)
+    ph, pw = g.dh * (g.KH - 1), g.dw * (g.KW - 1)
+    pads = (ph - g.top, ph - g.bottom, pw - g.left, pw - g.right)
+    if g.sh == g.sw == 1 and g.C % NR == 0 and min(pads) >= 0:
+        # full correlation of dy with the flipped filter, as an implicit-GEMM forward conv (F -> C)
+        dyp = _padded(dy, *pads, "nb.conv.dypad", dtype)
+        wflip = np.ascontiguousarray(wd[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, g.C)
+        _forward_implicit(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
+                          g.dh, g.dw, g.H, g.W, MR_MAX)
+        return dx
     if g.sh == g.sw == 1:
         # dx = full correlation of dy with the flipped filter: forward conv, channels F -> C
         wflipT = np.ascontiguousarray(wd[::-1, ::-1].transpose(2, 0, 1, 3)).reshape(g.C, -1)
@@ -328,6 +459,14 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     nchunks = max(1, min(FILTER_CHUNKS, g.N))
     part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
     x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
+    if g.F % NR == 0:  # channel-major x, dy as it is, SIMD tiles over each offset's valid rectangle
+        xT = scratch("nb.conv_bwd_w.xT", (g.C, g.N * g.H * g.W), dtype)
+        _transpose(x2, xT)
+        part4 = part.reshape(nchunks, g.KH * g.KW, g.C, g.F)
+        _backward_filter_implicit(xT, dy2, part4, g.N, g.H, g.W, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
+                                  g.OH, g.OW, MR_MAX)
+        _sum_chunks(part, dw.reshape(K, g.F))
+        return dw
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
         M = g.N * g.OH * g.OW
         cols = scratch("nb.conv.matrix", (M, K), dtype)

@@ -63,6 +63,12 @@ CONV_CASES = {  # x shape, w shape, stride, padding, dilation
     "deep_strided_asym": ((2, 11, 9, 8), (3, 2, 8, 5), (2, 3), ((1, 1), (0, 2)), (1, 1)),
     "deep_dilated": ((2, 10, 10, 6), (3, 3, 6, 7), (1, 1), ((2, 2), (2, 2)), (2, 2)),
     "deep_stride2_dilation2": ((1, 13, 12, 5), (3, 3, 5, 4), (2, 2), ((1, 2), (2, 1)), (2, 2)),
+    # filters (and, for backward_input, channels) a multiple of 32: the SIMD implicit-GEMM paths
+    "simd_valid_ragged_row": ((2, 13, 11, 32), (3, 3, 32, 64), (1, 1), NO_PAD, (1, 1)),
+    "simd_stride2_dilated_cols": ((2, 10, 9, 5), (3, 2, 5, 32), (2, 1), ((1, 1), (0, 2)), (1, 2)),
+    "simd_one_channel_same": ((3, 12, 12, 1), (3, 3, 1, 32), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "simd_even_kernel_dilated_rows": ((2, 7, 6, 32), (4, 2, 32, 32), (1, 1), ((1, 2), (0, 1)), (2, 1)),
+    "simd_pad_wider_than_kernel": ((1, 5, 5, 32), (2, 2, 32, 32), (1, 1), ((3, 3), (0, 0)), (1, 1)),
 }
 
 

@@ -1,0 +1,132 @@
+"""Explicit-SIMD GEMM micro-kernels for the Numba conv kernels, written as LLVM IR through Numba intrinsics.
+
+Numba has no vector types, and its loops leave LLVM to guess the register blocking. An outer-product
+micro-kernel is what reaches the FMA peak: an ``MR x NR`` tile of C lives in vector registers while
+each reduction step broadcasts MR values of A and loads NR contiguous values of B. These intrinsics
+emit exactly that loop (``<NR x float>`` vectors, ``llvm.fma``), so LLVM only allocates registers.
+
+The reduction runs over a two-level index (r, q) with independent strides for A and B, so one
+kernel walks an im2col matrix that is never built (forward: kernel rows x (kernel columns *
+channels)) or a sum over the pixels of an image (backward-filter: output rows x output columns).
+
+``tile(MR)(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)`` computes, for
+i < MR and n < NR (element offsets into the flat, C-contiguous arrays)::
+
+    acc[i, n] = sum_{r < R, q < Q} A[a0 + i*lda + r*ars + q*aks] * B[b0 + r*brs + q*bks + n]
+    C[c0 + i*ldc + n] = acc[i, n] (+ C[...] when accumulate)
+
+FMA contraction and a fixed order of the reduction: results are deterministic and within float
+rounding of a plain sum. No bounds checks: the callers own the geometry.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["NR", "MR_MAX", "tile", "tile_rows"]
+
+#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself)
+NR = 32
+
+
+def _host_has_avx512() -> bool:
+    try:
+        import llvmlite.binding as llvm
+
+        return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+    except Exception:  # pragma: no cover - feature query unavailable
+        return False
+
+
+#: rows of C per tile: 8 x 32 float32 accumulators fill 16 of AVX-512's 32 registers; half that on AVX2
+MR_MAX = 8 if _host_has_avx512() else 4
+
+
+def _make(mr: int):
+    @intrinsic
+    def _tile(typingctx, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
+        for arr in (A, B, C):
+            if not isinstance(arr, types.Array) or arr.dtype not in (types.float32, types.float64):
+                return None
+        if not (A.dtype == B.dtype == C.dtype):
+            return None
+        sig = types.void(A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
+                         types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean)
+
+        def codegen(context, builder, signature, args):
+            (a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, accv) = args
+            ety = context.get_data_type(signature.args[0].dtype)
+            vty = ir.VectorType(ety, NR)
+            vptr = vty.as_pointer()
+            size = context.get_abi_sizeof(ety)  # vectors are only element-aligned
+            fname = f"llvm.fma.v{NR}{'f32' if size == 4 else 'f64'}"
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), fname)
+            if accv.type != ir.IntType(1):
+                accv = builder.icmp_unsigned("!=", accv, ir.Constant(accv.type, 0))
+            intp = context.get_value_type(types.intp)
+            pa = context.make_array(signature.args[0])(context, builder, a_arr).data
+            pb = context.make_array(signature.args[5])(context, builder, b_arr).data
+            pc = context.make_array(signature.args[9])(context, builder, c_arr).data
+            zero_v = ir.Constant(vty, None)
+            accs = [cgutils.alloca_once_value(builder, zero_v) for _ in range(mr)]
+            idx0 = ir.Constant(ir.VectorType(ir.IntType(32), NR), [0] * NR)
+            undef = ir.Constant(vty, ir.Undefined)
+            with cgutils.for_range(builder, rv, intp=intp) as rloop:
+                r = rloop.index
+                arow = builder.add(a0v, builder.mul(r, arsv))
+                brow = builder.add(b0v, builder.mul(r, brsv))
+                with cgutils.for_range(builder, qv, intp=intp) as qloop:
+                    q = qloop.index
+                    ak = builder.add(arow, builder.mul(q, aksv))
+                    bk = builder.add(brow, builder.mul(q, bksv))
+                    bvec = builder.load(builder.bitcast(builder.gep(pb, [bk]), vptr), align=size)
+                    for i in range(mr):
+                        aval = builder.load(builder.gep(pa, [builder.add(ak, builder.mul(ir.Constant(intp, i), ldav))]))
+                        splat = builder.shuffle_vector(builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0)),
+                                                       undef, idx0)
+                        builder.store(builder.call(fma, [splat, bvec, builder.load(accs[i])]), accs[i])
+            for i in range(mr):
+                cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, i), ldcv))]), vptr)
+                acc = builder.load(accs[i])
+                with builder.if_then(accv):
+                    builder.store(builder.fadd(acc, builder.load(cp, align=size)), accs[i])
+                builder.store(builder.load(accs[i]), cp, align=size)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return _tile
+
+
+_TILES = {mr: _make(mr) for mr in range(1, 9)}
+
+
+def tile(mr: int):
+    """The ``mr``-row micro-kernel intrinsic (1 <= mr <= 8)."""
+    return _TILES[mr]
+
+
+_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8 = (_TILES[m] for m in range(1, 9))
+
+
+@njit(cache=True, nogil=True)
+def tile_rows(mr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
+    """``tile(mr)`` for a run-time ``mr`` in 1..8 (one branch per compiled variant)."""
+    if mr == 8:
+        _T8(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 7:
+        _T7(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 6:
+        _T6(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 5:
+        _T5(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 4:
+        _T4(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 3:
+        _T3(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 2:
+        _T2(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    else:
+        _T1(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
