@@ -47,7 +47,7 @@ HOT_OPS = (
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul",
+    "matmul", "bias_act_backward",
 )
 
 #: preference order for ``auto`` when nothing has been timed, per device
@@ -305,16 +305,16 @@ class _Tuner:
         return f"<autotuning {self.op} on {self.device} among {', '.join(self.candidates)}>"
 
     def __call__(self, *args, **kwargs):
-        cheap = None
-        if not kwargs:
-            cheap = tuple((a.shape, a.dtype.char) if hasattr(a, "dtype") else a for a in args)
-            try:
-                hit = self._fast.get(cheap)
-            except TypeError:  # an unhashable argument: take the slow path every time
-                hit = cheap = None
-            if hit is not None:
-                _last[(self.op, self.device)] = hit[1]
-                return hit[0](*args)
+        cheap = tuple((a.shape, a.dtype.char) if hasattr(a, "dtype") else a for a in args)
+        if kwargs:
+            cheap += tuple((k, (v.shape, v.dtype.char) if hasattr(v, "dtype") else v) for k, v in sorted(kwargs.items()))
+        try:
+            hit = self._fast.get(cheap)
+        except TypeError:  # an unhashable argument: take the slow path every time
+            hit = cheap = None
+        if hit is not None:
+            _last[(self.op, self.device)] = hit[1]
+            return hit[0](*args, **kwargs)
         key = self.key if self.key is not None else shape_key(args, kwargs)
         impls = implementations(self.op, self.device)
         winner = _lookup_tuned(self.op, self.device, key)
@@ -322,7 +322,7 @@ class _Tuner:
             last = (winner, _tuned_reason(self.op, self.device, key, winner))
             _last[(self.op, self.device)] = last
             fn = impls[winner].load()
-            if not kwargs and cheap is not None:
+            if cheap is not None:
                 self._fast[cheap] = (fn, last)
             return fn(*args, **kwargs)
         return _tune(self.op, self.device, key, self.candidates, args, kwargs)

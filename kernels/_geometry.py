@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = [
     "ConvGeom", "PoolGeom", "conv_geometry", "pool_geometry", "check_out", "check_float",
-    "check_shape", "check_bn", "matmul_shape",
+    "check_shape", "check_bn", "matmul_shape", "ACTIVATIONS", "check_activation", "check_bias_act",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -81,6 +81,26 @@ def check_float(op: str, *arrays) -> None:
     for a in arrays:
         if a is not None and a.dtype not in _FLOATS:
             raise TypeError(f"{op}: expected float32 or float64 arrays, got dtype {a.dtype}")
+
+
+#: activations a conv2d_forward fuses after its bias (None: none)
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(op: str, activation) -> bool:
+    """True for 'relu', False for None; ValueError naming the op for anything else."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return activation == "relu"
+
+
+def check_bias_act(op: str, dy, y) -> int:
+    """Validate bias_act_backward's arguments (dy[M, F], y of dy's shape or None); returns F."""
+    if dy.ndim != 2:
+        raise ValueError(f"{op}: dy must be 2-D [M, F], got shape {tuple(dy.shape)}")
+    if y is not None:
+        check_shape(op, "y", y.shape, dy.shape)
+    return int(dy.shape[1])
 
 
 def check_shape(op: str, name: str, actual, expected) -> None:

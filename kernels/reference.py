@@ -57,8 +57,10 @@ def _window(oh, ow, stride, dilation, kernel):
             slice(ow * sw, ow * sw + dw * (KW - 1) + 1, dw), slice(None))
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
-    """y[n,oh,ow,f] = sum_{i,j,c} xpad[n, oh*sh+i*dh, ow*sw+j*dw, c] * w[i,j,c,f] + b[f]."""
+def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None):
+    """y[n,oh,ow,f] = act(sum_{i,j,c} xpad[n, oh*sh+i*dh, ow*sw+j*dw, c] * w[i,j,c,f] + b[f])."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d_forward: activation must be None or 'relu', got {activation!r}")
     xd, wd = _f64(x), _f64(w)
     if xd.shape[3] != wd.shape[2]:
         raise ValueError(f"conv2d_forward: x {xd.shape} has {xd.shape[3]} channels, w {wd.shape} expects {wd.shape[2]}")
@@ -71,7 +73,22 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
             y[:, oh, ow, :] = np.einsum("nijc,ijcf->nf", patch, wd)
     if b is not None:
         y += _f64(b)
+    if activation == "relu":
+        y = np.where(y > 0, y, 0.0)
     return _emit("conv2d_forward", y, x.dtype, out)
+
+
+def bias_act_backward(dy, y=None, out=None):
+    """(dy_eff, db): dy_eff = dy where y > 0 else 0 (dy itself when y is None); db = column sums of dy_eff."""
+    dyd = _f64(dy)
+    if dyd.ndim != 2 or (y is not None and np.shape(y) != dyd.shape):
+        raise ValueError(f"bias_act_backward: dy must be 2-D [M, F] and y None or of its shape, got "
+                         f"{dyd.shape} and {None if y is None else np.shape(y)}")
+    eff = dyd if y is None else np.where(_f64(y) > 0, dyd, 0.0)
+    db = np.zeros(dyd.shape[1])
+    for row in eff:
+        db += row
+    return _emit("bias_act_backward", eff, dy.dtype, out), db.astype(dy.dtype)
 
 
 def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._geometry import (check_bn, check_float, check_out, check_shape, conv_geometry, matmul_shape,
-                        pool_geometry)
+from ._geometry import (check_activation, check_bias_act, check_bn, check_float, check_out, check_shape,
+                        conv_geometry, matmul_shape, pool_geometry)
 from ._workspace import scratch
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul",
+    "matmul", "bias_act_backward",
 ]
 
 
@@ -55,9 +55,10 @@ def _im2col(x, g, tag):
     return cols.reshape(g.N * g.OH * g.OW, g.KH * g.KW * g.C)
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
+def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None):
     op = "conv2d_forward"
     g = conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
+    relu = check_activation(op, activation)
     check_float(op, x, w, b)
     if b is not None:
         check_shape(op, "b", b.shape, (g.F,))
@@ -69,7 +70,25 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     np.matmul(cols, w2, out=y2)
     if b is not None:
         y2 += b.astype(x.dtype, copy=False)
+    if relu:
+        np.maximum(y2, 0, out=y2)
     return y
+
+
+def bias_act_backward(dy, y=None, out=None):
+    """(dy_eff, db): dy masked where y <= 0 (relu; dy itself when y is None) and its column sums."""
+    op = "bias_act_backward"
+    check_float(op, dy, y)
+    F = check_bias_act(op, dy, y)
+    if y is None:
+        eff = dy
+        if out is not None:
+            eff = check_out(op, out, dy.shape, dy.dtype)
+            np.copyto(eff, dy)
+    else:
+        eff = _result(op, out, dy.shape, dy.dtype)
+        np.multiply(dy, y > 0, out=eff)
+    return eff, eff.sum(axis=0, dtype=dy.dtype).reshape(F)
 
 
 def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):

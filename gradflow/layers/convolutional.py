@@ -101,9 +101,17 @@ class Conv2D(WithActivation, Layer):
             return (input_shape[0], oh, ow, self.filters)
         return (input_shape[0], self.filters, oh, ow)
 
+    def call(self, inputs, training: bool = False):
+        if self.activation_name == "relu":  # fused into the convolution's epilogue
+            return self._conv(inputs, "relu")
+        return super().call(inputs, training)
+
     def _pre_activation(self, x, training):
-        y = ops.conv2d(to_channels_last(x, self.data_format), self.kernel,
-                       self.bias if self.use_bias else None, self.strides, self.padding, self.dilation_rate)
+        return self._conv(x, None)
+
+    def _conv(self, x, activation):
+        y = ops.conv2d(to_channels_last(x, self.data_format), self.kernel, self.bias if self.use_bias else None,
+                       self.strides, self.padding, self.dilation_rate, activation=activation)
         return from_channels_last(y, self.data_format)
 
     def get_config(self) -> dict:

@@ -182,23 +182,35 @@ def pool_padding(padding, hw, pool, strides):
 # -- conv2d ---------------------------------------------------------------------------------
 class Conv2D(Function):
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding, dilation):
+    def forward(ctx, x, w, b, stride, padding, dilation, activation):
         ctx.x, ctx.w, ctx.geom, ctx.has_b = x, w, (stride, padding, dilation), b is not None
-        return kernel("conv2d_forward", x)(x, w, b, stride, padding, dilation)
+        y = kernel("conv2d_forward", x)(x, w, b, stride, padding, dilation, activation=activation)
+        ctx.y = y if activation == "relu" else None  # the ReLU mask is y > 0
+        return y
 
     @staticmethod
     def backward(ctx, g):
         nx, nw, nb = ctx.needs_input_grad[:3]
-        x, w = ctx.x, ctx.w
+        x, w, y = ctx.x, ctx.w, ctx.y
         g = array_module(g).ascontiguousarray(g)
+        db = None
+        if y is not None or (nb and ctx.has_b):  # mask and bias sum in one pass over g
+            F = g.shape[-1]
+            g2, db = kernel("bias_act_backward", g)(g.reshape(-1, F), None if y is None else y.reshape(-1, F))
+            g = g2.reshape(g.shape)
         dx = kernel("conv2d_backward_input", g)(g, w, x.shape, *ctx.geom) if nx else None
         dw = kernel("conv2d_backward_filter", g)(g, x, w.shape, *ctx.geom) if nw else None
-        db = g.sum(axis=(0, 1, 2)) if (nb and ctx.has_b) else None
-        return dx, dw, db, None, None, None
+        return dx, dw, db if (nb and ctx.has_b) else None, None, None, None, None
 
 
-def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1):
-    """2-D convolution, channels-last: x[N,H,W,C] * w[KH,KW,C,F] (+ b[F]) -> y[N,OH,OW,F]."""
+def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None):
+    """2-D convolution, channels-last: x[N,H,W,C] * w[KH,KW,C,F] (+ b[F]) -> y[N,OH,OW,F].
+
+    ``activation='relu'`` applies ReLU in the kernel's epilogue (and masks the gradient in one pass
+    with the bias sum), the same result as ``relu(conv2d(...))`` without the extra passes.
+    """
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,C,F), got shapes {x.shape} and {w.shape}")
     if x.shape[3] != w.shape[2]:
@@ -209,7 +221,7 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1):
         if conv_output_size(n, k, s, lo, hi, d) < 1:
             raise ValueError(f"conv2d: kernel {tuple(w.shape[:2])} (dilation {dil}) is larger than the padded input "
                              f"{tuple(x.shape[1:3])} along {axis}")
-    return Conv2D.apply(x, w, b, stride, pads, dil)
+    return Conv2D.apply(x, w, b, stride, pads, dil, activation)
 
 
 # -- pooling --------------------------------------------------------------------------------

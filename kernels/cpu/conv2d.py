@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import check_float, check_out, check_shape, conv_geometry
+from .._geometry import check_activation, check_float, check_out, check_shape, conv_geometry
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
 from ._simd import MR_MAX, NR, tile_rows
@@ -374,9 +374,10 @@ def _im2col_workspace(tag, KH, KW, C, dtype, limit):
     return scratch(tag, (numba.get_num_threads(), tm, KH * KW, C), dtype)
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
+def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None):
     op = "conv2d_forward"
     g = conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
+    relu = check_activation(op, activation)
     check_float(op, x, w, b)
     dtype = x.dtype
     shape = (g.N, g.OH, g.OW, g.F)
@@ -389,7 +390,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     if g.F % NR == 0:  # implicit GEMM with SIMD tiles: no im2col at all
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
-        _forward_implicit(xp, w2, bias, b is not None, False, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
+        _forward_implicit(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
                           g.OH, g.OW, MR_MAX)
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
@@ -400,12 +401,16 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
         wb[:K] = np.asarray(w, dtype=dtype).reshape(K, g.F)
         wb[K] = bias
         np.matmul(cols, wb, out=y.reshape(M, g.F))
+        if relu:
+            np.maximum(y, 0, out=y)
         return y
     wT = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F).T)
     ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.C, dtype, M)
     with numba.parallel_chunksize(1):  # dynamic scheduling: robust when a core is busy
         _forward(_rows(x, g.C, dtype), wT, bias, b is not None, y.reshape(M, g.F), g.H, g.W, g.KH, g.KW,
                  g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, ws)
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = [
     "im2col", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
+    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward", "bias_act_backward",
 ]
 
 
@@ -159,3 +159,17 @@ def batch_norm_backward(xp, dy, x, gamma, mean, inv_std, out):
     dgamma = (dy * xhat).sum(axis=0)
     out[...] = gamma * inv_std / m * (m * dy - dbeta - xhat * dgamma)
     return out, dgamma, dbeta
+
+
+# ---------------------------------------------------------------------------------------------
+# bias + activation epilogue
+
+def bias_act_backward(xp, dy, y, out):
+    """(dy_eff, db): dy masked where the ReLU output y is 0 (dy itself when y is None), column sums."""
+    if y is None:
+        eff = dy if out is None else out
+        if out is not None:
+            out[...] = dy
+    else:
+        eff = xp.multiply(dy, y > 0, out=out)
+    return eff, eff.sum(axis=0)

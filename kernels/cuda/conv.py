@@ -1,6 +1,7 @@
 """conv2d forward and both backward passes on the implicit-GEMM kernels of conv2d.cu."""
 from __future__ import annotations
 
+from .._geometry import check_activation
 from . import _arrays, _module, launch
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
@@ -10,9 +11,10 @@ def _launch(rt, ref, grid, block, args) -> None:
     rt.kernel(ref)(grid, block, launch.pack_args(ref, args))
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
-    """y[N,OH,OW,F] = conv(x[N,H,W,C], w[KH,KW,C,F]) + b[F] (b may be None)."""
+def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None):
+    """y[N,OH,OW,F] = act(conv(x[N,H,W,C], w[KH,KW,C,F]) + b[F]) (b may be None; act None or 'relu')."""
     op = "conv2d_forward"
+    relu = check_activation(op, activation)
     rt = _module.runtime(op)
     x = _arrays.device_input(rt, op, "x", x)
     sfx = launch.dtype_suffix(op, x.dtype)
@@ -26,6 +28,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     has_bias = b is not None
     _launch(rt, plan.kernel, plan.grid, plan.block,
             (x, w, b if has_bias else y, y, int(has_bias)) + g.kernel_args())
+    if relu:
+        rt.xp.maximum(y, 0, out=y)
     return y
 
 

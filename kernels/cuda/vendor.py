@@ -28,13 +28,14 @@ import warnings
 
 import numpy as np
 
+from .._geometry import check_activation, check_bias_act
 from . import _arrayops, _arrays, _module, launch
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "conv_backend",
+    "matmul", "conv_backend", "bias_act_backward",
 ]
 
 #: workspace cuDNN may use per convolution call (bytes)
@@ -252,8 +253,9 @@ def _try_cudnn(rt, op, kind, g, arrays_fn, out) -> bool:
     return False
 
 
-def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
+def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None):
     op = "conv2d_forward"
+    relu = check_activation(op, activation)
     rt = _rt(op)
     cp = rt.cp
     x = _arrays.device_input(rt, op, "x", x)
@@ -275,8 +277,24 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None):
     if _try_cudnn(rt, op, "fwd", g, arrays, y):
         if b is not None:
             y += b
-        return y
-    return _arrayops.conv2d_forward(cp, _gemm(rt), x, w, b, g, y)
+    else:
+        y = _arrayops.conv2d_forward(cp, _gemm(rt), x, w, b, g, y)
+    if relu:
+        cp.maximum(y, 0, out=y)
+    return y
+
+
+def bias_act_backward(dy, y=None, out=None):
+    """(dy_eff, db) of a bias + ReLU epilogue (kernels/README.md), as two CuPy expressions."""
+    op = "bias_act_backward"
+    rt = _rt(op)
+    dy = _arrays.device_input(rt, op, "dy", dy)
+    launch.dtype_suffix(op, dy.dtype)
+    if y is not None:
+        y = _arrays.device_input(rt, op, "y", y, dy.dtype)
+    check_bias_act(op, dy, y)
+    out = None if out is None else _arrays.output(rt, op, out, dy.shape, dy.dtype)
+    return _arrayops.bias_act_backward(rt.cp, dy, y, out)
 
 
 def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):

@@ -385,3 +385,48 @@ def test_non_contiguous_and_mixed_dtype_inputs(impl, rng):
     assert rel_err(impl.batch_norm_forward(xb, gamma, beta, 1e-3)[0], reference.batch_norm_forward(xb, gamma, beta, 1e-3)[0]) < 1e-5
     a = _rand(rng, (6, 12), np.float32)[:, ::2]
     assert rel_err(impl.matmul(a, a.T), reference.matmul(a, a.T)) < 1e-4
+
+
+# -- fused bias + ReLU epilogue ----------------------------------------------------------------
+@pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "several_tiles",
+                                  "one_channel_valid", "deep_dilated"])
+def test_conv2d_forward_fused_relu_matches_reference(impl, dtype, case, rng):
+    """activation='relu' equals ReLU of the plain convolution, on the SIMD, dot-product and BLAS paths."""
+    xs, ws, stride, padding, dilation = CONV_CASES[case]
+    geo = (stride, padding, dilation)
+    x, w, b = _rand(rng, xs, dtype), _rand(rng, ws, dtype), _rand(rng, ws[3], dtype)
+    ys = _conv_out_shape(xs, ws, *geo)
+    want = np.maximum(reference.conv2d_forward(x, w, b, *geo), 0)
+    assert (want == 0).mean() > 0.2  # the mask matters
+    out = poisoned(ys, dtype)
+    y = impl.conv2d_forward(x, w, b, *geo, out=out, activation="relu")
+    assert y is out and rel_err(y, want) < TOL[("conv", dtype)]
+    assert (y >= 0).all()
+    np.testing.assert_array_equal(reference.conv2d_forward(x, w, b, *geo, activation="relu"), want)
+
+
+def test_conv2d_forward_rejects_unknown_activation(impl):
+    x, w = np.zeros((1, 4, 4, 2), np.float32), np.zeros((3, 3, 2, 32), np.float32)
+    with pytest.raises(ValueError, match="conv2d_forward: activation must be"):
+        impl.conv2d_forward(x, w, None, (1, 1), NO_PAD, (1, 1), activation="tanh")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (130, 32), (1000, 64)])
+def test_bias_act_backward_matches_reference(impl, dtype, shape, rng):
+    dy, y = _rand(rng, shape, dtype), np.maximum(_rand(rng, shape, dtype), 0)
+    want_eff, want_db = reference.bias_act_backward(dy, y)
+    out = poisoned(shape, dtype)
+    eff, db = impl.bias_act_backward(dy, y, out=out)
+    assert eff is out and rel_err(eff, want_eff) < TOL[("pool", dtype)]
+    assert db.shape == (shape[1],) and db.dtype == dtype
+    assert rel_err(db, (dy.astype(np.float64) * (y > 0)).sum(0)) < TOL[("bn", dtype)]
+    eff, db = impl.bias_act_backward(dy, None)  # no activation: dy untouched, db its column sums
+    np.testing.assert_array_equal(eff, dy)
+    assert rel_err(db, dy.astype(np.float64).sum(0)) < TOL[("bn", dtype)]
+
+
+def test_bias_act_backward_checks_shapes(impl):
+    with pytest.raises(ValueError, match="bias_act_backward"):
+        impl.bias_act_backward(np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="bias_act_backward"):
+        impl.bias_act_backward(np.zeros((4, 3, 1), np.float32), None)

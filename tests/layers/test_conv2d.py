@@ -118,3 +118,27 @@ def test_conv2d_activation_fusion_api(rng):
     x = rng.standard_normal((1, 4, 4, 2)).astype(np.float32)
     assert layer.activation_name == "sigmoid"
     np.testing.assert_allclose(layer(x).numpy(), gf.sigmoid(layer.call_pre_activation(x)).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy", "reference"])
+def test_conv2d_fused_relu_matches_separate_relu(rng, kernels):
+    """Conv2D(activation='relu') runs ReLU in the conv epilogue; forward and every gradient equal
+    relu(call_pre_activation(x)) computed as two ops."""
+    x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    layer = L.Conv2D(32, 3, padding="same", activation="relu", bias_initializer="random_normal")
+    layer.build_from_shape((None, 9, 8, 4))
+    old = gf.config.kernels
+    gf.config.kernels = kernels
+    try:
+        results = []
+        for fused in (True, False):
+            xt = gf.Tensor(x, requires_grad=True)
+            y = layer(xt) if fused else gf.relu(layer.call_pre_activation(xt))
+            (y * gf.Tensor(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
+            results.append([y.numpy(), xt.grad.numpy(), layer.kernel.grad.numpy(), layer.bias.grad.numpy()])
+            layer.kernel.grad = layer.bias.grad = None
+    finally:
+        gf.config.kernels = old
+    assert (results[0][0] == 0).mean() > 0.2
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
