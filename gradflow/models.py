@@ -191,8 +191,11 @@ class Sequential(Trainer, Layer):
 
     def call(self, inputs, training: bool = False):
         x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
+        for layer, activation in fused_layers(self._layers):
+            if activation is None:
+                x = layer(x, training=training)
+            else:
+                x = layer.call(layer._prepare(x), training=bool(training), activation=activation)
         return x
 
     def _dtype(self):
@@ -367,3 +370,22 @@ def model_from_json(json_string: str) -> Layer:
     except json.JSONDecodeError as exc:
         raise ValueError(f"model_from_json: not valid JSON ({exc})") from None
     return model_from_config(config)
+
+
+def fused_layers(layers) -> list:
+    """``(layer, activation)`` pairs to run in order: a BatchNormalization followed by
+    ``Activation('relu')`` becomes ``(batch_norm, 'relu')`` (one fused pass forward and backward,
+    the same result); every other layer is ``(layer, None)``."""
+    from .layers import Activation, BatchNormalization  # noqa: PLC0415 - the layers package imports this one
+
+    out, i = [], 0
+    while i < len(layers):
+        layer = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if type(layer) is BatchNormalization and type(nxt) is Activation and nxt.activation_name == "relu":
+            out.append((layer, "relu"))
+            i += 2
+        else:
+            out.append((layer, None))
+            i += 1
+    return out

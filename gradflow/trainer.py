@@ -12,6 +12,8 @@ epoch value is the mean over batches weighted by batch size.
 """
 from __future__ import annotations
 
+import functools
+
 import numbers
 
 import numpy as np
@@ -91,6 +93,14 @@ class _Accumulator:
         return total / self.count
 
 
+def _calls(layers) -> list:
+    """The layers' ``call`` functions, BatchNormalization -> ReLU pairs fused (models.fused_layers)."""
+    from .models import fused_layers  # noqa: PLC0415 - models imports this module
+
+    return [layer.call if act is None else functools.partial(layer.call, activation=act)
+            for layer, act in fused_layers(layers)]
+
+
 class _Plan:
     """Everything a training/inference step needs, bound once per fit/evaluate/predict call."""
 
@@ -106,12 +116,12 @@ class _Plan:
             loss.resolve_fused(layers[-1])
             self.fused_activation = loss.fused_activation
         if self.fused_activation is not None:
-            self.body = [layer.call for layer in layers[:-1]]
+            self.body = _calls(layers[:-1])
             self.head = layers[-1].call_pre_activation
         else:
-            self.body = [layer.call for layer in layers]
+            self.body = _calls(layers)
             self.head = None
-        self.infer_body = [layer.call for layer in layers]
+        self.infer_body = _calls(layers)
         self.reduce = loss.reducer(self.fused_activation is not None) if loss is not None else None
         self.has_reg = bool(model.regularization_losses())
         metrics = model._compiled_metrics

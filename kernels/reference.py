@@ -200,25 +200,37 @@ def avg_pool2d_backward(dy, x_shape, pool, stride, padding, out=None):
     return _emit("avg_pool2d_backward", dx, dy.dtype, out)
 
 
-def batch_norm_forward(x, gamma, beta, eps, out=None):
-    """y = (x - mean) / sqrt(var + eps) * gamma + beta with batch mean and biased variance over rows."""
+def _relu_of(y, activation, op):
+    if activation not in (None, "relu"):
+        raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
+    return np.where(y > 0, y, 0.0) if activation == "relu" else y
+
+
+def batch_norm_forward(x, gamma, beta, eps, out=None, activation=None):
+    """y = act((x - mean) / sqrt(var + eps) * gamma + beta) with batch mean and biased variance over rows."""
     xd = _f64(x)
     mean = xd.mean(axis=0)
     var = ((xd - mean) ** 2).mean(axis=0)
     inv_std = 1.0 / np.sqrt(var + eps)
-    y = (xd - mean) * inv_std * _f64(gamma) + _f64(beta)
+    y = _relu_of((xd - mean) * inv_std * _f64(gamma) + _f64(beta), activation, "batch_norm_forward")
     return _emit("batch_norm_forward", y, x.dtype, out), mean.astype(x.dtype), inv_std.astype(x.dtype)
 
 
-def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
-    """y = (x - mean) / sqrt(var + eps) * gamma + beta with the given (moving) statistics."""
-    y = (_f64(x) - _f64(mean)) / np.sqrt(_f64(var) + eps) * _f64(gamma) + _f64(beta)
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None, activation=None):
+    """y = act((x - mean) / sqrt(var + eps) * gamma + beta) with the given (moving) statistics."""
+    y = _relu_of((_f64(x) - _f64(mean)) / np.sqrt(_f64(var) + eps) * _f64(gamma) + _f64(beta), activation,
+                 "batch_norm_inference")
     return _emit("batch_norm_inference", y, x.dtype, out)
 
 
-def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
-    """Gradients of batch_norm_forward, with mean and inv_std as functions of x (chain rule written out)."""
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
+    """Gradients of batch_norm_forward, with mean and inv_std as functions of x (chain rule written out).
+    ``y``: the forward's ReLU output, when it had one (dy counts only where y > 0)."""
     dyd, xd, inv = _f64(dy), _f64(x), _f64(inv_std)
+    if y is not None:
+        if np.shape(y) != dyd.shape:
+            raise ValueError(f"batch_norm_backward: y must have the shape of dy {dyd.shape}, got {np.shape(y)}")
+        dyd = np.where(_f64(y) > 0, dyd, 0.0)
     M = xd.shape[0]
     xhat = (xd - _f64(mean)) * inv
     dbeta = dyd.sum(axis=0)

@@ -303,8 +303,9 @@ class _Wide:
             ufunc(at, vt, out=ot)
 
 
-def batch_norm_forward(x, gamma, beta, eps, out=None):
+def batch_norm_forward(x, gamma, beta, eps, out=None, activation=None):
     op = "batch_norm_forward"
+    relu = check_activation(op, activation)
     M, C = check_bn(op, x, gamma=gamma, beta=beta)
     check_float(op, x, gamma, beta)
     x = np.ascontiguousarray(x)
@@ -318,11 +319,14 @@ def batch_norm_forward(x, gamma, beta, eps, out=None):
     inv_std = 1.0 / np.sqrt(var + eps)
     wide.apply(np.multiply, y, wide.vec(np.asarray(gamma, np.float64) * inv_std, x.dtype), y)
     wide.apply(np.add, y, wide.vec(beta, x.dtype), y)
+    if relu:
+        np.maximum(y, 0, out=y)
     return y, mean.astype(x.dtype), inv_std.astype(x.dtype)
 
 
-def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None, activation=None):
     op = "batch_norm_inference"
+    relu = check_activation(op, activation)
     M, C = check_bn(op, x, gamma=gamma, beta=beta, mean=mean, var=var)
     check_float(op, x, gamma, beta, mean, var)
     x = np.ascontiguousarray(x)
@@ -332,16 +336,21 @@ def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
     wide.apply(np.subtract, x, wide.vec(mean, x.dtype), y)
     wide.apply(np.multiply, y, wide.vec(scale, x.dtype), y)
     wide.apply(np.add, y, wide.vec(beta, x.dtype), y)
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 
-def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
     op = "batch_norm_backward"
     M, C = check_bn(op, x, gamma=gamma, mean=mean, inv_std=inv_std)
     check_float(op, dy, x, gamma, mean, inv_std)
     check_shape(op, "dy", dy.shape, x.shape)
     x = np.ascontiguousarray(x)
     dy = np.ascontiguousarray(dy, dtype=x.dtype)
+    if y is not None:  # the forward ended with ReLU: its gradient first
+        check_shape(op, "y", y.shape, x.shape)
+        dy = dy * (y > 0)
     dx = _result(op, out, x.shape, x.dtype)
     wide = _Wide(M, C)
     inv = np.asarray(inv_std, np.float64)

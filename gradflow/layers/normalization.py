@@ -74,11 +74,13 @@ class BatchNormalization(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def call(self, x, training: bool = False):
+    def call(self, x, training: bool = False, activation=None):
+        """``activation='relu'``: ReLU fused into the same pass (Sequential uses it for BN -> ReLU)."""
         axis = self._feature_axis(x.ndim)
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
         if training and self.trainable:
-            y, mean, var = ops.batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, training=True)
+            y, mean, var = ops.batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, training=True,
+                                          activation=activation)
             m = self.momentum
             for param, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
                 data = param.data
@@ -86,7 +88,7 @@ class BatchNormalization(Layer):
                 data += (1.0 - m) * batch.astype(data.dtype, copy=False)
             return y
         return ops.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
-                              eps=self.epsilon, training=False)
+                              eps=self.epsilon, training=False, activation=activation)
 
     def get_config(self) -> dict:
         ser, reg = initializers.serialize, regularizers.serialize

@@ -289,26 +289,29 @@ def _from_2d(y2, moved_shape, axis, ndim):
 
 class BatchNormTrain(Function):
     @staticmethod
-    def forward(ctx, x, gamma, beta, axis, eps):
+    def forward(ctx, x, gamma, beta, axis, eps, activation):
         x2, moved = _to_2d(x, axis)
-        y2, mean, inv_std = kernel("batch_norm_forward", x2)(x2, gamma, beta, eps)
+        y2, mean, inv_std = kernel("batch_norm_forward", x2)(x2, gamma, beta, eps, activation=activation)
         ctx.x2, ctx.gamma, ctx.mean, ctx.inv_std = x2, gamma, mean, inv_std
+        ctx.y2 = y2 if activation == "relu" else None  # the ReLU mask is y > 0
         ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
         return _from_2d(y2, moved, axis, x.ndim)
 
     @staticmethod
     def backward(ctx, g):
         g2, _ = _to_2d(g, ctx.axis)
-        dx2, dgamma, dbeta = kernel("batch_norm_backward", g2)(g2, ctx.x2, ctx.gamma, ctx.mean, ctx.inv_std)
-        return _from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), dgamma, dbeta, None, None
+        dx2, dgamma, dbeta = kernel("batch_norm_backward", g2)(g2, ctx.x2, ctx.gamma, ctx.mean, ctx.inv_std,
+                                                                y=ctx.y2)
+        return _from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), dgamma, dbeta, None, None, None
 
 
 class BatchNormInfer(Function):
     @staticmethod
-    def forward(ctx, x, gamma, beta, mean, var, axis, eps):
+    def forward(ctx, x, gamma, beta, mean, var, axis, eps, activation):
         xp = array_module(x)
         x2, moved = _to_2d(x, axis)
-        y2 = kernel("batch_norm_inference", x2)(x2, gamma, beta, mean, var, eps)
+        y2 = kernel("batch_norm_inference", x2)(x2, gamma, beta, mean, var, eps, activation=activation)
+        ctx.y2 = y2 if activation == "relu" else None
         ctx.x2, ctx.gamma, ctx.mean = x2, gamma, mean
         ctx.inv_std = 1.0 / xp.sqrt(var + eps)
         ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
@@ -317,19 +320,25 @@ class BatchNormInfer(Function):
     @staticmethod
     def backward(ctx, g):
         g2, _ = _to_2d(g, ctx.axis)
+        if ctx.y2 is not None:
+            g2 = g2 * (ctx.y2 > 0)
         xhat = (ctx.x2 - ctx.mean) * ctx.inv_std
         dx2 = g2 * (ctx.gamma * ctx.inv_std)
         return (_from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), (g2 * xhat).sum(0), g2.sum(0),
-                None, None, None, None)
+                None, None, None, None, None)
 
 
-def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis=-1, eps=1e-3, training=True):
+def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis=-1, eps=1e-3, training=True,
+               activation=None):
     """Normalise over every axis but ``axis``.
 
     Training: batch statistics; returns ``(y, mean, var)`` with the biased batch variance so the
     caller can update moving statistics. Inference: ``moving_mean``/``moving_var``; returns ``y``.
-    ``gamma``/``beta`` may be None (scale/center off).
+    ``gamma``/``beta`` may be None (scale/center off). ``activation='relu'`` applies ReLU in the
+    same pass (and its gradient inside the batch-norm backward).
     """
+    if activation not in (None, "relu"):
+        raise ValueError(f"batch_norm: activation must be None or 'relu', got {activation!r}")
     data = x.data if isinstance(x, Tensor) else x
     ndim = data.ndim
     if not -ndim <= axis < ndim:
@@ -340,12 +349,12 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
     gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
     beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
     if training:
-        y, ctx = BatchNormTrain.apply_ctx(x, gamma, beta, axis, eps)
+        y, ctx = BatchNormTrain.apply_ctx(x, gamma, beta, axis, eps, activation)
         inv = ctx.inv_std
         return y, ctx.mean, 1.0 / (inv * inv) - eps
     mm = moving_mean.data if isinstance(moving_mean, Tensor) else moving_mean
     mv = moving_var.data if isinstance(moving_var, Tensor) else moving_var
-    return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps)
+    return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps, activation)
 
 
 # -- dropout --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import check_bn, check_float, check_out, check_shape
+from .._geometry import check_activation, check_bn, check_float, check_out, check_shape
 from .._workspace import scratch
 
 __all__ = ["batch_norm_forward", "batch_norm_inference", "batch_norm_backward"]
@@ -19,18 +19,23 @@ CHUNKS = 32
 
 
 @njit(parallel=True, cache=True)
-def _affine(x, mean_x, scale_x, beta_x, y):
-    """y = (x - mean_x) * scale_x + beta_x per channel: the normalisation both forward paths end with."""
+def _affine(x, mean_x, scale_x, beta_x, y, relu):
+    """y = (x - mean_x) * scale_x + beta_x per channel (then ReLU when asked): how both forward paths end."""
     M, C = x.shape
+    zero = y.dtype.type(0)
     for r in prange(M):
         xr = x[r]
         yr = y[r]
-        for c in range(C):
-            yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
+        if relu:
+            for c in range(C):
+                yr[c] = max((xr[c] - mean_x[c]) * scale_x[c] + beta_x[c], zero)
+        else:
+            for c in range(C):
+                yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
 
 
 @njit(parallel=True, cache=True)
-def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq):
+def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq, relu):
     M, C = x.shape
     nch = psum.shape[0]
     shift = x[0].astype(np.float64)
@@ -62,11 +67,11 @@ def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq):
         mean_x[c] = shift[c] + d
         scale_x[c] = gamma[c] * inv
         beta_x[c] = beta[c]
-    _affine(x, mean_x, scale_x, beta_x, y)
+    _affine(x, mean_x, scale_x, beta_x, y, relu)
 
 
 @njit(cache=True)  # the parallel part is _affine
-def _inference(x, gamma, beta, mean, var, eps, y):
+def _inference(x, gamma, beta, mean, var, eps, y, relu):
     M, C = x.shape
     mean_x = np.empty(C, x.dtype)
     scale_x = np.empty(C, x.dtype)
@@ -75,13 +80,15 @@ def _inference(x, gamma, beta, mean, var, eps, y):
         mean_x[c] = mean[c]
         scale_x[c] = gamma[c] / np.sqrt(np.float64(var[c]) + eps)
         beta_x[c] = beta[c]
-    _affine(x, mean_x, scale_x, beta_x, y)
+    _affine(x, mean_x, scale_x, beta_x, y, relu)
 
 
 @njit(parallel=True, cache=True)
-def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot):
+def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, relu):
+    """With ``relu``, dy is first masked where the ReLU output yact is 0 (read again in each pass)."""
     M, C = x.shape
     nch = psum.shape[0]
+    zero = dy.dtype.type(0)
     for ch in prange(nch):
         s = psum[ch]
         d = pdot[ch]
@@ -90,9 +97,11 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot):
         for r in range(ch * M // nch, (ch + 1) * M // nch):
             g = dy[r]
             xr = x[r]
+            ar = yact[r]
             for c in range(C):
-                s[c] += g[c]
-                d[c] += g[c] * (np.float64(xr[c]) - mean[c])
+                gc = g[c] if (not relu or ar[c] > zero) else zero
+                s[c] += gc
+                d[c] += gc * (np.float64(xr[c]) - mean[c])
     # dx = k1*dy + k3*(x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)
     k1 = np.empty(C, x.dtype)
     k2 = np.empty(C, x.dtype)
@@ -115,17 +124,20 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot):
     for r in prange(M):
         g = dy[r]
         xr = x[r]
+        ar = yact[r]
         out = dx[r]
         for c in range(C):
-            out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+            gc = g[c] if (not relu or ar[c] > zero) else zero
+            out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
 
 
 def _vec(v, dtype):
     return np.ascontiguousarray(v, dtype=dtype)
 
 
-def batch_norm_forward(x, gamma, beta, eps, out=None):
+def batch_norm_forward(x, gamma, beta, eps, out=None, activation=None):
     op = "batch_norm_forward"
+    relu = check_activation(op, activation)
     M, C = check_bn(op, x, gamma=gamma, beta=beta)
     check_float(op, x, gamma, beta)
     dt = x.dtype
@@ -135,26 +147,29 @@ def batch_norm_forward(x, gamma, beta, eps, out=None):
     nch = min(CHUNKS, M)
     psum = scratch("nb.bn.psum", (nch, C), np.float64)
     psq = scratch("nb.bn.psq", (nch, C), np.float64)
-    _forward(np.ascontiguousarray(x), _vec(gamma, dt), _vec(beta, dt), float(eps), y, mean, inv_std, psum, psq)
+    _forward(np.ascontiguousarray(x), _vec(gamma, dt), _vec(beta, dt), float(eps), y, mean, inv_std, psum, psq, relu)
     return y, mean, inv_std
 
 
-def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None, activation=None):
     op = "batch_norm_inference"
+    relu = check_activation(op, activation)
     check_bn(op, x, gamma=gamma, beta=beta, mean=mean, var=var)
     check_float(op, x, gamma, beta, mean, var)
     dt = x.dtype
     y = np.empty(x.shape, dt) if out is None else check_out(op, out, x.shape, dt)
     _inference(np.ascontiguousarray(x), _vec(gamma, dt), _vec(beta, dt), _vec(mean, dt), _vec(var, dt),
-               float(eps), y)
+               float(eps), y, relu)
     return y
 
 
-def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
     op = "batch_norm_backward"
     M, C = check_bn(op, x, gamma=gamma, mean=mean, inv_std=inv_std)
     check_float(op, dy, x, gamma, mean, inv_std)
     check_shape(op, "dy", dy.shape, x.shape)
+    if y is not None:
+        check_shape(op, "y", y.shape, x.shape)
     dt = x.dtype
     dx = np.empty(x.shape, dt) if out is None else check_out(op, out, x.shape, dt)
     dgamma = np.empty(C, dt)
@@ -163,5 +178,5 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
     psum = scratch("nb.bn.psum", (nch, C), np.float64)
     pdot = scratch("nb.bn.psq", (nch, C), np.float64)
     _backward(_vec(dy, dt), np.ascontiguousarray(x), _vec(gamma, dt), _vec(mean, dt), _vec(inv_std, dt),
-              dx, dgamma, dbeta, psum, pdot)
+              dx, dgamma, dbeta, psum, pdot, dy if y is None else _vec(y, dt), y is not None)
     return dx, dgamma, dbeta

@@ -1,6 +1,7 @@
 """Batch norm over x[M, C] (training forward, inference, fused backward) on batchnorm.cu."""
 from __future__ import annotations
 
+from .._geometry import check_activation
 from . import _arrays, _module, launch
 
 __all__ = ["batch_norm_forward", "batch_norm_inference", "batch_norm_backward"]
@@ -19,9 +20,10 @@ def _x2d(rt, op: str, name: str, arr, dtype=None):
     return arr
 
 
-def batch_norm_forward(x, gamma, beta, eps, out=None):
+def batch_norm_forward(x, gamma, beta, eps, out=None, activation=None):
     """``(y, mean, inv_std)`` with the biased variance; statistics in one pass over x."""
     op = "batch_norm_forward"
+    relu = check_activation(op, activation)
     rt = _module.runtime(op)
     x = _x2d(rt, op, "x", x)
     sfx = launch.dtype_suffix(op, x.dtype)
@@ -38,12 +40,15 @@ def batch_norm_forward(x, gamma, beta, eps, out=None):
     _launch(rt, "bn_stats_partial", sfx, plan.partial_grid, (x, part, M, C, plan.rows_per_split))
     _launch(rt, "bn_stats_finalize", sfx, plan.finalize_grid, (part, mean, inv_std, plan.splits, C, M, eps))
     _launch(rt, "bn_apply", sfx, plan.elementwise_grid, (x, mean, inv_std, gamma, beta, y, M * C, C))
+    if relu:
+        xp.maximum(y, 0, out=y)
     return y, mean, inv_std
 
 
-def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
-    """y = (x - mean) / sqrt(var + eps) * gamma + beta with given statistics."""
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None, activation=None):
+    """y = (x - mean) / sqrt(var + eps) * gamma + beta with given statistics (then ReLU if asked)."""
     op = "batch_norm_inference"
+    relu = check_activation(op, activation)
     rt = _module.runtime(op)
     x = _x2d(rt, op, "x", x)
     sfx = launch.dtype_suffix(op, x.dtype)
@@ -55,10 +60,12 @@ def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
     grid = (launch.grid_stride_blocks(M * C, rt.sm_count()), 1, 1)
     _launch(rt, "bn_inference", sfx, grid,
             (x, vecs["gamma"], vecs["beta"], vecs["mean"], vecs["var"], y, eps, M * C, C))
+    if relu:
+        rt.xp.maximum(y, 0, out=y)
     return y
 
 
-def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
     """``(dx, dgamma, dbeta)``: one reduction pass for dgamma/dbeta, one elementwise pass for dx."""
     op = "batch_norm_backward"
     rt = _module.runtime(op)
@@ -67,6 +74,11 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
     dy = _x2d(rt, op, "dy", dy, x.dtype)
     if dy.shape != x.shape:
         raise ValueError(f"{op}: dy must have the shape of x {tuple(x.shape)}, got {tuple(dy.shape)}")
+    if y is not None:  # the forward ended with ReLU
+        y = _x2d(rt, op, "y", y, x.dtype)
+        if y.shape != x.shape:
+            raise ValueError(f"{op}: y must have the shape of x {tuple(x.shape)}, got {tuple(y.shape)}")
+        dy = dy * (y > 0)
     M, C = x.shape
     vecs = {n: _arrays.device_input(rt, op, n, v, x.dtype)
             for n, v in (("gamma", gamma), ("mean", mean), ("inv_std", inv_std))}

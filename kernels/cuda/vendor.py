@@ -401,28 +401,41 @@ def _bn_inputs(rt, op, x, **vectors):
     return x, vecs
 
 
-def batch_norm_forward(x, gamma, beta, eps, out=None):
+def batch_norm_forward(x, gamma, beta, eps, out=None, activation=None):
     op = "batch_norm_forward"
+    relu = check_activation(op, activation)
     rt = _rt(op)
     x, v = _bn_inputs(rt, op, x, gamma=gamma, beta=beta)
     y = _arrays.output(rt, op, out, x.shape, x.dtype)
-    return _arrayops.batch_norm_forward(rt.cp, x, v["gamma"], v["beta"], eps, y)
+    y, mean, inv_std = _arrayops.batch_norm_forward(rt.cp, x, v["gamma"], v["beta"], eps, y)
+    if relu:
+        rt.cp.maximum(y, 0, out=y)
+    return y, mean, inv_std
 
 
-def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None):
+def batch_norm_inference(x, gamma, beta, mean, var, eps, out=None, activation=None):
     op = "batch_norm_inference"
+    relu = check_activation(op, activation)
     rt = _rt(op)
     x, v = _bn_inputs(rt, op, x, gamma=gamma, beta=beta, mean=mean, var=var)
     y = _arrays.output(rt, op, out, x.shape, x.dtype)
-    return _arrayops.batch_norm_inference(rt.cp, x, v["gamma"], v["beta"], v["mean"], v["var"], eps, y)
+    y = _arrayops.batch_norm_inference(rt.cp, x, v["gamma"], v["beta"], v["mean"], v["var"], eps, y)
+    if relu:
+        rt.cp.maximum(y, 0, out=y)
+    return y
 
 
-def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None):
+def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
     op = "batch_norm_backward"
     rt = _rt(op)
     x, v = _bn_inputs(rt, op, x, gamma=gamma, mean=mean, inv_std=inv_std)
     dy = _arrays.device_input(rt, op, "dy", dy, x.dtype)
     if dy.shape != x.shape:
         raise ValueError(f"{op}: dy must have the shape of x {tuple(x.shape)}, got {tuple(dy.shape)}")
+    if y is not None:  # the forward ended with ReLU
+        y = _arrays.device_input(rt, op, "y", y, x.dtype)
+        if y.shape != x.shape:
+            raise ValueError(f"{op}: y must have the shape of x {tuple(x.shape)}, got {tuple(y.shape)}")
+        dy = dy * (y > 0)
     dx = _arrays.output(rt, op, out, x.shape, x.dtype)
     return _arrayops.batch_norm_backward(rt.cp, dy, x, v["gamma"], v["mean"], v["inv_std"], dx)

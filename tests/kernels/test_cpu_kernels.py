@@ -430,3 +430,33 @@ def test_bias_act_backward_checks_shapes(impl):
         impl.bias_act_backward(np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match="bias_act_backward"):
         impl.bias_act_backward(np.zeros((4, 3, 1), np.float32), None)
+
+
+@pytest.mark.parametrize("M,C", [(7, 3), (300, 32), (129, 130)])
+def test_batch_norm_fused_relu_matches_reference(impl, dtype, M, C, rng):
+    """activation='relu' forward (training and inference) is ReLU of the plain result; backward with
+    y= is the plain backward of dy masked where y is 0."""
+    x = _rand(rng, (M, C), dtype, scale=2.0)
+    gamma, beta = _rand(rng, C, dtype), _rand(rng, C, dtype)
+    tol = TOL[("bn", dtype)]
+    y_ref, mean_ref, inv_ref = reference.batch_norm_forward(x, gamma, beta, 1e-3)
+    out = poisoned((M, C), dtype)
+    y, mean, inv_std = impl.batch_norm_forward(x, gamma, beta, 1e-3, out=out, activation="relu")
+    assert y is out and rel_err(y, np.maximum(y_ref, 0)) < tol and (y >= 0).all()
+    assert rel_err(mean, mean_ref) < tol and rel_err(inv_std, inv_ref) < tol
+    var = np.abs(_rand(rng, C, dtype)) + 0.5
+    yi = impl.batch_norm_inference(x, gamma, beta, mean_ref, var, 1e-3, activation="relu")
+    assert rel_err(yi, np.maximum(reference.batch_norm_inference(x, gamma, beta, mean_ref, var, 1e-3), 0)) < tol
+
+    dy = _rand(rng, (M, C), dtype)
+    yr = np.maximum(y_ref, 0).astype(dtype)
+    assert 0.2 < (yr == 0).mean() < 0.8
+    want = reference.batch_norm_backward(dy * (yr > 0), x, gamma, mean_ref, inv_ref)
+    assert rel_err(reference.batch_norm_backward(dy, x, gamma, mean_ref, inv_ref, y=yr)[0], want[0]) < 1e-12
+    out = poisoned((M, C), dtype)
+    dx, dg, db = impl.batch_norm_backward(dy, x, gamma, mean_ref, inv_ref, out=out, y=yr)
+    assert dx is out
+    assert rel_err(dx, want[0]) < max(tol, 1e-4 if dtype == np.float32 else tol)
+    assert rel_err(dg, want[1]) < tol and rel_err(db, want[2]) < tol
+    with pytest.raises(ValueError, match="activation must be"):
+        impl.batch_norm_forward(x, gamma, beta, 1e-3, activation="gelu")

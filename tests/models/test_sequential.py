@@ -190,3 +190,31 @@ def test_json_round_trip_like_the_keras_tutorial(mk):
         model_from_json('{"class_name": "Sequential", "config": {"layers": [{"class_name": "Evil", "config": {}}]}}')
     with pytest.raises(ValueError, match="not valid JSON"):
         model_from_json("{oops")
+
+
+def test_batch_norm_relu_pairs_are_fused_with_the_same_result(monkeypatch):
+    """Sequential runs BatchNormalization -> Activation('relu') as one fused op; training with and
+    without the fusion gives the same outputs and weights."""
+    import gradflow.models as gm
+    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten
+    from gradflow.models import Sequential
+    from gradflow.optimizers import SGD
+
+    def make():
+        gf.utils.set_random_seed(3)
+        m = Sequential([Conv2D(32, 3, padding="same", input_shape=(6, 6, 2)), BatchNormalization(),
+                        Activation("relu"), Flatten(), Dense(3, activation="softmax")])
+        m.compile(optimizer=SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+        return m
+
+    assert [a for _, a in gm.fused_layers(make().layers)] == [None, "relu", None, None]
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 16)
+    fused = make()
+    fused.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    monkeypatch.setattr(gm, "fused_layers", lambda layers: [(layer, None) for layer in layers])
+    plain = make()
+    plain.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fused.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
