@@ -269,23 +269,11 @@ def _pad_copy(x4, xp, top, left):
 
 
 @njit(parallel=True, **_OPTS)
-def _transpose(x2, xT):
-    """xT[c, p] = x2[p, c] in blocks of 64 rows."""
-    P, C = x2.shape
-    for blk in prange((P + 63) // 64):
-        p0 = blk * 64
-        p1 = min(P, p0 + 64)
-        for c in range(C):
-            for p in range(p0, p1):
-                xT[c, p] = x2[p, c]
-
-
-@njit(parallel=True, **_OPTS)
 def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
     """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
 
-    Implicit GEMM on the zero-padded input: each task is one output row, cut into blocks of up to
-    ``mrmax`` pixels; a SIMD tile walks the window (kernel rows x kernel columns * channels) in
+    Implicit GEMM on the zero-padded input: each task is one output row, cut into balanced blocks of
+    at most ``mrmax`` pixels; a SIMD tile walks the window (kernel rows x kernel columns * channels) in
     place, one ``NR``-column panel of the weights at a time. Bias and ReLU are applied to the row
     while it is in cache. Needs F % NR == 0.
     """
@@ -297,9 +285,11 @@ def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, 
         oh = task - n * OH
         row = (n * OH + oh) * OW
         base = (n * Hp + oh * sh) * Wp * C
+        nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 11 pixels as 6 + 5, not 8 + 3
         for f0 in range(0, F, NR):
-            for ow0 in range(0, OW, mrmax):
-                mr = min(mrmax, OW - ow0)
+            for blk in range(nb):
+                ow0 = blk * OW // nb
+                mr = (blk + 1) * OW // nb - ow0
                 a0 = base + ow0 * sw * C
                 c0 = (row + ow0) * F + f0
                 if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
@@ -318,39 +308,40 @@ def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, 
 
 
 @njit(parallel=True, **_OPTS)
-def _backward_filter_implicit(xT, dy2, part, N, H, W, KW, sh, sw, top, left, dh, dw, OH, OW, mrmax):
-    """part[chunk, i*KW + j] = sum over the chunk's images of X(i, j)^T @ DY, as [C, F].
+def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
+    """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
 
-    xT is the input channel-major ([C, N*H*W]); dy2 is dy as [N*OH*OW, F]. For kernel offset (i, j)
-    the output pixels whose input lies inside the image form a rectangle (padding clipped away),
-    which a SIMD tile sums over directly: rows of C (channels) by NR columns of F. Needs F % NR == 0.
+    For one output pixel the (kernel column, channel) pairs of a kernel row are contiguous in the
+    padded NHWC input when dw == 1, so a SIMD tile takes up to ``mrmax`` of them as its rows (a
+    broadcast per row and reduction step) against 32 filters of dy, summing over every output pixel
+    of an image. With dw > 1 each kernel offset is its own group of C rows. Row blocks are balanced
+    (9 rows: 5 + 4, not 8 + 1) so no tile is too short to hide the FMA latency. Needs F % NR == 0.
     """
-    nchunks, taps, C, F = part.shape
-    HW = H * W
-    NHW = N * HW
-    for task in prange(nchunks * taps):
-        ch = task // taps
-        tap = task - ch * taps
-        i = tap // KW
-        j = tap - i * KW
-        acc = part[ch, tap]
-        acc[:, :] = 0
-        oh_lo = max(0, -((i * dh - top) // sh))
-        oh_hi = min(OH, (H - 1 + top - i * dh) // sh + 1)
-        ow_lo = max(0, -((j * dw - left) // sw))
-        ow_hi = min(OW, (W - 1 + left - j * dw) // sw + 1)
-        if oh_hi <= oh_lo or ow_hi <= ow_lo:
-            continue
-        n0 = ch * N // nchunks
-        n1 = (ch + 1) * N // nchunks
-        for n in range(n0, n1):
-            a0 = n * HW + (oh_lo * sh + i * dh - top) * W + ow_lo * sw + j * dw - left
-            b0 = ((n * OH + oh_lo) * OW + ow_lo) * F
-            for cb in range(0, C, mrmax):
-                mr = min(mrmax, C - cb)
-                for f0 in range(0, F, NR):
-                    tile_rows(mr, xT, cb * NHW + a0, NHW, sh * W, sw, dy2, b0 + f0, OW * F, F, acc, cb * F + f0, F,
-                              oh_hi - oh_lo, ow_hi - ow_lo, True)
+    N, Hp, Wp, C = xp.shape
+    nchunks, K, F = part.shape
+    wide = dw == 1
+    groups = KH if wide else KH * KW
+    rows = KW * C if wide else C
+    nb = (rows + mrmax - 1) // mrmax
+    for task in prange(nchunks * groups):
+        ch = task // groups
+        grp = task - ch * groups
+        i = grp if wide else grp // KW
+        j = 0 if wide else grp - i * KW
+        acc = part[ch]
+        r0 = grp * rows
+        for r in range(r0, r0 + rows):
+            for f in range(F):
+                acc[r, f] = 0
+        for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
+            a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
+            b_img = n * OH * OW * F
+            for f0 in range(0, F, NR):
+                for blk in range(nb):
+                    lo = blk * rows // nb
+                    hi = (blk + 1) * rows // nb
+                    tile_rows(hi - lo, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
+                              acc, (r0 + lo) * F + f0, F, OH, OW, True)
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -464,12 +455,9 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     nchunks = max(1, min(FILTER_CHUNKS, g.N))
     part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
     x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
-    if g.F % NR == 0:  # channel-major x, dy as it is, SIMD tiles over each offset's valid rectangle
-        xT = scratch("nb.conv_bwd_w.xT", (g.C, g.N * g.H * g.W), dtype)
-        _transpose(x2, xT)
-        part4 = part.reshape(nchunks, g.KH * g.KW, g.C, g.F)
-        _backward_filter_implicit(xT, dy2, part4, g.N, g.H, g.W, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
-                                  g.OH, g.OW, MR_MAX)
+    if g.F % NR == 0:  # SIMD tiles over the padded input as it is: no im2col, no transpose
+        xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
+        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, MR_MAX)
         _sum_chunks(part, dw.reshape(K, g.F))
         return dw
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
