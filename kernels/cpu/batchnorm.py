@@ -89,6 +89,7 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
     M, C = x.shape
     nch = psum.shape[0]
     zero = dy.dtype.type(0)
+    one = dy.dtype.type(1)
     for ch in prange(nch):
         s = psum[ch]
         d = pdot[ch]
@@ -98,10 +99,15 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
             g = dy[r]
             xr = x[r]
             ar = yact[r]
-            for c in range(C):
-                gc = g[c] if (not relu or ar[c] > zero) else zero
-                s[c] += gc
-                d[c] += gc * (np.float64(xr[c]) - mean[c])
+            if relu:  # branch hoisted out of the channel loop so LLVM vectorises both loops
+                for c in range(C):
+                    gc = g[c] * (one if ar[c] > zero else zero)
+                    s[c] += gc
+                    d[c] += gc * (np.float64(xr[c]) - mean[c])
+            else:
+                for c in range(C):
+                    s[c] += g[c]
+                    d[c] += g[c] * (np.float64(xr[c]) - mean[c])
     # dx = k1*dy + k3*(x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)
     k1 = np.empty(C, x.dtype)
     k2 = np.empty(C, x.dtype)
@@ -126,9 +132,13 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
         xr = x[r]
         ar = yact[r]
         out = dx[r]
-        for c in range(C):
-            gc = g[c] if (not relu or ar[c] > zero) else zero
-            out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+        if relu:
+            for c in range(C):
+                gc = g[c] * (one if ar[c] > zero else zero)
+                out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+        else:
+            for c in range(C):
+                out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
 
 
 def _vec(v, dtype):

@@ -23,17 +23,26 @@ def _mask_and_sum(dy, y, relu, write, eff, part):
     M, F = dy.shape
     nchunks = part.shape[0]
     zero = dy.dtype.type(0)
+    one = dy.dtype.type(1)
     for ch in prange(nchunks):
         acc = part[ch]
         acc[:] = 0
         for r in range(ch * M // nchunks, (ch + 1) * M // nchunks):
-            for f in range(F):
-                v = dy[r, f]
-                if relu and not y[r, f] > zero:
-                    v = zero
-                if write:
-                    eff[r, f] = v
-                acc[f] += v
+            dr = dy[r]
+            er = eff[r]
+            yr = y[r]
+            if relu:  # branches hoisted, mask as a multiply by a select of constants: LLVM vectorises it
+                for f in range(F):
+                    v = dr[f] * (one if yr[f] > zero else zero)
+                    er[f] = v
+                    acc[f] += v
+            elif write:
+                for f in range(F):
+                    er[f] = dr[f]
+                    acc[f] += dr[f]
+            else:
+                for f in range(F):
+                    acc[f] += dr[f]
 
 
 @njit(cache=True, error_model="numpy")
