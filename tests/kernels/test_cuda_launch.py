@@ -286,3 +286,32 @@ def test_package_exports_every_contract_op():
     for op in HOT_OPS:
         assert callable(getattr(cuda, op)), op
         assert callable(getattr(vendor, op)), op
+
+
+def test_fused_activation_arguments_are_checked_before_cupy_is_needed():
+    """activation= is validated first, so a typo is a ValueError naming the op even without a GPU."""
+    import gradflow.kernels.cuda as cuda
+    import gradflow.kernels.cuda.vendor as vendor
+
+    x, w = np.zeros((1, 4, 4, 2), np.float32), np.zeros((3, 3, 2, 4), np.float32)
+    for mod in (cuda, vendor):
+        with pytest.raises(ValueError, match="conv2d_forward: activation must be"):
+            mod.conv2d_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), activation="tanh")
+        with pytest.raises(ValueError, match="batch_norm_forward: activation must be"):
+            mod.batch_norm_forward(np.zeros((4, 2), np.float32), np.ones(2), np.zeros(2), 1e-3, activation="elu")
+
+
+def test_vendor_bias_act_backward_expressions_match_reference():
+    """The CuPy expressions behind cuda/vendor bias_act_backward, run with NumPy as the array module."""
+    from gradflow.kernels import reference
+    from gradflow.kernels.cuda import _arrayops
+
+    rng = np.random.default_rng(5)
+    dy, y = rng.standard_normal((50, 32)), np.maximum(rng.standard_normal((50, 32)), 0)
+    eff, db = _arrayops.bias_act_backward(np, dy, y, np.empty_like(dy))
+    want_eff, want_db = reference.bias_act_backward(dy, y)
+    np.testing.assert_allclose(eff, want_eff, rtol=1e-12)
+    np.testing.assert_allclose(db, want_db, rtol=1e-12)
+    eff, db = _arrayops.bias_act_backward(np, dy, None, None)
+    assert eff is dy
+    np.testing.assert_allclose(db, dy.sum(0), rtol=1e-12)
