@@ -20,12 +20,13 @@ rounding of a plain sum. No bounds checks: the callers own the geometry.
 """
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NR", "MR_MAX", "tile", "tile_rows"]
+__all__ = ["NR", "MR_MAX", "MR_LIMIT", "mr_max", "tile", "tile_rows"]
 
 #: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself)
 NR = 32
@@ -40,8 +41,13 @@ def _host_has_avx512() -> bool:
         return False
 
 
-#: rows of C per tile: 8 x 32 float32 accumulators fill 16 of AVX-512's 32 registers; half that on AVX2
-MR_MAX = 8 if _host_has_avx512() else 4
+#: rows of C per float32 tile: 12 x 32 accumulators fill 24 of AVX-512's 32 registers; 4 on AVX2 (16 registers)
+MR_MAX = 12 if _host_has_avx512() else 4
+
+
+def mr_max(dtype) -> int:
+    """Rows per tile for ``dtype``: float64 rows are twice as wide, so half as many fit in registers."""
+    return MR_MAX if np.dtype(dtype).itemsize == 4 else max(1, MR_MAX // 2)
 
 
 def _make(mr: int):
@@ -100,21 +106,32 @@ def _make(mr: int):
     return _tile
 
 
-_TILES = {mr: _make(mr) for mr in range(1, 9)}
+#: the largest tile compiled: 12 x 32 float32 accumulators use 24 of AVX-512's 32 registers
+MR_LIMIT = 12
+
+_TILES = {mr: _make(mr) for mr in range(1, MR_LIMIT + 1)}
 
 
 def tile(mr: int):
-    """The ``mr``-row micro-kernel intrinsic (1 <= mr <= 8)."""
+    """The ``mr``-row micro-kernel intrinsic (1 <= mr <= MR_LIMIT)."""
     return _TILES[mr]
 
 
-_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8 = (_TILES[m] for m in range(1, 9))
+_T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12 = (_TILES[m] for m in range(1, MR_LIMIT + 1))
 
 
 @njit(cache=True, nogil=True)
 def tile_rows(mr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
-    """``tile(mr)`` for a run-time ``mr`` in 1..8 (one branch per compiled variant)."""
-    if mr == 8:
+    """``tile(mr)`` for a run-time ``mr`` in 1..MR_LIMIT (one branch per compiled variant)."""
+    if mr == 12:
+        _T12(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 11:
+        _T11(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 10:
+        _T10(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 9:
+        _T9(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+    elif mr == 8:
         _T8(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 7:
         _T7(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)

@@ -23,7 +23,7 @@ from numba import njit, prange
 from .._geometry import check_activation, check_float, check_out, check_shape, conv_geometry
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._simd import MR_MAX, NR, tile_rows
+from ._simd import NR, mr_max, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
 
@@ -382,7 +382,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
         _forward_implicit(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
-                          g.OH, g.OW, MR_MAX)
+                          g.OH, g.OW, mr_max(dtype))
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
         cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
@@ -422,7 +422,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
         dyp = _padded(dy, *pads, "nb.conv.dypad", dtype)
         wflip = np.ascontiguousarray(wd[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, g.C)
         _forward_implicit(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
-                          g.dh, g.dw, g.H, g.W, MR_MAX)
+                          g.dh, g.dw, g.H, g.W, mr_max(dtype))
         return dx
     if g.sh == g.sw == 1:
         # dx = full correlation of dy with the flipped filter: forward conv, channels F -> C
@@ -457,7 +457,7 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
     if g.F % NR == 0:  # SIMD tiles over the padded input as it is: no im2col, no transpose
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
-        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, MR_MAX)
+        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
         return dw
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM

@@ -69,6 +69,7 @@ CONV_CASES = {  # x shape, w shape, stride, padding, dilation
     "simd_one_channel_same": ((3, 12, 12, 1), (3, 3, 1, 32), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     "simd_even_kernel_dilated_rows": ((2, 7, 6, 32), (4, 2, 32, 32), (1, 1), ((1, 2), (0, 1)), (2, 1)),
     "simd_pad_wider_than_kernel": ((1, 5, 5, 32), (2, 2, 32, 32), (1, 1), ((3, 3), (0, 0)), (1, 1)),
+    "simd_wide_row_three_blocks": ((1, 4, 27, 7), (3, 3, 7, 32), (1, 1), NO_PAD, (1, 1)),
 }
 
 
