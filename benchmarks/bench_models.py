@@ -2,7 +2,8 @@
 
 Model A (MNIST CNN, Adam, batch 128) and model B (CIFAR CNN with batch norm, SGD momentum, batch 128),
 as in the CPU-kernel issue. PyTorch runs channels_last (its faster CPU layout) and, for reference,
-its default layout. Medians of several timed epochs, measured in the same run.
+its default layout. The contenders' epochs are interleaved; medians of the timed epochs, and the
+median of the per-round ratios (time of PyTorch's epoch / gradflow's), measured in the same run.
 
     python benchmarks/bench_models.py [--quick] [--samples 1024] [--repeats 3] [--kernels numba]
 """
@@ -50,18 +51,15 @@ def torch_model(name, torch):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
 
 
-def time_gradflow(name, x, y, batch, repeats):
+def gradflow_epoch(name, x, y, batch):
+    """A function that trains one epoch of a fresh gradflow model (compiled and warmed up here)."""
     model = gradflow_model(name, x.shape[1:])
     model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0, shuffle=False)  # warm-up/compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-        times.append(time.perf_counter() - t0)
-    return len(x) / statistics.median(times)
+    return lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
 
 
-def time_torch(name, x, y, batch, repeats, torch, channels_last):
+def torch_epoch(name, x, y, batch, torch, channels_last):
+    """The same for a plain PyTorch training loop (NHWC data moved to NCHW, or channels_last)."""
     model = torch_model(name, torch)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     if channels_last:
@@ -71,21 +69,31 @@ def time_torch(name, x, y, batch, repeats, torch, channels_last):
     opt = torch.optim.Adam(model.parameters(), 1e-3) if name == "A" else torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)
     lossf = torch.nn.CrossEntropyLoss()
 
-    def epoch(n):
+    def epoch(n=len(x)):
         model.train()
         for i in range(0, n, batch):
             opt.zero_grad(set_to_none=True)
             loss = lossf(model(xt[i:i + batch]), yt[i:i + batch])
             loss.backward()
             opt.step()
-
     epoch(batch * 2)
-    times = []
+    return epoch
+
+
+def interleaved(epochs: dict, n: int, repeats: int) -> dict:
+    """Samples/s of each contender: their epochs alternate (a, b, c, a, b, c, ...) so that a slow
+    spell of the shared machine hits all of them; the median over ``repeats`` rounds, and the
+    per-round ratios to the first contender for a median ratio."""
+    times = {k: [] for k in epochs}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        epoch(len(x))
-        times.append(time.perf_counter() - t0)
-    return len(x) / statistics.median(times)
+        for k, run in epochs.items():
+            t0 = time.perf_counter()
+            run()
+            times[k].append(time.perf_counter() - t0)
+    first = next(iter(epochs))
+    out = {k: n / statistics.median(v) for k, v in times.items()}
+    ratios = {k: statistics.median(a / b for a, b in zip(times[k], times[first])) for k in epochs}
+    return out, ratios
 
 
 def main(argv=None):
@@ -112,19 +120,22 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"threads: torch {torch.get_num_threads() if torch else '-'}; samples/epoch {args.samples}; batch {args.batch}; "
           f"gradflow kernels={gradflow.config.kernels}")
-    print(f"{'model':6s} {'gradflow':>12s} {'torch CL':>12s} {'torch NCHW':>12s} {'ratio vs CL':>12s}")
+    print(f"{'model':6s} {'gradflow':>12s} {'torch CL':>12s} {'torch NCHW':>12s} {'ratio vs CL':>12s}"
+          f" {'median of round ratios':>24s}")
     for name in args.models:
         shape = (28, 28, 1) if name == "A" else (32, 32, 3)
         x = rng.random((args.samples, *shape), dtype=np.float32)
         y = rng.integers(0, 10, args.samples).astype(np.int64)
-        ours = time_gradflow(name, x, y, args.batch, args.repeats)
+        epochs = {"gradflow": gradflow_epoch(name, x, y, args.batch)}
         if torch is not None:
-            cl = time_torch(name, x, y, args.batch, args.repeats, torch, True)
-            nchw = time_torch(name, x, y, args.batch, args.repeats, torch, False)
-            print(f"{name:6s} {ours:10.0f}/s {cl:10.0f}/s {nchw:10.0f}/s {ours / cl:11.2f}x")
+            epochs["cl"] = torch_epoch(name, x, y, args.batch, torch, True)
+            epochs["nchw"] = torch_epoch(name, x, y, args.batch, torch, False)
+        rate, ratio = interleaved(epochs, len(x), args.repeats)
+        if torch is not None:
+            print(f"{name:6s} {rate['gradflow']:10.0f}/s {rate['cl']:10.0f}/s {rate['nchw']:10.0f}/s "
+                  f"{rate['gradflow'] / rate['cl']:11.2f}x {ratio['cl']:23.2f}x")
         else:
-            print(f"{name:6s} {ours:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
-
+            print(f"{name:6s} {rate['gradflow']:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
 
 if __name__ == "__main__":
     main()
