@@ -96,6 +96,39 @@ def interleaved(epochs: dict, n: int, repeats: int) -> dict:
     return out, ratios
 
 
+_STANDALONE = r"""
+import json, statistics, sys, time
+import numpy as np, torch
+sys.path.insert(0, {here!r})
+from bench_models import torch_epoch
+name, n, batch, repeats = {name!r}, {n}, {batch}, {repeats}
+shape = (28, 28, 1) if name == "A" else (32, 32, 3)
+rng = np.random.default_rng(0)
+x = rng.random((n, *shape), dtype=np.float32)
+y = rng.integers(0, 10, n).astype(np.int64)
+epoch = torch_epoch(name, x, y, batch, torch, True)
+times = []
+for _ in range(repeats):
+    t0 = time.perf_counter(); epoch(); times.append(time.perf_counter() - t0)
+assert "gradflow" not in sys.modules
+print(json.dumps(n / statistics.median(times)))
+"""
+
+
+def standalone_torch(name, n, batch, repeats) -> float | None:
+    """PyTorch channels_last samples/s in a fresh process that never imports gradflow (so none of
+    gradflow's process settings, such as its malloc tuning during fit, reach PyTorch)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = _STANDALONE.format(here=os.path.dirname(os.path.abspath(__file__)), name=name, n=n, batch=batch,
+                              repeats=repeats)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=2048)
@@ -104,6 +137,8 @@ def main(argv=None):
     p.add_argument("--models", default="AB")
     p.add_argument("--kernels", default=None, help="GRADFLOW kernels to use (auto|numpy|numba)")
     p.add_argument("--quick", action="store_true", help="fewer samples and repeats")
+    p.add_argument("--standalone-torch", action="store_true",
+                   help="also time PyTorch channels_last alone in a fresh process (no gradflow imported)")
     args = p.parse_args(argv)
     if args.quick:
         args.samples, args.repeats = 512, 2
@@ -136,6 +171,11 @@ def main(argv=None):
                   f"{rate['gradflow'] / rate['cl']:11.2f}x {ratio['cl']:23.2f}x")
         else:
             print(f"{name:6s} {rate['gradflow']:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
+        if torch is not None and args.standalone_torch:
+            alone = standalone_torch(name, len(x), args.batch, args.repeats)
+            if alone is not None:
+                print(f"{'':6s} PyTorch channels_last in a process of its own: {alone:.0f}/s "
+                      f"(gradflow {rate['gradflow'] / alone:.2f}x)")
 
 if __name__ == "__main__":
     main()
