@@ -192,9 +192,11 @@ def test_json_round_trip_like_the_keras_tutorial(mk):
         model_from_json("{oops")
 
 
-def test_batch_norm_relu_pairs_are_fused_with_the_same_result(monkeypatch):
+@pytest.mark.parametrize("frozen_bn", [False, True], ids=["training_bn", "frozen_bn"])
+def test_batch_norm_relu_pairs_are_fused_with_the_same_result(monkeypatch, frozen_bn):
     """Sequential runs BatchNormalization -> Activation('relu') as one fused op; training with and
-    without the fusion gives the same outputs and weights."""
+    without the fusion gives the same outputs and weights (a frozen BN uses its moving statistics
+    and still passes the ReLU-masked gradient to the conv below)."""
     import gradflow.models as gm
     from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten
     from gradflow.models import Sequential
@@ -204,6 +206,7 @@ def test_batch_norm_relu_pairs_are_fused_with_the_same_result(monkeypatch):
         gf.utils.set_random_seed(3)
         m = Sequential([Conv2D(32, 3, padding="same", input_shape=(6, 6, 2)), BatchNormalization(),
                         Activation("relu"), Flatten(), Dense(3, activation="softmax")])
+        m.layers[1].trainable = not frozen_bn
         m.compile(optimizer=SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
         return m
 
