@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "ConvGeom", "PoolGeom", "conv_geometry", "pool_geometry", "check_out", "check_float",
     "check_shape", "check_bn", "matmul_shape", "ACTIVATIONS", "check_activation", "check_bias_act",
+    "check_bias_out", "bias_grad_into",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -101,6 +102,21 @@ def check_bias_act(op: str, dy, y) -> int:
     if y is not None:
         check_shape(op, "y", y.shape, dy.shape)
     return int(dy.shape[1])
+
+
+def check_bias_out(op: str, bias_out, F: int, dtype) -> None:
+    """``bias_out`` of conv2d_backward_filter: None, or a C-contiguous [F] array of dy's dtype."""
+    if bias_out is not None:
+        check_out(op, bias_out, (F,), dtype)
+
+
+def bias_grad_into(op: str, dy, bias_out):
+    """bias_out[:] = dy summed over every axis but the last (NumPy or CuPy arrays); None passes through."""
+    if bias_out is not None:
+        F = dy.shape[-1]
+        check_bias_out(op, bias_out, F, dy.dtype)
+        bias_out[...] = dy.reshape(-1, F).sum(axis=0)
+    return bias_out
 
 
 def check_shape(op: str, name: str, actual, expected) -> None:

@@ -106,8 +106,9 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     return _emit("conv2d_backward_input", dxp[:, top:top + H, left:left + W, :], dy.dtype, out)
 
 
-def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
-    """dw[i,j,c,f] = sum_{n,oh,ow} xpad[n, oh*sh+i*dh, ow*sw+j*dw, c] * dy[n,oh,ow,f]."""
+def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
+    """dw[i,j,c,f] = sum_{n,oh,ow} xpad[n, oh*sh+i*dh, ow*sw+j*dw, c] * dy[n,oh,ow,f].
+    With ``bias_out`` ([F]), also db[f] = sum_{n,oh,ow} dy[n,oh,ow,f] written into it."""
     dyd, xd = _f64(dy), _f64(x)
     OH, OW = _conv_sizes(xd.shape, w_shape, stride, padding, dilation)
     if dyd.shape != (xd.shape[0], OH, OW, w_shape[3]):
@@ -118,6 +119,10 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
         for ow in range(OW):
             patch = xp[_window(oh, ow, stride, dilation, w_shape[:2])]
             dw += np.einsum("nijc,nf->ijcf", patch, dyd[:, oh, ow, :])
+    if bias_out is not None:
+        if np.shape(bias_out) != (w_shape[3],):
+            raise ValueError(f"conv2d_backward_filter: bias_out must have shape {(w_shape[3],)}, got {np.shape(bias_out)}")
+        bias_out[...] = dyd.sum(axis=(0, 1, 2))
     return _emit("conv2d_backward_filter", dw, x.dtype, out)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._geometry import (check_activation, check_bias_act, check_bn, check_float, check_out, check_shape,
-                        conv_geometry, matmul_shape, pool_geometry)
+from ._geometry import (bias_grad_into, check_activation, check_bias_act, check_bn, check_float, check_out,
+                        check_shape, conv_geometry, matmul_shape, pool_geometry)
 from ._workspace import scratch
 
 __all__ = [
@@ -119,7 +119,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     return dx
 
 
-def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
+def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
     op = "conv2d_backward_filter"
     g = conv_geometry(op, x.shape, w_shape, stride, padding, dilation)
     check_float(op, dy, x)
@@ -128,6 +128,7 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     cols = _im2col(np.ascontiguousarray(x), g, "np.conv_bwd_w.cols")
     dy2 = np.ascontiguousarray(dy, dtype=x.dtype).reshape(-1, g.F)
     np.matmul(cols.T, dy2, out=dw.reshape(-1, g.F))
+    bias_grad_into(op, dy2, bias_out)
     return dw
 
 

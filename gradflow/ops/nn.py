@@ -192,15 +192,22 @@ class Conv2D(Function):
     def backward(ctx, g):
         nx, nw, nb = ctx.needs_input_grad[:3]
         x, w, y = ctx.x, ctx.w, ctx.y
-        g = array_module(g).ascontiguousarray(g)
+        xp = array_module(g)
+        g = xp.ascontiguousarray(g)
+        need_db = nb and ctx.has_b
         db = None
-        if y is not None or (nb and ctx.has_b):  # mask and bias sum in one pass over g
+        if y is not None or (need_db and not nw):  # ReLU mask and bias sum in one pass over g
             F = g.shape[-1]
             g2, db = kernel("bias_act_backward", g)(g.reshape(-1, F), None if y is None else y.reshape(-1, F))
             g = g2.reshape(g.shape)
+        elif need_db:  # the bias sum rides along with backward_filter's pass over g
+            db = xp.empty(g.shape[-1], dtype=g.dtype)
         dx = kernel("conv2d_backward_input", g)(g, w, x.shape, *ctx.geom) if nx else None
-        dw = kernel("conv2d_backward_filter", g)(g, x, w.shape, *ctx.geom) if nw else None
-        return dx, dw, db if (nb and ctx.has_b) else None, None, None, None, None
+        dw = None
+        if nw:
+            fused_db = db if (need_db and y is None) else None
+            dw = kernel("conv2d_backward_filter", g)(g, x, w.shape, *ctx.geom, bias_out=fused_db)
+        return dx, dw, db if need_db else None, None, None, None, None
 
 
 def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None):

@@ -20,7 +20,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import check_activation, check_float, check_out, check_shape, conv_geometry
+from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_float, check_out, check_shape,
+                         conv_geometry)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
 from ._simd import NR, mr_max, tile_rows
@@ -308,7 +309,7 @@ def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, 
 
 
 @njit(parallel=True, **_OPTS)
-def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
+def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, pbias, ones):
     """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
 
     For one output pixel the (kernel column, channel) pairs of a kernel row are contiguous in the
@@ -316,6 +317,10 @@ def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
     broadcast per row and reduction step) against 32 filters of dy, summing over every output pixel
     of an image. With dw > 1 each kernel offset is its own group of C rows. Row blocks are balanced
     (9 rows: 5 + 4, not 8 + 1) so no tile is too short to hide the FMA latency. Needs F % NR == 0.
+
+    With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
+    pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
+    in cache.
     """
     N, Hp, Wp, C = xp.shape
     nchunks, K, F = part.shape
@@ -333,10 +338,15 @@ def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
         for r in range(r0, r0 + rows):
             for f in range(F):
                 acc[r, f] = 0
+        bias = pbias.shape[0] > 0 and grp == 0
+        if bias:
+            pbias[ch, :] = 0
         for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
             a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
             b_img = n * OH * OW * F
             for f0 in range(0, F, NR):
+                if bias:
+                    tile_rows(1, ones, 0, 0, 0, 0, dy2, b_img + f0, OW * F, F, pbias[ch], f0, F, OH, OW, True)
                 for blk in range(nb):
                     lo = blk * rows // nb
                     hi = (blk + 1) * rows // nb
@@ -443,7 +453,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     return dx
 
 
-def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
+def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
     op = "conv2d_backward_filter"
     g = conv_geometry(op, x.shape, w_shape, stride, padding, dilation)
     check_float(op, dy, x)
@@ -455,11 +465,17 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
     nchunks = max(1, min(FILTER_CHUNKS, g.N))
     part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
     x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
+    check_bias_out(op, bias_out, g.F, dtype)
     if g.F % NR == 0:  # SIMD tiles over the padded input as it is: no im2col, no transpose
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
-        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype))
+        pbias = scratch("nb.conv_bwd_w.pbias", (nchunks if bias_out is not None else 0, g.F), dtype)
+        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
+                              pbias, np.ones(1, dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
+        if bias_out is not None:
+            _sum_chunks(pbias.reshape(nchunks, 1, g.F), bias_out.reshape(1, g.F))
         return dw
+    bias_grad_into(op, dy2, bias_out)
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
         M = g.N * g.OH * g.OW
         cols = scratch("nb.conv.matrix", (M, K), dtype)

@@ -1,7 +1,7 @@
 """conv2d forward and both backward passes on the implicit-GEMM kernels of conv2d.cu."""
 from __future__ import annotations
 
-from .._geometry import check_activation
+from .._geometry import bias_grad_into, check_activation
 from . import _arrays, _module, launch
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
@@ -47,9 +47,16 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     return dx
 
 
-def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
+def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
     """dw[KH,KW,C,F] for y = conv(x, w), from dy[N,OH,OW,F] (split over the pixels when that
-    fills the GPU better; the partial sums are added in a fixed order)."""
+    fills the GPU better; the partial sums are added in a fixed order); with ``bias_out`` also
+    the bias gradient (a CuPy reduction)."""
+    dw = _backward_filter(dy, x, w_shape, stride, padding, dilation, out)
+    bias_grad_into("conv2d_backward_filter", dy, bias_out)
+    return dw
+
+
+def _backward_filter(dy, x, w_shape, stride, padding, dilation, out):
     op = "conv2d_backward_filter"
     rt = _module.runtime(op)
     x = _arrays.device_input(rt, op, "x", x)

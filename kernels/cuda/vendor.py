@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from .._geometry import check_activation, check_bias_act
+from .._geometry import bias_grad_into, check_activation, check_bias_act
 from . import _arrayops, _arrays, _module, launch
 
 __all__ = [
@@ -324,7 +324,13 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     return _arrayops.conv2d_backward_input(cp, _gemm(rt), dy, w, g, dx)
 
 
-def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None):
+def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
+    dw = _backward_filter(dy, x, w_shape, stride, padding, dilation, out)
+    bias_grad_into("conv2d_backward_filter", dy, bias_out)
+    return dw
+
+
+def _backward_filter(dy, x, w_shape, stride, padding, dilation, out):
     op = "conv2d_backward_filter"
     rt = _rt(op)
     cp = rt.cp

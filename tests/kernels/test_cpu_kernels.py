@@ -461,3 +461,19 @@ def test_batch_norm_fused_relu_matches_reference(impl, dtype, M, C, rng):
     assert rel_err(dg, want[1]) < tol and rel_err(db, want[2]) < tol
     with pytest.raises(ValueError, match="activation must be"):
         impl.batch_norm_forward(x, gamma, beta, 1e-3, activation="gelu")
+
+
+@pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "simd_one_channel_same",
+                                  "several_tiles", "one_channel_valid"])
+def test_conv2d_backward_filter_writes_the_bias_gradient(impl, dtype, case, rng):
+    """bias_out= gets dy summed over (N, OH, OW) (fused into the SIMD pass for numba), dw unchanged."""
+    xs, ws, stride, padding, dilation = CONV_CASES[case]
+    geo = (stride, padding, dilation)
+    x = _rand(rng, xs, dtype)
+    dy = _rand(rng, _conv_out_shape(xs, ws, *geo), dtype)
+    bias = poisoned((ws[3],), dtype)
+    dw = impl.conv2d_backward_filter(dy, x, ws, *geo, bias_out=bias)
+    assert rel_err(dw, reference.conv2d_backward_filter(dy, x, ws, *geo)) < TOL[("conv", dtype)]
+    assert rel_err(bias, dy.astype(np.float64).sum(axis=(0, 1, 2))) < TOL[("bn", dtype)]
+    with pytest.raises(ValueError, match="conv2d_backward_filter"):
+        impl.conv2d_backward_filter(dy, x, ws, *geo, bias_out=np.zeros(ws[3] + 1, dtype))
