@@ -1,18 +1,23 @@
 """conv2d forward / backward-input / backward-filter in Numba (channels-last, stride, padding, dilation).
 
-Every pass is a GEMM through the register-blocked ``gemm_nt`` on data that stays in cache:
+The hot path (filters, and for backward-input channels, a multiple of 32) runs on the explicit-SIMD
+tiles of ``_simd.py`` as implicit GEMMs, never building an im2col matrix:
 
-* forward: each task packs a tile of output rows (im2col) into its thread's workspace and
-  multiplies it by w; bias is added while the tile is hot. With a tiny reduction (KH*KW*C <= 32,
-  e.g. a 3x3 conv on 1 or 3 channels) the dot-product kernel cannot fill its vectors, so the
-  whole im2col matrix is packed in parallel and multiplied by OpenBLAS (np.matmul) in one call.
-* backward_input, stride 1: the same kernel run as a "full" correlation of dy with the flipped
-  filter (padding d*(K-1)-pad), so nothing is scattered. Other strides: per image,
-  dcols = dy @ w.T then col2im (images run in parallel, so the adds never race).
-* backward_filter: x and dy are copied channel-major (x split into stride phases, rows padded to
-  one width) so that for each kernel offset dW[i, j] = X(i, j) @ DY^T is one long dot-product
-  GEMM with no im2col (tiny KH*KW*C: packed im2col and one BLAS GEMM, as forward). Partial sums
-  live in a fixed number of chunks added in order, so results do not depend on the thread count.
+* forward: each task is one output row of the zero-padded input, cut into balanced blocks of pixels;
+  a tile walks each pixel's window in place (kernel rows x kernel columns * channels) against 32
+  filters at a time; bias and ReLU (``activation='relu'``) are applied while the row is in cache.
+* backward_input, stride 1: the same kernel run as a full correlation of dy with the flipped filter.
+* backward_filter: for each kernel row, the (kernel column, channel) pairs of a pixel's window are
+  the tile's rows, read straight from the padded NHWC input, against 32 filters of dy, summed over
+  every pixel of an image; with ``bias_out`` a one-row tile sums dy for the bias gradient in the same
+  pass. Partial sums live in a fixed number of image chunks added in order, so results do not depend
+  on the thread count.
+
+Other shapes take the earlier paths: forward packs im2col tiles per thread and multiplies them with
+the register-blocked ``gemm_nt`` (or, for a tiny reduction KH*KW*C <= 32, packs the whole matrix and
+calls OpenBLAS once); strided backward_input is dy @ w.T then col2im per image; backward_filter copies
+x and dy channel-major (x split into stride phases) so that each kernel offset is one long
+dot-product GEMM.
 """
 from __future__ import annotations
 
@@ -286,7 +291,7 @@ def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, 
         oh = task - n * OH
         row = (n * OH + oh) * OW
         base = (n * Hp + oh * sh) * Wp * C
-        nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 11 pixels as 6 + 5, not 8 + 3
+        nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 26 pixels as 9 + 9 + 8, not 12 + 12 + 2
         for f0 in range(0, F, NR):
             for blk in range(nb):
                 ow0 = blk * OW // nb
@@ -316,7 +321,8 @@ def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, 
     padded NHWC input when dw == 1, so a SIMD tile takes up to ``mrmax`` of them as its rows (a
     broadcast per row and reduction step) against 32 filters of dy, summing over every output pixel
     of an image. With dw > 1 each kernel offset is its own group of C rows. Row blocks are balanced
-    (9 rows: 5 + 4, not 8 + 1) so no tile is too short to hide the FMA latency. Needs F % NR == 0.
+    (26 rows: 9 + 9 + 8, not 12 + 12 + 2) so no tile is too short to hide the FMA latency. Needs
+    F % NR == 0.
 
     With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
     pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
