@@ -239,16 +239,17 @@ from gradflow.kernels import cpu
 rng = np.random.default_rng(0)
 f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
 x, w, x1, w1 = f32(2, 8, 8, 8), f32(3, 3, 8, 4), f32(2, 8, 8, 1), f32(3, 3, 1, 4)
-w32, x32, ww = f32(3, 3, 8, 32), f32(2, 8, 8, 32), f32(3, 3, 32, 32)
+w32, x32, ww, w16 = f32(3, 3, 8, 32), f32(2, 8, 8, 32), f32(3, 3, 32, 32), f32(3, 3, 8, 16)
 g = ((1, 1), ((1, 1), (1, 1)), (1, 1)); g2 = ((2, 2), ((1, 1), (1, 1)), (1, 1)); p = ((2, 2), (2, 2), ((0, 0), (0, 0)))
 y, y2, yp, y32 = f32(2, 8, 8, 4), f32(2, 4, 4, 4), f32(2, 4, 4, 8), f32(2, 8, 8, 32)
 arg = np.zeros((2, 4, 4, 8), np.int64); xb = f32(16, 4); v = np.ones(4, np.float32)
 calls = {
- "conv2d_forward (F % 32 == 0: SIMD implicit GEMM)": lambda: cpu.conv2d_forward(x, w32, None, *g, activation="relu"),
+ "conv2d_forward (F % 32 == 0: SIMD implicit GEMM, 32-wide tiles)": lambda: cpu.conv2d_forward(x, w32, None, *g, activation="relu"),
  "conv2d_backward_input (stride 1, C % 32 == 0: SIMD, reuses forward)": lambda: cpu.conv2d_backward_input(y32, ww, x32.shape, *g),
  "conv2d_backward_filter (F % 32 == 0: SIMD row tiles)": lambda: cpu.conv2d_backward_filter(y32, x, w32.shape, *g),
+ "conv2d_forward (F % 16 == 0: 16-wide tiles, compiled separately)": lambda: cpu.conv2d_forward(x, w16, None, *g),
  "bias_act_backward": lambda: cpu.bias_act_backward(xb, xb),
- "conv2d_forward (other F: dot-product tiles)": lambda: cpu.conv2d_forward(x, w, None, *g),
+ "conv2d_forward (other F, e.g. 4: dot-product tiles)": lambda: cpu.conv2d_forward(x, w, None, *g),
  "conv2d_forward (other F, KH*KW*C <= 32: pack + BLAS)": lambda: cpu.conv2d_forward(x1, w1, None, *g),
  "conv2d_backward_input (stride 2: col2im)": lambda: cpu.conv2d_backward_input(y2, w, x.shape, *g2),
  "conv2d_backward_filter (other F: planar dot products)": lambda: cpu.conv2d_backward_filter(y, x, w.shape, *g),

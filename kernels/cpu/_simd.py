@@ -9,8 +9,9 @@ The reduction runs over a two-level index (r, q) with independent strides for A 
 kernel walks an im2col matrix that is never built (forward: kernel rows x (kernel columns *
 channels)) or a sum over the pixels of an image (backward-filter: output rows x output columns).
 
-``tile(MR)(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)`` computes, for
-i < MR and n < NR (element offsets into the flat, C-contiguous arrays)::
+``tile(MR)(NR, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)``, with NR a
+compile-time constant (32 or 16), computes for i < MR and n < NR (element offsets into the flat,
+C-contiguous arrays)::
 
     acc[i, n] = sum_{r < R, q < Q} A[a0 + i*lda + r*ars + q*aks] * B[b0 + r*brs + q*bks + n]
     C[c0 + i*ldc + n] = acc[i, n] (+ C[...] when accumulate)
@@ -26,10 +27,20 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NR", "MR_MAX", "MR_LIMIT", "mr_max", "tile", "tile_rows"]
+__all__ = ["NR", "NRS", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
 
-#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself)
+#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself), or one
 NR = 32
+#: the column counts tiles are compiled for (a compile-time constant of each caller: ``numba.literally``)
+NRS = (32, 16)
+
+
+def pick_nr(n: int) -> int:
+    """The widest tile width dividing ``n`` columns, or 0 when none does (the caller falls back)."""
+    for nr in NRS:
+        if n % nr == 0:
+            return nr
+    return 0
 
 
 def _host_has_avx512() -> bool:
@@ -52,32 +63,35 @@ def mr_max(dtype) -> int:
 
 def _make(mr: int):
     @intrinsic
-    def _tile(typingctx, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
+    def _tile(typingctx, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
+        if not isinstance(nr, types.IntegerLiteral) or nr.literal_value not in NRS:
+            return None  # the column count must be a compile-time constant: one machine-code tile per value
         for arr in (A, B, C):
             if not isinstance(arr, types.Array) or arr.dtype not in (types.float32, types.float64):
                 return None
         if not (A.dtype == B.dtype == C.dtype):
             return None
-        sig = types.void(A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
+        sig = types.void(nr, A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
                          types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean)
+        ncols = nr.literal_value
 
         def codegen(context, builder, signature, args):
-            (a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, accv) = args
-            ety = context.get_data_type(signature.args[0].dtype)
-            vty = ir.VectorType(ety, NR)
+            (_, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, accv) = args
+            ety = context.get_data_type(signature.args[1].dtype)
+            vty = ir.VectorType(ety, ncols)
             vptr = vty.as_pointer()
             size = context.get_abi_sizeof(ety)  # vectors are only element-aligned
-            fname = f"llvm.fma.v{NR}{'f32' if size == 4 else 'f64'}"
+            fname = f"llvm.fma.v{ncols}{'f32' if size == 4 else 'f64'}"
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), fname)
             if accv.type != ir.IntType(1):
                 accv = builder.icmp_unsigned("!=", accv, ir.Constant(accv.type, 0))
             intp = context.get_value_type(types.intp)
-            pa = context.make_array(signature.args[0])(context, builder, a_arr).data
-            pb = context.make_array(signature.args[5])(context, builder, b_arr).data
-            pc = context.make_array(signature.args[9])(context, builder, c_arr).data
+            pa = context.make_array(signature.args[1])(context, builder, a_arr).data
+            pb = context.make_array(signature.args[6])(context, builder, b_arr).data
+            pc = context.make_array(signature.args[10])(context, builder, c_arr).data
             zero_v = ir.Constant(vty, None)
             accs = [cgutils.alloca_once_value(builder, zero_v) for _ in range(mr)]
-            idx0 = ir.Constant(ir.VectorType(ir.IntType(32), NR), [0] * NR)
+            idx0 = ir.Constant(ir.VectorType(ir.IntType(32), ncols), [0] * ncols)
             undef = ir.Constant(vty, ir.Undefined)
             with cgutils.for_range(builder, rv, intp=intp) as rloop:
                 r = rloop.index
@@ -89,9 +103,10 @@ def _make(mr: int):
                     bk = builder.add(brow, builder.mul(q, bksv))
                     bvec = builder.load(builder.bitcast(builder.gep(pb, [bk]), vptr), align=size)
                     for i in range(mr):
-                        aval = builder.load(builder.gep(pa, [builder.add(ak, builder.mul(ir.Constant(intp, i), ldav))]))
-                        splat = builder.shuffle_vector(builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0)),
-                                                       undef, idx0)
+                        a_i = builder.add(ak, builder.mul(ir.Constant(intp, i), ldav))
+                        aval = builder.load(builder.gep(pa, [a_i]))
+                        lane0 = builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0))
+                        splat = builder.shuffle_vector(lane0, undef, idx0)
                         builder.store(builder.call(fma, [splat, bvec, builder.load(accs[i])]), accs[i])
             for i in range(mr):
                 cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, i), ldcv))]), vptr)
@@ -121,29 +136,29 @@ _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12 = (_TILES[m] for m
 
 
 @njit(cache=True, nogil=True)
-def tile_rows(mr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
+def tile_rows(mr, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
     """``tile(mr)`` for a run-time ``mr`` in 1..MR_LIMIT (one branch per compiled variant)."""
     if mr == 12:
-        _T12(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T12(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 11:
-        _T11(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T11(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 10:
-        _T10(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T10(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 9:
-        _T9(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T9(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 8:
-        _T8(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T8(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 7:
-        _T7(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T7(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 6:
-        _T6(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T6(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 5:
-        _T5(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T5(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 4:
-        _T4(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 3:
-        _T3(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     elif mr == 2:
-        _T2(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     else:
-        _T1(A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+        _T1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)

@@ -1,11 +1,11 @@
 """conv2d forward / backward-input / backward-filter in Numba (channels-last, stride, padding, dilation).
 
-The hot path (filters, and for backward-input channels, a multiple of 32) runs on the explicit-SIMD
-tiles of ``_simd.py`` as implicit GEMMs, never building an im2col matrix:
+The hot path (filters, and for backward-input channels, a multiple of 16) runs on the explicit-SIMD
+tiles of ``_simd.py`` (32 or 16 columns wide) as implicit GEMMs, never building an im2col matrix:
 
 * forward: each task is one output row of the zero-padded input, cut into balanced blocks of pixels;
   a tile walks each pixel's window in place (kernel rows x kernel columns * channels) against 32
-  filters at a time; bias and ReLU (``activation='relu'``) are applied while the row is in cache.
+  (or 16) filters at a time; bias and ReLU (``activation='relu'``) are applied while the row is in cache.
 * backward_input, stride 1: the same kernel run as a full correlation of dy with the flipped filter.
 * backward_filter: for each kernel row, the (kernel column, channel) pairs of a pixel's window are
   the tile's rows, read straight from the padded NHWC input, against 32 filters of dy, summed over
@@ -21,6 +21,8 @@ dot-product GEMM.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -29,7 +31,7 @@ from .._geometry import (bias_grad_into, check_activation, check_bias_out, check
                          conv_geometry)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._simd import NR, mr_max, tile_rows
+from ._simd import NRS, mr_max, pick_nr, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
 
@@ -274,90 +276,106 @@ def _pad_copy(x4, xp, top, left):
                     xp[n, hp, wp, c] = 0
 
 
-@njit(parallel=True, **_OPTS)
-def _forward_implicit(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
-    """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
-
-    Implicit GEMM on the zero-padded input: each task is one output row, cut into balanced blocks of
-    at most ``mrmax`` pixels; a SIMD tile walks the window (kernel rows x kernel columns * channels) in
-    place, one ``NR``-column panel of the weights at a time. Bias and ReLU are applied to the row
-    while it is in cache. Needs F % NR == 0.
-    """
-    N, Hp, Wp, C = xp.shape
-    F = y2.shape[1]
-    zero = y2.dtype.type(0)
-    for task in prange(N * OH):
-        n = task // OH
-        oh = task - n * OH
-        row = (n * OH + oh) * OW
-        base = (n * Hp + oh * sh) * Wp * C
-        nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 26 pixels as 9 + 9 + 8, not 12 + 12 + 2
-        for f0 in range(0, F, NR):
-            for blk in range(nb):
-                ow0 = blk * OW // nb
-                mr = (blk + 1) * OW // nb - ow0
-                a0 = base + ow0 * sw * C
-                c0 = (row + ow0) * F + f0
-                if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
-                    tile_rows(mr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, y2, c0, F, KH, KW * C, False)
-                else:
-                    for i in range(KH):
-                        tile_rows(mr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2, i * KW * C * F + f0, C * F, F,
-                                  y2, c0, F, KW, C, i > 0)
-        if has_bias or relu:
-            for r in range(row, row + OW):
-                for f in range(F):
-                    v = y2[r, f] + bias[f]
-                    if relu and v < zero:
-                        v = zero
-                    y2[r, f] = v
+class _SimdKernels(NamedTuple):
+    forward: object
+    backward_filter: object
 
 
-@njit(parallel=True, **_OPTS)
-def _backward_filter_rows(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, pbias, ones):
-    """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
+def _simd_kernels(nr: int) -> _SimdKernels:
+    """The SIMD conv kernels for tiles ``nr`` columns wide: ``nr`` is a constant of the closures, so
+    each width compiles (and is cached on disk) as its own machine code."""
 
-    For one output pixel the (kernel column, channel) pairs of a kernel row are contiguous in the
-    padded NHWC input when dw == 1, so a SIMD tile takes up to ``mrmax`` of them as its rows (a
-    broadcast per row and reduction step) against 32 filters of dy, summing over every output pixel
-    of an image. With dw > 1 each kernel offset is its own group of C rows. Row blocks are balanced
-    (26 rows: 9 + 9 + 8, not 12 + 12 + 2) so no tile is too short to hide the FMA latency. Needs
-    F % NR == 0.
+    @njit(parallel=True, **_OPTS)
+    def forward(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
+        """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
 
-    With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
-    pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
-    in cache.
-    """
-    N, Hp, Wp, C = xp.shape
-    nchunks, K, F = part.shape
-    wide = dw == 1
-    groups = KH if wide else KH * KW
-    rows = KW * C if wide else C
-    nb = (rows + mrmax - 1) // mrmax
-    for task in prange(nchunks * groups):
-        ch = task // groups
-        grp = task - ch * groups
-        i = grp if wide else grp // KW
-        j = 0 if wide else grp - i * KW
-        acc = part[ch]
-        r0 = grp * rows
-        for r in range(r0, r0 + rows):
-            for f in range(F):
-                acc[r, f] = 0
-        bias = pbias.shape[0] > 0 and grp == 0
-        if bias:
-            pbias[ch, :] = 0
-        for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
-            a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
-            b_img = n * OH * OW * F
-            for f0 in range(0, F, NR):
-                if bias:
-                    tile_rows(1, ones, 0, 0, 0, 0, dy2, b_img + f0, OW * F, F, pbias[ch], f0, F, OH, OW, True)
+        Implicit GEMM on the zero-padded input: each task is one output row, cut into balanced blocks
+        of at most ``mrmax`` pixels; a SIMD tile walks the window (kernel rows x kernel columns *
+        channels) in place, one ``nr``-column panel of the weights at a time. Bias and ReLU are
+        applied to the row while it is in cache. Needs F % nr == 0.
+        """
+        N, Hp, Wp, C = xp.shape
+        F = y2.shape[1]
+        zero = y2.dtype.type(0)
+        for task in prange(N * OH):
+            n = task // OH
+            oh = task - n * OH
+            row = (n * OH + oh) * OW
+            base = (n * Hp + oh * sh) * Wp * C
+            nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 26 pixels as 9 + 9 + 8, not 12 + 12 + 2
+            for f0 in range(0, F, nr):
                 for blk in range(nb):
-                    lo = blk * rows // nb
-                    hi = (blk + 1) * rows // nb
-                    tile_rows(hi - lo, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
-                              acc, (r0 + lo) * F + f0, F, OH, OW, True)
+                    ow0 = blk * OW // nb
+                    mr = (blk + 1) * OW // nb - ow0
+                    a0 = base + ow0 * sw * C
+                    c0 = (row + ow0) * F + f0
+                    if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
+                        tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, y2, c0, F,
+                                  KH, KW * C, False)
+                    else:
+                        for i in range(KH):
+                            tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2,
+                                      i * KW * C * F + f0, C * F, F, y2, c0, F, KW, C, i > 0)
+            if has_bias or relu:
+                for r in range(row, row + OW):
+                    for f in range(F):
+                        v = y2[r, f] + bias[f]
+                        if relu and v < zero:
+                            v = zero
+                        y2[r, f] = v
+
+
+    @njit(parallel=True, **_OPTS)
+    def backward_filter(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, pbias, ones):
+        """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
+
+        For one output pixel the (kernel column, channel) pairs of a kernel row are contiguous in the
+        padded NHWC input when dw == 1, so a SIMD tile takes up to ``mrmax`` of them as its rows (a
+        broadcast per row and reduction step) against nr filters of dy, summing over every output pixel
+        of an image. With dw > 1 each kernel offset is its own group of C rows. Row blocks are balanced
+        (26 rows: 9 + 9 + 8, not 12 + 12 + 2) so no tile is too short to hide the FMA latency. Needs
+        F % nr == 0 (nr = 32 or 16, a compile-time constant).
+
+        With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
+        pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
+        in cache.
+        """
+        N, Hp, Wp, C = xp.shape
+        nchunks, K, F = part.shape
+        wide = dw == 1
+        groups = KH if wide else KH * KW
+        rows = KW * C if wide else C
+        nb = (rows + mrmax - 1) // mrmax
+        for task in prange(nchunks * groups):
+            ch = task // groups
+            grp = task - ch * groups
+            i = grp if wide else grp // KW
+            j = 0 if wide else grp - i * KW
+            acc = part[ch]
+            r0 = grp * rows
+            for r in range(r0, r0 + rows):
+                for f in range(F):
+                    acc[r, f] = 0
+            bias = pbias.shape[0] > 0 and grp == 0
+            if bias:
+                pbias[ch, :] = 0
+            for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
+                a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
+                b_img = n * OH * OW * F
+                for f0 in range(0, F, nr):
+                    if bias:
+                        tile_rows(1, nr, ones, 0, 0, 0, 0, dy2, b_img + f0, OW * F, F, pbias[ch], f0, F, OH, OW, True)
+                    for blk in range(nb):
+                        lo = blk * rows // nb
+                        hi = (blk + 1) * rows // nb
+                        tile_rows(hi - lo, nr, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
+                                  acc, (r0 + lo) * F + f0, F, OH, OW, True)
+
+    return _SimdKernels(forward, backward_filter)
+
+
+#: the kernels per tile width (defining them compiles nothing; each compiles on first use)
+_SIMD = {nr: _simd_kernels(nr) for nr in NRS}
 
 
 # -- entry points -----------------------------------------------------------------------------
@@ -394,10 +412,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
     bias = np.zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     K = g.KH * g.KW * g.C
     M = g.N * g.OH * g.OW
-    if g.F % NR == 0:  # implicit GEMM with SIMD tiles: no im2col at all
+    nr = pick_nr(g.F)
+    if nr:  # implicit GEMM with SIMD tiles: no im2col at all
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
-        _forward_implicit(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
+        _SIMD[nr].forward(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
                           g.OH, g.OW, mr_max(dtype))
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
@@ -433,11 +452,12 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
     dy2 = _rows(dy, g.F, dtype)
     ph, pw = g.dh * (g.KH - 1), g.dw * (g.KW - 1)
     pads = (ph - g.top, ph - g.bottom, pw - g.left, pw - g.right)
-    if g.sh == g.sw == 1 and g.C % NR == 0 and min(pads) >= 0:
+    nr = pick_nr(g.C)
+    if g.sh == g.sw == 1 and nr and min(pads) >= 0:
         # full correlation of dy with the flipped filter, as an implicit-GEMM forward conv (F -> C)
         dyp = _padded(dy, *pads, "nb.conv.dypad", dtype)
         wflip = np.ascontiguousarray(wd[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, g.C)
-        _forward_implicit(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
+        _SIMD[nr].forward(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
                           g.dh, g.dw, g.H, g.W, mr_max(dtype))
         return dx
     if g.sh == g.sw == 1:
@@ -472,11 +492,12 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     part = scratch("nb.conv_bwd_w.part", (nchunks, K, g.F), dtype)
     x2, dy2 = _rows(x, g.C, dtype), _rows(dy, g.F, dtype)
     check_bias_out(op, bias_out, g.F, dtype)
-    if g.F % NR == 0:  # SIMD tiles over the padded input as it is: no im2col, no transpose
+    nr = pick_nr(g.F)
+    if nr:  # SIMD tiles over the padded input as it is: no im2col, no transpose
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         pbias = scratch("nb.conv_bwd_w.pbias", (nchunks if bias_out is not None else 0, g.F), dtype)
-        _backward_filter_rows(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
-                              pbias, np.ones(1, dtype))
+        _SIMD[nr].backward_filter(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
+                                  pbias, np.ones(1, dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
         if bias_out is not None:
             _sum_chunks(pbias.reshape(nchunks, 1, g.F), bias_out.reshape(1, g.F))

@@ -70,6 +70,9 @@ CONV_CASES = {  # x shape, w shape, stride, padding, dilation
     "simd_even_kernel_dilated_rows": ((2, 7, 6, 32), (4, 2, 32, 32), (1, 1), ((1, 2), (0, 1)), (2, 1)),
     "simd_pad_wider_than_kernel": ((1, 5, 5, 32), (2, 2, 32, 32), (1, 1), ((3, 3), (0, 0)), (1, 1)),
     "simd_wide_row_three_blocks": ((1, 4, 27, 7), (3, 3, 7, 32), (1, 1), NO_PAD, (1, 1)),
+    # 16-column tiles: filters (and channels) a multiple of 16 but not of 32
+    "simd16_same": ((2, 7, 9, 16), (3, 3, 16, 16), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "simd16_48_filters_strided": ((2, 9, 8, 5), (3, 3, 5, 48), (2, 2), ((1, 1), (0, 1)), (1, 1)),
 }
 
 
@@ -389,8 +392,8 @@ def test_non_contiguous_and_mixed_dtype_inputs(impl, rng):
 
 
 # -- fused bias + ReLU epilogue ----------------------------------------------------------------
-@pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "several_tiles",
-                                  "one_channel_valid", "deep_dilated"])
+@pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "simd16_same",
+                                  "several_tiles", "one_channel_valid", "deep_dilated"])
 def test_conv2d_forward_fused_relu_matches_reference(impl, dtype, case, rng):
     """activation='relu' equals ReLU of the plain convolution, on the SIMD, dot-product and BLAS paths."""
     xs, ws, stride, padding, dilation = CONV_CASES[case]
@@ -464,7 +467,7 @@ def test_batch_norm_fused_relu_matches_reference(impl, dtype, M, C, rng):
 
 
 @pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "simd_one_channel_same",
-                                  "several_tiles", "one_channel_valid"])
+                                  "simd16_same", "several_tiles", "one_channel_valid"])
 def test_conv2d_backward_filter_writes_the_bias_gradient(impl, dtype, case, rng):
     """bias_out= gets dy summed over (N, OH, OW) (fused into the SIMD pass for numba), dw unchanged."""
     xs, ws, stride, padding, dilation = CONV_CASES[case]
