@@ -10,7 +10,7 @@ kernel walks an im2col matrix that is never built (forward: kernel rows x (kerne
 channels)) or a sum over the pixels of an image (backward-filter: output rows x output columns).
 
 ``tile(MR)(NR, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)``, with NR a
-compile-time constant (32 or 16), computes for i < MR and n < NR (element offsets into the flat,
+compile-time constant (32, 16 or 8), computes for i < MR and n < NR (element offsets into the flat,
 C-contiguous arrays)::
 
     acc[i, n] = sum_{r < R, q < Q} A[a0 + i*lda + r*ars + q*aks] * B[b0 + r*brs + q*bks + n]
@@ -29,10 +29,10 @@ from numba.extending import intrinsic
 
 __all__ = ["NR", "NRS", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
 
-#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself), or one
+#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself)
 NR = 32
 #: the column counts tiles are compiled for (a compile-time constant of each caller: ``numba.literally``)
-NRS = (32, 16)
+NRS = (32, 16, 8)
 
 
 def pick_nr(n: int) -> int:

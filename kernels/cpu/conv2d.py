@@ -1,11 +1,11 @@
 """conv2d forward / backward-input / backward-filter in Numba (channels-last, stride, padding, dilation).
 
-The hot path (filters, and for backward-input channels, a multiple of 16) runs on the explicit-SIMD
-tiles of ``_simd.py`` (32 or 16 columns wide) as implicit GEMMs, never building an im2col matrix:
+The hot path (filters, and for backward-input channels, a multiple of 8) runs on the explicit-SIMD
+tiles of ``_simd.py`` (32, 16 or 8 columns wide) as implicit GEMMs, never building an im2col matrix:
 
 * forward: each task is one output row of the zero-padded input, cut into balanced blocks of pixels;
   a tile walks each pixel's window in place (kernel rows x kernel columns * channels) against 32
-  (or 16) filters at a time; bias and ReLU (``activation='relu'``) are applied while the row is in cache.
+  (or 16, or 8) filters at a time; bias and ReLU (``activation='relu'``) are applied while the row is in cache.
 * backward_input, stride 1: the same kernel run as a full correlation of dy with the flipped filter.
 * backward_filter: for each kernel row, the (kernel column, channel) pairs of a pixel's window are
   the tile's rows, read straight from the padded NHWC input, against 32 filters of dy, summed over

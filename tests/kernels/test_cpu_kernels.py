@@ -73,6 +73,8 @@ CONV_CASES = {  # x shape, w shape, stride, padding, dilation
     # 16-column tiles: filters (and channels) a multiple of 16 but not of 32
     "simd16_same": ((2, 7, 9, 16), (3, 3, 16, 16), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     "simd16_48_filters_strided": ((2, 9, 8, 5), (3, 3, 5, 48), (2, 2), ((1, 1), (0, 1)), (1, 1)),
+    "simd8_same": ((2, 6, 7, 8), (3, 3, 8, 8), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "simd8_24_filters_dilated": ((1, 9, 9, 3), (2, 3, 3, 24), (1, 1), ((1, 0), (2, 2)), (2, 2)),
 }
 
 
@@ -467,7 +469,7 @@ def test_batch_norm_fused_relu_matches_reference(impl, dtype, M, C, rng):
 
 
 @pytest.mark.parametrize("case", ["simd_valid_ragged_row", "simd_stride2_dilated_cols", "simd_one_channel_same",
-                                  "simd16_same", "several_tiles", "one_channel_valid"])
+                                  "simd16_same", "simd8_same", "several_tiles", "one_channel_valid"])
 def test_conv2d_backward_filter_writes_the_bias_gradient(impl, dtype, case, rng):
     """bias_out= gets dy summed over (N, OH, OW) (fused into the SIMD pass for numba), dw unchanged."""
     xs, ws, stride, padding, dilation = CONV_CASES[case]
