@@ -27,11 +27,11 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NR", "NRS", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
+__all__ = ["NRS", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
 
-#: columns of C per tile: two 512-bit vectors of float32 (LLVM splits wider types itself)
-NR = 32
-#: the column counts tiles are compiled for (a compile-time constant of each caller: ``numba.literally``)
+#: the tile widths (columns of C) compiled, widest first: 32 float32 = two 512-bit vectors (LLVM splits
+#: vector types wider than the machine's), 16 = one, 8 = one 256-bit vector. A caller passes its width
+#: as a compile-time constant (the conv kernels are closures over it).
 NRS = (32, 16, 8)
 
 
