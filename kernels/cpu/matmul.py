@@ -1,8 +1,12 @@
 """Blocked, parallel matmul in Numba: c[..., M, N] = a[..., M, K] @ b[..., K, N], batch dims broadcast.
 
-B is transposed once (in parallel) so both operands run along K; the output is cut into
-MB x NB blocks scheduled dynamically over the threads, each computed by the register-blocked
-``gemm_nt`` over the whole K (64 rows of A and of B^T stay in L2; slicing K measured slower).
+When N is a multiple of 8 the SIMD tiles of ``_simd.py`` do the work on B as it is: the output is
+cut into SB_M x SB_N blocks scheduled over the threads; within a block the reduction runs in
+slices of SB_K (the block's slice of B stays in L2, one tile's 32-column panel of it in L1) and each
+MR x NR tile accumulates across the slices.
+
+Other shapes: B is transposed once (in parallel) so both operands run along K; the output is cut
+into MB x NB blocks, each computed by the register-blocked ``gemm_nt`` over the whole K.
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from numba import njit, prange
 from .._geometry import check_float, check_out, matmul_shape
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
+from ._simd import NRS, mr_max, pick_nr, tile_rows
 
 __all__ = ["matmul", "transpose_into"]
 
 MB, NB = 64, 64
+#: SIMD path: output block rows and columns, reduction slice
+SB_M, SB_N, SB_K = 96, 128, 256
 
 
 @njit(parallel=True, cache=True)
@@ -56,6 +63,65 @@ def _batched(a3, bt3, c3, ia, ib, mb, nb):
         gemm_nt(A, i0, 0, BT, j0, 0, C, i0, j0, rows, cols, K)
 
 
+def _simd_batched(nr: int):
+    """c3[t] = a3[ia[t]] @ b3[ib[t]] with SIMD tiles ``nr`` columns wide (a constant of the closure)."""
+
+    @njit(parallel=True, cache=True)
+    def pack(b3, packed):
+        """packed[t, p, k, :] = b3[t, k, p*nr:(p+1)*nr]: each panel contiguous along the reduction."""
+        T, K, N = b3.shape
+        npan = N // nr
+        for task in prange(T * npan):
+            t = task // npan
+            p = task - t * npan
+            for k in range(K):
+                for q in range(nr):
+                    packed[t, p, k, q] = b3[t, k, p * nr + q]
+
+    @njit(parallel=True, cache=True)
+    def batched(a3, b3, c3, ia, ib, mrmax):
+        T, M, N = c3.shape
+        K = a3.shape[2]
+        nbi = (M + SB_M - 1) // SB_M
+        nbj = (N + SB_N - 1) // SB_N
+        for task in prange(T * nbi * nbj):
+            t = task // (nbi * nbj)
+            rem = task - t * nbi * nbj
+            i0 = (rem // nbj) * SB_M
+            j0 = (rem % nbj) * SB_N
+            i1 = min(M, i0 + SB_M)
+            j1 = min(N, j0 + SB_N)
+            A = a3[ia[t]]
+            B = b3[ib[t]]
+            C = c3[t]
+            rows = i1 - i0
+            nb = (rows + mrmax - 1) // mrmax
+            if K == 0:
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        C[i, j] = 0
+                continue
+            P = B  # b3 packed: [panels, K, nr] per batch entry
+            for k0 in range(0, K, SB_K):
+                kc = min(SB_K, K - k0)
+                for p in range(j0 // nr, j1 // nr):
+                    for blk in range(nb):
+                        lo = i0 + blk * rows // nb
+                        hi = i0 + (blk + 1) * rows // nb
+                        tile_rows(hi - lo, nr, A, lo * K + k0, K, 0, 1, P, (p * K + k0) * nr, 0, nr, C,
+                                  lo * N + p * nr, N, 1, kc, k0 > 0)
+
+    return pack, batched
+
+
+#: the SIMD matmul per tile width (compiled on first use)
+_SIMD = {nr: _simd_batched(nr) for nr in NRS}
+
+
+def _count(batch_shape) -> int:
+    return int(np.prod(batch_shape, dtype=np.int64))
+
+
 def _batch_index(shape, batch):
     """Flat index into an operand's own batch for every flat index of the broadcast batch."""
     own = int(np.prod(shape, dtype=np.int64))
@@ -71,17 +137,25 @@ def matmul(a, b, out=None):
     M, K = a.shape[-2:]
     N = b.shape[-1]
     batch = shape[:-2]
-    a3 = np.ascontiguousarray(a).reshape((-1, M, K))
-    bt = np.swapaxes(b, -1, -2)
-    if bt.flags.c_contiguous and bt.dtype == dtype:  # b is a transposed view: B^T is free
-        bt3 = bt.reshape((-1, N, K))
-    else:
-        b3 = np.ascontiguousarray(b, dtype=dtype).reshape((-1, K, N))
-        bt3 = scratch("nb.matmul.bt", (b3.shape[0], N, K), dtype)
-        transpose_into(b3, bt3)
+    a3 = np.ascontiguousarray(a, dtype=dtype).reshape((_count(a.shape[:-2]), M, K))  # explicit: K may be 0
     ia = _batch_index(a.shape[:-2], batch)
     ib = _batch_index(b.shape[:-2], batch)
+    nr = pick_nr(N)
+    if nr and M:
+        b3 = np.ascontiguousarray(b, dtype=dtype).reshape((_count(b.shape[:-2]), K, N))
+        pack, batched = _SIMD[nr]
+        packed = scratch("nb.matmul.packed", (b3.shape[0], N // nr, K, nr), dtype)
+        pack(b3, packed)
+        batched(a3, packed.reshape(b3.shape[0], -1), c.reshape((_count(batch), M, N)), ia, ib, mr_max(dtype))
+        return c
+    bt = np.swapaxes(b, -1, -2)
+    if bt.flags.c_contiguous and bt.dtype == dtype:  # b is a transposed view: B^T is free
+        bt3 = bt.reshape((_count(b.shape[:-2]), N, K))
+    else:
+        b3 = np.ascontiguousarray(b, dtype=dtype).reshape((_count(b.shape[:-2]), K, N))
+        bt3 = scratch("nb.matmul.bt", (b3.shape[0], N, K), dtype)
+        transpose_into(b3, bt3)
     if M and N:
         with numba.parallel_chunksize(1):  # dynamic scheduling: robust when a core is busy
-            _batched(a3, bt3, c.reshape((-1, M, N)), ia, ib, MB, NB)
+            _batched(a3, bt3, c.reshape((_count(batch), M, N)), ia, ib, MB, NB)
     return c

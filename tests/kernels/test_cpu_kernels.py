@@ -249,6 +249,11 @@ MATMUL_CASES = {
     "ragged": ((33, 17), (17, 9)),
     "broadcast_batch": ((3, 1, 5, 7), (4, 7, 6)),
     "batched_blocks": ((2, 70, 300), (2, 300, 67)),
+    # N a multiple of 8: the SIMD tiles (ragged row and column blocks, several reduction slices)
+    "simd_blocks": ((2, 101, 600), (2, 600, 160)),
+    "simd_broadcast_16": ((3, 1, 13, 5), (4, 5, 16)),
+    "simd_k0": ((4, 0), (0, 8)),
+    "empty_reduction": ((2, 3, 0), (0, 5)),
 }
 
 
