@@ -1,9 +1,10 @@
 """Blocked, parallel matmul in Numba: c[..., M, N] = a[..., M, K] @ b[..., K, N], batch dims broadcast.
 
-When N is a multiple of 8 the SIMD tiles of ``_simd.py`` do the work on B as it is: the output is
-cut into SB_M x SB_N blocks scheduled over the threads; within a block the reduction runs in
-slices of SB_K (the block's slice of B stays in L2, one tile's 32-column panel of it in L1) and each
-MR x NR tile accumulates across the slices.
+When N is a multiple of 8 the SIMD tiles of ``_simd.py`` do the work: B is packed once (in
+parallel) into panels of NR columns, each contiguous along the reduction (a tile's step then never
+crosses a page); the output is cut into SB_M x SB_N blocks scheduled over the threads; within a
+block the reduction runs in slices of SB_K (the block's slice of B stays in L2, a tile's panel of it
+in L1) and each MR x NR tile accumulates across the slices.
 
 Other shapes: B is transposed once (in parallel) so both operands run along K; the output is cut
 into MB x NB blocks, each computed by the register-blocked ``gemm_nt`` over the whole K.
