@@ -43,25 +43,28 @@ def transpose_into(src, dst):
                 dst[b, j, i] = src[b, i, j]
 
 
+@njit(cache=True)
+def _block(task, M, N, mb, nb):
+    """Batch index and output block [i0, i1) x [j0, j1) of parallel task ``task`` (blocks mb x nb)."""
+    nbi = (M + mb - 1) // mb
+    nbj = (N + nb - 1) // nb
+    t = task // (nbi * nbj)
+    rem = task - t * nbi * nbj
+    i0 = (rem // nbj) * mb
+    j0 = (rem % nbj) * nb
+    return t, i0, min(M, i0 + mb), j0, min(N, j0 + nb)
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _batched(a3, bt3, c3, ia, ib, mb, nb):
     """c3[t] = a3[ia[t]] @ bt3[ib[t]].T for every batch index t, blocks in parallel."""
-    T = c3.shape[0]
-    M, K = a3.shape[1], a3.shape[2]
-    N = bt3.shape[1]
+    T, M, N = c3.shape
+    K = a3.shape[2]
     nbi = (M + mb - 1) // mb
     nbj = (N + nb - 1) // nb
     for task in prange(T * nbi * nbj):
-        t = task // (nbi * nbj)
-        rem = task - t * nbi * nbj
-        i0 = (rem // nbj) * mb
-        j0 = (rem % nbj) * nb
-        A = a3[ia[t]]
-        BT = bt3[ib[t]]
-        C = c3[t]
-        rows = min(mb, M - i0)
-        cols = min(nb, N - j0)
-        gemm_nt(A, i0, 0, BT, j0, 0, C, i0, j0, rows, cols, K)
+        t, i0, i1, j0, j1 = _block(task, M, N, mb, nb)
+        gemm_nt(a3[ia[t]], i0, 0, bt3[ib[t]], j0, 0, c3[t], i0, j0, i1 - i0, j1 - j0, K)
 
 
 def _simd_batched(nr: int):
@@ -86,12 +89,7 @@ def _simd_batched(nr: int):
         nbi = (M + SB_M - 1) // SB_M
         nbj = (N + SB_N - 1) // SB_N
         for task in prange(T * nbi * nbj):
-            t = task // (nbi * nbj)
-            rem = task - t * nbi * nbj
-            i0 = (rem // nbj) * SB_M
-            j0 = (rem % nbj) * SB_N
-            i1 = min(M, i0 + SB_M)
-            j1 = min(N, j0 + SB_N)
+            t, i0, i1, j0, j1 = _block(task, M, N, SB_M, SB_N)
             A = a3[ia[t]]
             B = b3[ib[t]]
             C = c3[t]
