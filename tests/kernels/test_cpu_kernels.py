@@ -487,3 +487,39 @@ def test_conv2d_backward_filter_writes_the_bias_gradient(impl, dtype, case, rng)
     assert rel_err(bias, dy.astype(np.float64).sum(axis=(0, 1, 2))) < TOL[("bn", dtype)]
     with pytest.raises(ValueError, match="conv2d_backward_filter"):
         impl.conv2d_backward_filter(dy, x, ws, *geo, bias_out=np.zeros(ws[3] + 1, dtype))
+
+
+def test_numba_results_do_not_depend_on_the_thread_count(rng):
+    """Every reduction in the SIMD conv, matmul, batch-norm and epilogue kernels runs over fixed
+    chunks added in order: one thread and two give bit-identical results."""
+    import numba
+
+    from gradflow.kernels import cpu
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs Numba with at least 2 threads")
+    x = _rand(rng, (9, 11, 10, 16), np.float32)
+    w = _rand(rng, (3, 3, 16, 32), np.float32)
+    geo = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    dy = _rand(rng, (9, 11, 10, 32), np.float32)
+    a, b = _rand(rng, (70, 300), np.float32), _rand(rng, (300, 48), np.float32)
+    x2 = _rand(rng, (990, 32), np.float32)
+    g1 = np.ones(32, np.float32)
+
+    def run():
+        bias = np.empty(32, np.float32)
+        y, mean, inv = cpu.batch_norm_forward(x2, g1, g1, 1e-3, activation="relu")
+        return [cpu.conv2d_forward(x, w, g1, *geo, activation="relu"), cpu.conv2d_backward_input(dy, w, x.shape, *geo),
+                cpu.conv2d_backward_filter(dy, x, w.shape, *geo, bias_out=bias), bias, cpu.matmul(a, b), y, mean,
+                *cpu.batch_norm_backward(x2, x2, g1, mean, inv, y=y), *cpu.bias_act_backward(x2, y)]
+
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+        numba.set_num_threads(2)
+        two = run()
+    finally:
+        numba.set_num_threads(old)
+    for p, q in zip(one, two):
+        np.testing.assert_array_equal(p, q)
