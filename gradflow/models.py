@@ -191,11 +191,11 @@ class Sequential(Trainer, Layer):
 
     def call(self, inputs, training: bool = False):
         x = inputs
-        for layer, activation in fused_layers(self._layers):
-            if activation is None:
-                x = layer(x, training=training)
+        for layer, fused in fused_layers(self._layers):
+            if fused:
+                x = layer.call(layer._prepare(x), training=bool(training), **fused)
             else:
-                x = layer.call(layer._prepare(x), training=bool(training), activation=activation)
+                x = layer(x, training=training)
         return x
 
     def _dtype(self):
@@ -373,19 +373,27 @@ def model_from_json(json_string: str) -> Layer:
 
 
 def fused_layers(layers) -> list:
-    """``(layer, activation)`` pairs to run in order: a BatchNormalization followed by
-    ``Activation('relu')`` becomes ``(batch_norm, 'relu')`` (one fused pass forward and backward,
-    the same result); every other layer is ``(layer, None)``."""
-    from .layers import Activation, BatchNormalization  # noqa: PLC0415 - the layers package imports this one
+    """``(layer, fused)`` pairs to run in order, ``fused`` the keyword arguments of a fusion:
+    ``BatchNormalization -> Activation('relu')`` becomes ``(batch_norm, {'activation': 'relu'})``
+    (one pass forward and backward), and when a MaxPooling2D with non-overlapping 'valid' windows
+    (channels-last) follows, ``(batch_norm, {'activation': 'relu', 'pool': max_pool})``; the same
+    results as running them one by one. Every other layer is ``(layer, {})``."""
+    from .layers import Activation, BatchNormalization, MaxPooling2D  # noqa: PLC0415 - the layers package imports this one
 
     out, i = [], 0
     while i < len(layers):
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if type(layer) is BatchNormalization and type(nxt) is Activation and nxt.activation_name == "relu":
-            out.append((layer, "relu"))
-            i += 2
+            pool = layers[i + 2] if i + 2 < len(layers) else None
+            if (isinstance(pool, MaxPooling2D) and pool.strides == pool.pool_size and pool.padding == "valid"
+                    and pool.data_format == "channels_last"):
+                out.append((layer, {"activation": "relu", "pool": pool}))
+                i += 3
+            else:
+                out.append((layer, {"activation": "relu"}))
+                i += 2
         else:
-            out.append((layer, None))
+            out.append((layer, {}))
             i += 1
     return out

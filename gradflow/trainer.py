@@ -94,11 +94,10 @@ class _Accumulator:
 
 
 def _calls(layers) -> list:
-    """The layers' ``call`` functions, BatchNormalization -> ReLU pairs fused (models.fused_layers)."""
+    """The layers' ``call`` functions, BatchNormalization -> ReLU (-> MaxPooling2D) fused (models.fused_layers)."""
     from .models import fused_layers  # noqa: PLC0415 - models imports this module
 
-    return [layer.call if act is None else functools.partial(layer.call, activation=act)
-            for layer, act in fused_layers(layers)]
+    return [functools.partial(layer.call, **fused) if fused else layer.call for layer, fused in fused_layers(layers)]
 
 
 class _Plan:

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = [
     "ConvGeom", "PoolGeom", "conv_geometry", "pool_geometry", "check_out", "check_float",
     "check_shape", "check_bn", "matmul_shape", "ACTIVATIONS", "check_activation", "check_bias_act",
-    "check_bias_out", "bias_grad_into",
+    "check_bias_out", "bias_grad_into", "check_bn_pool",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -171,6 +171,24 @@ def check_bn(op: str, x, **vectors) -> tuple[int, int]:
         if v.shape != (C,):
             raise ValueError(f"{op}: {name} must have shape {(C,)}, got {tuple(v.shape)}")
     return M, C
+
+
+def check_bn_pool(op: str, x, pool, **arrays) -> tuple[int, int, int, int, int, int]:
+    """Arguments of the fused batch norm -> ReLU -> max-pool: x [N,H,W,C] (N*H*W >= 1), pool (ph, pw)
+    positive with stride = pool and no padding; vectors named gamma/beta/mean/inv_std of shape [C],
+    pooled arrays (dy, y, argmax) of shape [N, H//ph, W//pw, C]. Returns (N, H, W, C, OH, OW)."""
+    if x.ndim != 4 or x.shape[0] * x.shape[1] * x.shape[2] < 1:
+        raise ValueError(f"{op}: expected x of shape [N, H, W, C] with N*H*W >= 1, got {tuple(x.shape)}")
+    ph, pw = _pair(op, "pool", pool, 1)
+    N, H, W, C = (int(v) for v in x.shape)
+    OH, OW = H // ph, W // pw
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{op}: pool {(ph, pw)} is larger than the input {(H, W)}")
+    for name, a in arrays.items():
+        want = (C,) if name in ("gamma", "beta", "mean", "inv_std") else (N, OH, OW, C)
+        if tuple(a.shape) != want:
+            raise ValueError(f"{op}: {name} must have shape {want}, got {tuple(a.shape)}")
+    return N, H, W, C, OH, OW
 
 
 def matmul_shape(op: str, a_shape, b_shape) -> tuple[int, ...]:

@@ -7,14 +7,18 @@ Contracts: kernels/README.md.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+
+from . import _composed
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 ]
 
 
@@ -257,3 +261,15 @@ def matmul(a, b, out=None):
     bd = np.broadcast_to(bd, batch + bd.shape[-2:])
     c = np.einsum("...mk,...kn->...mn", ad, bd)
     return _emit("matmul", c, a.dtype, out)
+
+
+def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):
+    """Batch norm -> ReLU -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    return _composed.bn_relu_max_pool_forward(_THIS, x, gamma, beta, eps, pool, out)
+
+
+def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=None):
+    return _composed.bn_relu_max_pool_backward(_THIS, dy, y, argmax, x, gamma, mean, inv_std, pool, out)
+
+
+_THIS = sys.modules[__name__]

@@ -8,7 +8,7 @@ _OPS = (
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 )
 
 for _op in _OPS:

@@ -7,9 +7,12 @@ accumulates its statistics in float64. Contracts: kernels/README.md.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import _composed
 from ._geometry import (bias_grad_into, check_activation, check_bias_act, check_bn, check_float, check_out,
                         check_shape, conv_geometry, matmul_shape, pool_geometry)
 from ._workspace import scratch
@@ -19,7 +22,7 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 ]
 
 
@@ -377,3 +380,15 @@ def matmul(a, b, out=None):
     check_float(op, a, b)
     c = _result(op, out, shape, a.dtype)
     return np.matmul(a, b.astype(a.dtype, copy=False), out=c)
+
+
+def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):
+    """Batch norm -> ReLU -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    return _composed.bn_relu_max_pool_forward(_THIS, x, gamma, beta, eps, pool, out)
+
+
+def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=None):
+    return _composed.bn_relu_max_pool_backward(_THIS, dy, y, argmax, x, gamma, mean, inv_std, pool, out)
+
+
+_THIS = sys.modules[__name__]

@@ -74,21 +74,34 @@ class BatchNormalization(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def call(self, x, training: bool = False, activation=None):
-        """``activation='relu'``: ReLU fused into the same pass (Sequential uses it for BN -> ReLU)."""
+    def call(self, x, training: bool = False, activation=None, pool=None):
+        """``activation='relu'``: ReLU fused into the same pass (Sequential uses it for BN -> ReLU).
+        ``pool``: a MaxPooling2D layer with non-overlapping 'valid' windows applied after the ReLU;
+        in training on channels-last 4-D input the three run as one op that never writes the
+        full-size activation (Sequential uses it for BN -> ReLU -> MaxPooling2D)."""
         axis = self._feature_axis(x.ndim)
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
+        if pool is not None:
+            if training and self.trainable and activation == "relu" and x.ndim == 4 and axis == 3:
+                y, mean, var = ops.batch_norm_relu_max_pool(x, gamma, beta, eps=self.epsilon, pool_size=pool.pool_size)
+                self._update_moving(mean, var)
+                return y
+            return pool.call(self.call(x, training=training, activation=activation), training=training)
         if training and self.trainable:
             y, mean, var = ops.batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, training=True,
                                           activation=activation)
-            m = self.momentum
-            for param, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
-                data = param.data
-                data *= m
-                data += (1.0 - m) * batch.astype(data.dtype, copy=False)
+            self._update_moving(mean, var)
             return y
         return ops.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
                               eps=self.epsilon, training=False, activation=activation)
+
+    def _update_moving(self, mean, var) -> None:
+        """moving = momentum * moving + (1 - momentum) * batch statistic (Keras's rule), in place."""
+        m = self.momentum
+        for param, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+            data = param.data
+            data *= m
+            data += (1.0 - m) * batch.astype(data.dtype, copy=False)
 
     def get_config(self) -> dict:
         ser, reg = initializers.serialize, regularizers.serialize

@@ -14,7 +14,8 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout",
+    "sigmoid_binary_cross_entropy", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "batch_norm_relu_max_pool",
+    "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
 ]
 
@@ -362,6 +363,41 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
     mm = moving_mean.data if isinstance(moving_mean, Tensor) else moving_mean
     mv = moving_var.data if isinstance(moving_var, Tensor) else moving_var
     return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps, activation)
+
+
+class BatchNormReluMaxPool(Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps, pool):
+        y, argmax, mean, inv_std = kernel("bn_relu_max_pool_forward", x)(x, gamma, beta, eps, pool)
+        ctx.x, ctx.gamma, ctx.mean, ctx.inv_std, ctx.y, ctx.argmax, ctx.pool = x, gamma, mean, inv_std, y, argmax, pool
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        g = array_module(g).ascontiguousarray(g)
+        dx, dgamma, dbeta = kernel("bn_relu_max_pool_backward", g)(g, ctx.y, ctx.argmax, ctx.x, ctx.gamma, ctx.mean,
+                                                                   ctx.inv_std, ctx.pool)
+        return dx, dgamma, dbeta, None, None
+
+
+def batch_norm_relu_max_pool(x, gamma=None, beta=None, eps=1e-3, pool_size=2):
+    """Training-mode batch norm over the channels of x[N,H,W,C], ReLU, then max-pool with windows of
+    ``pool_size`` that do not overlap (strides = pool_size, 'valid' padding): the result of the three
+    ops in a row, computed without writing the full-size activation. Returns ``(y, mean, var)`` like
+    ``batch_norm(training=True)`` (biased batch variance, for the moving statistics)."""
+    data = x.data if isinstance(x, Tensor) else x
+    if data.ndim != 4:
+        raise ValueError(f"batch_norm_relu_max_pool expects x of rank 4 (N,H,W,C), got shape {data.shape}")
+    pool = pair(pool_size, "pool_size")
+    if min(pool) < 1 or data.shape[1] < pool[0] or data.shape[2] < pool[1]:
+        raise ValueError(f"batch_norm_relu_max_pool: pool {pool} does not fit the input {tuple(data.shape[1:3])}")
+    c = data.shape[3]
+    xp = array_module(data)
+    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
+    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    y, ctx = BatchNormReluMaxPool.apply_ctx(x, gamma, beta, eps, pool)
+    inv = ctx.inv_std
+    return y, ctx.mean, 1.0 / (inv * inv) - eps
 
 
 # -- dropout --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Importing this package imports Numba but compiles nothing: each kernel compiles 
 (``cache=True`` keeps the machine code on disk for the next process).
 """
 from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_inference
+from .bn_pool import bn_relu_max_pool_backward, bn_relu_max_pool_forward
 from .epilogue import bias_act_backward
 from .conv2d import conv2d_backward_filter, conv2d_backward_input, conv2d_forward
 from .matmul import matmul
@@ -14,5 +15,5 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 ]

@@ -34,8 +34,20 @@ def _affine(x, mean_x, scale_x, beta_x, y, relu):
                 yr[c] = (xr[c] - mean_x[c]) * scale_x[c] + beta_x[c]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)  # the parallel parts are _stats and _affine
 def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq, relu):
+    C = x.shape[1]
+    mean_x = np.empty(C, x.dtype)
+    scale_x = np.empty(C, x.dtype)
+    beta_x = np.empty(C, x.dtype)
+    _stats(x, gamma, beta, eps, mean_out, inv_out, psum, psq, mean_x, scale_x, beta_x)
+    _affine(x, mean_x, scale_x, beta_x, y, relu)
+
+
+@njit(parallel=True, cache=True)
+def _stats(x, gamma, beta, eps, mean_out, inv_out, psum, psq, mean_x, scale_x, beta_x):
+    """Batch mean and 1/std (float64 partial sums over fixed chunks), and the affine coefficients
+    y = (x - mean_x) * scale_x + beta_x in x's dtype, exactly as the forward applies them."""
     M, C = x.shape
     nch = psum.shape[0]
     shift = x[0].astype(np.float64)
@@ -50,9 +62,6 @@ def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq, relu):
                 v = row[c] - shift[c]
                 s[c] += v
                 q[c] += v * v
-    mean_x = np.empty(C, x.dtype)
-    scale_x = np.empty(C, x.dtype)
-    beta_x = np.empty(C, x.dtype)
     for c in range(C):
         s = 0.0
         q = 0.0
@@ -67,7 +76,6 @@ def _forward(x, gamma, beta, eps, y, mean_out, inv_out, psum, psq, relu):
         mean_x[c] = shift[c] + d
         scale_x[c] = gamma[c] * inv
         beta_x[c] = beta[c]
-    _affine(x, mean_x, scale_x, beta_x, y, relu)
 
 
 @njit(cache=True)  # the parallel part is _affine

@@ -10,11 +10,12 @@ from .batch_norm import batch_norm_backward, batch_norm_forward, batch_norm_infe
 from .conv import conv2d_backward_filter, conv2d_backward_input, conv2d_forward
 from .gemm import matmul
 from .vendor import bias_act_backward  # CuPy expressions: memory-bound, no custom kernel needed yet
+from .vendor import bn_relu_max_pool_backward, bn_relu_max_pool_forward  # composed of vendor kernels
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 ]

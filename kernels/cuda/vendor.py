@@ -23,11 +23,14 @@ TF32 follows ``gradflow.config.allow_tf32`` (off by default) on every call:
 """
 from __future__ import annotations
 
+import sys
+
 import contextlib
 import warnings
 
 import numpy as np
 
+from .. import _composed
 from .._geometry import bias_grad_into, check_activation, check_bias_act
 from . import _arrayops, _arrays, _module, launch
 
@@ -35,7 +38,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "conv_backend", "bias_act_backward",
+    "matmul", "conv_backend", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
 ]
 
 #: workspace cuDNN may use per convolution call (bytes)
@@ -445,3 +448,15 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, out=None, y=None):
         dy = dy * (y > 0)
     dx = _arrays.output(rt, op, out, x.shape, x.dtype)
     return _arrayops.batch_norm_backward(rt.cp, dy, x, v["gamma"], v["mean"], v["inv_std"], dx)
+
+
+def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):
+    """Batch norm -> ReLU -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    return _composed.bn_relu_max_pool_forward(_THIS, x, gamma, beta, eps, pool, out)
+
+
+def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=None):
+    return _composed.bn_relu_max_pool_backward(_THIS, dy, y, argmax, x, gamma, mean, inv_std, pool, out)
+
+
+_THIS = sys.modules[__name__]

@@ -523,3 +523,45 @@ def test_numba_results_do_not_depend_on_the_thread_count(rng):
         numba.set_num_threads(old)
     for p, q in zip(one, two):
         np.testing.assert_array_equal(p, q)
+
+
+# -- fused batch norm -> ReLU -> max-pool -------------------------------------------------------
+@pytest.mark.parametrize("shape,pool", [((2, 6, 8, 32), (2, 2)), ((3, 7, 9, 5), (2, 2)), ((1, 5, 7, 3), (3, 2)),
+                                        ((4, 2, 2, 1), (2, 2))])
+def test_bn_relu_max_pool_matches_the_three_reference_ops(impl, dtype, shape, pool, rng):
+    """Forward: max-pool (stride = pool, no padding) of relu(batch_norm(x)), argmax included; backward:
+    the pooled gradient through max-pool, ReLU and batch norm. Odd sizes leave cells outside every
+    window: they still get batch norm's gradient."""
+    N, H, W, C = shape
+    x = _rand(rng, shape, dtype, scale=2.0, offset=0.5)
+    gamma, beta = _rand(rng, C, dtype), _rand(rng, C, dtype)
+    tol = TOL[("bn", dtype)]
+    valid = ((0, 0), (0, 0))
+    yb, mean, inv = reference.batch_norm_forward(x.reshape(-1, C), gamma, beta, 1e-3, activation="relu")
+    want_y, want_arg = reference.max_pool2d_forward(yb.reshape(shape), pool, pool, valid)
+    out = poisoned(want_y.shape, dtype)
+    y, arg, m, s = impl.bn_relu_max_pool_forward(x, gamma, beta, 1e-3, pool, out=out)
+    assert y is out and rel_err(y, want_y) < tol
+    np.testing.assert_array_equal(arg, want_arg)
+    assert rel_err(m, mean) < tol and rel_err(s, inv) < tol
+
+    dy = _rand(rng, want_y.shape, dtype)
+    g_full = reference.max_pool2d_backward(dy * (want_y > 0), want_arg, shape, pool, pool, valid)
+    want = reference.batch_norm_backward(g_full.reshape(-1, C), x.reshape(-1, C), gamma, mean, inv)
+    out = poisoned(shape, dtype)
+    dx, dg, db = impl.bn_relu_max_pool_backward(dy, want_y, want_arg, x, gamma, mean, inv, pool, out=out)
+    assert dx is out
+    assert rel_err(dx.reshape(-1, C), want[0]) < max(tol, 1e-4 if dtype == np.float32 else tol)
+    assert rel_err(dg, want[1]) < max(tol, 1e-4 if dtype == np.float32 else tol) and rel_err(db, want[2]) < tol
+
+
+def test_bn_relu_max_pool_checks_shapes(impl):
+    x = np.zeros((2, 4, 4, 3), np.float32)
+    v = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="bn_relu_max_pool_forward: gamma must have shape"):
+        impl.bn_relu_max_pool_forward(x, np.ones(4, np.float32), v, 1e-3, (2, 2))
+    with pytest.raises(ValueError, match="bn_relu_max_pool_forward: pool"):
+        impl.bn_relu_max_pool_forward(x, v, v, 1e-3, (5, 2))
+    with pytest.raises(ValueError, match="bn_relu_max_pool_backward: dy must have shape"):
+        impl.bn_relu_max_pool_backward(np.zeros((2, 3, 2, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32),
+                                       np.zeros((2, 2, 2, 3), np.int64), x, v, v, v, (2, 2))

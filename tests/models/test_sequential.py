@@ -193,31 +193,35 @@ def test_json_round_trip_like_the_keras_tutorial(mk):
 
 
 @pytest.mark.parametrize("frozen_bn", [False, True], ids=["training_bn", "frozen_bn"])
-def test_batch_norm_relu_pairs_are_fused_with_the_same_result(monkeypatch, frozen_bn):
-    """Sequential runs BatchNormalization -> Activation('relu') as one fused op; training with and
-    without the fusion gives the same outputs and weights (a frozen BN uses its moving statistics
-    and still passes the ReLU-masked gradient to the conv below)."""
+def test_batch_norm_relu_pool_runs_are_fused_with_the_same_result(monkeypatch, frozen_bn):
+    """Sequential runs BatchNormalization -> Activation('relu') -> MaxPooling2D as one fused op and
+    BatchNormalization -> Activation('relu') as another; training with and without the fusions gives
+    the same outputs and weights (a frozen BN uses its moving statistics and still passes the
+    ReLU-masked gradient to the conv below)."""
     import gradflow.models as gm
-    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten
+    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D
     from gradflow.models import Sequential
     from gradflow.optimizers import SGD
 
     def make():
         gf.utils.set_random_seed(3)
-        m = Sequential([Conv2D(32, 3, padding="same", input_shape=(6, 6, 2)), BatchNormalization(),
+        m = Sequential([Conv2D(32, 3, padding="same", input_shape=(7, 6, 2)), BatchNormalization(),
+                        Activation("relu"), MaxPooling2D(2), Conv2D(16, 3, padding="same"), BatchNormalization(),
                         Activation("relu"), Flatten(), Dense(3, activation="softmax")])
-        m.layers[1].trainable = not frozen_bn
+        m.layers[1].trainable = m.layers[5].trainable = not frozen_bn
         m.compile(optimizer=SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
         return m
 
-    assert [a for _, a in gm.fused_layers(make().layers)] == [None, "relu", None, None]
+    plan = [fused for _, fused in gm.fused_layers(make().layers)]
+    assert [sorted(f) for f in plan] == [[], ["activation", "pool"], [], ["activation"], [], []]
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((16, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 16)
+    x, y = rng.standard_normal((16, 7, 6, 2)).astype(np.float32), rng.integers(0, 3, 16)
     fused = make()
     fused.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
-    monkeypatch.setattr(gm, "fused_layers", lambda layers: [(layer, None) for layer in layers])
+    monkeypatch.setattr(gm, "fused_layers", lambda layers: [(layer, {}) for layer in layers])
     plain = make()
     plain.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
     for a, b in zip(fused.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fused.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fused(x, training=True).numpy(), plain(x, training=True).numpy(), rtol=1e-5, atol=1e-6)
