@@ -48,6 +48,9 @@ POOLS = [
 BNS = [("B bn1 131072x32", (128 * 32 * 32, 32)), ("B bn2 32768x64", (128 * 16 * 16, 64)),
        ("B bn3 8192x128", (128 * 8 * 8, 128))]
 MATMULS = [("matmul 1024", 1024), ("matmul 2048", 2048)]
+#: model B's batch norm -> ReLU -> 2x2 max-pool blocks (the fused op)
+BN_POOLS = [("B bn+relu+pool1 32x32x32", (128, 32, 32, 32)), ("B bn+relu+pool2 16x16x64", (128, 16, 16, 64)),
+            ("B bn+relu+pool3 8x8x128", (128, 8, 8, 128))]
 #: a reference call slower than this is timed once and not repeated
 REFERENCE_BUDGET_S = 2.0
 
@@ -175,6 +178,41 @@ def bn_cases(impls, torch, rng, dtype):
                {k: (lambda m=m: m.batch_norm_backward(dy, x, gamma, mean, inv_std)) for k, m in impls.items()}, tb)
 
 
+def bn_pool_cases(impls, torch, rng, dtype):
+    """The fused op against PyTorch's three ops in a row (batch norm, ReLU, max-pool with indices)."""
+    for label, xs in BN_POOLS:
+        C = xs[3]
+        x = (rng.standard_normal(xs) * 2 + 0.5).astype(dtype)
+        gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+        y, arg, mean, inv_std = impls["numpy"].bn_relu_max_pool_forward(x, gamma, beta, 1e-3, (2, 2))
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        it = x.itemsize
+        fwd_bytes = 2 * x.nbytes + y.size * (it + 8)  # x read twice (statistics, then pooling), y and argmax written
+        bwd_bytes = y.size * (2 * it + 8) + 2 * x.nbytes  # pooled dy, y, argmax read; x read, dx written
+        tf = tb = None
+        if torch is not None:
+            tx, tdy = t_nhwc(torch, x), t_nhwc(torch, dy)
+            tg, tbeta = torch.from_numpy(gamma), torch.from_numpy(beta)
+            aten = torch.ops.aten
+
+            def tf():
+                yb, m, s = aten.native_batch_norm(tx, tg, tbeta, None, None, True, 0.1, 1e-3)
+                yr = torch.relu(yb)
+                return aten.max_pool2d_with_indices(yr, [2, 2], [2, 2]), yb, yr, m, s
+
+            (_, targ), tyb, tyr, tm, ts = tf()
+
+            def tb():
+                g = aten.max_pool2d_with_indices_backward(tdy, tyr, [2, 2], [2, 2], [0, 0], [1, 1], False, targ)
+                g = aten.threshold_backward(g, tyr, 0)
+                return aten.native_batch_norm_backward(g, tx, tg, None, None, tm, ts, True, 1e-3, [True, True, True])
+        yield ("bn_relu_max_pool_forward", label, "bytes", fwd_bytes,
+               {k: (lambda m=m: m.bn_relu_max_pool_forward(x, gamma, beta, 1e-3, (2, 2))) for k, m in impls.items()}, tf)
+        yield ("bn_relu_max_pool_backward", label, "bytes", bwd_bytes,
+               {k: (lambda m=m: m.bn_relu_max_pool_backward(dy, y, arg, x, gamma, mean, inv_std, (2, 2)))
+                for k, m in impls.items()}, tb)
+
+
 def matmul_cases(impls, torch, rng, dtype):
     for label, n in MATMULS:
         a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
@@ -194,7 +232,7 @@ def run(args):
     dtype = np.float32
     peak_flops, peak_bw = measure_peaks(args.repeats)
     rows = []
-    groups = [conv_cases, pool_cases, bn_cases, matmul_cases]
+    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases]
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:
@@ -242,7 +280,7 @@ x, w, x1, w1 = f32(2, 8, 8, 8), f32(3, 3, 8, 4), f32(2, 8, 8, 1), f32(3, 3, 1, 4
 w32, x32, ww, w16 = f32(3, 3, 8, 32), f32(2, 8, 8, 32), f32(3, 3, 32, 32), f32(3, 3, 8, 16)
 g = ((1, 1), ((1, 1), (1, 1)), (1, 1)); g2 = ((2, 2), ((1, 1), (1, 1)), (1, 1)); p = ((2, 2), (2, 2), ((0, 0), (0, 0)))
 y, y2, yp, y32 = f32(2, 8, 8, 4), f32(2, 4, 4, 4), f32(2, 4, 4, 8), f32(2, 8, 8, 32)
-arg = np.zeros((2, 4, 4, 8), np.int64); xb = f32(16, 4); v = np.ones(4, np.float32)
+arg = np.zeros((2, 4, 4, 8), np.int64); xb = f32(16, 4); v = np.ones(4, np.float32); v8 = np.ones(8, np.float32)
 calls = {
  "conv2d_forward (F % 32 == 0: SIMD implicit GEMM, 32-wide tiles)": lambda: cpu.conv2d_forward(x, w32, None, *g, activation="relu"),
  "conv2d_backward_input (stride 1, C % 32 == 0: SIMD, reuses forward)": lambda: cpu.conv2d_backward_input(y32, ww, x32.shape, *g),
@@ -260,6 +298,8 @@ calls = {
  "batch_norm_forward": lambda: cpu.batch_norm_forward(xb, v, v, 1e-3),
  "batch_norm_inference": lambda: cpu.batch_norm_inference(xb, v, v, v, v, 1e-3),
  "batch_norm_backward": lambda: cpu.batch_norm_backward(xb, xb, v, v, v),
+ "bn_relu_max_pool_forward": lambda: cpu.bn_relu_max_pool_forward(x, v8, v8, 1e-3, (2, 2)),
+ "bn_relu_max_pool_backward": lambda: cpu.bn_relu_max_pool_backward(yp, yp, arg, x, v8, v8, v8, (2, 2)),
  "matmul": lambda: cpu.matmul(xb, xb.T.copy()),
 }
 out = {}
