@@ -27,20 +27,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NRS", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
-
-#: the tile widths (columns of C) compiled, widest first: 32 float32 = two 512-bit vectors (LLVM splits
-#: vector types wider than the machine's), 16 = one, 8 = one 256-bit vector. A caller passes its width
-#: as a compile-time constant (the conv kernels are closures over it).
-NRS = (32, 16, 8)
-
-
-def pick_nr(n: int) -> int:
-    """The widest tile width dividing ``n`` columns, or 0 when none does (the caller falls back)."""
-    for nr in NRS:
-        if n % nr == 0:
-            return nr
-    return 0
+__all__ = ["NRS", "NR_MAX", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
 
 
 def _host_has_avx512() -> bool:
@@ -52,8 +39,26 @@ def _host_has_avx512() -> bool:
         return False
 
 
-#: rows of C per float32 tile: 12 x 32 accumulators fill 24 of AVX-512's 32 registers; 4 on AVX2 (16 registers)
-MR_MAX = 12 if _host_has_avx512() else 4
+_AVX512 = _host_has_avx512()
+
+#: the tile widths (columns of C) compiled, widest first: 32 float32 = two 512-bit vectors (LLVM splits
+#: vector types wider than the machine's), 16 = one, 8 = one 256-bit vector. A caller passes its width
+#: as a compile-time constant (the conv kernels are closures over it).
+NRS = (32, 16, 8)
+#: the widest tile used here: two vectors per row on AVX-512 (32 registers), else 16 columns = two
+#: 256-bit vectors per row, so that MR_MAX rows of accumulators fit AVX2's 16 registers
+NR_MAX = 32 if _AVX512 else 16
+#: rows of C per float32 tile: 12 x 32 accumulators fill 24 of AVX-512's 32 registers; 6 x 16 take
+#: 12 of AVX2's 16
+MR_MAX = 12 if _AVX512 else 6
+
+
+def pick_nr(n: int) -> int:
+    """The widest tile width (up to NR_MAX) dividing ``n`` columns, or 0 when none does (the caller falls back)."""
+    for nr in NRS:
+        if nr <= NR_MAX and n % nr == 0:
+            return nr
+    return 0
 
 
 def mr_max(dtype) -> int:

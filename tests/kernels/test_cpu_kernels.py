@@ -565,3 +565,23 @@ def test_bn_relu_max_pool_checks_shapes(impl):
     with pytest.raises(ValueError, match="bn_relu_max_pool_backward: dy must have shape"):
         impl.bn_relu_max_pool_backward(np.zeros((2, 3, 2, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32),
                                        np.zeros((2, 2, 2, 3), np.int64), x, v, v, v, (2, 2))
+
+
+def test_simd_paths_with_the_avx2_tile_limits(monkeypatch, rng):
+    """Hosts without AVX-512 use at most 16-column, 6-row tiles (NR_MAX, MR_MAX): same answers."""
+    from gradflow.kernels import cpu
+    from gradflow.kernels.cpu import _simd
+
+    monkeypatch.setattr(_simd, "NR_MAX", 16)
+    monkeypatch.setattr(_simd, "MR_MAX", 6)
+    assert _simd.pick_nr(64) == 16 and _simd.mr_max(np.float32) == 6
+    xs, ws, stride, padding, dilation = CONV_CASES["simd_valid_ragged_row"]
+    geo = (stride, padding, dilation)
+    x, w = _rand(rng, xs, np.float32), _rand(rng, ws, np.float32)
+    dy = _rand(rng, _conv_out_shape(xs, ws, *geo), np.float32)
+    tol = TOL[("conv", np.float32)]
+    assert rel_err(cpu.conv2d_forward(x, w, None, *geo), reference.conv2d_forward(x, w, None, *geo)) < tol
+    assert rel_err(cpu.conv2d_backward_input(dy, w, xs, *geo), reference.conv2d_backward_input(dy, w, xs, *geo)) < tol
+    assert rel_err(cpu.conv2d_backward_filter(dy, x, ws, *geo), reference.conv2d_backward_filter(dy, x, ws, *geo)) < tol
+    a, b = _rand(rng, (37, 50), np.float32), _rand(rng, (50, 64), np.float32)
+    assert rel_err(cpu.matmul(a, b), reference.matmul(a, b)) < TOL[("mm", np.float32)]
