@@ -376,9 +376,14 @@ def fused_layers(layers) -> list:
     """``(layer, fused)`` pairs to run in order, ``fused`` the keyword arguments of a fusion:
     ``BatchNormalization -> Activation('relu')`` becomes ``(batch_norm, {'activation': 'relu'})``
     (one pass forward and backward), and when a MaxPooling2D with non-overlapping 'valid' windows
-    (channels-last) follows, ``(batch_norm, {'activation': 'relu', 'pool': max_pool})``; the same
-    results as running them one by one. Every other layer is ``(layer, {})``."""
-    from .layers import Activation, BatchNormalization, MaxPooling2D  # noqa: PLC0415 - the layers package imports this one
+    (channels-last) follows, ``(batch_norm, {'activation': 'relu', 'pool': max_pool})``;
+    ``Conv2D(activation='relu') -> MaxPooling2D`` (same pooling) becomes ``(conv, {'pool': max_pool})``.
+    The same results as running them one by one. Every other layer is ``(layer, {})``."""
+    from .layers import Activation, BatchNormalization, Conv2D, MaxPooling2D  # noqa: PLC0415 - layers imports this module
+
+    def fusable_pool(layer):
+        return (isinstance(layer, MaxPooling2D) and layer.strides == layer.pool_size and layer.padding == "valid"
+                and layer.data_format == "channels_last")
 
     out, i = [], 0
     while i < len(layers):
@@ -386,13 +391,16 @@ def fused_layers(layers) -> list:
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if type(layer) is BatchNormalization and type(nxt) is Activation and nxt.activation_name == "relu":
             pool = layers[i + 2] if i + 2 < len(layers) else None
-            if (isinstance(pool, MaxPooling2D) and pool.strides == pool.pool_size and pool.padding == "valid"
-                    and pool.data_format == "channels_last"):
+            if fusable_pool(pool):
                 out.append((layer, {"activation": "relu", "pool": pool}))
                 i += 3
             else:
                 out.append((layer, {"activation": "relu"}))
                 i += 2
+        elif (type(layer) is Conv2D and layer.activation_name == "relu" and layer.data_format == "channels_last"
+              and fusable_pool(nxt)):
+            out.append((layer, {"pool": nxt}))
+            i += 2
         else:
             out.append((layer, {}))
             i += 1

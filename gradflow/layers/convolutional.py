@@ -101,7 +101,14 @@ class Conv2D(WithActivation, Layer):
             return (input_shape[0], oh, ow, self.filters)
         return (input_shape[0], self.filters, oh, ow)
 
-    def call(self, inputs, training: bool = False):
+    def call(self, inputs, training: bool = False, pool=None):
+        """``pool``: a MaxPooling2D layer (non-overlapping 'valid' windows) that follows this ReLU
+        conv; both run as one op (Sequential uses it for Conv2D(activation='relu') -> MaxPooling2D)."""
+        if pool is not None:
+            if self.activation_name == "relu" and self.data_format == "channels_last":
+                return ops.conv2d_relu_max_pool(inputs, self.kernel, self.bias if self.use_bias else None, self.strides,
+                                                self.padding, self.dilation_rate, pool_size=pool.pool_size)
+            return pool.call(self.call(inputs, training), training=training)
         if self.activation_name == "relu":  # fused into the convolution's epilogue
             return self._conv(inputs, "relu")
         return super().call(inputs, training)

@@ -14,7 +14,8 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "batch_norm_relu_max_pool",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
+    "batch_norm_relu_max_pool",
     "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
 ]
@@ -230,6 +231,51 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
             raise ValueError(f"conv2d: kernel {tuple(w.shape[:2])} (dilation {dil}) is larger than the padded input "
                              f"{tuple(x.shape[1:3])} along {axis}")
     return Conv2D.apply(x, w, b, stride, pads, dil, activation)
+
+
+_VALID = ((0, 0), (0, 0))
+
+
+class Conv2DReluMaxPool(Function):
+    """relu(conv2d) then max-pool with non-overlapping 'valid' windows. Backward masks the small pooled
+    gradient (ReLU's mask at a window's argmax is pooled y > 0), sums it for the bias, and scatters
+    it once for the conv: no full-size mask pass, and the full-size activation is not kept."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, pool):
+        y = kernel("conv2d_forward", x)(x, w, b, stride, padding, dilation, activation="relu")
+        yp, argmax = kernel("max_pool2d_forward", y)(y, pool, pool, _VALID)
+        ctx.x, ctx.w, ctx.geom, ctx.has_b = x, w, (stride, padding, dilation), b is not None
+        ctx.yp, ctx.argmax, ctx.y_shape, ctx.pool = yp, argmax, y.shape, pool
+        return yp
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xp = array_module(g)
+        gm = xp.multiply(g, ctx.yp > 0)
+        g_full = kernel("max_pool2d_backward", gm)(gm, ctx.argmax, ctx.y_shape, ctx.pool, ctx.pool, _VALID)
+        db = gm.reshape(-1, gm.shape[-1]).sum(axis=0) if (nb and ctx.has_b) else None
+        dx = kernel("conv2d_backward_input", g_full)(g_full, ctx.w, ctx.x.shape, *ctx.geom) if nx else None
+        dw = kernel("conv2d_backward_filter", g_full)(g_full, ctx.x, ctx.w.shape, *ctx.geom) if nw else None
+        return dx, dw, db, None, None, None, None
+
+
+def conv2d_relu_max_pool(x, w, b=None, strides=1, padding="valid", dilation=1, pool_size=2):
+    """max_pool2d(conv2d(x, w, b, ..., activation='relu'), pool_size) with strides = pool_size and
+    'valid' pooling, as one differentiable op (same result; the backward skips a full-size pass)."""
+    data = x.data if isinstance(x, Tensor) else x
+    wd = w.data if isinstance(w, Tensor) else w
+    if data.ndim != 4 or wd.ndim != 4 or data.shape[3] != wd.shape[2]:
+        return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation="relu"), pool_size)  # its errors
+    stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
+    pads = conv_padding(padding, data.shape[1:3], wd.shape[:2], stride, dil)
+    out_hw = [conv_output_size(n, k, s, lo, hi, d) for n, k, s, d, (lo, hi) in zip(data.shape[1:3], wd.shape[:2], stride,
+                                                                                      dil, pads)]
+    pool = pair(pool_size, "pool_size")
+    if min(out_hw) < 1 or min(pool) < 1 or out_hw[0] < pool[0] or out_hw[1] < pool[1]:
+        return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation="relu"), pool_size)  # its errors
+    return Conv2DReluMaxPool.apply(x, w, b, stride, pads, dil, pool)
 
 
 # -- pooling --------------------------------------------------------------------------------

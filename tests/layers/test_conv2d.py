@@ -142,3 +142,30 @@ def test_conv2d_fused_relu_matches_separate_relu(rng, kernels):
     assert (results[0][0] == 0).mean() > 0.2
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy", "reference"])
+def test_conv2d_relu_max_pool_matches_the_separate_ops(rng, kernels):
+    """ops.conv2d_relu_max_pool (what Sequential runs for Conv2D(relu) -> MaxPooling2D) gives the
+    forward and every gradient of max_pool2d(relu(conv2d(...))), odd sizes leaving cells unpooled."""
+    x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
+    w = gf.Tensor(rng.standard_normal((3, 3, 4, 16)).astype(np.float32), requires_grad=True)
+    b = gf.Tensor(rng.standard_normal(16).astype(np.float32) * 0.1, requires_grad=True)
+    old = gf.config.kernels
+    gf.config.kernels = kernels
+    try:
+        results = []
+        for fused in (True, False):
+            xt = gf.Tensor(x, requires_grad=True)
+            if fused:
+                y = gf.ops.conv2d_relu_max_pool(xt, w, b, 1, "valid", 1, pool_size=2)
+            else:
+                y = gf.ops.max_pool2d(gf.relu(gf.ops.conv2d(xt, w, b, 1, "valid", 1)), 2)
+            (y * gf.Tensor(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
+            results.append([y.numpy(), xt.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+            w.grad = b.grad = None
+    finally:
+        gf.config.kernels = old
+    assert results[0][0].shape == (3, 3, 3, 16) and (results[0][0] == 0).mean() > 0.05
+    for a, c in zip(*results):
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
