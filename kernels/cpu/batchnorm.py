@@ -116,11 +116,29 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
                 for c in range(C):
                     s[c] += g[c]
                     d[c] += g[c] * (np.float64(xr[c]) - mean[c])
-    # dx = k1*dy + k3*(x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)
     k1 = np.empty(C, x.dtype)
     k2 = np.empty(C, x.dtype)
     k3 = np.empty(C, x.dtype)
-    mean_x = np.empty(C, x.dtype)
+    _coefficients(psum, pdot, gamma, inv_std, M, dgamma, dbeta, k1, k2, k3)
+    mean_x = mean  # already in x's dtype (the caller converts it)
+    for r in prange(M):
+        g = dy[r]
+        xr = x[r]
+        ar = yact[r]
+        out = dx[r]
+        if relu:
+            for c in range(C):
+                gc = g[c] * (one if ar[c] > zero else zero)
+                out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+        else:
+            for c in range(C):
+                out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+
+
+@njit(cache=True)
+def _coefficients(psum, pdot, gamma, inv_std, M, dgamma, dbeta, k1, k2, k3):
+    """dx = k1 * dy + k3 * (x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)."""
+    nch, C = psum.shape
     for c in range(C):
         sb = 0.0
         sd = 0.0
@@ -134,19 +152,6 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
         k1[c] = gk
         k2[c] = -gk * sb / M
         k3[c] = -gk * sd * inv * inv / M
-        mean_x[c] = mean[c]
-    for r in prange(M):
-        g = dy[r]
-        xr = x[r]
-        ar = yact[r]
-        out = dx[r]
-        if relu:
-            for c in range(C):
-                gc = g[c] * (one if ar[c] > zero else zero)
-                out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
-        else:
-            for c in range(C):
-                out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
 
 
 def _vec(v, dtype):

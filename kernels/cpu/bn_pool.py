@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .._geometry import check_bn_pool, check_float, check_out
 from .._workspace import scratch
-from .batchnorm import CHUNKS, _stats, _vec
+from .batchnorm import CHUNKS, _coefficients, _stats, _vec
 
 __all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward"]
 
@@ -109,25 +109,6 @@ def _write_dx(dy4, y4, a4, x2, mean_x, k1, k2, k3, dx2, H, W, ph):
                 a = a4[n, b, ow]
                 for c in range(C):
                     dx2[img + a[c], c] += k1[c] * g[c] * (one if yv[c] > zero else zero)
-
-
-@njit(cache=True)
-def _coefficients(psum, pdot, gamma, inv_std, M, dgamma, dbeta, k1, k2, k3):
-    """dx = k1 * dy + k3 * (x - mean) + k2, from dx = gamma*inv_std*(dy - dbeta/M - xhat*dgamma/M)."""
-    nch, C = psum.shape
-    for c in range(C):
-        sb = 0.0
-        sd = 0.0
-        for ch in range(nch):
-            sb += psum[ch, c]
-            sd += pdot[ch, c]
-        inv = np.float64(inv_std[c])
-        gk = gamma[c] * inv
-        dbeta[c] = sb
-        dgamma[c] = sd * inv
-        k1[c] = gk
-        k2[c] = -gk * sb / M
-        k3[c] = -gk * sd * inv * inv / M
 
 
 def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):

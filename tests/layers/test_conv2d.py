@@ -120,6 +120,25 @@ def test_conv2d_activation_fusion_api(rng):
     np.testing.assert_allclose(layer(x).numpy(), gf.sigmoid(layer.call_pre_activation(x)).numpy(), rtol=1e-6)
 
 
+def _fused_vs_separate(kernels, x, params, fused_fn, separate_fn):
+    """Forward output and gradients (input, then each of ``params``) of ``fused_fn(xt)`` and of
+    ``separate_fn(xt)`` under GRADFLOW kernels ``kernels``; the loss weights every output differently."""
+    old = gf.config.kernels
+    gf.config.kernels = kernels
+    try:
+        results = []
+        for fn in (fused_fn, separate_fn):
+            xt = gf.Tensor(x, requires_grad=True)
+            y = fn(xt)
+            (y * gf.Tensor(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
+            results.append([y.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in params])
+            for p in params:
+                p.grad = None
+    finally:
+        gf.config.kernels = old
+    return results
+
+
 @pytest.mark.parametrize("kernels", ["numba", "numpy", "reference"])
 def test_conv2d_fused_relu_matches_separate_relu(rng, kernels):
     """Conv2D(activation='relu') runs ReLU in the conv epilogue; forward and every gradient equal
@@ -127,18 +146,8 @@ def test_conv2d_fused_relu_matches_separate_relu(rng, kernels):
     x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
     layer = L.Conv2D(32, 3, padding="same", activation="relu", bias_initializer="random_normal")
     layer.build_from_shape((None, 9, 8, 4))
-    old = gf.config.kernels
-    gf.config.kernels = kernels
-    try:
-        results = []
-        for fused in (True, False):
-            xt = gf.Tensor(x, requires_grad=True)
-            y = layer(xt) if fused else gf.relu(layer.call_pre_activation(xt))
-            (y * gf.Tensor(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
-            results.append([y.numpy(), xt.grad.numpy(), layer.kernel.grad.numpy(), layer.bias.grad.numpy()])
-            layer.kernel.grad = layer.bias.grad = None
-    finally:
-        gf.config.kernels = old
+    results = _fused_vs_separate(kernels, x, [layer.kernel, layer.bias], layer,
+                                 lambda xt: gf.relu(layer.call_pre_activation(xt)))
     assert (results[0][0] == 0).mean() > 0.2
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
@@ -151,21 +160,9 @@ def test_conv2d_relu_max_pool_matches_the_separate_ops(rng, kernels):
     x = rng.standard_normal((3, 9, 8, 4)).astype(np.float32)
     w = gf.Tensor(rng.standard_normal((3, 3, 4, 16)).astype(np.float32), requires_grad=True)
     b = gf.Tensor(rng.standard_normal(16).astype(np.float32) * 0.1, requires_grad=True)
-    old = gf.config.kernels
-    gf.config.kernels = kernels
-    try:
-        results = []
-        for fused in (True, False):
-            xt = gf.Tensor(x, requires_grad=True)
-            if fused:
-                y = gf.ops.conv2d_relu_max_pool(xt, w, b, 1, "valid", 1, pool_size=2)
-            else:
-                y = gf.ops.max_pool2d(gf.relu(gf.ops.conv2d(xt, w, b, 1, "valid", 1)), 2)
-            (y * gf.Tensor(np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape))).sum().backward()
-            results.append([y.numpy(), xt.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
-            w.grad = b.grad = None
-    finally:
-        gf.config.kernels = old
+    results = _fused_vs_separate(kernels, x, [w, b],
+                                 lambda xt: gf.ops.conv2d_relu_max_pool(xt, w, b, 1, "valid", 1, pool_size=2),
+                                 lambda xt: gf.ops.max_pool2d(gf.relu(gf.ops.conv2d(xt, w, b, 1, "valid", 1)), 2))
     assert results[0][0].shape == (3, 3, 3, 16) and (results[0][0] == 0).mean() > 0.05
     for a, c in zip(*results):
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-5)
