@@ -15,20 +15,27 @@ from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torc
 __version__ = "0.1.0"
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
-         "initializers", "regularizers", "datasets", "utils", "saving", "kernels"}
+         "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers"}
+#: Keras 3's top-level names (``import gradflow as keras; keras.Sequential(...)``), imported on first use
+_KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models", "Input": "layers",
+                "InputLayer": "layers", "Layer": "layers", "KerasTensor": "layers",
+                "Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers", "Initializer": "initializers",
+                "Regularizer": "regularizers"}
 
 
 def __getattr__(name):
     """Import the Keras-style submodules on first use (``gradflow.layers.Dense``) to keep import fast."""
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _KERAS_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_KERAS_NAMES[name]}"), name)
     raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
 
 __all__ = [
     "Tensor", "Parameter", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "eye",
     "zeros_like", "ones_like", "from_dlpack", "no_grad", "enable_grad", "gradcheck", "GradcheckError",
     "get_backend", "set_backend", "use_backend", "memory_stats", "free_memory", "backend", "config",
-    "dispatch", "random", "ops",
+    "dispatch", "random", "ops", "Sequential", "Model", "Input", "Layer",
 ]

@@ -22,8 +22,56 @@ from .numpy_backend import NumpyBackend, ReferenceBackend
 __all__ = [
     "Backend", "BackendUnavailableError", "VALID_BACKENDS", "get_backend", "set_backend",
     "use_backend", "backend_for", "array_module", "device_of", "is_cupy_array",
-    "memory_stats", "free_memory",
+    "memory_stats", "free_memory", "epsilon", "set_epsilon", "floatx", "set_floatx", "image_data_format",
+    "set_image_data_format", "clear_session", "backend",
 ]
+
+_EPSILON = [1e-7]
+_IMAGE_DATA_FORMAT = ["channels_last"]
+
+
+def epsilon() -> float:
+    """The fuzz factor of numerical expressions, 1e-7 (``keras.backend.epsilon``)."""
+    return _EPSILON[0]
+
+
+def set_epsilon(value: float) -> None:
+    _EPSILON[0] = float(value)
+
+
+def floatx() -> str:
+    """The default float type of the active backend ('float32'; 'float64' on ``reference``)."""
+    return np.dtype(get_backend().default_dtype).name
+
+
+def set_floatx(value: str) -> None:
+    """Only the active backend's own default is supported (float32 on numpy/cupy, float64 on reference)."""
+    if np.dtype(value) != np.dtype(get_backend().default_dtype):
+        raise ValueError(f"set_floatx({value!r}): the {get_backend().name} backend computes in {floatx()}; "
+                         f"use GRADFLOW_BACKEND=reference for float64")
+
+
+def image_data_format() -> str:
+    """'channels_last', gradflow's (and Keras's) layout for images."""
+    return _IMAGE_DATA_FORMAT[0]
+
+
+def set_image_data_format(value: str) -> None:
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(f"image data format must be 'channels_last' or 'channels_first', got {value!r}")
+    _IMAGE_DATA_FORMAT[0] = value
+
+
+def clear_session() -> None:
+    """Restart automatic layer names (``dense``, ``dense_1``...), as ``keras.backend.clear_session``."""
+    from ..layers.base import clear_session as _clear
+
+    _clear()
+
+
+def backend() -> str:
+    """The name of the array backend in use ('numpy', 'cupy' or 'reference'); Keras names its own here."""
+    return get_backend().name
 
 VALID_BACKENDS = ("auto", "numpy", "cupy", "reference")
 log = logging.getLogger("gradflow")

@@ -6,15 +6,17 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 """
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 
 import numpy as np
 
 from ..autograd.tensor import Parameter, Tensor
-from ..backend import array_module, get_backend
+from ..backend import get_backend, is_cupy_array
+from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
-__all__ = ["Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
+__all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
 
 _REGISTRY: dict[str, type] = {}
 _name_counts: defaultdict[str, int] = defaultdict(int)
@@ -69,21 +71,122 @@ def to_tensor(x, dtype=None) -> Tensor:
     return Tensor(arr)
 
 
+def unique_weights(weights) -> list:
+    """``weights`` without repeats (a shared layer's weights count once), first occurrence kept."""
+    seen, out = set(), []
+    for w in weights:
+        if id(w) not in seen:
+            seen.add(id(w))
+            out.append(w)
+    return out
+
+
+class _CallContext:
+    """The ``training`` flag of the outermost layer call, inherited by the layers it calls
+    (Keras 3: a nested ``Dropout`` called without ``training=`` follows the model's call)."""
+
+    __slots__ = ("training", "depth")
+
+    def __init__(self):
+        self.training = None
+        self.depth = 0
+
+
+_CONTEXT = _CallContext()
+#: set once any layer calls ``add_loss``: only then do model steps collect and clear added losses
+_ADD_LOSS_USED = [False]
+
+
+def _call_flags(cls) -> tuple[bool, bool, dict]:
+    """(``call`` accepts ``training``, accepts ``mask``, defaults of its keyword arguments), cached per class."""
+    flags = cls.__dict__.get("_call_flags_cache")
+    if flags is None:
+        try:
+            params = inspect.signature(cls.call).parameters
+        except (TypeError, ValueError):
+            params = {}
+        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+        flags = ("training" in params or var_kw, "mask" in params or var_kw, defaults)
+        cls._call_flags_cache = flags
+    return flags
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def _shapes_of(structure):
+    """A single shape tuple, or the same nesting of shape tuples."""
+    return map_structure(lambda t: tuple(t.shape), structure)
+
+
+def _convert_inputs(inputs, dtype):
+    """Arrays and lists of arrays as Tensors (float data in the layer's dtype)."""
+    if isinstance(inputs, Tensor):
+        return inputs
+    if isinstance(inputs, (list, tuple, dict)) and all(hasattr(v, "shape") for v in flatten(inputs)) and inputs:
+        return map_structure(lambda v: to_tensor(v, dtype), inputs)
+    return to_tensor(inputs, dtype)
+
+
+def _is_tracked_value(value, empty: bool) -> bool:
+    """A layer, or a list/tuple/dict holding layers (or, with ``empty``, still empty: filled later)."""
+    if isinstance(value, Layer):
+        return True
+    if isinstance(value, (list, tuple)):
+        return (empty and not value) or any(_is_tracked_value(v, False) for v in value)
+    if isinstance(value, dict):
+        return (empty and not value) or any(_is_tracked_value(v, False) for v in value.values())
+    return False
+
+
+def _layers_in(value):
+    if isinstance(value, Layer):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _layers_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _layers_in(v)
+
+
 class Layer:
-    """Base class of every layer."""
+    """Base class of every layer (Keras 3 semantics).
+
+    Calling a layer on arrays/Tensors runs it; calling it on symbolic tensors (``keras.Input``)
+    records a :class:`~gradflow.layers.symbolic.Node` and returns symbolic outputs whose shapes
+    come from ``compute_output_shape`` (or a one-sample run of ``call`` when a layer has none).
+    ``training=`` and ``mask=`` reach ``call`` only when its signature takes them. Layers
+    assigned as attributes (also inside lists and dicts) are tracked: their weights are this
+    layer's weights too.
+    """
 
     _COMMON = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # private helper bases are not config targets
+        if cls.__name__.startswith("_"):  # private helper bases are not config targets
+            return
+        existing = _REGISTRY.get(cls.__name__)
+        # a user's class never shadows a built-in of the same name in configs (custom_objects does that)
+        if cls.__module__.startswith("gradflow.") or existing is None or not existing.__module__.startswith("gradflow."):
             _REGISTRY[cls.__name__] = cls
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.__dict__["_init_args"] = (args, kwargs)  # for the automatic get_config of user classes
+        return obj
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None, **kwargs):
+        kwargs.pop("autocast", None)
         if kwargs:
             bad = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {bad}")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = np.dtype(dtype) if dtype is not None else np.dtype(get_backend().default_dtype)
@@ -101,14 +204,85 @@ class Layer:
         self.output_shape = None
         self._params: dict[str, Parameter] = {}
         self._regularizers: dict[str, object] = {}
+        self._inbound_nodes: list = []
+        self._added_losses: list = []
+
+    def __setattr__(self, name, value):
+        """Track layers assigned as attributes (directly or in lists/dicts), as Keras does."""
+        d = self.__dict__
+        tracked = d.get("_tracked")
+        if value is not self and _is_tracked_value(value, not name.startswith("_")):
+            if tracked is None:
+                tracked = d["_tracked"] = {}
+            tracked[name] = value
+        elif tracked is not None and name in tracked:
+            del tracked[name]
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        tracked = self.__dict__.get("_tracked")
+        if tracked is not None:
+            tracked.pop(name, None)
+        object.__delattr__(self, name)
+
+    def _sublayers(self) -> list:
+        """The layers this one holds (attribute order), without duplicates."""
+        tracked = self.__dict__.get("_tracked")
+        if not tracked:
+            return []
+        seen, out = {id(self)}, []
+        for value in tracked.values():
+            for layer in _layers_in(value):
+                if id(layer) not in seen:
+                    seen.add(id(layer))
+                    out.append(layer)
+        return out
+
+    def _flatten_layers(self, include_self: bool = True) -> list:
+        """This layer and every layer below it, depth first, each once."""
+        seen, out = set(), []
+
+        def walk(layer):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            out.append(layer)
+            for sub in layer._sublayers():
+                walk(sub)
+
+        walk(self)
+        return out if include_self else out[1:]
 
     # -- weights --------------------------------------------------------------------------
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True, dtype=None) -> Parameter:
-        """Create, register and return a named weight (``layer.kernel`` etc. by attribute too)."""
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
+                   constraint=None, aggregation="none", name=None, **kwargs) -> Parameter:
+        """Create, register and return a weight (Keras 3 signature; ``layer.<name>`` reads it too).
+
+        ``initializer`` defaults to 'glorot_uniform' for float weights, 'zeros' otherwise (Keras 3)."""
         from .. import initializers
 
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.add_weight: unexpected keyword argument(s): {', '.join(kwargs)}")
+        if constraint is not None:
+            raise ValueError(f"{type(self).__name__}.add_weight: constraints are not supported by gradflow")
+        if shape is None:
+            shape = ()
+        try:
+            shape = tuple(int(s) for s in ((shape,) if isinstance(shape, (int, np.integer)) else shape))
+        except (TypeError, ValueError):
+            raise ValueError(f"layer {self.name!r}: add_weight shape must be a tuple of ints, got {shape!r}") from None
+        if any(s < 0 for s in shape):
+            raise ValueError(f"layer {self.name!r}: add_weight shape must hold sizes >= 0, got {shape}")
+        if name is None:
+            base, i = "variable", 0
+            name = base
+            while name in self._params:
+                i += 1
+                name = f"{base}_{i}"
         dtype = np.dtype(dtype) if dtype is not None else self.dtype
-        values = initializers.get(initializer)(tuple(int(s) for s in shape), dtype=dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
+        values = initializers.get(initializer)(shape, dtype=dtype)
         param = Parameter(values, dtype=dtype, name=f"{self.name}/{name}", trainable=trainable)
         param.requires_grad = trainable and self._trainable
         self._params[name] = param
@@ -118,22 +292,36 @@ class Layer:
             self._regularizers[name] = regularizers.get(regularizer)
         return param
 
+    def _own_trainable(self) -> list:
+        return [p for p in self._params.values() if p.trainable] if self._trainable else []
+
+    def _own_non_trainable(self) -> list:
+        if not self._trainable:
+            return list(self._params.values())
+        return [p for p in self._params.values() if not p.trainable]
+
     @property
     def weights(self) -> list[Parameter]:
-        """All weights: trainable ones first, then non-trainable (Keras order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """Own weights (trainable ones first), then each sublayer's: Keras order."""
+        own = self._own_trainable() + self._own_non_trainable()
+        return unique_weights(own + [w for sub in self._sublayers() for w in sub.weights])
 
     @property
     def trainable_weights(self) -> list[Parameter]:
         if not self._trainable:
             return []
-        return [p for p in self._params.values() if p.trainable]
+        return unique_weights(self._own_trainable() + [w for sub in self._sublayers() for w in sub.trainable_weights])
 
     @property
     def non_trainable_weights(self) -> list[Parameter]:
         if not self._trainable:
-            return list(self._params.values())
-        return [p for p in self._params.values() if not p.trainable]
+            return self.weights
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    variables = property(lambda self: self.weights)
+    trainable_variables = property(lambda self: self.trainable_weights)
+    non_trainable_variables = property(lambda self: self.non_trainable_weights)
 
     @property
     def trainable(self) -> bool:
@@ -141,12 +329,15 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        """Freeze (or unfreeze) this layer and every layer it holds, as in Keras."""
         self._trainable = bool(value)
         for p in self._params.values():
             p.requires_grad = p.trainable and self._trainable
+        for sub in self._sublayers():
+            sub.trainable = value
 
     def count_params(self) -> int:
-        return int(sum(p.size for p in self._params.values()))
+        return int(sum(p.size for p in self.weights))
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as NumPy arrays, in ``weights`` order (Keras layouts)."""
@@ -157,39 +348,88 @@ class Layer:
         params = self.weights
         weights = list(weights)
         if len(weights) != len(params):
-            raise ValueError(f"layer {self.name!r}: set_weights expected {len(params)} arrays "
-                             f"({', '.join(p.name for p in params) or 'no weights'}), got {len(weights)}")
+            raise ValueError(f"set_weights: {type(self).__name__} {self.name!r} has {len(params)} weight arrays "
+                             f"({', '.join(p.name for p in params) or 'none; is it built?'}), got {len(weights)}")
         arrays = []
-        for p, w in zip(params, weights):
-            arr = w.numpy() if isinstance(w, Tensor) else np.asarray(w)
-            if arr.shape != p.shape:
-                raise ValueError(f"layer {self.name!r}: weight {p.name!r} expects shape {p.shape}, got {arr.shape}")
+        for i, (p, w) in enumerate(zip(params, weights)):
+            arr = w.numpy() if isinstance(w, Tensor) else (w.get() if is_cupy_array(w) else np.asarray(w))
+            if tuple(arr.shape) != tuple(p.shape):
+                raise ValueError(f"{type(self).__name__} {self.name!r}: set_weights: weight #{i} ({p.name!r}) "
+                                 f"expects shape {tuple(p.shape)}, got {tuple(arr.shape)}")
             if arr.dtype.kind not in "fiub":
-                raise TypeError(f"layer {self.name!r}: weight {p.name!r} needs numeric values, got dtype {arr.dtype}")
+                raise TypeError(f"{type(self).__name__} {self.name!r}: weight {p.name!r} needs numbers, "
+                                f"got dtype {arr.dtype}")
             arrays.append(arr)
         for p, arr in zip(params, arrays):
             p.assign(arr)
 
+    def _regularized(self) -> list:
+        """``(penalty, weight)`` pairs of this layer and its sublayers."""
+        return [(reg, layer._params[n]) for layer in self._flatten_layers() for n, reg in layer._regularizers.items()]
+
     def regularization_losses(self) -> list[Tensor]:
         """The penalty of every regularised weight, as scalar Tensors (added to the loss)."""
-        return [reg(self._params[n]) for n, reg in self._regularizers.items()]
+        return [reg(p) for reg, p in self._regularized()]
+
+    def add_loss(self, loss) -> None:
+        """Add a loss term (a scalar Tensor) from ``call``: fit adds it to the compiled loss."""
+        _ADD_LOSS_USED[0] = True
+        if not isinstance(loss, Tensor):
+            loss = Tensor(loss)
+        if loss.ndim:
+            loss = loss.sum() if loss.size == 1 else loss.mean()
+        self._added_losses.append(loss)
+
+    def _clear_losses(self) -> None:
+        for layer in self._flatten_layers():
+            if layer.__dict__.get("_added_losses"):
+                layer._added_losses = []
+
+    def _collect_added_losses(self) -> list:
+        return [l for layer in self._flatten_layers() for l in layer.__dict__.get("_added_losses", ())]
 
     @property
     def losses(self) -> list[Tensor]:
-        return self.regularization_losses()
+        """Regularization penalties plus the losses ``add_loss`` recorded in the last call."""
+        return self.regularization_losses() + self._collect_added_losses()
 
     # -- building and calling -------------------------------------------------------------
     def build(self, input_shape) -> None:
         """Create weights for ``input_shape`` (batch axis included, as None)."""
 
     def compute_output_shape(self, input_shape):
-        """Output shape for ``input_shape`` (batch axis as None); default: run on a dummy batch."""
+        """Output shape for ``input_shape`` (batch axis as None); default: run ``call`` on one sample."""
+        return map_structure(lambda kt: kt.shape, self._probe_outputs(input_shape, {}))
+
+    def _probe_outputs(self, input_shape, arguments: dict):
+        """Symbolic outputs found by running ``call`` on zeros of ``input_shape`` (unknown sizes as 1;
+        sizes that change with an unknown input size come out as None, found by a second run)."""
         from ..autograd import no_grad
 
-        probe = tuple(1 if d is None else d for d in input_shape)
-        with no_grad():
-            out = self.call(Tensor(get_backend().xp.zeros(probe, dtype=self.dtype)), training=False)
-        return (input_shape[0],) + tuple(out.shape[1:])
+        shapes = [input_shape] if _is_shape(input_shape) else flatten_shapes(input_shape)
+        structure = input_shape if not _is_shape(input_shape) else None
+        xp = get_backend().xp
+        unknown = any(d is None for s in shapes for d in s[1:])
+        runs = []
+        for fill in ((1, 2) if unknown else (1,)):
+            arrays = [Tensor(xp.zeros(tuple(fill if d is None else d for d in s), dtype=self.dtype)) for s in shapes]
+            inputs = arrays[0] if structure is None else pack_shapes_as(structure, arrays)
+            with no_grad():
+                out = self._invoke(inputs, (), dict(arguments), arguments.get("training", False))
+            runs.append(out)
+        self._added_losses = []
+        batch_unknown = shapes[0][0] is None if shapes and shapes[0] else True
+        flat_runs = [flatten(r) for r in runs]
+
+        def spec(i, t):
+            dims = list(t.shape)
+            if dims and batch_unknown:
+                dims[0] = None
+            for other in flat_runs[1:]:
+                dims = [None if (d is None or d != o) else d for d, o in zip(dims, other[i].shape)]
+            return KerasTensor(dims, t.dtype)
+
+        return pack_as(runs[0], [spec(i, t) for i, t in enumerate(flat_runs[0])])
 
     def check_input_shape(self, input_shape) -> None:
         """Raise a clear error if this layer cannot take ``input_shape`` (subclasses extend).
@@ -200,10 +440,16 @@ class Layer:
 
     def build_from_shape(self, input_shape) -> tuple:
         """Build (once) and record input/output shapes; returns the output shape."""
-        input_shape = tuple(input_shape)
+        input_shape = tuple(input_shape) if _is_shape(input_shape) else input_shape
         self.check_input_shape(input_shape)
         if not self.built:
-            self.build(input_shape)
+            try:
+                self.build(input_shape)
+            except Exception as exc:
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(while building {type(self).__name__} layer {self.name!r} for input shape "
+                                 f"{input_shape})")
+                raise
             self.built = True
         self.input_shape = input_shape
         self.output_shape = self.compute_output_shape(input_shape)
@@ -219,28 +465,126 @@ class Layer:
             self.check_input_shape(shape)
         return x
 
-    def __call__(self, inputs, training: bool = False):
-        return self.call(self._prepare(inputs), training=bool(training))
+    def _invoke(self, inputs, args, kwargs, training):
+        """``call`` with ``training``/``mask`` passed only where its signature takes them."""
+        takes_training, takes_mask, defaults = _call_flags(type(self))
+        if takes_training:
+            if training is None:
+                training = defaults.get("training", None)
+            kwargs["training"] = training
+        else:
+            kwargs.pop("training", None)
+        if not takes_mask:
+            kwargs.pop("mask", None)
+        ctx = _CONTEXT
+        previous = ctx.training
+        ctx.training = training
+        ctx.depth += 1
+        try:
+            return self.call(inputs, *args, **kwargs)
+        finally:
+            ctx.depth -= 1
+            ctx.training = previous
+
+    def __call__(self, *args, **kwargs):
+        if not args:
+            if "inputs" not in kwargs:
+                raise TypeError(f"{type(self).__name__} layer {self.name!r} was called without inputs")
+            args = (kwargs.pop("inputs"),)
+        inputs = args[0]
+        if any_symbolic(inputs):
+            return self._symbolic_call(inputs, args[1:], kwargs)
+        training = kwargs.pop("training", None)
+        if training is None:
+            training = _CONTEXT.training
+        if _CONTEXT.depth == 0 and _ADD_LOSS_USED[0]:
+            self._clear_losses()
+        x = _convert_inputs(inputs, self.dtype)
+        if not self.built:
+            self.build_from_shape((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
+                                  map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
+        else:
+            # a model reports the caller's real batch shape (Keras: "found shape=(4, 3)"), a layer (None, ...)
+            real = hasattr(self, "_init_trainer")
+            self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)
+                                   else _shapes_of(x))
+        return self._invoke(x, args[1:], kwargs, training)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        """Record this call in the graph: build for the symbolic shapes, infer the outputs."""
+        flat = flatten(inputs)
+        bad = [type(v).__name__ for v in flat if not isinstance(v, KerasTensor)]
+        if bad:
+            raise TypeError(f"{type(self).__name__} layer {self.name!r} was called on a mix of symbolic tensors "
+                            f"(keras.Input and layer outputs) and concrete values ({', '.join(bad)}); pass only "
+                            f"symbolic tensors when building a model")
+        if args or any(any_symbolic(v) for v in kwargs.values()):
+            raise TypeError(f"{type(self).__name__} layer {self.name!r}: when building a model, pass tensors as the "
+                            f"first argument only (keyword arguments must be plain values such as training=False)")
+        shapes = tuple(flat[0].shape) if isinstance(inputs, KerasTensor) else _shapes_of(inputs)
+        try:
+            if not self.built:
+                self.build_from_shape(shapes)
+            else:
+                self.check_input_shape(shapes)
+                self.input_shape = shapes
+            if "training" in kwargs or type(self).compute_output_shape is Layer.compute_output_shape:
+                outputs = self._probe_outputs(shapes, kwargs)
+                self.output_shape = map_structure(lambda kt: kt.shape, outputs)
+            else:
+                out_shape = self.compute_output_shape(shapes)
+                self.output_shape = out_shape
+                dtype = self._output_dtype(flat)
+                outputs = (KerasTensor(out_shape, dtype) if _is_shape(out_shape) else
+                           map_structure_shapes(lambda s: KerasTensor(s, dtype), out_shape))
+        except Exception as exc:
+            if hasattr(exc, "add_note") and not any("while calling" in n for n in getattr(exc, "__notes__", ())):
+                exc.add_note(f"(while calling {type(self).__name__} layer {self.name!r} on symbolic inputs of shape "
+                             f"{shapes})")
+            raise
+        node = Node(self, inputs, outputs, kwargs)
+        for i, t in enumerate(node.flat_outputs):
+            t._node, t._index = node, i
+        self._inbound_nodes.append(node)
+        return outputs
+
+    def _output_dtype(self, flat_inputs) -> str:
+        return self.dtype.name if self.dtype.kind == "f" else (flat_inputs[0].dtype if flat_inputs else self.dtype.name)
 
     def call(self, inputs, training: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
 
+    # -- graph ----------------------------------------------------------------------------
+    def _node_attribute(self, attr: str, what: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} has never been called on symbolic inputs, so it has no "
+                                 f"{what} yet; build a model with keras.Input and call the layer on it")
+        return getattr(self._inbound_nodes[0], attr)
+
+    input = property(lambda self: self._node_attribute("inputs", "input"),
+                     doc="The symbolic input of the layer's first call (Keras semantics).")
+    output = property(lambda self: self._node_attribute("outputs", "output"),
+                      doc="The symbolic output of the layer's first call (Keras semantics).")
+
     # -- devices --------------------------------------------------------------------------
     def to(self, device: str) -> "Layer":
-        """Move every weight to ``device`` ('cpu' or 'cuda') in place."""
+        """Move every weight (of this layer and the layers it holds) to ``device`` in place."""
         from ..ops import to_device
 
-        for p in self._params.values():
+        for p in self.weights:
             p.data = to_device(p.detach(), device).data
             p.grad = None
         return self
 
     # -- config ---------------------------------------------------------------------------
     def get_config(self) -> dict:
-        """JSON-able constructor arguments (subclasses extend)."""
+        """JSON-able constructor arguments (subclasses extend). For a user's layer that does not
+        define ``get_config``, the arguments its constructor was called with, when they are plain values."""
         cfg = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype.name}
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
+        if not type(self).__module__.startswith("gradflow.") and type(self).get_config is Layer.get_config:
+            cfg.update(_auto_config(self))
         return cfg
 
     @classmethod
@@ -249,6 +593,65 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _auto_config(layer) -> dict:
+    """The constructor's keyword arguments (positional ones by parameter name), if all are plain."""
+    args, kwargs = layer.__dict__.get("_init_args", ((), {}))
+    try:
+        bound = inspect.signature(type(layer).__init__).bind(layer, *args, **kwargs)
+    except TypeError:
+        return {}
+    values = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = inspect.signature(type(layer).__init__).parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            values.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            values[name] = value
+    if not _plain(values):
+        raise NotImplementedError(
+            f"{type(layer).__name__} layer {layer.name!r}: its constructor takes values that are not plain "
+            f"(numbers, strings, lists, dicts), so gradflow cannot write its config by itself; define "
+            f"get_config() returning the constructor arguments (and from_config if they need rebuilding)")
+    return values
+
+
+def flatten_shapes(structure) -> list:
+    """The shape tuples in a nesting of shapes (lists of shape tuples, dicts of them)."""
+    if _is_shape(structure):
+        return [tuple(structure)]
+    if isinstance(structure, dict):
+        return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
+    return [s for item in structure for s in flatten_shapes(item)]
+
+
+def pack_shapes_as(structure, flat):
+    it = iter(flat)
+
+    def rebuild(s):
+        if _is_shape(s):
+            return next(it)
+        if isinstance(s, dict):
+            built = {k: rebuild(s[k]) for k in sorted(s)}
+            return {k: built[k] for k in s}
+        return type(s)(rebuild(x) for x in s)
+
+    return rebuild(structure)
+
+
+def map_structure_shapes(fn, structure):
+    return pack_shapes_as(structure, [fn(s) for s in flatten_shapes(structure)])
 
 
 def _param_attr(self, item):

@@ -89,10 +89,9 @@ class Conv2D(WithActivation, Layer):
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
-        self.add_weight("kernel", (*self.kernel_size, channels, self.filters), self.kernel_initializer,
-                        self.kernel_regularizer)
+        self.add_weight(name="kernel", shape=(*self.kernel_size, channels, self.filters), initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer, regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,

@@ -1,8 +1,9 @@
-"""InputLayer and Input: declare a model's input shape (batch axis None unless ``batch_size``)."""
+"""InputLayer and Input: a model's entry point. ``Input(shape)`` is a symbolic tensor (Keras 3)."""
 from __future__ import annotations
 
 from ._args import describe
 from .base import Layer
+from .symbolic import KerasTensor, Node
 
 __all__ = ["InputLayer", "Input"]
 
@@ -26,7 +27,10 @@ class InputLayer(Layer):
     """
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, batch_shape=None,
-                 input_shape=None, batch_input_shape=None, **kwargs):
+                 input_shape=None, batch_input_shape=None, sparse=None, ragged=None, input_tensor=None,
+                 optional=False, **kwargs):
+        if sparse or ragged or input_tensor is not None or optional:
+            raise ValueError("InputLayer: sparse, ragged, optional and input_tensor inputs are not supported by gradflow")
         shape = input_shape if shape is None else shape
         batch_shape = batch_input_shape if batch_shape is None else batch_shape
         super().__init__(name=name, dtype=dtype, **kwargs)
@@ -43,6 +47,10 @@ class InputLayer(Layer):
         self._batch_input_shape = self.batch_shape
         self.built = True
         self.input_shape = self.output_shape = self.batch_shape
+        tensor = KerasTensor(self.batch_shape, self.dtype, name=self.name)
+        node = Node(self, [], tensor, {})
+        tensor._node, tensor._index = node, 0
+        self._inbound_nodes.append(node)
 
     def check_input_shape(self, input_shape) -> None:
         want = self.batch_shape[1:]
@@ -60,6 +68,11 @@ class InputLayer(Layer):
         return {"name": self.name, "dtype": self.dtype.name, "batch_shape": list(self.batch_shape)}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):  # noqa: N802 - Keras name
-    """An InputLayer for the start of a Sequential model: ``Input(shape=(28, 28, 1))``."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,  # noqa: N802
+          optional=False):
+    """A symbolic input tensor (Keras 3): ``x = Input(shape=(28, 28, 1))`` has ``x.shape ==
+    (None, 28, 28, 1)``; call layers on it and pass it to ``Model(inputs, outputs)``, or put it
+    first in a ``Sequential``."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape,
+                       sparse=sparse, input_tensor=tensor, optional=optional)
+    return layer.output

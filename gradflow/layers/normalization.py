@@ -65,11 +65,11 @@ class BatchNormalization(Layer):
     def build(self, input_shape) -> None:
         c = (input_shape[self._feature_axis(len(input_shape))],)
         if self.scale:
-            self.add_weight("gamma", c, self.gamma_initializer, self.gamma_regularizer)
+            self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer, regularizer=self.gamma_regularizer)
         if self.center:
-            self.add_weight("beta", c, self.beta_initializer, self.beta_regularizer)
-        self.add_weight("moving_mean", c, self.moving_mean_initializer, trainable=False)
-        self.add_weight("moving_variance", c, self.moving_variance_initializer, trainable=False)
+            self.add_weight(name="beta", shape=c, initializer=self.beta_initializer, regularizer=self.beta_regularizer)
+        self.add_weight(name="moving_mean", shape=c, initializer=self.moving_mean_initializer, trainable=False)
+        self.add_weight(name="moving_variance", shape=c, initializer=self.moving_variance_initializer, trainable=False)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

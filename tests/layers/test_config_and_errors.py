@@ -63,8 +63,10 @@ def test_auto_names():
 
 
 def test_input_layer():
-    layer = L.Input(shape=(28, 28, 1))
-    assert isinstance(layer, L.InputLayer) and layer.built
+    tensor = L.Input(shape=(28, 28, 1))  # Keras 3: a symbolic tensor, produced by an InputLayer
+    assert tensor.shape == (None, 28, 28, 1) and tensor.dtype == "float32" and tensor.name == "input_layer"
+    layer = tensor._keras_history[0]
+    assert isinstance(layer, L.InputLayer) and layer.built and layer.output is tensor
     assert layer.output_shape == (None, 28, 28, 1) and layer.batch_shape == (None, 28, 28, 1)
     assert L.InputLayer(shape=(4,), batch_size=8).output_shape == (8, 4)
     assert L.InputLayer(input_shape=(3,)).output_shape == (None, 3)  # Keras 2 argument

@@ -291,7 +291,8 @@ def test_compile_takes_objects(mk):
                   metrics=[acc, "crossentropy"], weighted_metrics=["accuracy"])
     hist = model.fit(x, y, sample_weight=np.ones(16, np.float32), batch_size=4, epochs=2, verbose=0)
     assert list(hist.history) == ["loss", "sparse_categorical_accuracy", "crossentropy", "accuracy"]
-    assert model.metrics[0] is acc
+    assert model.metrics[0].name == "loss"  # Keras 3: the loss tracker, then the compiled metrics
+    assert model.metrics[1].metrics[0] is acc
     assert hist.history["accuracy"] == hist.history["sparse_categorical_accuracy"]  # unit weights
 
 

@@ -13,10 +13,10 @@ import numbers
 
 import numpy as np
 
-from .autograd.tensor import Tensor
-from .backend import array_module, is_cupy_array
+from ..autograd.tensor import Tensor
+from ..backend import array_module, is_cupy_array
 
-__all__ = ["CompiledLoss", "CompiledMetrics", "loss_identifier_name", "apply_activation", "class_weights_for"]
+__all__ = ["CompiledLoss", "CompiledMetrics", "CompileMetrics", "loss_identifier_name", "apply_activation", "class_weights_for"]
 
 #: built-in losses that compare y_true and y_pred elementwise (targets must match the output shape)
 _ELEMENTWISE = {
@@ -74,7 +74,7 @@ class CompiledLoss:
     """The compiled loss: per-sample function, its fused logits form, reduction and target rules."""
 
     def __init__(self, identifier, loss_weight=1.0):
-        from . import losses
+        from .. import losses
 
         self.identifier = identifier
         self.weight = float(loss_weight)
@@ -98,7 +98,7 @@ class CompiledLoss:
     # -- resolving against the model ------------------------------------------------------
     def resolve_fused(self, last_layer) -> None:
         """Use the logits form when the last layer ends in softmax/sigmoid and the loss matches."""
-        from . import losses
+        from .. import losses
 
         self.fused = self.fused_activation = None
         act = getattr(last_layer, "activation_name", None)
@@ -110,7 +110,7 @@ class CompiledLoss:
 
     def _simple(self, loss_obj) -> bool:
         """Keras's default reduction with no mask: the fast ``mean`` path applies."""
-        from . import losses
+        from .. import losses
 
         return (loss_obj.reduction == "sum_over_batch_size"
                 and (type(loss_obj)._mask is losses.Loss._mask or getattr(loss_obj, "ignore_class", None) is None))
@@ -204,7 +204,7 @@ class CompiledMetrics:
         self.built = False
 
     def build(self, loss_identifier, output_shape) -> None:
-        from . import metrics as metrics_mod
+        from .. import metrics as metrics_mod
 
         if self.built:
             return
@@ -261,3 +261,79 @@ def _as_list(value, what: str) -> list:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
+
+
+class CompileMetrics:
+    """All outputs' compiled metrics, Keras 3's ``compile_metrics`` entry of ``model.metrics``:
+    ``update_state(y_true, y_pred, sample_weight)`` takes the model's output structure and
+    ``result()`` a dict. With several outputs each name is prefixed ``{output}_``."""
+
+    name = "compile_metrics"
+
+    def __init__(self, metrics, weighted, prefixes, loss_specs, output_shapes):
+        self.outputs = []
+        used: set[str] = {"loss"}
+        for specs, wspecs, prefix, loss, shape in zip(metrics, weighted, prefixes, loss_specs, output_shapes):
+            cm = CompiledMetrics(specs, wspecs)
+            cm.build(loss, shape)
+            for m in cm.all:
+                full = f"{prefix}_{m.name}" if prefix else m.name
+                base, i = full, 1
+                while full in used:
+                    full, i = f"{base}_{i}", i + 1
+                used.add(full)
+                if full != m.name:
+                    try:
+                        m.name = full
+                    except AttributeError:
+                        pass
+            self.outputs.append(cm)
+
+    @property
+    def all(self) -> list:
+        return [m for cm in self.outputs for m in cm.all]
+
+    @property
+    def metrics(self) -> list:
+        return self.all
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.all]
+
+    def update(self, ys, preds, sws) -> None:
+        sws = sws or (None,) * len(ys)
+        for cm, y, p, sw in zip(self.outputs, ys, preds, sws):
+            if y is not None and cm.all:
+                cm.update(y, p, sw)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        from ..layers.symbolic import flatten
+
+        def split(v):
+            if v is None:
+                return [None] * len(self.outputs)
+            flat = flatten(v) if isinstance(v, (list, tuple, dict)) else [v]
+            if len(flat) == 1 and len(self.outputs) > 1:
+                flat = flat * len(self.outputs)
+            return [f.data if isinstance(f, Tensor) else f for f in flat]
+
+        preds = [p if isinstance(p, Tensor) else Tensor._wrap(p) for p in split(y_pred)]
+        self.update(split(y_true), preds, split(sample_weight))
+
+    def reset(self) -> None:
+        for cm in self.outputs:
+            cm.reset()
+
+    reset_state = reset
+
+    def results(self) -> dict:
+        out = {}
+        for cm in self.outputs:
+            out.update(cm.results())
+        return out
+
+    result = results
+
+    def __repr__(self):
+        return f"<CompileMetrics {self.names}>"

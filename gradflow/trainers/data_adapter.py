@@ -18,11 +18,12 @@ import warnings
 
 import numpy as np
 
-from .backend import is_cupy_array
+from ..backend import is_cupy_array
 
 __all__ = [
     "is_array_data", "is_batch_source", "as_array", "split_validation", "ArraySource",
-    "BatchSource", "BatchStream", "check_batch_size", "unpack_batch", "take_rows",
+    "BatchSource", "BatchStream", "check_batch_size", "unpack_batch", "take_rows", "flatten_arrays",
+    "unflatten_arrays", "num_samples",
 ]
 
 #: datasets larger than this stay on the host and go to the GPU one batch at a time
@@ -37,7 +38,7 @@ def is_array_data(x) -> bool:
         return False
     if isinstance(x, (np.ndarray, list, tuple, numbers.Number, np.generic)) or is_cupy_array(x):
         return True
-    from .autograd.tensor import Tensor
+    from ..autograd.tensor import Tensor
 
     if isinstance(x, Tensor):
         return True
@@ -64,7 +65,7 @@ def as_array(value, name: str):
     Raises ValueError/TypeError naming ``name`` for ragged lists, strings/objects, scalars
     and empty data.
     """
-    from .autograd.tensor import Tensor
+    from ..autograd.tensor import Tensor
 
     if isinstance(value, Tensor):
         arr = value.data
@@ -103,18 +104,51 @@ def take_rows(arr, index):
     return None if arr is None else arr[index]
 
 
+def flatten_arrays(arrays) -> tuple[list, list]:
+    """``(x, y, sw)`` -> (flat list of arrays, layout): each of x, y, sw is None, one array or a
+    tuple of arrays (several model inputs or outputs); ``unflatten_arrays`` undoes it."""
+    flat, layout = [], []
+    for part in arrays:
+        if isinstance(part, tuple):
+            layout.append(len(part))
+            flat.extend(part)
+        else:
+            layout.append(-1)
+            flat.append(part)
+    return flat, layout
+
+
+def unflatten_arrays(flat, layout) -> tuple:
+    out, i = [], 0
+    for n in layout:
+        if n < 0:
+            out.append(flat[i])
+            i += 1
+        else:
+            out.append(tuple(flat[i:i + n]))
+            i += n
+    return tuple(out)
+
+
+def num_samples(part) -> int:
+    """Rows of an array, or of the first array of a tuple of them."""
+    first = part[0] if isinstance(part, tuple) else part
+    return len(first)
+
+
 def split_validation(arrays, validation_split: float):
     """Split equally long arrays into (train, validation): the validation part is the LAST
     ``validation_split`` fraction, taken before any shuffling (as Keras does)."""
-    n = len(arrays[0])
+    flat, layout = flatten_arrays(arrays)
+    n = len(next(a for a in flat if a is not None))
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:
         raise ValueError(
             f"validation_split={validation_split} of {n} samples leaves "
             f"{split_at} for training and {n - split_at} for validation; both need at least one sample")
-    train = tuple(None if a is None else a[:split_at] for a in arrays)
-    val = tuple(None if a is None else a[split_at:] for a in arrays)
-    return train, val
+    train = [None if a is None else a[:split_at] for a in flat]
+    val = [None if a is None else a[split_at:] for a in flat]
+    return unflatten_arrays(train, layout), unflatten_arrays(val, layout)
 
 
 def unpack_batch(batch, where: str):
@@ -149,7 +183,7 @@ def _to_device(arr, backend):
 
 def _permutation(n: int):
     """A shuffled index from gradflow's seeded generator, as a NumPy array."""
-    from .random import generator
+    from ..random import generator
 
     perm = generator().permutation(n)
     return perm if isinstance(perm, np.ndarray) else perm.get()
@@ -166,6 +200,7 @@ class ArraySource:
     restartable = True
 
     def __init__(self, arrays, batch_size: int, shuffle=False, backend=None):
+        arrays, self._layout = flatten_arrays(arrays)
         self.n = len(arrays[0])
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -180,10 +215,10 @@ class ArraySource:
         out = []
         for start in range(0, n, bs):
             sl = slice(start, min(start + bs, n))
-            batch = tuple(None if a is None else a[sl] for a in arrays)
+            batch = [None if a is None else a[sl] for a in arrays]
             if self._host:
-                batch = tuple(None if a is None else self.backend.asarray(a) for a in batch)
-            out.append(batch)
+                batch = [None if a is None else self.backend.asarray(a) for a in batch]
+            out.append(unflatten_arrays(batch, self._layout))
         return out
 
     def new_pass(self) -> list:

@@ -199,6 +199,8 @@ def save_model(model, path) -> None:
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``path``."""
     import gradflow
 
+    from .serialization import serialize_keras_object
+
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet; call build(input_shape), "
                          f"fit it, or give the first layer input_shape=")
@@ -208,7 +210,7 @@ def save_model(model, path) -> None:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "gradflow_version": gradflow.__version__,
-        "model": {"class_name": type(model).__name__, "config": model.get_config()},
+        "model": serialize_keras_object(model),
         "compile": compile_cfg,
         "weights": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype.name} for p in params],
     }
@@ -282,14 +284,11 @@ def _read_config(members: dict, where: str) -> dict:
     return config
 
 
-def _model_from_config(cfg: dict, where: str):
-    from .layers.base import layer_class
+def _model_from_config(cfg: dict, where: str, custom_objects=None):
+    from .serialization import deserialize_keras_object
 
     try:
-        cls = layer_class(cfg["class_name"])
-        if not hasattr(cls, "from_config"):
-            raise ValueError(f"{cfg['class_name']} cannot be built from a config")
-        model = cls.from_config(cfg["config"])
+        model = deserialize_keras_object(cfg, custom_objects=custom_objects)
     except ModelFileError:
         raise
     except Exception as exc:
@@ -297,18 +296,28 @@ def _model_from_config(cfg: dict, where: str):
     return model
 
 
-def load_model(path, compile: bool = True):
+def _names_are_stable(model) -> bool:
+    """Whether weight names survive a rebuild from config (layer names are in graph configs,
+    but a subclassed model names its layers afresh): else weights match by position and shape."""
+    from ..models.functional import Functional
+    from ..models.sequential import Sequential
+
+    return isinstance(model, (Functional, Sequential))
+
+
+def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
-    ``compile``) its compile settings and optimizer state."""
+    ``compile``) its compile settings and optimizer state. ``custom_objects`` maps class names
+    to the user's own layer/model classes (or register them with register_keras_serializable)."""
     where = os.fspath(path)
     members = _open_zip(_read_file(path), where)
     config = _read_config(members, where)
-    model = _model_from_config(config["model"], where)
+    model = _model_from_config(config["model"], where, custom_objects)
     if not model.built:
         raise ModelFileError(f"{where}: the saved model has no input shape, so its weights cannot be restored")
     params = _model_weights(model)
     keys, arrays, _ = weights_from_bytes(members[WEIGHTS_NAME], f"{where}:{WEIGHTS_NAME}")
-    values = _check_against(params, keys, arrays, f"{where}:{WEIGHTS_NAME}", check_names=True)
+    values = _check_against(params, keys, arrays, f"{where}:{WEIGHTS_NAME}", check_names=_names_are_stable(model))
     compile_cfg = config.get("compile")
     opt_state = None
     if compile and compile_cfg:

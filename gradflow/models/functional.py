@@ -1,0 +1,452 @@
+"""``Functional``: a model that is a graph of layer calls, from ``Model(inputs, outputs)``.
+
+Building walks back from the outputs through the recorded nodes to the inputs (an output
+that cannot be reached from the inputs is an error naming the tensor and the layer), orders
+the nodes topologically and plans the forward pass once: each step calls a layer's ``call``
+directly on the values of its input tensors, and chains that the kernels fuse
+(BatchNormalization -> ReLU -> MaxPooling2D, Conv2D(relu) -> MaxPooling2D) run as one step
+wherever each intermediate output feeds only the next layer. Configs use Keras 3's layout
+(``layers`` with ``inbound_nodes``, ``input_layers``, ``output_layers``).
+"""
+from __future__ import annotations
+
+from ..layers.base import Layer
+from ..layers.input_layer import InputLayer
+from ..layers.symbolic import KerasTensor, flatten, pack_as
+from .fusion import match_fusion
+from .model import Model, layer_runner
+
+__all__ = ["Functional", "functional_from_config"]
+
+
+def _describe(t: KerasTensor) -> str:
+    layer = t._node.layer.name if t._node is not None else "?"
+    return f"{t.name or 'tensor'} of shape {t.shape} (output of layer {layer!r})"
+
+
+class Functional(Model):
+    """``Functional(inputs, outputs, name=None)``: inputs/outputs a KerasTensor, a list or a dict of them."""
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"Model(inputs, outputs): unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        Model.__init__(self, name=name, trainable=trainable, dtype=dtype)
+        self._init_graph(inputs, outputs)
+
+    # -- the graph ----------------------------------------------------------------------------
+    def _init_graph(self, inputs, outputs) -> None:
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(outputs, tuple):
+            outputs = list(outputs)
+        flat_in, flat_out = flatten(inputs), flatten(outputs)
+        for what, flat in (("inputs", flat_in), ("outputs", flat_out)):
+            bad = [type(t).__name__ for t in flat if not isinstance(t, KerasTensor)]
+            if bad or not flat:
+                raise TypeError(f"Model({what}=...) takes symbolic tensors (from keras.Input and layer calls), "
+                                f"a list or a dict of them; got {bad or 'nothing'}")
+        if len({id(t) for t in flat_in}) != len(flat_in):
+            raise ValueError("Model(inputs=...): the same input tensor is listed twice")
+        input_ids = {id(t) for t in flat_in}
+        order, seen, visiting = [], set(), set()
+
+        def visit(t: KerasTensor, consumer) -> None:
+            if id(t) in input_ids:
+                return
+            node = t._node
+            if node is None or isinstance(node.layer, InputLayer):
+                where = f"at layer {consumer.layer.name!r}" if consumer is not None else "as a model output"
+                raise ValueError(
+                    f"Graph disconnected: cannot obtain the value of tensor {_describe(t)} {where}: it does not "
+                    f"depend on the model's inputs {[ti.name for ti in flat_in]}. Pass the keras.Input it comes from "
+                    f"in inputs=, or build the output from the given inputs. Layers reached without issue: "
+                    f"{[n.layer.name for n in order]}")
+            if id(node) in seen:
+                return
+            if id(node) in visiting:
+                raise ValueError(f"the graph has a cycle through layer {node.layer.name!r}")
+            visiting.add(id(node))
+            for parent in node.flat_inputs:
+                visit(parent, node)
+            visiting.discard(id(node))
+            seen.add(id(node))
+            order.append(node)
+
+        for t in flat_out:
+            visit(t, None)
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self.inputs, self.outputs = flat_in, flat_out
+        self._nodes = order
+        layers, ids = [], set()
+        for t in flat_in:
+            if t._node is not None and isinstance(t._node.layer, InputLayer) and id(t._node.layer) not in ids:
+                ids.add(id(t._node.layer))
+                layers.append(t._node.layer)
+        for node in order:
+            if id(node.layer) not in ids:
+                ids.add(id(node.layer))
+                layers.append(node.layer)
+        if any(layer is self for layer in layers):
+            raise ValueError(f"model {self.name!r} cannot contain itself")
+        self._layers = layers
+        names = [l.name for l in layers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"model {self.name!r}: layer names must be unique, but {dup} appear more than once "
+                             f"(pass name=... to the layers)")
+        self._plans = {}
+        self.built = True
+        self.input_shape = self._map_in(lambda t: t.shape)
+        self.output_shape = pack_as(outputs, [t.shape for t in flat_out])
+        self._output_structure = outputs
+
+    def _map_in(self, fn):
+        return pack_as(self._inputs_struct, [fn(t) for t in self.inputs])
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def _sublayers(self) -> list:
+        return [l for l in self._layers if l is not self]
+
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
+
+    @property
+    def input_names(self) -> list[str]:
+        return self._input_names()
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._output_names()
+
+    def _input_names(self) -> list[str]:
+        if isinstance(self._inputs_struct, dict):
+            return sorted(self._inputs_struct)
+        return [t.name or t._node.layer.name for t in self.inputs]
+
+    def _output_names(self) -> list[str]:
+        if isinstance(self._outputs_struct, dict):
+            return sorted(self._outputs_struct)
+        names, used = [], set()
+        for t in self.outputs:
+            base = t._node.layer.name if t._node is not None else (t.name or "output")
+            name, i = base, 1
+            while name in used:
+                name, i = f"{base}_{i}", i + 1
+            used.add(name)
+            names.append(name)
+        return names
+
+    def _pack_outputs(self, flat: list):
+        return pack_as(self._outputs_struct, flat)
+
+    # -- shapes -------------------------------------------------------------------------------
+    def check_input_shape(self, input_shape) -> None:
+        shapes = [input_shape] if len(self.inputs) == 1 and _is_shape(input_shape) else flatten_shapes(input_shape)
+        if len(shapes) != len(self.inputs):
+            raise ValueError(f'model "{self.name}" expects {len(self.inputs)} input(s) '
+                             f"{[t.shape for t in self.inputs]}, got {len(shapes)}: {input_shape}")
+        for i, (t, got) in enumerate(zip(self.inputs, shapes)):
+            want = t.shape
+            if len(got) != len(want) or any(w is not None and g is not None and w != g
+                                             for w, g in zip(want[1:], got[1:])):
+                raise ValueError(f'Input {i} ({t.name!r}) of model "{self.name}" is incompatible with the model: '
+                                 f"expected shape={want}, found shape={tuple(got)}")
+
+    def build_from_shape(self, input_shape):
+        self.check_input_shape(input_shape)
+        return self.output_shape
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is not None:
+            self.check_input_shape(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape
+
+    # -- running ------------------------------------------------------------------------------
+    def _flat_inputs(self, inputs) -> list:
+        """The values for ``self.inputs`` from what a caller passed (one value, a list, a dict)."""
+        n = len(self.inputs)
+        if isinstance(inputs, dict):
+            names = self._input_names() if isinstance(self._inputs_struct, dict) else \
+                [t.name for t in self.inputs]
+            missing = [name for name in names if name not in inputs]
+            if missing:
+                raise ValueError(f'model "{self.name}" expects inputs named {names}; missing {missing} '
+                                 f"(got keys {sorted(inputs)})")
+            return [inputs[name] for name in names]
+        flat = [inputs] if n == 1 and not isinstance(inputs, (list, tuple)) else flatten(inputs)
+        if n == 1 and len(flat) != 1 and isinstance(inputs, (list, tuple)) and all(
+                not hasattr(v, "shape") for v in flatten(inputs)):
+            flat = [inputs]  # a nested Python list as the one input
+        if len(flat) != n:
+            raise ValueError(f'model "{self.name}" expects {n} input(s) ({[t.name for t in self.inputs]}), '
+                             f"got {len(flat)}")
+        return flat
+
+    def call(self, inputs, training=None):
+        from ..layers.base import to_tensor  # noqa: PLC0415
+
+        flat = [to_tensor(v, self._dtype()) for v in self._flat_inputs(inputs)]
+        return self._pack_outputs(self._make_forward()(flat, training))
+
+    def _make_forward(self, heads=frozenset()):
+        key = frozenset(heads)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _plan(self, key)
+        return plan
+
+    def _head_layers(self) -> list:
+        consumed = {id(t) for node in self._nodes for t in node.flat_inputs}
+        heads = []
+        for t in self.outputs:
+            node = t._node
+            layer = node.layer if node is not None else None
+            ok = (node in self._nodes and len(node.flat_outputs) == 1 and not node.arguments
+                  and id(t) not in consumed and hasattr(layer, "call_pre_activation")
+                  and getattr(layer, "activation_name", None) in ("softmax", "sigmoid")
+                  and self.outputs.count(t) == 1)
+            heads.append(layer if ok else None)
+        return heads
+
+    # -- config -------------------------------------------------------------------------------
+    def _node_index(self) -> dict:
+        """Each node of this model (inputs' nodes too) -> its index among its layer's nodes here."""
+        mine = {id(n) for n in self._nodes} | {id(t._node) for t in self.inputs if t._node is not None}
+        index = {}
+        for layer in self._layers:
+            k = 0
+            for node in layer._inbound_nodes:
+                if id(node) in mine:
+                    index[id(node)] = k
+                    k += 1
+        return index
+
+    def _history(self, t: KerasTensor, index: dict) -> list:
+        return [t._node.layer.name, index[id(t._node)], t._index]
+
+    def get_config(self) -> dict:
+        from ..saving.serialization import serialize_keras_object  # noqa: PLC0415
+
+        index = self._node_index()
+        mine = {id(n) for n in self._nodes}
+        layers = []
+        for layer in self._layers:
+            entry = serialize_keras_object(layer)
+            entry["name"] = layer.name
+            nodes = []
+            for node in layer._inbound_nodes:
+                if id(node) in mine:
+                    args = pack_as(node.inputs, [{"class_name": "__keras_tensor__",
+                                                  "config": {"shape": list(t.shape), "dtype": t.dtype,
+                                                             "keras_history": self._history(t, index)}}
+                                                 for t in node.flat_inputs])
+                    nodes.append({"args": [args], "kwargs": dict(node.arguments)})
+            entry["inbound_nodes"] = nodes
+            layers.append(entry)
+        return {"name": self.name, "trainable": self._trainable, "layers": layers,
+                "input_layers": pack_as(self._inputs_struct, [self._history(t, index) for t in self.inputs]),
+                "output_layers": pack_as(self._outputs_struct, [self._history(t, index) for t in self.outputs])}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        return functional_from_config(cls, config, custom_objects)
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
+
+
+def flatten_shapes(structure) -> list:
+    if _is_shape(structure):
+        return [tuple(structure)]
+    if isinstance(structure, dict):
+        return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
+    return [s for item in structure for s in flatten_shapes(item)]
+
+
+def _is_history(value) -> bool:
+    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and all(isinstance(v, int) for v in value[1:]))
+
+
+def functional_from_config(cls, config: dict, custom_objects=None):
+    """Rebuild a functional model: create each layer, replay its calls in dependency order."""
+    from ..saving.serialization import deserialize_keras_object  # noqa: PLC0415
+
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"{cls.__name__}.from_config: expected a functional config with 'layers', got {config!r}")
+    layers, pending = {}, {}
+    for i, entry in enumerate(config["layers"]):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{cls.__name__}.from_config: layer #{i} must be a dict")
+        layer = deserialize_keras_object(entry, custom_objects=custom_objects)
+        name = entry.get("name", layer.name)
+        layers[name] = layer
+        pending[name] = list(entry.get("inbound_nodes") or [])
+    made: dict = {}  # (layer name, node index) -> flat outputs
+    for name, layer in layers.items():
+        if isinstance(layer, InputLayer):
+            made[(name, 0)] = [layer.output]
+
+    def resolve(value):
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            lname, nidx, tidx = value["config"]["keras_history"]
+            outs = made.get((lname, nidx))
+            if outs is None:
+                raise KeyError((lname, nidx))
+            return outs[tidx]
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    done = {name: (1 if isinstance(layer, InputLayer) else 0) for name, layer in layers.items()}
+    progress = True
+    while progress and any(pending.values()):
+        progress = False
+        for name, nodes in pending.items():
+            while nodes:
+                node = nodes[0]
+                try:
+                    args = [resolve(a) for a in node.get("args", [])]
+                except KeyError:
+                    break
+                kwargs = dict(node.get("kwargs") or {})
+                out = layers[name](*args, **kwargs)
+                made[(name, done[name])] = flatten(out)
+                done[name] += 1
+                nodes.pop(0)
+                progress = True
+    stuck = [n for n, nodes in pending.items() if nodes]
+    if stuck:
+        raise ValueError(f"{cls.__name__}.from_config: cannot rebuild the calls of layers {stuck}: their inputs "
+                         f"never become available (a corrupt or incomplete config)")
+
+    def tensors(spec):
+        if _is_history(spec):
+            lname, nidx, tidx = spec
+            if (lname, nidx) not in made:
+                raise ValueError(f"{cls.__name__}.from_config: unknown tensor {spec}")
+            return made[(lname, nidx)][tidx]
+        if isinstance(spec, dict):
+            return {k: tensors(v) for k, v in spec.items()}
+        return [tensors(s) for s in spec]
+
+    inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
+    base = getattr(cls, "_functional_of", cls)
+    if base is Functional or base is Model:
+        return Functional(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+    return base(inputs=inputs, outputs=outputs, name=config.get("name"))
+
+
+class _Step:
+    __slots__ = ("fn", "inputs", "outputs", "single")
+
+    def __init__(self, fn, inputs, outputs):
+        self.fn, self.inputs, self.outputs = fn, inputs, outputs
+        self.single = isinstance(inputs, int)
+
+
+def _plan(model: Functional, heads: frozenset):
+    """The forward function of ``model``: steps over integer slots, fusions applied."""
+    slot = {}
+
+    def slot_of(t):
+        key = id(t)
+        if key not in slot:
+            slot[key] = len(slot)
+        return slot[key]
+
+    in_slots = [slot_of(t) for t in model.inputs]
+    nodes = model._nodes
+    consumers: dict = {}
+    for node in nodes:
+        for t in node.flat_inputs:
+            consumers.setdefault(id(t), []).append(node)
+    output_ids = {id(t) for t in model.outputs}
+    head_nodes = {id(model.outputs[k]._node) for k in heads}
+
+    def chain_next(node):
+        if len(node.flat_outputs) != 1:
+            return None
+        t = node.flat_outputs[0]
+        users = consumers.get(id(t), [])
+        if id(t) in output_ids or len(users) != 1:
+            return None
+        nxt = users[0]
+        if nxt.arguments or len(nxt.flat_inputs) != 1 or id(nxt) in head_nodes:
+            return None
+        return nxt
+
+    absorbed = set()
+    steps = []
+    for node in nodes:
+        if id(node) in absorbed:
+            continue
+        layer = node.layer
+        fused, count = {}, 0
+        if not node.arguments and id(node) not in head_nodes and len(node.flat_inputs) == 1:
+            chain = [node]
+
+            def successor(k, chain=chain):
+                while len(chain) <= k:
+                    nxt = chain_next(chain[-1])
+                    if nxt is None:
+                        return None
+                    chain.append(nxt)
+                return chain[k].layer
+
+            fused, count = match_fusion(layer, successor)
+            last = chain[count]
+            for n in chain[1:count + 1]:
+                absorbed.add(id(n))
+        else:
+            last = node
+        ins = slot_of(node.flat_inputs[0]) if isinstance(node.inputs, KerasTensor) else \
+            pack_as(node.inputs, [slot_of(t) for t in node.flat_inputs])
+        outs = [slot_of(t) for t in last.flat_outputs]
+        steps.append(_Step(_step_fn(layer, node, fused, id(node) in head_nodes), ins, outs))
+    out_slots = [slot_of(t) for t in model.outputs]
+    n_slots = len(slot)
+
+    def resolve(spec, values):
+        if isinstance(spec, int):
+            return values[spec]
+        if isinstance(spec, dict):
+            return {k: resolve(v, values) for k, v in spec.items()}
+        return [resolve(v, values) for v in spec]
+
+    def forward(x, training):
+        values = [None] * n_slots
+        for s, v in zip(in_slots, x):
+            values[s] = v
+        for step in steps:
+            args = values[step.inputs] if step.single else resolve(step.inputs, values)
+            out = step.fn(args, training)
+            if len(step.outputs) == 1:
+                values[step.outputs[0]] = out if not isinstance(out, (list, tuple, dict)) else flatten(out)[0]
+            else:
+                for s, v in zip(step.outputs, flatten(out)):
+                    values[s] = v
+        return [values[s] for s in out_slots]
+
+    forward.steps = len(steps)  # fewer than the nodes where chains fused (tests read it)
+    return forward
+
+
+def _step_fn(layer, node, fused: dict, head: bool):
+    if head:
+        return lambda x, training: layer.call_pre_activation(x, training=bool(training))
+    return layer_runner(layer, fused, node.arguments)

@@ -1,0 +1,289 @@
+"""``Model``: a Layer with the training API, in the three Keras 3 forms.
+
+* ``Model(inputs, outputs)`` builds a :class:`~gradflow.models.functional.Functional` graph;
+* ``class M(Model)`` with layers as attributes and a ``call`` is a subclassed model, built on
+  its first call (or ``build(input_shape)``);
+* :class:`~gradflow.models.sequential.Sequential` is the one-chain case.
+
+All three share one trainer (:class:`gradflow.trainers.trainer.Trainer`), one summary and one
+saving path. A subclass of ``Model`` constructed with ``inputs``/``outputs`` (Keras's pattern
+for a functional model with a custom ``train_step``) becomes functional too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+from ..layers.base import Layer
+from ..layers.symbolic import flatten, pack_as
+from ..summary import print_summary
+from ..trainers.trainer import Trainer
+
+__all__ = ["Model", "functional_init_arguments", "layer_runner"]
+
+_FUNCTIONAL_CLASSES: dict[type, type] = {}
+
+
+def functional_init_arguments(args, kwargs) -> bool:
+    """Whether a Model constructor call names a graph: ``Model(inputs, outputs)``."""
+    return (len(args) == 2 or (len(args) == 1 and "outputs" in kwargs)
+            or ("inputs" in kwargs and "outputs" in kwargs))
+
+
+class Model(Trainer, Layer):
+    """A model: layers plus compile/fit/evaluate/predict/summary/save (Keras 3 ``keras.Model``)."""
+
+    def __new__(cls, *args, **kwargs):
+        from .functional import Functional  # noqa: PLC0415 - functional imports this module
+
+        if functional_init_arguments(args, kwargs) and not issubclass(cls, Functional):
+            if cls is Model:
+                cls = Functional
+            else:  # a user's Model subclass built from a graph: the subclass's methods over Functional's
+                dynamic = _FUNCTIONAL_CLASSES.get(cls)
+                if dynamic is None:
+                    dynamic = type(cls.__name__, (cls, Functional),
+                                   {"__module__": cls.__module__, "_functional_of": cls, "__qualname__": cls.__qualname__})
+                    _FUNCTIONAL_CLASSES[cls] = dynamic
+                cls = dynamic
+        return Layer.__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs):
+        if args or not set(kwargs) <= {"name", "trainable", "dtype"}:
+            bad = list(kwargs) if not args else [repr(a) for a in args]
+            raise TypeError(f"Model() takes inputs and outputs (the functional API) or, in a subclass, only "
+                            f"name/trainable/dtype; got {', '.join(map(str, bad))}")
+        super().__init__(**kwargs)
+        self._init_trainer()
+        self._output_structure = None
+
+    # -- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers (for a subclassed model, those assigned as attributes, in order)."""
+        return self._sublayers()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name or by position (Keras semantics: give one of the two)."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: pass exactly one of name= or index=")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"get_layer: index must be an int, got {index!r}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: asked for the layer at index {index} but model {self.name!r} "
+                                 f"has only {len(layers)} layer(s)")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r} in model {self.name!r}; layers: "
+                         f"{[l.name for l in layers]}")
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"model {self.name!r} is not built yet, so it has no weights to count; call "
+                             f"build(input_shape), call it on data, or give it an Input / input_shape=")
+        return super().count_params()
+
+    # -- building (subclassed models) ----------------------------------------------------------
+    def build(self, input_shape=None) -> None:
+        """Build a subclassed model by running ``call`` once on zeros of ``input_shape``."""
+        if input_shape is None:
+            raise ValueError(f"model {self.name!r}: build() needs an input shape, e.g. model.build((None, 784))")
+        self.build_from_shape(_as_shape_structure(input_shape))
+
+    def build_from_shape(self, input_shape):
+        if not self.built:
+            if type(self).call is Model.call:
+                raise NotImplementedError(f"model {self.name!r} ({type(self).__name__}) has no call(); a subclassed "
+                                          f"Model must define call(self, inputs, training=None)")
+            self.check_input_shape(input_shape)
+            outputs = self._probe_outputs(input_shape, {})
+            self.built = True
+            self.input_shape = input_shape
+            self.output_shape = _shapes(outputs)
+            self._output_structure = outputs
+            return self.output_shape
+        self.check_input_shape(input_shape)
+        return self.output_shape
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"model {self.name!r} ({type(self).__name__}) does not define call(self, inputs, "
+                                  f"training=None)")
+
+    def _dtype(self):
+        for w in self.weights:
+            if w.dtype.kind == "f":
+                return w.dtype
+        return self.dtype
+
+    # -- what the trainer needs (overridden by Functional and Sequential) ---------------------
+    def _output_names(self) -> list[str]:
+        s = self._output_structure
+        if isinstance(s, dict):
+            return sorted(s)
+        if isinstance(s, (list, tuple)):
+            return [f"output_{i}" for i in range(len(flatten(s)))]
+        return ["output"]
+
+    def _pack_outputs(self, flat: list):
+        s = self._output_structure
+        if s is None or not isinstance(s, (list, tuple, dict)):
+            return flat[0]
+        return pack_as(s, flat)
+
+    def _input_names(self):
+        return None  # a subclassed model takes whatever structure its call() does
+
+    def _head_layers(self) -> list:
+        return [None] * len(self._output_names())
+
+    def _make_forward(self, heads=frozenset()):
+        """``f(x, training) -> list of output Tensors`` (``heads``: outputs returned as logits)."""
+        def forward(x, training):
+            return flatten(self(x, training=training))
+
+        return forward
+
+    # -- summary and saving -------------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None, **kwargs) -> None:
+        """Print the Keras table of layers, output shapes and parameter counts."""
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    def get_config(self) -> dict:
+        """A subclassed model's config: the constructor's plain arguments (override for others)."""
+        cfg = {"name": self.name, "trainable": self._trainable}
+        if type(self).get_config is Model.get_config and not type(self).__module__.startswith("gradflow."):
+            from ..layers.base import _auto_config  # noqa: PLC0415
+
+            cfg.update(_auto_config(self))
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """``cls(**config)``; ``name``/``trainable`` are set afterwards when the constructor does not take them."""
+        import inspect
+
+        config = dict(config)
+        if {"layers", "input_layers", "output_layers"} <= set(config):
+            from .functional import functional_from_config  # noqa: PLC0415
+
+            return functional_from_config(cls, config, custom_objects)
+        params = inspect.signature(cls.__init__).parameters
+        open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        later = {k: config.pop(k) for k in ("name", "trainable") if k in config and not open_kwargs and k not in params}
+        try:
+            model = cls(**config)
+        except TypeError as exc:
+            raise TypeError(f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. Give the class a "
+                            f"get_config() that returns its constructor's arguments (and from_config if needed)") from exc
+        if "name" in later:
+            model.name = later["name"]
+        if later.get("trainable") is False:
+            model.trainable = False
+        return model
+
+    def _build_config(self):
+        if not self.built or self.input_shape is None:
+            return None
+        return {"input_shape": _jsonable_shape(self.input_shape)}
+
+    def _build_from_config(self, build_config) -> None:
+        if build_config and not self.built:
+            self.build(_as_shape_structure(build_config["input_shape"]))
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as JSON (``model_from_json`` rebuilds it, without weights)."""
+        import json
+
+        from ..saving.serialization import serialize_keras_object
+        from ..saving.saving_lib import _json_default
+
+        return json.dumps(serialize_keras_object(self), default=_json_default, **kwargs)
+
+    def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Save architecture, weights, compile settings and optimizer state (a zip, never pickle)."""
+        import os
+
+        from ..saving import saving_lib
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"save: {os.fspath(filepath)!r} exists and overwrite=False")
+        saving_lib.save_model(self, filepath)
+
+    def save_weights(self, filepath, overwrite: bool = True, **kwargs) -> None:
+        """Save the weights alone as safetensors (keys = weight names)."""
+        import os
+
+        from ..saving import saving_lib
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"save_weights: {os.fspath(filepath)!r} exists and overwrite=False")
+        saving_lib.save_weights(self, filepath)
+
+    def load_weights(self, filepath, **kwargs) -> None:
+        """Load weights from ``save_weights`` or ``save`` output; nothing changes unless all fit."""
+        from ..saving import saving_lib
+
+        saving_lib.load_weights(self, filepath)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _shapes(structure):
+    from ..layers.symbolic import map_structure  # noqa: PLC0415
+
+    out = map_structure(lambda t: tuple(t.shape), structure)
+    return out
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def _as_shape_structure(shape):
+    """``[None, 4]`` -> ``(None, 4)``; lists/dicts of shapes keep their nesting."""
+    if _is_shape(shape):
+        return tuple(None if d is None else int(d) for d in shape)
+    if isinstance(shape, dict):
+        return {k: _as_shape_structure(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)):
+        return [_as_shape_structure(s) for s in shape]
+    raise ValueError(f"expected an input shape such as (None, 784), got {shape!r}")
+
+
+def _jsonable_shape(shape):
+    if _is_shape(shape):
+        return list(shape)
+    if isinstance(shape, dict):
+        return {k: _jsonable_shape(v) for k, v in shape.items()}
+    return [_jsonable_shape(s) for s in shape]
+
+
+def _as_tensor(value):
+    return value if isinstance(value, Tensor) else Tensor._wrap(value)
+
+
+def layer_runner(layer, fused=None, static=None):
+    """``f(x, training)`` running one layer inside a model's planned forward pass: a built-in
+    layer's ``call`` directly (shapes were checked when the model was built; ``fused`` passes a
+    fusion's arguments), anything else through ``_invoke`` (``training`` only where ``call``
+    takes it, the call context set for the layers it calls; ``static`` arguments recorded in the
+    graph, such as ``training=False`` on a frozen base model, win)."""
+    import functools
+
+    from ..layers.base import _call_flags
+
+    static = dict(static or {})
+    builtin = type(layer).__module__.startswith("gradflow.") and not isinstance(layer, Model)
+    if builtin and _call_flags(type(layer))[0] and not static:
+        call = functools.partial(layer.call, **fused) if fused else layer.call
+        return lambda x, training: call(x, training=bool(training))
+    if "training" in static:
+        fixed = static["training"]
+        return lambda x, training: layer._invoke(x, (), dict(static), fixed)
+    return lambda x, training: layer._invoke(x, (), dict(static), training)

@@ -1,0 +1,287 @@
+"""``Sequential``: a linear stack of layers, the one-chain case of a Keras model.
+
+Structure lives here (add/pop/build, config); weights, training, summary and saving come from
+:class:`~gradflow.models.model.Model`. Once the input shape is known the stack is also a
+symbolic graph (``model.inputs``, ``model.outputs``, ``layer.output``), so
+``Model(seq.inputs, [l.output for l in seq.layers])`` extracts features as in Keras.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers.base import Layer
+from ..layers.input_layer import InputLayer
+from ..layers.symbolic import KerasTensor
+from .fusion import fused_layers
+from .model import Model
+
+__all__ = ["Sequential"]
+
+
+def _shape_tuple(shape, what: str) -> tuple:
+    try:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        return tuple(None if d is None else int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a tuple of ints (None for the batch axis), got {shape!r}") from None
+
+
+class Sequential(Model):
+    """A plain stack of layers, each with one input and one output (Keras ``Sequential``).
+
+    ``Sequential([Dense(16, input_shape=(2,), activation='relu'), Dense(2, activation='softmax')])``
+    is built at once (weights exist, ``summary()`` works); without an input shape it builds on
+    the first ``build(input_shape)``, call, or ``fit``.
+    """
+
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        Layer.__init__(self, name=name, trainable=trainable, **kwargs)
+        self._init_trainer()
+        self._output_structure = None
+        self._layers: list[Layer] = []
+        self._build_shape = None
+        self._input_layer = None
+        self._graph_nodes: list = []
+        self.inputs = self.outputs = None
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer, rebuild=False)
+        self._maybe_build()
+
+    # -- structure ----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in order (an Input/InputLayer is not listed, as in Keras 3)."""
+        return list(self._layers)
+
+    def add(self, layer, rebuild: bool = True) -> None:
+        """Append a layer; an ``Input``/``InputLayer`` (or a first layer with ``input_shape=``)
+        fixes the input shape, and a model with a known input shape builds the layer at once."""
+        if isinstance(layer, KerasTensor) and isinstance(getattr(layer._node, "layer", None), InputLayer):
+            layer = layer._node.layer  # Sequential([keras.Input(shape), ...])
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: only gradflow Layer instances can be added to a Sequential model; "
+                            f"got {layer!r} (of type {type(layer).__name__})")
+        if layer is self:
+            raise ValueError(f"Sequential.add: cannot add model {self.name!r} to itself")
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError(f"Sequential.add: an Input/InputLayer must come first, but model {self.name!r} "
+                                 f"already has {len(self._layers)} layer(s)")
+            self._input_layer = layer
+            self._build_shape = tuple(layer.batch_shape)
+            self.built = False
+            if rebuild:
+                self._maybe_build()
+            return
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"Sequential.add: a layer named {layer.name!r} is already in model {self.name!r}; "
+                             f"all layers need unique names (pass name=...)")
+        self._layers.append(layer)
+        if not rebuild:
+            return
+        if self.built:
+            try:
+                out = layer(self.outputs[0])
+            except Exception:
+                self._layers.pop()
+                raise
+            self._graph_nodes.append(layer._inbound_nodes[-1])
+            self.outputs = [out]
+            self.output_shape = out.shape
+        else:
+            self._maybe_build()
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer (the model is rebuilt for the remaining ones)."""
+        if not self._layers:
+            raise IndexError(f"Sequential.pop: model {self.name!r} has no layers to remove")
+        layer = self._layers.pop()
+        self.built = False
+        self._maybe_build()
+        return layer
+
+    def _input_shape_hint(self):
+        if self._build_shape is not None:
+            return self._build_shape
+        if self._layers and getattr(self._layers[0], "_batch_input_shape", None) is not None:
+            return tuple(self._layers[0]._batch_input_shape)
+        return None
+
+    def _maybe_build(self) -> None:
+        shape = self._input_shape_hint()
+        if shape is not None and self._layers:
+            self.build(shape)
+        elif shape is not None:
+            self._build_shape = shape
+
+    def build(self, input_shape=None) -> None:
+        """Build every layer for ``input_shape`` (with the batch axis, e.g. ``(None, 28, 28, 1)``)."""
+        if input_shape is None:
+            input_shape = self._input_shape_hint()
+            if input_shape is None:
+                raise ValueError(f"model {self.name!r}: build() needs an input shape, e.g. "
+                                 f"model.build((None, 784)), or give the first layer input_shape=")
+        shape = _shape_tuple(input_shape, "build: input_shape")
+        if len(shape) < 1:
+            raise ValueError(f"model {self.name!r}: input_shape needs at least a batch axis, got {input_shape!r}")
+        self._drop_graph()
+        if self._input_layer is None or tuple(self._input_layer.batch_shape[1:]) != shape[1:]:
+            self._input_layer = InputLayer(batch_shape=shape, dtype=self._layers[0].dtype if self._layers else None)
+        x = self._input_layer.output
+        for layer in self._layers:
+            try:
+                x = layer(x)
+            except Exception as exc:
+                self._drop_graph()
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(while building layer {layer.name!r} of model {self.name!r} "
+                                 f"for input shape {x.shape})")
+                raise
+            self._graph_nodes.append(layer._inbound_nodes[-1])
+        self.inputs, self.outputs = [self._input_layer.output], [x]
+        self._build_shape = shape
+        self.input_shape = shape
+        self.output_shape = x.shape
+        self.built = True
+
+    def _drop_graph(self) -> None:
+        """Forget the symbolic calls of an earlier build (so ``layer.output`` is the current one)."""
+        for node in self._graph_nodes:
+            nodes = node.layer._inbound_nodes
+            if node in nodes:
+                nodes.remove(node)
+        self._graph_nodes = []
+        self.inputs = self.outputs = None
+
+    def build_from_shape(self, input_shape) -> tuple:
+        input_shape = tuple(input_shape)
+        if not self.built or self._build_shape is None or tuple(self._build_shape[1:]) != input_shape[1:]:
+            if self.built:
+                self.check_input_shape(input_shape)
+            self.build(input_shape)
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def check_input_shape(self, input_shape) -> None:
+        """Raise the Keras error when the features of ``input_shape`` differ from the built ones."""
+        want = self._build_shape
+        if want is None:
+            return
+        got = tuple(input_shape)
+        if len(got) != len(want) or any(w is not None and g is not None and w != g
+                                         for w, g in zip(want[1:], got[1:])):
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"shape={tuple(want)}, found shape={got}")
+
+    # -- calling ------------------------------------------------------------------------------
+    @property
+    def input(self):
+        return self.inputs[0] if self.inputs else super().input
+
+    @property
+    def output(self):
+        return self.outputs[0] if self.outputs else super().output
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer, fused in fused_layers(self._layers):
+            if fused:
+                x = layer.call(layer._prepare(x), training=bool(training), **fused)
+            else:
+                x = layer(x, training=training)
+        return x
+
+    def _dtype(self):
+        for w in self.weights:
+            if w.dtype.kind == "f":
+                return w.dtype
+        return self._layers[0].dtype if self._layers else self.dtype
+
+    def _sublayers(self) -> list:
+        return list(self._layers)
+
+    # -- what the trainer needs -----------------------------------------------------------
+    def _output_names(self) -> list[str]:
+        return [self._layers[-1].name] if self._layers else ["output"]
+
+    def _pack_outputs(self, flat: list):
+        return flat[0]
+
+    def _input_names(self):
+        return [self._input_layer.name] if self._input_layer is not None else ["input"]
+
+    def _head_layers(self) -> list:
+        last = self._layers[-1] if self._layers else None
+        ok = getattr(last, "activation_name", None) in ("softmax", "sigmoid") and hasattr(last, "call_pre_activation")
+        return [last if ok else None]
+
+    def _make_forward(self, heads=frozenset()):
+        """The chain as one function; fused runs (models.fusion) and, for ``heads={0}``, the last
+        layer's logits."""
+        if not self._layers:
+            raise ValueError(f"model {self.name!r} has no layers; add some before training or predicting")
+        from .model import layer_runner  # noqa: PLC0415
+
+        body = self._layers[:-1] if heads else self._layers
+        calls = [layer_runner(layer, fused) for layer, fused in fused_layers(body)]
+        head = self._layers[-1].call_pre_activation if heads else None
+
+        def forward(x, training):
+            h = x[0]
+            training = bool(training)
+            for f in calls:
+                h = f(h, training)
+            if head is not None:
+                h = head(h, training=training)
+            return [h]
+
+        return forward
+
+    # -- config -------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        from ..saving.serialization import serialize_keras_object  # noqa: PLC0415
+
+        cfg = {"name": self.name, "trainable": self._trainable, "dtype": np.dtype(self.dtype).name,
+               "layers": [serialize_keras_object(layer) for layer in self._layers]}
+        if self._build_shape is not None:
+            cfg["build_input_shape"] = list(self._build_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None) -> "Sequential":
+        """Rebuild from ``get_config`` output; only registered layer classes are instantiated."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers", []), list):
+            raise ValueError(f"Sequential.from_config: expected a dict with a 'layers' list, got {config!r}")
+        layers = []
+        for i, item in enumerate(config.get("layers", [])):
+            if not isinstance(item, dict) or not isinstance(item.get("class_name"), str):
+                raise ValueError(f"Sequential.from_config: layer #{i} must be {{'class_name': ..., 'config': {{...}}}}")
+            if not isinstance(item.get("config") or {}, dict):
+                raise ValueError(f"Sequential.from_config: layer #{i} config must be a dict")
+            from ..saving.serialization import deserialize_keras_object  # noqa: PLC0415
+
+            layers.append(deserialize_keras_object(item, custom_objects=custom_objects))
+        model = cls(layers=None, name=config.get("name"), trainable=config.get("trainable", True))
+        for layer in layers:
+            model.add(layer, rebuild=False)
+        shape = config.get("build_input_shape")
+        if shape is not None:
+            model.build(shape)
+        else:
+            model._maybe_build()
+        if not config.get("trainable", True):
+            model.trainable = False
+        return model
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
+
+

@@ -1,0 +1,11 @@
+"""Saving: model files (zip of config + safetensors, never pickle) and Keras-style object registration."""
+from .saving_lib import (FORMAT, FORMAT_VERSION, ModelFileError, atomic_write, load_model, load_weights,  # noqa: F401
+                         save_model, save_weights, weights_from_bytes, weights_to_bytes)
+from .serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
+                            get_custom_objects, get_registered_name, get_registered_object,
+                            register_keras_serializable, serialize_keras_object)
+
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFileError", "atomic_write",
+           "register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
+           "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object",
+           "FORMAT", "FORMAT_VERSION", "weights_to_bytes", "weights_from_bytes"]

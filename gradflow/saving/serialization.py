@@ -1,0 +1,150 @@
+"""Objects to and from configs, Keras 3 style: ``{"module", "class_name", "config", "registered_name"}``.
+
+Only classes gradflow knows are ever instantiated: its own layers and models, classes a user
+registered with :func:`register_keras_serializable` (under ``"package>Name"``), classes passed
+in ``custom_objects`` (or an active :class:`CustomObjectScope`), and, as a fallback, Layer
+subclasses defined in the running program (never anything named by a file alone).
+"""
+from __future__ import annotations
+
+import threading
+
+__all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
+           "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object"]
+
+_GLOBAL_CUSTOM_OBJECTS: dict[str, object] = {}
+_GLOBAL_CUSTOM_NAMES: dict[object, str] = {}
+_SCOPE = threading.local()
+
+
+def register_keras_serializable(package: str = "Custom", name: str | None = None):
+    """Decorator: register a class (or function) for loading under ``"package>name"``."""
+    def decorator(obj):
+        key = f"{package}>{name or obj.__name__}"
+        if hasattr(obj, "get_config") is False and isinstance(obj, type):
+            raise ValueError(f"register_keras_serializable: {obj.__name__} needs a get_config() method")
+        _GLOBAL_CUSTOM_OBJECTS[key] = obj
+        _GLOBAL_CUSTOM_NAMES[obj] = key
+        return obj
+
+    return decorator
+
+
+def get_registered_name(obj) -> str:
+    return _GLOBAL_CUSTOM_NAMES.get(obj, getattr(obj, "__name__", type(obj).__name__))
+
+
+def get_custom_objects() -> dict:
+    """The global registry of custom objects (mutable, as Keras's)."""
+    return _GLOBAL_CUSTOM_OBJECTS
+
+
+class CustomObjectScope:
+    """``with CustomObjectScope({"MyLayer": MyLayer}): load_model(...)``."""
+
+    def __init__(self, *objects):
+        self.objects = {}
+        for mapping in objects:
+            self.objects.update(mapping or {})
+
+    def __enter__(self):
+        stack = getattr(_SCOPE, "stack", None)
+        if stack is None:
+            stack = _SCOPE.stack = []
+        stack.append(self.objects)
+        return self
+
+    def __exit__(self, *exc):
+        _SCOPE.stack.pop()
+        return False
+
+
+custom_object_scope = CustomObjectScope
+
+
+def get_registered_object(name: str, custom_objects: dict | None = None, module_objects: dict | None = None):
+    """The object called ``name`` in custom_objects, the active scopes, the registry or ``module_objects``."""
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    for scope in reversed(getattr(_SCOPE, "stack", None) or []):
+        if name in scope:
+            return scope[name]
+    if name in _GLOBAL_CUSTOM_OBJECTS:
+        return _GLOBAL_CUSTOM_OBJECTS[name]
+    if module_objects and name in module_objects:
+        return module_objects[name]
+    return None
+
+
+def serialize_keras_object(obj) -> dict:
+    """``{"module", "class_name", "config", "registered_name"}`` of a layer or model."""
+    cls = type(obj)
+    cls = getattr(cls, "_functional_of", cls)
+    registered = _GLOBAL_CUSTOM_NAMES.get(cls)
+    entry = {"module": cls.__module__, "class_name": cls.__name__, "config": obj.get_config(),
+             "registered_name": registered or cls.__name__}
+    build = getattr(obj, "_build_config", None)
+    if callable(build):
+        cfg = build()
+        if cfg is not None:
+            entry["build_config"] = cfg
+    return entry
+
+
+def _lookup_class(entry: dict, custom_objects):
+    from ..layers.base import layer_class
+
+    class_name, registered = entry.get("class_name"), entry.get("registered_name")
+    if not isinstance(class_name, str):
+        raise ValueError(f"a config entry needs a 'class_name' string, got {entry!r}")
+    for name in (registered, class_name):
+        if name:
+            obj = get_registered_object(name, custom_objects)
+            if obj is not None:
+                return obj
+    if class_name == "Functional" or class_name == "Model":
+        from ..models.functional import Functional
+
+        return Functional
+    try:
+        return layer_class(class_name)
+    except ValueError as exc:
+        raise ValueError(f"{exc}. If it is your own class, decorate it with "
+                         f"@keras.saving.register_keras_serializable() or pass custom_objects="
+                         f"{{{class_name!r}: {class_name}}}") from None
+
+
+def deserialize_keras_object(entry: dict, custom_objects=None):
+    """The layer or model a ``serialize_keras_object`` entry describes (registered classes only)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"expected a {{'class_name': ..., 'config': {{...}}}} entry, got {entry!r}")
+    cls = _lookup_class(entry, custom_objects)
+    config = entry.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {entry.get('class_name')!r} must be a dict")
+    from ..models.model import Model  # noqa: PLC0415
+
+    with CustomObjectScope(custom_objects or {}):
+        if isinstance(cls, type) and issubclass(cls, Model):
+            if {"layers", "input_layers", "output_layers"} <= set(config):
+                from ..models.functional import functional_from_config  # noqa: PLC0415
+
+                obj = functional_from_config(cls, config, custom_objects)
+            else:
+                obj = cls.from_config(dict(config)) if "custom_objects" not in _params(cls.from_config) else \
+                    cls.from_config(dict(config), custom_objects=custom_objects)
+        else:
+            obj = cls.from_config(dict(config))
+    build = entry.get("build_config")
+    if build and hasattr(obj, "_build_from_config") and not obj.built:
+        obj._build_from_config(build)
+    return obj
+
+
+def _params(fn):
+    import inspect
+
+    try:
+        return inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
