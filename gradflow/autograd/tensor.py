@@ -221,6 +221,14 @@ class Parameter(Tensor):
             raise ValueError(f"parameter {self.name!r}: expected shape {self.data.shape}, got {value.shape}")
         self.data[...] = value
 
+    def assign_add(self, value) -> None:
+        """``self += value`` in place (Keras variables' ``assign_add``)."""
+        self.assign(self.data + (value.data if isinstance(value, Tensor) else value))
+
+    def assign_sub(self, value) -> None:
+        """``self -= value`` in place (Keras variables' ``assign_sub``)."""
+        self.assign(self.data - (value.data if isinstance(value, Tensor) else value))
+
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new Tensor from a list, scalar or array (float32 by default for float data)."""

@@ -21,7 +21,17 @@ from ..trainers.trainer import Trainer
 
 __all__ = ["Model", "functional_init_arguments", "layer_runner"]
 
-_FUNCTIONAL_CLASSES: dict[type, type] = {}
+
+
+def _inject_functional(cls, functional):
+    """Put Functional where Model is in a user's class hierarchy (as Keras 3 does), so
+    ``CustomModel(inputs, outputs)`` is a graph model whose type is still ``CustomModel``."""
+    if cls is Model:
+        return functional
+    if not issubclass(cls, Model) or issubclass(cls, functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base, functional) for base in cls.__bases__)
+    return cls
 
 
 def functional_init_arguments(args, kwargs) -> bool:
@@ -37,15 +47,7 @@ class Model(Trainer, Layer):
         from .functional import Functional  # noqa: PLC0415 - functional imports this module
 
         if functional_init_arguments(args, kwargs) and not issubclass(cls, Functional):
-            if cls is Model:
-                cls = Functional
-            else:  # a user's Model subclass built from a graph: the subclass's methods over Functional's
-                dynamic = _FUNCTIONAL_CLASSES.get(cls)
-                if dynamic is None:
-                    dynamic = type(cls.__name__, (cls, Functional),
-                                   {"__module__": cls.__module__, "_functional_of": cls, "__qualname__": cls.__qualname__})
-                    _FUNCTIONAL_CLASSES[cls] = dynamic
-                cls = dynamic
+            cls = Functional if cls is Model else _inject_functional(cls, Functional)
         return Layer.__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):

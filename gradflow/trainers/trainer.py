@@ -322,8 +322,8 @@ class Trainer:
     def _resolve_compile(self) -> None:
         """Per-output losses, weights and metrics, once the outputs are known (at the first batch for
         a subclassed model)."""
-        if self._losses is not None or not self.compiled:
-            return
+        if self._losses is not None or not self.compiled or self.output_shape is None:
+            return  # a subclassed model resolves at its first batch, when its outputs are known
         args = self._compile_args
         names = self._output_names()
         loss_specs = per_output(args["loss"], names, "loss")
@@ -448,7 +448,7 @@ class Trainer:
 
         params = inspect.signature(self.compute_loss).parameters
         kwargs = {"x": x, "y": self._pack_targets(ys), "y_pred": self._pack_outputs(preds),
-                  "sample_weight": None if all(s is None for s in sws) else self._pack_targets(sws)}
+                  "sample_weight": None if sws is None or all(s is None for s in sws) else self._pack_targets(sws)}
         if "training" in params:
             kwargs["training"] = True
         return self.compute_loss(**kwargs)
@@ -660,7 +660,8 @@ class Trainer:
                     raise ValueError(f"{where}: x has a different structure than the model was first called with")
                 self._x_template = template
             spec = pack_as(template, shapes) if template is not None else shapes[0]
-            if not self.built:
+            no_call = type(self).call.__qualname__ == "Model.call"  # e.g. a GAN that only defines train_step
+            if (not self.built or self.output_shape is None) and not (no_call and self._overrides("train_step")):
                 sample = [a[:1] for a in xs]
                 from ..autograd.grad_mode import no_grad as _ng
 
