@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
+from ..summary import unique_weights
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
@@ -69,16 +70,6 @@ def to_tensor(x, dtype=None) -> Tensor:
     if dtype is not None and arr.dtype.kind in "fiub" and arr.dtype != dtype:
         arr = arr.astype(dtype)
     return Tensor(arr)
-
-
-def unique_weights(weights) -> list:
-    """``weights`` without repeats (a shared layer's weights count once), first occurrence kept."""
-    seen, out = set(), []
-    for w in weights:
-        if id(w) not in seen:
-            seen.add(id(w))
-            out.append(w)
-    return out
 
 
 class _CallContext:

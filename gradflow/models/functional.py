@@ -10,7 +10,7 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
-from ..layers.base import Layer
+from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, pack_as
 from .fusion import match_fusion
@@ -261,18 +261,6 @@ class Functional(Model):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         return functional_from_config(cls, config, custom_objects)
-
-
-def _is_shape(value) -> bool:
-    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
-
-
-def flatten_shapes(structure) -> list:
-    if _is_shape(structure):
-        return [tuple(structure)]
-    if isinstance(structure, dict):
-        return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
-    return [s for item in structure for s in flatten_shapes(item)]
 
 
 def _is_history(value) -> bool:

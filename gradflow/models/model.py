@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.tensor import Tensor
-from ..layers.base import Layer
+from ..layers.base import Layer, _is_shape
 from ..layers.symbolic import flatten, pack_as
 from ..summary import print_summary
 from ..trainers.trainer import Trainer
@@ -243,10 +242,6 @@ def _shapes(structure):
     return out
 
 
-def _is_shape(value) -> bool:
-    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
-
-
 def _as_shape_structure(shape):
     """``[None, 4]`` -> ``(None, 4)``; lists/dicts of shapes keep their nesting."""
     if _is_shape(shape):
@@ -264,10 +259,6 @@ def _jsonable_shape(shape):
     if isinstance(shape, dict):
         return {k: _jsonable_shape(v) for k, v in shape.items()}
     return [_jsonable_shape(s) for s in shape]
-
-
-def _as_tensor(value):
-    return value if isinstance(value, Tensor) else Tensor._wrap(value)
 
 
 def layer_runner(layer, fused=None, static=None):
