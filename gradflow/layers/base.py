@@ -154,6 +154,8 @@ class Layer:
     layer's weights too.
     """
 
+    #: models check the caller's real batch shape (Keras: "found shape=(4, 3)"); layers see (None, ...)
+    _checks_batch_shape = False
     _COMMON = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
     def __init_subclass__(cls, **kwargs):
@@ -495,8 +497,7 @@ class Layer:
             self.build_from_shape((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
                                   map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
         else:
-            # a model reports the caller's real batch shape (Keras: "found shape=(4, 3)"), a layer (None, ...)
-            real = hasattr(self, "_init_trainer")
+            real = self._checks_batch_shape
             self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)
                                    else _shapes_of(x))
         return self._invoke(x, args[1:], kwargs, training)

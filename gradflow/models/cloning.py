@@ -64,10 +64,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                 values[id(t)] = v
         inputs = pack_as(model._inputs_struct, given)
         outputs = pack_as(model._outputs_struct, [values[id(t)] for t in model.outputs])
-        base = getattr(type(model), "_functional_of", None)
-        if base is not None:
-            return base(inputs, outputs, name=model.name)
-        return Functional(inputs, outputs, name=model.name)
+        return type(model)(inputs, outputs, name=model.name)
     if isinstance(model, Model):
         new = type(model).from_config(model.get_config())
         if model.built and model.input_shape is not None and not new.built:

@@ -333,10 +333,10 @@ def functional_from_config(cls, config: dict, custom_objects=None):
         return [tensors(s) for s in spec]
 
     inputs, outputs = tensors(config["input_layers"]), tensors(config["output_layers"])
-    base = getattr(cls, "_functional_of", cls)
-    if base is Functional or base is Model:
-        return Functional(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
-    return base(inputs=inputs, outputs=outputs, name=config.get("name"))
+    model = (Functional if cls is Model else cls)(inputs=inputs, outputs=outputs, name=config.get("name"))
+    if config.get("trainable") is False:
+        model.trainable = False
+    return model
 
 
 class _Step:
@@ -417,12 +417,13 @@ def _plan(model: Functional, heads: frozenset):
         return [resolve(v, values) for v in spec]
 
     def forward(x, training):
+        training = bool(training)
         values = [None] * n_slots
         for s, v in zip(in_slots, x):
             values[s] = v
         for step in steps:
             args = values[step.inputs] if step.single else resolve(step.inputs, values)
-            out = step.fn(args, training)
+            out = step.fn(args, training=training)
             if len(step.outputs) == 1:
                 values[step.outputs[0]] = out if not isinstance(out, (list, tuple, dict)) else flatten(out)[0]
             else:
@@ -436,5 +437,5 @@ def _plan(model: Functional, heads: frozenset):
 
 def _step_fn(layer, node, fused: dict, head: bool):
     if head:
-        return lambda x, training: layer.call_pre_activation(x, training=bool(training))
+        return layer.call_pre_activation
     return layer_runner(layer, fused, node.arguments)

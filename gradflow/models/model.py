@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.base import Layer, _is_shape
-from ..layers.symbolic import flatten, pack_as
+from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from ..summary import print_summary
 from ..trainers.trainer import Trainer
 
@@ -41,6 +41,8 @@ def functional_init_arguments(args, kwargs) -> bool:
 
 class Model(Trainer, Layer):
     """A model: layers plus compile/fit/evaluate/predict/summary/save (Keras 3 ``keras.Model``)."""
+
+    _checks_batch_shape = True
 
     def __new__(cls, *args, **kwargs):
         from .functional import Functional  # noqa: PLC0415 - functional imports this module
@@ -101,14 +103,18 @@ class Model(Trainer, Layer):
                 raise NotImplementedError(f"model {self.name!r} ({type(self).__name__}) has no call(); a subclassed "
                                           f"Model must define call(self, inputs, training=None)")
             self.check_input_shape(input_shape)
-            outputs = self._probe_outputs(input_shape, {})
-            self.built = True
-            self.input_shape = input_shape
-            self.output_shape = _shapes(outputs)
-            self._output_structure = outputs
+            self._built_from(self._probe_outputs(input_shape, {}), input_shape)
             return self.output_shape
         self.check_input_shape(input_shape)
         return self.output_shape
+
+    def _built_from(self, outputs, input_shape) -> None:
+        """Mark a subclassed model built from one run's ``outputs`` (Tensors or symbolic): their
+        structure and shapes, batch axis unknown, become the model's outputs."""
+        self._output_structure = map_structure(lambda t: KerasTensor((None,) + tuple(t.shape[1:]), t.dtype), outputs)
+        self.output_shape = map_structure(lambda t: t.shape, self._output_structure)
+        self.input_shape = input_shape
+        self.built = True
 
     def call(self, inputs, training=None):
         raise NotImplementedError(f"model {self.name!r} ({type(self).__name__}) does not define call(self, inputs, "
@@ -235,13 +241,6 @@ class Model(Trainer, Layer):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
-def _shapes(structure):
-    from ..layers.symbolic import map_structure  # noqa: PLC0415
-
-    out = map_structure(lambda t: tuple(t.shape), structure)
-    return out
-
-
 def _as_shape_structure(shape):
     """``[None, 4]`` -> ``(None, 4)``; lists/dicts of shapes keep their nesting."""
     if _is_shape(shape):
@@ -262,7 +261,7 @@ def _jsonable_shape(shape):
 
 
 def layer_runner(layer, fused=None, static=None):
-    """``f(x, training)`` running one layer inside a model's planned forward pass: a built-in
+    """``f(x, training=...)`` running one layer inside a model's planned forward pass: a built-in
     layer's ``call`` directly (shapes were checked when the model was built; ``fused`` passes a
     fusion's arguments), anything else through ``_invoke`` (``training`` only where ``call``
     takes it, the call context set for the layers it calls; ``static`` arguments recorded in the
@@ -274,8 +273,7 @@ def layer_runner(layer, fused=None, static=None):
     static = dict(static or {})
     builtin = type(layer).__module__.startswith("gradflow.") and not isinstance(layer, Model)
     if builtin and _call_flags(type(layer))[0] and not static:
-        call = functools.partial(layer.call, **fused) if fused else layer.call
-        return lambda x, training: call(x, training=bool(training))
+        return functools.partial(layer.call, **fused) if fused else layer.call
     if "training" in static:
         fixed = static["training"]
         return lambda x, training: layer._invoke(x, (), dict(static), fixed)

@@ -238,7 +238,7 @@ class Sequential(Model):
             h = x[0]
             training = bool(training)
             for f in calls:
-                h = f(h, training)
+                h = f(h, training=training)
             if head is not None:
                 h = head(h, training=training)
             return [h]

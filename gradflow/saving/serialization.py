@@ -79,7 +79,6 @@ def get_registered_object(name: str, custom_objects: dict | None = None, module_
 def serialize_keras_object(obj) -> dict:
     """``{"module", "class_name", "config", "registered_name"}`` of a layer or model."""
     cls = type(obj)
-    cls = getattr(cls, "_functional_of", cls)
     registered = _GLOBAL_CUSTOM_NAMES.get(cls)
     entry = {"module": cls.__module__, "class_name": cls.__name__, "config": obj.get_config(),
              "registered_name": registered or cls.__name__}

@@ -73,11 +73,10 @@ def class_weights_for(y, class_weight: dict, output_shape, where: str = "class_w
 class CompiledLoss:
     """The compiled loss: per-sample function, its fused logits form, reduction and target rules."""
 
-    def __init__(self, identifier, loss_weight=1.0):
+    def __init__(self, identifier):
         from .. import losses
 
         self.identifier = identifier
-        self.weight = float(loss_weight)
         if isinstance(identifier, losses.Loss):
             self.loss_obj = identifier
         elif isinstance(identifier, (str, dict)) or (isinstance(identifier, type) and issubclass(identifier, losses.Loss)):
@@ -116,14 +115,10 @@ class CompiledLoss:
                 and (type(loss_obj)._mask is losses.Loss._mask or getattr(loss_obj, "ignore_class", None) is None))
 
     def reducer(self, fused: bool):
-        """``f(y_true, y_pred, sample_weight) -> scalar Tensor`` (loss weight included)."""
+        """``f(y_true, y_pred, sample_weight) -> scalar Tensor`` (the trainer applies loss weights)."""
         loss_obj = self.fused if fused else self.loss_obj
-        weight = self.weight
         if not self._simple(loss_obj):
-            def reduce_full(y, out, sw):
-                value = loss_obj(y, out, sw)
-                return value * weight if weight != 1.0 else value
-            return reduce_full
+            return loss_obj
         per_sample = loss_obj.call
 
         def reduce(y, out, sw):
@@ -133,7 +128,7 @@ class CompiledLoss:
             else:
                 w = sw if sw.ndim >= per.ndim else sw.reshape(sw.shape + (1,) * (per.ndim - sw.ndim))
                 value = (per * w).sum() / per.size
-            return value * weight if weight != 1.0 else value
+            return value
         return reduce
 
     # -- targets --------------------------------------------------------------------------

@@ -147,7 +147,6 @@ class _Plan:
         metrics = model._compiled_metrics
         self.metrics = metrics if metrics is not None and metrics.all else None
         self.optimizer = model.optimizer
-        self.template = model._x_template
         self.graph = model._input_names() is not None  # Sequential/Functional take the flat list
         self.output_accs = None
 
@@ -155,9 +154,7 @@ class _Plan:
         """The model's input from the adapter's flat arrays."""
         if self.graph:
             return [Tensor._wrap(a) for a in xs]
-        if self.template is None:
-            return Tensor._wrap(xs[0])
-        return pack_as(self.template, [Tensor._wrap(a) for a in xs])
+        return self.model._x_for_step(xs)
 
     def forward(self, xs, training: bool) -> list:
         """Model outputs (logits where the fused loss applies), one Tensor per output."""
@@ -621,6 +618,14 @@ class Trainer:
             x = x[0]
         return [da.as_array(x, f"{where}: x")], None
 
+    def _input_dtypes(self, xs, dtype) -> list:
+        """What each input array is cast to: the model's float dtype, except integer inputs that a
+        functional model declares as integer (``Input(dtype='int32')``)."""
+        inputs = getattr(self, "inputs", None)
+        if not inputs or len(inputs) != len(xs):
+            return [dtype] * len(xs)
+        return [np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else dtype for t in inputs]
+
     def _split_y(self, y, where: str) -> list:
         names = self._output_names()
         n = len(names)
@@ -668,10 +673,7 @@ class Trainer:
                 with _ng():
                     out = self(pack_as(template, sample) if template is not None else sample[0], training=False)
                 self._clear_losses()
-                self._output_structure = _spec_like(out)
-                self.output_shape = _shape_structure(out)
-                self.input_shape = spec
-                self.built = True
+                self._built_from(out, spec)
         elif not self.built:
             self.build(shapes[0] if len(shapes) == 1 else shapes)
         else:
@@ -691,8 +693,7 @@ class Trainer:
             raise ValueError(f"{where}: targets are missing; pass y= (or batches of (x, y)) to train or evaluate")
         self._ready_for(xs, template, where)
         dtype = self._dtype()
-        xs = [a.astype(dtype, copy=False) if a.dtype.kind == "f" and a.dtype != dtype or a.dtype.kind in "biu"
-              and self._casts_ints() else a for a in xs]
+        xs = [a.astype(want, copy=False) if a.dtype != want else a for a, want in zip(xs, self._input_dtypes(xs, dtype))]
         names = self._output_names()
         ys = None
         if y is not None:
@@ -715,12 +716,7 @@ class Trainer:
                     raise ValueError(f"{where}: sample_weight must have one entry per sample; got {len(a)} for "
                                      f"{n} samples")
         if class_weight is not None and ys is not None:
-            shapes = self._output_shapes()
-            cws = [None if a is None else class_weights_for(a, class_weight, shapes[k]) for k, a in enumerate(ys)]
-            cws = [c if c is None or not is_cupy_array(ys[0]) else backend.asarray(c) for c in cws]
-            base = sws or [None] * len(ys)
-            sws = [c if s is None else (s if c is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
-                   for s, c in zip(base, cws)]
+            sws = self._with_class_weights(ys, sws, class_weight)
         if sws is not None:
             sws = [None if a is None else a.astype(dtype, copy=False) for a in sws]
         if backend is not None and backend.device == "cuda":
@@ -728,8 +724,19 @@ class Trainer:
             xs, ys, sws = conv(xs), conv(ys), conv(sws)
         return tuple(xs), (None if ys is None else tuple(ys)), (None if sws is None else tuple(sws))
 
-    def _casts_ints(self) -> bool:
-        return False
+    def _with_class_weights(self, ys, sws, class_weight) -> list:
+        """Per-output sample weights times the ``class_weight`` of each sample's class (on the targets' device)."""
+        from ..backend import array_module
+
+        shapes, dtype = self._output_shapes(), self._dtype()
+        out = []
+        for k, (y, s) in enumerate(zip(ys, sws or (None,) * len(ys))):
+            if y is None:
+                out.append(s)
+                continue
+            c = array_module(y).asarray(class_weights_for(y, class_weight, shapes[k]).astype(dtype))
+            out.append(c if s is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
+        return out
 
     def _source(self, x, y, sample_weight, batch_size, shuffle, where, need_y, class_weight=None,
                 validation_split=0.0):
@@ -760,13 +767,7 @@ class Trainer:
         if validation_split:
             (xs, ys, sws), val = da.split_validation((xs, ys, sws), validation_split)
         if class_weight is not None and ys is not None:
-            shapes = self._output_shapes()
-            dtype = self._dtype()
-            cws = [None if a is None else class_weights_for(a, class_weight, shapes[k]).astype(dtype)
-                   for k, a in enumerate(ys)]
-            base = sws or (None,) * len(ys)
-            sws = tuple(c if s is None else (s if c is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
-                        for s, c in zip(base, cws))
+            sws = tuple(self._with_class_weights(ys, sws, class_weight))
         return da.ArraySource((xs, ys, sws), batch_size, shuffle=shuffle, backend=backend), val
 
     # -- fit ----------------------------------------------------------------------------------
@@ -974,17 +975,21 @@ class Trainer:
         """Loss and metrics on the data, in inference mode: the scalar loss when there are no
         metrics, else ``[loss, *metrics]``, or a dict with ``return_dict=True``."""
         self._assert_compiled("evaluate")
+        stream, cbs, bar = self._one_pass(x, y, sample_weight, batch_size, verbose, steps, callbacks, "evaluate")
+        test_step, logs_of = self._step_runner("test")
+        logs = self._evaluate_stream(stream, test_step, logs_of, cbs, self._compute_backend().device == "cuda", bar)
+        return self._format_result(logs, return_dict)
+
+    def _one_pass(self, x, y, sample_weight, batch_size, verbose, steps, callbacks, where):
+        """(batch stream, callbacks, progress bar or None) for one pass of evaluate/predict."""
         verbose = resolve_verbose(verbose)
-        batch_size = da.check_batch_size(batch_size)
-        source, _ = self._source(x, y, sample_weight, batch_size, False, "evaluate", True)
+        source, _ = self._source(x, y, sample_weight, da.check_batch_size(batch_size), False, where,
+                                 where != "predict")
         if isinstance(source, da.BatchSource) and not self.built:
             self._peek_build(source)
         stream = da.BatchStream(source, steps, "steps")
         cbs = self._callback_list(callbacks, verbose=verbose, epochs=1, steps=stream.target, history=False)
-        test_step, logs_of = self._step_runner("test")
-        bar = Progbar(stream.target, verbose=verbose) if verbose else None
-        logs = self._evaluate_stream(stream, test_step, logs_of, cbs, self._compute_backend().device == "cuda", bar)
-        return self._format_result(logs, return_dict)
+        return stream, cbs, (Progbar(stream.target, verbose=verbose) if verbose else None)
 
     def _format_result(self, logs: dict, return_dict: bool):
         if return_dict:
@@ -998,16 +1003,9 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in inference mode (dropout off, batch norm on moving statistics), as
         NumPy arrays in the model's output structure (one array, a list or a dict)."""
-        verbose = resolve_verbose(verbose)
-        batch_size = da.check_batch_size(batch_size)
-        source, _ = self._source(x, None, None, batch_size, False, "predict", False)
-        if isinstance(source, da.BatchSource) and not self.built:
-            self._peek_build(source)
-        stream = da.BatchStream(source, steps, "steps")
-        cbs = self._callback_list(callbacks, verbose=verbose, epochs=1, steps=stream.target, history=False)
+        stream, cbs, bar = self._one_pass(x, None, None, batch_size, verbose, steps, callbacks, "predict")
         custom = self._overrides("predict_step")
         plan = None if custom else _Plan(self, need_loss=False)
-        bar = Progbar(stream.target, verbose=verbose) if verbose else None
         hooks = cbs.has_batch_hooks("predict")
         outputs = []
         cbs.on_predict_begin({})
@@ -1098,14 +1096,3 @@ def _tensor(value):
         return value
     return Tensor._wrap(value) if hasattr(value, "shape") else Tensor(value)
 
-
-def _spec_like(out):
-    from ..layers.symbolic import KerasTensor, map_structure  # noqa: PLC0415
-
-    return map_structure(lambda t: KerasTensor((None,) + tuple(t.shape[1:]), t.dtype), out)
-
-
-def _shape_structure(out):
-    from ..layers.symbolic import map_structure  # noqa: PLC0415
-
-    return map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
