@@ -75,8 +75,8 @@ class _Extreme(Function):
     @staticmethod
     def backward(ctx, g):
         mask = ctx.a == ctx.out_k
-        count = mask.sum(axis=ctx.axes, keepdims=True)  # ties share the gradient
-        return _expand(g, ctx.shape, ctx.axes, ctx.keepdims) * mask / count, None, None
+        count = mask.sum(axis=ctx.axes, keepdims=True, dtype=g.dtype)  # ties share the gradient (an int count
+        return _expand(g, ctx.shape, ctx.axes, ctx.keepdims) * mask / count, None, None  # would promote to float64)
 
 
 class Max(_Extreme):

@@ -207,3 +207,26 @@ def test_float16_ops_run():
     y = (x * 2).sum()
     y.backward()
     assert x.grad.dtype == np.float16 and y.dtype == np.float16
+
+
+@pytest.mark.parametrize("reduce", ["max", "min", "sum", "mean"])
+def test_reduction_gradients_keep_float32(reduce):
+    """The gradient a reduction passes down stays in the input's dtype (an integer tie count once
+    promoted max/min gradients to float64, which the float32 conv kernels then rejected)."""
+    from gradflow.autograd.function import Function
+
+    seen = []
+
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(g.dtype)
+            return g
+
+    x = gf.Tensor(np.random.default_rng(0).random((3, 4, 5), dtype=np.float32), requires_grad=True)
+    getattr(ops, reduce)(Probe.apply(x), axis=(1, 2)).sum().backward()
+    assert seen == [np.float32]

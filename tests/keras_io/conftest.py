@@ -100,8 +100,6 @@ KNOWN_GAPS = {
     "test_custom_metric": "Metric.__init__ calls reset_state before a subclass creates its state",
     "test_logistic_endpoint_compiled_without_loss": "a layer called on several positional symbolic tensors",
     "test_multi_input_multi_output_losses_and_metrics": "metrics.MeanAbsolutePercentageError is missing",
-    "test_multi_output_fit_on_lists_and_dicts": "float64 conv bias gradient in a two-output model (dtype leak)",
-    "test_end_to_end_gan": "float64 conv bias gradient reaches conv2d_backward_filter (same dtype leak)",
     "test_end_to_end_fine_tuning": "augmentation layers called outside a model do not default to training=True",
 }
 
