@@ -121,10 +121,31 @@ class Metric:
     def __init__(self, name=None, dtype=None):
         self.name = name or _losses._snake(type(self).__name__)
         self.dtype = dtype
-        self.reset_state()
+        self._variables = []
 
-    def reset_state(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (Keras 3): a non-trainable Parameter with ``assign``/``assign_add``;
+        create them in ``__init__`` and set them back in ``reset_state``."""
+        from . import initializers
+        from .autograd.tensor import Parameter
+        from .backend import get_backend
+
+        dtype = np.dtype(dtype or self.dtype or get_backend().default_dtype)
+        shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+        var = Parameter(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype,
+                        name=f"{self.name}/{name or 'variable'}", trainable=False)
+        var.requires_grad = False
+        self._variables.append(var)
+        return var
+
+    @property
+    def variables(self) -> list:
+        return list(self.__dict__.get("_variables", ()))
+
+    def reset_state(self) -> None:
+        """Set every variable made by ``add_variable`` back to zero (subclasses with other state override)."""
+        for var in self.variables:
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -176,6 +197,10 @@ def _samplewise(values, sample_weight):
 
 class Mean(Metric):
     """Weighted mean of the values seen: sum(values * w) / sum(w) over the whole epoch."""
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self):
         self.total = 0.0
@@ -296,6 +321,10 @@ class _Counts(Metric):
 
     _sorted: list
     class_id = None
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.reset_state()
 
     def reset_state(self):
         self.true_positives = self.false_positives = self.true_negatives = self.false_negatives = 0.0

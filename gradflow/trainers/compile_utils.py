@@ -117,11 +117,17 @@ class CompiledLoss:
     def reducer(self, fused: bool):
         """``f(y_true, y_pred, sample_weight) -> scalar Tensor`` (the trainer applies loss weights)."""
         loss_obj = self.fused if fused else self.loss_obj
+        # sparse labels keep the caller's (N, 1) shape (metrics see it, as in Keras); the loss takes (N,)
+        squeeze = self.kind == "sparse_categorical_crossentropy"
         if not self._simple(loss_obj):
-            return loss_obj
+            if not squeeze:
+                return loss_obj
+            return lambda y, out, sw: loss_obj(y.reshape(y.shape[:-1]) if y.ndim == out.ndim else y, out, sw)
         per_sample = loss_obj.call
 
         def reduce(y, out, sw):
+            if squeeze and y.ndim == out.ndim:
+                y = y.reshape(y.shape[:-1])
             per = per_sample(y, out)
             if sw is None:
                 value = per.mean() if per.ndim else per
@@ -139,6 +145,7 @@ class CompiledLoss:
         n_classes = out[-1] if len(out) >= 2 else None
         if self.kind == "sparse_categorical_crossentropy":
             expected = out[1:-1]
+            given = y
             if y.ndim == len(out) and y.shape[-1] == 1 and n_classes != 1:
                 y = y.reshape(y.shape[:-1])
             if tuple(y.shape[1:]) != expected:
@@ -162,8 +169,7 @@ class CompiledLoss:
                 raise ValueError(
                     f"{where}: labels must be class ids in [0, {n_classes}) for a model with {n_classes} outputs "
                     f"(output shape {out}); got label {bad}")
-            xp = array_module(y)
-            return xp.asarray(y).astype(np.int64, copy=False)
+            return array_module(given).asarray(given).astype(np.int64, copy=False)
         if self.kind == "categorical_crossentropy":
             if y.ndim == len(out) - 1 or (y.ndim == len(out) and y.shape[-1] == 1 and n_classes != 1):
                 raise ValueError(

@@ -97,7 +97,6 @@ KNOWN_GAPS = {
     "test_in_memory_model_cloning": "a registered custom activation function does not resolve",
     "test_arbitrary_object_serialization": "deserialize_keras_object rebuilds layers/models only, not regularizers etc.",
     "test_from_config_override_for_layer_arguments": "layers nested in a get_config are not serialized recursively",
-    "test_custom_metric": "Metric.__init__ calls reset_state before a subclass creates its state",
     "test_logistic_endpoint_compiled_without_loss": "a layer called on several positional symbolic tensors",
     "test_multi_input_multi_output_losses_and_metrics": "metrics.MeanAbsolutePercentageError is missing",
     "test_end_to_end_fine_tuning": "augmentation layers called outside a model do not default to training=True",
