@@ -410,7 +410,7 @@ class Layer:
             with no_grad():
                 out = self._invoke(inputs, (), dict(arguments), arguments.get("training", False))
             runs.append(out)
-        self._added_losses = []
+        self._clear_losses()
         batch_unknown = shapes[0][0] is None if shapes and shapes[0] else True
         flat_runs = [flatten(r) for r in runs]
 
@@ -433,6 +433,12 @@ class Layer:
 
     def build_from_shape(self, input_shape) -> tuple:
         """Build (once) and record input/output shapes; returns the output shape."""
+        input_shape = self._build_once(input_shape)
+        self.output_shape = self.compute_output_shape(input_shape)
+        return self.output_shape
+
+    def _build_once(self, input_shape):
+        """Check ``input_shape`` and run ``build`` the first time; records the input shape."""
         input_shape = tuple(input_shape) if _is_shape(input_shape) else input_shape
         self.check_input_shape(input_shape)
         if not self.built:
@@ -445,8 +451,7 @@ class Layer:
                 raise
             self.built = True
         self.input_shape = input_shape
-        self.output_shape = self.compute_output_shape(input_shape)
-        return self.output_shape
+        return input_shape
 
     def _prepare(self, inputs) -> Tensor:
         """The input as a Tensor, the layer built for it (or its shape checked if already built)."""
@@ -494,8 +499,15 @@ class Layer:
             self._clear_losses()
         x = _convert_inputs(inputs, self.dtype)
         if not self.built:
-            self.build_from_shape((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
-                                  map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
+            shapes = ((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
+                      map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
+            if type(self).compute_output_shape is Layer.compute_output_shape:
+                # no shape rule: build, then take the output shape from this call rather than a probe run
+                self._build_once(shapes)
+                out = self._invoke(x, args[1:], kwargs, training)
+                self.output_shape = map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
+                return out
+            self.build_from_shape(shapes)
         else:
             real = self._checks_batch_shape
             self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)

@@ -88,8 +88,6 @@ def summary_params():
 #: ported programs that still hit a gap in gradflow (strict: a fix makes the test fail until its line is removed)
 KNOWN_GAPS = {
     "test_knowledge_distillation": "compute_loss override on a subclassed model compiled without loss: y structure",
-    "test_add_loss_is_reset_at_each_call": "layer.losses is not reset at a layer's own top-level __call__ when it is "
-                                           "called outside a model",
     "test_registered_custom_objects": "activations.get does not resolve functions registered with "
                                       "register_keras_serializable",
     "test_passing_custom_objects_to_load_model": "custom_objects functions are not used as activations",
