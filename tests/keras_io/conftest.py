@@ -88,11 +88,6 @@ def summary_params():
 #: ported programs that still hit a gap in gradflow (strict: a fix makes the test fail until its line is removed)
 KNOWN_GAPS = {
     "test_knowledge_distillation": "compute_loss override on a subclassed model compiled without loss: y structure",
-    "test_registered_custom_objects": "activations.get does not resolve functions registered with "
-                                      "register_keras_serializable",
-    "test_passing_custom_objects_to_load_model": "custom_objects functions are not used as activations",
-    "test_custom_object_scope": "custom_object_scope functions are not used as activations",
-    "test_in_memory_model_cloning": "a registered custom activation function does not resolve",
     "test_arbitrary_object_serialization": "deserialize_keras_object rebuilds layers/models only, not regularizers etc.",
     "test_from_config_override_for_layer_arguments": "layers nested in a get_config are not serialized recursively",
     "test_logistic_endpoint_compiled_without_loss": "a layer called on several positional symbolic tensors",
