@@ -76,11 +76,28 @@ def get_registered_object(name: str, custom_objects: dict | None = None, module_
     return None
 
 
+def _serialize_values(value):
+    """A config's values with any layer or other configurable object in it serialized too."""
+    if isinstance(value, dict):
+        return {k: _serialize_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_serialize_values(v) for v in value)
+    if hasattr(value, "get_config") and not isinstance(value, type):
+        return serialize_keras_object(value)
+    return value
+
+
 def serialize_keras_object(obj) -> dict:
-    """``{"module", "class_name", "config", "registered_name"}`` of a layer or model."""
+    """``{"module", "class_name", "config", "registered_name"}`` of a layer, model, regularizer,
+    initializer, loss, metric or optimizer (anything with ``get_config``); objects inside the
+    config (a layer passed to another's constructor) are serialized as well."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
     cls = type(obj)
+    if not hasattr(obj, "get_config"):
+        raise TypeError(f"cannot serialize {obj!r}: {cls.__name__} has no get_config()")
     registered = _GLOBAL_CUSTOM_NAMES.get(cls)
-    entry = {"module": cls.__module__, "class_name": cls.__name__, "config": obj.get_config(),
+    entry = {"module": cls.__module__, "class_name": cls.__name__, "config": _serialize_values(obj.get_config()),
              "registered_name": registered or cls.__name__}
     build = getattr(obj, "_build_config", None)
     if callable(build):
@@ -108,6 +125,12 @@ def _lookup_class(entry: dict, custom_objects):
     try:
         return layer_class(class_name)
     except ValueError as exc:
+        import importlib
+
+        for module in ("regularizers", "initializers", "losses", "metrics", "optimizers", "schedules"):
+            found = getattr(importlib.import_module(f"gradflow.{module}"), class_name, None)
+            if isinstance(found, type) and hasattr(found, "from_config"):
+                return found
         raise ValueError(f"{exc}. If it is your own class, decorate it with "
                          f"@keras.saving.register_keras_serializable() or pass custom_objects="
                          f"{{{class_name!r}: {class_name}}}") from None
