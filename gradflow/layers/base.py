@@ -394,21 +394,33 @@ class Layer:
         """Output shape for ``input_shape`` (batch axis as None); default: run ``call`` on one sample."""
         return map_structure(lambda kt: kt.shape, self._probe_outputs(input_shape, {}))
 
-    def _probe_outputs(self, input_shape, arguments: dict):
+    def _probe_outputs(self, input_shape, arguments: dict, extra=None, dtypes=None):
         """Symbolic outputs found by running ``call`` on zeros of ``input_shape`` (unknown sizes as 1;
-        sizes that change with an unknown input size come out as None, found by a second run)."""
+        sizes that change with an unknown input size come out as None, found by a second run).
+        ``extra``: ``(args, kwargs)`` of further arguments whose symbolic tensors become zeros too;
+        ``dtypes``: the inputs' dtypes (integer inputs stay integer), else the layer's."""
         from ..autograd import no_grad
 
         shapes = [input_shape] if _is_shape(input_shape) else flatten_shapes(input_shape)
         structure = input_shape if not _is_shape(input_shape) else None
+        dtypes = dtypes or [self.dtype] * len(shapes)
+        args, kwargs = extra or ((), {})
+        extra_shapes = [t.shape for t in flatten([args, kwargs]) if isinstance(t, KerasTensor)]
         xp = get_backend().xp
-        unknown = any(d is None for s in shapes for d in s[1:])
+        unknown = any(d is None for s in shapes + extra_shapes for d in s[1:])
+
+        def zeros(shape, dtype, fill):
+            return Tensor(xp.zeros(tuple(fill if d is None else d for d in shape), dtype=dtype))
+
         runs = []
         for fill in ((1, 2) if unknown else (1,)):
-            arrays = [Tensor(xp.zeros(tuple(fill if d is None else d for d in s), dtype=self.dtype)) for s in shapes]
+            arrays = [zeros(s, dt, fill) for s, dt in zip(shapes, dtypes)]
             inputs = arrays[0] if structure is None else pack_shapes_as(structure, arrays)
+            real_args, real_kwargs = map_structure(
+                lambda v: zeros(v.shape, v.dtype, fill) if isinstance(v, KerasTensor) else v, [list(args), kwargs])
             with no_grad():
-                out = self._invoke(inputs, (), dict(arguments), arguments.get("training", False))
+                out = self._invoke(inputs, tuple(real_args), {**arguments, **real_kwargs},
+                                   arguments.get("training", False))
             runs.append(out)
         self._clear_losses()
         batch_unknown = shapes[0][0] is None if shapes and shapes[0] else True
@@ -522,18 +534,24 @@ class Layer:
             raise TypeError(f"{type(self).__name__} layer {self.name!r} was called on a mix of symbolic tensors "
                             f"(keras.Input and layer outputs) and concrete values ({', '.join(bad)}); pass only "
                             f"symbolic tensors when building a model")
-        if args or any(any_symbolic(v) for v in kwargs.values()):
-            raise TypeError(f"{type(self).__name__} layer {self.name!r}: when building a model, pass tensors as the "
-                            f"first argument only (keyword arguments must be plain values such as training=False)")
+        # further positional arguments and keyword arguments may hold symbolic tensors too (Keras 3:
+        # LogisticEndpoint()(targets, logits)); plain keyword values are recorded as the node's arguments
+        tensor_kwargs = {k: v for k, v in kwargs.items() if any_symbolic(v)}
+        static = {k: v for k, v in kwargs.items() if k not in tensor_kwargs}
+        extra = (tuple(args), tensor_kwargs) if args or tensor_kwargs else None
         shapes = tuple(flat[0].shape) if isinstance(inputs, KerasTensor) else _shapes_of(inputs)
+        dtypes = [np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else self.dtype for t in flat]
+        no_rule = type(self).compute_output_shape is Layer.compute_output_shape
         try:
-            if not self.built:
+            if not self.built and (no_rule or extra):
+                self._build_once(shapes)
+            elif not self.built:
                 self.build_from_shape(shapes)
             else:
                 self.check_input_shape(shapes)
                 self.input_shape = shapes
-            if "training" in kwargs or type(self).compute_output_shape is Layer.compute_output_shape:
-                outputs = self._probe_outputs(shapes, kwargs)
+            if "training" in static or no_rule or extra:
+                outputs = self._probe_outputs(shapes, static, extra, dtypes)
                 self.output_shape = map_structure(lambda kt: kt.shape, outputs)
             else:
                 out_shape = self.compute_output_shape(shapes)
@@ -546,7 +564,7 @@ class Layer:
                 exc.add_note(f"(while calling {type(self).__name__} layer {self.name!r} on symbolic inputs of shape "
                              f"{shapes})")
             raise
-        node = Node(self, inputs, outputs, kwargs)
+        node = Node(self, inputs, outputs, static, extra)
         for i, t in enumerate(node.flat_outputs):
             t._node, t._index = node, i
         self._inbound_nodes.append(node)

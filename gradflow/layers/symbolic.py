@@ -127,16 +127,20 @@ class KerasTensor:
 
 
 class Node:
-    """One call of ``layer`` on symbolic ``inputs`` (any nesting), giving ``outputs``."""
+    """One call of ``layer`` on symbolic ``inputs`` (any nesting), giving ``outputs``; every symbolic
+    tensor it reads, further arguments' included, is in ``flat_inputs``."""
 
-    __slots__ = ("layer", "inputs", "outputs", "arguments", "flat_inputs", "flat_outputs")
+    __slots__ = ("layer", "inputs", "outputs", "arguments", "extra", "flat_inputs", "flat_outputs")
 
-    def __init__(self, layer, inputs, outputs, arguments: dict):
+    def __init__(self, layer, inputs, outputs, arguments: dict, extra=None):
         self.layer = layer
         self.inputs = inputs
         self.outputs = outputs
         self.arguments = dict(arguments)
-        self.flat_inputs = flatten(inputs)
+        #: ``(args, kwargs)`` beyond the first argument that hold symbolic tensors, or None
+        self.extra = extra
+        self.flat_inputs = flatten(inputs) + ([t for t in flatten(list(extra)) if isinstance(t, KerasTensor)]
+                                              if extra else [])
         self.flat_outputs = flatten(outputs)
 
     @property

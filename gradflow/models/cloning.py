@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..layers.input_layer import Input, InputLayer
-from ..layers.symbolic import flatten, pack_as
+from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 
 __all__ = ["clone_model"]
 
@@ -57,9 +57,13 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                 continue
             if id(layer) not in clones:
                 clones[id(layer)] = clone_layer(layer)
-            args = pack_as(node.inputs, [values[id(t)] for t in node.flat_inputs])
+            swap = (lambda v: values[id(v)] if isinstance(v, KerasTensor) else v)
+            args = map_structure(swap, node.inputs)
+            rest, tensor_kwargs = map_structure(swap, [list(node.extra[0]), dict(node.extra[1])]) if node.extra \
+                else ([], {})
             new_layer = clones[id(layer)]
-            out = call_function(new_layer, args, **node.arguments) if call_function else new_layer(args, **node.arguments)
+            call = call_function or (lambda lay, *a, **k: lay(*a, **k))
+            out = call(new_layer, args, *rest, **node.arguments, **tensor_kwargs)
             for t, v in zip(node.flat_outputs, flatten(out)):
                 values[id(t)] = v
         inputs = pack_as(model._inputs_struct, given)

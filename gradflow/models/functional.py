@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
-from ..layers.symbolic import KerasTensor, flatten, pack_as
+from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from .fusion import match_fusion
 from .model import Model, layer_runner
 
@@ -212,7 +212,7 @@ class Functional(Model):
         for t in self.outputs:
             node = t._node
             layer = node.layer if node is not None else None
-            ok = (node in self._nodes and len(node.flat_outputs) == 1 and not node.arguments
+            ok = (node in self._nodes and len(node.flat_outputs) == 1 and not node.arguments and not node.extra
                   and id(t) not in consumed and hasattr(layer, "call_pre_activation")
                   and getattr(layer, "activation_name", None) in ("softmax", "sigmoid")
                   and self.outputs.count(t) == 1)
@@ -245,13 +245,17 @@ class Functional(Model):
             entry = serialize_keras_object(layer)
             entry["name"] = layer.name
             nodes = []
+            def ref(v):
+                if not isinstance(v, KerasTensor):
+                    return v
+                return {"class_name": "__keras_tensor__",
+                        "config": {"shape": list(v.shape), "dtype": v.dtype, "keras_history": self._history(v, index)}}
+
             for node in layer._inbound_nodes:
                 if id(node) in mine:
-                    args = pack_as(node.inputs, [{"class_name": "__keras_tensor__",
-                                                  "config": {"shape": list(t.shape), "dtype": t.dtype,
-                                                             "keras_history": self._history(t, index)}}
-                                                 for t in node.flat_inputs])
-                    nodes.append({"args": [args], "kwargs": dict(node.arguments)})
+                    rest, tensor_kwargs = node.extra or ((), {})
+                    nodes.append({"args": [map_structure(ref, node.inputs)] + [map_structure(ref, a) for a in rest],
+                                  "kwargs": {**node.arguments, **map_structure(ref, dict(tensor_kwargs))}})
             entry["inbound_nodes"] = nodes
             layers.append(entry)
         return {"name": self.name, "trainable": self._trainable, "layers": layers,
@@ -311,7 +315,10 @@ def functional_from_config(cls, config: dict, custom_objects=None):
                     args = [resolve(a) for a in node.get("args", [])]
                 except KeyError:
                     break
-                kwargs = dict(node.get("kwargs") or {})
+                try:
+                    kwargs = resolve(dict(node.get("kwargs") or {}))
+                except KeyError:
+                    break
                 out = layers[name](*args, **kwargs)
                 made[(name, done[name])] = flatten(out)
                 done[name] += 1
@@ -340,11 +347,20 @@ def functional_from_config(cls, config: dict, custom_objects=None):
 
 
 class _Step:
-    __slots__ = ("fn", "inputs", "outputs", "single")
+    __slots__ = ("fn", "inputs", "outputs", "single", "extra")
 
-    def __init__(self, fn, inputs, outputs):
-        self.fn, self.inputs, self.outputs = fn, inputs, outputs
+    def __init__(self, fn, inputs, outputs, extra=None):
+        self.fn, self.inputs, self.outputs, self.extra = fn, inputs, outputs, extra
         self.single = isinstance(inputs, int)
+
+
+class _Ref:
+    """A slot reference inside a node's further arguments (where plain ints are constants)."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
 
 
 def _plan(model: Functional, heads: frozenset):
@@ -405,7 +421,11 @@ def _plan(model: Functional, heads: frozenset):
         ins = slot_of(node.flat_inputs[0]) if isinstance(node.inputs, KerasTensor) else \
             pack_as(node.inputs, [slot_of(t) for t in node.flat_inputs])
         outs = [slot_of(t) for t in last.flat_outputs]
-        steps.append(_Step(_step_fn(layer, node, fused, id(node) in head_nodes), ins, outs))
+        extra = None
+        if node.extra:
+            extra = map_structure(lambda v: _Ref(slot_of(v)) if isinstance(v, KerasTensor) else v,
+                                  [list(node.extra[0]), dict(node.extra[1])])
+        steps.append(_Step(_step_fn(layer, node, fused, id(node) in head_nodes), ins, outs, extra))
     out_slots = [slot_of(t) for t in model.outputs]
     n_slots = len(slot)
 
@@ -423,7 +443,11 @@ def _plan(model: Functional, heads: frozenset):
             values[s] = v
         for step in steps:
             args = values[step.inputs] if step.single else resolve(step.inputs, values)
-            out = step.fn(args, training=training)
+            if step.extra is None:
+                out = step.fn(args, training=training)
+            else:
+                rest, kw = map_structure(lambda v: values[v.slot] if isinstance(v, _Ref) else v, step.extra)
+                out = step.fn(args, training=training, extra=(rest, kw))
             if len(step.outputs) == 1:
                 values[step.outputs[0]] = out if not isinstance(out, (list, tuple, dict)) else flatten(out)[0]
             else:
@@ -438,4 +462,13 @@ def _plan(model: Functional, heads: frozenset):
 def _step_fn(layer, node, fused: dict, head: bool):
     if head:
         return layer.call_pre_activation
+    if node.extra:
+        static = dict(node.arguments)
+        fixed = static.get("training")
+
+        def call_with_extra(x, training, extra):
+            rest, kw = extra
+            return layer._invoke(x, tuple(rest), {**static, **kw}, training if fixed is None else fixed)
+
+        return call_with_extra
     return layer_runner(layer, fused, node.arguments)

@@ -202,3 +202,26 @@ def test_a_functional_subclass_with_inputs_and_outputs_keeps_its_methods():
     model = Custom(inp, layers.Dense(2)(inp))
     assert isinstance(model, Custom) and model.describe() == "custom 2"
     assert model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
+
+
+class _Gate(keras.Layer):
+    """``call(x, gate, scale=1.0)``: a second tensor passed positionally, a plain keyword value."""
+
+    def call(self, x, gate, scale=1.0):
+        return x * gate * scale
+
+
+def test_a_layer_called_on_several_tensors_replays_saves_and_clones(tmp_path):
+    a, g = keras.Input(shape=(3,), name="a"), keras.Input(shape=(3,), name="g")
+    out = layers.Dense(2)(_Gate(name="gate")(a, g, scale=2.0))
+    model = keras.Model([a, g], out)
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    gate = (x > 0).astype(np.float32)
+    expected = (x * gate * 2.0) @ model.layers[-1].kernel.numpy() + model.layers[-1].bias.numpy()
+    np.testing.assert_allclose(model.predict([x, gate], verbose=0), expected, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "gate.gflow")
+    loaded = keras.models.load_model(tmp_path / "gate.gflow", custom_objects={"_Gate": _Gate})
+    np.testing.assert_allclose(loaded.predict([x, gate], verbose=0), expected, rtol=1e-5, atol=1e-6)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict([x, gate], verbose=0), expected, rtol=1e-5, atol=1e-6)
