@@ -21,7 +21,7 @@ from .backend import array_module, is_cupy_array
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
-    "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "AUC",
+    "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "Precision", "Recall", "AUC",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "get", "resolve_accuracy", "serialize", "deserialize",
@@ -268,6 +268,9 @@ MeanSquaredError = _wrapper("MeanSquaredError", _losses.mean_squared_error, "mea
                             "Epoch mean of mean((y_true - y_pred)**2, axis=-1).")
 MeanAbsoluteError = _wrapper("MeanAbsoluteError", _losses.mean_absolute_error, "mean_absolute_error",
                              "Epoch mean of mean(|y_true - y_pred|, axis=-1).")
+MeanAbsolutePercentageError = _wrapper("MeanAbsolutePercentageError", _losses.mean_absolute_percentage_error,
+                                       "mean_absolute_percentage_error",
+                                       "Epoch mean of 100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1).")
 
 
 # -- confusion-matrix metrics ----------------------------------------------------------------
@@ -527,13 +530,15 @@ def _resolved(table, identifier, loss, output_shape, y_true_shape):
 
 _CLASSES = {c.__name__: c for c in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC,
+    SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, Precision,
+    Recall, AUC,
 )}
 _BY_NAME = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
     "precision": Precision, "recall": Recall, "auc": AUC,
 }
 

@@ -99,6 +99,11 @@ def test_regression_metrics_vs_sklearn(rng):
     assert run_epoch(M.MeanSquaredError(), t, p) == pytest.approx(skm.mean_squared_error(t, p), rel=1e-12)
     assert run_epoch(M.MeanAbsoluteError(), t, p, w) == pytest.approx(
         skm.mean_absolute_error(t, p, sample_weight=w), rel=1e-12)
+    # sklearn's MAPE is a fraction, Keras's a percentage (and with |y_true| floored at epsilon, as here)
+    t_pos = np.abs(t) + 0.5
+    assert run_epoch(M.MeanAbsolutePercentageError(), t_pos, p, w) == pytest.approx(
+        100 * skm.mean_absolute_percentage_error(t_pos, p, sample_weight=w), rel=1e-6)
+    assert isinstance(M.get("mape"), M.MeanAbsolutePercentageError)
     # 1-D targets: every element is one sample
     assert run_epoch(M.get("mse"), t[:, 0], p[:, 0], w) == pytest.approx(
         skm.mean_squared_error(t[:, 0], p[:, 0], sample_weight=w), rel=1e-12)

@@ -1,10 +1,9 @@
 """Image augmentation layers (Keras 3): RandomFlip, RandomTranslation, RandomRotation, RandomZoom.
 
-They transform the batch only when called with ``training=True`` (``fit`` does) and are the
-identity otherwise; no gradient flows through them (they are input preprocessing). The array
-work is gradflow.utils.image on NumPy; a seeded layer (``seed=``) owns its generator, else the
-NumPy generator of gradflow.random is used. Note: Keras 3 augments on a bare ``layer(x)``
-call too; here a bare call is inference, so pass ``training=True`` to augment outside ``fit``.
+They transform the batch in training (``fit``) and on a bare ``layer(x)`` call, as Keras 3 does,
+and are the identity with ``training=False`` (``predict``, ``evaluate``); no gradient flows
+through them (they are input preprocessing). The array work is gradflow.utils.image on NumPy; a
+seeded layer (``seed=``) owns its generator, else the NumPy generator of gradflow.random is used.
 """
 from __future__ import annotations
 
@@ -82,7 +81,8 @@ class _RandomImageLayer(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def call(self, x, training: bool = False):
+    def call(self, x, training: bool = True):
+        """Augment unless ``training`` is False (Keras 3: a call outside fit/predict augments)."""
         if not training:
             return x
         arr = x.numpy()

@@ -88,8 +88,6 @@ def summary_params():
 #: ported programs that still hit a gap in gradflow (strict: a fix makes the test fail until its line is removed)
 KNOWN_GAPS = {
     "test_knowledge_distillation": "compute_loss override on a subclassed model compiled without loss: y structure",
-    "test_multi_input_multi_output_losses_and_metrics": "metrics.MeanAbsolutePercentageError is missing",
-    "test_end_to_end_fine_tuning": "augmentation layers called outside a model do not default to training=True",
 }
 
 
