@@ -84,15 +84,3 @@ def summary_params():
 
     return run
 
-
-#: ported programs that still hit a gap in gradflow (strict: a fix makes the test fail until its line is removed)
-KNOWN_GAPS = {
-    "test_knowledge_distillation": "compute_loss override on a subclassed model compiled without loss: y structure",
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        reason = KNOWN_GAPS.get(item.originalname if hasattr(item, "originalname") else item.name)
-        if reason is not None and "keras_io" in str(item.fspath):
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"known gap: {reason}"))

@@ -4,7 +4,9 @@ overrides ``compute_loss`` and ``call``; training uses the built-in ``train_step
 Only the imports change. Substitutions: ``layers.LeakyReLU(negative_slope=0.2)`` ->
 ``layers.Activation("leaky_relu")`` (the same function, Keras 3's default slope is 0.2); the teacher's
 256 / 512 filters -> 32 / 64 and the student's 16 / 32 -> 8 / 16; MNIST -> 512 + 128 synthetic digits;
-5 + 3 + 3 epochs -> 2 + 2 + 2.
+5 + 3 + 3 epochs -> 2 + 5 + 2 (the
+distillation needs its 5: with alpha=0.1 the student loss weighs little, and on 512 samples it
+climbs from chance only in the third epoch).
 """
 import numpy as np
 
@@ -129,10 +131,10 @@ def test_knowledge_distillation(make_images):
     student_before = [w.copy() for w in student.get_weights()]
 
     # Distill teacher to student
-    history = distiller.fit(x_train, y_train, epochs=2, verbose=0)
+    history = distiller.fit(x_train, y_train, epochs=5, verbose=0)
     assert set(history.history) == {"loss", "sparse_categorical_accuracy"}
-    assert distiller.compute_loss_calls >= 2 * 16  # the built-in train_step calls the override
-    assert history.history["loss"][1] < history.history["loss"][0]
+    assert distiller.compute_loss_calls >= 5 * 16  # the built-in train_step calls the override
+    assert history.history["loss"][-1] < history.history["loss"][0]
     assert not np.allclose(student_before[0], student.get_weights()[0])
 
     # Evaluate student on test dataset
