@@ -1,7 +1,7 @@
 """Model-level training throughput: gradflow `fit` vs a plain PyTorch loop on the same model and data.
 
 Model A (MNIST CNN, Adam, batch 128) and model B (CIFAR CNN with batch norm, SGD momentum, batch 128),
-as in the CPU-kernel issue. PyTorch runs channels_last (its faster CPU layout) and, for reference,
+as in the CPU-kernel issue, each as a Sequential and as a functional ``Model(Input, outputs)``. PyTorch runs channels_last (its faster CPU layout) and, for reference,
 its default layout. The contenders' epochs are interleaved; medians of the timed epochs, and the
 median of the per-round ratios (time of PyTorch's epoch / gradflow's), measured in the same run.
 
@@ -16,25 +16,31 @@ import time
 import numpy as np
 
 
-def gradflow_model(name, input_shape):
-    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
-    from gradflow.models import Sequential
+def gradflow_model(name, input_shape, kind="sequential"):
+    """Model A or B as a Sequential or, with ``kind="functional"``, as ``Model(Input, outputs)``."""
+    from gradflow.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input,
+                                 MaxPooling2D)
+    from gradflow.models import Model, Sequential
     from gradflow.optimizers import SGD, Adam
 
     if name == "A":
-        model = Sequential([
-            Conv2D(32, 3, activation="relu", input_shape=input_shape), MaxPooling2D(2),
-            Conv2D(64, 3, activation="relu"), MaxPooling2D(2), Flatten(), Dropout(0.5),
-            Dense(10, activation="softmax"),
-        ])
+        layers = [Conv2D(32, 3, activation="relu"), MaxPooling2D(2), Conv2D(64, 3, activation="relu"),
+                  MaxPooling2D(2), Flatten(), Dropout(0.5), Dense(10, activation="softmax")]
         opt = Adam(1e-3)
     else:
         layers = []
-        for i, f in enumerate((32, 64, 128)):
-            kw = {"input_shape": input_shape} if i == 0 else {}
-            layers += [Conv2D(f, 3, padding="same", **kw), BatchNormalization(), Activation("relu"), MaxPooling2D(2)]
-        model = Sequential(layers + [Flatten(), Dense(10, activation="softmax")])
+        for f in (32, 64, 128):
+            layers += [Conv2D(f, 3, padding="same"), BatchNormalization(), Activation("relu"), MaxPooling2D(2)]
+        layers += [Flatten(), Dense(10, activation="softmax")]
         opt = SGD(0.01, momentum=0.9)
+    inp = Input(shape=input_shape)
+    if kind == "sequential":
+        model = Sequential([inp] + layers)
+    else:
+        x = inp
+        for layer in layers:
+            x = layer(x)
+        model = Model(inp, x)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
     return model
 
@@ -51,9 +57,9 @@ def torch_model(name, torch):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
 
 
-def gradflow_epoch(name, x, y, batch):
+def gradflow_epoch(name, x, y, batch, kind="sequential"):
     """A function that trains one epoch of a fresh gradflow model (compiled and warmed up here)."""
-    model = gradflow_model(name, x.shape[1:])
+    model = gradflow_model(name, x.shape[1:], kind)
     model.fit(x[: batch * 2], y[: batch * 2], batch_size=batch, epochs=1, verbose=0, shuffle=False)  # warm-up/compile
     return lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
 
@@ -155,22 +161,24 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"threads: torch {torch.get_num_threads() if torch else '-'}; samples/epoch {args.samples}; batch {args.batch}; "
           f"gradflow kernels={gradflow.config.kernels}")
-    print(f"{'model':6s} {'gradflow':>12s} {'torch CL':>12s} {'torch NCHW':>12s} {'ratio vs CL':>12s}"
-          f" {'median of round ratios':>24s}")
+    print(f"{'model':6s} {'gradflow':>12s} {'functional':>12s} {'torch CL':>12s} {'torch NCHW':>12s} "
+          f"{'ratio vs CL':>12s} {'functional vs CL':>17s} {'median of round ratios':>24s}")
     for name in args.models:
         shape = (28, 28, 1) if name == "A" else (32, 32, 3)
         x = rng.random((args.samples, *shape), dtype=np.float32)
         y = rng.integers(0, 10, args.samples).astype(np.int64)
-        epochs = {"gradflow": gradflow_epoch(name, x, y, args.batch)}
+        epochs = {"gradflow": gradflow_epoch(name, x, y, args.batch),
+                  "functional": gradflow_epoch(name, x, y, args.batch, "functional")}
         if torch is not None:
             epochs["cl"] = torch_epoch(name, x, y, args.batch, torch, True)
             epochs["nchw"] = torch_epoch(name, x, y, args.batch, torch, False)
         rate, ratio = interleaved(epochs, len(x), args.repeats)
         if torch is not None:
-            print(f"{name:6s} {rate['gradflow']:10.0f}/s {rate['cl']:10.0f}/s {rate['nchw']:10.0f}/s "
-                  f"{rate['gradflow'] / rate['cl']:11.2f}x {ratio['cl']:23.2f}x")
+            print(f"{name:6s} {rate['gradflow']:10.0f}/s {rate['functional']:10.0f}/s {rate['cl']:10.0f}/s "
+                  f"{rate['nchw']:10.0f}/s {rate['gradflow'] / rate['cl']:11.2f}x "
+                  f"{rate['functional'] / rate['cl']:16.2f}x {ratio['cl']:23.2f}x")
         else:
-            print(f"{name:6s} {rate['gradflow']:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
+            print(f"{name:6s} {rate['gradflow']:10.0f}/s {rate['functional']:10.0f}/s {'-':>12s} {'-':>12s} {'-':>12s}")
         if torch is not None and args.standalone_torch:
             alone = standalone_torch(name, len(x), args.batch, args.repeats)
             if alone is not None:
