@@ -23,6 +23,9 @@ __all__ = ["print_summary", "summary_lines", "readable_size", "format_shape", "u
 
 DEFAULT_LINE_LENGTH = 88
 DEFAULT_POSITIONS = (0.45, 0.80, 1.0)
+#: a graph that is not a chain gets Keras 3's fourth column, "Connected to", and a wider table
+GRAPH_LINE_LENGTH = 108
+GRAPH_POSITIONS = (0.3, 0.6, 0.7, 1.0)
 
 
 def readable_size(nbytes: float) -> str:
@@ -75,14 +78,18 @@ def summary_lines(model, line_length=None, positions=None) -> list[str]:
             f"This model ({model.name!r}) has not yet been built, so it has no output shapes or weights to "
             f"summarise. Build it first with model.build(input_shape) (e.g. model.build((None, 784))), "
             f"pass input_shape= to the first layer, or call it on / fit it to a batch of data.")
-    line_length = int(line_length or DEFAULT_LINE_LENGTH)
-    positions = list(positions or DEFAULT_POSITIONS)
-    if len(positions) != 3:
-        raise ValueError(f"summary: positions needs 3 column ends, got {positions!r}")
+    rows = model._summary_rows() if hasattr(model, "_summary_rows") else \
+        [(layer, getattr(layer, "output_shape", None), None) for layer in model.layers]
+    graph = any(connected is not None for _, _, connected in rows)
+    line_length = int(line_length or (GRAPH_LINE_LENGTH if graph else DEFAULT_LINE_LENGTH))
+    positions = list(positions or (GRAPH_POSITIONS if graph else DEFAULT_POSITIONS))
+    columns = 4 if graph else 3
+    if len(positions) != columns:
+        raise ValueError(f"summary: positions needs {columns} column ends, got {positions!r}")
     if all(p <= 1 for p in positions):
         positions = [int(line_length * p) for p in positions]
     ends = [int(p) for p in positions]
-    widths = [ends[0]] + [ends[i] - ends[i - 1] for i in (1, 2)]
+    widths = [ends[0]] + [ends[i] - ends[i - 1] for i in range(1, columns)]
     widths = [max(w - 3, 4) for w in widths]  # room for "| " and " " around each cell
     widths[-1] = max(widths[-1] - 1, 4)  # the closing "|": lines are exactly line_length wide
 
@@ -101,16 +108,16 @@ def summary_lines(model, line_length=None, positions=None) -> list[str]:
             out.append("| " + " | ".join(parts) + " |")
         return out
 
-    aligns = ("left", "left", "right")
+    aligns = ("left", "left", "right", "left")[:columns]
     lines = [f'Model: "{model.name}"', rule("-")]
-    lines += row(("Layer (type)", "Output Shape", "Param #"), aligns)
+    lines += row(("Layer (type)", "Output Shape", "Param #", "Connected to")[:columns], aligns)
     lines.append(rule("="))
-    for layer in model.layers:
-        cells = (f"{layer.name} ({type(layer).__name__})", format_shape(getattr(layer, "output_shape", None)),
-                 f"{layer.count_params():,}" if layer.built else "0 (unbuilt)")
-        lines += row(cells, aligns)
+    for layer, shape, connected in rows:
+        cells = (f"{layer.name} ({type(layer).__name__})", format_shape(shape),
+                 f"{layer.count_params():,}" if layer.built else "0 (unbuilt)", ", ".join(connected or ["-"]))
+        lines += row(cells[:columns], aligns)
         lines.append(rule("-"))
-    if not model.layers:
+    if not rows:
         lines.append(rule("-"))
     total_n, total_b = _count(model.weights)
     train_n, train_b = _count(model.trainable_weights)

@@ -219,6 +219,32 @@ class Functional(Model):
             heads.append(layer if ok else None)
         return heads
 
+    # -- summary ------------------------------------------------------------------------------
+    def _summary_rows(self) -> list:
+        """``(layer, output shape, connected)`` per layer: the shape of its first call in this model;
+        ``connected`` lists the tensors each call reads (``dense[0][0]``), or is None for every row
+        when the graph is a plain chain (Keras 3 then prints three columns)."""
+        index = self._node_index()
+        mine = self._nodes
+        per_layer = {id(l): [n for n in l._inbound_nodes if id(n) in index and (n in mine or not n.flat_inputs)]
+                     for l in self._layers}
+        chain = len(self.inputs) == 1 and len(self.outputs) == 1 and all(len(v) == 1 for v in per_layer.values())
+        previous = self.inputs[0]
+        for node in mine:
+            chain = chain and node.flat_inputs == [previous] and len(node.flat_outputs) == 1
+            previous = node.flat_outputs[0] if node.flat_outputs else None
+        rows = []
+        for layer in self._layers:
+            nodes = per_layer[id(layer)]
+            outs = nodes[0].flat_outputs if nodes else []
+            shape = outs[0].shape if len(outs) == 1 else [t.shape for t in outs]
+            connected = None
+            if not chain:
+                connected = [f"{t._node.layer.name}[{index[id(t._node)]}][{t._index}]"
+                             for n in nodes for t in n.flat_inputs] or ["-"]
+            rows.append((layer, shape, connected))
+        return rows
+
     # -- config -------------------------------------------------------------------------------
     def _node_index(self) -> dict:
         """Each node of this model (inputs' nodes too) -> its index among its layer's nodes here."""

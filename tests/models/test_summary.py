@@ -91,3 +91,23 @@ def test_nested_model_row():
     Sequential([Dense(3, input_shape=(5,)), inner]).summary(print_fn=lines.append)
     row = next(line for line in lines if line.startswith("| block"))
     assert "block (Sequential)" in row and "(None, 2)" in row and row.rstrip(" |").endswith("26")
+
+
+def test_functional_summary_connects_a_graph_and_counts_shared_weights_once():
+    import gradflow as keras
+    from gradflow import layers
+
+    a, b = keras.Input(shape=(8,), name="a"), keras.Input(shape=(4,), name="b")
+    shared = layers.Dense(4, name="shared")
+    h = layers.concatenate([shared(layers.Dense(4, name="proj")(a)), shared(b)], name="cat")
+    model = keras.Model([a, b], layers.Dense(2, name="out")(h))
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Connected to" in lines[2] and all(len(line) == 108 for line in lines[1:-3])
+    assert "| shared (Dense)" in text and "proj[0][0], b[0][0]" in text and "shared[0][0], shared[1][0]" in text
+    assert "Total params: 74" in text  # proj 8*4+4 = 36, shared 4*4+4 = 20 (once), out 8*2+2 = 18
+    chain_lines = []
+    inp = keras.Input(shape=(3,))
+    keras.Model(inp, layers.Dense(2)(inp)).summary(print_fn=chain_lines.append)
+    assert "Connected to" not in chain_lines[2]  # a plain chain keeps the three Sequential columns
