@@ -46,8 +46,13 @@ class NameRegistry:
             return identifier
         if isinstance(identifier, str):
             cls = self.names.get(identifier)
-            if cls is None:
-                raise self.unknown(identifier)
+            if cls is None:  # a user's object: registered, in custom_objects or a custom_object_scope
+                from .saving.object_registration import get_registered_object
+
+                found = get_registered_object(identifier)
+                if found is None:
+                    raise self.unknown(identifier)
+                return found() if isinstance(found, type) else found
             return cls()
         if isinstance(identifier, dict):
             return self.deserialize(identifier)

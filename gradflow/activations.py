@@ -262,7 +262,7 @@ def get(identifier):
     if isinstance(identifier, str):
         fn = ACTIVATIONS.get(identifier) or _ALIASES.get(identifier)
         if fn is None:  # a user's function: custom_objects, a custom_object_scope or register_keras_serializable
-            from .saving.serialization import get_registered_object
+            from .saving.object_registration import get_registered_object
 
             fn = get_registered_object(identifier)
         if fn is None:
@@ -281,7 +281,7 @@ def serialize(fn) -> str:
     name = _BY_ID.get(id(fn))
     if name is not None:
         return name
-    from .saving.serialization import _GLOBAL_CUSTOM_NAMES
+    from .saving.object_registration import _GLOBAL_CUSTOM_NAMES
 
     if fn in _GLOBAL_CUSTOM_NAMES:
         return _GLOBAL_CUSTOM_NAMES[fn]

@@ -64,7 +64,7 @@ def set_image_data_format(value: str) -> None:
 
 def clear_session() -> None:
     """Restart automatic layer names (``dense``, ``dense_1``...), as ``keras.backend.clear_session``."""
-    from ..layers.base import clear_session as _clear
+    from .._naming import clear_session as _clear
 
     _clear()
 

@@ -7,12 +7,11 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 from __future__ import annotations
 
 import inspect
-import re
-from collections import defaultdict
 
 import numpy as np
 
 from ..autograd.tensor import Parameter, Tensor
+from .._naming import clear_session, snake_case, unique_name
 from ..backend import get_backend, is_cupy_array
 from ..summary import unique_weights
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
@@ -20,27 +19,6 @@ from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, p
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
 
 _REGISTRY: dict[str, type] = {}
-_name_counts: defaultdict[str, int] = defaultdict(int)
-
-
-def snake_case(name: str) -> str:
-    """``MaxPooling2D -> max_pooling2d``, ``Dense -> dense`` (Keras's auto-name rule)."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def unique_name(base: str) -> str:
-    """``dense``, then ``dense_1``, ``dense_2``... for the session."""
-    n = _name_counts[base]
-    _name_counts[base] += 1
-    return base if n == 0 else f"{base}_{n}"
-
-
-def clear_session() -> None:
-    """Restart automatic layer names from ``dense``, ``conv2d``... (like keras.backend.clear_session)."""
-    _name_counts.clear()
-
-
 def layer_class(name: str) -> type:
     """The registered Layer class called ``name`` (the only ones a config may instantiate)."""
     try:

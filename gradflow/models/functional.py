@@ -27,6 +27,8 @@ def _describe(t: KerasTensor) -> str:
 class Functional(Model):
     """``Functional(inputs, outputs, name=None)``: inputs/outputs a KerasTensor, a list or a dict of them."""
 
+    _stable_weight_names = True
+
     def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
         dtype = kwargs.pop("dtype", None)
         if kwargs:

@@ -43,6 +43,9 @@ class Model(Trainer, Layer):
     """A model: layers plus compile/fit/evaluate/predict/summary/save (Keras 3 ``keras.Model``)."""
 
     _checks_batch_shape = True
+    #: weight names survive a rebuild from config (graph configs carry layer names; a subclassed model
+    #: names its layers afresh, so its files match weights by position and shape)
+    _stable_weight_names = False
 
     def __new__(cls, *args, **kwargs):
         from .functional import Functional  # noqa: PLC0415 - functional imports this module

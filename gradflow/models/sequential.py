@@ -34,6 +34,8 @@ class Sequential(Model):
     the first ``build(input_shape)``, call, or ``fit``.
     """
 
+    _stable_weight_names = True
+
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
         Layer.__init__(self, name=name, trainable=trainable, **kwargs)
         self._init_trainer()

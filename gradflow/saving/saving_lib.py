@@ -296,15 +296,6 @@ def _model_from_config(cfg: dict, where: str, custom_objects=None):
     return model
 
 
-def _names_are_stable(model) -> bool:
-    """Whether weight names survive a rebuild from config (layer names are in graph configs,
-    but a subclassed model names its layers afresh): else weights match by position and shape."""
-    from ..models.functional import Functional
-    from ..models.sequential import Sequential
-
-    return isinstance(model, (Functional, Sequential))
-
-
 def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
     ``compile``) its compile settings and optimizer state. ``custom_objects`` maps class names
@@ -317,7 +308,7 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
         raise ModelFileError(f"{where}: the saved model has no input shape, so its weights cannot be restored")
     params = _model_weights(model)
     keys, arrays, _ = weights_from_bytes(members[WEIGHTS_NAME], f"{where}:{WEIGHTS_NAME}")
-    values = _check_against(params, keys, arrays, f"{where}:{WEIGHTS_NAME}", check_names=_names_are_stable(model))
+    values = _check_against(params, keys, arrays, f"{where}:{WEIGHTS_NAME}", check_names=model._stable_weight_names)
     compile_cfg = config.get("compile")
     opt_state = None
     if compile and compile_cfg:

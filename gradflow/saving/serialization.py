@@ -7,74 +7,12 @@ subclasses defined in the running program (never anything named by a file alone)
 """
 from __future__ import annotations
 
-import threading
+from .object_registration import (_GLOBAL_CUSTOM_NAMES, CustomObjectScope, custom_object_scope,  # noqa: F401
+                                  get_custom_objects, get_registered_name, get_registered_object,
+                                  register_keras_serializable)
 
 __all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
            "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object"]
-
-_GLOBAL_CUSTOM_OBJECTS: dict[str, object] = {}
-_GLOBAL_CUSTOM_NAMES: dict[object, str] = {}
-_SCOPE = threading.local()
-
-
-def register_keras_serializable(package: str = "Custom", name: str | None = None):
-    """Decorator: register a class (or function) for loading under ``"package>name"``."""
-    def decorator(obj):
-        key = f"{package}>{name or obj.__name__}"
-        if hasattr(obj, "get_config") is False and isinstance(obj, type):
-            raise ValueError(f"register_keras_serializable: {obj.__name__} needs a get_config() method")
-        _GLOBAL_CUSTOM_OBJECTS[key] = obj
-        _GLOBAL_CUSTOM_NAMES[obj] = key
-        return obj
-
-    return decorator
-
-
-def get_registered_name(obj) -> str:
-    return _GLOBAL_CUSTOM_NAMES.get(obj, getattr(obj, "__name__", type(obj).__name__))
-
-
-def get_custom_objects() -> dict:
-    """The global registry of custom objects (mutable, as Keras's)."""
-    return _GLOBAL_CUSTOM_OBJECTS
-
-
-class CustomObjectScope:
-    """``with CustomObjectScope({"MyLayer": MyLayer}): load_model(...)``."""
-
-    def __init__(self, *objects):
-        self.objects = {}
-        for mapping in objects:
-            self.objects.update(mapping or {})
-
-    def __enter__(self):
-        stack = getattr(_SCOPE, "stack", None)
-        if stack is None:
-            stack = _SCOPE.stack = []
-        stack.append(self.objects)
-        return self
-
-    def __exit__(self, *exc):
-        _SCOPE.stack.pop()
-        return False
-
-
-custom_object_scope = CustomObjectScope
-
-
-def get_registered_object(name: str, custom_objects: dict | None = None, module_objects: dict | None = None):
-    """The object called ``name`` in custom_objects, the active scopes, the registry or ``module_objects``."""
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    for scope in reversed(getattr(_SCOPE, "stack", None) or []):
-        if name in scope:
-            return scope[name]
-    if name in _GLOBAL_CUSTOM_OBJECTS:
-        return _GLOBAL_CUSTOM_OBJECTS[name]
-    if module_objects and name in module_objects:
-        return module_objects[name]
-    return None
-
 
 def _serialize_values(value):
     """A config's values with any layer or other configurable object in it serialized too."""
@@ -108,7 +46,7 @@ def serialize_keras_object(obj) -> dict:
 
 
 def _lookup_class(entry: dict, custom_objects):
-    from ..layers.base import layer_class
+    from ..layers.base import layer_class, registered_layers
 
     class_name, registered = entry.get("class_name"), entry.get("registered_name")
     if not isinstance(class_name, str):
@@ -118,15 +56,14 @@ def _lookup_class(entry: dict, custom_objects):
             obj = get_registered_object(name, custom_objects)
             if obj is not None:
                 return obj
-    if class_name == "Functional" or class_name == "Model":
-        from ..models.functional import Functional
-
-        return Functional
     try:
         return layer_class(class_name)
     except ValueError as exc:
         import importlib
 
+        importlib.import_module("gradflow.models")  # registers Model, Functional, Sequential if not yet imported
+        if class_name in registered_layers():
+            return layer_class(class_name)
         for module in ("regularizers", "initializers", "losses", "metrics", "optimizers", "schedules"):
             found = getattr(importlib.import_module(f"gradflow.{module}"), class_name, None)
             if isinstance(found, type) and hasattr(found, "from_config"):
@@ -144,17 +81,9 @@ def deserialize_keras_object(entry: dict, custom_objects=None):
     config = entry.get("config") or {}
     if not isinstance(config, dict):
         raise ValueError(f"the config of {entry.get('class_name')!r} must be a dict")
-    from ..models.model import Model  # noqa: PLC0415
-
-    with CustomObjectScope(custom_objects or {}):
-        if isinstance(cls, type) and issubclass(cls, Model):
-            if {"layers", "input_layers", "output_layers"} <= set(config):
-                from ..models.functional import functional_from_config  # noqa: PLC0415
-
-                obj = functional_from_config(cls, config, custom_objects)
-            else:
-                obj = cls.from_config(dict(config)) if "custom_objects" not in _params(cls.from_config) else \
-                    cls.from_config(dict(config), custom_objects=custom_objects)
+    with CustomObjectScope(custom_objects or {}):  # models' from_config rebuild graphs; custom classes resolve
+        if "custom_objects" in _params(cls.from_config):
+            obj = cls.from_config(dict(config), custom_objects=custom_objects)
         else:
             obj = cls.from_config(dict(config))
     build = entry.get("build_config")
