@@ -9,8 +9,10 @@ from .reduction import *  # noqa: F401,F403
 from .reduction import __all__ as _r
 from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _s
+from .keras_names import *  # noqa: F401,F403,E402 - last: its ``shape`` function wins over the submodule name
+from .keras_names import __all__ as _k
 
-__all__ = [*_e, *_r, *_s, *_n, "matmul"]
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", *_k]))
 
 # Tensor methods (a + b, t.sum(), ...) call these functions
 _sys.modules["gradflow.autograd.tensor"]._F = _sys.modules[__name__]

@@ -2,7 +2,7 @@
 ``guides/keras_core/making_new_layers_and_models_via_subclassing.py``).
 
 Only the imports change, plus: ``ops.ones``/``ops.zeros`` -> ``np.ones``/``np.zeros`` and
-``ops.shape(t)`` -> ``t.shape`` (gradflow.ops has none of the three); MNIST -> synthetic vectors.
+``ops.shape(t)`` -> ``t.shape`` (gradflow.ops had none of the three when this was ported); MNIST -> synthetic vectors.
 The mask section and the markdown-only ResNet sketch have no code to port.
 """
 import numpy as np

@@ -1,0 +1,52 @@
+"""``import gradflow as keras``: Keras 3's top-level names and modules, the backend helpers, Keras
+spellings of ops, and an import that stays light (no numba or cupy until a kernel is needed)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gradflow as keras
+
+
+def test_top_level_names_and_modules():
+    for name in ("Sequential", "Model", "Input", "Layer"):
+        assert callable(getattr(keras, name))
+    for module in ("layers", "models", "ops", "optimizers", "losses", "metrics", "callbacks", "utils", "saving",
+                   "initializers", "regularizers", "activations", "datasets", "backend", "random", "applications"):
+        assert getattr(keras, module).__name__ == f"gradflow.{module}"
+    assert keras.Sequential is keras.models.Sequential and keras.Layer is keras.layers.Layer
+    assert keras.saving.register_keras_serializable is keras.saving.serialization.register_keras_serializable
+
+
+def test_backend_helpers():
+    assert keras.backend.epsilon() == 1e-7 and keras.backend.image_data_format() == "channels_last"
+    assert keras.backend.floatx() == "float32"
+    keras.layers.Dense(2)
+    keras.backend.clear_session()
+    assert keras.layers.Dense(2).name == "dense"
+
+
+def test_applications_say_they_are_not_there_yet():
+    with pytest.raises(NotImplementedError, match="VGG16 is not available"):
+        keras.applications.VGG16
+
+
+def test_keras_spellings_of_ops():
+    ops = keras.ops
+    x = keras.Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    y = ops.subtract(ops.multiply(x, 3.0), ops.divide(x, 2.0))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.5, 2.5])
+    assert ops.zeros((2, 3), "float32").shape == (2, 3) and ops.ones(4).numpy().sum() == 4
+    assert ops.shape(keras.Input(shape=(5,))) == (None, 5)
+    np.testing.assert_array_equal(ops.one_hot(np.array([2, 0]), 3).numpy(), [[0, 0, 1], [1, 0, 0]])
+    assert ops.convert_to_tensor([1, 2], dtype="float32").dtype == np.float32
+    assert isinstance(ops.convert_to_numpy(x), np.ndarray)
+
+
+def test_import_stays_light():
+    code = ("import sys, gradflow as keras; keras.Sequential; keras.layers.Dense; keras.Model; "
+            "print(any(m.split('.')[0] in ('numba', 'cupy') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
