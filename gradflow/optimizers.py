@@ -385,6 +385,26 @@ class Optimizer:
         return not any(s in name for s in self._exclude_names)
 
     # -- state for an exact resume -----------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        """Whether the optimizer has made its per-weight state (at its first step), as in Keras."""
+        return bool(self._entries)
+
+    def variables_size(self) -> tuple[int, int]:
+        """(number of values, bytes) of the optimizer's variables as Keras counts them in ``summary()``:
+        the iteration counter (int32, as Keras 3 keeps it on its torch and JAX backends), a constant
+        learning rate (float32), optimizer-wide values and every slot of every weight it has stepped."""
+        count, nbytes = 1, 4
+        if self._lr.__class__ is float:
+            count, nbytes = count + 1, nbytes + 4
+        n_global = len(self._global_state())
+        count, nbytes = count + n_global, nbytes + 4 * n_global
+        for e in self._entries.values():
+            for s in e.slots:
+                count += int(s.size)
+                nbytes += int(s.size) * s.dtype.itemsize
+        return count, nbytes
+
     def get_state(self, params) -> dict:
         """``{"iterations": ..., "param_{i}/{slot}": ...}`` as NumPy arrays, ``i`` the index in ``params``
         (plus ``learning_rate`` when it is a constant, and optimizer-wide state such as Nadam's)."""

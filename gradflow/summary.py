@@ -122,9 +122,13 @@ def summary_lines(model, line_length=None, positions=None) -> list[str]:
     total_n, total_b = _count(model.weights)
     train_n, train_b = _count(model.trainable_weights)
     frozen_n, frozen_b = _count(model.non_trainable_weights)
-    lines.append(f" Total params: {total_n:,} ({readable_size(total_b)})")
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    opt_n, opt_b = optimizer.variables_size() if getattr(optimizer, "built", False) else (0, 0)
+    lines.append(f" Total params: {total_n + opt_n:,} ({readable_size(total_b + opt_b)})")
     lines.append(f" Trainable params: {train_n:,} ({readable_size(train_b)})")
     lines.append(f" Non-trainable params: {frozen_n:,} ({readable_size(frozen_b)})")
+    if opt_n:  # Keras 3 counts a built optimizer's variables in the total
+        lines.append(f" Optimizer params: {opt_n:,} ({readable_size(opt_b)})")
     return lines
 
 

@@ -7,6 +7,7 @@ on the same data in the same order, and the histories (keys and values), the fin
 predictions are compared. The whole module skips where Keras or PyTorch is not installed.
 """
 import os
+import re
 
 import numpy as np
 import pytest
@@ -51,6 +52,14 @@ def _close_weights(km, gm, atol):
         np.testing.assert_allclose(wg, wk, atol=atol, err_msg=var.path)
 
 
+def _footer(model) -> dict:
+    """The parameter counts (and sizes) of ``summary()``'s footer lines."""
+    lines = []
+    model.summary(print_fn=lambda text, **kwargs: lines.append(text))
+    found = re.findall(r"(Total|Trainable|Non-trainable|Optimizer) params: ([\d,]+) \(([\d.]+ \w+)\)", "\n".join(lines))
+    return {label: (int(n.replace(",", "")), size) for label, n, size in found}
+
+
 def mnist_convnet(k):
     """examples/vision/mnist_convnet.py (without its Dropout, whose masks the frameworks draw differently)."""
     return k.Sequential([
@@ -71,6 +80,7 @@ def test_mnist_convnet_trains_like_keras():
     fit = {"batch_size": 32, "epochs": 2, "shuffle": False, "verbose": 0, "validation_split": 0.25}
     _close_histories(km.fit(x, y, **fit).history, gm.fit(x, y, **fit).history, rtol=1e-4)
     _close_weights(km, gm, atol=1e-4)  # Adam: a few weights with ~0 gradient move by rounding
+    assert _footer(gm) == _footer(km)  # with "Optimizer params" now that Adam is built
     xt, yt = class_images(64, seed=1)
     np.testing.assert_allclose(gm.predict(xt, verbose=0), km.predict(xt, verbose=0), atol=1e-5)
     ek, eg = km.evaluate(xt, yt, verbose=0, return_dict=True), gm.evaluate(xt, yt, verbose=0, return_dict=True)
@@ -140,6 +150,7 @@ def test_toy_resnet_trains_like_keras():
     fit = {"batch_size": 32, "epochs": 2, "shuffle": False, "verbose": 0}
     _close_histories(km.fit(x, y, **fit).history, gm.fit(x, y, **fit).history, rtol=1e-4)
     _close_weights(km, gm, atol=1e-5)  # batch-norm moving statistics included
+    assert _footer(gm) == _footer(km)
     np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0), atol=1e-4)
 
 

@@ -111,3 +111,22 @@ def test_functional_summary_connects_a_graph_and_counts_shared_weights_once():
     inp = keras.Input(shape=(3,))
     keras.Model(inp, layers.Dense(2)(inp)).summary(print_fn=chain_lines.append)
     assert "Connected to" not in chain_lines[2]  # a plain chain keeps the three Sequential columns
+
+
+def test_a_built_optimizer_counts_in_the_total_as_keras_3():
+    import numpy as np
+
+    from gradflow.layers import Dense, Input
+    from gradflow.models import Sequential
+
+    model = Sequential([Input(shape=(3,)), Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    before = []
+    model.summary(print_fn=before.append)
+    assert "Optimizer params" not in "\n".join(before)  # not built before its first step
+    model.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)
+    after = []
+    model.summary(print_fn=after.append)
+    text = "\n".join(after)
+    # Adam: momentum and velocity of the 8 weights, the iteration counter (int32) and the learning rate
+    assert "Optimizer params: 18 (72.00 B)" in text and "Total params: 26 (104.00 B)" in text
