@@ -187,12 +187,9 @@ def _json_default(obj):
 # -- whole models ---------------------------------------------------------------------------
 def _model_weights(model):
     """The parameters in the model's weight order, without duplicates (shared weights)."""
-    seen, params = set(), []
-    for p in model.weights:
-        if id(p) not in seen:
-            seen.add(id(p))
-            params.append(p)
-    return params
+    from ..summary import unique_weights
+
+    return unique_weights(model.weights)
 
 
 def save_model(model, path) -> None:
