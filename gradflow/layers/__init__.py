@@ -1,18 +1,23 @@
 """Keras-style layers: the Layer base class and the built-in layers, one module per family."""
+from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
-from .convolutional import Conv2D, Convolution2D
+from .convolutional import Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose
 from .core import Activation, Dense
+from .embedding import Embedding
 from .input_layer import Input, InputLayer
-from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
-                      maximum, minimum, multiply, subtract)
+from .lambda_layer import Lambda
+from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
+                      concatenate, dot, maximum, minimum, multiply, subtract)
+from .normalization import BatchNormalization, LayerNormalization
 from .operations import TensorOp
-from .symbolic import KerasTensor
-from .normalization import BatchNormalization
-from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
-                      GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape, UpSampling2D
+from .symbolic import KerasTensor
 
 __all__ = [
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -23,6 +28,10 @@ __all__ = [
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "TensorOp", "KerasTensor",
+    "Dot", "dot", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Embedding", "Lambda", "LayerNormalization",
+    "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose", "MaxPooling1D", "AveragePooling1D",
+    "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "Rescaling", "Normalization", "CenterCrop", "Resizing",
     "serialize", "deserialize",
 ]
 

@@ -1,15 +1,17 @@
-"""Conv2D: 2-D convolution with Keras's arguments, kernel ``[kh, kw, in, filters]``."""
+"""Convolutions with Keras's arguments and kernel layouts: Conv2D ``[kh, kw, in, filters]``,
+Conv1D ``[k, in, filters]`` (a 2-D convolution of height 1 on the same kernels) and Conv2DTranspose
+``[kh, kw, filters, in]`` (conv2d's backward-input kernel as its forward pass)."""
 from __future__ import annotations
 
 from .. import initializers, ops, regularizers
-from ..ops.nn import conv_output_size, conv_padding
+from ..ops.nn import conv_output_size, conv_padding, conv_transpose_output_size
 from ._activation import WithActivation
 from ._args import (check_rank, describe, from_channels_last, padding_mode, positive_int, positive_tuple,
                     resolve, to_channels_last, unsupported)
 from ._args import data_format as check_data_format
 from .base import Layer, register_alias
 
-__all__ = ["Conv2D", "Convolution2D"]
+__all__ = ["Conv2D", "Convolution2D", "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose"]
 
 
 def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="kernel_size"):
@@ -131,5 +133,171 @@ class Conv2D(WithActivation, Layer):
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
 
 
-Convolution2D = Conv2D  # Keras 2 name
-register_alias("Convolution2D", Conv2D)
+class Conv2DTranspose(Conv2D):
+    """Transposed 2-D convolution ("deconvolution"): upsamples by ``strides``. Kernel
+    ``[kh, kw, filters, in_channels]`` (Keras's layout). Output size per axis: ``n * stride`` with
+    'same', ``n * stride + max(k - stride, 0)`` with 'valid' (``output_padding`` must be None)."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
+        unsupported(self, output_padding=output_padding)
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 4, "(batch, height, width, channels)" if self.data_format == "channels_last"
+                   else "(batch, channels, height, width)")
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
+        if self.built and channels != self.kernel.shape[3]:
+            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[3]} input channels, "
+                             f"got {channels} (input shape {tuple(input_shape)})")
+
+    def build(self, input_shape) -> None:
+        channels = input_shape[self._channel_axis()]
+        self.add_weight(name="kernel", shape=(*self.kernel_size, self.filters, channels),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        oh, ow = (None if n is None else conv_transpose_output_size(n, k, s, self.padding, d)
+                  for n, k, s, d in zip(self._hw(input_shape), self.kernel_size, self.strides, self.dilation_rate))
+        if self.data_format == "channels_last":
+            return (input_shape[0], oh, ow, self.filters)
+        return (input_shape[0], self.filters, oh, ow)
+
+    def call(self, inputs, training: bool = False, pool=None):
+        if pool is not None:
+            return pool.call(self.call(inputs, training), training=training)
+        return self.activation(self._pre_activation(inputs, training))
+
+    def _conv(self, x, activation):
+        y = ops.conv2d_transpose(to_channels_last(x, self.data_format), self.kernel,
+                                 self.bias if self.use_bias else None, self.strides, self.padding, self.dilation_rate)
+        y = from_channels_last(y, self.data_format)
+        return ops.relu(y) if activation == "relu" else y
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "output_padding": None}
+
+
+class Conv1D(WithActivation, Layer):
+    """1-D convolution over ``(batch, steps, channels)``; kernel ``[kernel_size, in, filters]``.
+
+    Keras defaults: strides=1, padding='valid' ('same' and 'causal' too: causal pads the start only,
+    so step t sees steps <= t), dilation_rate=1. Runs as a 2-D convolution of height 1 on the same
+    kernels as Conv2D.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint)
+        self.filters = positive_int(self, "filters", filters)
+        (self.kernel_size,) = positive_tuple(self, "kernel_size", kernel_size, 1)
+        (self.strides,) = positive_tuple(self, "strides", strides, 1)
+        (self.dilation_rate,) = positive_tuple(self, "dilation_rate", dilation_rate, 1)
+        mode = str(padding).lower() if isinstance(padding, str) else padding
+        if mode not in ("valid", "same", "causal"):
+            raise ValueError(f"{describe(self)}: padding must be 'valid', 'same' or 'causal', got padding={padding!r}")
+        self.padding = mode
+        self.data_format = check_data_format(self, data_format)
+        if groups != 1:
+            raise ValueError(f"{describe(self)}: only groups=1 is supported, got groups={groups!r}")
+        self._set_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
+        self.bias_initializer = resolve(self, "bias_initializer", initializers.get, bias_initializer)
+        self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
+        self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
+
+    def _steps_axis(self) -> int:
+        return 1 if self.data_format == "channels_last" else 2
+
+    def _pads(self, steps):
+        k_eff = self.dilation_rate * (self.kernel_size - 1) + 1
+        if self.padding == "causal":
+            return (0, 0), (k_eff - 1, 0)
+        return conv_padding(self.padding, (1, steps), (1, self.kernel_size), (1, self.strides),
+                            (1, self.dilation_rate))
+
+    def _out_steps(self, steps):
+        if steps is None:
+            return None
+        (_, _), (lo, hi) = self._pads(steps)
+        out = conv_output_size(steps, self.kernel_size, self.strides, lo, hi, self.dilation_rate)
+        if out < 1:
+            raise ValueError(f"{describe(self)}: kernel_size {self.kernel_size} (dilation_rate {self.dilation_rate}) "
+                             f"needs at least {self.dilation_rate * (self.kernel_size - 1) + 1} steps with "
+                             f"padding={self.padding!r}, got {steps}")
+        return out
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 3, "(batch, steps, channels)" if self.data_format == "channels_last"
+                   else "(batch, channels, steps)")
+        channels = input_shape[2 if self.data_format == "channels_last" else 1]
+        if channels is None:
+            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
+        if self.built and channels != self.kernel.shape[1]:
+            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[1]} input channels, "
+                             f"got {channels} (input shape {tuple(input_shape)})")
+        self._out_steps(input_shape[self._steps_axis()])
+
+    def build(self, input_shape) -> None:
+        channels = input_shape[2 if self.data_format == "channels_last" else 1]
+        self.add_weight(name="kernel", shape=(self.kernel_size, channels, self.filters),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        steps = self._out_steps(input_shape[self._steps_axis()])
+        if self.data_format == "channels_last":
+            return (input_shape[0], steps, self.filters)
+        return (input_shape[0], self.filters, steps)
+
+    def _pre_activation(self, x, training):
+        if self.data_format == "channels_first":
+            x = x.transpose(0, 2, 1)
+        n, steps, channels = x.shape
+        w = self.kernel.reshape((1, self.kernel_size, channels, self.filters))
+        y = ops.conv2d(x.reshape((n, 1, steps, channels)), w, self.bias if self.use_bias else None,
+                       (1, self.strides), self._pads(steps), (1, self.dilation_rate),
+                       activation="relu" if self.activation_name == "relu" else None)
+        y = y.reshape((n, y.shape[2], self.filters))
+        return y.transpose(0, 2, 1) if self.data_format == "channels_first" else y
+
+    def call(self, inputs, training: bool = False):
+        y = self._pre_activation(inputs, training)
+        return y if self.activation_name == "relu" else self.activation(y)  # ReLU ran in the conv epilogue
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": [self.kernel_size],
+                "strides": [self.strides], "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": [self.dilation_rate], "groups": 1, "activation": self.activation_name,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names
+for _alias, _cls in (("Convolution2D", Conv2D), ("Convolution1D", Conv1D),
+                     ("Convolution2DTranspose", Conv2DTranspose), ("Deconvolution2D", Conv2DTranspose)):
+    register_alias(_alias, _cls)

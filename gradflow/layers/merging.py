@@ -8,8 +8,8 @@ from .. import ops
 from ._args import describe
 from .base import Layer
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
 
 
 def _broadcast(layer, shapes) -> tuple:
@@ -138,6 +138,78 @@ class Concatenate(_Merge):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(_Merge):
+    """Dot product of two samples' tensors along ``axes`` (Keras's batch_dot): ``(N, d) . (N, d) ->
+    (N, 1)``; ``(N, a, d) . (N, b, d)`` with ``axes=2`` -> ``(N, a, b)``. ``normalize`` L2-normalises
+    both along their axes first (the cosine proximity)."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axes, (list, tuple)):
+            if len(axes) != 2:
+                raise ValueError(f"{describe(self)}: axes must be an int or a pair of ints, got axes={axes!r}")
+            self.axes = [int(axes[0]), int(axes[1])]
+        else:
+            self.axes = int(axes)
+        self.normalize = bool(normalize)
+
+    def _pair(self, shapes):
+        axes = self.axes if isinstance(self.axes, list) else [self.axes, self.axes]
+        out = []
+        for a, s in zip(axes, shapes):
+            r = len(s)
+            if not -r <= a < r or a % r == 0:
+                raise ValueError(f"{describe(self)}: axis {a} is out of range for an input of shape {tuple(s)}")
+            out.append(a % r)
+        return out
+
+    def check_input_shape(self, input_shape) -> None:
+        self._check_list(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"{describe(self)} expects exactly 2 inputs, got {len(input_shape)}")
+        a, b = input_shape
+        if len(a) > 3 or len(b) > 3:
+            raise ValueError(f"{describe(self)} supports inputs of rank 2 or 3, got shapes {tuple(a)} and {tuple(b)}")
+        ia, ib = self._pair(input_shape)
+        if a[ia] is not None and b[ib] is not None and a[ia] != b[ib]:
+            raise ValueError(f"{describe(self)}: the dot axes must have the same size, got {a[ia]} (axis {ia} of "
+                             f"{tuple(a)}) and {b[ib]} (axis {ib} of {tuple(b)})")
+
+    def compute_output_shape(self, input_shape):
+        a, b = input_shape
+        ia, ib = self._pair(input_shape)
+        rest = [d for i, d in enumerate(a) if i not in (0, ia)] + [d for i, d in enumerate(b) if i not in (0, ib)]
+        return (a[0], *rest) if rest else (a[0], 1)
+
+    def call(self, inputs):
+        a, b = inputs
+        ia, ib = self._pair([a.shape, b.shape])
+        if self.normalize:
+            a = a / ops.sqrt(ops.maximum((a * a).sum(axis=ia, keepdims=True), 1e-12))
+            b = b / ops.sqrt(ops.maximum((b * b).sum(axis=ib, keepdims=True), 1e-12))
+        if a.ndim == 2 and b.ndim == 2:
+            return (a * b).sum(axis=1, keepdims=True)
+        # move the contracted axis last in a and first (after the batch) in b, then a batched matmul
+        if a.ndim == 2:
+            a = a.reshape((a.shape[0], 1, a.shape[1]))
+        elif ia == 1:
+            a = a.transpose(0, 2, 1)
+        if b.ndim == 2:
+            b = b.reshape((b.shape[0], b.shape[1], 1))
+        elif ib == 2:
+            b = b.transpose(0, 2, 1)
+        y = ops.matmul(a, b)
+        return y.reshape(self.compute_output_shape([inputs[0].shape, inputs[1].shape]))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    """``Dot(axes, normalize, **kwargs)(inputs)``."""
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
 def _functional(cls):

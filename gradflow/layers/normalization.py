@@ -7,7 +7,7 @@ from .. import initializers, ops, regularizers
 from ._args import describe, resolve, unsupported
 from .base import Layer
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -110,4 +110,87 @@ class BatchNormalization(Layer):
                 "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
                 "moving_mean_initializer": ser(self.moving_mean_initializer),
                 "moving_variance_initializer": ser(self.moving_variance_initializer),
+                "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer)}
+
+
+class LayerNormalization(Layer):
+    """Normalise each sample over ``axis`` (default -1): ``(x - mean) / sqrt(var + epsilon) * gamma + beta``.
+
+    Keras 3 defaults: epsilon=1e-3, center=True, scale=True. ``rms_scaling=True`` is Keras 3's
+    deprecated option, reproduced as Keras computes it: ``x / sqrt(var + epsilon) * gamma`` (the
+    uncentred input over the variance; no beta). Gamma and beta have the shape of the normalised axes.
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+        if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+            raise ValueError(f"{describe(self)}: axis must be an int or a list of ints, got axis={axis!r}")
+        self.axis = int(axes[0]) if isinstance(axis, (int, np.integer)) else [int(a) for a in axes]
+        self.epsilon = float(epsilon)
+        if not self.epsilon > 0:
+            raise ValueError(f"{describe(self)}: epsilon must be > 0, got epsilon={epsilon!r}")
+        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
+        get_init, get_reg = initializers.get, regularizers.get
+        self.beta_initializer = resolve(self, "beta_initializer", get_init, beta_initializer)
+        self.gamma_initializer = resolve(self, "gamma_initializer", get_init, gamma_initializer)
+        self.beta_regularizer = resolve(self, "beta_regularizer", get_reg, beta_regularizer)
+        self.gamma_regularizer = resolve(self, "gamma_regularizer", get_reg, gamma_regularizer)
+
+    def _axes(self, rank: int) -> tuple:
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        out = []
+        for a in axes:
+            if not -rank <= a < rank or a % rank == 0:
+                raise ValueError(f"{describe(self)}: axis {a} is out of range for inputs of rank {rank} (or is the "
+                                 f"batch axis)")
+            out.append(a % rank)
+        return tuple(sorted(out))
+
+    def check_input_shape(self, input_shape) -> None:
+        axes = self._axes(len(input_shape))
+        if any(input_shape[a] is None for a in axes):
+            raise ValueError(f"{describe(self)}: the normalised axes {list(axes)} need known sizes, got input shape "
+                             f"{tuple(input_shape)}")
+        if self.built:
+            want = tuple(input_shape[a] for a in axes)
+            have = self._params["gamma" if self.scale else "beta"].shape if (self.scale or self.center) else want
+            if tuple(have) != want:
+                raise ValueError(f"{describe(self)} was built for normalised sizes {tuple(have)}, got {want} "
+                                 f"(input shape {tuple(input_shape)})")
+
+    def build(self, input_shape) -> None:
+        shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
+        if self.scale:
+            self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer)
+        if self.center and not self.rms_scaling:
+            self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, x):
+        axes = self._axes(x.ndim)
+        # the parameters broadcast over the non-normalised axes
+        bshape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        inv = ((centred * centred).mean(axis=axes, keepdims=True) + self.epsilon) ** -0.5
+        y = x * inv if self.rms_scaling else centred * inv
+        if self.scale:
+            y = y * self.gamma.reshape(bshape)
+        if self.center and not self.rms_scaling:
+            y = y + self.beta.reshape(bshape)
+        return y
+
+    def get_config(self) -> dict:
+        ser, reg = initializers.serialize, regularizers.serialize
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": self.rms_scaling,
+                "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
                 "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer)}

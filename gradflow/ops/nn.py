@@ -14,7 +14,7 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "conv_transpose_output_size", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
     "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
@@ -234,6 +234,55 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
 
 
 _VALID = ((0, 0), (0, 0))
+
+
+def conv_transpose_output_size(n, k, stride, padding: str, dilation=1):
+    """Keras's output length of a transposed convolution without output_padding: 'same' n * stride,
+    'valid' n * stride + max(k_eff - stride, 0), k_eff the dilated kernel size."""
+    k_eff = dilation * (k - 1) + 1
+    return n * stride if padding == "same" else n * stride + max(k_eff - stride, 0)
+
+
+class Conv2DTranspose(Function):
+    """The transpose (adjoint) of conv2d, on the conv kernels: forward is conv2d's backward-input,
+    backward is conv2d's forward (for dx) and backward-filter (for dw)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, out_hw, stride, padding, dilation):
+        xp = array_module(x)
+        x = xp.ascontiguousarray(x)
+        ctx.x, ctx.w, ctx.geom, ctx.has_b = x, w, (stride, padding, dilation), b is not None
+        y_shape = (x.shape[0], *out_hw, w.shape[2])
+        y = kernel("conv2d_backward_input", x)(x, w, y_shape, stride, padding, dilation)
+        return y + b if b is not None else y
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xp = array_module(g)
+        g = xp.ascontiguousarray(g)
+        dx = kernel("conv2d_forward", g)(g, ctx.w, None, *ctx.geom) if nx else None
+        dw = kernel("conv2d_backward_filter", g)(ctx.x, g, ctx.w.shape, *ctx.geom) if nw else None
+        db = g.sum(axis=(0, 1, 2)) if nb and ctx.has_b else None
+        return dx, dw, db, None, None, None, None
+
+
+def conv2d_transpose(x, w, b=None, strides=1, padding="valid", dilation=1):
+    """Transposed 2-D convolution, channels-last: x[N,H,W,C] with w[KH,KW,F,C] (Keras's layout) (+ b[F])
+    -> y[N,OH,OW,F], OH = H * stride ('same') or H * stride + max(k - stride, 0) ('valid')."""
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d_transpose expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,F,C), got shapes "
+                         f"{x.shape} and {w.shape}")
+    if x.shape[3] != w.shape[3]:
+        raise ValueError(f"conv2d_transpose: input has {x.shape[3]} channels but the kernel expects {w.shape[3]} "
+                         f"(shapes {x.shape} and {w.shape})")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"conv2d_transpose: padding must be 'valid' or 'same', got {padding!r}")
+    stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
+    out_hw = tuple(conv_transpose_output_size(n, k, s, padding, d)
+                   for n, k, s, d in zip(x.shape[1:3], w.shape[:2], stride, dil))
+    pads = conv_padding(padding, out_hw, w.shape[:2], stride, dil)
+    return Conv2DTranspose.apply(x, w, b, out_hw, stride, pads, dil)
 
 
 class Conv2DReluMaxPool(Function):

@@ -1,0 +1,71 @@
+"""Lambda: a function of the inputs as a layer (Keras 3)."""
+from __future__ import annotations
+
+import inspect
+
+from ._args import describe
+from .base import Layer
+
+__all__ = ["Lambda"]
+
+
+class Lambda(Layer):
+    """``Lambda(function, output_shape=None, arguments=None)``: ``function(inputs, **arguments)``.
+
+    The function runs on gradflow Tensors (use ``gradflow.ops``), so gradients flow through it.
+    Without ``output_shape`` the shape is found by running the function once on zeros. A Lambda
+    saves by the function's name only: loading needs it registered (``register_keras_serializable``)
+    or passed in ``custom_objects``, as gradflow never unpickles code from a file.
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"{describe(self)}: function must be callable, got {function!r}")
+        if mask is not None:
+            raise ValueError(f"{describe(self)}: mask= is not supported by gradflow")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape = output_shape
+        try:
+            self._takes_training = "training" in inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            self._takes_training = False
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        return (input_shape[0],) + tuple(self._output_shape)
+
+    def call(self, inputs, training=None):
+        kwargs = dict(self.arguments)
+        if self._takes_training:
+            kwargs["training"] = training
+        return self.function(inputs, **kwargs)
+
+    def get_config(self) -> dict:
+        from ..saving.object_registration import get_registered_name
+
+        name = get_registered_name(self.function)
+        if name == "<lambda>":
+            raise ValueError(f"{describe(self)}: a lambda expression cannot be saved (gradflow writes no code into "
+                             f"files); define a named function, register it with "
+                             f"keras.saving.register_keras_serializable(), and pass it to Lambda")
+        shape = self._output_shape
+        return {**super().get_config(), "function": name, "arguments": self.arguments,
+                "output_shape": None if shape is None or callable(shape) else list(shape)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Lambda":
+        from ..saving.object_registration import get_registered_object
+
+        config = dict(config)
+        name = config.pop("function")
+        fn = get_registered_object(name) if isinstance(name, str) else None
+        if fn is None:
+            raise ValueError(f"Lambda: the function {name!r} of a saved Lambda layer is not registered; decorate it "
+                             f"with keras.saving.register_keras_serializable() or pass custom_objects="
+                             f"{{{name!r}: function}} when loading")
+        return cls(fn, **config)

@@ -1,0 +1,245 @@
+"""Preprocessing layers (Keras 3): Rescaling, Normalization (with ``adapt``), CenterCrop, Resizing.
+
+They run inside a model like any layer (so a saved model carries its preprocessing). Rescaling and
+Normalization are differentiable affine maps; CenterCrop and Resizing cut or resample images
+(channels-last) on the active backend.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..autograd.tensor import Tensor
+from ..backend import array_module
+from ._args import describe, positive_int
+from ._args import data_format as check_data_format
+from .base import Layer
+
+__all__ = ["Rescaling", "Normalization", "CenterCrop", "Resizing"]
+
+
+def _number_or_list(layer, name, value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [float(v) for v in np.asarray(value).ravel()]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{describe(layer)}: {name} must be a number or a list of numbers, got {name}={value!r}")
+    return float(value)
+
+
+class Rescaling(Layer):
+    """``x * scale + offset`` (e.g. ``Rescaling(1.0 / 255)``); both may be per-channel lists."""
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = _number_or_list(self, "scale", scale)
+        self.offset = _number_or_list(self, "offset", offset)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        xp = array_module(inputs.data)
+        scale = self.scale if isinstance(self.scale, float) else Tensor._wrap(xp.asarray(self.scale, inputs.dtype))
+        offset = self.offset if isinstance(self.offset, float) else Tensor._wrap(xp.asarray(self.offset, inputs.dtype))
+        return inputs * scale + offset
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Normalization(Layer):
+    """Feature-wise ``(x - mean) / sqrt(variance)`` with statistics given or learned by ``adapt(data)``.
+
+    ``axis`` (default -1) names the axes that keep their own statistics; the others are reduced
+    over. ``invert=True`` applies the inverse map. The statistics are non-trainable weights
+    ``mean``, ``variance`` and ``count`` (Keras 3's layout), so they save with the model.
+    """
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            self.axis = ()
+        else:
+            self.axis = (int(axis),) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axis)
+        if (mean is None) != (variance is None):
+            raise ValueError(f"{describe(self)}: pass both mean and variance, or neither (and call adapt())")
+        self.input_mean = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self.input_variance = None if variance is None else np.asarray(variance, dtype=np.float64)
+        self.invert = bool(invert)
+
+    def _kept(self, rank: int) -> tuple:
+        out = []
+        for a in self.axis:
+            if not -rank <= a < rank or a % rank == 0:
+                raise ValueError(f"{describe(self)}: axis {a} is out of range for inputs of rank {rank} (or is the "
+                                 f"batch axis)")
+            out.append(a % rank)
+        return tuple(sorted(out))
+
+    def _stat_shape(self, input_shape) -> tuple:
+        kept = self._kept(len(input_shape))
+        if any(input_shape[a] is None for a in kept):
+            raise ValueError(f"{describe(self)}: the axes {list(kept)} that keep their own statistics need known sizes, "
+                             f"got input shape {tuple(input_shape)}")
+        return tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
+
+    def build(self, input_shape) -> None:
+        shape = self._stat_shape(input_shape)[1:]
+        mean = variance = None
+        if self.input_mean is not None:
+            try:
+                mean = np.broadcast_to(self.input_mean, shape)
+                variance = np.broadcast_to(self.input_variance, shape)
+            except ValueError:
+                raise ValueError(f"{describe(self)}: mean/variance of shape {self.input_mean.shape} do not fit the "
+                                 f"statistics shape {shape} for input shape {tuple(input_shape)}") from None
+        self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+        self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
+        self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int64")
+        if mean is not None:
+            self.mean.assign(mean)
+            self.variance.assign(variance)
+
+    def adapt(self, data, batch_size=None, steps=None) -> None:
+        """Learn the mean and variance of ``data`` (an array, or an iterable of batches)."""
+        batches = [data] if hasattr(data, "shape") or isinstance(data, list) and data and np.isscalar(data[0]) \
+            else data
+        total = count = None
+        sq = None
+        for i, batch in enumerate(batches):
+            if steps is not None and i >= steps:
+                break
+            arr = batch.numpy() if isinstance(batch, Tensor) else np.asarray(batch, dtype=np.float64)
+            arr = arr.astype(np.float64, copy=False)
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if not self.built:
+                self.build_from_shape((None,) + arr.shape[1:])
+            shape = self._stat_shape((None,) + arr.shape[1:])
+            axes = tuple(a for a in range(arr.ndim) if shape[a] == 1 or a == 0)
+            n = int(np.prod([arr.shape[a] for a in axes]))
+            s, s2 = arr.sum(axis=axes, keepdims=True), (arr * arr).sum(axis=axes, keepdims=True)
+            total, sq, count = (s, s2, n) if total is None else (total + s, sq + s2, count + n)
+        if total is None:
+            raise ValueError(f"{describe(self)}: adapt() got no data")
+        mean = total / count
+        variance = np.maximum(sq / count - mean * mean, 0.0)
+        self.mean.assign(mean.reshape(self.mean.shape))
+        self.variance.assign(variance.reshape(self.variance.shape))
+        self.count.assign(np.asarray(count, dtype=np.int64))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        mean, std = self.mean, (self.variance + 1e-7) ** 0.5  # Keras: sqrt(max(variance, epsilon))
+        if self.invert:
+            return inputs * std + mean
+        return (inputs - mean) / std
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": list(self.axis), "invert": self.invert,
+                "mean": None if self.input_mean is None else self.input_mean.tolist(),
+                "variance": None if self.input_variance is None else self.input_variance.tolist()}
+
+
+class _ImageSize(Layer):
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height = positive_int(self, "height", height)
+        self.width = positive_int(self, "width", width)
+        self.data_format = check_data_format(self, data_format)
+
+    def check_input_shape(self, input_shape) -> None:
+        if len(input_shape) not in (3, 4):
+            raise ValueError(f"{describe(self)} expects images (batch, height, width, channels) or one image, got "
+                             f"shape {tuple(input_shape)}")
+
+    def _hw_axes(self, ndim):
+        return (ndim - 3, ndim - 2) if self.data_format == "channels_last" else (ndim - 2, ndim - 1)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        h, w = self._hw_axes(len(shape))
+        shape[h], shape[w] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "height": self.height, "width": self.width, "data_format": self.data_format}
+
+
+class CenterCrop(_ImageSize):
+    """The central ``height x width`` window (an image smaller than that is resized up, as Keras does)."""
+
+    def call(self, inputs):
+        h_axis, w_axis = self._hw_axes(inputs.ndim)
+        H, W = inputs.shape[h_axis], inputs.shape[w_axis]
+        if H < self.height or W < self.width:
+            return Resizing(self.height, self.width, data_format=self.data_format, name=f"{self.name}_resize",
+                            crop_to_aspect_ratio=True).call(inputs)
+        top, left = (H - self.height) // 2, (W - self.width) // 2
+        index = [slice(None)] * inputs.ndim
+        index[h_axis], index[w_axis] = slice(top, top + self.height), slice(left, left + self.width)
+        return inputs[tuple(index)]
+
+
+class Resizing(_ImageSize):
+    """Resample images to ``height x width`` ('bilinear' default, or 'nearest'), half-pixel centres
+    like Keras/TF; ``crop_to_aspect_ratio`` first crops the largest central window of the target ratio."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        super().__init__(height, width, data_format=data_format, **kwargs)
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"{describe(self)}: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
+        if pad_to_aspect_ratio or antialias:
+            raise ValueError(f"{describe(self)}: pad_to_aspect_ratio and antialias are not supported by gradflow")
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+
+    def call(self, inputs):
+        x = inputs.data
+        xp = array_module(x)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        if self.data_format == "channels_first":
+            x = xp.moveaxis(x, 1, -1)
+        if self.crop_to_aspect_ratio:
+            H, W = x.shape[1:3]
+            target = self.width / self.height
+            ch, cw = (H, int(round(H * target))) if W / H > target else (int(round(W / target)), W)
+            ch, cw = min(ch, H), min(cw, W)
+            top, left = (H - ch) // 2, (W - cw) // 2
+            x = x[:, top:top + ch, left:left + cw]
+        out = _resize(x, self.height, self.width, self.interpolation, xp)
+        if self.data_format == "channels_first":
+            out = xp.moveaxis(out, -1, 1)
+        return Tensor._wrap(xp.ascontiguousarray(out[0] if single else out).astype(inputs.dtype, copy=False))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
+
+
+def _resize(x, height, width, interpolation, xp):
+    """NHWC resampling with half-pixel centres (TF's ``resize`` without antialiasing)."""
+    N, H, W, C = x.shape
+
+    def coords(n_out, n_in):
+        src = (xp.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+        return xp.clip(src, 0.0, n_in - 1)
+
+    if interpolation == "nearest":
+        rows = xp.minimum(xp.floor((xp.arange(height) + 0.5) * (H / height)).astype(np.int64), H - 1)
+        cols = xp.minimum(xp.floor((xp.arange(width) + 0.5) * (W / width)).astype(np.int64), W - 1)
+        return x[:, rows][:, :, cols]
+    ys, xs = coords(height, H), coords(width, W)
+    y0, x0 = xp.floor(ys).astype(np.int64), xp.floor(xs).astype(np.int64)
+    y1, x1 = xp.minimum(y0 + 1, H - 1), xp.minimum(x0 + 1, W - 1)
+    wy, wx = (ys - y0)[None, :, None, None], (xs - x0)[None, None, :, None]
+    xf = x.astype(np.float64)
+    top = xf[:, y0][:, :, x0] * (1 - wx) + xf[:, y0][:, :, x1] * wx
+    bottom = xf[:, y1][:, :, x0] * (1 - wx) + xf[:, y1][:, :, x1] * wx
+    return top * (1 - wy) + bottom * wy

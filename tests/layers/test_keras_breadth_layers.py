@@ -1,0 +1,174 @@
+"""The Keras-breadth layers: forward and input gradients against Keras 3 (PyTorch backend) on the
+same weights where Keras is installed, gradients against finite differences on the float64
+reference backend always, configs that round-trip, and use inside functional models."""
+import os
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import layers as L
+from gradflow.autograd import gradcheck
+
+# (layer class name, constructor kwargs, input shape, integer inputs below this bound or None)
+CASES = [
+    ("ReLU", {}, (4, 6), None),
+    ("ReLU", {"max_value": 1.0, "negative_slope": 0.1, "threshold": 0.2}, (4, 6), None),
+    ("LeakyReLU", {}, (4, 6), None),
+    ("LeakyReLU", {"negative_slope": 0.05}, (3, 5, 2), None),
+    ("PReLU", {"alpha_initializer": "random_normal"}, (4, 6), None),
+    ("PReLU", {"alpha_initializer": "random_normal", "shared_axes": [1, 2]}, (2, 4, 5, 3), None),
+    ("ELU", {"alpha": 0.7}, (4, 6), None),
+    ("Softmax", {}, (4, 6), None),
+    ("Softmax", {"axis": 1}, (2, 4, 3), None),
+    ("LayerNormalization", {"gamma_initializer": "random_normal", "beta_initializer": "random_normal"}, (4, 6), None),
+    ("LayerNormalization", {"axis": [1, 2]}, (2, 3, 4), None),
+    ("LayerNormalization", {"rms_scaling": True, "gamma_initializer": "random_normal"}, (4, 6), None),  # deprecated in Keras
+    ("Embedding", {"input_dim": 7, "output_dim": 3}, (4, 5), 7),
+    ("Conv1D", {"filters": 4, "kernel_size": 3}, (2, 9, 3), None),
+    ("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "same", "strides": 2, "activation": "relu"}, (2, 9, 3), None),
+    ("Conv1D", {"filters": 2, "kernel_size": 2, "padding": "causal", "dilation_rate": 2}, (2, 8, 3), None),
+    ("Conv2DTranspose", {"filters": 3, "kernel_size": 3}, (2, 4, 5, 2), None),
+    ("Conv2DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"}, (2, 4, 5, 2), None),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": (2, 3), "strides": (2, 1), "activation": "relu"},
+     (1, 3, 4, 2), None),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 2, "strides": 3}, (1, 3, 3, 2), None),
+    ("MaxPooling1D", {}, (2, 8, 3), None),
+    ("MaxPooling1D", {"pool_size": 3, "strides": 2, "padding": "same"}, (2, 8, 3), None),
+    ("AveragePooling1D", {"pool_size": 3, "strides": 1}, (2, 8, 3), None),
+    ("GlobalAveragePooling1D", {}, (2, 8, 3), None),
+    ("GlobalMaxPooling1D", {}, (2, 8, 3), None),
+    ("Rescaling", {"scale": 1.0 / 255, "offset": -0.5}, (2, 4, 4, 3), None),
+    ("CenterCrop", {"height": 3, "width": 2}, (2, 6, 5, 3), None),
+    ("Resizing", {"height": 7, "width": 3}, (2, 5, 6, 3), None),
+    ("Resizing", {"height": 4, "width": 8, "interpolation": "nearest"}, (2, 5, 6, 3), None),
+]
+IDS = [f"{name}-{i}" for i, (name, *_ ) in enumerate(CASES)]
+NOT_DIFFERENTIABLE = {"Embedding", "CenterCrop", "Resizing"}  # w.r.t. their inputs (ids, resampled pixels)
+
+
+def _input(shape, int_bound, seed=0):
+    rng = np.random.default_rng(seed)
+    if int_bound is not None:
+        return rng.integers(0, int_bound, shape).astype("int64")
+    x = rng.normal(size=shape).astype("float32")
+    x[np.abs(x) < 1e-2] += 0.1  # keep away from the kinks of ReLU-like layers (finite differences)
+    return x
+
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("these comparisons use Keras's torch backend")
+    return keras
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
+@pytest.mark.parametrize("name,kwargs,shape,int_bound", CASES, ids=IDS)
+def test_same_as_keras_on_the_same_weights(keras, name, kwargs, shape, int_bound):
+    import torch
+
+    x = _input(shape, int_bound)
+    k_layer = getattr(keras.layers, name)(**kwargs)
+    g_layer = getattr(L, name)(**kwargs)
+    k_out = k_layer(x)
+    g_layer(x)
+    k_weights = k_layer.get_weights()
+    assert [w.shape for w in g_layer.get_weights()] == [w.shape for w in k_weights]
+    g_layer.set_weights(k_weights)
+    xt = torch.tensor(x, requires_grad=int_bound is None)
+    k_out = k_layer(xt)
+    gx = gf.Tensor(x, requires_grad=int_bound is None)
+    g_out = g_layer(gx)
+    np.testing.assert_allclose(g_out.numpy(), k_out.detach().cpu().numpy(), rtol=1e-5, atol=1e-5)
+    assert g_layer.compute_output_shape((None,) + shape[1:]) == tuple(k_layer.compute_output_shape((None,) + shape[1:]))
+    if int_bound is None and name not in NOT_DIFFERENTIABLE:
+        r = np.random.default_rng(1).normal(size=g_out.shape).astype("float32")
+        (k_out * torch.tensor(r)).sum().backward()
+        (g_out * gf.Tensor(r)).sum().backward()
+        np.testing.assert_allclose(gx.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs,shape,int_bound", CASES, ids=IDS)
+def test_gradients_against_finite_differences_and_config_round_trip(name, kwargs, shape, int_bound):
+    with gf.use_backend("reference"):
+        layer = getattr(L, name)(**kwargs)
+        x = _input(shape, int_bound).astype("float64" if int_bound is None else "int64")
+        y = layer(x)
+        clone = type(layer).from_config(layer.get_config())
+        clone(x)
+        clone.set_weights(layer.get_weights())
+        np.testing.assert_allclose(clone(x).numpy(), y.numpy())
+        if int_bound is None and name not in NOT_DIFFERENTIABLE:
+            assert gradcheck(lambda t: layer(t), [gf.Tensor(x, requires_grad=True)])
+        for key, p in list(layer._params.items()):  # each trainable weight, swapped for the checked tensor
+            if not p.trainable:
+                continue
+            w = gf.Tensor(p.numpy().copy(), requires_grad=True)
+
+            def with_weight(t, key=key):
+                layer._params[key] = t
+                return layer(x)
+
+            try:
+                assert gradcheck(with_weight, [w])
+            finally:
+                layer._params[key] = p
+
+
+def test_in_functional_models_with_keras_semantics():
+    tokens = gf.Input(shape=(6,), dtype="int64", name="tokens")
+    h = L.Embedding(20, 8)(tokens)
+    h = L.Conv1D(8, 3, padding="causal", activation="relu")(h)
+    h = L.LayerNormalization()(h)
+    h = L.GlobalMaxPooling1D()(h)
+    out = L.Dense(2, activation="softmax")(L.LeakyReLU()(h))
+    model = gf.Model(tokens, out)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (96, 6))
+    y = (x[:, 0] > 9).astype("int64")
+    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.history["accuracy"][-1] > 0.7
+    rebuilt = gf.Model.from_config(model.get_config())
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_conv_transpose_autoencoder_shapes_and_dot():
+    inp = gf.Input(shape=(8, 8, 1))
+    h = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inp)
+    out = L.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid")(h)
+    assert out.shape == (None, 8, 8, 1)
+    a, b = gf.Input(shape=(5,)), gf.Input(shape=(5,))
+    cos = L.Dot(axes=1, normalize=True)([a, b])
+    model = gf.Model([a, b], cos)
+    v = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
+    np.testing.assert_allclose(model.predict([v, 2 * v], verbose=0), np.ones((3, 1)), rtol=1e-5)
+
+
+def test_normalization_adapt_lambda_and_errors():
+    data = np.random.default_rng(0).normal(3.0, 2.0, size=(200, 4)).astype("float32")
+    norm = L.Normalization()
+    norm.adapt(data)
+    out = norm(data).numpy()
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, atol=1e-4)
+    assert int(norm.count.numpy()) == 200
+    back = L.Normalization(mean=norm.mean.numpy(), variance=norm.variance.numpy(), invert=True)
+    np.testing.assert_allclose(back(out).numpy(), data, rtol=1e-4, atol=1e-4)
+    double = L.Lambda(lambda t: t * 2.0)
+    np.testing.assert_allclose(double(data).numpy(), 2 * data)
+    with pytest.raises(ValueError, match="lambda expression cannot be saved"):
+        double.get_config()
+    with pytest.raises(ValueError, match=r"Embedding layer .*ids must be in \[0, 5\).*got 7"):
+        L.Embedding(5, 2)(np.array([[1, 7]]))
+    with pytest.raises(ValueError, match=r"Dot layer .*same size.*4.*5"):
+        L.Dot(axes=1)([gf.Input(shape=(4,)), gf.Input(shape=(5,))])
+    with pytest.raises(ValueError, match=r"Conv1D layer .*padding must be 'valid', 'same' or 'causal'"):
+        L.Conv1D(2, 3, padding="full")
