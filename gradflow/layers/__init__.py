@@ -17,6 +17,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Flatten, Reshape, UpSampling2D
+from .rnn import GRU, LSTM, Bidirectional, SimpleRNN
 from .symbolic import KerasTensor
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "Dot", "dot", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Embedding", "Lambda", "LayerNormalization",
     "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose", "MaxPooling1D", "AveragePooling1D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
-    "Rescaling", "Normalization", "CenterCrop", "Resizing",
+    "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "serialize", "deserialize",
 ]
 

@@ -42,6 +42,12 @@ CASES = [
     ("CenterCrop", {"height": 3, "width": 2}, (2, 6, 5, 3), None),
     ("Resizing", {"height": 7, "width": 3}, (2, 5, 6, 3), None),
     ("Resizing", {"height": 4, "width": 8, "interpolation": "nearest"}, (2, 5, 6, 3), None),
+    ("SimpleRNN", {"units": 4}, (2, 5, 3), None),
+    ("SimpleRNN", {"units": 3, "return_sequences": True, "activation": "relu"}, (2, 5, 3), None),
+    ("LSTM", {"units": 4}, (2, 5, 3), None),
+    ("LSTM", {"units": 3, "return_sequences": True, "go_backwards": True}, (2, 5, 3), None),
+    ("GRU", {"units": 4}, (2, 5, 3), None),
+    ("GRU", {"units": 3, "reset_after": False, "return_sequences": True}, (2, 5, 3), None),
 ]
 IDS = [f"{name}-{i}" for i, (name, *_ ) in enumerate(CASES)]
 NOT_DIFFERENTIABLE = {"Embedding", "CenterCrop", "Resizing"}  # w.r.t. their inputs (ids, resampled pixels)
@@ -118,6 +124,49 @@ def test_gradients_against_finite_differences_and_config_round_trip(name, kwargs
                 assert gradcheck(with_weight, [w])
             finally:
                 layer._params[key] = p
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave"])
+def test_bidirectional_and_states_same_as_keras(keras, merge_mode):
+    import torch
+
+    x = _input((2, 6, 3), None)
+    for make in (lambda k: k.layers.Bidirectional(k.layers.LSTM(3, return_sequences=True), merge_mode=merge_mode),
+                 lambda k: k.layers.Bidirectional(k.layers.GRU(2), merge_mode=merge_mode)):
+        k_layer, g_layer = make(keras), make(gf)
+        k_layer(x)
+        g_layer(x)
+        g_layer.set_weights(k_layer.get_weights())
+        np.testing.assert_allclose(g_layer(x).numpy(), k_layer(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    k_lstm, g_lstm = keras.layers.LSTM(4, return_state=True), L.LSTM(4, return_state=True)
+    k_lstm(x)
+    g_lstm(x)
+    g_lstm.set_weights(k_lstm.get_weights())
+    h0 = np.random.default_rng(2).normal(size=(2, 4)).astype("float32")
+    k_out = k_lstm(torch.tensor(x), initial_state=[torch.tensor(h0), torch.tensor(-h0)])
+    g_out = g_lstm(x, initial_state=[h0, -h0])
+    for a, b in zip(g_out, k_out):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_recurrent_models_train_and_save(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 7, 3)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1) > 0).astype("int64")
+    inp = gf.Input(shape=(7, 3))
+    h = L.Bidirectional(L.LSTM(8, return_sequences=True, dropout=0.1, recurrent_dropout=0.1))(inp)
+    h = L.GRU(6)(h)
+    model = gf.Model(inp, L.Dense(2, activation="softmax")(h))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "rnn.gflow")
+    loaded = gf.models.load_model(tmp_path / "rnn.gflow")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    # Bidirectional(LSTM(8)): 2 * 4 * (3 * 8 + 8 * 8 + 8); GRU(6) on 16 features, reset_after bias (2, 18)
+    assert model.layers[1].count_params() == 2 * 4 * (3 * 8 + 8 * 8 + 8)
+    assert model.layers[2].count_params() == 16 * 18 + 6 * 18 + 2 * 18
 
 
 def test_in_functional_models_with_keras_semantics():
