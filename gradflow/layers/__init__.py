@@ -1,5 +1,6 @@
 """Keras-style layers: the Layer base class and the built-in layers, one module per family."""
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from .attention import MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
 from .convolutional import Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose
@@ -33,6 +34,7 @@ __all__ = [
     "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose", "MaxPooling1D", "AveragePooling1D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "MultiHeadAttention",
     "serialize", "deserialize",
 ]
 

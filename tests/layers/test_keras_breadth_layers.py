@@ -150,6 +150,66 @@ def test_bidirectional_and_states_same_as_keras(keras, merge_mode):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.parametrize("kwargs,call", [
+    ({"num_heads": 2, "key_dim": 4}, {}),
+    ({"num_heads": 3, "key_dim": 2, "value_dim": 5, "output_shape": 6}, {"use_causal_mask": True}),
+    ({"num_heads": 1, "key_dim": 3, "use_bias": False}, {"mask": True}),
+])
+def test_multi_head_attention_same_as_keras(keras, kwargs, call):
+    import torch
+
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(2, 4, 8)).astype("float32")
+    v = rng.normal(size=(2, 6, 5)).astype("float32")
+    extra = {}
+    if call.get("use_causal_mask"):
+        v = rng.normal(size=(2, 4, 5)).astype("float32")
+        extra["use_causal_mask"] = True
+    if call.get("mask"):
+        extra["attention_mask"] = rng.random((2, 4, 6)) > 0.3
+    k_layer = keras.layers.MultiHeadAttention(**kwargs, kernel_initializer="random_normal",
+                                              bias_initializer="random_normal")
+    g_layer = L.MultiHeadAttention(**kwargs)
+    k_layer(q, v)
+    g_layer(q, v)
+    assert [w.shape for w in g_layer.get_weights()] == [tuple(w.shape) for w in k_layer.get_weights()]
+    g_layer.set_weights(k_layer.get_weights())
+    qt, vt = torch.tensor(q, requires_grad=True), torch.tensor(v, requires_grad=True)
+    k_kwargs = {**extra, "attention_mask": torch.tensor(extra["attention_mask"])} if "attention_mask" in extra else extra
+    k_out, k_scores = k_layer(qt, vt, return_attention_scores=True, **k_kwargs)
+    gq, gv = gf.Tensor(q, requires_grad=True), gf.Tensor(v, requires_grad=True)
+    g_out, g_scores = g_layer(gq, gv, return_attention_scores=True, **extra)
+    np.testing.assert_allclose(g_out.numpy(), k_out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g_scores.numpy(), k_scores.detach().numpy(), rtol=1e-5, atol=1e-6)
+    r = rng.normal(size=g_out.shape).astype("float32")
+    (k_out * torch.tensor(r)).sum().backward()
+    (g_out * gf.Tensor(r)).sum().backward()
+    np.testing.assert_allclose(gq.grad.numpy(), qt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gv.grad.numpy(), vt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_transformer_block_trains_in_a_functional_model():
+    """keras-io's text-classification transformer block, on synthetic tokens."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 30, (96, 10))
+    y = (x == 7).any(axis=1).astype("int64")
+    inputs = gf.Input(shape=(10,), dtype="int64")
+    h = L.Embedding(30, 16)(inputs)
+    attn = L.MultiHeadAttention(num_heads=2, key_dim=16)(h, h)
+    h = L.LayerNormalization(epsilon=1e-6)(h + L.Dropout(0.1)(attn))
+    ffn = L.Dense(16)(L.Dense(32, activation="relu")(h))
+    h = L.LayerNormalization(epsilon=1e-6)(h + ffn)
+    outputs = L.Dense(2, activation="softmax")(L.GlobalAveragePooling1D()(h))
+    model = gf.Model(inputs, outputs)
+    model.compile(optimizer=gf.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+    clone = gf.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
 def test_recurrent_models_train_and_save(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 7, 3)).astype("float32")

@@ -1,0 +1,159 @@
+"""MultiHeadAttention (Keras 3's arguments and weight layout).
+
+Weights, in Keras's order: ``query/kernel [d_q, heads, key_dim]``, ``query/bias [heads, key_dim]``, the
+same for ``key`` and ``value`` (``value_dim``), then ``attention_output/kernel [heads, value_dim, d_out]``
+and ``attention_output/bias [d_out]``. The projections and both attention products are matmuls on
+the dispatched kernel (batched over batch and heads).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from ..autograd.tensor import Tensor
+from ._args import describe, positive_int, resolve, unsupported
+from .base import Layer
+
+__all__ = ["MultiHeadAttention"]
+
+_LARGE_NEGATIVE = -1e9  # what Keras adds to masked-out scores before the softmax (float32)
+
+
+class MultiHeadAttention(Layer):
+    """``mha(query, value, key=None, attention_mask=None, return_attention_scores=False,
+    use_causal_mask=False)`` over ``(batch, steps, features)`` tensors."""
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, seed=None, flash_attention=None, use_gate=False, sliding_window=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                    bias_constraint=bias_constraint, use_gate=use_gate, sliding_window=sliding_window)
+        if attention_axes not in (None, 1, (1,), [1]):
+            raise ValueError(f"{describe(self)}: only attention over the steps axis (attention_axes=None) is "
+                             f"supported, got attention_axes={attention_axes!r}")
+        self.num_heads = positive_int(self, "num_heads", num_heads)
+        self.key_dim = positive_int(self, "key_dim", key_dim)
+        self.value_dim = positive_int(self, "value_dim", value_dim) if value_dim is not None else self.key_dim
+        self.dropout = float(dropout)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"{describe(self)}: dropout must be in [0, 1), got dropout={dropout!r}")
+        self.use_bias = bool(use_bias)
+        self._output_dim = None if output_shape is None else (
+            int(output_shape) if np.ndim(output_shape) == 0 else int(tuple(output_shape)[-1]))
+        self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
+        self.bias_initializer = resolve(self, "bias_initializer", initializers.get, bias_initializer)
+        self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
+        self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
+        self.seed = seed
+
+    # -- shapes and weights ------------------------------------------------------------------
+    def _shapes(self, input_shape):
+        """(query, value, key) shapes from what build/check receive (one shape or a list of them)."""
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            shapes = list(input_shape)
+        else:
+            shapes = [input_shape]
+        q = tuple(shapes[0])
+        v = tuple(shapes[1]) if len(shapes) > 1 else q
+        k = tuple(shapes[2]) if len(shapes) > 2 else v
+        return q, v, k
+
+    def check_input_shape(self, input_shape) -> None:
+        for what, s in zip(("query", "value", "key"), self._shapes(input_shape)):
+            if len(s) != 3 or s[-1] is None:
+                raise ValueError(f"{describe(self)}: {what} must be (batch, steps, features) with known features, "
+                                 f"got shape {s}")
+        q, v, k = self._shapes(input_shape)
+        if v[1] is not None and k[1] is not None and v[1] != k[1]:
+            raise ValueError(f"{describe(self)}: key and value need the same number of steps, got {k} and {v}")
+
+    def build(self, input_shape) -> None:
+        """Weights need the value's and key's features too, so a call on (query, value) creates them;
+        ``build([query_shape, value_shape(, key_shape)])`` does it at once."""
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            self._build_weights(*self._shapes(input_shape))
+
+    def _build_weights(self, q, v, k) -> None:
+        h = self.num_heads
+        for part, features, depth in (("query", q[-1], self.key_dim), ("key", k[-1], self.key_dim),
+                                      ("value", v[-1], self.value_dim)):
+            self.add_weight(name=f"{part}/kernel", shape=(features, h, depth), initializer=self.kernel_initializer,
+                            regularizer=self.kernel_regularizer)
+            if self.use_bias:
+                self.add_weight(name=f"{part}/bias", shape=(h, depth), initializer=self.bias_initializer,
+                                regularizer=self.bias_regularizer)
+        out = self._output_dim or q[-1]
+        self.add_weight(name="attention_output/kernel", shape=(h, self.value_dim, out),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight(name="attention_output/bias", shape=(out,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    # -- running -----------------------------------------------------------------------------
+    def _project(self, x, part, depth):
+        """``(B, T, F) -> (B, heads, T, depth)``."""
+        b, t, f = x.shape
+        w = self._params[f"{part}/kernel"]
+        y = ops.matmul(x.reshape((b * t, f)), w.reshape((f, self.num_heads * depth)))
+        if self.use_bias:
+            y = y + self._params[f"{part}/bias"].reshape((self.num_heads * depth,))
+        return y.reshape((b, t, self.num_heads, depth)).transpose(0, 2, 1, 3)
+
+    def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False, query_mask=None, value_mask=None, key_mask=None):
+        key = value if key is None else key
+        if not self._params:
+            self.check_input_shape([query.shape, value.shape, key.shape])
+            self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        b, tq, _ = query.shape
+        tk = key.shape[1]
+        q = self._project(query, "query", self.key_dim) * (1.0 / np.sqrt(self.key_dim))
+        k = self._project(key, "key", self.key_dim)
+        v = self._project(value, "value", self.value_dim)
+        scores = ops.matmul(q, k.transpose(0, 1, 3, 2))  # (B, heads, Tq, Tk)
+        mask = self._mask(attention_mask, use_causal_mask, b, tq, tk, query)
+        if mask is not None:
+            scores = scores + Tensor._wrap(((1.0 - mask) * _LARGE_NEGATIVE).astype(scores.dtype))
+        weights = ops.softmax(scores, axis=-1)
+        if training and self.dropout > 0.0:
+            rng = None if self.seed is None else query.xp.random.default_rng(self.seed)
+            weights_used = ops.dropout(weights, self.dropout, training=True, rng=rng)
+        else:
+            weights_used = weights
+        context = ops.matmul(weights_used, v).transpose(0, 2, 1, 3)  # (B, Tq, heads, value_dim)
+        wo = self._params["attention_output/kernel"]
+        out = ops.matmul(context.reshape((b * tq, self.num_heads * self.value_dim)),
+                         wo.reshape((self.num_heads * self.value_dim, wo.shape[-1])))
+        if self.use_bias:
+            out = out + self._params["attention_output/bias"]
+        out = out.reshape((b, tq, wo.shape[-1]))
+        return (out, weights) if return_attention_scores else out
+
+    def _mask(self, attention_mask, causal, b, tq, tk, like):
+        """``(B, 1, Tq, Tk)`` float mask (1 keeps, 0 masks) or None."""
+        xp = like.xp
+        mask = None
+        if attention_mask is not None:
+            data = attention_mask.data if isinstance(attention_mask, Tensor) else xp.asarray(attention_mask)
+            mask = xp.asarray(data).astype(np.float64)
+            if mask.ndim == 3:
+                mask = mask[:, None]
+        if causal:
+            tri = xp.tril(xp.ones((tq, tk)))[None, None]
+            mask = tri if mask is None else mask * tri
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        q, _, _ = self._shapes(input_shape)
+        return (q[0], q[1], self._output_dim or q[-1])
+
+    def get_config(self) -> dict:
+        ser, reg = initializers.serialize, regularizers.serialize
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
+                "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
+                "output_shape": self._output_dim, "attention_axes": None, "seed": self.seed,
+                "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer),
+                "kernel_regularizer": reg(self.kernel_regularizer), "bias_regularizer": reg(self.bias_regularizer)}
