@@ -3,7 +3,8 @@ from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import MultiHeadAttention
 from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
-from .convolutional import Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose
+from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose,
+                            DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D)
 from .core import Activation, Dense
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
@@ -17,7 +18,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
-from .reshaping import Flatten, Reshape, UpSampling2D
+from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
 from .rnn import GRU, LSTM, Bidirectional, SimpleRNN
 from .symbolic import KerasTensor
 
@@ -34,7 +35,8 @@ __all__ = [
     "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose", "MaxPooling1D", "AveragePooling1D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
-    "MultiHeadAttention",
+    "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
+    "Cropping2D",
     "serialize", "deserialize",
 ]
 

@@ -11,7 +11,8 @@ from ._args import (check_rank, describe, from_channels_last, padding_mode, posi
 from ._args import data_format as check_data_format
 from .base import Layer, register_alias
 
-__all__ = ["Conv2D", "Convolution2D", "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose"]
+__all__ = ["Conv2D", "Convolution2D", "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose",
+           "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D"]
 
 
 def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="kernel_size"):
@@ -191,6 +192,123 @@ class Conv2DTranspose(Conv2D):
         return {**super().get_config(), "output_padding": None}
 
 
+class DepthwiseConv2D(Conv2D):
+    """Each input channel convolved with ``depth_multiplier`` filters of its own; kernel
+    ``depthwise_kernel [kh, kw, in_channels, depth_multiplier]``, output ``in * depth_multiplier``
+    channels (MobileNet's building block)."""
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
+                         kernel_initializer=depthwise_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=depthwise_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 4, "(batch, height, width, channels)" if self.data_format == "channels_last"
+                   else "(batch, channels, height, width)")
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
+                             f"got shape {tuple(input_shape)}")
+        if self.built and channels != self.depthwise_kernel.shape[2]:
+            raise ValueError(f"{describe(self)} was built for {self.depthwise_kernel.shape[2]} input channels, "
+                             f"got {channels} (input shape {tuple(input_shape)})")
+        spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding, self.dilation_rate)
+
+    def build(self, input_shape) -> None:
+        channels = input_shape[self._channel_axis()]
+        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight(name="bias", shape=(channels * self.depth_multiplier,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
+                                self.dilation_rate)
+        channels = input_shape[self._channel_axis()] * self.depth_multiplier
+        return (input_shape[0], oh, ow, channels) if self.data_format == "channels_last" else \
+            (input_shape[0], channels, oh, ow)
+
+    def call(self, inputs, training: bool = False, pool=None):
+        if pool is not None:
+            return pool.call(self.call(inputs, training), training=training)
+        return self.activation(self._pre_activation(inputs, training))
+
+    def _conv(self, x, activation):
+        y = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.depthwise_kernel, self.strides,
+                                 self.padding, self.dilation_rate)
+        if self.use_bias:
+            y = y + self.bias
+        y = from_channels_last(y, self.data_format)
+        return ops.relu(y) if activation == "relu" else y
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        for key in ("filters", "groups"):
+            cfg.pop(key)
+        cfg["depthwise_initializer"] = cfg.pop("kernel_initializer")
+        cfg["depthwise_regularizer"] = cfg.pop("kernel_regularizer")
+        return {**cfg, "depth_multiplier": self.depth_multiplier}
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    """A depthwise convolution then a 1x1 convolution to ``filters`` channels: ``depthwise_kernel
+    [kh, kw, in, depth_multiplier]``, ``pointwise_kernel [1, 1, in * depth_multiplier, filters]``, bias."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+                         data_format=data_format, dilation_rate=dilation_rate, activation=activation,
+                         use_bias=use_bias, depthwise_initializer=depthwise_initializer,
+                         bias_initializer=bias_initializer, depthwise_regularizer=depthwise_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
+        unsupported(self, pointwise_constraint=pointwise_constraint)
+        self.out_filters = positive_int(self, "filters", filters)
+        self.pointwise_initializer = resolve(self, "pointwise_initializer", initializers.get, pointwise_initializer)
+        self.pointwise_regularizer = resolve(self, "pointwise_regularizer", regularizers.get, pointwise_regularizer)
+
+    def build(self, input_shape) -> None:
+        channels = input_shape[self._channel_axis()]
+        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(name="pointwise_kernel", shape=(1, 1, channels * self.depth_multiplier, self.out_filters),
+                        initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer)
+        if self.use_bias:
+            self.add_weight(name="bias", shape=(self.out_filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
+                                self.dilation_rate)
+        if self.data_format == "channels_last":
+            return (input_shape[0], oh, ow, self.out_filters)
+        return (input_shape[0], self.out_filters, oh, ow)
+
+    def _conv(self, x, activation):
+        depthwise = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.depthwise_kernel, self.strides,
+                                         self.padding, self.dilation_rate)
+        y = ops.conv2d(depthwise, self.pointwise_kernel, self.bias if self.use_bias else None, 1, "valid",
+                       activation="relu" if activation == "relu" else None)
+        return from_channels_last(y, self.data_format)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.out_filters,
+                "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
+
+
 class Conv1D(WithActivation, Layer):
     """1-D convolution over ``(batch, steps, channels)``; kernel ``[kernel_size, in, filters]``.
 
@@ -298,6 +416,8 @@ class Conv1D(WithActivation, Layer):
 
 
 Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names
+SeparableConvolution2D = SeparableConv2D
 for _alias, _cls in (("Convolution2D", Conv2D), ("Convolution1D", Conv1D),
-                     ("Convolution2DTranspose", Conv2DTranspose), ("Deconvolution2D", Conv2DTranspose)):
+                     ("Convolution2DTranspose", Conv2DTranspose), ("Deconvolution2D", Conv2DTranspose),
+                     ("SeparableConvolution2D", SeparableConv2D)):
     register_alias(_alias, _cls)

@@ -1,16 +1,18 @@
-"""Reshaping layers: Flatten, Reshape (one -1 allowed) and UpSampling2D (nearest or bilinear)."""
+"""Reshaping layers: Flatten, Reshape (one -1 allowed), UpSampling2D (nearest or bilinear),
+ZeroPadding2D and Cropping2D."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from .. import ops
 from ..autograd.tensor import Tensor
 from ._args import check_rank, describe, from_channels_last, positive_tuple, to_channels_last
 from ._args import data_format as check_data_format
 from .base import Layer
 
-__all__ = ["Flatten", "Reshape", "UpSampling2D"]
+__all__ = ["Flatten", "Reshape", "UpSampling2D", "ZeroPadding2D", "Cropping2D"]
 
 
 class Flatten(Layer):
@@ -141,3 +143,89 @@ class UpSampling2D(Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+def _two_sided(layer, name, value):
+    """Keras's ``1``, ``(1, 2)`` or ``((top, bottom), (left, right))`` as ((top, bottom), (left, right))."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pairs = ((int(value),) * 2,) * 2
+    else:
+        items = tuple(value)
+        if len(items) == 2 and all(isinstance(v, (int, np.integer)) for v in items):
+            pairs = ((int(items[0]),) * 2, (int(items[1]),) * 2)
+        elif len(items) == 2 and all(len(tuple(v)) == 2 for v in items):
+            pairs = tuple((int(a), int(b)) for a, b in items)
+        else:
+            raise ValueError(f"{describe(layer)}: {name} must be an int, a pair of ints or a pair of pairs, "
+                             f"got {name}={value!r}")
+    if min(min(p) for p in pairs) < 0:
+        raise ValueError(f"{describe(layer)}: {name} must be >= 0, got {name}={value!r}")
+    return pairs
+
+
+class _Spatial2D(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = check_data_format(self, data_format)
+
+    def _hw_axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 4, "(batch, height, width, channels)" if self.data_format == "channels_last"
+                   else "(batch, channels, height, width)")
+
+
+class ZeroPadding2D(_Spatial2D):
+    """Zeros around images: ``padding`` 1, ``(rows, cols)`` or ``((top, bottom), (left, right))``."""
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.padding = _two_sided(self, "padding", padding)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, (lo, hi) in zip(self._hw_axes(), self.padding):
+            shape[axis] = None if shape[axis] is None else shape[axis] + lo + hi
+        return tuple(shape)
+
+    def call(self, x, training: bool = False):
+        widths = [(0, 0)] * 4
+        for axis, p in zip(self._hw_axes(), self.padding):
+            widths[axis] = p
+        return ops.pad(x, widths)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": [list(p) for p in self.padding], "data_format": self.data_format}
+
+
+class Cropping2D(_Spatial2D):
+    """Cut rows and columns off the edges: ``cropping`` 1, ``(rows, cols)`` or ``((top, bottom), (left, right))``."""
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.cropping = _two_sided(self, "cropping", cropping)
+
+    def check_input_shape(self, input_shape) -> None:
+        super().check_input_shape(input_shape)
+        for axis, (lo, hi) in zip(self._hw_axes(), self.cropping):
+            n = input_shape[axis]
+            if n is not None and lo + hi >= n:
+                raise ValueError(f"{describe(self)}: cropping {self.cropping} leaves nothing of an input of shape "
+                                 f"{tuple(input_shape)}")
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, (lo, hi) in zip(self._hw_axes(), self.cropping):
+            shape[axis] = None if shape[axis] is None else shape[axis] - lo - hi
+        return tuple(shape)
+
+    def call(self, x, training: bool = False):
+        index = [slice(None)] * 4
+        for axis, (lo, hi) in zip(self._hw_axes(), self.cropping):
+            index[axis] = slice(lo, x.shape[axis] - hi)
+        return x[tuple(index)]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "cropping": [list(p) for p in self.cropping], "data_format": self.data_format}
+

@@ -14,7 +14,7 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "conv_transpose_output_size", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
     "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
@@ -234,6 +234,66 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
 
 
 _VALID = ((0, 0), (0, 0))
+
+
+class DepthwiseConv2D(Function):
+    """Each input channel convolved with its own ``multiplier`` filters: one vectorised multiply-add
+    per kernel tap over the whole batch (kh * kw passes), forward and backward."""
+
+    @staticmethod
+    def forward(ctx, x, w, stride, pads, dilation, out_hw):
+        xp = array_module(x)
+        (top, bottom), (left, right) = pads
+        xpad = xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))) if any((top, bottom, left, right)) else x
+        kh, kw, c, m = w.shape
+        (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
+        y = xp.zeros((x.shape[0], oh, ow, c, m), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                window = xpad[:, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+                y += window[..., None] * w[i, j]
+        ctx.xpad, ctx.w, ctx.geom, ctx.x_shape = xpad, w, (stride, dilation, out_hw, pads), x.shape
+        return y.reshape(x.shape[0], oh, ow, c * m)
+
+    @staticmethod
+    def backward(ctx, g):
+        xpad, w = ctx.xpad, ctx.w
+        (sh, sw), (dh, dw), (oh, ow), ((top, _), (left, _)) = ctx.geom
+        xp = array_module(g)
+        kh, kw, c, m = w.shape
+        g = g.reshape(g.shape[0], oh, ow, c, m)
+        need_x, need_w = ctx.needs_input_grad[:2]
+        dxpad = xp.zeros_like(xpad) if need_x else None
+        dwt = xp.zeros_like(w) if need_w else None
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+                cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+                if need_w:
+                    dwt[i, j] = (xpad[:, rows, cols][..., None] * g).sum(axis=(0, 1, 2))
+                if need_x:
+                    dxpad[:, rows, cols] += (g * w[i, j]).sum(axis=-1)
+        dx = None
+        if need_x:
+            H, W = ctx.x_shape[1:3]
+            dx = dxpad[:, top:top + H, left:left + W]
+        return dx, dwt, None, None, None, None
+
+
+def depthwise_conv2d(x, w, strides=1, padding="valid", dilation=1):
+    """Depthwise 2-D convolution, channels-last: x[N,H,W,C], w[KH,KW,C,M] -> y[N,OH,OW,C*M]; output
+    channel ``c * M + k`` is input channel c with its k-th filter (Keras's layout)."""
+    if x.ndim != 4 or w.ndim != 4 or x.shape[3] != w.shape[2]:
+        raise ValueError(f"depthwise_conv2d expects x (N,H,W,C) and w (KH,KW,C,M) with the same C, got shapes "
+                         f"{x.shape} and {w.shape}")
+    stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
+    pads = conv_padding(padding, x.shape[1:3], w.shape[:2], stride, dil)
+    out_hw = tuple(conv_output_size(n, k, s, lo, hi, d)
+                   for n, k, s, (lo, hi), d in zip(x.shape[1:3], w.shape[:2], stride, pads, dil))
+    if min(out_hw) < 1:
+        raise ValueError(f"depthwise_conv2d: kernel {tuple(w.shape[:2])} (dilation {dil}) is larger than the padded "
+                         f"input {tuple(x.shape[1:3])}")
+    return DepthwiseConv2D.apply(x, w, stride, pads, dil, out_hw)
 
 
 def conv_transpose_output_size(n, k, stride, padding: str, dilation=1):
