@@ -27,11 +27,6 @@ def test_backend_helpers():
     assert keras.layers.Dense(2).name == "dense"
 
 
-def test_applications_say_they_are_not_there_yet():
-    with pytest.raises(NotImplementedError, match="VGG16 is not available"):
-        keras.applications.VGG16
-
-
 def test_keras_spellings_of_ops():
     ops = keras.ops
     x = keras.Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)

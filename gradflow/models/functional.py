@@ -80,15 +80,7 @@ class Functional(Model):
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self.inputs, self.outputs = flat_in, flat_out
         self._nodes = order
-        layers, ids = [], set()
-        for t in flat_in:
-            if t._node is not None and isinstance(t._node.layer, InputLayer) and id(t._node.layer) not in ids:
-                ids.add(id(t._node.layer))
-                layers.append(t._node.layer)
-        for node in order:
-            if id(node.layer) not in ids:
-                ids.add(id(node.layer))
-                layers.append(node.layer)
+        layers = _keras_layer_order(flat_in, flat_out)
         if any(layer is self for layer in layers):
             raise ValueError(f"model {self.name!r} cannot contain itself")
         self._layers = layers
@@ -293,6 +285,43 @@ class Functional(Model):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         return functional_from_config(cls, config, custom_objects)
+
+
+def _keras_layer_order(flat_in, flat_out) -> list:
+    """The model's layers in Keras 3's order (``model.layers``, and so ``model.weights`` and
+    ``get_weights``): deepest first (inputs), layers of equal depth in the order a depth-first walk
+    from the outputs first meets them. The same order is what lets ``set_weights`` take a Keras
+    model's ``get_weights()`` unchanged."""
+    input_ids = {id(t) for t in flat_in}
+    first_seen, finished, done = {}, [], set()
+
+    def walk(t):
+        node = t._node
+        if node is None or id(node) in done:
+            return
+        first_seen.setdefault(id(node.layer), (len(first_seen), node.layer))
+        if node.flat_inputs and id(t) not in input_ids:
+            for parent in node.flat_inputs:
+                walk(parent)
+        done.add(id(node))
+        finished.append(node)
+
+    for t in flat_out:
+        walk(t)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(finished):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for t in flat_in:
+        layer = t._node.layer if t._node is not None else None
+        if layer is not None and id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            first_seen[id(layer)] = (-1, layer)
+    ranked = sorted(((-layer_depth[key], index, id(layer)), layer) for key, (index, layer) in first_seen.items()
+                    if key in layer_depth)
+    return [layer for _, layer in ranked]
 
 
 def _is_history(value) -> bool:
