@@ -1,7 +1,8 @@
 """Models (Keras 3's split): ``Model`` (model.py), the functional graph (functional.py),
 ``Sequential`` (sequential.py), layer fusion (fusion.py), ``clone_model`` (cloning.py).
 Training lives in :mod:`gradflow.trainers`, files in :mod:`gradflow.saving`."""
-from ..saving.saving_lib import ModelFileError, load_model
+from ..saving.api import load_model
+from ..saving.saving_lib import ModelFileError
 from ..trainers.trainer import NotCompiledError
 from .cloning import clone_model
 from .functional import Functional

@@ -215,14 +215,15 @@ class Model(Trainer, Layer):
         return json.dumps(serialize_keras_object(self), default=_json_default, **kwargs)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
-        """Save architecture, weights, compile settings and optimizer state (a zip, never pickle)."""
+        """Save architecture, weights, compile settings and optimizer state (a zip, never pickle): a ``.keras``
+        path gets Keras 3's format (Keras loads it), any other gradflow's own (config + safetensors)."""
         import os
 
-        from ..saving import saving_lib
+        from ..saving import api
 
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"save: {os.fspath(filepath)!r} exists and overwrite=False")
-        saving_lib.save_model(self, filepath)
+        api.save_model(self, filepath)
 
     def save_weights(self, filepath, overwrite: bool = True, **kwargs) -> None:
         """Save the weights alone as safetensors (keys = weight names)."""

@@ -1,6 +1,7 @@
 """Saving: model files (zip of config + safetensors, never pickle) and Keras-style object registration."""
-from .saving_lib import (FORMAT, FORMAT_VERSION, ModelFileError, atomic_write, load_model, load_weights,  # noqa: F401
-                         save_model, save_weights, weights_from_bytes, weights_to_bytes)
+from .api import load_model, save_model  # noqa: F401 - .keras files in Keras 3's format, others gradflow's
+from .saving_lib import (FORMAT, FORMAT_VERSION, ModelFileError, atomic_write, load_weights,  # noqa: F401
+                         save_weights, weights_from_bytes, weights_to_bytes)
 from .serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
                             get_custom_objects, get_registered_name, get_registered_object,
                             register_keras_serializable, serialize_keras_object)

@@ -1,0 +1,439 @@
+"""Keras 3's ``.keras`` files in and out: a zip of ``metadata.json``, ``config.json`` (Keras's object
+configs) and ``model.weights.h5`` (HDF5, through h5py: ``pip install "gradflow[keras-files]"``).
+
+Reading translates Keras's configs into gradflow's (DTypePolicy dicts to names, arguments gradflow
+does not take dropped when they hold their neutral value, anything else an error naming the layer
+and the argument) and reads the weights in Keras's order, walking the file's groups the way Keras
+wrote them (``layers/<class name, numbered>/vars/<i>``, recurrent cells, attention projections,
+nested models). Writing does the reverse. Only classes gradflow has are ever built, and no code is
+ever unpickled: HDF5 datasets are read as plain arrays.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .._naming import snake_case
+
+__all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
+
+KERAS_VERSION = "3.15.1"  # the format version gradflow writes (read by Keras 3.x)
+_SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order
+    "SimpleRNN": ["cell"], "LSTM": ["cell"], "GRU": ["cell"],
+    "Bidirectional": ["forward_layer", "backward_layer"],
+    "MultiHeadAttention": ["query_dense", "key_dense", "value_dense", "output_dense"],
+}
+_MODEL_CLASSES = ("Functional", "Sequential", "Model")
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError('reading or writing Keras .keras files needs h5py: pip install "gradflow[keras-files]"') \
+            from None
+    return h5py
+
+
+def is_keras_archive(members: dict) -> bool:
+    return "model.weights.h5" in members and "config.json" in members and "metadata.json" in members
+
+
+# -- Keras config -> gradflow config ---------------------------------------------------------
+#: Keras-only arguments gradflow leaves out when they hold these (Keras's default) values
+_KERAS_DEFAULTS = {"renorm_momentum": 0.99, "zero_output_for_mask": True, "use_cudnn": "auto", "ema_momentum": 0.99,
+                   "gain": 1.0}
+
+
+def _neutral(key, value) -> bool:
+    if key in _KERAS_DEFAULTS and value == _KERAS_DEFAULTS[key]:
+        return True
+    return value is None or value is False or (isinstance(value, (int, float)) and value == 0) or value == {} \
+        or value == [] or key in ("shared_object_id", "autocast")
+
+
+def _accepted(cls) -> set:
+    """The keyword arguments ``cls(...)`` takes, following ``**kwargs`` up the base classes."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            break
+        names |= {n for n, p in params.items() if p.kind not in (inspect.Parameter.VAR_KEYWORD,
+                                                                    inspect.Parameter.VAR_POSITIONAL)}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    from ..layers.base import Layer
+
+    if issubclass(cls, Layer):
+        names |= set(Layer._COMMON)
+    return names - {"self"}
+
+
+def _clean(cls, config: dict, where: str) -> dict:
+    """Keep the arguments ``cls`` takes; drop the others where they hold a neutral or Keras-default
+    value; any other argument is an error naming it (gradflow would compute something else)."""
+    accepted = _accepted(cls)
+    out = {}
+    for key, value in config.items():
+        if key in accepted:
+            out[key] = value
+        elif not _neutral(key, value):
+            raise ValueError(f"{where}: {cls.__name__} argument {key}={value!r} is not supported by gradflow")
+    return out
+
+
+def _from_keras(value, where: str):
+    """A Keras config value with every nested object config made gradflow's."""
+    if isinstance(value, list):
+        return [_from_keras(v, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") == "DTypePolicy":
+        return value.get("config", {}).get("name", "float32")
+    if value.get("class_name") == "__keras_tensor__":
+        return value
+    value = {k: v for k, v in value.items() if k != "shared_object_id"}
+    if "class_name" in value and isinstance(value.get("config"), dict):
+        cls = _gradflow_class(value, where)
+        config = {k: _from_keras(v, where) for k, v in value["config"].items()}
+        if value["class_name"] in _MODEL_CLASSES:
+            config = _model_config(value["class_name"], config, where)
+        elif cls is not None:
+            config = _clean(cls, config, f"{where}: layer {config.get('name', value['class_name'])!r}")
+        out = {"class_name": value["class_name"], "config": config}
+        for key in ("name", "inbound_nodes", "build_config"):
+            if key in value:
+                out[key] = _from_keras(value[key], where) if key != "inbound_nodes" else value[key]
+        return out
+    return {k: _from_keras(v, where) for k, v in value.items()}
+
+
+def _gradflow_class(entry: dict, where: str):
+    """The gradflow class a Keras entry names (layers, initializers, regularizers); None for others."""
+    from .. import initializers, regularizers
+    from ..layers.base import registered_layers
+
+    name = entry["class_name"]
+    module = str(entry.get("module") or "")
+    if "initializers" in module:
+        return getattr(initializers, name, None)
+    if "regularizers" in module:
+        return getattr(regularizers, name, None)
+    layers = registered_layers()
+    if name in layers:
+        return layers[name]
+    if module.startswith("keras.layers") or module.startswith("keras.src.layers"):
+        raise ValueError(f"{where}: the Keras layer {name!r} is not available in gradflow")
+    return None
+
+
+def _model_config(class_name, config, where):
+    config.pop("dtype", None)
+    return config
+
+
+# -- weights ----------------------------------------------------------------------------------
+def _group_arrays(group, class_name: str) -> list:
+    """A layer's datasets in Keras's weight order: its own ``vars/0..n``, then known sub-objects."""
+    out = []
+    if "vars" in group:
+        vars_ = group["vars"]
+        out += [np.asarray(vars_[str(i)]) for i in range(len(vars_))]
+    for sub in _SUBGROUPS.get(class_name, []):
+        if sub in group:
+            inner = group[sub]
+            out += _group_arrays(inner, "")
+            if "cell" in inner:
+                out += _group_arrays(inner["cell"], "")
+    return out
+
+
+def _container_names(layers) -> list:
+    """Keras's names for a list of layers inside a file: class name in snake case, numbered from _1."""
+    used, names = {}, []
+    for layer in layers:
+        base = snake_case(type(layer).__name__)
+        if base in used:
+            used[base] += 1
+            names.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            names.append(base)
+    return names
+
+
+def _model_arrays(model, group, where: str) -> list:
+    from ..models.model import Model
+
+    arrays = []
+    layers = model.layers
+    container = group["layers"] if "layers" in group else None
+    for layer, key in zip(layers, _container_names(layers)):
+        if not layer.weights:
+            continue
+        if container is None or key not in container:
+            raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for layers/{key})")
+        if isinstance(layer, Model):
+            arrays += _model_arrays(layer, container[key], where)
+        else:
+            arrays += _group_arrays(container[key], type(layer).__name__)
+    return arrays
+
+
+def load_keras_model(members: dict, where: str, custom_objects=None, compile: bool = True):
+    """The gradflow model of a Keras ``.keras`` archive (members already read and CRC-checked)."""
+    from .saving_lib import ModelFileError
+    from .serialization import deserialize_keras_object
+
+    h5py = _h5py()
+    try:
+        config = json.loads(members["config.json"].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{where}: config.json is not valid JSON ({exc})") from None
+    try:
+        entry = _from_keras(config, where)
+        model = deserialize_keras_object(entry, custom_objects=custom_objects)
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{where}: cannot rebuild the Keras model in gradflow: {type(exc).__name__}: {exc}") \
+            from exc
+    if not model.built:
+        raise ModelFileError(f"{where}: the Keras model has no input shape, so its weights cannot be placed")
+    try:
+        with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as f:
+            arrays = _model_arrays(model, f, where)
+            opt_vars = f["optimizer"]["vars"] if "optimizer" in f and "vars" in f["optimizer"] else None
+            optimizer_arrays = [np.asarray(opt_vars[str(i)]) for i in range(len(opt_vars))] if opt_vars else []
+    except (OSError, KeyError) as exc:
+        raise ModelFileError(f"{where}: unreadable model.weights.h5 ({exc})") from None
+    params = model.weights
+    if len(arrays) != len(params):
+        raise ModelFileError(f"{where}: the file holds {len(arrays)} weight arrays for the model's {len(params)}")
+    for p, a in zip(params, arrays):
+        if tuple(a.shape) != tuple(p.shape):
+            raise ModelFileError(f"{where}: weight {p.name!r} expects shape {tuple(p.shape)}, the file has "
+                                 f"{tuple(a.shape)}")
+    model.set_weights(arrays)
+    compile_cfg = config.get("compile_config")
+    if compile and compile_cfg:
+        import warnings
+
+        try:
+            _compile_from_keras(model, compile_cfg)
+        except Exception as exc:  # the model itself loaded; say what was left out
+            warnings.warn(f"{where}: the model loaded, but its Keras compile settings could not be restored "
+                          f"({type(exc).__name__}: {exc}); call compile() yourself", RuntimeWarning, stacklevel=3)
+            return model
+        if optimizer_arrays:
+            try:
+                _set_optimizer_arrays(model, optimizer_arrays, where)
+            except Exception as exc:
+                warnings.warn(f"{where}: the optimizer state was not restored ({exc}); training restarts its "
+                              f"moments", RuntimeWarning, stacklevel=3)
+    return model
+
+
+def _compile_from_keras(model, cfg: dict) -> None:
+    from .. import optimizers
+
+    opt = cfg.get("optimizer")
+    if isinstance(opt, dict):
+        cls = getattr(optimizers, opt.get("class_name", ""), None)
+        if cls is None:
+            raise ValueError(f"unknown optimizer {opt.get('class_name')!r}")
+        opt = cls(**_clean(cls, dict(opt.get("config") or {}), "optimizer"))
+    model.compile(optimizer=opt, loss=cfg.get("loss"), metrics=cfg.get("metrics"),
+                  loss_weights=cfg.get("loss_weights"), weighted_metrics=cfg.get("weighted_metrics"))
+
+
+# -- gradflow -> Keras ------------------------------------------------------------------------
+def _to_keras(value):
+    """A gradflow config value with every nested object config made Keras's."""
+    if isinstance(value, list):
+        return [_to_keras(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") == "__keras_tensor__":
+        return value
+    if "class_name" in value and isinstance(value.get("config"), dict):
+        name = value["class_name"]
+        module = str(value.get("module") or "")
+        if "initializers" in module or _is(name, "initializers"):
+            keras_module = "keras.initializers"
+        elif "regularizers" in module or _is(name, "regularizers"):
+            keras_module = "keras.regularizers"
+        elif name in ("Functional", "Model"):
+            keras_module, name = "keras.src.models.functional", "Functional"
+        elif name == "Sequential":
+            keras_module = "keras"
+        else:
+            from ..layers.base import registered_layers
+
+            cls = registered_layers().get(name)
+            if name == "TensorOp":
+                raise ValueError("arithmetic on symbolic tensors (gradflow's TensorOp layer) has no Keras "
+                                 "counterpart; use a Lambda or a merge layer to write a .keras file")
+            own = cls is not None and cls.__module__.startswith("gradflow.")
+            keras_module = "keras.layers" if own else module  # a user's class keeps its module and registration
+        out = {"module": keras_module, "class_name": name, "config": _to_keras(value["config"]),
+               "registered_name": None if keras_module.startswith("keras") else value.get("registered_name")}
+        for key in ("name", "inbound_nodes", "build_config"):
+            if key in value:
+                out[key] = value[key]
+        return out
+    return {k: _to_keras(v) for k, v in value.items()}
+
+
+def _is(class_name, module_name) -> bool:
+    import importlib
+
+    found = getattr(importlib.import_module(f"gradflow.{module_name}"), class_name, None)
+    return isinstance(found, type)
+
+
+def _write_group(group, layer) -> None:
+    """One layer's weights where Keras keeps them (see ``_group_arrays``)."""
+    from ..models.model import Model
+
+    if isinstance(layer, Model):
+        container = group.create_group("layers")
+        for sub, key in zip(layer.layers, _container_names(layer.layers)):
+            _write_group(container.create_group(key), sub)
+        group.create_group("vars")
+        return
+    name = type(layer).__name__
+    weights = [w.numpy() for w in layer.weights]
+    if name in ("SimpleRNN", "LSTM", "GRU"):
+        group.create_group("vars")
+        cell = group.create_group("cell").create_group("vars")
+        for i, w in enumerate(weights):
+            cell.create_dataset(str(i), data=w)
+        return
+    if name == "Bidirectional":
+        group.create_group("vars")
+        _write_group(group.create_group("forward_layer"), layer.forward_layer)
+        _write_group(group.create_group("backward_layer"), layer.backward_layer)
+        return
+    if name == "MultiHeadAttention":
+        group.create_group("vars")
+        per = 2 if layer.use_bias else 1
+        for i, sub in enumerate(_SUBGROUPS[name]):
+            vars_ = group.create_group(sub).create_group("vars")
+            for j, w in enumerate(weights[i * per:(i + 1) * per]):
+                vars_.create_dataset(str(j), data=w)
+        return
+    vars_ = group.create_group("vars")
+    for i, w in enumerate(weights):
+        vars_.create_dataset(str(i), data=w)
+
+
+def _optimizer_arrays(model) -> list:
+    """The optimizer's variables in Keras's order: iteration, learning rate (when constant), then each
+    trainable weight's slots (Keras's and gradflow's slot names and orders agree)."""
+    opt = model.optimizer
+    params = model._optimizer_params()
+    state = opt.get_state(params)
+    out = [np.asarray(state["iterations"], dtype=np.int64)]
+    if "learning_rate" in state:
+        out.append(np.asarray(state["learning_rate"], dtype=np.float32))
+    for i in range(len(params)):
+        for slot in opt._slot_names():
+            key = f"param_{i}/{slot}"
+            if key not in state:
+                raise ValueError(f"the optimizer has no {slot!r} state for weight {params[i].name!r} (a weight that "
+                                 f"was frozen when it stepped); save after a step of every trainable weight")
+            out.append(state[key])
+    return out
+
+
+def _set_optimizer_arrays(model, arrays, where) -> None:
+    opt = model.optimizer
+    params = model._optimizer_params()
+    names = opt._slot_names()
+    has_lr = opt.get_config().get("learning_rate") is not None and not isinstance(
+        opt.get_config().get("learning_rate"), dict)
+    expected = 1 + int(has_lr) + len(params) * len(names)
+    if len(arrays) != expected:
+        raise ValueError(f"{where}: the file holds {len(arrays)} optimizer variables, the model's optimizer needs "
+                         f"{expected}")
+    state = {"iterations": np.asarray(arrays[0], dtype=np.int64)}
+    rest = arrays[1:]
+    if has_lr:
+        state["learning_rate"], rest = np.asarray(rest[0], dtype=np.float64), rest[1:]
+    for i in range(len(params)):
+        for j, slot in enumerate(names):
+            state[f"param_{i}/{slot}"] = rest[i * len(names) + j]
+    opt.set_state(state, params)
+
+
+def _keras_compile_config(model) -> dict:
+    args = model._compile_args or {}
+    opt = model.optimizer
+
+    def plain(value):
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        name = getattr(value, "name", None) or getattr(value, "__name__", None)
+        if not isinstance(name, str):
+            raise ValueError(f"cannot write {value!r} in a .keras compile config")
+        return name
+
+    return {"optimizer": {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": opt.get_config(),
+                          "registered_name": None},
+            "loss": plain(args.get("loss")), "loss_weights": args.get("loss_weights"),
+            "metrics": plain(args.get("metrics")), "weighted_metrics": plain(args.get("weighted_metrics")),
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def save_keras_model(model, path) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras loads it)."""
+    from datetime import datetime, timezone
+
+    from .saving_lib import atomic_write
+    from .serialization import serialize_keras_object
+
+    h5py = _h5py()
+    if not model.built:
+        raise ValueError(f"cannot save model {model.name!r}: it is not built yet")
+    from ..models.sequential import Sequential
+
+    entry = _to_keras(serialize_keras_object(model))
+    if isinstance(model, Sequential):
+        entry["build_config"] = {"input_shape": list(model.input_shape)}
+    opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    if opt is not None:
+        entry["compile_config"] = _keras_compile_config(model)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        _write_group(f, model)
+        if opt is not None and opt.built:
+            vars_ = f.create_group("optimizer").create_group("vars")
+            for i, arr in enumerate(_optimizer_arrays(model)):
+                vars_.create_dataset(str(i), data=arr)
+    metadata = {"keras_version": KERAS_VERSION,
+                "date_saved": datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")}
+    payload = [("metadata.json", json.dumps(metadata).encode()), ("config.json", json.dumps(entry).encode()),
+               ("model.weights.h5", buffer.getvalue())]
+
+    def write(fh):
+        with zipfile.ZipFile(fh, "w") as zf:
+            for name, data in payload:
+                zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                            compress_type=zipfile.ZIP_STORED if name.endswith(".h5") else zipfile.ZIP_DEFLATED)
+
+    atomic_write(os.fspath(path), write)
