@@ -20,7 +20,55 @@ def parser(description: str, datasets=("digits", "mnist", "fashion_mnist", "cifa
     p.add_argument("--limit", type=int, default=None, help="use only the first N training samples (quick runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="fit verbosity (default 2)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write the training curves (loss, metrics, validation) to this PNG, e.g. curves.png")
     return p
+
+
+def save_curves(history, path, title=None) -> None:
+    """--plot: the training curves through gradflow.utils.plot_history, saying where they went."""
+    if not path:
+        return
+    from gradflow.utils import plot_history
+
+    try:
+        written = plot_history(history, path, title=title)
+    except ImportError:
+        print('matplotlib is missing: pip install "gradflow[plot]" to write the training curves')
+        return
+    print(f"wrote training curves to {written}")
+
+
+def save_image_grid(path, panels, dpi=100) -> None:
+    """Write panels side by side as one PNG: each panel is (title, images [n, H, W], columns, value range).
+
+    The value range is (vmin, vmax) shared by the panel's images, or None to scale each image to
+    its own minimum and maximum. Draws off-screen (Agg canvas), so it never changes the user's
+    matplotlib backend.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shapes = [(-(-len(imgs) // cols), cols) for _, imgs, cols, _ in panels]
+    rows = max(r for r, _ in shapes)
+    cell = 0.75
+    width = (sum(c for _, c in shapes) + 0.6 * (len(panels) - 1) + 0.2) * cell
+    height = (rows + 0.5) * cell
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    outer = fig.add_gridspec(1, len(panels), width_ratios=[c for _, c in shapes], wspace=0.6 / max(
+        1, sum(c for _, c in shapes) / len(panels)), left=0.1 * cell / width, right=1 - 0.1 * cell / width,
+        bottom=0.05 * cell / height, top=1 - 0.45 * cell / height)
+    for k, ((title, imgs, cols, value_range), (_, _)) in enumerate(zip(panels, shapes)):
+        inner = outer[k].subgridspec(rows, cols, wspace=0.08, hspace=0.08)
+        vmin, vmax = value_range or (None, None)
+        for i in range(len(imgs)):
+            ax = fig.add_subplot(inner[i // cols, i % cols])
+            ax.axis("off")
+            ax.imshow(imgs[i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if i == 0:
+                ax.set_title(title, fontsize=9, loc="left")
+    fig.savefig(path, format="png")
 
 
 def setup(args) -> None:

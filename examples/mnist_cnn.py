@@ -1,13 +1,14 @@
 """Train a small CNN on handwritten digits (bundled by default; MNIST with --dataset mnist).
 
     python examples/mnist_cnn.py                      # digits 8x8, no download, < 1 min on a laptop CPU
+    python examples/mnist_cnn.py --plot curves.png    # also write the training curves
     python examples/mnist_cnn.py --dataset mnist --data-dir ~/data/mnist --epochs 5
 """
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Timer, load_images, parser, setup  # noqa: E402
+from _common import Timer, load_images, parser, save_curves, setup  # noqa: E402
 
 
 def build_model(input_shape, num_classes=10):
@@ -42,11 +43,12 @@ def main(argv=None):
     model.compile(optimizer=Adam(learning_rate=3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
     with Timer() as t:
-        model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-                  validation_data=(x_test, y_test), verbose=args.verbose)
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
+                            validation_data=(x_test, y_test), verbose=args.verbose)
     loss, acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     print(f"trained in {t.seconds:.1f} s")
     print(f"test accuracy: {acc:.4f} (loss {loss:.4f})")
+    save_curves(history, args.plot, title=f"mnist_cnn on {args.dataset}")
     return acc
 
 

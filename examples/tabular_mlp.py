@@ -1,6 +1,7 @@
 """A dense classifier on standardised tabular features (synthetic age / weight / blood sugar data).
 
     python examples/tabular_mlp.py
+    python examples/tabular_mlp.py --plot curves.png   # also write the training curves
 """
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parser, setup  # noqa: E402
+from _common import parser, save_curves, setup  # noqa: E402
 
 
 def make_data(n, rng):
@@ -41,14 +42,15 @@ def main(argv=None):
     ])
     model.compile(optimizer=Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.summary()
-    model.fit(x=x[:split], y=y[:split], batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-              validation_split=0.1, verbose=args.verbose)
+    history = model.fit(x=x[:split], y=y[:split], batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
+                        validation_split=0.1, verbose=args.verbose)
     probs = model.predict(x=x[split:], batch_size=10, verbose=0)
     acc = float((probs.argmax(1) == y[split:]).mean())
     print("first predictions (P(healthy), P(at risk)):")
     for row in probs[:5]:
         print(f"  {row[0]:.3f}  {row[1]:.3f}")
     print(f"test accuracy: {acc:.4f}")
+    save_curves(history, args.plot, title="tabular_mlp")
     return acc
 
 

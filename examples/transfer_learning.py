@@ -1,6 +1,7 @@
 """Transfer learning: train on digits 0-4, freeze the convolutional base, fine-tune a new head on 5-9.
 
     python examples/transfer_learning.py
+    python examples/transfer_learning.py --plot curves.png   # also write both stages' training curves
 """
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_images, parser, setup  # noqa: E402
+from _common import load_images, parser, save_curves, setup  # noqa: E402
 
 
 def main(argv=None):
@@ -27,7 +28,8 @@ def main(argv=None):
             Conv2D(64, 3, activation="relu", padding=pad), MaxPooling2D(2), Flatten()]
     first = Sequential(base + [Dense(5, activation="softmax")])
     first.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    first.fit(xtr[low_tr], ytr[low_tr], batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
+    h1 = first.fit(xtr[low_tr], ytr[low_tr], batch_size=args.batch_size, epochs=args.epochs,
+                   validation_data=(xte[low_te], yte[low_te]), verbose=args.verbose)
     acc_a = first.evaluate(xte[low_te], yte[low_te], verbose=0)[1]
     print(f"digits 0-4: test accuracy {acc_a:.4f}")
 
@@ -39,11 +41,19 @@ def main(argv=None):
     n_train = sum(int(np.prod(w.shape)) for w in second.trainable_weights)
     n_frozen = sum(int(np.prod(w.shape)) for w in second.non_trainable_weights)
     print(f"fine-tuning: trainable params {n_train:,}, non-trainable params {n_frozen:,}")
-    second.fit(xtr[~low_tr], ytr[~low_tr] - 5, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
+    h2 = second.fit(xtr[~low_tr], ytr[~low_tr] - 5, batch_size=args.batch_size, epochs=args.epochs,
+                    validation_data=(xte[~low_te], yte[~low_te] - 5), verbose=args.verbose)
     acc_b = second.evaluate(xte[~low_te], yte[~low_te] - 5, verbose=0)[1]
     unchanged = all(np.array_equal(a, b) for a, b in zip(frozen, [w for layer in base for w in layer.get_weights()]))
     print(f"digits 5-9 (frozen base, new head): test accuracy {acc_b:.4f}")
     print(f"convolutional base unchanged by fine-tuning: {unchanged}")
+    # one panel per stage and metric: "0-4 loss" (training the base), "5-9 loss" (the new head), ...
+    curves = {}
+    for stage, h in (("0-4", h1.history), ("5-9", h2.history)):
+        for key, values in h.items():
+            val = key.startswith("val_")
+            curves[("val_" if val else "") + f"{stage} {key[4:] if val else key}"] = values
+    save_curves(curves, args.plot, title="transfer learning: base on 0-4, frozen base + new head on 5-9")
     return acc_a, acc_b, n_train, n_frozen, unchanged
 
 

@@ -1,0 +1,126 @@
+"""What a convolutional filter responds to: gradient ascent on the input image, through a model
+that outputs one conv layer's activations (digits by default, no download).
+
+    python examples/visualize_filters.py --out filters.png --plot curves.png
+    python examples/visualize_filters.py --layer conv1 --steps 60
+
+Steps: train a small CNN (a Sequential with ``keras.Input`` first, so ``model.inputs`` exists);
+build ``keras.Model(model.inputs, model.get_layer(name).output)``, a model that stops at the
+named conv layer; start every filter from the same grey noise image and repeatedly move the
+image along the gradient of that filter's mean activation with respect to the input (gradflow's
+autograd: ``x = gradflow.Tensor(image, requires_grad=True)``, ``loss.backward()``, ``x.grad``),
+keeping pixels in the data's range [0, 1]. The conv layers have no activation of their own (a ReLU
+layer follows each), so the activation maximised is the filter's response before the ReLU, whose
+gradient never vanishes. The PNG shows each filter's preferred input next to the layer's
+activations for one real test digit.
+
+``--model`` accepts only ``small_cnn`` for now: ``vgg16`` needs ``gradflow.applications.VGG16``,
+which gradflow does not have yet.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Timer, load_images, parser, save_curves, save_image_grid, setup  # noqa: E402
+
+
+def build_model(input_shape, num_classes=10):
+    import gradflow as keras
+    from gradflow.layers import Activation, Conv2D, Dense, Flatten, MaxPooling2D
+
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        Conv2D(16, 3, padding="same", name="conv1"), Activation("relu"), MaxPooling2D(2),
+        Conv2D(32, 3, padding="same", name="conv2"), Activation("relu"), MaxPooling2D(2),
+        Flatten(),
+        Dense(num_classes, activation="softmax"),
+    ])
+
+
+def mean_activations(extractor, images):
+    """[n, filters]: each filter's activation averaged over the layer's positions, per image."""
+    return extractor.predict(images, verbose=0).mean(axis=(1, 2))
+
+
+def gradient_ascent(extractor, start, steps, step_size):
+    """One preferred input per filter: image k climbs filter k's mean activation.
+
+    All filters climb at once as one batch; the model has no batch statistics, so image k's
+    gradient comes from its own objective only.
+    """
+    import gradflow
+
+    filters = extractor.output_shape[-1]
+    x = np.repeat(start, filters, axis=0)                                       # [filters, H, W, C]
+    mask = np.eye(filters, dtype=np.float32)[:, None, None, :]                  # picks filter k for image k
+    for _ in range(steps):
+        image = gradflow.Tensor(x, requires_grad=True)
+        activation = extractor(image)                                          # [filters, h, w, filters]
+        objective = (activation * mask).sum() / float(np.prod(activation.shape[1:3]))
+        objective.backward()
+        grad = image.grad.numpy()
+        grad /= np.sqrt(np.mean(grad ** 2, axis=(1, 2, 3), keepdims=True)) + 1e-8  # same step length per image
+        x = np.clip(x + step_size * grad, 0.0, 1.0).astype(np.float32)
+    return x
+
+
+def main(argv=None):
+    p = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=10, batch_size=32)
+    p.add_argument("--model", default="small_cnn", choices=["small_cnn"],
+                   help="the network to look inside: only small_cnn (trained here) for now; vgg16 waits for "
+                        "gradflow.applications, which gradflow does not have yet")
+    p.add_argument("--layer", default="conv2", choices=["conv1", "conv2"], help="the conv layer (default conv2)")
+    p.add_argument("--steps", type=int, default=30, help="gradient-ascent steps (default 30)")
+    p.add_argument("--step-size", type=float, default=0.02, help="pixels moved per step, in RMS (default 0.02)")
+    p.add_argument("--out", default="filters.png", help="where to write the PNG (default filters.png)")
+    args = p.parse_args(argv)
+    setup(args)
+    import gradflow as keras
+
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
+    if args.limit:
+        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    model = build_model(x_train.shape[1:])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with Timer() as t:
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
+                            validation_data=(x_test, y_test), verbose=args.verbose)
+    acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)[1]
+    print(f"trained in {t.seconds:.1f} s; test accuracy: {acc:.4f}")
+
+    extractor = keras.Model(model.inputs, model.get_layer(args.layer).output)
+    print(f"feature extractor: {model.inputs[0].shape} -> {args.layer} output {extractor.output_shape}")
+    rng = np.random.default_rng(args.seed)
+    start = np.clip(0.5 + 0.05 * rng.standard_normal((1,) + x_train.shape[1:]), 0, 1).astype(np.float32)
+    with Timer() as t:
+        preferred = gradient_ascent(extractor, start, args.steps, args.step_size)
+    before = mean_activations(extractor, start)[0]
+    after = np.diag(mean_activations(extractor, preferred))
+    print(f"gradient ascent: {args.steps} steps in {t.seconds:.2f} s; mean activation per filter, grey noise -> "
+          "preferred input:")
+    for k in range(len(after)):
+        print(f"  filter {k:2d}: {before[k]:+.3f} -> {after[k]:+.3f}")
+    gain = float(np.mean(after - before))
+    print(f"mean increase over {len(after)} filters: {gain:+.3f} "
+          f"({int(np.sum(after > before))}/{len(after)} filters increased)")
+
+    digit = x_test[:1]
+    maps = extractor.predict(digit, verbose=0)[0]                               # [h, w, filters]
+    cols = 8
+    try:
+        save_image_grid(args.out, [
+            (f"preferred inputs of {args.layer}'s {len(after)} filters", preferred[..., 0], cols, (0, 1)),
+            (f"test digit ({y_test[0]})", digit[..., 0], 1, (0, 1)),
+            (f"{args.layer} activations for it", np.moveaxis(maps, -1, 0), cols, None),
+        ])
+        print(f"wrote {args.out}")
+    except ImportError:
+        print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG')
+    save_curves(history, args.plot, title="visualize_filters: the small CNN's training")
+    return before, after, acc
+
+
+if __name__ == "__main__":
+    main()
