@@ -14,8 +14,14 @@ layer follows each), so the activation maximised is the filter's response before
 gradient never vanishes. The PNG shows each filter's preferred input next to the layer's
 activations for one real test digit.
 
-``--model`` accepts only ``small_cnn`` for now: ``vgg16`` needs ``gradflow.applications.VGG16``,
-which gradflow does not have yet.
+``--model vgg16`` looks inside ``gradflow.applications.VGG16(include_top=False)`` instead (on
+``--size`` x ``--size`` colour images, default 64): untrained (``weights=None``, its filters are
+random) or with ``--weights FILE``, a weights file of the same architecture (for instance
+ImageNet weights taken from Keras with ``set_weights(keras_vgg16.get_weights())`` and
+``save_weights``; nothing is downloaded). ``--layer`` then names a VGG16 conv layer
+(default ``block2_conv1``), ``--filters`` how many of its filters to show (default 16).
+
+    python examples/visualize_filters.py --model vgg16 --layer block3_conv1 --filters 16
 """
 import sys
 from pathlib import Path
@@ -68,10 +74,15 @@ def gradient_ascent(extractor, start, steps, step_size):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=10, batch_size=32)
-    p.add_argument("--model", default="small_cnn", choices=["small_cnn"],
-                   help="the network to look inside: only small_cnn (trained here) for now; vgg16 waits for "
-                        "gradflow.applications, which gradflow does not have yet")
-    p.add_argument("--layer", default="conv2", choices=["conv1", "conv2"], help="the conv layer (default conv2)")
+    p.add_argument("--model", default="small_cnn", choices=["small_cnn", "vgg16"],
+                   help="the network to look inside: small_cnn (trained here, default) or vgg16 "
+                        "(gradflow.applications.VGG16, untrained or --weights FILE)")
+    p.add_argument("--layer", default=None,
+                   help="the conv layer: conv1 or conv2 (default) for small_cnn, a VGG16 layer such as "
+                        "block2_conv1 (default) for vgg16")
+    p.add_argument("--weights", default=None, help="vgg16: a weights file for VGG16 (default: untrained)")
+    p.add_argument("--size", type=int, default=64, help="vgg16: input height and width (default 64)")
+    p.add_argument("--filters", type=int, default=16, help="vgg16: how many filters to visualise (default 16)")
     p.add_argument("--steps", type=int, default=30, help="gradient-ascent steps (default 30)")
     p.add_argument("--step-size", type=float, default=0.02, help="pixels moved per step, in RMS (default 0.02)")
     p.add_argument("--out", default="filters.png", help="where to write the PNG (default filters.png)")
@@ -82,6 +93,11 @@ def main(argv=None):
     (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    if args.model == "vgg16":
+        return inside_vgg16(args, x_test, y_test)
+    args.layer = args.layer or "conv2"
+    if args.layer not in ("conv1", "conv2"):
+        p.error(f"--layer must be conv1 or conv2 for small_cnn, got {args.layer!r}")
     model = build_model(x_train.shape[1:])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with Timer() as t:
@@ -120,6 +136,46 @@ def main(argv=None):
         print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG')
     save_curves(history, args.plot, title="visualize_filters: the small CNN's training")
     return before, after, acc
+
+
+def inside_vgg16(args, x_test, y_test):
+    """The same look inside an applications.VGG16 base, on colour images of ``--size`` pixels."""
+    import gradflow as keras
+
+    layer = args.layer or "block2_conv1"
+    base = keras.applications.VGG16(include_top=False, weights=args.weights, input_shape=(args.size, args.size, 3))
+    conv = base.get_layer(layer)
+    extractor = keras.Model(base.inputs, conv.output)
+    n = min(args.filters, extractor.output_shape[-1])
+    print(f"VGG16 ({'weights from ' + args.weights if args.weights else 'untrained'}): {base.inputs[0].shape} -> "
+          f"{layer} output {extractor.output_shape}; visualising its first {n} filters")
+    rng = np.random.default_rng(args.seed)
+    start = np.clip(0.5 + 0.05 * rng.standard_normal((1, args.size, args.size, 3)), 0, 1).astype(np.float32)
+    first = keras.Model(base.inputs, keras.layers.Lambda(lambda t: t[..., :n], name="first_filters")(conv.output))
+    with Timer() as t:
+        preferred = gradient_ascent(first, start, args.steps, args.step_size)
+    before = mean_activations(first, start)[0]
+    after = np.diag(mean_activations(first, preferred))
+    print(f"gradient ascent: {args.steps} steps in {t.seconds:.2f} s")
+    for k in range(n):
+        print(f"  filter {k:2d}: {before[k]:+.3f} -> {after[k]:+.3f}")
+    print(f"mean increase over {n} filters: {float(np.mean(after - before)):+.3f} "
+          f"({int(np.sum(after > before))}/{n} filters increased)")
+    digit = x_test[:1]
+    if digit.shape[-1] == 1:
+        digit = np.repeat(digit, 3, axis=-1)
+    digit = keras.layers.Resizing(args.size, args.size)(digit).numpy()
+    maps = first.predict(digit, verbose=0)[0]
+    try:
+        save_image_grid(args.out, [
+            (f"preferred inputs of {layer}'s first {n} filters", preferred.mean(axis=-1), 8, (0, 1)),
+            (f"test digit ({y_test[0]})", digit.mean(axis=-1), 1, (0, 1)),
+            (f"{layer} activations for it", np.moveaxis(maps, -1, 0), 8, None),
+        ])
+        print(f"wrote {args.out}")
+    except ImportError:
+        print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG')
+    return before, after, None
 
 
 if __name__ == "__main__":

@@ -66,10 +66,23 @@ def test_help(name):
 def test_visualize_filters_model_choice():
     r = subprocess.run([sys.executable, str(EXAMPLES / "visualize_filters.py"), "--help"], capture_output=True,
                        text=True, timeout=120)
-    assert "small_cnn" in r.stdout and "vgg16" in r.stdout  # says vgg16 is not there yet
-    r = subprocess.run([sys.executable, str(EXAMPLES / "visualize_filters.py"), "--model", "vgg16"],
+    assert "small_cnn" in r.stdout and "vgg16" in r.stdout
+    r = subprocess.run([sys.executable, str(EXAMPLES / "visualize_filters.py"), "--model", "resnet"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "invalid choice" in r.stderr
+
+
+@pytest.mark.slow
+def test_visualize_filters_inside_vgg16(tmp_path, capsys):
+    png = tmp_path / "vgg.png"
+    before, after, _ = load("visualize_filters").main(
+        ["--model", "vgg16", "--layer", "block1_conv2", "--size", "32", "--filters", "8", "--steps", "8",
+         "--out", str(png)])
+    out = capsys.readouterr().out
+    assert "VGG16 (untrained)" in out and "block1_conv2 output (None, 32, 32, 64)" in out
+    assert len(after) == 8 and np.mean(after - before) > 0, (before, after)
+    if "matplotlib is missing" not in out:
+        assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_examples_readme_lists_every_example():
