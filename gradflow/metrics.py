@@ -22,6 +22,7 @@ __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
     "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "Precision", "Recall", "AUC",
+    "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives",
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "get", "resolve_accuracy", "serialize", "deserialize",
@@ -349,13 +350,27 @@ class _Counts(Metric):
         self.false_negatives = self.false_negatives + fn
 
 
-class _ConfusionMetric(_Counts):
-    """Precision/Recall: counts at user thresholds (one float, or a list giving a list)."""
+def _keep_top_k(p, k: int):
+    """``p`` with every value outside each sample's top ``k`` (last axis) set to -inf (Keras's top_k)."""
+    xp = array_module(p)
+    if k >= p.shape[-1]:
+        return p
+    kth = xp.sort(p, axis=-1)[..., -k][..., None]
+    return xp.where(p >= kth, p, -np.inf)
 
-    def __init__(self, thresholds=None, class_id=None, name=None, dtype=None):
+
+class _ConfusionMetric(_Counts):
+    """Counts at user thresholds (one float, or a list giving a list); ``top_k`` counts only each
+    sample's k highest predictions as positive (thresholds then default to -inf, as Keras)."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         self.init_thresholds = thresholds
-        thr = [0.5] if thresholds is None else ([thresholds] if np.ndim(thresholds) == 0 else list(thresholds))
-        if not thr or any(not 0.0 <= float(x) <= 1.0 for x in thr):
+        self.top_k = None if top_k is None else int(top_k)
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        default = -np.inf if self.top_k is not None else 0.5
+        thr = [default] if thresholds is None else ([thresholds] if np.ndim(thresholds) == 0 else list(thresholds))
+        if not thr or any(not (0.0 <= float(x) <= 1.0 or float(x) == -np.inf) for x in thr):
             raise ValueError(f"thresholds must be in [0, 1], got {thresholds!r}")
         self._order = np.argsort(thr, kind="stable")
         self._sorted = [float(thr[i]) for i in self._order]
@@ -368,8 +383,64 @@ class _ConfusionMetric(_Counts):
         out[self._order] = np.broadcast_to(_divide_no_nan(_to_host(num), _to_host(den)), out.shape)
         return float(out[0]) if self._scalar else [float(v) for v in out]
 
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.top_k is not None:
+            t, p = _inputs(y_true, y_pred)
+            p = _keep_top_k(p, self.top_k)
+            if self.class_id is not None:
+                t, p = t[..., self.class_id], p[..., self.class_id]
+            return _Counts.update_state(self, t, p, sample_weight)
+        return super().update_state(y_true, y_pred, sample_weight)
+
     def get_config(self):
-        return {**super().get_config(), "thresholds": self.init_thresholds, "class_id": self.class_id}
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class _Count(_ConfusionMetric):
+    """One weighted confusion count at each threshold (Keras's TruePositives & co.); predicted
+    positive: y_pred > threshold (default 0.5)."""
+
+    _count = None
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(thresholds=thresholds, name=name, dtype=dtype)
+
+    def result(self):
+        values = np.broadcast_to(_to_host(getattr(self, self._count)), (len(self._sorted),)).astype(np.float64)
+        out = np.empty(len(self._sorted))
+        out[self._order] = values
+        return float(out[0]) if self._scalar else [float(v) for v in out]
+
+    def get_config(self):
+        cfg = super().get_config()
+        for key in ("top_k", "class_id"):
+            cfg.pop(key)
+        return cfg
+
+
+class TruePositives(_Count):
+    """Weighted count of positives predicted positive."""
+
+    _count = "true_positives"
+
+
+class FalsePositives(_Count):
+    """Weighted count of negatives predicted positive."""
+
+    _count = "false_positives"
+
+
+class TrueNegatives(_Count):
+    """Weighted count of negatives predicted negative."""
+
+    _count = "true_negatives"
+
+
+class FalseNegatives(_Count):
+    """Weighted count of positives predicted negative."""
+
+    _count = "false_negatives"
 
 
 class Precision(_ConfusionMetric):
@@ -396,14 +467,15 @@ class AUC(_Counts):
     Thresholds as Keras: -1e-7, i/(num_thresholds-1) for i = 1..num_thresholds-2, 1+1e-7.
     ``summation_method``: "interpolation" (Keras's default: trapezoids for ROC; the Davis &
     Goadrich interpolation for PR), "minoring" or "majoring" (left/right Riemann sums). The
-    result approximates the exact AUC to about 1/num_thresholds. Binary, single-label
-    (``multi_label=False``): every element of y_pred counts as one prediction.
+    result approximates the exact AUC to about 1/num_thresholds. ``multi_label=False``: every
+    element of y_pred counts as one prediction; ``multi_label=True``: one curve per label (last
+    axis), and the result is their mean (weighted by ``label_weights`` when given).
     """
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
-                 thresholds=None, multi_label=False, from_logits=False):
-        if multi_label:
-            raise NotImplementedError("AUC(multi_label=True) is not supported; use one AUC per label")
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        self.multi_label = bool(multi_label)
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
         self.curve = str(curve).upper()
         self.summation_method = str(summation_method).lower()
         if self.curve not in ("ROC", "PR"):
@@ -422,16 +494,36 @@ class AUC(_Counts):
         self.from_logits = from_logits
         super().__init__(name=name, dtype=dtype)
 
+    def reset_state(self):
+        super().reset_state()
+        self._per_label = None
+
     def update_state(self, y_true, y_pred, sample_weight=None):
         p = _arr(y_pred)
         if self.from_logits:
             p = 0.5 * (1.0 + array_module(p).tanh(0.5 * p))
-        super().update_state(y_true, p, sample_weight)
+        if not self.multi_label:
+            return super().update_state(y_true, p, sample_weight)
+        t, p = _inputs(y_true, p)
+        t, p = _losses._same_rank(t, p)
+        counts = [_confusion(t[..., j], p[..., j], self._thresholds_like(p), sample_weight) for j in range(p.shape[-1])]
+        if self._per_label is None:
+            self._per_label = counts
+        else:
+            self._per_label = [tuple(a + b for a, b in zip(old, new)) for old, new in zip(self._per_label, counts)]
 
     def result(self) -> float:
+        if self.multi_label:
+            if not self._per_label:
+                return 0.0
+            values = np.array([self._area(*label) for label in self._per_label])
+            weights = self.label_weights if self.label_weights is not None else np.ones(len(values))
+            return float(_divide_no_nan(np.sum(values * weights), np.sum(weights)))
+        return self._area(self.true_positives, self.false_positives, self.true_negatives, self.false_negatives)
+
+    def _area(self, tp, fp, tn, fn) -> float:
         n = self.num_thresholds
-        tp, fp, tn, fn = (np.broadcast_to(_to_host(v), (n,)).astype(np.float64) for v in
-                          (self.true_positives, self.false_positives, self.true_negatives, self.false_negatives))
+        tp, fp, tn, fn = (np.broadcast_to(_to_host(v), (n,)).astype(np.float64) for v in (tp, fp, tn, fn))
         if self.curve == "PR" and self.summation_method == "interpolation":
             return float(self._interpolate_pr(tp, fp, fn))
         recall = _divide_no_nan(tp, tp + fn)
@@ -463,7 +555,8 @@ class AUC(_Counts):
 
     def get_config(self):
         cfg = {**super().get_config(), "curve": self.curve, "summation_method": self.summation_method,
-               "thresholds": self.init_thresholds, "from_logits": self.from_logits}
+               "thresholds": self.init_thresholds, "from_logits": self.from_logits, "multi_label": self.multi_label,
+               "label_weights": None if self.label_weights is None else self.label_weights.tolist()}
         if self.init_thresholds is None:
             cfg["num_thresholds"] = self.num_thresholds
         return cfg
@@ -531,7 +624,7 @@ def _resolved(table, identifier, loss, output_shape, y_true_shape):
 _CLASSES = {c.__name__: c for c in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, Precision,
-    Recall, AUC,
+    Recall, AUC, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
 )}
 _BY_NAME = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
@@ -539,7 +632,8 @@ _BY_NAME = {
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
-    "precision": Precision, "recall": Recall, "auc": AUC,
+    "precision": Precision, "recall": Recall, "auc": AUC, "true_positives": TruePositives,
+    "false_positives": FalsePositives, "true_negatives": TrueNegatives, "false_negatives": FalseNegatives,
 }
 
 

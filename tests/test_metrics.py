@@ -309,3 +309,53 @@ def test_values_from_the_keras_documentation():
     m = M.SparseTopKCategoricalAccuracy(k=1)
     m.update_state([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], sample_weight=[0.7, 0.3])
     assert m.result() == pytest.approx(0.3)
+
+
+@pytest.fixture(scope="module")
+def keras3():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("uses Keras's torch backend")
+    return keras
+
+
+def _batches(rng, n=3, shape=(40, 4)):
+    return [(rng.integers(0, 2, shape).astype("float32"), rng.random(shape).astype("float32"),
+             rng.random(shape[0]).astype("float32")) for _ in range(n)]
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+@pytest.mark.parametrize("name,kwargs", [
+    ("TruePositives", {}), ("FalsePositives", {"thresholds": 0.3}), ("TrueNegatives", {"thresholds": [0.2, 0.7]}),
+    ("FalseNegatives", {}), ("Precision", {"top_k": 2}), ("Recall", {"top_k": 1, "thresholds": 0.4}),
+    ("AUC", {"multi_label": True}),
+    ("AUC", {"multi_label": True, "curve": "PR", "label_weights": [1.0, 2.0, 0.5, 1.0]}),
+])
+def test_confusion_metrics_equal_keras(keras3, rng, name, kwargs):
+    ours, theirs = getattr(M, name)(**kwargs), getattr(keras3.metrics, name)(**kwargs)
+    for t, p, w in _batches(rng):
+        ours.update_state(t, p, sample_weight=w)
+        theirs.update_state(t, p, sample_weight=w)
+    np.testing.assert_allclose(ours.result(), np.asarray(theirs.result()), rtol=1e-5, atol=1e-6)
+
+
+def test_confusion_counts_and_top_k_by_hand():
+    t = np.array([[1, 0, 0], [0, 1, 1]], dtype="float32")
+    p = np.array([[0.9, 0.8, 0.1], [0.6, 0.7, 0.2]], dtype="float32")
+    tp = M.TruePositives()
+    tp.update_state(t, p)
+    assert tp.result() == 2.0  # 0.9 and 0.7 are true positives at 0.5
+    fp = M.FalsePositives(thresholds=[0.5, 0.85])
+    fp.update_state(t, p)
+    assert fp.result() == [2.0, 0.0]  # 0.8 and 0.6 at 0.5; none above 0.85
+    top1 = M.Precision(top_k=1)
+    top1.update_state(t, p)
+    assert top1.result() == 1.0  # each sample's top prediction (0.9, 0.7) is right
+    auc = M.AUC(multi_label=True)
+    auc.update_state(np.array([[1, 0], [0, 1], [1, 1], [0, 0]]), np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6],
+                                                                           [0.1, 0.3]]))
+    assert auc.result() == pytest.approx(1.0, abs=1e-3)  # both labels perfectly ranked
