@@ -79,7 +79,7 @@ def test_mnist_convnet_trains_like_keras():
                     optimizer=lambda k: k.optimizers.Adam(1e-3))  # the example's optimizer; no BN here
     fit = {"batch_size": 32, "epochs": 2, "shuffle": False, "verbose": 0, "validation_split": 0.25}
     _close_histories(km.fit(x, y, **fit).history, gm.fit(x, y, **fit).history, rtol=1e-4)
-    _close_weights(km, gm, atol=1e-4)  # Adam: a few weights with ~0 gradient move by rounding
+    _close_weights(km, gm, atol=1e-3)  # Adam: weights with ~0 gradient move by rounding (steps of lr=1e-3)
     assert _footer(gm) == _footer(km)  # with "Optimizer params" now that Adam is built
     xt, yt = class_images(64, seed=1)
     np.testing.assert_allclose(gm.predict(xt, verbose=0), km.predict(xt, verbose=0), atol=1e-5)
