@@ -45,3 +45,35 @@ def test_import_stays_light():
             "print(any(m.split('.')[0] in ('numba', 'cupy') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+def test_ops_equal_keras_ops():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    k = pytest.importorskip("keras")
+    if k.backend.backend() != "torch":
+        pytest.skip("uses Keras's torch backend")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
+    w = rng.normal(size=(3, 2, 3, 4)).astype("float32")
+    seq, w1 = rng.normal(size=(2, 9, 3)).astype("float32"), rng.normal(size=(3, 3, 2)).astype("float32")
+
+    def both(fn, *args, **kwargs):
+        ours = fn(keras.ops)(*args, **kwargs)
+        theirs = fn(k.ops)(*args, **kwargs)
+        for a, b in zip(ours if isinstance(ours, tuple) else [ours], theirs if isinstance(theirs, tuple) else [theirs]):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a), k.ops.convert_to_numpy(b), rtol=1e-5,
+                                       atol=1e-5)
+
+    both(lambda o: o.moments, x, axes=[0, 1, 2])
+    both(lambda o: o.moments, x, axes=[-1], keepdims=True)
+    both(lambda o: o.tensordot, x, w1, axes=[[3], [0]])
+    both(lambda o: o.conv, x, w, strides=2, padding="same")
+    both(lambda o: o.conv, seq, w1, padding="valid", dilation_rate=2)
+    both(lambda o: o.image.resize, x, (4, 7))
+    both(lambda o: o.norm, x, axis=-1)
+    both(lambda o: o.one_hot, np.array([2, 0, 1]), 4)
+    both(lambda o: o.nn.relu6, x * 10)

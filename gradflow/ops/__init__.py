@@ -11,6 +11,7 @@ from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _s
 from .keras_names import *  # noqa: F401,F403,E402 - last: its ``shape`` function wins over the submodule name
 from .keras_names import __all__ as _k
+from . import image  # noqa: E402,F401 - keras.ops.image.resize
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", *_k]))
 

@@ -21,6 +21,16 @@ __all__ = [
 ]
 
 
+# -- Keras's ops.nn spellings of ops that live elsewhere (keras.ops.nn.relu, ...) ------------
+def __getattr__(name):
+    from . import elementwise, keras_names
+
+    for module in (elementwise, keras_names):
+        if name in module.__all__:
+            return getattr(module, name)
+    raise AttributeError(f"module 'gradflow.ops.nn' has no attribute {name!r}")
+
+
 # -- softmax family -------------------------------------------------------------------------
 class Softmax(Function):
     @staticmethod
