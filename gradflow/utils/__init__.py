@@ -1,12 +1,19 @@
 """Helpers around training: labels, splits, seeding, image augmentation, history plots."""
 from . import image
 from .arrays import normalize, to_categorical
+from .image_files import array_to_img, image_dataset_from_directory, img_to_array, load_img, save_img
 from .image_generator import ArrayIterator, ImageDataGenerator
+from .model_plot import model_to_dot, plot_model
 from .plotting import plot_history
+from .py_dataset import PyDataset
 from .seed import set_random_seed
 from .split import train_test_split
 
+Sequence = PyDataset  # Keras 2's name for the same protocol
+
 __all__ = [
     "to_categorical", "normalize", "train_test_split", "set_random_seed",
-    "ImageDataGenerator", "ArrayIterator", "plot_history", "image",
+    "ImageDataGenerator", "ArrayIterator", "plot_history", "image", "PyDataset", "Sequence",
+    "load_img", "img_to_array", "array_to_img", "save_img", "image_dataset_from_directory", "plot_model",
+    "model_to_dot",
 ]
