@@ -5,6 +5,7 @@ from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZ
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
 from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose,
                             DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D)
+from .convolutional3d import AveragePooling3D, Conv3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D
 from .core import Activation, Dense
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
@@ -36,7 +37,7 @@ __all__ = [
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
     "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
-    "Cropping2D",
+    "Cropping2D", "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "serialize", "deserialize",
 ]
 
