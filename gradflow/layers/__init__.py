@@ -20,7 +20,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
-from .rnn import GRU, LSTM, Bidirectional, SimpleRNN
+from .rnn import GRU, LSTM, Bidirectional, ConvLSTM2D, SimpleRNN
 from .symbolic import KerasTensor
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "Dot", "dot", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Embedding", "Lambda", "LayerNormalization",
     "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose", "MaxPooling1D", "AveragePooling1D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
-    "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
     "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
     "Cropping2D", "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "serialize", "deserialize",

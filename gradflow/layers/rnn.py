@@ -17,7 +17,7 @@ from ..autograd.tensor import Tensor
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
 
-__all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
+__all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D"]
 
 
 def _rate(layer, name, value) -> float:
@@ -337,3 +337,98 @@ class Bidirectional(Layer):
         if config.get("backward_layer") is not None:
             config["backward_layer"] = deserialize_keras_object(config["backward_layer"])
         return cls(**config)
+
+
+class ConvLSTM2D(_RNN):
+    """An LSTM whose input and recurrent transforms are 2-D convolutions, over ``(batch, time, rows,
+    cols, channels)``. Weights (Keras's layout, gates i, f, c, o): ``kernel [kh, kw, in, 4 * filters]``,
+    ``recurrent_kernel [kh, kw, filters, 4 * filters]`` (always 'same' padding, stride 1), ``bias``.
+    The input convolution of every step is one conv2d over ``(batch * time)`` images."""
+
+    _gates = 4
+    _states = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 unit_forget_bias=True, **kwargs):
+        from ._args import data_format as check_data_format
+        from ._args import padding_mode, positive_tuple
+
+        super().__init__(filters, **kwargs)
+        self.filters = self.units
+        self.kernel_size = positive_tuple(self, "kernel_size", kernel_size)
+        self.strides = positive_tuple(self, "strides", strides)
+        self.dilation_rate = positive_tuple(self, "dilation_rate", dilation_rate)
+        self.padding = padding_mode(self, padding)
+        self.data_format = check_data_format(self, data_format)
+        if self.data_format != "channels_last":
+            raise ValueError(f"{describe(self)}: only data_format='channels_last' is supported")
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    _bias_init = LSTM._bias_init
+
+    def check_input_shape(self, input_shape) -> None:
+        from .convolutional import spatial_output
+
+        if len(input_shape) != 5 or input_shape[-1] is None:
+            raise ValueError(f"{describe(self)} expects inputs (batch, time, rows, cols, channels) with known "
+                             f"channels, got shape {tuple(input_shape)}")
+        if self.built and input_shape[-1] != self.kernel.shape[2]:
+            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[2]} channels, got "
+                             f"{input_shape[-1]} (input shape {tuple(input_shape)})")
+        spatial_output(self, input_shape[2:4], self.kernel_size, self.strides, self.padding, self.dilation_rate)
+
+    def build(self, input_shape) -> None:
+        cols = 4 * self.filters
+        self.add_weight(name="kernel", shape=(*self.kernel_size, input_shape[-1], cols),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(name="recurrent_kernel", shape=(*self.kernel_size, self.filters, cols),
+                        initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer)
+        if self.use_bias:
+            self.add_weight(name="bias", shape=(cols,), initializer=self._bias_init(), regularizer=self.bias_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        from .convolutional import spatial_output
+
+        oh, ow = spatial_output(self, input_shape[2:4], self.kernel_size, self.strides, self.padding,
+                                self.dilation_rate)
+        n, t = input_shape[0], input_shape[1]
+        out = (n, t, oh, ow, self.filters) if self.return_sequences else (n, oh, ow, self.filters)
+        if self.return_state:
+            return [out] + [(n, oh, ow, self.filters)] * 2
+        return out
+
+    def call(self, inputs, initial_state=None, training=None):
+        x = inputs
+        n, steps, rows, cols, channels = x.shape
+        projected = ops.conv2d(x.reshape((n * steps, rows, cols, channels)), self.kernel,
+                               self.bias if self.use_bias else None, self.strides, self.padding, self.dilation_rate)
+        oh, ow = projected.shape[1], projected.shape[2]
+        projected = projected.reshape((n, steps, oh, ow, 4 * self.filters))
+        if initial_state is None:
+            zeros = Tensor._wrap(x.xp.zeros((n, oh, ow, self.filters), dtype=x.dtype))
+            states = [zeros, zeros]
+        else:
+            states = [s if isinstance(s, Tensor) else Tensor(s) for s in initial_state]
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        outputs = []
+        f = self.filters
+        for t in order:
+            h, c = states
+            z = projected[:, t] + ops.conv2d(h, self.recurrent_kernel, None, 1, "same")
+            i = self.recurrent_activation(z[..., :f])
+            fg = self.recurrent_activation(z[..., f:2 * f])
+            g = self.activation(z[..., 2 * f:3 * f])
+            o = self.recurrent_activation(z[..., 3 * f:])
+            c = fg * c + i * g
+            states = [o * self.activation(c), c]
+            if self.return_sequences:
+                outputs.append(states[0])
+        out = ops.stack(outputs, axis=1) if self.return_sequences else states[0]
+        return [out, *states] if self.return_state else out
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("units")
+        return {**cfg, "filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
+                "unit_forget_bias": self.unit_forget_bias}
