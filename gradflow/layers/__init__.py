@@ -1,7 +1,8 @@
 """Keras-style layers: the Layer base class and the built-in layers, one module per family."""
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import MultiHeadAttention
-from .augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                           RandomZoom)
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
 from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose,
                             DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D)
@@ -29,7 +30,7 @@ __all__ = [
     "MaxPooling2D", "AveragePooling2D", "MaxPool2D", "AvgPool2D",
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "Flatten", "Reshape", "UpSampling2D", "Dropout", "BatchNormalization",
-    "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom",
+    "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "RandomBrightness",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "TensorOp", "KerasTensor",
     "Dot", "dot", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Embedding", "Lambda", "LayerNormalization",

@@ -16,7 +16,7 @@ from ._args import describe
 from ._args import data_format as check_data_format
 from .base import Layer
 
-__all__ = ["RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom"]
+__all__ = ["RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "RandomBrightness"]
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 _INTERPOLATIONS = ("nearest", "bilinear")
@@ -184,3 +184,46 @@ class RandomZoom(_RandomImageLayer):
     def get_config(self) -> dict:
         return {**super().get_config(), "height_factor": list(self.height_factor),
                 "width_factor": None if self.width_factor is None else list(self.width_factor), **self._fill_config()}
+
+
+class RandomContrast(_RandomImageLayer):
+    """Scale each image's deviation from its per-channel mean by ``U(1 - lower, 1 + upper)`` (``factor``
+    0.2 -> U(0.8, 1.2)), then clip to ``value_range`` (Keras 3 default (0, 255))."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        lo, hi = (abs(float(factor)),) * 2 if np.ndim(factor) == 0 else (float(factor[0]), float(factor[1]))
+        if lo < 0 or hi < 0 or lo > 1:
+            raise ValueError(f"{describe(self)}: factor must be >= 0 (and its lower part <= 1), got factor={factor!r}")
+        self.factor = (lo, hi)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+
+    def _transform(self, arr, rng):
+        batch = arr if arr.ndim == 4 else arr[None]
+        scale = rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=(batch.shape[0], 1, 1, 1))
+        mean = batch.mean(axis=(1, 2), keepdims=True)
+        out = np.clip((batch - mean) * scale + mean, *self.value_range).astype(arr.dtype)
+        return out if arr.ndim == 4 else out[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
+
+
+class RandomBrightness(_RandomImageLayer):
+    """Add ``U(lower, upper) * (value_range width)`` to each image (``factor`` 0.2 -> U(-0.2, 0.2)),
+    then clip to ``value_range`` (Keras 3 default (0, 255))."""
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = _factor_range(self, "factor", factor)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+
+    def _transform(self, arr, rng):
+        batch = arr if arr.ndim == 4 else arr[None]
+        width = self.value_range[1] - self.value_range[0]
+        shift = rng.uniform(*self.factor, size=(batch.shape[0], 1, 1, 1)) * width
+        out = np.clip(batch + shift, *self.value_range).astype(arr.dtype)
+        return out if arr.ndim == 4 else out[0]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}

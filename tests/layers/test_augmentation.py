@@ -11,6 +11,8 @@ LAYERS = [
     lambda **kw: L.RandomRotation(0.1, **kw),
     lambda **kw: L.RandomZoom(0.2, **kw),
     lambda **kw: L.RandomZoom((-0.3, 0.1), (0.1, 0.2), fill_mode="constant", interpolation="nearest", **kw),
+    lambda **kw: L.RandomContrast(0.5, value_range=(0, 1), **kw),
+    lambda **kw: L.RandomBrightness(0.3, value_range=(0, 1), **kw),
 ]
 
 
@@ -61,3 +63,15 @@ def test_channels_first(rng):
     y = L.RandomFlip("vertical", seed=4, data_format="channels_first")(x, training=True).numpy()
     ref = L.RandomFlip("vertical", seed=4)(np.transpose(x, (0, 2, 3, 1)), training=True).numpy()
     np.testing.assert_array_equal(y, np.transpose(ref, (0, 3, 1, 2)))
+
+
+def test_random_contrast_and_brightness_follow_keras_rules(rng):
+    x = rng.random((6, 5, 4, 3)).astype(np.float32) * 255
+    y = L.RandomContrast(0.5, seed=3)(x).numpy()
+    assert np.allclose(y.mean(axis=(1, 2)), np.clip(y, 0, 255).mean(axis=(1, 2)))
+    ratio = (y - x.mean(axis=(1, 2), keepdims=True)).std(axis=(1, 2)) / x.std(axis=(1, 2))
+    assert np.all(ratio > 0.49) and np.all(ratio < 1.51) and ratio.std() > 0.01  # one factor in [0.5, 1.5] per image
+    b = L.RandomBrightness((0.1, 0.2), seed=1)(np.full((4, 3, 3, 1), 100.0, np.float32)).numpy()
+    shifts = b[:, 0, 0, 0] - 100.0
+    assert np.all(shifts >= 0.1 * 255 - 1e-3) and np.all(shifts <= 0.2 * 255 + 1e-3)
+    assert L.RandomBrightness(0.9, seed=0)(np.full((2, 2, 2, 1), 250.0, np.float32)).numpy().max() <= 255.0
