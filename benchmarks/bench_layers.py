@@ -19,15 +19,17 @@ import numpy as np
 
 def _gradflow_case(make_layer, x):
     import gradflow as gf
+    from gradflow._threads import training_threads
 
     layer = make_layer(gf)
     layer(x)  # build + compile the kernels
 
     def run():
-        t = gf.Tensor(x, requires_grad=True)
-        out = layer(t, training=True)
-        out = out[0] if isinstance(out, list) else out
-        out.sum().backward()
+        with training_threads("cpu"):  # the thread setup fit() uses (BLAS on one thread beside Numba's)
+            t = gf.Tensor(x, requires_grad=True)
+            out = layer(t, training=True)
+            out = out[0] if isinstance(out, list) else out
+            out.sum().backward()
 
     return run
 
