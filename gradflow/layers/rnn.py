@@ -119,6 +119,10 @@ class _RNN(Layer):
             x = x * in_mask.reshape((n, 1, features))
         projected = ops.matmul(x.reshape((n * steps, features)), self.kernel).reshape((n, steps, -1))
         states = self._initial_states(x, initial_state)
+        fused = self._fused_sequence(projected, states, state_mask)
+        if fused is not None:  # the whole pass over time as one node (ops.recurrent)
+            out, states = fused
+            return [out, *states] if self.return_state else out
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs = []
         for t in order:
@@ -137,6 +141,14 @@ class _RNN(Layer):
             raise ValueError(f"{describe(self)}: initial_state needs {self._states} tensor(s) of shape "
                              f"(batch, {self.units}), got {len(given)}")
         return [s if isinstance(s, Tensor) else Tensor(s) for s in given]
+
+    def _fused_sequence(self, projected, states, state_mask):
+        """``(output, final states)`` from one fused op over all steps, or None to step in Python."""
+        return None
+
+    def _standard(self) -> bool:
+        return activations.serialize(self.activation) == "tanh" and \
+            activations.serialize(self.recurrent_activation) == "sigmoid"
 
     def _step(self, xw, states, state_mask):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -199,6 +211,16 @@ class LSTM(_RNN):
 
         return init
 
+    def _fused_sequence(self, projected, states, state_mask):
+        if not self._standard():
+            return None
+        u = self.units
+        xw = projected + self.bias if self.use_bias else projected
+        hc = ops.lstm_sequence(xw, self.recurrent_kernel, states[0], states[1], state_mask, self.go_backwards)
+        last = hc[:, -1]
+        out = hc[:, :, :u] if self.return_sequences else last[:, :u]
+        return out, [last[:, :u], last[:, u:]]
+
     def _step(self, xw, states, state_mask):
         h, c = states
         z = xw + self._recurrent(h, state_mask)
@@ -228,6 +250,15 @@ class GRU(_RNN):
 
     def _bias_shape(self) -> tuple:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _fused_sequence(self, projected, states, state_mask):
+        if not (self.reset_after and self._standard()):
+            return None
+        xw = projected + self.bias[0] if self.use_bias else projected
+        hs = ops.gru_sequence(xw, self.recurrent_kernel, self.bias[1] if self.use_bias else None, states[0],
+                              state_mask, self.go_backwards)
+        last = hs[:, -1]
+        return (hs if self.return_sequences else last), [last]
 
     def _step(self, xw, states, state_mask):
         h = states[0]

@@ -230,3 +230,16 @@ def test_reduction_gradients_keep_float32(reduce):
     x = gf.Tensor(np.random.default_rng(0).random((3, 4, 5), dtype=np.float32), requires_grad=True)
     getattr(ops, reduce)(Probe.apply(x), axis=(1, 2)).sum().backward()
     assert seen == [np.float32]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_fused_recurrent_sequences_gradcheck(reverse, with_mask):
+    rng = np.random.default_rng(0)
+    n, t, u = 2, 4, 3
+    mask = (rng.random((n, u)) > 0.3) * 1.5 if with_mask else None
+    with gf.use_backend("reference"):
+        lstm = [rng.normal(size=s) for s in ((n, t, 4 * u), (u, 4 * u), (n, u), (n, u))]
+        assert gf.gradcheck(lambda xw, U, h0, c0: ops.lstm_sequence(xw, U, h0, c0, mask, reverse), lstm)
+        gru = [rng.normal(size=s) for s in ((n, t, 3 * u), (u, 3 * u), (3 * u,), (n, u))]
+        assert gf.gradcheck(lambda xw, U, b, h0: ops.gru_sequence(xw, U, b, h0, mask, reverse), gru)
