@@ -7,6 +7,7 @@ from .model_plot import model_to_dot, plot_model
 from .plotting import plot_history
 from .py_dataset import PyDataset
 from .seed import set_random_seed
+from .sequences import pad_sequences
 from .split import train_test_split
 
 Sequence = PyDataset  # Keras 2's name for the same protocol
@@ -15,5 +16,5 @@ __all__ = [
     "to_categorical", "normalize", "train_test_split", "set_random_seed",
     "ImageDataGenerator", "ArrayIterator", "plot_history", "image", "PyDataset", "Sequence",
     "load_img", "img_to_array", "array_to_img", "save_img", "image_dataset_from_directory", "plot_model",
-    "model_to_dot",
+    "model_to_dot", "pad_sequences",
 ]

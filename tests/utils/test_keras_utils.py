@@ -83,3 +83,13 @@ def test_plot_model_without_graphviz_says_what_to_install(tmp_path):
     model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
     with pytest.raises(ImportError, match="Graphviz|pydot"):
         keras.utils.plot_model(model, to_file=tmp_path / "m.png")
+
+
+def test_pad_sequences_follows_keras():
+    seqs = [[1, 2, 3, 4], [5], []]
+    np.testing.assert_array_equal(keras.utils.pad_sequences(seqs, maxlen=3),
+                                  [[2, 3, 4], [0, 0, 5], [0, 0, 0]])
+    np.testing.assert_array_equal(keras.preprocessing.sequence.pad_sequences(seqs, maxlen=2, padding="post",
+                                                                             truncating="post", value=-1),
+                                  [[1, 2], [5, -1], [-1, -1]])
+    assert keras.utils.pad_sequences(seqs).shape == (3, 4)

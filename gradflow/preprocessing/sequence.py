@@ -1,0 +1,4 @@
+"""``keras.preprocessing.sequence``."""
+from ..utils.sequences import pad_sequences
+
+__all__ = ["pad_sequences"]
