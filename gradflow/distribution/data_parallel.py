@@ -1,0 +1,110 @@
+"""``DataParallel``: what the trainer asks of a distribution (shards, gradient all-reduce, reductions)."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["DataParallel"]
+
+
+class DataParallel:
+    """Every process holds the whole model; each computes its share of every global batch.
+
+    ``communicator``: an MPICommunicator by default (a FakeCommunicator trains in one process).
+    Gradients are packed into one reused contiguous buffer per dtype and summed in place by one
+    all-reduce per step. A rank that raises aborts the whole job (no rank waits forever).
+    """
+
+    def __init__(self, devices=None, communicator=None):
+        from .communicator import MPICommunicator
+
+        self.devices = devices
+        self.comm = communicator if communicator is not None else MPICommunicator()
+        self.rank, self.size = self.comm.rank, self.comm.size
+        self._buffers: dict = {}
+        if self.size > 1:
+            self._install_abort_hook()
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+    # -- data ---------------------------------------------------------------------------------
+    def shard(self, n: int) -> slice:
+        """This rank's rows of a global batch of ``n`` (shares differ by at most one row)."""
+        base, extra = divmod(n, self.size)
+        start = self.rank * base + min(self.rank, extra)
+        return slice(start, start + base + (1 if self.rank < extra else 0))
+
+    # -- state --------------------------------------------------------------------------------
+    def broadcast_model(self, model) -> None:
+        """Rank 0's weights (and optimizer state, when built) on every rank."""
+        if self.size == 1:
+            return
+        model.set_weights(self.comm.bcast(model.get_weights() if self.is_chief else None))
+        opt = getattr(model, "optimizer", None)
+        if opt is not None and getattr(opt, "built", False):
+            params = model._optimizer_params()
+            opt.set_state(self.comm.bcast(opt.get_state(params) if self.is_chief else None), params)
+
+    def allreduce_gradients(self, params) -> None:
+        """Sum every parameter's ``.grad`` over the ranks, through one fused buffer per dtype."""
+        if self.size == 1:
+            return
+        from ..autograd.tensor import Tensor
+
+        groups: dict = {}
+        for p in params:
+            groups.setdefault(np.dtype(p.dtype).str, []).append(p)
+        for key, group in groups.items():
+            total = sum(int(p.size) for p in group)
+            buf = self._buffers.get(key)
+            if buf is None or buf.size != total:
+                buf = self._buffers[key] = np.empty(total, dtype=np.dtype(key))
+            offset = 0
+            for p in group:
+                n = int(p.size)
+                g = p.grad
+                buf[offset:offset + n] = 0.0 if g is None else np.asarray(g.data).reshape(-1)
+                offset += n
+            self.comm.allreduce_(buf)
+            offset = 0
+            for p in group:
+                n = int(p.size)
+                p.grad = Tensor._wrap(buf[offset:offset + n].reshape(p.shape).copy())
+                offset += n
+
+    def average_state(self, arrays) -> None:
+        """Average arrays (batch-norm moving statistics) over the ranks, in place."""
+        if self.size == 1:
+            return
+        for a in arrays:
+            flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+            self.comm.allreduce_(flat)
+            a[...] = (flat / self.size).reshape(a.shape).astype(a.dtype)
+
+    def sum(self, value: float) -> float:
+        if self.size == 1:
+            return float(value)
+        buf = np.array([float(value)], dtype=np.float64)
+        self.comm.allreduce_(buf)
+        return float(buf[0])
+
+    def gather_rows(self, array):
+        """Every rank's rows, concatenated in rank order (so the global batch comes back in order)."""
+        if self.size == 1:
+            return array
+        return np.concatenate(self.comm.allgather(np.asarray(array)), axis=0)
+
+    # -- failures -----------------------------------------------------------------------------
+    def _install_abort_hook(self) -> None:
+        previous = sys.excepthook
+        comm = self.comm
+
+        def hook(exc_type, exc, tb):
+            previous(exc_type, exc, tb)
+            sys.stderr.flush()
+            comm.abort(1)
+
+        sys.excepthook = hook
