@@ -77,6 +77,10 @@ class Conv2D(WithActivation, Layer):
     def _hw(self, input_shape):
         return tuple(input_shape[1:3]) if self.data_format == "channels_last" else tuple(input_shape[2:4])
 
+    #: the weight that holds the input channels, and on which of its axes (Conv2DTranspose: 3)
+    _channels_weight, _channels_axis_of_weight = "kernel", 2
+    _checks_window = True  # a transposed convolution fits any input size
+
     def check_input_shape(self, input_shape) -> None:
         layout = "(batch, height, width, channels)" if self.data_format == "channels_last" else \
             "(batch, channels, height, width)"
@@ -85,10 +89,14 @@ class Conv2D(WithActivation, Layer):
         if channels is None:
             raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
                              f"got shape {tuple(input_shape)}")
-        if self.built and channels != self.kernel.shape[2]:
-            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[2]} input channels, "
-                             f"got {channels} (input shape {tuple(input_shape)})")
-        spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding, self.dilation_rate)
+        if self.built:
+            built_for = self._params[self._channels_weight].shape[self._channels_axis_of_weight]
+            if channels != built_for:
+                raise ValueError(f"{describe(self)} was built for {built_for} input channels, "
+                                 f"got {channels} (input shape {tuple(input_shape)})")
+        if self._checks_window:
+            spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
+                           self.dilation_rate)
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
@@ -151,16 +159,8 @@ class Conv2DTranspose(Conv2D):
                          bias_constraint=bias_constraint, **kwargs)
         unsupported(self, output_padding=output_padding)
 
-    def check_input_shape(self, input_shape) -> None:
-        check_rank(self, input_shape, 4, "(batch, height, width, channels)" if self.data_format == "channels_last"
-                   else "(batch, channels, height, width)")
-        channels = input_shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
-                             f"got shape {tuple(input_shape)}")
-        if self.built and channels != self.kernel.shape[3]:
-            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[3]} input channels, "
-                             f"got {channels} (input shape {tuple(input_shape)})")
+    _channels_axis_of_weight = 3
+    _checks_window = False
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
@@ -209,17 +209,7 @@ class DepthwiseConv2D(Conv2D):
                          bias_constraint=bias_constraint, **kwargs)
         self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
 
-    def check_input_shape(self, input_shape) -> None:
-        check_rank(self, input_shape, 4, "(batch, height, width, channels)" if self.data_format == "channels_last"
-                   else "(batch, channels, height, width)")
-        channels = input_shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
-                             f"got shape {tuple(input_shape)}")
-        if self.built and channels != self.depthwise_kernel.shape[2]:
-            raise ValueError(f"{describe(self)} was built for {self.depthwise_kernel.shape[2]} input channels, "
-                             f"got {channels} (input shape {tuple(input_shape)})")
-        spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding, self.dilation_rate)
+    _channels_weight = "depthwise_kernel"
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]

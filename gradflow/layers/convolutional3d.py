@@ -9,6 +9,7 @@ from ._activation import WithActivation
 from ._args import check_rank, describe, padding_mode, positive_int, positive_tuple, resolve, unsupported
 from ._args import data_format as check_data_format
 from .base import Layer
+from .pooling import _GlobalPooling2D
 
 __all__ = ["Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D"]
 
@@ -174,31 +175,14 @@ class AveragePooling3D(_Pooling3D):
     _op = staticmethod(ops.avg_pool2d)
 
 
-class _GlobalPooling3D(Layer):
-    _reduce = None
-
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        self.data_format = check_data_format(self, data_format)
-        self.keepdims = bool(keepdims)
+class _GlobalPooling3D(_GlobalPooling2D):
+    """Reduce depth, height and width: (N, D, H, W, C) -> (N, C)."""
 
     def _axes(self):
         return (1, 2, 3) if self.data_format == "channels_last" else (2, 3, 4)
 
     def check_input_shape(self, input_shape) -> None:
         check_rank(self, input_shape, 5, "(batch, depth, height, width, channels)")
-
-    def compute_output_shape(self, input_shape):
-        axes = self._axes()
-        if self.keepdims:
-            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
-        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
-
-    def call(self, x, training: bool = False):
-        return type(self)._reduce(x, self._axes(), self.keepdims)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
 class GlobalAveragePooling3D(_GlobalPooling3D):
