@@ -32,38 +32,40 @@ def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="k
             eff = d * (k - 1) + 1
             raise ValueError(f"{describe(layer)}: {what} {tuple(window)}"
                              f"{f' with dilation_rate {tuple(dilation)}' if d > 1 else ''} needs an input of at "
-                             f"least {eff} along each spatial axis with padding={padding!r}, got input "
-                             f"height/width {tuple(hw)}")
+                             f"least {eff} along each spatial axis with padding={padding!r}, got spatial "
+                             f"input size {tuple(hw)}")
         out.append(size)
     return tuple(out)
 
 
-class Conv2D(WithActivation, Layer):
-    """2-D convolution (cross-correlation like Keras), optionally with bias and activation.
+_SPATIAL_NAMES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
 
-    Keras defaults: strides=1, padding='valid', data_format='channels_last', dilation_rate=1,
-    activation=None, use_bias=True, kernel 'glorot_uniform', bias 'zeros'. The kernel is
-    ``[kh, kw, in_channels, filters]`` for both data formats; 'channels_first' inputs are
-    transposed around the channels-last op. Unlike Keras, strides > 1 together with
-    dilation_rate > 1 is allowed.
-    """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
+class _Conv(WithActivation, Layer):
+    """What the 1/2/3-D convolutions share: Keras's arguments (same order and defaults) and their
+    checks, the channel axis, a ``[*kernel_size, in_channels, filters]`` kernel, the input-shape
+    check, the output shape and the config."""
+
+    rank = 2
+    #: the weight that holds the input channels, and on which of its axes (Conv2DTranspose: -1)
+    _channels_weight, _channels_axis_of_weight = "kernel", -2
+    _checks_window = True  # a transposed convolution fits any input size
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                     bias_constraint=bias_constraint)
-        self.filters = positive_int(self, "filters", filters)
-        self.kernel_size = positive_tuple(self, "kernel_size", kernel_size)
-        self.strides = positive_tuple(self, "strides", strides)
-        self.padding = padding_mode(self, padding)
-        self.data_format = check_data_format(self, data_format)
-        self.dilation_rate = positive_tuple(self, "dilation_rate", dilation_rate)
         if groups != 1:
             raise ValueError(f"{describe(self)}: only groups=1 is supported, got groups={groups!r}")
+        self.filters = positive_int(self, "filters", filters)
+        self.kernel_size = positive_tuple(self, "kernel_size", kernel_size, self.rank)
+        self.strides = positive_tuple(self, "strides", strides, self.rank)
+        self.dilation_rate = positive_tuple(self, "dilation_rate", dilation_rate, self.rank)
+        self.padding = self._padding_mode(padding)
+        self.data_format = check_data_format(self, data_format)
         self._set_activation(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
@@ -71,20 +73,27 @@ class Conv2D(WithActivation, Layer):
         self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
         self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
 
+    def _padding_mode(self, padding) -> str:
+        return padding_mode(self, padding)
+
     def _channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else 1
 
-    def _hw(self, input_shape):
-        return tuple(input_shape[1:3]) if self.data_format == "channels_last" else tuple(input_shape[2:4])
+    def _spatial(self, input_shape) -> tuple:
+        """The input's spatial sizes (steps; height, width; depth, height, width)."""
+        return tuple(input_shape[1:-1]) if self.data_format == "channels_last" else tuple(input_shape[2:])
 
-    #: the weight that holds the input channels, and on which of its axes (Conv2DTranspose: 3)
-    _channels_weight, _channels_axis_of_weight = "kernel", 2
-    _checks_window = True  # a transposed convolution fits any input size
+    def _out_spatial(self, input_shape) -> tuple:
+        return spatial_output(self, self._spatial(input_shape), self.kernel_size, self.strides, self.padding,
+                              self.dilation_rate)
+
+    def _with_channels(self, batch, spatial, channels) -> tuple:
+        return (batch, *spatial, channels) if self.data_format == "channels_last" else (batch, channels, *spatial)
 
     def check_input_shape(self, input_shape) -> None:
-        layout = "(batch, height, width, channels)" if self.data_format == "channels_last" else \
-            "(batch, channels, height, width)"
-        check_rank(self, input_shape, 4, layout)
+        names = _SPATIAL_NAMES[self.rank]
+        check_rank(self, input_shape, self.rank + 2, f"(batch, {names}, channels)"
+                   if self.data_format == "channels_last" else f"(batch, channels, {names})")
         channels = input_shape[self._channel_axis()]
         if channels is None:
             raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
@@ -95,21 +104,39 @@ class Conv2D(WithActivation, Layer):
                 raise ValueError(f"{describe(self)} was built for {built_for} input channels, "
                                  f"got {channels} (input shape {tuple(input_shape)})")
         if self._checks_window:
-            spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
-                           self.dilation_rate)
+            self._out_spatial(input_shape)
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
-        self.add_weight(name="kernel", shape=(*self.kernel_size, channels, self.filters), initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(name="kernel", shape=(*self.kernel_size, channels, self.filters),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer, regularizer=self.bias_regularizer)
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
-                                self.dilation_rate)
-        if self.data_format == "channels_last":
-            return (input_shape[0], oh, ow, self.filters)
-        return (input_shape[0], self.filters, oh, ow)
+        return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.filters)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "groups": 1, "activation": self.activation_name,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Conv2D(_Conv):
+    """2-D convolution (cross-correlation like Keras), optionally with bias and activation.
+
+    Keras defaults: strides=1, padding='valid', data_format='channels_last', dilation_rate=1,
+    activation=None, use_bias=True, kernel 'glorot_uniform', bias 'zeros'. The kernel is
+    ``[kh, kw, in_channels, filters]`` for both data formats; 'channels_first' inputs are
+    transposed around the channels-last op. Unlike Keras, strides > 1 together with
+    dilation_rate > 1 is allowed.
+    """
 
     def call(self, inputs, training: bool = False, pool=None):
         """``pool``: a MaxPooling2D layer (non-overlapping 'valid' windows) that follows this ReLU
@@ -131,16 +158,6 @@ class Conv2D(WithActivation, Layer):
                        self.strides, self.padding, self.dilation_rate, activation=activation)
         return from_channels_last(y, self.data_format)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": 1, "activation": self.activation_name,
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
-
 
 class Conv2DTranspose(Conv2D):
     """Transposed 2-D convolution ("deconvolution"): upsamples by ``strides``. Kernel
@@ -159,7 +176,7 @@ class Conv2DTranspose(Conv2D):
                          bias_constraint=bias_constraint, **kwargs)
         unsupported(self, output_padding=output_padding)
 
-    _channels_axis_of_weight = 3
+    _channels_axis_of_weight = -1
     _checks_window = False
 
     def build(self, input_shape) -> None:
@@ -171,11 +188,10 @@ class Conv2DTranspose(Conv2D):
                             regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        oh, ow = (None if n is None else conv_transpose_output_size(n, k, s, self.padding, d)
-                  for n, k, s, d in zip(self._hw(input_shape), self.kernel_size, self.strides, self.dilation_rate))
-        if self.data_format == "channels_last":
-            return (input_shape[0], oh, ow, self.filters)
-        return (input_shape[0], self.filters, oh, ow)
+        spatial = (None if n is None else conv_transpose_output_size(n, k, s, self.padding, d)
+                   for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
+                                         self.dilation_rate))
+        return self._with_channels(input_shape[0], spatial, self.filters)
 
     def call(self, inputs, training: bool = False, pool=None):
         if pool is not None:
@@ -220,11 +236,8 @@ class DepthwiseConv2D(Conv2D):
                             regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
-                                self.dilation_rate)
-        channels = input_shape[self._channel_axis()] * self.depth_multiplier
-        return (input_shape[0], oh, ow, channels) if self.data_format == "channels_last" else \
-            (input_shape[0], channels, oh, ow)
+        return self._with_channels(input_shape[0], self._out_spatial(input_shape),
+                                   input_shape[self._channel_axis()] * self.depth_multiplier)
 
     def call(self, inputs, training: bool = False, pool=None):
         if pool is not None:
@@ -280,11 +293,7 @@ class SeparableConv2D(DepthwiseConv2D):
                             regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        oh, ow = spatial_output(self, self._hw(input_shape), self.kernel_size, self.strides, self.padding,
-                                self.dilation_rate)
-        if self.data_format == "channels_last":
-            return (input_shape[0], oh, ow, self.out_filters)
-        return (input_shape[0], self.out_filters, oh, ow)
+        return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.out_filters)
 
     def _conv(self, x, activation):
         depthwise = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.depthwise_kernel, self.strides,
@@ -299,7 +308,7 @@ class SeparableConv2D(DepthwiseConv2D):
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
 
 
-class Conv1D(WithActivation, Layer):
+class Conv1D(_Conv):
     """1-D convolution over ``(batch, steps, channels)``; kernel ``[kernel_size, in, filters]``.
 
     Keras defaults: strides=1, padding='valid' ('same' and 'causal' too: causal pads the start only,
@@ -307,85 +316,39 @@ class Conv1D(WithActivation, Layer):
     kernels as Conv2D.
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, groups=1,
-                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
-        self.filters = positive_int(self, "filters", filters)
-        (self.kernel_size,) = positive_tuple(self, "kernel_size", kernel_size, 1)
-        (self.strides,) = positive_tuple(self, "strides", strides, 1)
-        (self.dilation_rate,) = positive_tuple(self, "dilation_rate", dilation_rate, 1)
+    rank = 1
+
+    def _padding_mode(self, padding) -> str:
         mode = str(padding).lower() if isinstance(padding, str) else padding
         if mode not in ("valid", "same", "causal"):
             raise ValueError(f"{describe(self)}: padding must be 'valid', 'same' or 'causal', got padding={padding!r}")
-        self.padding = mode
-        self.data_format = check_data_format(self, data_format)
-        if groups != 1:
-            raise ValueError(f"{describe(self)}: only groups=1 is supported, got groups={groups!r}")
-        self._set_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
-        self.bias_initializer = resolve(self, "bias_initializer", initializers.get, bias_initializer)
-        self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
-        self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
-
-    def _steps_axis(self) -> int:
-        return 1 if self.data_format == "channels_last" else 2
+        return mode
 
     def _pads(self, steps):
-        k_eff = self.dilation_rate * (self.kernel_size - 1) + 1
+        (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         if self.padding == "causal":
-            return (0, 0), (k_eff - 1, 0)
-        return conv_padding(self.padding, (1, steps), (1, self.kernel_size), (1, self.strides),
-                            (1, self.dilation_rate))
+            return (0, 0), (d * (k - 1), 0)
+        return conv_padding(self.padding, (1, steps), (1, k), (1, s), (1, d))
 
-    def _out_steps(self, steps):
+    def _out_spatial(self, input_shape) -> tuple:
+        (steps,) = self._spatial(input_shape)
         if steps is None:
-            return None
+            return (None,)
+        (k,), (s,), (d,) = self.kernel_size, self.strides, self.dilation_rate
         (_, _), (lo, hi) = self._pads(steps)
-        out = conv_output_size(steps, self.kernel_size, self.strides, lo, hi, self.dilation_rate)
+        out = conv_output_size(steps, k, s, lo, hi, d)
         if out < 1:
-            raise ValueError(f"{describe(self)}: kernel_size {self.kernel_size} (dilation_rate {self.dilation_rate}) "
-                             f"needs at least {self.dilation_rate * (self.kernel_size - 1) + 1} steps with "
-                             f"padding={self.padding!r}, got {steps}")
-        return out
-
-    def check_input_shape(self, input_shape) -> None:
-        check_rank(self, input_shape, 3, "(batch, steps, channels)" if self.data_format == "channels_last"
-                   else "(batch, channels, steps)")
-        channels = input_shape[2 if self.data_format == "channels_last" else 1]
-        if channels is None:
-            raise ValueError(f"{describe(self)}: the channel dimension of the input must be known, "
-                             f"got shape {tuple(input_shape)}")
-        if self.built and channels != self.kernel.shape[1]:
-            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[1]} input channels, "
-                             f"got {channels} (input shape {tuple(input_shape)})")
-        self._out_steps(input_shape[self._steps_axis()])
-
-    def build(self, input_shape) -> None:
-        channels = input_shape[2 if self.data_format == "channels_last" else 1]
-        self.add_weight(name="kernel", shape=(self.kernel_size, channels, self.filters),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
-
-    def compute_output_shape(self, input_shape):
-        steps = self._out_steps(input_shape[self._steps_axis()])
-        if self.data_format == "channels_last":
-            return (input_shape[0], steps, self.filters)
-        return (input_shape[0], self.filters, steps)
+            raise ValueError(f"{describe(self)}: kernel_size {k} (dilation_rate {d}) needs at least "
+                             f"{d * (k - 1) + 1} steps with padding={self.padding!r}, got {steps}")
+        return (out,)
 
     def _pre_activation(self, x, training):
         if self.data_format == "channels_first":
             x = x.transpose(0, 2, 1)
         n, steps, channels = x.shape
-        w = self.kernel.reshape((1, self.kernel_size, channels, self.filters))
+        w = self.kernel.reshape((1, *self.kernel.shape))
         y = ops.conv2d(x.reshape((n, 1, steps, channels)), w, self.bias if self.use_bias else None,
-                       (1, self.strides), self._pads(steps), (1, self.dilation_rate),
+                       (1, *self.strides), self._pads(steps), (1, *self.dilation_rate),
                        activation="relu" if self.activation_name == "relu" else None)
         y = y.reshape((n, y.shape[2], self.filters))
         return y.transpose(0, 2, 1) if self.data_format == "channels_first" else y
@@ -393,16 +356,6 @@ class Conv1D(WithActivation, Layer):
     def call(self, inputs, training: bool = False):
         y = self._pre_activation(inputs, training)
         return y if self.activation_name == "relu" else self.activation(y)  # ReLU ran in the conv epilogue
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters, "kernel_size": [self.kernel_size],
-                "strides": [self.strides], "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": [self.dilation_rate], "groups": 1, "activation": self.activation_name,
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
 
 
 Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names

@@ -3,30 +3,15 @@ built on the 2-D kernels: a Conv3D is one batched conv2d per kernel depth tap (t
 folded into the batch), summed; a 3-D pooling is a 2-D pooling then a pooling along depth."""
 from __future__ import annotations
 
-from .. import initializers, ops, regularizers
+from .. import ops
 from ..ops.nn import conv_output_size, conv_padding
-from ._activation import WithActivation
-from ._args import check_rank, describe, padding_mode, positive_int, positive_tuple, resolve, unsupported
+from ._args import check_rank, padding_mode, positive_tuple
 from ._args import data_format as check_data_format
 from .base import Layer
+from .convolutional import _Conv, spatial_output
 from .pooling import _GlobalPooling2D
 
 __all__ = ["Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D"]
-
-
-def _out3(layer, dhw, window, strides, padding, dilation, what):
-    out = []
-    for n, k, s, d in zip(dhw, window, strides, dilation):
-        if n is None:
-            out.append(None)
-            continue
-        (lo, hi), _ = conv_padding(padding, (n, n), (k, k), (s, s), (d, d))
-        size = conv_output_size(n, k, s, lo, hi, d)
-        if size < 1:
-            raise ValueError(f"{describe(layer)}: {what} {tuple(window)} needs a larger input than "
-                             f"depth/height/width {tuple(dhw)} with padding={padding!r}")
-        out.append(size)
-    return tuple(out)
 
 
 def _channels_last(layer, x):
@@ -37,61 +22,10 @@ def _channels_back(layer, y):
     return y if layer.data_format == "channels_last" else y.transpose(0, 4, 1, 2, 3)
 
 
-class Conv3D(WithActivation, Layer):
+class Conv3D(_Conv):
     """3-D convolution; kernel ``[kd, kh, kw, in_channels, filters]`` (Keras's layout)."""
 
-    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
-        if groups != 1:
-            raise ValueError(f"{describe(self)}: only groups=1 is supported, got groups={groups!r}")
-        self.filters = positive_int(self, "filters", filters)
-        self.kernel_size = positive_tuple(self, "kernel_size", kernel_size, 3)
-        self.strides = positive_tuple(self, "strides", strides, 3)
-        self.dilation_rate = positive_tuple(self, "dilation_rate", dilation_rate, 3)
-        self.padding = padding_mode(self, padding)
-        self.data_format = check_data_format(self, data_format)
-        self._set_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = resolve(self, "kernel_initializer", initializers.get, kernel_initializer)
-        self.bias_initializer = resolve(self, "bias_initializer", initializers.get, bias_initializer)
-        self.kernel_regularizer = resolve(self, "kernel_regularizer", regularizers.get, kernel_regularizer)
-        self.bias_regularizer = resolve(self, "bias_regularizer", regularizers.get, bias_regularizer)
-
-    def _dhw(self, s):
-        return tuple(s[1:4]) if self.data_format == "channels_last" else tuple(s[2:5])
-
-    def _channels(self, s):
-        return s[-1] if self.data_format == "channels_last" else s[1]
-
-    def check_input_shape(self, input_shape) -> None:
-        check_rank(self, input_shape, 5, "(batch, depth, height, width, channels)")
-        if self._channels(input_shape) is None:
-            raise ValueError(f"{describe(self)}: the channel dimension must be known, got {tuple(input_shape)}")
-        if self.built and self._channels(input_shape) != self.kernel.shape[3]:
-            raise ValueError(f"{describe(self)} was built for {self.kernel.shape[3]} input channels, got "
-                             f"{self._channels(input_shape)} (input shape {tuple(input_shape)})")
-        _out3(self, self._dhw(input_shape), self.kernel_size, self.strides, self.padding, self.dilation_rate,
-              "kernel_size")
-
-    def build(self, input_shape) -> None:
-        self.add_weight(name="kernel", shape=(*self.kernel_size, self._channels(input_shape), self.filters),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
-
-    def compute_output_shape(self, input_shape):
-        d, h, w = _out3(self, self._dhw(input_shape), self.kernel_size, self.strides, self.padding,
-                        self.dilation_rate, "kernel_size")
-        if self.data_format == "channels_last":
-            return (input_shape[0], d, h, w, self.filters)
-        return (input_shape[0], self.filters, d, h, w)
+    rank = 3
 
     def _pre_activation(self, x, training):
         x = _channels_last(self, x)
@@ -113,16 +47,6 @@ class Conv3D(WithActivation, Layer):
             y = y + self.bias
         return _channels_back(self, y)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": 1, "activation": self.activation_name,
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
-
 
 class _Pooling3D(Layer):
     _op = None
@@ -137,13 +61,16 @@ class _Pooling3D(Layer):
     def _dhw(self, s):
         return tuple(s[1:4]) if self.data_format == "channels_last" else tuple(s[2:5])
 
+    def _out_spatial(self, input_shape) -> tuple:
+        return spatial_output(self, self._dhw(input_shape), self.pool_size, self.strides, self.padding, (1, 1, 1),
+                              "pool_size")
+
     def check_input_shape(self, input_shape) -> None:
         check_rank(self, input_shape, 5, "(batch, depth, height, width, channels)")
-        _out3(self, self._dhw(input_shape), self.pool_size, self.strides, self.padding, (1, 1, 1), "pool_size")
+        self._out_spatial(input_shape)
 
     def compute_output_shape(self, input_shape):
-        d, h, w = _out3(self, self._dhw(input_shape), self.pool_size, self.strides, self.padding, (1, 1, 1),
-                        "pool_size")
+        d, h, w = self._out_spatial(input_shape)
         if self.data_format == "channels_last":
             return (input_shape[0], d, h, w, input_shape[-1])
         return (input_shape[0], input_shape[1], d, h, w)
