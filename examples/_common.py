@@ -82,14 +82,18 @@ def setup(args) -> None:
     print(f"backend: {gradflow.get_backend().name} ({gradflow.get_backend().device})")
 
 
-def load_images(name: str, data_dir=None, channels: int | None = None, size: int | None = None):
-    """((x_train, y_train), (x_test, y_test)) as float32 NHWC in [0, 1] and int64 labels."""
+def load_images(name: str, data_dir=None, channels: int | None = None, size: int | None = None,
+                limit: int | None = None):
+    """((x_train, y_train), (x_test, y_test)) as float32 NHWC in [0, 1] and int64 labels; ``limit``
+    keeps only the first training images (``--limit``)."""
     from gradflow import datasets
 
     loader = {"digits": datasets.digits, "mnist": datasets.mnist,
               "fashion_mnist": datasets.fashion_mnist, "cifar10": datasets.cifar10}[name]
     (xtr, ytr), (xte, yte) = loader.load_data() if name == "digits" else loader.load_data(path=data_dir)
     scale = float(np.max(xtr)) or 1.0
+    if limit:
+        xtr, ytr = xtr[:limit], ytr[:limit]
 
     def prep(x):
         x = np.asarray(x, dtype=np.float32) / scale

@@ -57,9 +57,8 @@ def main(argv=None):
     p.add_argument("--out", default="autoencoder.png", help="where to write the PNG grid")
     args = p.parse_args(argv)
     setup(args)
-    (x_train, _), (x_test, _) = load_images(args.dataset, args.data_dir, size=8 if args.dataset == "digits" else 28)
-    if args.limit:
-        x_train = x_train[: args.limit]
+    (x_train, _), (x_test, _) = load_images(args.dataset, args.data_dir, size=8 if args.dataset == "digits" else 28,
+                                            limit=args.limit)
     rng = np.random.default_rng(args.seed)
     noisy = lambda x: np.clip(x + args.noise * rng.standard_normal(x.shape).astype(np.float32), 0, 1)  # noqa: E731
     model = build_model(x_train.shape[1:])

@@ -47,9 +47,8 @@ def main(argv=None):
     setup(args)
     from gradflow.optimizers import Adam
 
-    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, channels=3, size=32)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, channels=3, size=32,
+                                                       limit=args.limit)
     print(f"{args.dataset}: {len(x_train)} training images of shape {x_train.shape[1:]}")
     augment = "flip" if args.dataset == "cifar10" else args.epochs > 3
     model = build_model(x_train.shape[1:], augment=augment)

@@ -72,9 +72,7 @@ def main(argv=None):
     setup(args)
     from gradflow.optimizers import Adam
 
-    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, limit=args.limit)
     model = make_model_class()(clip_norm=args.clip_norm)
     model.compile(optimizer=Adam(learning_rate=3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with Timer() as t:

@@ -38,9 +38,7 @@ def main(argv=None):
     setup(args)
     from gradflow.optimizers import Adam
 
-    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, limit=args.limit)
     targets = lambda y: {"digit": y, "even": (y % 2 == 0).astype(np.float32)[:, None]}  # noqa: E731
     model = build_model(x_train.shape[1:])
     model.compile(optimizer=Adam(learning_rate=3e-3),

@@ -34,9 +34,7 @@ def main(argv=None):
     setup(args)
     from gradflow.optimizers import Adam
 
-    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, limit=args.limit)
     print(f"{args.dataset}: {len(x_train)} training and {len(x_test)} test images of shape {x_train.shape[1:]}")
 
     model = build_model(x_train.shape[1:])

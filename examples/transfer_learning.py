@@ -18,9 +18,7 @@ def main(argv=None):
     from gradflow.layers import Conv2D, Dense, Flatten, MaxPooling2D
     from gradflow.models import Sequential
 
-    (xtr, ytr), (xte, yte) = load_images(args.dataset, args.data_dir)
-    if args.limit:
-        xtr, ytr = xtr[: args.limit], ytr[: args.limit]
+    (xtr, ytr), (xte, yte) = load_images(args.dataset, args.data_dir, limit=args.limit)
     low_tr, low_te = ytr < 5, yte < 5
     pad = "same" if xtr.shape[1] < 16 else "valid"
 

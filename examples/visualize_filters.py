@@ -90,9 +90,7 @@ def main(argv=None):
     setup(args)
     import gradflow as keras
 
-    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    (x_train, y_train), (x_test, y_test) = load_images(args.dataset, args.data_dir, limit=args.limit)
     if args.model == "vgg16":
         return inside_vgg16(args, x_test, y_test)
     args.layer = args.layer or "conv2"
