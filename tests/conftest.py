@@ -1,4 +1,6 @@
 """Shared test setup: the `gpu` marker skips cleanly where no CUDA device works."""
+import os
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,27 @@ def _seeded():
     gradflow.random.seed(1234)
     np.random.seed(1234)
     yield
+
+
+@pytest.fixture
+def real_keras():
+    """Real Keras 3 on its PyTorch backend, for the tests that compare with it; skips the test where
+    Keras or PyTorch is missing (or Keras was imported with another backend).
+
+    Torch runs on one thread meanwhile: its two-thread kernels spin-wait, and on a shared 2-core
+    machine that makes these small models several times slower, not faster."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # before Keras is first imported
+    torch = pytest.importorskip("torch")
+    k = pytest.importorskip("keras")
+    if k.backend.backend() != "torch":  # pragma: no cover - a process that imported Keras with another backend
+        pytest.skip(f"Keras runs on {k.backend.backend()!r} here; these comparisons use its torch backend")
+    k.backend.clear_session()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield k
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -48,14 +48,8 @@ def test_import_stays_light():
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
-def test_ops_equal_keras_ops():
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    k = pytest.importorskip("keras")
-    if k.backend.backend() != "torch":
-        pytest.skip("uses Keras's torch backend")
+def test_ops_equal_keras_ops(real_keras):
+    k = real_keras
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
     w = rng.normal(size=(3, 2, 3, 4)).astype("float32")

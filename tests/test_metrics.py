@@ -311,18 +311,6 @@ def test_values_from_the_keras_documentation():
     assert m.result() == pytest.approx(0.3)
 
 
-@pytest.fixture(scope="module")
-def keras3():
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("uses Keras's torch backend")
-    return keras
-
-
 def _batches(rng, n=3, shape=(40, 4)):
     return [(rng.integers(0, 2, shape).astype("float32"), rng.random(shape).astype("float32"),
              rng.random(shape[0]).astype("float32")) for _ in range(n)]
@@ -335,7 +323,8 @@ def _batches(rng, n=3, shape=(40, 4)):
     ("AUC", {"multi_label": True}),
     ("AUC", {"multi_label": True, "curve": "PR", "label_weights": [1.0, 2.0, 0.5, 1.0]}),
 ])
-def test_confusion_metrics_equal_keras(keras3, rng, name, kwargs):
+def test_confusion_metrics_equal_keras(real_keras, rng, name, kwargs):
+    keras3 = real_keras
     ours, theirs = getattr(M, name)(**kwargs), getattr(keras3.metrics, name)(**kwargs)
     for t, p, w in _batches(rng):
         ours.update_state(t, p, sample_weight=w)

@@ -1,6 +1,5 @@
 """keras.applications: Keras's parameter counts and, where Keras is installed, the same layers, weight
 shapes and outputs as Keras 3's own models on the same weights."""
-import os
 
 import numpy as np
 import pytest
@@ -55,16 +54,6 @@ def test_transfer_learning_on_a_frozen_base():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("these comparisons use Keras's torch backend")
-    return keras
-
-
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
 @pytest.mark.parametrize("name,kwargs", [
     ("VGG16", {"include_top": False, "input_shape": (32, 32, 3)}),
@@ -73,7 +62,8 @@ def keras():
     ("MobileNetV2", {"include_top": False, "input_shape": (64, 64, 3), "alpha": 0.5}),
     ("MobileNetV2", {"include_top": True, "input_shape": (224, 224, 3), "classes": 7}),
 ])
-def test_same_model_as_keras(keras, name, kwargs):
+def test_same_model_as_keras(real_keras, name, kwargs):
+    keras = real_keras
     import torch
 
     keras.backend.clear_session()

@@ -1,7 +1,6 @@
 """The Keras-breadth layers: forward and input gradients against Keras 3 (PyTorch backend) on the
 same weights where Keras is installed, gradients against finite differences on the float64
 reference backend always, configs that round-trip, and use inside functional models."""
-import os
 
 import numpy as np
 import pytest
@@ -83,20 +82,11 @@ def _input(shape, int_bound, seed=0):
     return x
 
 
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("these comparisons use Keras's torch backend")
-    return keras
-
-
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
 @pytest.mark.parametrize("name,kwargs,shape,int_bound", CASES, ids=IDS)
-def test_same_as_keras_on_the_same_weights(keras, name, kwargs, shape, int_bound):
+def test_same_as_keras_on_the_same_weights(real_keras, name, kwargs, shape, int_bound):
+    keras = real_keras
     import torch
 
     x = _input(shape, int_bound)
@@ -149,7 +139,8 @@ def test_gradients_against_finite_differences_and_config_round_trip(name, kwargs
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave"])
-def test_bidirectional_and_states_same_as_keras(keras, merge_mode):
+def test_bidirectional_and_states_same_as_keras(real_keras, merge_mode):
+    keras = real_keras
     import torch
 
     x = _input((2, 6, 3), None)
@@ -177,7 +168,8 @@ def test_bidirectional_and_states_same_as_keras(keras, merge_mode):
     ({"num_heads": 3, "key_dim": 2, "value_dim": 5, "output_shape": 6}, {"use_causal_mask": True}),
     ({"num_heads": 1, "key_dim": 3, "use_bias": False}, {"mask": True}),
 ])
-def test_multi_head_attention_same_as_keras(keras, kwargs, call):
+def test_multi_head_attention_same_as_keras(real_keras, kwargs, call):
+    keras = real_keras
     import torch
 
     rng = np.random.default_rng(0)
