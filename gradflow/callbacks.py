@@ -607,11 +607,27 @@ def _csv_value(v):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training (``model.stop_training = True``) as soon as a batch's ``loss`` is NaN or infinite."""
+    """Stop training as soon as a batch's ``loss`` is NaN or infinite (Keras 3).
+
+    By default training stops cleanly (``model.stop_training = True``; ``on_train_end`` still runs);
+    ``raise_error=True`` raises a RuntimeError at once instead. With the built-in train step (and
+    ``gradflow.config.check_finite``, the default) the update of that batch is left out, so the model
+    keeps the weights, batch norm statistics and optimizer state of the last finite batch; without
+    this callback such a batch raises ``NonFiniteLossError``.
+    """
+
+    def __init__(self, raise_error: bool = False):
+        super().__init__()
+        if not isinstance(raise_error, (bool, np.bool_)):
+            raise ValueError(f"TerminateOnNaN: raise_error must be True or False, got {raise_error!r}")
+        self.raise_error = bool(raise_error)
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                                   f"Terminating training immediately.")
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 

@@ -1,4 +1,4 @@
-"""Global settings: which kernel implementations to use, TF32, determinism.
+"""Global settings: which kernel implementations to use, TF32, determinism, finiteness checks.
 
 ``GRADFLOW_KERNELS`` (auto|numpy|numba|cuda|vendor|reference) sets the default at import;
 ``gradflow.config.kernels`` changes it at run time and ``gradflow.config.op_kernels`` pins
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "VALID_KERNELS"]
+__all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "check_finite", "VALID_KERNELS"]
 
 VALID_KERNELS = ("auto", "numpy", "numba", "cuda", "vendor", "reference")
 
@@ -32,3 +32,7 @@ allow_tf32: bool = False
 deterministic: bool = False
 #: let ``auto`` time the candidates once per shape and remember the winner
 autotune: bool = os.environ.get("GRADFLOW_AUTOTUNE", "1") not in ("0", "false", "no")
+#: ``fit``/``evaluate`` refuse data holding NaN or Inf (x, y, sample_weight, validation data) before
+#: the first step, and ``fit`` stops at a batch whose loss is not finite without applying its update.
+#: ``False`` trains on regardless, as Keras does (``GRADFLOW_CHECK_FINITE=0`` at import)
+check_finite: bool = os.environ.get("GRADFLOW_CHECK_FINITE", "1") not in ("0", "false", "no")

@@ -10,12 +10,18 @@ exact resume.
 Public API: ``opt.step(params)``, ``opt.apply_gradients([(grad, param), ...])``,
 ``opt.get_state(params) -> dict[str, np.ndarray]``, ``opt.set_state(state, params)``,
 ``opt.learning_rate`` (settable), ``opt.iterations``, ``get_config``/``from_config``, ``get(identifier)``.
+
+A step is atomic with respect to Ctrl-C: SIGINT is held back while the in-place updates run (every
+parameter, slot and ``iterations`` change together) and delivered as soon as they are done, so an
+interrupted training run always stops exactly at the end of a completed step (see ``sigint_deferred``).
 """
 from __future__ import annotations
 
 import difflib
 import math
 import numbers
+import signal
+import threading
 import warnings
 
 import numpy as np
@@ -29,6 +35,50 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
     "get", "serialize", "deserialize", "schedules",
 ]
+
+
+# -- Ctrl-C during a step ---------------------------------------------------------------------------
+try:  # the C module under ``signal``: the same calls without the enum conversions (~10x cheaper)
+    import _signal as _sig
+except ImportError:  # pragma: no cover - other Pythons
+    _sig = signal
+
+_MAIN_THREAD = threading.main_thread().ident
+_SIGINT = int(signal.SIGINT)
+_IGNORE = int(signal.SIG_IGN)
+_held: list = []          # SIGINTs that arrived while deferred: (signum, frame)
+_deferring = [False]
+
+
+def _hold_sigint(signum, frame):
+    _held.append((signum, frame))
+
+
+def sigint_deferred(fn, *args):
+    """``fn(*args)`` with SIGINT held back until it returns (or raises), then delivered to the handler
+    that was installed before (a ``KeyboardInterrupt`` by default), so ``fn``'s in-place updates are
+    never left half done by Ctrl-C. Costs two ``sigaction`` calls (under a microsecond); outside the
+    main thread (where Python never runs signal handlers), inside another deferred call, or when
+    SIGINT is ignored or handled outside Python, it is a plain call."""
+    if _deferring[0] or threading.get_ident() != _MAIN_THREAD:
+        return fn(*args)
+    previous = _sig.getsignal(_SIGINT)
+    if previous is None or previous == _IGNORE:
+        return fn(*args)
+    _sig.signal(_SIGINT, _hold_sigint)
+    _deferring[0] = True
+    try:
+        return fn(*args)
+    finally:
+        _deferring[0] = False
+        _sig.signal(_SIGINT, previous)
+        if _held:
+            signum, frame = _held[-1]
+            _held.clear()
+            if callable(previous):
+                previous(signum, frame)
+            else:  # SIG_DFL: what the signal would have done
+                signal.raise_signal(_SIGINT)
 
 
 # -- argument checks ----------------------------------------------------------------------------
@@ -233,6 +283,11 @@ class Optimizer:
         grads = [self._grad_array(g, p) for g, p in pairs]
         if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
+        sigint_deferred(self._commit, pairs, grads, lr)
+
+    def _commit(self, pairs, grads, lr) -> None:
+        """Every in-place change of one step: slots, parameters, then ``iterations`` (run with Ctrl-C
+        held back, so an interrupt never leaves some of them at the next step and some at this one)."""
         layout = self._layout_for(pairs)
         self._begin_step()
         c = self._coefficients(lr, self._iterations + 1)
@@ -465,10 +520,13 @@ class Optimizer:
             raise ValueError(f"{cls}.set_state: 'iterations' must be an integer >= 0, got {iterations}")
         if scalars.get("learning_rate", 0.0) < 0:
             raise ValueError(f"{cls}.set_state: 'learning_rate' must be >= 0, got {scalars['learning_rate']}")
-        # all checked: now change things
+        sigint_deferred(self._restore, params, names, globals_, scalars, per_param, int(iterations))
+
+    def _restore(self, params, names, globals_, scalars, per_param, iterations) -> None:
+        """The changes of ``set_state``, all checked before (run with Ctrl-C held back)."""
         self._layouts.clear()
         self._last_key = None
-        self._iterations = int(iterations)
+        self._iterations = iterations
         if "learning_rate" in scalars and self._lr.__class__ is float:
             self._lr = scalars["learning_rate"]
         self._set_global_state({k: scalars[k] for k in globals_})

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import threading
 import warnings
 
@@ -203,19 +202,6 @@ def _warn_two_cupy_wheels() -> None:
         )
 
 
-def _one_line_hook(previous):
-    """Report an uncaught BackendUnavailableError as one clear line, not a traceback."""
-
-    def hook(exc_type, exc, tb):
-        if issubclass(exc_type, BackendUnavailableError):
-            print(f"gradflow: {exc}", file=sys.stderr)
-            return
-        previous(exc_type, exc, tb)
-
-    hook._gradflow = True
-    return hook
-
-
 _warn_two_cupy_wheels()
-if not getattr(sys.excepthook, "_gradflow", False):
-    sys.excepthook = _one_line_hook(sys.excepthook)
+# No sys.excepthook here: a library leaves interpreter-wide state alone. BackendUnavailableError
+# carries its whole explanation (what is missing and how to fix it) on one line of its own.

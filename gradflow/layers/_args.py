@@ -3,13 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["describe", "positive_tuple", "positive_int", "padding_mode", "data_format", "resolve",
+__all__ = ["describe", "shape_arg", "positive_tuple", "positive_int", "padding_mode", "data_format", "resolve",
            "to_channels_last", "from_channels_last", "check_rank", "unsupported"]
 
 
 def describe(layer) -> str:
     """``Dense layer 'dense_1'`` — how errors name a layer."""
     return f"{type(layer).__name__} layer {layer.name!r}"
+
+
+def shape_arg(layer, name: str, value, shown=None) -> tuple:
+    """``value`` as a tuple of sizes (ints >= 0, or None for any size), else a ValueError naming the
+    layer, the argument and the value as given (``shown``); Keras: negative dimensions are not allowed."""
+    shown = value if shown is None else shown
+    try:
+        dims = tuple(value)
+    except TypeError:
+        dims = None
+    if dims is None or not all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool))
+                               for d in dims):
+        raise ValueError(f"{describe(layer)}: {name} must be a tuple of ints (or None for any size), got "
+                         f"{name}={shown!r}")
+    if any(d is not None and d < 0 for d in dims):
+        raise ValueError(f"{describe(layer)}: {name} must hold sizes >= 0 (or None), got {name}={shown!r}; "
+                         f"negative dimensions are not allowed")
+    return tuple(None if d is None else int(d) for d in dims)
 
 
 def positive_int(layer, name: str, value) -> int:

@@ -7,6 +7,7 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 from __future__ import annotations
 
 import inspect
+import threading
 
 import numpy as np
 
@@ -64,6 +65,9 @@ class _CallContext:
 _CONTEXT = _CallContext()
 #: set once any layer calls ``add_loss``: only then do model steps collect and clear added losses
 _ADD_LOSS_USED = [False]
+#: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before it is
+#: created (loading a model file charges them against what the file stores)
+WEIGHT_GUARD = threading.local()
 
 
 def _call_flags(cls) -> tuple[bool, bool, dict]:
@@ -164,9 +168,16 @@ class Layer:
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
-            self._batch_input_shape = tuple(batch_input_shape)
+            from ._args import shape_arg
+
+            self._batch_input_shape = shape_arg(self, "batch_input_shape", batch_input_shape)
         elif input_shape is not None:
-            shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+            from ._args import shape_arg
+
+            arg = "input_dim" if input_dim is not None and input_shape == (input_dim,) else "input_shape"
+            shape = shape_arg(self, arg, (input_shape,) if isinstance(input_shape, (int, np.integer)) else input_shape,
+                              shown=input_dim if arg == "input_dim" else input_shape)
+            shape_arg(self, "batch_size", (batch_size,), shown=batch_size)
             self._batch_input_shape = (batch_size,) + shape
         else:
             self._batch_input_shape = None
@@ -244,6 +255,9 @@ class Layer:
             raise ValueError(f"layer {self.name!r}: add_weight shape must be a tuple of ints, got {shape!r}") from None
         if any(s < 0 for s in shape):
             raise ValueError(f"layer {self.name!r}: add_weight shape must hold sizes >= 0, got {shape}")
+        guard = getattr(WEIGHT_GUARD, "check", None)
+        if guard is not None:  # e.g. a model file's budget: may refuse before anything is allocated
+            guard(self, shape)
         if name is None:
             base, i = "variable", 0
             name = base

@@ -11,22 +11,39 @@
 
 ``model.save_weights(path)`` writes the weights alone as plain safetensors, whatever the name.
 Writes go to a temporary file in the same directory, are fsync'ed and then renamed over the
-target, so a crash mid-write leaves the previous file intact. Loads check everything (zip
+target, so a crash mid-write leaves the previous file intact; the target keeps its permission
+bits, and temporary files of earlier killed saves of it are removed. Loads check everything (zip
 integrity, JSON, every name/shape/dtype, the optimizer state) before touching a model; any
-problem raises :class:`ModelFileError` (a ``ValueError``) and the model stays as it was.
-Only registered layer classes, and optimizers/losses/metrics by registered name, are ever
-instantiated from a file.
+problem raises :class:`ModelFileError` (a ``ValueError``) naming the file, the member and the
+limit, and the model stays as it was. Only registered layer classes, and optimizers/losses/metrics
+by registered name, are ever instantiated from a file.
+
+Reading is bounded by what the model needs: the zip's directory is checked first (only the three
+members above, sizes within their limits, nothing else inflated), safetensors headers are checked
+against their member's size before any tensor is read, the model is rebuilt under a budget of the
+values its file stores (a config claiming larger layers is refused before their weights exist),
+and its shapes are compared with the stored ones before the tensor data is read.
 """
 from __future__ import annotations
 
-import io
+import contextlib
 import json
+import math
 import os
+import re
+import stat
 import struct
 import tempfile
+import time
 import zipfile
+import zlib
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 __all__ = [
     "ModelFileError", "save_model", "load_model", "save_weights", "load_weights",
@@ -39,8 +56,8 @@ WEIGHTS_FORMAT = "gradflow.weights"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.weights.safetensors"
 OPTIMIZER_NAME = "optimizer.safetensors"
-#: refuse a header larger than this (a foreign or corrupt file, not a real model)
-_MAX_HEADER = 100 << 20
+#: refuse a safetensors header larger than this (a foreign or corrupt file, not a real model)
+_MAX_HEADER = 16 << 20
 
 
 class ModelFileError(ValueError):
@@ -48,23 +65,78 @@ class ModelFileError(ValueError):
 
 
 # -- atomic writes --------------------------------------------------------------------------
+#: ``tempfile.mkstemp``'s random part: 8 characters of this alphabet
+_TMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def _remove_stale_temps(folder: str, base: str) -> None:
+    """Delete the ``.<base>.XXXXXXXX.tmp`` files an earlier, killed save of the same target left in
+    ``folder``. A save holds an exclusive ``flock`` on its temporary file while it writes, so a file
+    that can be locked belongs to no live save (the lock goes with the process); other targets'
+    temporary files, and those of saves still running, are left alone."""
+    prefix, suffix = "." + base + ".", ".tmp"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(suffix)
+                and _TMP_RANDOM.fullmatch(name[len(prefix):-len(suffix)])):
+            continue
+        stale = os.path.join(folder, name)
+        try:
+            fd = os.open(stale, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a save in progress (in this or another process)
+            elif time.time() - os.fstat(fd).st_mtime < 24 * 3600:
+                continue  # no locks here: only day-old leftovers count as stale
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file next to ``path``, fsync it, then rename it
-    over ``path``; on any error the temporary file is removed and ``path`` is untouched."""
+    over ``path``; on any error the temporary file is removed and ``path`` is untouched.
+
+    The new file keeps the permission bits of the one it replaces (a new target gets the mode a
+    plain ``open()`` gives, i.e. 0o666 less the umask), and temporary files that an earlier save of
+    the same target left behind when it was killed are removed first."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path!r}: the directory {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    base = os.path.basename(path)
     try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:  # no such file yet (or unreadable): what open() would give
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    _remove_stale_temps(folder, base)
+    fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=folder)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed or the process dies
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would have given
-        os.replace(tmp, path)
+            if fcntl is not None:  # rename while still locked, so no cleaner can take the file first
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+        if fcntl is None:
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -107,68 +179,309 @@ def weights_to_bytes(names, arrays, kind: str = WEIGHTS_FORMAT, extra: dict | No
     return save(tensors, metadata=metadata)
 
 
-def _header(data: bytes, where: str) -> dict:
-    if len(data) < 8:
-        raise ModelFileError(f"{where}: not a safetensors file (only {len(data)} bytes)")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > min(len(data) - 8, _MAX_HEADER):
-        raise ModelFileError(f"{where}: not a safetensors file, or truncated (header of {size} bytes "
-                             f"in a file of {len(data)} bytes)")
+#: safetensors dtype codes gradflow reads, and their NumPy dtypes (all little-endian)
+_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+              "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+class _Header:
+    """A validated safetensors header: every tensor's dtype, shape and byte range, checked against
+    each other and against the size of the data that follows, before any tensor is read."""
+
+    __slots__ = ("keys", "entries", "meta", "offset", "size")
+
+    def __init__(self, keys, entries, meta, offset, size):
+        self.keys, self.entries, self.meta, self.offset, self.size = keys, entries, meta, offset, size
+
+    @property
+    def elements(self) -> int:
+        return sum(math.prod(shape) for _, shape, _, _ in self.entries.values())
+
+    def specs(self) -> list:
+        """``(shape, dtype)`` of every tensor in the stored order."""
+        return [(self.entries[k][1], self.entries[k][0]) for k in self.keys]
+
+
+def _parse_header(prefix: bytes, size: int, where: str, kind: str | None, max_header: int) -> _Header:
+    """The header of a safetensors blob of ``size`` bytes whose first bytes are ``prefix`` (at least
+    the 8-byte length and the header itself; shorter raises a clear error)."""
+    if size < 8 or len(prefix) < 8:
+        raise ModelFileError(f"{where}: not a safetensors file (only {min(size, len(prefix))} bytes)")
+    (n,) = struct.unpack("<Q", prefix[:8])
+    if n > size - 8:
+        raise ModelFileError(f"{where}: not a safetensors file, or truncated (header of {n} bytes "
+                             f"in a file of {size} bytes)")
+    if n > max_header:
+        raise ModelFileError(f"{where}: safetensors header of {n} bytes is over the limit of {max_header} bytes "
+                             f"(a foreign or corrupt file, not a model's weights)")
+    if len(prefix) < 8 + n:
+        raise ModelFileError(f"{where}: truncated safetensors header ({len(prefix) - 8} of {n} bytes)")
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(prefix[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{where}: not a safetensors file (unreadable header: {exc})") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{where}: not a safetensors file (header is not a JSON object)")
-    return header
-
-
-def weights_from_bytes(data: bytes, where: str, kind: str | None = WEIGHTS_FORMAT):
-    """``(keys, arrays, metadata)`` from safetensors bytes, in the stored order."""
-    from safetensors.numpy import load
-
-    header = _header(data, where)
-    meta = header.get("__metadata__") or {}
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelFileError(f"{where}: the safetensors metadata must map names to strings")
     if kind is not None and meta.get("format") not in (None, kind):
         raise ModelFileError(f"{where}: holds {meta.get('format')!r} data, expected {kind!r}")
-    try:
-        tensors = load(data)
-    except Exception as exc:  # SafetensorError: truncated, overlapping, bad dtype...
-        raise ModelFileError(f"{where}: corrupt or truncated safetensors data ({exc})") from None
+    data_len = size - 8 - n
+    entries = {}
+    for key, e in header.items():
+        if not isinstance(e, dict) or set(e) != {"dtype", "shape", "data_offsets"}:
+            raise ModelFileError(f"{where}: corrupt safetensors header (entry {key!r} is not "
+                                 f"{{dtype, shape, data_offsets}})")
+        code, shape, offsets = e["dtype"], e["shape"], e["data_offsets"]
+        if code not in _ST_DTYPES:
+            raise ModelFileError(f"{where}: tensor {key!r} has dtype {code!r}, which gradflow does not read "
+                                 f"(supported: {', '.join(_ST_DTYPES)})")
+        if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < 1 << 62 for d in shape):
+            raise ModelFileError(f"{where}: tensor {key!r} has an invalid shape {shape!r}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets) \
+                or not 0 <= offsets[0] <= offsets[1] <= data_len:
+            raise ModelFileError(f"{where}: tensor {key!r} has byte range {offsets!r} outside the "
+                                 f"{data_len} bytes of tensor data")
+        dtype = np.dtype(_ST_DTYPES[code])
+        nbytes = math.prod(shape) * dtype.itemsize
+        if offsets[1] - offsets[0] != nbytes:
+            raise ModelFileError(f"{where}: tensor {key!r} of shape {tuple(shape)} and dtype {code} needs {nbytes} "
+                                 f"bytes but its byte range {offsets!r} holds {offsets[1] - offsets[0]}")
+        entries[key] = (dtype, tuple(shape), offsets[0], offsets[1])
+    end = 0
+    for key in sorted(entries, key=lambda k: (entries[k][2], entries[k][3])):
+        if entries[key][2] != end:
+            raise ModelFileError(f"{where}: corrupt safetensors header (tensor {key!r} starts at byte "
+                                 f"{entries[key][2]} of the data, expected {end}: overlapping or missing data)")
+        end = entries[key][3]
+    if end != data_len:
+        raise ModelFileError(f"{where}: the header describes {end} bytes of tensor data but {data_len} follow it "
+                             f"(truncated or padded)")
     order = meta.get("order")
     if order is not None:
         try:
             keys = json.loads(order)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ModelFileError(f"{where}: the weight order in the metadata is unreadable") from None
-        if not isinstance(keys, list) or sorted(keys) != sorted(tensors):
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
+                or sorted(keys) != sorted(entries):
             raise ModelFileError(f"{where}: the weight order in the metadata does not match the stored tensors")
     else:  # a safetensors file from elsewhere: file order (offsets) is the best guess
-        entries = {k: v for k, v in header.items() if k != "__metadata__"}
-        keys = sorted(entries, key=lambda k: entries[k].get("data_offsets", [0])[0])
-    return keys, [tensors[k] for k in keys], meta
+        keys = sorted(entries, key=lambda k: (entries[k][2], entries[k][3]))
+    return _Header(keys, entries, meta, 8 + n, size)
+
+
+def _arrays(data, header: _Header, copy: bool = False) -> list:
+    """The tensors of ``data`` (the whole safetensors blob), in ``header.keys`` order: read-only views
+    into ``data`` (no copy) unless ``copy``."""
+    out = []
+    for key in header.keys:
+        dtype, shape, begin, end = header.entries[key]
+        arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header.offset + begin).reshape(shape)
+        out.append(arr.copy() if copy else arr)
+    return out
+
+
+def weights_from_bytes(data: bytes, where: str, kind: str | None = WEIGHTS_FORMAT):
+    """``(keys, arrays, metadata)`` from safetensors bytes, in the stored order (header validated first)."""
+    header = _parse_header(data, len(data), where, kind, _MAX_HEADER)
+    return list(header.keys), _arrays(data, header, copy=True), dict(header.meta)
+
+
+def _check_specs(params, keys, specs, where: str, check_names: bool) -> None:
+    """The stored tensors (``keys`` with their ``(shape, dtype)``) against the model's parameters:
+    count, names (when ``check_names``), shapes and dtypes; raises before anything is read."""
+    if len(specs) != len(params):
+        raise ModelFileError(f"{where}: holds {len(specs)} weight arrays but the model has {len(params)} "
+                             f"({', '.join(p.name for p in params) or 'none'})")
+    expected_keys = _unique_keys([p.name for p in params])
+    for p, key, want_key, (shape, dtype) in zip(params, keys, expected_keys, specs):
+        if check_names and key != want_key:
+            raise ModelFileError(f"{where}: weight {key!r} found where the model has {want_key!r}")
+        if tuple(shape) != tuple(p.shape):
+            raise ModelFileError(f"{where}: weight {key!r} has shape {tuple(shape)} but the model's "
+                                 f"{p.name!r} expects {tuple(p.shape)}")
+        if not (dtype.kind == "f" and p.dtype.kind == "f" or dtype == p.dtype):
+            raise ModelFileError(f"{where}: weight {key!r} has dtype {dtype} but {p.name!r} is {p.dtype}")
 
 
 def _check_against(params, keys, arrays, where: str, check_names: bool) -> list[np.ndarray]:
     """The arrays cast to each parameter's dtype, after checking count, names, shapes, dtypes."""
-    if len(arrays) != len(params):
-        raise ModelFileError(f"{where}: holds {len(arrays)} weight arrays but the model has {len(params)} "
-                             f"({', '.join(p.name for p in params) or 'none'})")
-    out = []
-    expected_keys = _unique_keys([p.name for p in params])
-    for p, key, want_key, arr in zip(params, keys, expected_keys, arrays):
-        if check_names and key != want_key:
-            raise ModelFileError(f"{where}: weight {key!r} found where the model has {want_key!r}")
-        if tuple(arr.shape) != tuple(p.shape):
-            raise ModelFileError(f"{where}: weight {key!r} has shape {tuple(arr.shape)} but the model's "
-                                 f"{p.name!r} expects {tuple(p.shape)}")
-        if arr.dtype.kind not in "fiub":
-            raise ModelFileError(f"{where}: weight {key!r} has non-numeric dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and p.dtype.kind == "f" or arr.dtype == p.dtype:
-            out.append(arr.astype(p.dtype, copy=False))
-        else:
-            raise ModelFileError(f"{where}: weight {key!r} has dtype {arr.dtype} but {p.name!r} is {p.dtype}")
-    return out
+    _check_specs(params, keys, [(a.shape, a.dtype) for a in arrays], where, check_names)
+    return [a.astype(p.dtype, copy=False) for p, a in zip(params, arrays)]
+
+
+# -- bounded reading of model files ------------------------------------------------------------
+#: the most config.json may inflate to (real configs are kilobytes to a few megabytes)
+_MAX_CONFIG = 16 << 20
+#: elements a rebuilt model may allocate beyond what its file stores (so a small mismatch still gets
+#: the precise "holds N weight arrays" / shape message instead of the budget's)
+_BUDGET_SLACK = 1 << 20
+_MEMBERS = (CONFIG_NAME, WEIGHTS_NAME, OPTIMIZER_NAME)
+#: what a damaged or hostile zip raises from zipfile/zlib while being read
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+               NotImplementedError, RuntimeError, OverflowError, IndexError, KeyError, TypeError)
+
+
+def _open_file(path):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model or weights file at {os.fspath(path)!r}") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{os.fspath(path)}: is a directory, not a model or weights file") from None
+
+
+class _Archive:
+    """A model zip opened on its file (never read whole): the directory is checked first (only the
+    three known members, each once, unencrypted, stored or deflated, sizes within their limits) and
+    each member is then read with at most its declared size inflated, its CRC checked at the end."""
+
+    def __init__(self, f, where: str):
+        self.where = where
+        try:
+            self.zf = zipfile.ZipFile(f)
+            infos = self.zf.infolist()
+        except _ZIP_ERRORS as exc:
+            raise ModelFileError(f"{where}: not a gradflow model file (not a readable zip archive: {exc})") from None
+        self.infos = {}
+        for info in infos:
+            name = info.filename
+            if name not in _MEMBERS:
+                raise ModelFileError(f"{where}: unexpected member {name!r} ({info.file_size} bytes uncompressed); "
+                                     f"a gradflow model file holds only {', '.join(_MEMBERS)} (limit: no other "
+                                     f"members), so it is foreign or was tampered with")
+            if name in self.infos:
+                raise ModelFileError(f"{where}: member {name!r} appears twice (limit: once)")
+            if info.flag_bits & 0x1:
+                raise ModelFileError(f"{where}: member {name!r} is encrypted (limit: gradflow reads plain members)")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ModelFileError(f"{where}: member {name!r} uses compression method {info.compress_type} "
+                                     f"(limit: stored or deflated only)")
+            self.infos[name] = info
+        if CONFIG_NAME in self.infos and self.infos[CONFIG_NAME].file_size > _MAX_CONFIG:
+            raise ModelFileError(f"{where}: member {CONFIG_NAME!r} is {self.infos[CONFIG_NAME].file_size} bytes "
+                                 f"uncompressed, over the limit of {_MAX_CONFIG} bytes for a model config")
+
+    def __contains__(self, name):
+        return name in self.infos
+
+    def names(self):
+        return sorted(self.infos)
+
+    def _corrupt(self, name, exc) -> ModelFileError:
+        if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
+            return ModelFileError(f"{self.where}: member {name!r} is corrupt (CRC mismatch)")
+        return ModelFileError(f"{self.where}: member {name!r} is corrupt or truncated "
+                              f"({type(exc).__name__}: {exc})")
+
+    def read(self, name: str, limit: int, upto: int | None = None) -> bytes:
+        """The bytes of member ``name`` (its first ``upto`` bytes only, when given), never inflating
+        more than ``limit`` bytes; the whole member also gets its CRC checked."""
+        info = self.infos[name]
+        if info.file_size > limit:
+            raise ModelFileError(f"{self.where}: member {name!r} is {info.file_size} bytes uncompressed, over the "
+                                 f"limit of {limit} bytes for this model")
+        want = info.file_size if upto is None else min(upto, info.file_size)
+        try:
+            with self.zf.open(info) as m:
+                data = m.read(want)
+                if upto is None and (len(data) != info.file_size or m.read(1)):
+                    raise ModelFileError(f"{self.where}: member {name!r} holds more or fewer bytes than the "
+                                         f"{info.file_size} its directory entry says (limit: exactly that)")
+        except ModelFileError:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise self._corrupt(name, exc) from None
+        if len(data) != want:
+            raise ModelFileError(f"{self.where}: member {name!r} is truncated ({len(data)} of {want} bytes)")
+        return data
+
+    def crc_ok(self, name: str, limit: int) -> bool:
+        """Whether the member's CRC is right, streaming it (for a better message on a damaged header);
+        members inflating beyond ``limit`` are not checked (and count as fine)."""
+        info = self.infos[name]
+        if info.file_size > limit:
+            return True
+        try:
+            with self.zf.open(info) as m:
+                while m.read(1 << 20):
+                    pass
+        except zipfile.BadZipFile as exc:
+            return "CRC" not in str(exc)
+        except _ZIP_ERRORS:
+            return True
+        return True
+
+    def header(self, name: str, kind: str | None, limit: int) -> _Header:
+        """The validated safetensors header of member ``name``, reading only the header itself."""
+        info = self.infos[name]
+        where = f"{self.where}:{name}"
+        if info.file_size > limit:
+            raise ModelFileError(f"{self.where}: member {name!r} is {info.file_size} bytes uncompressed, over the "
+                                 f"limit of {limit} bytes for this model")
+        try:
+            first = self.read(name, limit, upto=8)
+            n = struct.unpack("<Q", first)[0] if len(first) == 8 else 0
+            prefix = self.read(name, limit, upto=8 + n) if 8 < 8 + n <= min(info.file_size, 8 + _MAX_HEADER) \
+                else first
+            return _parse_header(prefix, info.file_size, where, kind, _MAX_HEADER)
+        except ModelFileError:
+            if not self.crc_ok(name, min(limit, 256 << 20)):
+                raise ModelFileError(f"{self.where}: member {name!r} is corrupt (CRC mismatch)") from None
+            raise
+
+    def close(self):
+        self.zf.close()
+
+
+def _read_config(archive: _Archive, where: str) -> dict:
+    if CONFIG_NAME not in archive:
+        raise ModelFileError(f"{where}: not a gradflow model file (no {CONFIG_NAME}; members: "
+                             f"{', '.join(archive.names()) or 'none'})")
+    raw = archive.read(CONFIG_NAME, _MAX_CONFIG)
+    try:
+        config = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{where}: {CONFIG_NAME} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{where}: {CONFIG_NAME} is not a gradflow model config (format "
+                             f"{config.get('format') if isinstance(config, dict) else None!r})")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{where}: format version {version!r} is newer than this gradflow reads "
+                             f"({FORMAT_VERSION}); upgrade gradflow")
+    if not isinstance(config.get("model"), dict) or WEIGHTS_NAME not in archive:
+        raise ModelFileError(f"{where}: incomplete model file (needs the model config and {WEIGHTS_NAME})")
+    return config
+
+
+# -- a memory budget while a file's model is rebuilt -------------------------------------------
+@contextlib.contextmanager
+def _weight_budget(limit: int, stored: int, where: str, member: str):
+    """While rebuilding a model from a file, every weight this thread creates is charged against
+    ``limit`` values and refused beyond it (through ``Layer.add_weight``'s guard), so a config that
+    claims far larger layers than the file stores is rejected before their weights are allocated."""
+    from ..layers.base import WEIGHT_GUARD
+
+    used = 0
+
+    def charge(layer, shape) -> None:
+        nonlocal used
+        used += math.prod(shape)
+        if used > limit:
+            raise ModelFileError(
+                f"{where}: the model config asks for more weights than {member} stores: layer {layer.name!r} "
+                f"would create a weight of shape {shape}, bringing the total to {used} values, over the limit "
+                f"of {limit} (the {stored} values stored plus {_BUDGET_SLACK}); refusing to allocate it")
+
+    previous = getattr(WEIGHT_GUARD, "check", None)
+    WEIGHT_GUARD.check = charge
+    try:
+        yield
+    finally:
+        WEIGHT_GUARD.check = previous
 
 
 def _json_default(obj):
@@ -237,50 +550,6 @@ def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes, method: int) -> No
     zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
 
 
-def _read_file(path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no model or weights file at {os.fspath(path)!r}") from None
-
-
-def _open_zip(data: bytes, where: str) -> dict[str, bytes]:
-    """The members of a model zip, after checking it is one and that every CRC is right."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ModelFileError(f"{where}: not a gradflow model file (not a zip archive; truncated or foreign)")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise ModelFileError(f"{where}: member {bad!r} is corrupt (CRC mismatch)")
-            return {info.filename: zf.read(info) for info in zf.infolist()}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
-        raise ModelFileError(f"{where}: corrupt model archive ({exc})") from None
-
-
-def _read_config(members: dict, where: str) -> dict:
-    if CONFIG_NAME not in members:
-        raise ModelFileError(f"{where}: not a gradflow model file (no {CONFIG_NAME}; members: "
-                             f"{', '.join(sorted(members)) or 'none'})")
-    try:
-        config = json.loads(members[CONFIG_NAME].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{where}: {CONFIG_NAME} is not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{where}: {CONFIG_NAME} is not a gradflow model config (format "
-                             f"{config.get('format') if isinstance(config, dict) else None!r})")
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{where}: format version {version!r} is newer than this gradflow reads "
-                             f"({FORMAT_VERSION}); upgrade gradflow")
-    if not isinstance(config.get("model"), dict) or WEIGHTS_NAME not in members:
-        raise ModelFileError(f"{where}: incomplete model file (needs the model config and {WEIGHTS_NAME})")
-    return config
-
-
 def _model_from_config(cfg: dict, where: str, custom_objects=None):
     from .serialization import deserialize_keras_object
 
@@ -293,19 +562,45 @@ def _model_from_config(cfg: dict, where: str, custom_objects=None):
     return model
 
 
+def _opt_limit(params) -> int:
+    """The most an optimizer state for ``params`` can take: three slots per value (AMSGrad Adam has
+    the most) plus a header of 256 bytes per entry."""
+    values = sum(int(p.data.size) * p.data.dtype.itemsize for p in params)
+    return 3 * values + 256 * (3 * len(params) + 16) + 8
+
+
 def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
     ``compile``) its compile settings and optimizer state. ``custom_objects`` maps class names
-    to the user's own layer/model classes (or register them with register_keras_serializable)."""
+    to the user's own layer/model classes (or register them with register_keras_serializable).
+
+    Memory stays bounded by what the model needs: the zip directory is checked first (no unknown
+    member is inflated), the weights' safetensors header is validated against the member's size,
+    the model is rebuilt under a budget of the values the file stores, and its weights' shapes are
+    compared with the header before any tensor data is read."""
     where = os.fspath(path)
-    members = _open_zip(_read_file(path), where)
-    config = _read_config(members, where)
-    model = _model_from_config(config["model"], where, custom_objects)
+    with _open_file(path) as f:
+        archive = _Archive(f, where)
+        try:
+            return _load_from(archive, where, custom_objects, compile)
+        finally:
+            archive.close()
+
+
+def _load_from(archive: _Archive, where: str, custom_objects, compile: bool):
+    config = _read_config(archive, where)
+    wwhere = f"{where}:{WEIGHTS_NAME}"
+    size = archive.infos[WEIGHTS_NAME].file_size
+    header = archive.header(WEIGHTS_NAME, WEIGHTS_FORMAT, size)
+    stored = header.elements
+    with _weight_budget(stored + _BUDGET_SLACK, stored, where, WEIGHTS_NAME):
+        model = _model_from_config(config["model"], where, custom_objects)
     if not model.built:
         raise ModelFileError(f"{where}: the saved model has no input shape, so its weights cannot be restored")
     params = _model_weights(model)
-    keys, arrays, _ = weights_from_bytes(members[WEIGHTS_NAME], f"{where}:{WEIGHTS_NAME}")
-    values = _check_against(params, keys, arrays, f"{where}:{WEIGHTS_NAME}", check_names=model._stable_weight_names)
+    _check_specs(params, header.keys, header.specs(), wwhere, check_names=model._stable_weight_names)
+    data = archive.read(WEIGHTS_NAME, size)
+    values = _check_against(params, header.keys, _arrays(data, header), wwhere, check_names=False)
     compile_cfg = config.get("compile")
     opt_state = None
     if compile and compile_cfg:
@@ -314,10 +609,11 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
         except Exception as exc:
             raise ModelFileError(f"{where}: cannot restore the compile settings ({type(exc).__name__}: {exc}); "
                                  f"load with compile=False and compile the model yourself") from exc
-        if OPTIMIZER_NAME in members:
-            okeys, oarrays, _ = weights_from_bytes(members[OPTIMIZER_NAME], f"{where}:{OPTIMIZER_NAME}",
-                                                   kind="gradflow.optimizer")
-            opt_state = dict(zip(okeys, oarrays))
+        if OPTIMIZER_NAME in archive:
+            limit = _opt_limit(model._optimizer_params())
+            oheader = archive.header(OPTIMIZER_NAME, "gradflow.optimizer", limit)
+            odata = archive.read(OPTIMIZER_NAME, limit)
+            opt_state = dict(zip(oheader.keys, _arrays(odata, oheader)))
     for p, v in zip(params, values):
         p.assign(v)
     if opt_state is not None:
@@ -342,20 +638,60 @@ def save_weights(model, path) -> None:
 
 def load_weights(model, path) -> None:
     """Load weights saved by ``save_weights`` or ``save`` into ``model`` (matched by position;
-    every shape checked first, so a mismatch leaves the model untouched)."""
+    every shape checked first, so a mismatch leaves the model untouched). The safetensors header
+    is checked against the model before any tensor data is read, so a file that does not fit is
+    refused without reading (or allocating) more than its header."""
     where = os.fspath(path)
-    data = _read_file(path)
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        members = _open_zip(data, where)
-        _read_config(members, where)
-        data, where = members[WEIGHTS_NAME], f"{where}:{WEIGHTS_NAME}"
-    elif data[:4] == b"PK\x03\x04":
-        raise ModelFileError(f"{where}: a truncated or corrupt model archive (zip without its directory)")
+    with _open_file(path) as f:
+        magic = f.read(4)
+        f.seek(0)
+        if zipfile.is_zipfile(f):
+            archive = _Archive(f, where)
+            try:
+                _read_config(archive, where)
+                _need_built(model)
+                params = _model_weights(model)
+                wwhere = f"{where}:{WEIGHTS_NAME}"
+                limit = _weights_limit(params)
+                header = archive.header(WEIGHTS_NAME, WEIGHTS_FORMAT, limit)
+                _check_specs(params, header.keys, header.specs(), wwhere, check_names=False)
+                data = archive.read(WEIGHTS_NAME, limit)
+            finally:
+                archive.close()
+        elif magic == b"PK\x03\x04":
+            raise ModelFileError(f"{where}: a truncated or corrupt model archive (zip without its directory)")
+        else:
+            _need_built(model)
+            params = _model_weights(model)
+            wwhere = where
+            size = os.fstat(f.fileno()).st_size
+            limit = _weights_limit(params)
+            f.seek(0)
+            prefix = f.read(8)
+            if len(prefix) == 8:
+                (n,) = struct.unpack("<Q", prefix)
+                if n <= min(size - 8, _MAX_HEADER):
+                    prefix += f.read(n)
+            header = _parse_header(prefix, size, where, WEIGHTS_FORMAT, _MAX_HEADER)
+            _check_specs(params, header.keys, header.specs(), where, check_names=False)
+            if size > limit:
+                raise ModelFileError(f"{where}: {size} bytes, over the limit of {limit} bytes for this model's weights")
+            f.seek(0)
+            data = f.read(size + 1)
+            if len(data) != size:
+                raise ModelFileError(f"{where}: the file changed size while being read")
+    values = _check_against(params, header.keys, _arrays(data, header), wwhere, check_names=False)
+    for p, v in zip(params, values):
+        p.assign(v)
+
+
+def _need_built(model) -> None:
     if not model.built:
         raise ValueError(f"cannot load weights into model {model.name!r}: it is not built yet; call "
                          f"build(input_shape) or give the first layer input_shape= first")
-    params = _model_weights(model)
-    keys, arrays, _ = weights_from_bytes(data, where)
-    values = _check_against(params, keys, arrays, where, check_names=False)
-    for p, v in zip(params, values):
-        p.assign(v)
+
+
+def _weights_limit(params) -> int:
+    """The most a weights blob for ``params`` can take: every value as float64 (the widest a float
+    weight may be stored in) plus the header limit."""
+    return 8 + _MAX_HEADER + sum(int(p.data.size) * 8 for p in params)

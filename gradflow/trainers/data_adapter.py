@@ -23,7 +23,7 @@ from ..backend import is_cupy_array
 __all__ = [
     "is_array_data", "is_batch_source", "as_array", "split_validation", "ArraySource",
     "BatchSource", "BatchStream", "check_batch_size", "unpack_batch", "take_rows", "flatten_arrays",
-    "unflatten_arrays", "num_samples",
+    "unflatten_arrays", "num_samples", "NonFiniteDataError", "check_finite",
 ]
 
 #: datasets larger than this stay on the host and go to the GPU one batch at a time
@@ -87,6 +87,56 @@ def as_array(value, name: str):
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(arr.shape)}); expected at least one sample")
     return arr
+
+
+class NonFiniteDataError(ValueError):
+    """``fit``/``evaluate`` data holds NaN or Inf (raised before the first step)."""
+
+
+#: rows of at most this many elements are scanned at a time for the exact count (bounded scratch memory)
+_SCAN_ELEMENTS = 1 << 22
+
+
+def check_finite(arr, name: str, original_dtype=None) -> None:
+    """Raise :class:`NonFiniteDataError` naming ``name``, the number of NaN/Inf values and the index of
+    the first one when the float array ``arr`` holds any. One reduction over the data when it is clean
+    (a sum: NaN or Inf anywhere makes it non-finite); the exact scan runs only when that sum is not
+    finite, in chunks of rows so it never needs a mask of the whole array."""
+    if arr is None or arr.dtype.kind not in "fc" or arr.size == 0:
+        return
+    xp = np if isinstance(arr, np.ndarray) else _module_of(arr)
+    with np.errstate(all="ignore"):
+        total = arr.sum(dtype=np.float32 if arr.dtype.itemsize < 4 else None)  # float16 would overflow
+    if bool(xp.isfinite(total)):
+        return
+    rows = max(1, _SCAN_ELEMENTS // max(1, arr.size // len(arr)))
+    count, first = 0, None
+    for start in range(0, len(arr), rows):
+        bad = ~xp.isfinite(arr[start:start + rows])
+        n = int(bad.sum())
+        if n and first is None:
+            where = np.unravel_index(int(xp.argmax(bad.reshape(-1))), bad.shape)
+            first = (start + int(where[0]),) + tuple(int(i) for i in where[1:])
+        count += n
+    if not count:
+        return  # the sum overflowed, every value is finite
+    value = arr[first]
+    value = float(value.get() if hasattr(value, "get") else value)
+    index = ", ".join(str(i) for i in first)
+    cast = ""
+    if original_dtype is not None and np.dtype(original_dtype) != arr.dtype:
+        cast = f" (after conversion from {np.dtype(original_dtype)} to {arr.dtype}, whose range ends at " \
+               f"{float(np.finfo(arr.dtype).max):.4g})"
+    raise NonFiniteDataError(
+        f"{name} holds {count} non-finite value{'s' if count != 1 else ''} (NaN or Inf){cast}; the first is "
+        f"at index [{index}] ({value}). Training on it would turn every weight into NaN: clean the data first "
+        f"(np.nan_to_num, or drop those samples), or set gradflow.config.check_finite = False to use it anyway")
+
+
+def _module_of(arr):
+    from ..backend import array_module
+
+    return array_module(arr)
 
 
 def check_batch_size(batch_size, name: str = "batch_size", default: int = 32) -> int:

@@ -9,16 +9,24 @@ read back only when a line is printed or a callback asks.
 Reported losses follow Keras 3: each batch's loss is the sum of its sample-weighted
 per-sample losses divided by their number, plus the layers' regularization penalties; the
 epoch value is the mean over batches weighted by batch size.
+
+Faults leave the model consistent: ``fit``/``evaluate`` refuse NaN/Inf data before the first step
+(``gradflow.config.check_finite``); a batch whose loss is not finite is not applied (weights, batch
+norm statistics and optimizer state stay as after the previous batch) and stops ``fit`` with
+:class:`NonFiniteLossError`, or cleanly with ``callbacks.TerminateOnNaN``; Ctrl-C during a built-in
+train step takes effect when that step is complete.
 """
 from __future__ import annotations
 
 import functools
-
+import math
 import numbers
 
 import numpy as np
 
+from .. import config
 from .._threads import owned_cpu_threads
+from ..optimizers import sigint_deferred
 from . import data_adapter as da
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
@@ -28,11 +36,68 @@ from ..layers.symbolic import flatten, pack_as
 from ..progbar import Progbar
 from .compile_utils import CompiledLoss, CompileMetrics, apply_activation, class_weights_for
 
-__all__ = ["Trainer", "NotCompiledError", "resolve_verbose"]
+__all__ = ["Trainer", "NotCompiledError", "NonFiniteLossError", "resolve_verbose"]
 
 
 class NotCompiledError(RuntimeError, ValueError):
     """fit/evaluate/train_on_batch was called before ``compile``."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training batch's loss (or a statistic its forward pass updates, such as batch norm's moving
+    variance) was NaN or Inf; the batch was not applied. ``value``: the loss; ``weight``: the name of
+    the weight that turned non-finite, or None when it was the loss."""
+
+    def __init__(self, message: str, value: float = math.nan, weight: str | None = None):
+        super().__init__(message)
+        self.value = value
+        self.weight = weight
+
+
+def _nonfinite_message(value: float, at: str, weight: str | None = None) -> str:
+    what = f"the loss is {value}" if weight is None else \
+        f"the forward pass made {weight!r} NaN or Inf (the loss was {value})"
+    stop = "" if weight is not None else \
+        "pass callbacks=[keras.callbacks.TerminateOnNaN()] to stop cleanly instead, or "
+    return (f"{at}: {what}; that batch's update was not applied, so the weights and the optimizer state are "
+            f"those after the previous batch. Lower the learning rate, clip the gradients (e.g. optimizer "
+            f"clipnorm=1.0) or look for overflow in the data, model and loss; {stop}set "
+            f"gradflow.config.check_finite = False to apply such updates anyway (as Keras does)")
+
+
+def _is_finite(value) -> bool:
+    """Whether a 0-d loss array is finite (on a GPU this waits for the step's forward and backward)."""
+    return math.isfinite(value.get() if is_cupy_array(value) else value)
+
+
+def _array_finite(a) -> bool:
+    with np.errstate(all="ignore"):
+        return _is_finite(a.sum())
+
+
+def _all_finite(arrays) -> bool:
+    """Whether every array is free of NaN/Inf: one sum each, one host read in all (a GPU syncs once)."""
+    if not arrays:
+        return True
+    with np.errstate(all="ignore"):
+        total = arrays[0].sum()
+        for a in arrays[1:]:
+            total = total + a.sum()
+        return _is_finite(total)
+
+
+def _stateful_weights(model) -> list:
+    """The non-trainable float weights of trainable layers (batch norm's moving statistics and the
+    like): the ones a training forward pass may change in place, so a rejected batch restores them."""
+    out, seen = [], set()
+    for layer in model._flatten_layers():
+        if not layer.trainable:
+            continue
+        for p in layer._params.values():
+            if not p.trainable and p.data.dtype.kind == "f" and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
 
 
 def resolve_verbose(verbose) -> int:
@@ -200,23 +265,55 @@ class _Plan:
             self.model._clear_losses()
 
     def make_train_step(self):
+        """``train_step(xs, ys, sws) -> loss array``: one atomic step (Ctrl-C waits for its end; a
+        non-finite loss applies nothing). ``train_step.on_nonfinite[0]`` is ``"raise"`` (raise
+        NonFiniteLossError) or ``"skip"`` (leave the update out and go on: TerminateOnNaN stops)."""
         params, forward, loss_of, clear = self.params, self.forward, self.loss_of, self._clear
         update_metrics = self.update_metrics if self.metrics is not None else None
         opt_step = self.optimizer.step
+        check = bool(config.check_finite)
+        stateful = _stateful_weights(self.model) if check else []
+        saved = [p.data.copy() for p in stateful]
+        on_nonfinite = ["raise"]
 
-        def train_step(xs, ys, sws):
+        def body(xs, ys, sws):
             for p in params:
                 p.grad = None
             clear()
+            for i, p in enumerate(stateful):
+                buf, data = saved[i], p.data
+                if buf.shape == data.shape and buf.__class__ is data.__class__:
+                    buf[...] = data
+                else:  # the weight was moved or replaced since the step was built
+                    saved[i] = data.copy()
             outs = forward(xs, True)
             loss = loss_of(xs, ys, outs, sws)
             if loss.requires_grad:
                 loss.backward()
-                opt_step(params)
+                broken = None
+                if check:
+                    finite = _is_finite(loss.data)
+                    if finite and stateful and not _all_finite([p.data for p in stateful]):
+                        # a statistic the forward pass updated overflowed although the loss did not
+                        broken = next((p for p, buf in zip(stateful, saved)
+                                       if not _array_finite(p.data) and _array_finite(buf)), None)
+                if check and (not finite or broken is not None):
+                    for p, buf in zip(stateful, saved):
+                        p.data[...] = buf
+                    if broken is not None or on_nonfinite[0] == "raise":
+                        value = float(loss.data.get() if is_cupy_array(loss.data) else loss.data)
+                        name = None if broken is None else broken.name
+                        raise NonFiniteLossError(_nonfinite_message(value, "train step", name), value, name)
+                else:
+                    opt_step(params)
             if update_metrics is not None:
                 update_metrics(ys, outs, sws)
             return loss.data
 
+        def train_step(xs, ys, sws):
+            return sigint_deferred(body, xs, ys, sws)
+
+        train_step.on_nonfinite = on_nonfinite
         return train_step
 
     def make_test_step(self):
@@ -693,7 +790,14 @@ class Trainer:
             raise ValueError(f"{where}: targets are missing; pass y= (or batches of (x, y)) to train or evaluate")
         self._ready_for(xs, template, where)
         dtype = self._dtype()
-        xs = [a.astype(want, copy=False) if a.dtype != want else a for a, want in zip(xs, self._input_dtypes(xs, dtype))]
+        check = need_y and config.check_finite
+        given = [a.dtype for a in xs]
+        with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: check_finite names them
+            xs = [a.astype(want, copy=False) if a.dtype != want else a
+                  for a, want in zip(xs, self._input_dtypes(xs, dtype))]
+        if check:
+            for label, a, was in zip(self._input_labels(len(xs), where), xs, given):
+                da.check_finite(a, label, was)
         names = self._output_names()
         ys = None
         if y is not None:
@@ -705,9 +809,13 @@ class Trainer:
             shapes = self._output_shapes()
             entries = self._losses or [None] * len(names)
             label = (lambda k: f"{where}: y[{names[k]!r}]") if len(names) > 1 else (lambda k: f"{where}: y")
+            given = [None if a is None else a.dtype for a in ys]
             ys = [a if a is None else (e.prepare_targets(a, shapes[k], dtype, where=label(k)) if e is not None
                                        else (a.astype(dtype, copy=False) if a.dtype.kind == "f" else a))
                   for k, (e, a) in enumerate(zip(entries, ys))]
+            if check:
+                for k, (a, was) in enumerate(zip(ys, given)):
+                    da.check_finite(a, label(k), was)
         sws = None
         if sw is not None:
             sws = self._split_sw(sw, where)
@@ -715,25 +823,86 @@ class Trainer:
                 if a is not None and len(a) != n:
                     raise ValueError(f"{where}: sample_weight must have one entry per sample; got {len(a)} for "
                                      f"{n} samples")
+            sws = self._check_sample_weight_shapes(sws, n, where)
         if class_weight is not None and ys is not None:
-            sws = self._with_class_weights(ys, sws, class_weight)
+            sws = self._with_class_weights(ys, sws, class_weight, where)
         if sws is not None:
+            given = [None if a is None else a.dtype for a in sws]
             sws = [None if a is None else a.astype(dtype, copy=False) for a in sws]
+            if check:
+                for k, (a, was) in enumerate(zip(sws, given)):
+                    da.check_finite(a, self._sw_label(k, where), was)
         if backend is not None and backend.device == "cuda":
             conv = (lambda parts: None if parts is None else [None if a is None else backend.asarray(a) for a in parts])
             xs, ys, sws = conv(xs), conv(ys), conv(sws)
         return tuple(xs), (None if ys is None else tuple(ys)), (None if sws is None else tuple(sws))
 
-    def _with_class_weights(self, ys, sws, class_weight) -> list:
+    def _input_labels(self, n: int, where: str) -> list:
+        """How errors name each input array: ``fit: x``, ``fit: x['image']``, ``fit: x[1]``."""
+        if n == 1:
+            return [f"{where}: x"]
+        names = self._input_names()
+        if names is not None and len(names) == n:
+            return [f"{where}: x[{name!r}]" for name in names]
+        return [f"{where}: x[{i}]" for i in range(n)]
+
+    def _sw_label(self, k: int, where: str) -> str:
+        names = self._output_names()
+        return f"{where}: sample_weight" if len(names) == 1 else f"{where}: sample_weight[{names[k]!r}]"
+
+    def _check_sample_weight_shapes(self, sws, n: int, where: str) -> list:
+        """Each output's sample weights checked against its per-sample loss, ``(n,) + output_shape[1:-1]``:
+        one weight per sample (``(n,)``, or ``(n, 1)``, taken as ``(n,)``), or per leading axes of the
+        loss values (``(n, T)`` for a sequence output). A custom ``compute_loss``/``train_step`` takes any."""
+        if self._overrides("compute_loss") or self._overrides("train_step"):
+            return sws
+        try:
+            shapes = self._output_shapes()
+        except (TypeError, IndexError):
+            return sws
+        out = []
+        for k, a in enumerate(sws):
+            if a is None or k >= len(shapes) or not shapes[k]:
+                out.append(a)
+                continue
+            loss_shape = (n,) + tuple(shapes[k][1:-1])
+            shape = tuple(int(d) for d in a.shape)
+            if len(shape) >= 2 and shape[-1] == 1 and _prefix_of(shape[:-1], loss_shape):
+                a = a.reshape(a.shape[:-1])
+            elif not _prefix_of(shape, loss_shape):
+                names = self._output_names()
+                expected = " or ".join(str(loss_shape[:i]) for i in range(1, len(loss_shape) + 1))
+                output = f"output {names[k]!r}" if len(names) > 1 else "output"
+                raise ValueError(f"{self._sw_label(k, where)} has shape {shape}, but the model's {output} of shape "
+                                 f"{tuple(shapes[k])} takes sample weights of shape {expected} (one weight per "
+                                 f"sample{', or per sample and step' if len(loss_shape) > 1 else ''}); per-class "
+                                 f"weights go in class_weight={{class: weight}}")
+            out.append(a)
+        return out
+
+    def _with_class_weights(self, ys, sws, class_weight, where: str = "fit") -> list:
         """Per-output sample weights times the ``class_weight`` of each sample's class (on the targets' device)."""
         from ..backend import array_module
 
         shapes, dtype = self._output_shapes(), self._dtype()
+        names = self._output_names()
         out = []
         for k, (y, s) in enumerate(zip(ys, sws or (None,) * len(ys))):
             if y is None:
                 out.append(s)
                 continue
+            units = shapes[k][-1] if len(shapes[k]) >= 2 else 1
+            if isinstance(class_weight, dict) and isinstance(units, numbers.Integral):
+                n_classes = units if units > 1 else 2  # one sigmoid unit: classes 0 and 1
+                bad = sorted(c for c in class_weight
+                             if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= n_classes)
+                if bad:
+                    output = f"output {names[k]!r}" if len(names) > 1 else "output"
+                    raise ValueError(f"{where}: class_weight names class {bad[0]}"
+                                     + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                                     + f", but the model's {output} of shape {tuple(shapes[k])} has {units} "
+                                       f"unit{'s' if units != 1 else ''}, so it can only predict classes 0 to "
+                                       f"{n_classes - 1}")
             c = array_module(y).asarray(class_weights_for(y, class_weight, shapes[k]).astype(dtype))
             out.append(c if s is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
         return out
@@ -767,7 +936,7 @@ class Trainer:
         if validation_split:
             (xs, ys, sws), val = da.split_validation((xs, ys, sws), validation_split)
         if class_weight is not None and ys is not None:
-            sws = tuple(self._with_class_weights(ys, sws, class_weight))
+            sws = tuple(self._with_class_weights(ys, sws, class_weight, where))
         return da.ArraySource((xs, ys, sws), batch_size, shuffle=shuffle, backend=backend), val
 
     # -- fit ----------------------------------------------------------------------------------
@@ -781,7 +950,11 @@ class Trainer:
         outputs, or, for ``x`` alone, a generator/Sequence of ``(x, y[, sample_weight])`` batches.
         ``validation_split`` holds out the LAST fraction of the arrays (before shuffling);
         ``validation_data`` is ``(x, y[, sw])`` or a batch source. Everything is checked before
-        the first step, so a bad call changes no weights.
+        the first step, so a bad call changes no weights: NaN/Inf in x, y, sample_weight or the
+        validation data raise ``NonFiniteDataError`` (``gradflow.config.check_finite = False`` turns
+        this off). A batch whose loss is NaN/Inf is not applied and raises ``NonFiniteLossError``
+        (with ``callbacks.TerminateOnNaN`` training stops cleanly instead); Ctrl-C takes effect at the
+        end of the step it lands in, so the model is always at the end of a completed step.
         """
         self._assert_compiled("fit")
         verbose = resolve_verbose(verbose)
@@ -805,6 +978,11 @@ class Trainer:
             self._peek_build(source)
         cbs = self._callback_list(callbacks, verbose=verbose, epochs=epochs, steps=stream.target, history=True)
         train_step, epoch_logs = self._step_runner("train")
+        if hasattr(train_step, "on_nonfinite"):
+            from ..callbacks import TerminateOnNaN
+
+            # TerminateOnNaN stops cleanly at the end of the batch; the step leaves that batch's update out
+            train_step.on_nonfinite[0] = "skip" if any(isinstance(cb, TerminateOnNaN) for cb in cbs) else "raise"
         test_step, val_epoch_logs = self._step_runner("test") if val_stream is not None else (None, None)
         gpu = self._compute_backend().device == "cuda"
         self.stop_training = False
@@ -818,7 +996,8 @@ class Trainer:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             bar = Progbar(stream.target, verbose=verbose) if verbose else None
             acc = _Accumulator(gpu)
-            steps = self._run_batches(stream.epoch(), train_step, acc, cbs, train_hooks, bar, "train", epoch_logs)
+            steps = self._run_batches(stream.epoch(), train_step, acc, cbs, train_hooks, bar, "train", epoch_logs,
+                                      epoch)
             if steps == 0:
                 stream.warn_exhausted(0)
                 break
@@ -915,8 +1094,16 @@ class Trainer:
         xs, template = self._split_x(first[0], "fit")
         self._ready_for(xs, template, "fit")
 
-    def _run_batches(self, batches, step, acc, cbs, hooks: bool, bar, mode: str, logs_of) -> int:
+    def _run_batches(self, batches, step, acc, cbs, hooks: bool, bar, mode: str, logs_of, epoch=None) -> int:
         """Run ``step`` on every batch; returns the number of steps taken."""
+        steps = [0]
+        try:
+            return self._batch_loop(batches, step, acc, cbs, hooks, bar, mode, logs_of, steps)
+        except NonFiniteLossError as exc:
+            at = f"fit: epoch {epoch + 1}, batch {steps[0]}" if epoch is not None else f"{mode}: batch {steps[0]}"
+            raise NonFiniteLossError(_nonfinite_message(exc.value, at, exc.weight), exc.value, exc.weight) from None
+
+    def _batch_loop(self, batches, step, acc, cbs, hooks, bar, mode, logs_of, counter) -> int:
         dynamic = bar is not None and bar._dynamic and bar.verbose == 1
         begin = getattr(cbs, f"on_{mode}_batch_begin")
         end = getattr(cbs, f"on_{mode}_batch_end")
@@ -926,6 +1113,7 @@ class Trainer:
         steps = 0
         if not hooks and not dynamic:  # the hot path: nothing to report per batch
             for x, y, sw in batches:
+                counter[0] = steps
                 loss = step(x, y, sw)
                 if loss is not None:
                     acc.add(loss, len(x[0]))
@@ -934,6 +1122,7 @@ class Trainer:
                     break
             return steps
         for x, y, sw in batches:
+            counter[0] = steps
             if hooks:
                 begin(steps, {})
             loss = step(x, y, sw)
@@ -1038,7 +1227,11 @@ class Trainer:
         self.reset_metrics()
         acc = _Accumulator(backend.device == "cuda")
         if kind == "train":
-            loss = step(xs, ys, sws)
+            try:
+                loss = step(xs, ys, sws)
+            except NonFiniteLossError as exc:
+                raise NonFiniteLossError(_nonfinite_message(exc.value, "train_on_batch", exc.weight), exc.value,
+                                         exc.weight) from None
         else:
             with no_grad():
                 loss = step(xs, ys, sws)
@@ -1073,6 +1266,11 @@ class Trainer:
         if history:
             self.history = cl.history
         return cl
+
+
+def _prefix_of(shape: tuple, full: tuple) -> bool:
+    """``shape`` is a non-empty leading part of ``full`` (None in ``full`` matches any size)."""
+    return 0 < len(shape) <= len(full) and all(f is None or s == f for s, f in zip(shape, full))
 
 
 def _concat(parts):
