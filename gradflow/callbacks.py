@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
-    "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
+    "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "TensorBoard",
 ]
 
 HOOKS = (
@@ -653,3 +653,7 @@ class LambdaCallback(Callback):
             if not callable(fn):
                 raise ValueError(f"LambdaCallback: {hook} must be callable, got {fn!r}")
             setattr(self, hook, fn)
+
+
+# the callbacks that write files of their own (they subclass Callback above)
+from .callback_files import BackupAndRestore, TensorBoard  # noqa: E402

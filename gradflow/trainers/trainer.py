@@ -988,6 +988,8 @@ class Trainer:
         self.stop_training = False
         train_hooks = cbs.has_batch_hooks("train")
         cbs.on_train_begin({})
+        # BackupAndRestore (Keras 3's hand-off): a restored backup resumes at its epoch
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
