@@ -84,3 +84,8 @@ def summary_params():
 
     return run
 
+
+# Keras on PyTorch 2.13 warns about torch's own __array__ on every conversion; the files that also run
+# their program on real Keras put this in their ``pytestmark``.
+IGNORE_TORCH_ARRAY_WARNING = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")

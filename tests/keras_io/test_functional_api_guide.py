@@ -2,7 +2,6 @@
 
 Only the imports change. Substitutions forced by layers gradflow does not have (noted inline):
 - MNIST / CIFAR-10 downloads -> small synthetic separable images (conftest.class_images).
-- The autoencoder's ``Conv2DTranspose`` decoder -> ``Conv2D(padding="same")`` + ``UpSampling2D``.
 - The ticket model's ``Embedding`` + ``LSTM`` text encoders -> ``Dense`` layers on bag-of-words vectors.
 - The shared ``Embedding`` -> a shared ``Dense``; VGG19 -> a small convnet for feature extraction.
 - The mix-and-match section keeps the second ``CustomRNN`` but not its ``Conv1D``.
@@ -82,21 +81,21 @@ def _encoder(input_name="img"):
 
 
 def _decoder_stack(x):
-    # The guide: Reshape((4, 4, 1)) -> Conv2DTranspose(16, 3) -> Conv2DTranspose(32, 3) -> UpSampling2D(3)
-    # -> Conv2DTranspose(16, 3) -> Conv2DTranspose(1, 3). gradflow has no Conv2DTranspose, so: same-padded
-    # Conv2D layers and one UpSampling2D(7), which also maps 4x4 back to 28x28.
+    # The guide's decoder: 4x4 -> 6x6 -> 8x8 -> (UpSampling2D(3)) 24x24 -> 26x26 -> 28x28
     x = layers.Reshape((4, 4, 1))(x)
-    x = layers.Conv2D(16, 3, activation="relu", padding="same")(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(7)(x)
-    x = layers.Conv2D(16, 3, activation="relu", padding="same")(x)
-    return layers.Conv2D(1, 3, activation="relu", padding="same")(x)
+    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, activation="relu")(x)
+    x = layers.UpSampling2D(3)(x)
+    x = layers.Conv2DTranspose(16, 3, activation="relu")(x)
+    return layers.Conv2DTranspose(1, 3, activation="relu")(x)
 
 
 # Encoder params: Conv2D(1->16, 3x3) 9*16+16 = 160, Conv2D(16->32) 9*16*32+32 = 4,640,
 # Conv2D(32->32) 9*32*32+32 = 9,248, Conv2D(32->16) 9*32*16+16 = 4,624 -> 18,672 (as in the guide).
 ENCODER_PARAMS = 18672
-# Decoder params: Conv2D(1->16) 160, Conv2D(16->32) 4,640, Conv2D(32->16) 4,624, Conv2D(16->1) 9*16+1 = 145.
+# Decoder params (a Conv2DTranspose kernel is 3x3 x out x in): Conv2DTranspose(1->16) 9*16+16 = 160,
+# (16->32) 9*32*16+32 = 4,640, (32->16) 9*16*32+16 = 4,624, (16->1) 9*16+1 = 145 -> 9,569;
+# the autoencoder 18,672 + 9,569 = 28,241 (as in the guide).
 DECODER_PARAMS = 9569
 
 
@@ -108,7 +107,12 @@ def test_same_graph_of_layers_defines_encoder_and_autoencoder(make_images, summa
 
     decoder_output = _decoder_stack(encoder_output)
     autoencoder = keras.Model(encoder_input, decoder_output, name="autoencoder")
-    assert summary_params(autoencoder)[0]["total"] == ENCODER_PARAMS + DECODER_PARAMS
+    params, text = summary_params(autoencoder)
+    assert params["total"] == ENCODER_PARAMS + DECODER_PARAMS == 28241
+    for shape in ["(None, 4, 4, 1)", "(None, 6, 6, 16)", "(None, 8, 8, 32)", "(None, 24, 24, 32)",
+                  "(None, 26, 26, 16)", "(None, 28, 28, 1)"]:
+        assert shape in text
+    assert [type(layer).__name__ for layer in autoencoder.layers].count("Conv2DTranspose") == 4
     assert tuple(autoencoder.output_shape) == (None, 28, 28, 1)
     assert autoencoder.count_params() == ENCODER_PARAMS + DECODER_PARAMS
 
