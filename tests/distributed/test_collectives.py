@@ -1,0 +1,135 @@
+"""DataParallel's collectives with P simulated ranks: one thread per rank and a communicator that
+meets at a barrier, so the sums, broadcasts and gathers are checked without MPI (CI has none)."""
+import threading
+
+import numpy as np
+import pytest
+
+import gradflow as keras
+from gradflow.autograd.tensor import Tensor
+from gradflow.distribution import DataParallel
+from gradflow.distribution.communicator import Communicator
+
+
+class ThreadComm(Communicator):
+    """Rank ``rank`` of ``size`` threads; each collective is two barrier phases over a shared slot list."""
+
+    def __init__(self, rank, size, shared):
+        self.rank, self.size, self._shared = rank, size, shared
+
+    def _exchange(self, obj) -> list:
+        slots, barrier = self._shared["slots"], self._shared["barrier"]
+        slots[self.rank] = obj
+        barrier.wait()
+        values = list(slots)
+        barrier.wait()  # nobody overwrites a slot before every rank has read them all
+        return values
+
+    def allreduce_(self, array) -> None:
+        values = self._exchange(np.array(array, copy=True))
+        array[...] = np.sum(values, axis=0)
+
+    def bcast(self, obj, root=0):
+        return self._exchange(obj)[root]
+
+    def allgather(self, obj) -> list:
+        return self._exchange(obj)
+
+    def abort(self, code=1) -> None:  # pragma: no cover - a failing rank fails the test instead
+        raise SystemExit(code)
+
+
+def run_ranks(size, fn):
+    """``fn(dp, rank)`` on ``size`` simulated ranks; their results in rank order."""
+    shared = {"slots": [None] * size, "barrier": threading.Barrier(size, timeout=30)}
+    results, errors = [None] * size, []
+
+    def worker(rank):
+        try:
+            results[rank] = fn(DataParallel(communicator=ThreadComm(rank, size, shared)), rank)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            shared["barrier"].abort()
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in range(size)]
+    import sys
+
+    hook = sys.excepthook
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sys.excepthook = hook  # DataParallel installs its abort-the-job hook when size > 1
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _model(seed):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_allreduce_gradients_sums_every_rank_and_dtype(size):
+    def fn(dp, rank):
+        params = [Tensor(np.zeros((2, 3), np.float32)), Tensor(np.zeros(4, np.float64)), Tensor(np.zeros(5, np.float32))]
+        params[0].grad = Tensor(np.full((2, 3), rank + 1.0, np.float32))
+        params[1].grad = Tensor(np.arange(4.0) * (rank + 1))
+        params[2].grad = None if rank == 0 else Tensor(np.ones(5, np.float32))  # no gradient on rank 0: counts 0
+        for _ in range(2):  # the fused buffers are reused on the next step
+            dp.allreduce_gradients(params)
+        return [p.grad.data for p in params]
+
+    total = sum(range(1, size + 1))
+    for grads in run_ranks(size, fn):
+        # two steps: the second all-reduce sums the already-summed gradients again
+        np.testing.assert_array_equal(grads[0], np.full((2, 3), total * size, np.float32))
+        np.testing.assert_array_equal(grads[1], np.arange(4.0) * total * size)
+        np.testing.assert_array_equal(grads[2], np.full(5, (size - 1) * size, np.float32))
+        assert [g.dtype for g in grads] == [np.float32, np.float64, np.float32]
+
+
+def test_broadcast_model_gives_every_rank_rank_zeros_weights():
+    chief = _model(100).get_weights()
+
+    def fn(dp, rank):
+        model = _model(100 + rank)  # different initial weights on every rank
+        dp.broadcast_model(model)
+        return model.get_weights()
+
+    for weights in run_ranks(3, fn):
+        for a, b in zip(weights, chief):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_gather_sum_average_and_shards_put_the_global_batch_back_in_order():
+    batch = np.arange(32 * 2, dtype=np.float32).reshape(32, 2)
+
+    def fn(dp, rank):
+        rows = batch[dp.shard(len(batch))]
+        stats = np.full(3, float(rank), np.float32)
+        dp.average_state([stats])
+        return dp.gather_rows(rows), dp.sum(len(rows)), stats
+
+    for gathered, count, stats in run_ranks(3, fn):
+        np.testing.assert_array_equal(gathered, batch)
+        assert count == 32
+        np.testing.assert_allclose(stats, np.full(3, 1.0))
+
+
+def test_shards_cover_the_global_batch_unevenly():
+    from gradflow.distribution import FakeCommunicator
+
+    class Rank(FakeCommunicator):
+        def __init__(self, rank, size):
+            self.rank, self.size = rank, size
+
+    shards = [DataParallel(communicator=Rank(r, 3)).shard(32) for r in range(3)]
+    assert [s.stop - s.start for s in shards] == [11, 11, 10]
+    assert shards[0].start == 0 and shards[-1].stop == 32
+    assert all(a.stop == b.start for a, b in zip(shards, shards[1:]))
