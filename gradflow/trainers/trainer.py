@@ -100,8 +100,24 @@ def _stateful_weights(model) -> list:
     return out
 
 
+def _data_parallel():
+    """The active ``gradflow.distribution.DataParallel`` when it spans several processes, else None."""
+    from ..distribution import distribution
+
+    dist = distribution()
+    return dist if dist is not None and dist.size > 1 else None
+
+
+def _rows(parts, rows: slice):
+    return None if parts is None else tuple(None if a is None else a[rows] for a in parts)
+
+
 def resolve_verbose(verbose) -> int:
-    """'auto' -> 1 (a live bar on a terminal; elsewhere Progbar prints only each epoch's last line)."""
+    """'auto' -> 1 (a live bar on a terminal; elsewhere Progbar prints only each epoch's last line);
+    0 on every data-parallel process but the first (one log per job)."""
+    dist = _data_parallel()
+    if dist is not None and not dist.is_chief:
+        return 0
     if verbose == "auto" or verbose is None:
         return 1
     if isinstance(verbose, (bool, np.bool_)):
@@ -214,6 +230,39 @@ class _Plan:
         self.optimizer = model.optimizer
         self.graph = model._input_names() is not None  # Sequential/Functional take the flat list
         self.output_accs = None
+        self.dist = _data_parallel()
+
+    def shard(self, xs, ys, sws):
+        """Data parallel: ``(xs, ys, sws, share, split)``, this process's rows of a global batch and
+        their share of it. A batch smaller than the job runs whole on every process (share 1/size,
+        nothing to gather). Alone: the batch as given, share 1.0."""
+        dist = self.dist
+        n = len(xs[0])
+        if dist is None:
+            return xs, ys, sws, 1.0, False
+        if n < dist.size:
+            return xs, ys, sws, 1.0 / dist.size, False
+        rows = dist.shard(n)
+        return _rows(xs, rows), _rows(ys, rows), _rows(sws, rows), (rows.stop - rows.start) / n, True
+
+    def global_outputs(self, outs, split: bool) -> list:
+        """Data parallel: every process's output rows, in batch order (for metrics and predict)."""
+        if not split:
+            return outs
+        return [Tensor._wrap(self.dist.gather_rows(o.data)) for o in outs]
+
+    def global_loss(self, local):
+        """The global batch's loss: the sum over processes of each one's ``loss * share``."""
+        if self.dist is None:
+            return local
+        total = self.dist.sum(float(local.get() if is_cupy_array(local) else local))
+        return np.asarray(total, dtype=local.dtype)
+
+    def predict(self, xs) -> list:
+        if self.dist is None:
+            return self.predict_fn(self.feed(xs), False)
+        local, _, _, _, split = self.shard(xs, None, None)
+        return self.global_outputs(self.predict_fn(self.feed(local), False), split)
 
     def feed(self, xs):
         """The model's input from the adapter's flat arrays."""
@@ -224,9 +273,6 @@ class _Plan:
     def forward(self, xs, training: bool) -> list:
         """Model outputs (logits where the fused loss applies), one Tensor per output."""
         return self.forward_fn(self.feed(xs), training)
-
-    def predict(self, xs) -> list:
-        return self.predict_fn(self.feed(xs), False)
 
     def loss_of(self, xs, ys, outs, sws):
         model = self.model
@@ -275,6 +321,8 @@ class _Plan:
         stateful = _stateful_weights(self.model) if check else []
         saved = [p.data.copy() for p in stateful]
         on_nonfinite = ["raise"]
+        dist, shard, global_outputs, global_loss = self.dist, self.shard, self.global_outputs, self.global_loss
+        moving = _stateful_weights(self.model) if dist is not None else []
 
         def body(xs, ys, sws):
             for p in params:
@@ -286,13 +334,23 @@ class _Plan:
                     buf[...] = data
                 else:  # the weight was moved or replaced since the step was built
                     saved[i] = data.copy()
+            global_ys, global_sws, split = ys, sws, False
+            if dist is not None:  # this process's rows; the summed gradients are the global batch's
+                xs, ys, sws, share, split = shard(xs, ys, sws)
             outs = forward(xs, True)
             loss = loss_of(xs, ys, outs, sws)
+            if dist is not None:
+                loss = loss * share
+            value = loss.data
             if loss.requires_grad:
                 loss.backward()
+                if dist is not None:
+                    dist.allreduce_gradients(params)
+                    value = global_loss(loss.data)
+                    dist.average_state([p.data for p in moving])
                 broken = None
                 if check:
-                    finite = _is_finite(loss.data)
+                    finite = _is_finite(value)
                     if finite and stateful and not _all_finite([p.data for p in stateful]):
                         # a statistic the forward pass updated overflowed although the loss did not
                         broken = next((p for p, buf in zip(stateful, saved)
@@ -301,14 +359,16 @@ class _Plan:
                     for p, buf in zip(stateful, saved):
                         p.data[...] = buf
                     if broken is not None or on_nonfinite[0] == "raise":
-                        value = float(loss.data.get() if is_cupy_array(loss.data) else loss.data)
+                        number = float(value.get() if is_cupy_array(value) else value)
                         name = None if broken is None else broken.name
-                        raise NonFiniteLossError(_nonfinite_message(value, "train step", name), value, name)
+                        raise NonFiniteLossError(_nonfinite_message(number, "train step", name), number, name)
                 else:
                     opt_step(params)
+            elif dist is not None:
+                value = global_loss(loss.data)
             if update_metrics is not None:
-                update_metrics(ys, outs, sws)
-            return loss.data
+                update_metrics(global_ys, global_outputs(outs, split), global_sws)
+            return value
 
         def train_step(xs, ys, sws):
             return sigint_deferred(body, xs, ys, sws)
@@ -320,13 +380,16 @@ class _Plan:
         forward, loss_of, clear = self.forward, self.loss_of, self._clear
         update_metrics = self.update_metrics if self.metrics is not None else None
 
+        shard, global_outputs, global_loss = self.shard, self.global_outputs, self.global_loss
+
         def test_step(xs, ys, sws):
             clear()
-            outs = forward(xs, False)
-            loss = loss_of(xs, ys, outs, sws)
+            local_xs, local_ys, local_sws, share, split = shard(xs, ys, sws)
+            outs = forward(local_xs, False)
+            loss = loss_of(local_xs, local_ys, outs, local_sws)
             if update_metrics is not None:
-                update_metrics(ys, outs, sws)
-            return loss.data
+                update_metrics(ys, global_outputs(outs, split), sws)
+            return loss.data if self.dist is None else global_loss(loss.data * share)
 
         return test_step
 
@@ -985,6 +1048,10 @@ class Trainer:
             train_step.on_nonfinite[0] = "skip" if any(isinstance(cb, TerminateOnNaN) for cb in cbs) else "raise"
         test_step, val_epoch_logs = self._step_runner("test") if val_stream is not None else (None, None)
         gpu = self._compute_backend().device == "cuda"
+        dist = _data_parallel()
+        if dist is not None:  # every process starts from rank 0's weights and shuffles as it does
+            dist.broadcast_model(self)
+            dist.broadcast_random_state()
         self.stop_training = False
         train_hooks = cbs.has_batch_hooks("train")
         cbs.on_train_begin({})
@@ -1022,6 +1089,10 @@ class Trainer:
         """``(step(xs, ys, sws) -> batch loss or logs dict, logs(acc) -> dict)``: the fast built-in step,
         or the model's own ``train_step``/``test_step`` when it overrides them."""
         if self._overrides(f"{kind}_step"):
+            if _data_parallel() is not None:
+                raise NotImplementedError(f"model {self.name!r} overrides {kind}_step: data-parallel training "
+                                          f"runs the built-in steps only (they shard each batch and all-reduce "
+                                          f"the gradients)")
             user_step = getattr(self, f"{kind}_step")
             state = {"logs": {}}
 
@@ -1046,8 +1117,9 @@ class Trainer:
         def logs_of(acc):
             logs = self._logs(acc)
             for k, a in enumerate(plan.output_accs):
-                if plan.reducers[k] is not None:
-                    logs[f"{names[k]}_loss"] = a.result()
+                if plan.reducers[k] is not None:  # data parallel: each process summed its own rows
+                    logs[f"{names[k]}_loss"] = a.result() if plan.dist is None else \
+                        plan.dist.sum(a.result() * a.count) / plan.dist.sum(a.count)
             return logs
 
         reset()

@@ -20,14 +20,30 @@ if not distributed:
 rng = np.random.default_rng(0)
 x = rng.normal(size=(96, 6)).astype("float32")
 y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int64")
-model = keras.Sequential([keras.Input(shape=(6,)),
-                          keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-3)),
-                          keras.layers.Dense(2, activation="softmax")])
 opt = keras.optimizers.Adam(1e-2, global_clipnorm=0.5) if optimizer == "adam" else \
     keras.optimizers.SGD(0.1, momentum=0.9)
-model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-history = model.fit(x, y, batch_size=32, epochs=4, shuffle=True, verbose=0)
-evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
-predictions = model.predict(x[:10], batch_size=4, verbose=0)
+if len(sys.argv) > 4 and sys.argv[4] == "two_heads":
+    # two outputs (per-output losses and metrics), sample weights, validation data
+    inputs = keras.Input(shape=(6,))
+    hidden = keras.layers.Dense(16, activation="tanh")(inputs)
+    model = keras.Model(inputs, {"cls": keras.layers.Dense(2, activation="softmax", name="cls")(hidden),
+                                 "reg": keras.layers.Dense(1, name="reg")(hidden)})
+    model.compile(optimizer=opt, loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                  loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    targets = {"cls": y, "reg": x[:, :1] * 2.0}
+    weights = np.linspace(0.5, 1.5, len(x)).astype("float32")
+    history = model.fit(x[:80], {k: v[:80] for k, v in targets.items()}, sample_weight=weights[:80], batch_size=16,
+                        epochs=3, shuffle=True, verbose=0,
+                        validation_data=(x[80:], {k: v[80:] for k, v in targets.items()}))
+    evaluation = model.evaluate(x, targets, batch_size=40, verbose=0, return_dict=True)
+    predictions = model.predict(x[:10], batch_size=4, verbose=0)["cls"]
+else:
+    model = keras.Sequential([keras.Input(shape=(6,)),
+                              keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-3)),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=4, shuffle=True, verbose=0)
+    evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    predictions = model.predict(x[:10], batch_size=4, verbose=0)
 np.savez(f"{out_dir}/rank{rank}.npz", *model.get_weights(), predictions=predictions,
          meta=np.frombuffer(json.dumps({"history": history.history, "evaluate": evaluation}).encode(), np.uint8))

@@ -17,13 +17,13 @@ pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip instal
 SCRIPT = Path(__file__).with_name("_train.py")
 
 
-def _run(out, ranks, optimizer):
+def _run(out, ranks, optimizer, model="mlp"):
     env = {**os.environ, "OMPI_MCA_rmaps_base_oversubscribe": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     if ranks == 1:
-        cmd = [sys.executable, str(SCRIPT), str(out), "single", optimizer]
+        cmd = [sys.executable, str(SCRIPT), str(out), "single", optimizer, model]
     else:
         cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py",
-               str(SCRIPT), str(out), "distributed", optimizer]
+               str(SCRIPT), str(out), "distributed", optimizer, model]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     results = []
@@ -35,15 +35,13 @@ def _run(out, ranks, optimizer):
     return results
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: fit/evaluate/predict do not shard batches or all-reduce "
-                                        "gradients yet (the DataParallel collectives exist; the trainer hooks do not)")
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_data_parallel_equals_one_process(tmp_path, ranks, optimizer):
+@pytest.mark.parametrize("ranks,optimizer,model", [(2, "adam", "mlp"), (2, "sgd", "mlp"), (3, "adam", "mlp"),
+                                                   (3, "sgd", "mlp"), (3, "adam", "two_heads")])
+def test_data_parallel_equals_one_process(tmp_path, ranks, optimizer, model):
     (tmp_path / "one").mkdir()
     (tmp_path / "many").mkdir()
-    [(ref_w, ref_meta, ref_pred)] = _run(tmp_path / "one", 1, optimizer)
-    runs = _run(tmp_path / "many", ranks, optimizer)
+    [(ref_w, ref_meta, ref_pred)] = _run(tmp_path / "one", 1, optimizer, model)
+    runs = _run(tmp_path / "many", ranks, optimizer, model)
     for weights, meta, pred in runs:
         for a, b in zip(weights, ref_w):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
