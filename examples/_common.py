@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -22,6 +24,9 @@ def parser(description: str, datasets=("digits", "mnist", "fashion_mnist", "cifa
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="fit verbosity (default 2)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="write the training curves (loss, metrics, validation) to this PNG, e.g. curves.png")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of an MPI job: mpirun -n 2 python -m mpi4py "
+                        "examples/<script>.py --distributed (batch-size is the global batch; needs gradflow[distributed])")
     return p
 
 
@@ -29,6 +34,10 @@ def save_curves(history, path, title=None) -> None:
     """--plot: the training curves through gradflow.utils.plot_history, saying where they went."""
     if not path:
         return
+    from gradflow.distribution import distribution
+
+    if distribution() is not None and not distribution().is_chief:
+        return  # one file per job
     from gradflow.utils import plot_history
 
     try:
@@ -79,6 +88,13 @@ def setup(args) -> None:
     if args.backend:
         gradflow.set_backend(args.backend)
     set_random_seed(args.seed)
+    if getattr(args, "distributed", False):
+        from gradflow import distribution
+
+        distribution.set_distribution(distribution.DataParallel())
+        if distribution.process_id() != 0:  # one log per job: the other ranks print nothing
+            sys.stdout = open(os.devnull, "w")
+        print(f"data parallel over {distribution.num_processes()} processes")
     print(f"backend: {gradflow.get_backend().name} ({gradflow.get_backend().device})")
 
 

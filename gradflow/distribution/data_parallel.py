@@ -48,17 +48,6 @@ class DataParallel:
             params = model._optimizer_params()
             opt.set_state(self.comm.bcast(opt.get_state(params) if self.is_chief else None), params)
 
-    def broadcast_random_state(self) -> None:
-        """Rank 0's random generator state on every rank (the same shuffles; dropout masks then
-        differ per row, as on one process)."""
-        if self.size == 1:
-            return
-        from ..random import generator
-
-        bits = getattr(generator(), "bit_generator", None)
-        if bits is not None:  # NumPy's Generator (CuPy's generators are seeded per process)
-            bits.state = self.comm.bcast(bits.state if self.is_chief else None)
-
     def allreduce_gradients(self, params) -> None:
         """Sum every parameter's ``.grad`` over the ranks, through one fused buffer per dtype."""
         if self.size == 1:

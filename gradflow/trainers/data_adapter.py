@@ -232,11 +232,17 @@ def _to_device(arr, backend):
 
 
 def _permutation(n: int):
-    """A shuffled index from gradflow's seeded generator, as a NumPy array."""
+    """A shuffled index from gradflow's seeded generator, as a NumPy array. Data parallel: rank 0's,
+    on every rank (each rank's generator also draws its own dropout masks, so they drift apart)."""
+    from ..distribution import distribution
     from ..random import generator
 
+    dist = distribution()
+    if dist is not None and dist.size > 1 and not dist.is_chief:
+        return dist.comm.bcast(None)
     perm = generator().permutation(n)
-    return perm if isinstance(perm, np.ndarray) else perm.get()
+    perm = perm if isinstance(perm, np.ndarray) else perm.get()
+    return perm if dist is None or dist.size == 1 else dist.comm.bcast(perm)
 
 
 class ArraySource:

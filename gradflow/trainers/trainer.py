@@ -1049,9 +1049,8 @@ class Trainer:
         test_step, val_epoch_logs = self._step_runner("test") if val_stream is not None else (None, None)
         gpu = self._compute_backend().device == "cuda"
         dist = _data_parallel()
-        if dist is not None:  # every process starts from rank 0's weights and shuffles as it does
+        if dist is not None:  # every process starts from rank 0's weights (and shuffles as it does)
             dist.broadcast_model(self)
-            dist.broadcast_random_state()
         self.stop_training = False
         train_hooks = cbs.has_batch_hooks("train")
         cbs.on_train_begin({})

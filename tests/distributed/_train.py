@@ -37,6 +37,16 @@ if len(sys.argv) > 4 and sys.argv[4] == "two_heads":
                         validation_data=(x[80:], {k: v[80:] for k, v in targets.items()}))
     evaluation = model.evaluate(x, targets, batch_size=40, verbose=0, return_dict=True)
     predictions = model.predict(x[:10], batch_size=4, verbose=0)["cls"]
+elif len(sys.argv) > 4 and sys.argv[4] == "dropout_bn":
+    # dropout masks differ per rank and batch norm sees each rank's rows: not one process's numbers,
+    # but every rank must still hold the same model (a last batch of 96 % 40 = 16 rows, uneven shares)
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
+                              keras.layers.Activation("relu"), keras.layers.Dropout(0.3),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=40, epochs=3, shuffle=True, verbose=0, validation_split=0.2)
+    evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    predictions = model.predict(x[:10], batch_size=4, verbose=0)
 else:
     model = keras.Sequential([keras.Input(shape=(6,)),
                               keras.layers.Dense(16, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-3)),

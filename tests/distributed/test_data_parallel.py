@@ -56,6 +56,28 @@ def test_data_parallel_equals_one_process(tmp_path, ranks, optimizer, model):
             np.testing.assert_array_equal(a, b)
 
 
+def test_ranks_stay_identical_with_dropout_batch_norm_and_shuffle(tmp_path):
+    runs = _run(tmp_path, 3, "adam", "dropout_bn")
+    first_w, first_meta, first_pred = runs[0]
+    assert first_meta["history"]["loss"][-1] < first_meta["history"]["loss"][0]
+    for weights, meta, pred in runs[1:]:
+        for a, b in zip(weights, first_w):  # moving statistics included
+            np.testing.assert_array_equal(a, b)
+        assert meta == first_meta
+        np.testing.assert_array_equal(pred, first_pred)
+
+
+def test_mnist_example_runs_distributed_with_one_log(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    example = Path(__file__).parents[2] / "examples" / "mnist_cnn.py"
+    r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-m", "mpi4py",
+                        str(example), "--distributed", "--epochs", "1", "--limit", "256", "--verbose", "2"],
+                       capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "data parallel over 2 processes" in r.stdout
+    assert r.stdout.count("Epoch 1/1") == 1 and r.stdout.count("test accuracy") == 1
+
+
 def test_a_failing_rank_ends_the_job(tmp_path):
     script = tmp_path / "fail.py"
     script.write_text("import gradflow as keras\n"
