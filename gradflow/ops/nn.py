@@ -258,10 +258,16 @@ class DepthwiseConv2D(Function):
         kh, kw, c, m = w.shape
         (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
         y = xp.zeros((x.shape[0], oh, ow, c, m), dtype=x.dtype)
+        y4 = y.reshape(x.shape[0], oh, ow, c * m)
+        tmp = xp.empty_like(y4) if m == 1 else None
         for i in range(kh):
             for j in range(kw):
                 window = xpad[:, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
-                y += window[..., None] * w[i, j]
+                if m == 1:  # one filter per channel: a multiply into a reused buffer, then an add
+                    xp.multiply(window, w[i, j, :, 0], out=tmp)
+                    y4 += tmp
+                else:
+                    y += window[..., None] * w[i, j]
         ctx.xpad, ctx.w, ctx.geom, ctx.x_shape = xpad, w, (stride, dilation, out_hw, pads), x.shape
         return y.reshape(x.shape[0], oh, ow, c * m)
 
@@ -275,14 +281,20 @@ class DepthwiseConv2D(Function):
         need_x, need_w = ctx.needs_input_grad[:2]
         dxpad = xp.zeros_like(xpad) if need_x else None
         dwt = xp.zeros_like(w) if need_w else None
+        g4 = g[..., 0] if m == 1 else None
+        tmp = xp.empty_like(g4) if need_x and m == 1 else None
         for i in range(kh):
             for j in range(kw):
                 rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
                 cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-                if need_w:
-                    dwt[i, j] = (xpad[:, rows, cols][..., None] * g).sum(axis=(0, 1, 2))
+                if need_w:  # one contraction per tap, no (N, OH, OW, C, M) temporary
+                    dwt[i, j] = xp.einsum("nhwc,nhwcm->cm", xpad[:, rows, cols], g)
                 if need_x:
-                    dxpad[:, rows, cols] += (g * w[i, j]).sum(axis=-1)
+                    if m == 1:
+                        xp.multiply(g4, w[i, j, :, 0], out=tmp)
+                        dxpad[:, rows, cols] += tmp
+                    else:
+                        dxpad[:, rows, cols] += xp.einsum("nhwcm,cm->nhwc", g, w[i, j])
         dx = None
         if need_x:
             H, W = ctx.x_shape[1:3]
