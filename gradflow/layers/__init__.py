@@ -7,20 +7,21 @@ from .base import Layer, clear_session, layer_class, register_alias, registered_
 from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D, Convolution2D, Convolution2DTranspose,
                             DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D)
 from .convolutional3d import AveragePooling3D, Conv3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D
-from .core import Activation, Dense
+from .core import Activation, Dense, Identity
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                       concatenate, dot, maximum, minimum, multiply, subtract)
-from .normalization import BatchNormalization, LayerNormalization
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from .operations import TensorOp
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
-from .reshaping import Cropping2D, Flatten, Reshape, UpSampling2D, ZeroPadding2D
+from .reshaping import (Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D,
+                        ZeroPadding2D)
 from .rnn import GRU, LSTM, Bidirectional, ConvLSTM2D, SimpleRNN
 from .symbolic import KerasTensor
 
@@ -39,6 +40,7 @@ __all__ = [
     "Rescaling", "Normalization", "CenterCrop", "Resizing", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D",
     "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
     "Cropping2D", "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
+    "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "serialize", "deserialize",
 ]
 

@@ -6,7 +6,7 @@ from ._activation import WithActivation
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
 
-__all__ = ["Dense", "Activation"]
+__all__ = ["Dense", "Activation", "Identity"]
 
 
 class Dense(WithActivation, Layer):
@@ -84,3 +84,13 @@ class Activation(WithActivation, Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation_name}
+
+
+class Identity(Layer):
+    """Returns its input unchanged (Keras 3: a placeholder, e.g. a model's head switched off)."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, x, training: bool = False):
+        return x

@@ -7,7 +7,7 @@ from .. import initializers, ops, regularizers
 from ._args import describe, resolve, unsupported
 from .base import Layer
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -194,3 +194,98 @@ class LayerNormalization(Layer):
                 "scale": self.scale, "rms_scaling": self.rms_scaling,
                 "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
                 "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer)}
+
+
+class GroupNormalization(Layer):
+    """Normalise each sample over groups of channels (Keras 3): the ``axis`` channels split into
+    ``groups`` groups, each normalised over its channels and every other non-batch axis, then
+    ``gamma``/``beta`` per channel. ``groups=-1`` is one group per channel (instance norm)."""
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or (groups < 1 and groups != -1):
+            raise ValueError(f"{describe(self)}: groups must be a positive int or -1, got groups={groups!r}")
+        self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = resolve(self, "beta_initializer", initializers.get, beta_initializer)
+        self.gamma_initializer = resolve(self, "gamma_initializer", initializers.get, gamma_initializer)
+        self.beta_regularizer = resolve(self, "beta_regularizer", regularizers.get, beta_regularizer)
+        self.gamma_regularizer = resolve(self, "gamma_regularizer", regularizers.get, gamma_regularizer)
+
+    def _groups(self, channels: int) -> int:
+        return channels if self.groups == -1 else self.groups
+
+    def check_input_shape(self, input_shape) -> None:
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank or self.axis % rank == 0:
+            raise ValueError(f"{describe(self)}: axis={self.axis} is not a channel axis of inputs of shape "
+                             f"{tuple(input_shape)}")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"{describe(self)}: the channel axis {self.axis} must be known, got {tuple(input_shape)}")
+        groups = self._groups(channels)
+        if groups > channels or channels % groups:
+            raise ValueError(f"{describe(self)}: {channels} channels cannot be split into groups={groups} "
+                             f"(the number of channels must be a multiple of groups, and at least groups)")
+
+    def build(self, input_shape) -> None:
+        channels = input_shape[self.axis]
+        if self.scale:
+            self.add_weight(name="gamma", shape=(channels,), initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer)
+        if self.center:
+            self.add_weight(name="beta", shape=(channels,), initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, x, training: bool = False):
+        rank, axis = x.ndim, self.axis % x.ndim
+        channels = x.shape[axis]
+        groups = self._groups(channels)
+        last = x if axis == rank - 1 else x.transpose(tuple(i for i in range(rank) if i != axis) + (axis,))
+        shape = last.shape
+        grouped = last.reshape(shape[:-1] + (groups, channels // groups))
+        reduce = tuple(range(1, rank - 1)) + (rank,)  # every non-batch axis but the group axis
+        mean = grouped.mean(axis=reduce, keepdims=True)
+        centred = grouped - mean
+        inv = ((centred * centred).mean(axis=reduce, keepdims=True) + self.epsilon) ** -0.5
+        y = (centred * inv).reshape(shape)
+        if self.scale:
+            y = y * self.gamma
+        if self.center:
+            y = y + self.beta
+        if axis != rank - 1:
+            order = list(range(rank - 1))
+            order.insert(axis, rank - 1)
+            y = y.transpose(tuple(order))
+        return y
+
+    def get_config(self) -> dict:
+        ser, reg = initializers.serialize, regularizers.serialize
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale, "beta_initializer": ser(self.beta_initializer),
+                "gamma_initializer": ser(self.gamma_initializer), "beta_regularizer": reg(self.beta_regularizer),
+                "gamma_regularizer": reg(self.gamma_regularizer), "beta_constraint": None, "gamma_constraint": None}
+
+
+class UnitNormalization(Layer):
+    """Scale each sample to unit L2 norm over ``axis`` (Keras 3: ``x / sqrt(max(sum(x^2), 1e-12))``)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, x, training: bool = False):
+        squares = (x * x).sum(axis=self.axis, keepdims=True)
+        return x * ops.maximum(squares, 1e-12) ** -0.5
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}

@@ -1,5 +1,5 @@
-"""Reshaping layers: Flatten, Reshape (one -1 allowed), UpSampling2D (nearest or bilinear),
-ZeroPadding2D and Cropping2D."""
+"""Reshaping layers: Flatten, Reshape (one -1 allowed), UpSampling1D, UpSampling2D (nearest or
+bilinear), ZeroPadding2D, Cropping2D, RepeatVector and Permute."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,86 @@ from ._args import check_rank, describe, from_channels_last, positive_tuple, to_
 from ._args import data_format as check_data_format
 from .base import Layer
 
-__all__ = ["Flatten", "Reshape", "UpSampling2D", "ZeroPadding2D", "Cropping2D"]
+__all__ = ["Flatten", "Reshape", "UpSampling1D", "UpSampling2D", "ZeroPadding2D", "Cropping2D", "RepeatVector",
+           "Permute"]
+
+
+def _repeat_axis(x, axis: int, times: int):
+    """Each entry along ``axis`` repeated ``times`` times in a row, by broadcasting against ones (so
+    the backward pass sums each block back onto its source)."""
+    shape = x.shape
+    expanded = x.reshape(shape[:axis + 1] + (1,) + shape[axis + 1:])
+    ones = Tensor._wrap(x.xp.ones((1,) * (axis + 1) + (times,) + (1,) * (len(shape) - axis - 1), dtype=x.dtype))
+    return (expanded * ones).reshape(shape[:axis] + (shape[axis] * times,) + shape[axis + 1:])
+
+
+class RepeatVector(Layer):
+    """``(batch, features)`` -> ``(batch, n, features)``: the input repeated ``n`` times."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{describe(self)}: n must be a positive int, got n={n!r}")
+        self.n = int(n)
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 2, "(batch, features)")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def call(self, x, training: bool = False):
+        return _repeat_axis(x.reshape((x.shape[0], 1, x.shape[1])), 1, self.n)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    """Permute the non-batch axes: ``dims`` is a permutation of ``1..rank-1`` (Keras counts from 1)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            self.dims = tuple(int(d) for d in dims)
+        except (TypeError, ValueError):
+            raise ValueError(f"{describe(self)}: dims must be a tuple of ints, got {dims!r}") from None
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"{describe(self)}: dims must be a permutation of 1..{len(self.dims)} (the batch axis "
+                             f"stays first), got {dims!r}")
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, len(self.dims) + 1, f"(batch + {len(self.dims)} axes for dims={self.dims})")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def call(self, x, training: bool = False):
+        return x.transpose((0,) + self.dims)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class UpSampling1D(Layer):
+    """``(batch, steps, features)`` -> ``(batch, steps * size, features)``: each step repeated."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        (self.size,) = positive_tuple(self, "size", size, 1)
+
+    def check_input_shape(self, input_shape) -> None:
+        check_rank(self, input_shape, 3, "(batch, steps, features)")
+
+    def compute_output_shape(self, input_shape):
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else steps * self.size, input_shape[2])
+
+    def call(self, x, training: bool = False):
+        return _repeat_axis(x, 1, self.size)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size}
 
 
 class Flatten(Layer):

@@ -269,9 +269,10 @@ def _to_keras(value):
     if "class_name" in value and isinstance(value.get("config"), dict):
         name = value["class_name"]
         module = str(value.get("module") or "")
-        if "initializers" in module or _is(name, "initializers"):
+        layer = "layers" in module.split(".")  # a layer named like an initializer (Identity) stays a layer
+        if not layer and ("initializers" in module or _is(name, "initializers")):
             keras_module = "keras.initializers"
-        elif "regularizers" in module or _is(name, "regularizers"):
+        elif not layer and ("regularizers" in module or _is(name, "regularizers")):
             keras_module = "keras.regularizers"
         elif name in ("Functional", "Model"):
             keras_module, name = "keras.src.models.functional", "Functional"
