@@ -6,6 +6,13 @@ its default layout. The contenders' epochs are interleaved; medians of the timed
 median of the per-round ratios (time of PyTorch's epoch / gradflow's), measured in the same run.
 
     python benchmarks/bench_models.py [--quick] [--samples 1024] [--repeats 3] [--kernels numba]
+
+``--predict`` measures inference instead: ``predict(x, batch_size=1000)`` samples/s on 4,000
+samples, the latency of ``predict`` on one sample and of a one-sample forward call (``model(x)``
+under ``no_grad``; PyTorch: the module under ``no_grad`` in eval mode; Keras: ``model(x,
+training=False)``), for gradflow, PyTorch eager (channels_last and NCHW, the better one counts)
+and Keras 3 on JAX (XLA), each framework in a process of its own, the others skipped when not
+installed. Medians over the repeats after warm-up; ratios to the best of the others.
 """
 from __future__ import annotations
 
@@ -135,6 +142,155 @@ def standalone_torch(name, n, batch, repeats) -> float | None:
     return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
 
 
+# -- inference (--predict) -------------------------------------------------------------------
+_PREDICT_COMMON = r"""
+import json, statistics, sys, time
+import numpy as np
+def med(f, n):
+    f(); f()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+def data(name, n):
+    shape = (28, 28, 1) if name == "A" else (32, 32, 3)
+    return np.random.default_rng(0).random((n, *shape), dtype=np.float32)
+"""
+
+_PREDICT_GRADFLOW = _PREDICT_COMMON + r"""
+sys.path.insert(0, {here!r})
+from bench_models import gradflow_model
+import gradflow
+if {kernels!r}:
+    gradflow.config.kernels = {kernels!r}
+from gradflow.autograd.grad_mode import no_grad
+out = {{}}
+for name in {models!r}:
+    x = data(name, {n}); one = x[:1]
+    m = gradflow_model(name, x.shape[1:], {kind!r})
+    def call():
+        with no_grad():
+            m(one)
+    out[name] = {{"predict": {n} / med(lambda: m.predict(x, batch_size=1000, verbose=0), {repeats}),
+                 "predict1": med(lambda: m.predict(one, verbose=0), {lat}),
+                 "call1": med(call, {lat})}}
+print(json.dumps(out))
+"""
+
+_PREDICT_TORCH = _PREDICT_COMMON + r"""
+import torch
+sys.path.insert(0, {here!r})
+from bench_models import torch_model
+assert "gradflow" not in sys.modules
+out = {{}}
+for name in {models!r}:
+    x = data(name, {n})
+    best = None
+    for cl in (True, False):
+        torch.manual_seed(0)
+        m = torch_model(name, torch).eval()
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        if cl:
+            m = m.to(memory_format=torch.channels_last)
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        def predict(xx):
+            with torch.no_grad():
+                return np.concatenate([torch.softmax(m(xx[i:i + 1000]), -1).numpy() for i in range(0, len(xx), 1000)])
+        one = xt[:1]
+        def call():
+            with torch.no_grad():
+                m(one)
+        r = {{"predict": {n} / med(lambda: predict(xt), {repeats}), "predict1": med(lambda: predict(one), {lat}),
+             "call1": med(call, {lat}), "layout": "channels_last" if cl else "NCHW"}}
+        if best is None or r["predict"] > best["predict"]:
+            best = r
+    out[name] = best
+print(json.dumps(out))
+"""
+
+_PREDICT_KERAS_JAX = _PREDICT_COMMON + r"""
+import os
+os.environ["KERAS_BACKEND"] = "jax"
+import keras
+from keras import layers
+assert "gradflow" not in sys.modules
+def model(name):
+    if name == "A":
+        ls = [keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+              layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(0.5),
+              layers.Dense(10, activation="softmax")]
+    else:
+        ls = [keras.Input((32, 32, 3))]
+        for f in (32, 64, 128):
+            ls += [layers.Conv2D(f, 3, padding="same"), layers.BatchNormalization(), layers.Activation("relu"),
+                   layers.MaxPooling2D(2)]
+        ls += [layers.Flatten(), layers.Dense(10, activation="softmax")]
+    return keras.Sequential(ls)
+out = {{}}
+for name in {models!r}:
+    x = data(name, {n}); one = x[:1]
+    m = model(name)
+    out[name] = {{"predict": {n} / med(lambda: m.predict(x, batch_size=1000, verbose=0), {repeats}),
+                 "predict1": med(lambda: m.predict(one, verbose=0), {lat}),
+                 "call1": med(lambda: m(one, training=False), {lat})}}
+print(json.dumps(out))
+"""
+
+
+def _run_child(code: str, timeout: int = 1800):
+    """Run ``code`` in a fresh Python; its last stdout line as JSON, or None (and why) when it fails."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        return None, (proc.stderr.strip().splitlines() or ["failed"])[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def predict_main(args) -> dict:
+    """The --predict comparison; prints one table and returns the figures."""
+    import importlib.util
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    n, repeats = (2000, 3) if args.quick else (4000, args.repeats)
+    lat = 50 if args.quick else 200
+    fmt = dict(here=here, models=args.models, n=n, repeats=repeats, lat=lat)
+    results = {}
+    results["gradflow"], err = _run_child(_PREDICT_GRADFLOW.format(kernels=args.kernels or "", kind="sequential", **fmt))
+    if results["gradflow"] is None:
+        raise RuntimeError(f"the gradflow run failed: {err}")
+    others = {"torch": ("torch", _PREDICT_TORCH), "keras-jax": ("jax", _PREDICT_KERAS_JAX)}
+    for label, (module, code) in others.items():
+        if importlib.util.find_spec(module) is None or (label == "keras-jax" and importlib.util.find_spec("keras") is None):
+            print(f"{label}: skipped ({module} is not installed)")
+            continue
+        results[label], err = _run_child(code.format(**fmt))
+        if results[label] is None:
+            print(f"{label}: skipped (its run failed: {err})")
+            del results[label]
+    print(f"predict: {n} samples, batch 1000, median of {repeats}; latency: one sample, median of {lat} "
+          f"(each framework in its own process)")
+    print(f"{'model':6s} {'':10s} " + " ".join(f"{k:>16s}" for k in results) + f" {'gradflow/best':>14s}")
+    for name in args.models:
+        for metric, unit in (("predict", "samples/s"), ("predict1", "ms"), ("call1", "ms")):
+            vals = {k: r[name][metric] for k, r in results.items()}
+            cells = " ".join(f"{v:16.0f}" if unit == "samples/s" else f"{v * 1e3:16.3f}" for v in vals.values())
+            rest = [v for k, v in vals.items() if k != "gradflow"]
+            ratio = "-"
+            if rest:
+                # throughput: ours / best other; latency: best other / ours (above 1 = we are ahead)
+                ratio = (f"{vals['gradflow'] / max(rest):.2f}x" if unit == "samples/s"
+                         else f"{min(rest) / vals['gradflow']:.2f}x")
+            print(f"{name:6s} {metric + ' ' + unit:10s} {cells} {ratio:>14s}")
+    layouts = {name: results["torch"][name]["layout"] for name in args.models} if "torch" in results else {}
+    if layouts:
+        print(f"PyTorch's better layout: {layouts}")
+    return results
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=2048)
@@ -145,7 +301,11 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer samples and repeats")
     p.add_argument("--standalone-torch", action="store_true",
                    help="also time PyTorch channels_last alone in a fresh process (no gradflow imported)")
+    p.add_argument("--predict", action="store_true",
+                   help="inference: predict throughput and one-sample latency vs PyTorch and Keras-on-JAX")
     args = p.parse_args(argv)
+    if args.predict:
+        return predict_main(args)
     if args.quick:
         args.samples, args.repeats = 512, 2
     import gradflow

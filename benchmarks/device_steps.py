@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _train(name, backend, x, y, steps=5):
+    """Weights after ``steps`` training steps, then the inference path's predictions (fused conv
+    -> BN -> ReLU -> pool) appended, so both are compared across backends."""
     import gradflow as gf
     from bench_models import gradflow_model
 
@@ -26,11 +28,12 @@ def _train(name, backend, x, y, steps=5):
         gf.utils.set_random_seed(7)
         model = gradflow_model(name, x.shape[1:])
         model.fit(x, y, batch_size=len(x) // steps, epochs=1, shuffle=False, verbose=0)
-        return model.get_weights()
+        return model.get_weights() + [model.predict(x[:64], batch_size=32, verbose=0)]
 
 
 def train_parity() -> dict:
-    """Models A and B: five training steps on cupy end where the same steps on numpy end."""
+    """Models A and B: five training steps on cupy end where the same steps on numpy end, and the
+    trained models' predictions (the inference path) agree."""
     rng = np.random.default_rng(0)
     out = {}
     for name, shape in (("A", (28, 28, 1)), ("B", (32, 32, 3))):

@@ -66,12 +66,48 @@ def training_threads(device: str):
     if device != "cpu" or n is None or config.kernels in ("numpy", "reference"):
         return contextlib.nullcontext()
     try:
-        from threadpoolctl import ThreadpoolController
-
-        # a fresh controller (about 1 ms) also sees BLAS libraries loaded since the last call
-        return ThreadpoolController().limit(limits=n, user_api="blas")
+        blas = [c for c in _controller().lib_controllers if c.user_api == "blas"]
     except Exception:  # threadpoolctl missing or unable to see the BLAS: run as is
         return contextlib.nullcontext()
+    return _limited(blas, n)
+
+
+@contextlib.contextmanager
+def _limited(blas, n: int):
+    """Each BLAS library set to ``n`` threads inside, back to its own count after: a few ctypes
+    calls (threadpoolctl's ``limit`` re-reads every library's info, ~15 us, most of a one-sample
+    predict)."""
+    before = []
+    for c in blas:
+        try:
+            before.append((c, c.get_num_threads()))
+            c.set_num_threads(n)
+        except Exception:  # a library that cannot be set: leave it
+            continue
+    try:
+        yield
+    finally:
+        for c, count in before:
+            try:
+                c.set_num_threads(count)
+            except Exception:
+                pass
+
+
+_cached_controller: list = [None, -1]  # [ThreadpoolController, len(sys.modules) when it was made]
+
+
+def _controller():
+    """A ThreadpoolController, made again only when modules were imported since the last one (a
+    fresh one costs about 0.5 ms, most of a one-sample predict; new BLAS libraries only arrive
+    with new extension modules)."""
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    if _cached_controller[0] is None or _cached_controller[1] != len(sys.modules):
+        _cached_controller[0], _cached_controller[1] = ThreadpoolController(), len(sys.modules)
+    return _cached_controller[0]
 
 
 def owned_cpu_threads(method):

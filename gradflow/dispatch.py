@@ -10,14 +10,18 @@ How an implementation is chosen (``choose``/``get``/``call``), first rule that a
    name, or :class:`KernelUnavailable` naming what is registered;
 3. ``auto`` with a winner already timed for this (op, device, shape key): the winner;
 4. ``auto`` with ``config.autotune`` on and two or more loadable candidates (``AUTO_ORDER`` for
-   the device minus ``reference``): the call itself is timed. Each candidate runs once untimed
-   (Numba compiles then), then ``TUNE_REPEATS`` timed runs; the lowest time wins, is remembered
-   for the key, and the last result is returned. A candidate that raises is skipped (all raise:
-   the first error propagates);
+   the device minus ``reference``): the call itself is timed, with the arguments it really has
+   (activation, fusion, batch). Each candidate runs once untimed (Numba compiles then), then
+   ``TUNE_REPEATS`` rounds run every candidate in turn; each one's lowest time counts, and the
+   fastest wins unless the preferred candidate is within ``PREFER_MARGIN`` of it. The winner is
+   remembered for the key and its result returned. A candidate that raises is skipped (all
+   raise: the first error propagates);
 5. otherwise the first loadable name in ``AUTO_ORDER`` for the device.
 
 The shape key (:func:`shape_key`) is built from every argument but ``out``: arrays give
-(shape, dtype), geometry tuples and scalars give themselves. ``call(op, *args, **kw)`` computes it
+(shape, dtype), geometry tuples and scalars give themselves; the first array's batch dimension
+is bucketed (:func:`batch_bucket`), so a new batch size is timed again only when it differs
+enough to matter (up to 8 exactly, then by powers of two). ``call(op, *args, **kw)`` computes it
 and dispatches in one step; ``get(op, ...)`` without a key returns a callable that computes it per
 call. When ``$GRADFLOW_CACHE_DIR`` is set, winners are also kept in
 ``$GRADFLOW_CACHE_DIR/autotune.json`` (written atomically, ignored when the machine, NumPy or
@@ -39,7 +43,8 @@ from . import config
 
 __all__ = [
     "HOT_OPS", "register", "get", "call", "implementations", "available", "choose", "explain",
-    "KernelUnavailable", "reset", "record_tuned", "shape_key", "tuned", "TUNE_REPEATS",
+    "KernelUnavailable", "reset", "record_tuned", "shape_key", "batch_bucket", "tuned", "TUNE_REPEATS",
+    "PREFER_MARGIN",
 ]
 
 HOT_OPS = (
@@ -48,12 +53,15 @@ HOT_OPS = (
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
     "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
+    "conv2d_pool_forward",
 )
 
 #: preference order for ``auto`` when nothing has been timed, per device
 AUTO_ORDER = {"cpu": ("numba", "numpy", "reference"), "cuda": ("cuda", "vendor")}
 #: timed runs per candidate when autotuning (after one untimed warm-up run)
 TUNE_REPEATS = 2
+#: the preferred implementation (first in AUTO_ORDER) keeps the op unless another is this much faster
+PREFER_MARGIN = 0.05
 
 
 class KernelUnavailable(RuntimeError):
@@ -270,9 +278,22 @@ def _key_part(value):
     return type(value).__name__
 
 
+def batch_bucket(n: int) -> int:
+    """The batch sizes that share a tuning: exact up to 8, then the next power of two (so a last,
+    partial batch of 968 reuses the winner for 1000, while 1 and 1000 are timed apart)."""
+    return n if n <= 8 else 1 << (n - 1).bit_length()
+
+
 def shape_key(args, kwargs=None) -> tuple:
-    """Hashable key from call arguments: (shape, dtype) for arrays, values for geometry, ``out`` left out."""
+    """Hashable key from call arguments: (shape, dtype) for arrays, values for geometry, ``out`` left out.
+    The leading (batch) dimension of the first array is bucketed by :func:`batch_bucket`."""
     parts = [_key_part(a) for a in args]
+    for i, part in enumerate(parts):
+        if hasattr(args[i], "shape") and hasattr(args[i], "dtype"):
+            shape, dtype = part
+            if shape:
+                parts[i] = ((batch_bucket(shape[0]),) + shape[1:], dtype)
+            break
     for name in sorted(kwargs or {}):
         if name != "out":
             parts.append((name, _key_part(kwargs[name])))
@@ -329,34 +350,43 @@ class _Tuner:
 
 
 def _tune(op, device, key, candidates, args, kwargs):
+    """Time ``candidates`` on this very call (its arguments: activation, fusion, batch): each one
+    once untimed, then TUNE_REPEATS rounds that run every candidate in turn, so that a busy spell
+    of the machine hits all of them alike; each one's best time counts. The preferred candidate
+    (the first) wins unless another is more than PREFER_MARGIN faster."""
     impls = implementations(op, device)
     times: dict[str, float | str] = {}
     result, first_error = None, None
+    runnable = []
     for name in candidates:
         fn = impls[name].load()
         try:
             result = fn(*args, **kwargs)  # warm-up: compiles, faults pages in; not timed
             _synchronize(device)
-            best = float("inf")
-            for _ in range(TUNE_REPEATS):
-                t0 = time.perf_counter()
-                result = fn(*args, **kwargs)
-                _synchronize(device)
-                best = min(best, time.perf_counter() - t0)
-            times[name] = best
+            runnable.append((name, fn))
+            times[name] = float("inf")
         except Exception as exc:  # a candidate that cannot run this call is skipped
             times[name] = f"{type(exc).__name__}: {exc}"
             first_error = first_error or exc
-    timed = {n: t for n, t in times.items() if isinstance(t, float)}
-    if not timed:
+    if not runnable:
         raise first_error
+    for _ in range(TUNE_REPEATS):
+        for name, fn in runnable:
+            t0 = time.perf_counter()
+            result = fn(*args, **kwargs)
+            _synchronize(device)
+            times[name] = min(times[name], time.perf_counter() - t0)
+    timed = {n: t for n, t in times.items() if isinstance(t, float)}
     winner = min(timed, key=timed.get)
+    preferred = runnable[0][0]
+    if winner != preferred and timed[preferred] <= timed[winner] * (1.0 + PREFER_MARGIN):
+        winner = preferred  # within timing noise: keep the preference order's choice
     with _lock:
         _tuned[(op, device, key)] = winner
         _timings[(op, device, key)] = times
     _last[(op, device)] = (winner, _tuned_reason(op, device, key, winner))
     _save_disk(op, device, key, winner, times)
-    if list(timed)[-1] != winner:
+    if runnable[-1][0] != winner:
         result = impls[winner].load()(*args, **kwargs)  # hand back the winner's own result
     return result
 

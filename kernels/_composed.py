@@ -1,14 +1,16 @@
-"""The fused batch norm -> ReLU -> max-pool ops composed from an implementation's own kernels.
+"""The fused ops composed from an implementation's own kernels.
 
-Implementations without a fused kernel (reference, numpy, cuda, vendor) run their batch norm (with
-its ReLU), their max-pool, and on the way back their max-pool and batch-norm backward: the same
-contract as the fused Numba kernel (kernels/README.md), with the full-size activation in between.
+Implementations without a fused kernel (reference, numpy, cuda, vendor) run the parts in turn: for
+batch norm -> ReLU -> max-pool their batch norm (with its ReLU), their max-pool, and on the way back
+their max-pool and batch-norm backward; for the inference conv -> max-pool their conv (with bias
+and activation) then their max-pool. Same contracts as the fused Numba kernels (kernels/README.md),
+with the full-size activation in between.
 """
 from __future__ import annotations
 
-from ._geometry import check_bn_pool
+from ._geometry import check_bn_pool, check_conv_pool, conv_geometry
 
-__all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward"]
+__all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward", "conv2d_pool_forward"]
 
 _VALID = ((0, 0), (0, 0))
 
@@ -29,3 +31,21 @@ def bn_relu_max_pool_backward(impl, dy, y, argmax, x, gamma, mean, inv_std, pool
     dx2, dgamma, dbeta = impl.batch_norm_backward(dy_full.reshape(-1, C), x.reshape(-1, C), gamma, mean, inv_std,
                                                   out=None if out is None else out.reshape(-1, C))
     return (dx2.reshape(x.shape) if out is None else out), dgamma, dbeta
+
+
+def conv2d_pool_forward(impl, x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
+    """max-pool (stride = pool, no padding) of act(conv(x, w) * scale + b) (``scale`` None: 1)."""
+    op = "conv2d_pool_forward"
+    pool = check_conv_pool(op, conv_geometry(op, x.shape, w.shape, stride, padding, dilation), pool)
+    if scale is None:
+        y = impl.conv2d_forward(x, w, b, stride, padding, dilation, activation=activation)
+    else:
+        if tuple(scale.shape) != (w.shape[3],):
+            raise ValueError(f"{op}: scale must have shape {(w.shape[3],)}, got {tuple(scale.shape)}")
+        y = impl.conv2d_forward(x, w, None, stride, padding, dilation)
+        y *= scale.astype(y.dtype, copy=False)
+        if b is not None:
+            y += b.astype(y.dtype, copy=False)
+        if activation == "relu":
+            y[y < 0] = 0
+    return impl.max_pool2d_forward(y, pool, pool, _VALID, out=out)[0]

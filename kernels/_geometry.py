@@ -6,6 +6,7 @@ Errors name the op and the expected and actual shapes.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 __all__ = [
     "ConvGeom", "PoolGeom", "conv_geometry", "pool_geometry", "check_out", "check_float",
     "check_shape", "check_bn", "matmul_shape", "ACTIVATIONS", "check_activation", "check_bias_act",
-    "check_bias_out", "bias_grad_into", "check_bn_pool",
+    "check_bias_out", "bias_grad_into", "check_bn_pool", "check_conv_pool",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -125,7 +126,15 @@ def check_shape(op: str, name: str, actual, expected) -> None:
 
 
 def conv_geometry(op: str, x_shape, w_shape, stride, padding, dilation) -> ConvGeom:
-    """Validate conv arguments and return every size the kernels need."""
+    """Validate conv arguments and return every size the kernels need (remembered per argument
+    set: a model calls each layer with the same geometry every batch)."""
+    try:
+        return _conv_geometry_cached(op, tuple(x_shape), tuple(w_shape), stride, padding, dilation)
+    except TypeError:  # unhashable geometry (lists): validate uncached
+        return _conv_geometry(op, x_shape, w_shape, stride, padding, dilation)
+
+
+def _conv_geometry(op: str, x_shape, w_shape, stride, padding, dilation) -> ConvGeom:
     if len(x_shape) != 4 or len(w_shape) != 4:
         raise ValueError(f"{op}: expected x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,C,F), "
                          f"got shapes {tuple(x_shape)} and {tuple(w_shape)}")
@@ -142,6 +151,9 @@ def conv_geometry(op: str, x_shape, w_shape, stride, padding, dilation) -> ConvG
         raise ValueError(f"{op}: kernel {(KH, KW)} with dilation {(dh, dw)} does not fit the padded input "
                          f"{(H + top + bottom, W + left + right)} (x shape {tuple(x_shape)})")
     return ConvGeom(N, H, W, C, KH, KW, F, OH, OW, sh, sw, top, bottom, left, right, dh, dw)
+
+
+_conv_geometry_cached = functools.lru_cache(maxsize=1024)(_conv_geometry)
 
 
 def pool_geometry(op: str, x_shape, pool, stride, padding) -> PoolGeom:
@@ -189,6 +201,15 @@ def check_bn_pool(op: str, x, pool, **arrays) -> tuple[int, int, int, int, int, 
         if tuple(a.shape) != want:
             raise ValueError(f"{op}: {name} must have shape {want}, got {tuple(a.shape)}")
     return N, H, W, C, OH, OW
+
+
+def check_conv_pool(op: str, g: ConvGeom, pool) -> tuple[int, int]:
+    """The pool (ph, pw) of a fused conv -> max-pool (stride = pool, no padding) on the conv output
+    of geometry ``g``; ValueError naming the op when a window does not fit that output."""
+    ph, pw = _pair(op, "pool", pool, 1)
+    if g.OH < ph or g.OW < pw:
+        raise ValueError(f"{op}: pool {(ph, pw)} is larger than the conv output {(g.OH, g.OW)}")
+    return ph, pw
 
 
 def matmul_shape(op: str, a_shape, b_shape) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ _OPS = (
     "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
     "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
+    "conv2d_pool_forward",
 )
 
 for _op in _OPS:

@@ -38,6 +38,10 @@ def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="k
     return tuple(out)
 
 
+def _data(param):
+    return None if param is None else param.data
+
+
 _SPATIAL_NAMES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
 
 
@@ -138,9 +142,14 @@ class Conv2D(_Conv):
     dilation_rate > 1 is allowed.
     """
 
-    def call(self, inputs, training: bool = False, pool=None):
+    def call(self, inputs, training: bool = False, pool=None, bn=None, activation=None):
         """``pool``: a MaxPooling2D layer (non-overlapping 'valid' windows) that follows this ReLU
-        conv; both run as one op (Sequential uses it for Conv2D(activation='relu') -> MaxPooling2D)."""
+        conv; both run as one op (Sequential uses it for Conv2D(activation='relu') -> MaxPooling2D).
+        In inference (models.fusion, not training and no graph recorded) ``bn`` (a following
+        BatchNormalization over the channels, folded into the kernel and bias), ``activation``
+        ('relu': this conv's or a following ReLU layer's) and ``pool`` run as one kernel."""
+        if bn is not None or activation is not None:
+            return self._infer(inputs, training, bn, activation, pool)
         if pool is not None:
             if self.activation_name == "relu" and self.data_format == "channels_last":
                 return ops.conv2d_relu_max_pool(inputs, self.kernel, self.bias if self.use_bias else None, self.strides,
@@ -152,6 +161,32 @@ class Conv2D(_Conv):
 
     def _pre_activation(self, x, training):
         return self._conv(x, None)
+
+    def _infer(self, x, training, bn, activation, pool):
+        """conv -> (batch norm on moving statistics) -> (ReLU) -> (max-pool) in one inference kernel;
+        the layers one by one when training or recording a graph."""
+        from ..autograd.grad_mode import is_grad_enabled  # noqa: PLC0415
+
+        if training or is_grad_enabled() or self.data_format != "channels_last":
+            y = self.call(x, training)
+            if bn is not None:
+                y = bn.call(y, training=training)
+            if activation == "relu" and self.activation_name != "relu":
+                y = ops.relu(y)
+            return y if pool is None else pool.call(y, training=training)
+        w = self.kernel.data
+        b = self.bias.data if self.use_bias else None
+        scale = None
+        if bn is not None:  # pooled: scale and shift in the kernel's epilogue; else folded into the kernel
+            params = bn._params
+            args = (_data(params.get("gamma")), _data(params.get("beta")), bn.moving_mean.data,
+                    bn.moving_variance.data, bn.epsilon)
+            if pool is not None:
+                scale, b = ops.batch_norm_affine(b, *args)
+            else:
+                w, b = ops.fold_batch_norm(w, b, *args)
+        return ops.conv2d_inference(x, w, b, self.strides, self.padding, self.dilation_rate, activation=activation,
+                                    pool_size=None if pool is None else pool.pool_size, scale=scale)
 
     def _conv(self, x, activation):
         y = ops.conv2d(to_channels_last(x, self.data_format), self.kernel, self.bias if self.use_bias else None,

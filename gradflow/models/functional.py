@@ -10,10 +10,11 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
+from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
-from .fusion import match_fusion
+from .fusion import match_fusion, match_inference_fusion
 from .model import Model, layer_runner
 
 __all__ = ["Functional", "functional_from_config"]
@@ -197,7 +198,7 @@ class Functional(Model):
         key = frozenset(heads)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = _plan(self, key)
+            plan = self._plans[key] = _dispatching(_plan(self, key), _plan(self, key, inference=True))
         return plan
 
     def _head_layers(self) -> list:
@@ -420,8 +421,20 @@ class _Ref:
         self.slot = slot
 
 
-def _plan(model: Functional, heads: frozenset):
-    """The forward function of ``model``: steps over integer slots, fusions applied."""
+def _dispatching(training_plan, inference_plan):
+    """``forward(x, training)`` running ``inference_plan`` when not training and no graph is being
+    recorded (predict, evaluate, ``model(x)`` under ``no_grad``), else ``training_plan``."""
+    def forward(x, training):
+        return (training_plan if training or is_grad_enabled() else inference_plan)(x, training)
+
+    forward.steps = training_plan.steps
+    forward.inference_steps = inference_plan.steps
+    return forward
+
+
+def _plan(model: Functional, heads: frozenset, inference: bool = False):
+    """The forward function of ``model``: steps over integer slots, fusions applied (those of
+    inference with ``inference=True``: models.fusion)."""
     slot = {}
 
     def slot_of(t):
@@ -469,7 +482,7 @@ def _plan(model: Functional, heads: frozenset):
                     chain.append(nxt)
                 return chain[k].layer
 
-            fused, count = match_fusion(layer, successor)
+            fused, count = (match_inference_fusion if inference else match_fusion)(layer, successor)
             last = chain[count]
             for n in chain[1:count + 1]:
                 absorbed.add(id(n))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
@@ -194,7 +195,7 @@ class Sequential(Model):
 
     def call(self, inputs, training=None):
         x = inputs
-        for layer, fused in fused_layers(self._layers):
+        for layer, fused in fused_layers(self._layers, inference=not training and not is_grad_enabled()):
             if fused:
                 x = layer.call(layer._prepare(x), training=bool(training), **fused)
             else:
@@ -202,9 +203,10 @@ class Sequential(Model):
         return x
 
     def _dtype(self):
-        for w in self.weights:
-            if w.dtype.kind == "f":
-                return w.dtype
+        for layer in self._layers:  # layer by layer: stops at the first float weight
+            for w in layer.weights:
+                if w.dtype.kind == "f":
+                    return w.dtype
         return self._layers[0].dtype if self._layers else self.dtype
 
     def _sublayers(self) -> list:
@@ -230,16 +232,27 @@ class Sequential(Model):
         layer's logits."""
         if not self._layers:
             raise ValueError(f"model {self.name!r} has no layers; add some before training or predicting")
+        heads, ids = frozenset(heads), tuple(map(id, self._layers))
+        cache = self.__dict__.setdefault("_forward_cache", {})  # heads -> (the layers it was built for, forward)
+        hit = cache.get(heads)
+        if hit is not None and hit[0] == ids:
+            return hit[1]
+        forward = self._build_forward(heads)
+        cache[heads] = (ids, forward)
+        return forward
+
+    def _build_forward(self, heads):
         from .model import layer_runner  # noqa: PLC0415
 
         body = self._layers[:-1] if heads else self._layers
         calls = [layer_runner(layer, fused) for layer, fused in fused_layers(body)]
+        inference = [layer_runner(layer, fused) for layer, fused in fused_layers(body, inference=True)]
         head = self._layers[-1].call_pre_activation if heads else None
 
         def forward(x, training):
             h = x[0]
             training = bool(training)
-            for f in calls:
+            for f in (calls if training or is_grad_enabled() else inference):
                 h = f(h, training=training)
             if head is not None:
                 h = head(h, training=training)

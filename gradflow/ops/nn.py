@@ -5,6 +5,8 @@ work goes to the hot-path kernels chosen by ``gradflow.dispatch`` (contracts in 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -14,7 +16,7 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "max_pool2d", "avg_pool2d", "batch_norm",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
     "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
@@ -407,6 +409,91 @@ def conv2d_relu_max_pool(x, w, b=None, strides=1, padding="valid", dilation=1, p
     if min(out_hw) < 1 or min(pool) < 1 or out_hw[0] < pool[0] or out_hw[1] < pool[1]:
         return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation="relu"), pool_size)  # its errors
     return Conv2DReluMaxPool.apply(x, w, b, stride, pads, dil, pool)
+
+
+def batch_norm_affine(b, gamma, beta, mean, var, eps):
+    """``(scale, shift)`` with ``batch_norm(y + b) = y * scale + shift`` on moving statistics:
+    ``scale = gamma / sqrt(var + eps)``, ``shift = (b - mean) * scale + beta``. Vectors (NumPy or
+    CuPy); ``b``/``gamma``/``beta`` may be None. Computed in float64, returned in ``mean``'s dtype."""
+    xp = array_module(mean)
+    scale = 1.0 / xp.sqrt(var.astype(xp.float64) + eps)
+    if gamma is not None:
+        scale *= gamma
+    shift = (b - mean) * scale if b is not None else -mean * scale
+    if beta is not None:
+        shift += beta
+    return scale.astype(mean.dtype), shift.astype(mean.dtype)
+
+
+def fold_batch_norm(w, b, gamma, beta, mean, var, eps):
+    """The kernel and bias of ``batch_norm(conv(x, w, b))`` with moving statistics as one conv:
+    ``w * scale`` over the filters and ``shift`` (:func:`batch_norm_affine`), in ``w``'s dtype
+    (one rounding per weight)."""
+    scale, shift = batch_norm_affine(b, gamma, beta, mean, var, eps)
+    return w * scale.astype(w.dtype), shift.astype(w.dtype)
+
+
+def conv2d_inference(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None, pool_size=None,
+                     scale=None):
+    """``conv2d`` (+ bias, ReLU) and, with ``pool_size``, max-pooling with strides = pool_size and
+    'valid' windows, for inference: one kernel (``conv2d_pool_forward``) that writes only the
+    pooled output, and no graph. ``scale`` (with ``pool_size``; per filter) multiplies the conv
+    before the bias: a batch norm's :func:`batch_norm_affine`. Arrays or Tensors in, a Tensor out.
+    While gradients are being recorded it runs the differentiable ops instead (same result)."""
+    from ..autograd.grad_mode import is_grad_enabled  # noqa: PLC0415
+
+    data = x.data if isinstance(x, Tensor) else x
+    wd = w.data if isinstance(w, Tensor) else w
+    geom = None
+    if not is_grad_enabled() and activation in (None, "relu"):
+        try:
+            geom = _inference_geometry(data.shape, wd.shape, strides, padding, dilation, pool_size)
+        except TypeError:  # unhashable arguments (lists)
+            geom = _inference_geometry.__wrapped__(data.shape, wd.shape, strides, padding, dilation, pool_size)
+    if geom is None or (scale is not None and geom[3] is None):
+        return _conv2d_inference_unfused(x, w, b, strides, padding, dilation, activation, pool_size, scale)
+    stride, pads, dil, pool = geom
+    bd = b.data if isinstance(b, Tensor) else b
+    if pool is None:
+        y = kernel("conv2d_forward", data)(data, wd, bd, stride, pads, dil, activation=activation)
+    else:
+        y = kernel("conv2d_pool_forward", data)(data, wd, bd, stride, pads, dil, pool, activation=activation,
+                                                scale=scale)
+    return Tensor._wrap(y)
+
+
+@functools.lru_cache(maxsize=1024)
+def _inference_geometry(x_shape, w_shape, strides, padding, dilation, pool_size):
+    """(stride, pads, dilation, pool) of a fusable inference conv, or None where the ops must run
+    one by one (to raise their errors)."""
+    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[3] != w_shape[2]:
+        return None
+    try:
+        stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
+        pads = conv_padding(padding, x_shape[1:3], w_shape[:2], stride, dil)
+        pool = None if pool_size is None else pair(pool_size, "pool_size")
+    except (TypeError, ValueError):
+        return None
+    out_hw = [conv_output_size(n, k, st, lo, hi, d) for n, k, st, d, (lo, hi) in zip(x_shape[1:3], w_shape[:2],
+                                                                                       stride, dil, pads)]
+    if min(out_hw) < 1 or (pool is not None and (min(pool) < 1 or out_hw[0] < pool[0] or out_hw[1] < pool[1])):
+        return None
+    return stride, tuple(tuple(p) for p in pads), dil, pool
+
+
+def _conv2d_inference_unfused(x, w, b, strides, padding, dilation, activation, pool_size, scale=None):
+    """The ops one by one (their argument errors, or shapes the fused kernel does not take)."""
+    if scale is None:
+        y = conv2d(x, w, b, strides, padding, dilation, activation=activation)
+    else:
+        y = conv2d(x, w, None, strides, padding, dilation) * scale
+        y = y + b if b is not None else y
+        if activation == "relu":
+            from .elementwise import relu  # noqa: PLC0415
+
+            y = relu(y)
+    return y if pool_size is None else max_pool2d(y, pool_size)
+
 
 
 # -- pooling --------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ class _Plan:
 
     def __init__(self, model, need_loss: bool):
         self.model = model
-        self.params = model._optimizer_params()
+        self.params = model._optimizer_params() if need_loss else []
         n_out = len(model._output_names())
         self.n_out = n_out
         losses = model._loss_entries() if need_loss else [None] * n_out
@@ -224,7 +224,7 @@ class _Plan:
         self.reducers = [None if e is None else e.reducer(fused[k] is not None) for k, e in enumerate(losses)]
         self.weights = model._loss_weight_list() if need_loss else [1.0] * n_out
         self.track_outputs = sum(r is not None for r in self.reducers) > 1
-        self.reg = model._regularized()
+        self.reg = model._regularized() if need_loss else []
         metrics = model._compiled_metrics
         self.metrics = metrics if metrics is not None and metrics.all else None
         self.optimizer = model.optimizer
@@ -746,11 +746,12 @@ class Trainer:
         from ..backend import _instance, get_backend
 
         backend = get_backend()
-        for w in self.weights:
-            if is_cupy_array(w.data):
-                return backend if backend.device == "cuda" else _instance("cupy")
-            return backend if backend.device == "cpu" else _instance("numpy")
-        return backend
+        w = _first_weight(self)
+        if w is None:
+            return backend
+        if is_cupy_array(w.data):
+            return backend if backend.device == "cuda" else _instance("cupy")
+        return backend if backend.device == "cpu" else _instance("numpy")
 
     def _split_x(self, x, where: str):
         """(flat list of arrays, structure template or None) for what the caller passed as x."""
@@ -1261,10 +1262,18 @@ class Trainer:
         order = ["loss"] if "loss" in logs else []
         return [logs[k] for k in order] + [v for k, v in logs.items() if k != "loss"]
 
-    @owned_cpu_threads
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in inference mode (dropout off, batch norm on moving statistics), as
         NumPy arrays in the model's output structure (one array, a list or a dict)."""
+        if callbacks is None and steps is None and resolve_verbose(verbose) == 0:
+            n = _rows_given(x)
+            if n is not None and 0 < n <= da.check_batch_size(batch_size) and not self._overrides("predict_step") \
+                    and _data_parallel() is None:
+                return self.predict_on_batch(x, where="predict")  # one batch, nothing to report: no pass machinery
+        return self._predict_pass(x, batch_size, verbose, steps, callbacks)
+
+    @owned_cpu_threads
+    def _predict_pass(self, x, batch_size, verbose, steps, callbacks):
         stream, cbs, bar = self._one_pass(x, None, None, batch_size, verbose, steps, callbacks, "predict")
         custom = self._overrides("predict_step")
         plan = None if custom else _Plan(self, need_loss=False)
@@ -1322,10 +1331,11 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         return self._one_batch("test", x, y, sample_weight, None, return_dict)
 
-    def predict_on_batch(self, x):
+    @owned_cpu_threads
+    def predict_on_batch(self, x, where: str = "predict_on_batch"):
         """Outputs for one batch in inference mode, as NumPy arrays in the output structure."""
         backend = self._compute_backend()
-        xs, _, _ = self._convert_batch(x, None, None, "predict_on_batch", False, None, backend)
+        xs, _, _ = self._convert_batch(x, None, None, where, False, None, backend)
         with no_grad():
             out = [o.data for o in _Plan(self, need_loss=False).predict(xs)]
         return self._pack_outputs([_concat([o]) for o in out])
@@ -1339,6 +1349,27 @@ class Trainer:
         if history:
             self.history = cl.history
         return cl
+
+
+def _rows_given(x):
+    """Samples in ``x`` when it is an array or a list/tuple/dict of arrays (the first one's), else None."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
+        x = x[0]
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape else None
+
+
+def _first_weight(layer):
+    """The first of ``layer.weights`` (or None) without building the whole list."""
+    for p in layer._params.values():
+        return p
+    for sub in layer._sublayers():
+        w = _first_weight(sub)
+        if w is not None:
+            return w
+    return None
 
 
 def _prefix_of(shape: tuple, full: tuple) -> bool:

@@ -21,19 +21,20 @@ dot-product GEMM.
 """
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_float, check_out, check_shape,
-                         conv_geometry)
+from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_conv_pool, check_float, check_out,
+                         check_shape, conv_geometry)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
 from ._simd import NRS, mr_max, pick_nr, tile_rows
 
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
+__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]
 
 #: bytes of one thread's im2col tile (fits L2 next to the weights)
 TILE_BYTES = 96 * 1024
@@ -279,11 +280,35 @@ def _pad_copy(x4, xp, top, left):
 class _SimdKernels(NamedTuple):
     forward: object
     backward_filter: object
+    forward_pool: object
 
 
 def _simd_kernels(nr: int) -> _SimdKernels:
     """The SIMD conv kernels for tiles ``nr`` columns wide: ``nr`` is a constant of the closures, so
     each width compiles (and is cached on disk) as its own machine code."""
+
+    @njit(nogil=True, **_OPTS)
+    def conv_row(xp, w2, out, c_row, base, OW, KH, KW, sw, dh, dw, mrmax):
+        """One output row of the conv (no bias) into ``out`` at element ``c_row`` (pixels of F
+        values): the pixels cut into balanced blocks of at most ``mrmax`` (26 as 9 + 9 + 8, not
+        12 + 12 + 2), each block a SIMD tile per ``nr``-column panel of the weights walking its
+        windows in place from element ``base`` of the padded input (the row's top-left corner)."""
+        Wp, C = xp.shape[2], xp.shape[3]
+        F = w2.shape[1]
+        nb = (OW + mrmax - 1) // mrmax
+        for f0 in range(0, F, nr):
+            for blk in range(nb):
+                ow0 = blk * OW // nb
+                mr = (blk + 1) * OW // nb - ow0
+                a0 = base + ow0 * sw * C
+                c0 = c_row + ow0 * F + f0
+                if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
+                    tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, out, c0, F,
+                              KH, KW * C, False)
+                else:
+                    for i in range(KH):
+                        tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2,
+                                  i * KW * C * F + f0, C * F, F, out, c0, F, KW, C, i > 0)
 
     @njit(parallel=True, **_OPTS)
     def forward(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
@@ -301,21 +326,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
             n = task // OH
             oh = task - n * OH
             row = (n * OH + oh) * OW
-            base = (n * Hp + oh * sh) * Wp * C
-            nb = (OW + mrmax - 1) // mrmax  # balanced blocks: 26 pixels as 9 + 9 + 8, not 12 + 12 + 2
-            for f0 in range(0, F, nr):
-                for blk in range(nb):
-                    ow0 = blk * OW // nb
-                    mr = (blk + 1) * OW // nb - ow0
-                    a0 = base + ow0 * sw * C
-                    c0 = (row + ow0) * F + f0
-                    if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
-                        tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, y2, c0, F,
-                                  KH, KW * C, False)
-                    else:
-                        for i in range(KH):
-                            tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2,
-                                      i * KW * C * F + f0, C * F, F, y2, c0, F, KW, C, i > 0)
+            conv_row(xp, w2, y2, row * F, (n * Hp + oh * sh) * Wp * C, OW, KH, KW, sw, dh, dw, mrmax)
             if has_bias or relu:
                 for r in range(row, row + OW):
                     for f in range(F):
@@ -371,7 +382,61 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                         tile_rows(hi - lo, nr, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
                                   acc, (r0 + lo) * F + f0, F, OH, OW, True)
 
-    return _SimdKernels(forward, backward_filter)
+    @njit(parallel=True, **_OPTS)
+    def forward_pool(xp, w2, bias, scale, relu, y, KH, KW, sh, sw, dh, dw, OWc, ph, pw, mrmax, ws):
+        """y[n, po, qo, :] = max over the (ph, pw) window at (po*ph, qo*pw) of the conv output
+        (times ``scale`` when it is not empty) + bias, then ReLU.
+
+        One task per pooled row: the ``ph`` conv rows it needs (their first ``OWc`` = QO*pw
+        pixels) go through the same SIMD tiles as ``forward`` into the thread's ``ws`` row (ph*OWc*F,
+        in L1/L2), then are max-pooled straight into y, so the full-size conv output is never
+        written. A bias and ReLU commute with the max (the bias is per channel, ReLU is monotone),
+        so they are applied to the pooled value; a per-channel ``scale`` (a folded batch norm, maybe
+        negative) does not, so it and the bias are applied to the buffered rows first. Needs F % nr == 0.
+        """
+        N, Hp, Wp, C = xp.shape
+        PO, QO, F = y.shape[1], y.shape[2], y.shape[3]
+        zero = y.dtype.type(0)
+        for task in prange(N * PO):
+            n = task // PO
+            po = task - n * PO
+            buf = ws[numba.get_thread_id()]
+            for r in range(ph):
+                conv_row(xp, w2, buf, r * OWc * F, (n * Hp + (po * ph + r) * sh) * Wp * C, OWc, KH, KW, sw, dh, dw,
+                         mrmax)
+            out = y[n, po]
+            if scale.shape[0] > 0:  # scale and bias on every cell, then the max
+                for qo in range(QO):
+                    yr = out[qo]
+                    first = qo * pw * F
+                    for f in range(F):
+                        yr[f] = buf[first + f] * scale[f] + bias[f]
+                    for r in range(ph):
+                        for s in range(pw):
+                            cell = (r * OWc + qo * pw + s) * F
+                            for f in range(F):  # branch-free so it vectorises over the channels
+                                v = buf[cell + f] * scale[f] + bias[f]
+                                yr[f] = v if v > yr[f] else yr[f]
+                    if relu:
+                        for f in range(F):
+                            yr[f] = zero if yr[f] < zero else yr[f]
+                continue
+            for qo in range(QO):
+                yr = out[qo]
+                first = qo * pw * F
+                for f in range(F):
+                    yr[f] = buf[first + f]
+                for r in range(ph):
+                    for s in range(pw):
+                        cell = (r * OWc + qo * pw + s) * F
+                        for f in range(F):
+                            v = buf[cell + f]
+                            yr[f] = v if v > yr[f] else yr[f]
+                for f in range(F):
+                    v = yr[f] + bias[f]
+                    yr[f] = zero if relu and v < zero else v
+
+    return _SimdKernels(forward, backward_filter, forward_pool)
 
 
 #: the kernels per tile width (defining them compiles nothing; each compiles on first use)
@@ -523,3 +588,36 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
                                 g.KW, g.sh, g.sw, g.dh, g.dw, seg, ws)
     _sum_chunks(part, dw.reshape(K, g.F))
     return dw
+
+
+def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
+    """max_pool2d(act(conv2d(x, w) * scale + b), pool, stride=pool, no padding): the fused inference
+    op (``scale`` None: 1). With F a multiple of 8 one kernel computes each pooled row's conv rows
+    in a per-thread buffer and pools them there; other shapes run the parts in turn."""
+    op = "conv2d_pool_forward"
+    g = conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
+    relu = check_activation(op, activation)
+    check_float(op, x, w, b, scale)
+    ph, pw = check_conv_pool(op, g, pool)
+    dtype = x.dtype
+    shape = (g.N, g.OH // ph, g.OW // pw, g.F)
+    if b is not None:
+        check_shape(op, "b", b.shape, (g.F,))
+    if scale is not None:
+        check_shape(op, "scale", scale.shape, (g.F,))
+    nr = pick_nr(g.F)
+    if not nr:
+        from .. import _composed  # noqa: PLC0415
+
+        return _composed.conv2d_pool_forward(sys.modules[__package__], x, w, b, stride, padding, dilation, pool,
+                                             out, activation, scale)
+    y = np.empty(shape, dtype) if out is None else check_out(op, out, shape, dtype)
+    bias = np.zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    scale = np.empty(0, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
+    K = g.KH * g.KW * g.C
+    xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
+    w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
+    owc = shape[2] * pw
+    ws = scratch("nb.conv_pool.rows", (numba.get_num_threads(), ph * owc * g.F), dtype)
+    _SIMD[nr].forward_pool(xp, w2, bias, scale, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, owc, ph, pw, mr_max(dtype), ws)
+    return y

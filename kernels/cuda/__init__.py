@@ -12,10 +12,19 @@ from .gemm import matmul
 from .vendor import bias_act_backward  # CuPy expressions: memory-bound, no custom kernel needed yet
 from .vendor import bn_relu_max_pool_backward, bn_relu_max_pool_forward  # composed of vendor kernels
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .. import _composed
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
+    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward", "conv2d_pool_forward",
 ]
+
+
+def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
+    """Inference conv (+ bias, activation) -> max-pool (stride = pool), composed of this package's conv and pool."""
+    import sys  # noqa: PLC0415
+
+    return _composed.conv2d_pool_forward(sys.modules[__name__], x, w, b, stride, padding, dilation, pool, out,
+                                         activation, scale)

@@ -39,6 +39,7 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
     "matmul", "conv_backend", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
+    "conv2d_pool_forward",
 ]
 
 #: workspace cuDNN may use per convolution call (bytes)
@@ -457,6 +458,11 @@ def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):
 
 def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=None):
     return _composed.bn_relu_max_pool_backward(_THIS, dy, y, argmax, x, gamma, mean, inv_std, pool, out)
+
+
+def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
+    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    return _composed.conv2d_pool_forward(_THIS, x, w, b, stride, padding, dilation, pool, out, activation, scale)
 
 
 _THIS = sys.modules[__name__]
