@@ -65,8 +65,11 @@ class BackupAndRestore(Callback):
                 self._save()
 
     def _save(self):
+        from .distribution import writes_files
         from .saving.saving_lib import atomic_write, weights_to_bytes
 
+        if not writes_files():  # data parallel: rank 0's backup is the job's
+            return
         model = self.model
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._weights):
@@ -84,7 +87,9 @@ class BackupAndRestore(Callback):
         atomic_write(self._meta, lambda f: f.write(meta))
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and not getattr(self.model, "stop_training_interrupted", False):
+        from .distribution import writes_files
+
+        if self.delete_checkpoint and writes_files() and not getattr(self.model, "stop_training_interrupted", False):
             for path in (self._weights, self._optimizer, self._meta):
                 for p in (path, path + ".prev"):
                     if os.path.exists(p):
@@ -114,6 +119,10 @@ class TensorBoard(Callback):
         self._step = 0
 
     def _writer(self, run):
+        from .distribution import writes_files
+
+        if not writes_files():  # data parallel: rank 0 logs the job's (global) figures
+            return _NoWriter()
         if run not in self._writers:
             from tensorboardX import SummaryWriter
 
@@ -150,3 +159,10 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+class _NoWriter:
+    """Stands in for a SummaryWriter on the data-parallel ranks that write nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None

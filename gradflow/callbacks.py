@@ -552,9 +552,15 @@ class CSVLogger(Callback):
         self.keys = None
         self._file = None
         self._writer = None
+        self._skip = False
 
     def on_train_begin(self, logs=None):
+        from .distribution import writes_files  # noqa: PLC0415
+
         self._write_header = True
+        self._skip = not writes_files()  # data parallel: rank 0 logs the job's (global) figures
+        if self._skip:
+            return
         if self.append and os.path.exists(self.filename):
             with open(self.filename) as f:
                 self._write_header = not f.readline()
@@ -570,6 +576,8 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self._file is None:  # used without on_train_begin
             self.on_train_begin()
+        if self._skip:
+            return
         if self.keys is None:
             self.keys = sorted(logs)
             expected = getattr(self.model, "metrics_names", None) or ()

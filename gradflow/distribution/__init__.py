@@ -10,8 +10,9 @@ share of every global batch; the gradients are summed across ranks in one fused 
 all-reduce per step, so training equals one process with the same global batch. Weights start from
 rank 0's, metrics and losses are reduced as sums and counts (every rank logs the global figures),
 and only rank 0 prints progress. Callbacks run on every rank with the same logs (so EarlyStopping and
-the like decide alike); file-writing ones write the same bytes from every rank through atomic
-renames, so give them on rank 0 only when the path is shared and the writes are large.
+the like decide alike), but only rank 0 writes files (:func:`writes_files`): ``save``,
+``save_weights``, ModelCheckpoint, BackupAndRestore, CSVLogger and TensorBoard do nothing on the
+other ranks. A backup that rank 0 restores is broadcast to every rank, with its epoch.
 
 What is sharded: the built-in train and test steps (fit, its validation, evaluate, train_on_batch)
 and predict. A batch smaller than the number of processes runs whole on every process. A model
@@ -25,9 +26,16 @@ from .communicator import Communicator, FakeCommunicator, MPICommunicator
 from .data_parallel import DataParallel
 
 __all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
-           "num_processes", "Communicator", "MPICommunicator", "FakeCommunicator"]
+           "num_processes", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator"]
 
 _CURRENT = [None]
+
+
+def writes_files() -> bool:
+    """Whether this process writes gradflow's files: False on every rank but 0 of an active
+    multi-process DataParallel job (the ranks hold the same model, so rank 0's copy is the one)."""
+    dist = _CURRENT[0]
+    return dist is None or dist.size <= 1 or dist.is_chief
 
 
 def set_distribution(value) -> None:

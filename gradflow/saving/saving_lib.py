@@ -110,7 +110,12 @@ def atomic_write(path, write) -> None:
 
     The new file keeps the permission bits of the one it replaces (a new target gets the mode a
     plain ``open()`` gives, i.e. 0o666 less the umask), and temporary files that an earlier save of
-    the same target left behind when it was killed are removed first."""
+    the same target left behind when it was killed are removed first. In a data-parallel job only
+    rank 0 writes (``gradflow.distribution.writes_files``): elsewhere this does nothing."""
+    from ..distribution import writes_files  # noqa: PLC0415
+
+    if not writes_files():
+        return
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

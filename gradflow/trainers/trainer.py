@@ -1056,7 +1056,13 @@ class Trainer:
         train_hooks = cbs.has_batch_hooks("train")
         cbs.on_train_begin({})
         # BackupAndRestore (Keras 3's hand-off): a restored backup resumes at its epoch
+        requested = initial_epoch
         initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
+        if dist is not None:  # only rank 0 writes backups (its disk may be its own): its restore counts
+            seen = dist.comm.allgather(initial_epoch)
+            if any(e != requested for e in seen):  # some rank restored: all take rank 0's state and epoch
+                dist.broadcast_model(self)
+            initial_epoch = seen[0]
         logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()

@@ -9,6 +9,9 @@ import numpy as np
 import gradflow as keras
 
 out_dir, mode, optimizer = sys.argv[1], sys.argv[2], sys.argv[3]
+if len(sys.argv) > 5 and sys.argv[5] == "reference":  # the plain float64 oracle: equality to 1e-12
+    keras.set_backend("reference")
+    keras.backend.set_floatx("float64")
 distributed = mode == "distributed"
 if distributed:
     keras.distribution.set_distribution(keras.distribution.DataParallel())
@@ -18,7 +21,7 @@ if not distributed:
     keras.utils.set_random_seed(100)
 
 rng = np.random.default_rng(0)
-x = rng.normal(size=(96, 6)).astype("float32")
+x = rng.normal(size=(96, 6)).astype(keras.backend.floatx())
 y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int64")
 opt = keras.optimizers.Adam(1e-2, global_clipnorm=0.5) if optimizer == "adam" else \
     keras.optimizers.SGD(0.1, momentum=0.9)
@@ -45,6 +48,24 @@ elif len(sys.argv) > 4 and sys.argv[4] == "dropout_bn":
                               keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=40, epochs=3, shuffle=True, verbose=0, validation_split=0.2)
+    evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    predictions = model.predict(x[:10], batch_size=4, verbose=0)
+elif len(sys.argv) > 4 and sys.argv[4] == "files":
+    # every rank names its own files: only rank 0's may appear. The second fit finds rank 0's backup
+    # (the other ranks have none) and every rank must resume at its epoch with its weights.
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = [keras.callbacks.CSVLogger(f"{out_dir}/log{rank}.csv"),
+                 keras.callbacks.ModelCheckpoint(f"{out_dir}/ckpt{rank}.weights.h5", save_weights_only=True),
+                 keras.callbacks.BackupAndRestore(f"{out_dir}/backup{rank}", delete_checkpoint=False)]
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=True, verbose=0, callbacks=callbacks)
+    model.save(f"{out_dir}/model{rank}.keras")
+    keras.utils.set_random_seed(7 + rank)  # ranks diverge before the resume: it must bring them together
+    for w in model.weights:
+        w.assign(np.random.default_rng(rank).normal(size=w.shape))
+    backup = keras.callbacks.BackupAndRestore(f"{out_dir}/backup0" if rank == 0 else f"{out_dir}/backup{rank}")
+    history = model.fit(x, y, batch_size=32, epochs=4, shuffle=True, verbose=0, callbacks=[backup])
     evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
     predictions = model.predict(x[:10], batch_size=4, verbose=0)
 else:

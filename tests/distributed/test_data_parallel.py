@@ -17,13 +17,13 @@ pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip instal
 SCRIPT = Path(__file__).with_name("_train.py")
 
 
-def _run(out, ranks, optimizer, model="mlp"):
+def _run(out, ranks, optimizer, model="mlp", backend="default"):
     env = {**os.environ, "OMPI_MCA_rmaps_base_oversubscribe": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     if ranks == 1:
-        cmd = [sys.executable, str(SCRIPT), str(out), "single", optimizer, model]
+        cmd = [sys.executable, str(SCRIPT), str(out), "single", optimizer, model, backend]
     else:
         cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py",
-               str(SCRIPT), str(out), "distributed", optimizer, model]
+               str(SCRIPT), str(out), "distributed", optimizer, model, backend]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     results = []
@@ -54,6 +54,35 @@ def test_data_parallel_equals_one_process(tmp_path, ranks, optimizer, model):
     for weights, _, _ in runs[1:]:  # every rank holds exactly the same model
         for a, b in zip(weights, first):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_data_parallel_equals_one_process_to_1e_12_on_the_reference_backend(tmp_path, optimizer):
+    """float64 on the plain reference kernels: the sharded sums differ from one process's only in
+    the order of additions, so the weights agree to 1e-12 (float32 leaves 1e-5)."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    [(ref_w, ref_meta, _)] = _run(tmp_path / "one", 1, optimizer, backend="reference")
+    assert ref_w[0].dtype == np.float64
+    for weights, meta, _ in _run(tmp_path / "many", 3, optimizer, backend="reference"):
+        for a, b in zip(weights, ref_w):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(meta["history"]["loss"], ref_meta["history"]["loss"], rtol=1e-12)
+
+
+def test_only_rank_zero_writes_files_and_its_backup_resumes_every_rank(tmp_path):
+    runs = _run(tmp_path, 3, "adam", "files")
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"log0.csv", "ckpt0.weights.h5", "model0.keras", "backup0"} <= names
+    for r in (1, 2):
+        assert not {f"log{r}.csv", f"ckpt{r}.weights.h5", f"model{r}.keras", f"backup{r}"} & names, names
+    assert len((tmp_path / "log0.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    first = runs[0]
+    for weights, meta, pred in runs:
+        assert len(meta["history"]["loss"]) == 2  # every rank resumed at rank 0's epoch 2 of 4
+        for a, b in zip(weights, first[0]):  # and from rank 0's weights, though they had diverged
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(pred, first[2])
 
 
 def test_ranks_stay_identical_with_dropout_batch_norm_and_shuffle(tmp_path):
