@@ -2,11 +2,38 @@
 from __future__ import annotations
 
 from .. import initializers, ops, regularizers
+from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.tensor import Tensor
+from ..backend import array_module
+from ..ops._kernel import kernel
 from ._activation import WithActivation
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
 
 __all__ = ["Dense", "Activation", "Identity"]
+
+
+def _softmax_(y):
+    xp = array_module(y)
+    y -= y.max(axis=-1, keepdims=True)
+    xp.exp(y, out=y)
+    y /= y.sum(axis=-1, keepdims=True)
+    return y
+
+
+def _sigmoid_(y):
+    xp = array_module(y)
+    # 1 / (1 + exp(-y)), written so that neither branch overflows
+    e = xp.exp(-xp.abs(y))
+    return xp.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(y.dtype, copy=False)
+
+
+def _relu_(y):
+    return array_module(y).maximum(y, 0, out=y)
+
+
+#: activations Dense applies on the arrays in inference (in place on a fresh matmul output)
+_RAW_ACTIVATIONS = {"linear": lambda y: y, "relu": _relu_, "softmax": _softmax_, "sigmoid": _sigmoid_}
 
 
 class Dense(WithActivation, Layer):
@@ -49,6 +76,19 @@ class Dense(WithActivation, Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
+
+    def call(self, inputs, training: bool = False, infer: bool = False):
+        """``infer``: the inference plan's call (models.fusion): outside a gradient context the
+        matmul, bias and a relu/softmax/sigmoid activation run on the arrays, in place on the
+        matmul's output, with no graph."""
+        if infer and not training and not is_grad_enabled() and self.activation_name in _RAW_ACTIVATIONS:
+            x = inputs.data if isinstance(inputs, Tensor) else inputs
+            if x.ndim == 2 and x.shape[-1] == self.kernel.data.shape[0]:
+                y = kernel("matmul", x)(x, self.kernel.data)
+                if self.use_bias:
+                    y += self.bias.data
+                return Tensor._wrap(_RAW_ACTIVATIONS[self.activation_name](y))
+        return super().call(inputs, training)
 
     def _pre_activation(self, x, training):
         if x.ndim == 2:

@@ -27,7 +27,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["NRS", "NR_MAX", "MR_MAX", "MR_LIMIT", "mr_max", "pick_nr", "tile", "tile_rows"]
+__all__ = ["NRS", "NR_MAX", "MR_MAX", "MR_LIMIT", "POOL_WIDTHS", "mr_max", "pick_nr", "tile", "tile_rows",
+           "tile_pool_rows"]
 
 
 def _host_has_avx512() -> bool:
@@ -66,15 +67,54 @@ def mr_max(dtype) -> int:
     return MR_MAX if np.dtype(dtype).itemsize == 4 else max(1, MR_MAX // 2)
 
 
+def _check_arrays(nr, *arrays) -> bool:
+    """The column count is a compile-time constant (one machine-code tile per value) and the arrays
+    are float32/float64 of one dtype."""
+    if not isinstance(nr, types.IntegerLiteral) or nr.literal_value not in NRS:
+        return False
+    for arr in arrays:
+        if not isinstance(arr, types.Array) or arr.dtype not in (types.float32, types.float64):
+            return False
+    return all(arr.dtype == arrays[0].dtype for arr in arrays)
+
+
+def _emit_reduction(context, builder, mr, ncols, ety, a_ty, a_arr, a0v, ldav, arsv, aksv, b_ty, b_arr, b0v, brsv,
+                    bksv, rv, qv):
+    """The MR x NR accumulators of the two-level reduction (see the module docstring), as allocas
+    LLVM promotes to registers; returns (accumulator slots, vector type, element size)."""
+    vty = ir.VectorType(ety, ncols)
+    vptr = vty.as_pointer()
+    size = context.get_abi_sizeof(ety)  # vectors are only element-aligned
+    fname = f"llvm.fma.v{ncols}{'f32' if size == 4 else 'f64'}"
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), fname)
+    intp = context.get_value_type(types.intp)
+    pa = context.make_array(a_ty)(context, builder, a_arr).data
+    pb = context.make_array(b_ty)(context, builder, b_arr).data
+    accs = [cgutils.alloca_once_value(builder, ir.Constant(vty, None)) for _ in range(mr)]
+    idx0 = ir.Constant(ir.VectorType(ir.IntType(32), ncols), [0] * ncols)
+    undef = ir.Constant(vty, ir.Undefined)
+    with cgutils.for_range(builder, rv, intp=intp) as rloop:
+        r = rloop.index
+        arow = builder.add(a0v, builder.mul(r, arsv))
+        brow = builder.add(b0v, builder.mul(r, brsv))
+        with cgutils.for_range(builder, qv, intp=intp) as qloop:
+            q = qloop.index
+            ak = builder.add(arow, builder.mul(q, aksv))
+            bk = builder.add(brow, builder.mul(q, bksv))
+            bvec = builder.load(builder.bitcast(builder.gep(pb, [bk]), vptr), align=size)
+            for i in range(mr):
+                a_i = builder.add(ak, builder.mul(ir.Constant(intp, i), ldav))
+                aval = builder.load(builder.gep(pa, [a_i]))
+                lane0 = builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0))
+                splat = builder.shuffle_vector(lane0, undef, idx0)
+                builder.store(builder.call(fma, [splat, bvec, builder.load(accs[i])]), accs[i])
+    return accs, vty, size
+
+
 def _make(mr: int):
     @intrinsic
     def _tile(typingctx, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate):
-        if not isinstance(nr, types.IntegerLiteral) or nr.literal_value not in NRS:
-            return None  # the column count must be a compile-time constant: one machine-code tile per value
-        for arr in (A, B, C):
-            if not isinstance(arr, types.Array) or arr.dtype not in (types.float32, types.float64):
-                return None
-        if not (A.dtype == B.dtype == C.dtype):
+        if not _check_arrays(nr, A, B, C):
             return None
         sig = types.void(nr, A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
                          types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean)
@@ -83,36 +123,13 @@ def _make(mr: int):
         def codegen(context, builder, signature, args):
             (_, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, accv) = args
             ety = context.get_data_type(signature.args[1].dtype)
-            vty = ir.VectorType(ety, ncols)
-            vptr = vty.as_pointer()
-            size = context.get_abi_sizeof(ety)  # vectors are only element-aligned
-            fname = f"llvm.fma.v{ncols}{'f32' if size == 4 else 'f64'}"
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), fname)
+            accs, vty, size = _emit_reduction(context, builder, mr, ncols, ety, signature.args[1], a_arr, a0v, ldav,
+                                              arsv, aksv, signature.args[6], b_arr, b0v, brsv, bksv, rv, qv)
             if accv.type != ir.IntType(1):
                 accv = builder.icmp_unsigned("!=", accv, ir.Constant(accv.type, 0))
             intp = context.get_value_type(types.intp)
-            pa = context.make_array(signature.args[1])(context, builder, a_arr).data
-            pb = context.make_array(signature.args[6])(context, builder, b_arr).data
             pc = context.make_array(signature.args[10])(context, builder, c_arr).data
-            zero_v = ir.Constant(vty, None)
-            accs = [cgutils.alloca_once_value(builder, zero_v) for _ in range(mr)]
-            idx0 = ir.Constant(ir.VectorType(ir.IntType(32), ncols), [0] * ncols)
-            undef = ir.Constant(vty, ir.Undefined)
-            with cgutils.for_range(builder, rv, intp=intp) as rloop:
-                r = rloop.index
-                arow = builder.add(a0v, builder.mul(r, arsv))
-                brow = builder.add(b0v, builder.mul(r, brsv))
-                with cgutils.for_range(builder, qv, intp=intp) as qloop:
-                    q = qloop.index
-                    ak = builder.add(arow, builder.mul(q, aksv))
-                    bk = builder.add(brow, builder.mul(q, bksv))
-                    bvec = builder.load(builder.bitcast(builder.gep(pb, [bk]), vptr), align=size)
-                    for i in range(mr):
-                        a_i = builder.add(ak, builder.mul(ir.Constant(intp, i), ldav))
-                        aval = builder.load(builder.gep(pa, [a_i]))
-                        lane0 = builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0))
-                        splat = builder.shuffle_vector(lane0, undef, idx0)
-                        builder.store(builder.call(fma, [splat, bvec, builder.load(accs[i])]), accs[i])
+            vptr = vty.as_pointer()
             for i in range(mr):
                 cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, i), ldcv))]), vptr)
                 acc = builder.load(accs[i])
@@ -124,6 +141,62 @@ def _make(mr: int):
         return sig, codegen
 
     return _tile
+
+
+def _make_pool(mr: int, pw: int):
+    """The ``mr``-row tile whose epilogue scales and shifts each row, max-pools groups of ``pw``
+    consecutive rows (``pw`` adjacent pixels of one conv row), optionally against what C holds
+    (the pool window's earlier conv rows) and ReLUs, storing ``mr // pw`` rows of C."""
+
+    @intrinsic
+    def _tile_pool(typingctx, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias,
+                   s0):
+        if not _check_arrays(nr, A, B, C, S, Bias):
+            return None
+        sig = types.void(nr, A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
+                         types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean, types.boolean,
+                         S, Bias, types.intp)
+        ncols = nr.literal_value
+
+        def codegen(context, builder, signature, args):
+            (_, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, maxv, reluv, s_arr,
+             bias_arr, s0v) = args
+            ety = context.get_data_type(signature.args[1].dtype)
+            accs, vty, size = _emit_reduction(context, builder, mr, ncols, ety, signature.args[1], a_arr, a0v, ldav,
+                                              arsv, aksv, signature.args[6], b_arr, b0v, brsv, bksv, rv, qv)
+            i1 = ir.IntType(1)
+            if maxv.type != i1:
+                maxv = builder.icmp_unsigned("!=", maxv, ir.Constant(maxv.type, 0))
+            if reluv.type != i1:
+                reluv = builder.icmp_unsigned("!=", reluv, ir.Constant(reluv.type, 0))
+            intp = context.get_value_type(types.intp)
+            vptr = vty.as_pointer()
+            pc = context.make_array(signature.args[10])(context, builder, c_arr).data
+            ps = context.make_array(signature.args[17])(context, builder, s_arr).data
+            pbias = context.make_array(signature.args[18])(context, builder, bias_arr).data
+            svec = builder.load(builder.bitcast(builder.gep(ps, [s0v]), vptr), align=size)
+            bvec = builder.load(builder.bitcast(builder.gep(pbias, [s0v]), vptr), align=size)
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+                                                 f"llvm.fma.v{ncols}{'f32' if size == 4 else 'f64'}")
+            zero = ir.Constant(vty, None)
+
+            def vmax(a, b):  # a if a > b else b, lane by lane (the scalar kernels' rule)
+                return builder.select(builder.fcmp_ordered(">", a, b), a, b)
+
+            for g in range(mr // pw):
+                v = builder.call(fma, [builder.load(accs[g * pw]), svec, bvec])
+                for j in range(1, pw):
+                    v = vmax(builder.call(fma, [builder.load(accs[g * pw + j]), svec, bvec]), v)
+                cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, g), ldcv))]), vptr)
+                old = builder.load(cp, align=size)
+                v = builder.select(maxv, vmax(v, old), v)
+                v = builder.select(reluv, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v)
+                builder.store(v, cp, align=size)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return _tile_pool
 
 
 #: the largest tile compiled: 12 x 32 float32 accumulators use 24 of AVX-512's 32 registers
@@ -167,3 +240,74 @@ def tile_rows(mr, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, a
         _T2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
     else:
         _T1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
+
+
+#: pooling widths with in-register pooled tiles (each mr a multiple of pw, up to MR_LIMIT)
+POOL_WIDTHS = (1, 2, 3, 4)
+_POOL_TILES = {(mr, pw): _make_pool(mr, pw) for pw in POOL_WIDTHS for mr in range(pw, MR_LIMIT + 1, pw)}
+_P = _POOL_TILES
+(_P1_1, _P2_1, _P3_1, _P4_1, _P5_1, _P6_1, _P7_1, _P8_1, _P9_1, _P10_1, _P11_1, _P12_1) = (_P[(m, 1)] for m in range(1, 13))
+(_P2_2, _P4_2, _P6_2, _P8_2, _P10_2, _P12_2) = (_P[(m, 2)] for m in range(2, 13, 2))
+(_P3_3, _P6_3, _P9_3, _P12_3) = (_P[(m, 3)] for m in range(3, 13, 3))
+(_P4_4, _P8_4, _P12_4) = (_P[(m, 4)] for m in range(4, 13, 4))
+
+
+@njit(cache=True, nogil=True)
+def tile_pool_rows(groups, pw, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0):
+    """The pooled tile for ``groups`` pooled pixels of width ``pw`` (groups * pw <= MR_LIMIT rows,
+    pw in POOL_WIDTHS; one branch per compiled variant): C row g (stride ldc) = relu?(max(C if
+    maxacc, max over the pw rows i of acc_i * S[s0:] + Bias[s0:]))."""
+    if pw == 1:
+        if groups == 12:
+            _P12_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 11:
+            _P11_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 10:
+            _P10_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 9:
+            _P9_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 8:
+            _P8_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 7:
+            _P7_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 6:
+            _P6_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 5:
+            _P5_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 4:
+            _P4_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 3:
+            _P3_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 2:
+            _P2_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        else:
+            _P1_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+    elif pw == 2:
+        if groups == 6:
+            _P12_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 5:
+            _P10_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 4:
+            _P8_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 3:
+            _P6_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 2:
+            _P4_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        else:
+            _P2_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+    elif pw == 3:
+        if groups == 4:
+            _P12_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 3:
+            _P9_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 2:
+            _P6_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        else:
+            _P3_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+    elif pw == 4:
+        if groups == 3:
+            _P12_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        elif groups == 2:
+            _P8_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+        else:
+            _P4_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)

@@ -21,7 +21,9 @@ dot-product GEMM.
 """
 from __future__ import annotations
 
+import functools
 import sys
+import threading
 from typing import NamedTuple
 
 import numba
@@ -32,7 +34,7 @@ from .._geometry import (bias_grad_into, check_activation, check_bias_out, check
                          check_shape, conv_geometry)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._simd import NRS, mr_max, pick_nr, tile_rows
+from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]
 
@@ -281,6 +283,7 @@ class _SimdKernels(NamedTuple):
     forward: object
     backward_filter: object
     forward_pool: object
+    forward_pool_tiles: object
 
 
 def _simd_kernels(nr: int) -> _SimdKernels:
@@ -392,7 +395,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
         in L1/L2), then are max-pooled straight into y, so the full-size conv output is never
         written. A bias and ReLU commute with the max (the bias is per channel, ReLU is monotone),
         so they are applied to the pooled value; a per-channel ``scale`` (a folded batch norm, maybe
-        negative) does not, so it and the bias are applied to the buffered rows first. Needs F % nr == 0.
+        negative) does not, so it and the bias are applied to every cell first. Needs F % nr == 0.
         """
         N, Hp, Wp, C = xp.shape
         PO, QO, F = y.shape[1], y.shape[2], y.shape[3]
@@ -436,7 +439,31 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                     v = yr[f] + bias[f]
                     yr[f] = zero if relu and v < zero else v
 
-    return _SimdKernels(forward, backward_filter, forward_pool)
+    @njit(parallel=True, **_OPTS)
+    def forward_pool_tiles(xp, w2, scale, bias, relu, y, KH, KW, sh, sw, dh, ph, pw, gmax):
+        """``forward_pool`` with the pooling in the tiles' registers (column dilation 1, pw in
+        POOL_WIDTHS): a tile of up to ``gmax`` pooled pixels (gmax * pw conv pixels of one row)
+        scales and shifts its rows, maxes each group of ``pw`` and stores the pooled row into y,
+        maxed with what the window's earlier conv rows stored there; the last row applies ReLU.
+        The conv output never leaves the registers. Needs F % nr == 0."""
+        N, Hp, Wp, C = xp.shape
+        PO, QO, F = y.shape[1], y.shape[2], y.shape[3]
+        nb = (QO + gmax - 1) // gmax  # balanced blocks of pooled pixels
+        for task in prange(N * PO):
+            n = task // PO
+            po = task - n * PO
+            yrow = task * QO * F
+            for r in range(ph):
+                base = (n * Hp + (po * ph + r) * sh) * Wp * C
+                for f0 in range(0, F, nr):
+                    for blk in range(nb):
+                        g0 = blk * QO // nb
+                        g = (blk + 1) * QO // nb - g0
+                        tile_pool_rows(g, pw, nr, xp, base + g0 * pw * sw * C, sw * C, dh * Wp * C, 1, w2, f0,
+                                       KW * C * F, F, y, yrow + g0 * F + f0, F, KH, KW * C, r > 0,
+                                       relu and r == ph - 1, scale, bias, f0)
+
+    return _SimdKernels(forward, backward_filter, forward_pool, forward_pool_tiles)
 
 
 #: the kernels per tile width (defining them compiles nothing; each compiles on first use)
@@ -593,31 +620,113 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
 def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
     """max_pool2d(act(conv2d(x, w) * scale + b), pool, stride=pool, no padding): the fused inference
     op (``scale`` None: 1). With F a multiple of 8 one kernel computes each pooled row's conv rows
-    in a per-thread buffer and pools them there; other shapes run the parts in turn."""
-    op = "conv2d_pool_forward"
-    g = conv_geometry(op, x.shape, w.shape, stride, padding, dilation)
-    relu = check_activation(op, activation)
-    check_float(op, x, w, b, scale)
-    ph, pw = check_conv_pool(op, g, pool)
-    dtype = x.dtype
-    shape = (g.N, g.OH // ph, g.OW // pw, g.F)
-    if b is not None:
-        check_shape(op, "b", b.shape, (g.F,))
-    if scale is not None:
-        check_shape(op, "scale", scale.shape, (g.F,))
-    nr = pick_nr(g.F)
+    in a per-thread buffer and pools them there; other shapes run the parts in turn. The argument
+    checks are remembered per argument set (a model calls a layer alike every batch)."""
+    vec = (None if b is None else (tuple(b.shape), b.dtype), None if scale is None else (tuple(scale.shape), scale.dtype))
+    try:
+        plan = _pool_plan(tuple(x.shape), x.dtype, tuple(w.shape), w.dtype, *vec, stride, padding, dilation, pool,
+                          activation)
+    except TypeError:  # unhashable geometry (lists): check uncached
+        plan = _pool_plan.__wrapped__(tuple(x.shape), x.dtype, tuple(w.shape), w.dtype, *vec, stride, padding,
+                                      dilation, pool, activation)
+    g, relu, ph, pw, shape, nr, mr = plan
     if not nr:
         from .. import _composed  # noqa: PLC0415
 
         return _composed.conv2d_pool_forward(sys.modules[__package__], x, w, b, stride, padding, dilation, pool,
                                              out, activation, scale)
-    y = np.empty(shape, dtype) if out is None else check_out(op, out, shape, dtype)
-    bias = np.zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
-    scale = np.empty(0, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
-    K = g.KH * g.KW * g.C
-    xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
-    w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
+    dtype = x.dtype
+    y = np.empty(shape, dtype) if out is None else check_out("conv2d_pool_forward", out, shape, dtype)
+    bias = _zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    xp = _padded_fixed(x, g, dtype)
+    w2 = np.ascontiguousarray(w, dtype=dtype).reshape(g.KH * g.KW * g.C, g.F)
+    if g.dw == 1 and pw in POOL_WIDTHS and pw <= mr:  # pooled in the tiles' registers
+        scale = _ones(g.F, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
+        _SIMD[nr].forward_pool_tiles(xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
+        return y
+    scale = _zeros(0, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
     owc = shape[2] * pw
-    ws = scratch("nb.conv_pool.rows", (numba.get_num_threads(), ph * owc * g.F), dtype)
-    _SIMD[nr].forward_pool(xp, w2, bias, scale, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, owc, ph, pw, mr_max(dtype), ws)
+    # one row per possible Numba thread id (the pool's size: set_num_threads may lower the count in use)
+    ws = scratch("nb.conv_pool.rows", (numba.config.NUMBA_NUM_THREADS, ph * owc * g.F), dtype)
+    _SIMD[nr].forward_pool(xp, w2, bias, scale, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, owc, ph, pw, mr, ws)
     return y
+
+
+@functools.lru_cache(maxsize=512)
+def _pool_plan(x_shape, x_dtype, w_shape, w_dtype, b_spec, scale_spec, stride, padding, dilation, pool, activation):
+    """The checked geometry of one conv2d_pool_forward argument set: (geometry, relu, ph, pw,
+    output shape, tile width or 0, tile rows)."""
+    op = "conv2d_pool_forward"
+    g = conv_geometry(op, x_shape, w_shape, stride, padding, dilation)
+    relu = check_activation(op, activation)
+    for dtype in (x_dtype, w_dtype) + tuple(spec[1] for spec in (b_spec, scale_spec) if spec is not None):
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: expected float32 or float64 arrays, got dtype {dtype}")
+    ph, pw = check_conv_pool(op, g, pool)
+    if b_spec is not None:
+        check_shape(op, "b", b_spec[0], (g.F,))
+    if scale_spec is not None:
+        check_shape(op, "scale", scale_spec[0], (g.F,))
+    return g, relu, ph, pw, (g.N, g.OH // ph, g.OW // pw, g.F), pick_nr(g.F), mr_max(x_dtype)
+
+
+_ZEROS: dict = {}
+
+
+def _zeros(n: int, dtype):
+    """A shared read-only zero vector (no bias, or an empty 'no scale')."""
+    key = (n, np.dtype(dtype).str)
+    z = _ZEROS.get(key)
+    if z is None:
+        z = _ZEROS[key] = np.zeros(n, dtype)
+        z.flags.writeable = False
+    return z
+
+
+def _ones(n: int, dtype):
+    """A shared read-only vector of ones (no scale)."""
+    key = (-n, np.dtype(dtype).str)
+    v = _ZEROS.get(key)
+    if v is None:
+        v = _ZEROS[key] = np.ones(n, dtype)
+        v.flags.writeable = False
+    return v
+
+
+_fixed_pads = threading.local()
+
+
+def _padded_fixed(x, g, dtype):
+    """``x`` zero-padded as ``g`` says, in a per-thread buffer private to the inference conv whose
+    border cells are zeroed once when it is made: each call copies only the interior (a batch-1
+    predict pays no parallel pad pass). ``x`` itself when there is no padding."""
+    a4 = np.ascontiguousarray(x, dtype=dtype)
+    if not (g.top or g.bottom or g.left or g.right):
+        return a4
+    shape = (g.N, g.H + g.top + g.bottom, g.W + g.left + g.right, g.C)
+    cache = getattr(_fixed_pads, "bufs", None)
+    if cache is None:
+        cache = _fixed_pads.bufs = {}
+    key = (shape, np.dtype(dtype).str, g.top, g.left)
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) >= 8:  # a few shapes per model; forget the oldest
+            cache.pop(next(iter(cache)))
+        buf = cache[key] = np.zeros(shape, dtype)
+    if a4.size < (1 << 16):
+        buf[:, g.top:g.top + g.H, g.left:g.left + g.W, :] = a4
+    else:
+        _copy_interior(a4, buf, g.top, g.left)
+    return buf
+
+
+@njit(parallel=True, **_OPTS)
+def _copy_interior(x4, xp, top, left):
+    """xp[n, top:top+H, left:left+W, :] = x4[n], in parallel over the rows (the border is left alone)."""
+    N, H, W, C = x4.shape
+    for task in prange(N * H):
+        n = task // H
+        h = task - n * H
+        for w in range(W):
+            for c in range(C):
+                xp[n, top + h, left + w, c] = x4[n, h, w, c]

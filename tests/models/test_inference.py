@@ -278,3 +278,13 @@ def test_the_preferred_kernel_keeps_the_op_unless_another_is_clearly_faster(monk
     finally:
         dispatch._registry.pop(op, None)
         dispatch.reset()
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "softmax", "sigmoid", "tanh"])
+def test_dense_inference_on_the_arrays_equals_the_op_path(activation, rng):
+    model = Sequential([Input((7,)), Dense(5, activation=activation), Dense(3, activation=activation, use_bias=False)])
+    x = (rng.standard_normal((6, 7)) * 30).astype(np.float32)  # large values: overflow-safe sigmoid/softmax
+    np.testing.assert_allclose(model.predict(x, verbose=0), _unfused(model, x)[0], rtol=1e-5, atol=1e-6)
+    seq = Sequential([Input((4, 7)), Dense(5, activation=activation)])  # rank 3: the generic path
+    x3 = rng.standard_normal((2, 4, 7)).astype(np.float32)
+    np.testing.assert_allclose(seq.predict(x3, verbose=0), _unfused(seq, x3)[0], rtol=1e-5, atol=1e-6)
