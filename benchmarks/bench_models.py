@@ -12,7 +12,8 @@ samples, the latency of ``predict`` on one sample and of a one-sample forward ca
 under ``no_grad``; PyTorch: the module under ``no_grad`` in eval mode; Keras: ``model(x,
 training=False)``), for gradflow, PyTorch eager (channels_last and NCHW, the better one counts)
 and Keras 3 on JAX (XLA), each framework in a process of its own, the others skipped when not
-installed. Medians over the repeats after warm-up; ratios to the best of the others.
+installed. Medians over the repeats after warm-up, then over ``--rounds`` rounds in which the
+frameworks' processes alternate; ratios to the best of the others.
 """
 from __future__ import annotations
 
@@ -258,21 +259,31 @@ def predict_main(args) -> dict:
     n, repeats = (2000, 3) if args.quick else (4000, args.repeats)
     lat = 50 if args.quick else 200
     fmt = dict(here=here, models=args.models, n=n, repeats=repeats, lat=lat)
-    results = {}
-    results["gradflow"], err = _run_child(_PREDICT_GRADFLOW.format(kernels=args.kernels or "", kind="sequential", **fmt))
-    if results["gradflow"] is None:
-        raise RuntimeError(f"the gradflow run failed: {err}")
-    others = {"torch": ("torch", _PREDICT_TORCH), "keras-jax": ("jax", _PREDICT_KERAS_JAX)}
-    for label, (module, code) in others.items():
+    rounds = 1 if args.quick else args.rounds
+    codes = {"gradflow": _PREDICT_GRADFLOW.format(kernels=args.kernels or "", kind="sequential", **fmt)}
+    for label, module, code in (("torch", "torch", _PREDICT_TORCH), ("keras-jax", "jax", _PREDICT_KERAS_JAX)):
         if importlib.util.find_spec(module) is None or (label == "keras-jax" and importlib.util.find_spec("keras") is None):
             print(f"{label}: skipped ({module} is not installed)")
-            continue
-        results[label], err = _run_child(code.format(**fmt))
-        if results[label] is None:
-            print(f"{label}: skipped (its run failed: {err})")
-            del results[label]
-    print(f"predict: {n} samples, batch 1000, median of {repeats}; latency: one sample, median of {lat} "
-          f"(each framework in its own process)")
+        else:
+            codes[label] = code.format(**fmt)
+    runs = {k: [] for k in codes}
+    for _ in range(rounds):  # the frameworks' processes alternate, so a slow spell of the machine hits all
+        for label, code in codes.items():
+            got, err = _run_child(code)
+            if got is None:
+                if label == "gradflow":
+                    raise RuntimeError(f"the gradflow run failed: {err}")
+                print(f"{label}: a run failed ({err})")
+            else:
+                runs[label].append(got)
+    results = {}
+    for label, rs in runs.items():
+        if rs:
+            results[label] = {name: {metric: (statistics.median(r[name][metric] for r in rs) if metric != "layout"
+                                              else rs[0][name][metric]) for metric in rs[0][name]}
+                              for name in args.models}
+    print(f"predict: {n} samples, batch 1000, median of {repeats}; latency: one sample, median of {lat}; "
+          f"each framework in its own process, medians over {rounds} alternating round(s)")
     print(f"{'model':6s} {'':10s} " + " ".join(f"{k:>16s}" for k in results) + f" {'gradflow/best':>14s}")
     for name in args.models:
         for metric, unit in (("predict", "samples/s"), ("predict1", "ms"), ("call1", "ms")):
@@ -301,6 +312,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer samples and repeats")
     p.add_argument("--standalone-torch", action="store_true",
                    help="also time PyTorch channels_last alone in a fresh process (no gradflow imported)")
+    p.add_argument("--rounds", type=int, default=3, help="--predict: alternating rounds of the frameworks' processes")
     p.add_argument("--predict", action="store_true",
                    help="inference: predict throughput and one-sample latency vs PyTorch and Keras-on-JAX")
     args = p.parse_args(argv)

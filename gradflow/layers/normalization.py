@@ -17,6 +17,9 @@ class BatchNormalization(Layer):
     ``moving = moving * momentum + batch * (1 - momentum)``. Inference, or a frozen layer
     (``trainable=False``, as in Keras 3): the moving statistics. Weights in Keras order:
     gamma, beta (trainable, present if ``scale``/``center``), moving_mean, moving_variance.
+    ``synchronized=True`` (Keras 3's argument): in a multi-process DataParallel job the training
+    statistics are those of the global batch (``ops.sync_batch_norm``), so training equals one
+    process with the same global batch; alone it changes nothing.
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
@@ -24,7 +27,8 @@ class BatchNormalization(Layer):
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint, synchronized=synchronized)
+        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.synchronized = bool(synchronized)
         if isinstance(axis, (list, tuple)) and len(axis) == 1:
             axis = axis[0]
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -81,6 +85,12 @@ class BatchNormalization(Layer):
         full-size activation (Sequential uses it for BN -> ReLU -> MaxPooling2D)."""
         axis = self._feature_axis(x.ndim)
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
+        comm = self._sync_comm() if training and self.trainable else None
+        if comm is not None:  # statistics of the global batch across the data-parallel ranks
+            y, mean, var = ops.sync_batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, activation=activation,
+                                               comm=comm)
+            self._update_moving(mean, var)
+            return y if pool is None else pool.call(y, training=training)
         if pool is not None:
             if training and self.trainable and activation == "relu" and x.ndim == 4 and axis == 3:
                 y, mean, var = ops.batch_norm_relu_max_pool(x, gamma, beta, eps=self.epsilon, pool_size=pool.pool_size)
@@ -95,6 +105,16 @@ class BatchNormalization(Layer):
         return ops.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
                               eps=self.epsilon, training=False, activation=activation)
 
+    def _sync_comm(self):
+        """The communicator of the active multi-process DataParallel job when ``synchronized``
+        (Keras 3: without a distribution the argument changes nothing), else None."""
+        if not self.synchronized:
+            return None
+        from ..distribution import distribution  # noqa: PLC0415
+
+        dist = distribution()
+        return dist.comm if dist is not None and dist.size > 1 else None
+
     def _update_moving(self, mean, var) -> None:
         """moving = momentum * moving + (1 - momentum) * batch statistic (Keras's rule), in place."""
         m = self.momentum
@@ -106,7 +126,7 @@ class BatchNormalization(Layer):
     def get_config(self) -> dict:
         ser, reg = initializers.serialize, regularizers.serialize
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale,
+                "center": self.center, "scale": self.scale, "synchronized": self.synchronized,
                 "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
                 "moving_mean_initializer": ser(self.moving_mean_initializer),
                 "moving_variance_initializer": ser(self.moving_variance_initializer),

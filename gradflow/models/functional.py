@@ -10,6 +10,7 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
+from .._threads import inference_threads
 from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
@@ -425,7 +426,10 @@ def _dispatching(training_plan, inference_plan):
     """``forward(x, training)`` running ``inference_plan`` when not training and no graph is being
     recorded (predict, evaluate, ``model(x)`` under ``no_grad``), else ``training_plan``."""
     def forward(x, training):
-        return (training_plan if training or is_grad_enabled() else inference_plan)(x, training)
+        if training or is_grad_enabled():
+            return training_plan(x, training)
+        with inference_threads(x[0] if x else None):
+            return inference_plan(x, training)
 
     forward.steps = training_plan.steps
     forward.inference_steps = inference_plan.steps

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import inference_threads
 from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer
 from ..layers.input_layer import InputLayer
@@ -252,8 +253,13 @@ class Sequential(Model):
         def forward(x, training):
             h = x[0]
             training = bool(training)
-            for f in (calls if training or is_grad_enabled() else inference):
-                h = f(h, training=training)
+            if training or is_grad_enabled():
+                for f in calls:
+                    h = f(h, training=training)
+            else:
+                with inference_threads(h):
+                    for f in inference:
+                        h = f(h, training=False)
             if head is not None:
                 h = head(h, training=training)
             return [h]

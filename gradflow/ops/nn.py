@@ -16,7 +16,7 @@ from ._kernel import kernel
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "max_pool2d", "avg_pool2d", "batch_norm",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "sync_batch_norm", "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
     "dropout",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
@@ -627,6 +627,75 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
     mm = moving_mean.data if isinstance(moving_mean, Tensor) else moving_mean
     mv = moving_var.data if isinstance(moving_var, Tensor) else moving_var
     return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps, activation)
+
+
+def _host(a):
+    """A NumPy copy of a NumPy or CuPy array (small per-channel vectors for the collectives)."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+class SyncBatchNormTrain(Function):
+    """Batch norm whose statistics are those of the global batch across data-parallel ranks:
+    per-channel sums, sums of squares and the row count are all-reduced (float64) forward, and
+    the two per-channel sums the input gradient needs (of dy and of dy * xhat) backward, so each
+    rank's dx is its rows of one process's gradient over the whole batch. dgamma/dbeta stay
+    local sums: the trainer's gradient all-reduce adds them up."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, axis, eps, activation, comm):
+        xp = array_module(x)
+        x2, moved = _to_2d(x, axis)
+        C = x2.shape[1]
+        x64 = x2.astype(xp.float64)
+        stats = np.concatenate([_host(x64.sum(0)), _host((x64 * x64).sum(0)), [float(x2.shape[0])]])
+        comm.allreduce_(stats)
+        count = stats[2 * C]
+        mean = stats[:C] / count
+        var = np.maximum(stats[C:2 * C] / count - mean * mean, 0.0)
+        inv = 1.0 / np.sqrt(var + eps)
+        dt = x2.dtype
+        xhat = (x2 - xp.asarray(mean.astype(dt))) * xp.asarray(inv.astype(dt))
+        y2 = xhat * gamma + beta
+        if activation == "relu":
+            y2 = xp.maximum(y2, 0)
+        ctx.xhat, ctx.gamma, ctx.inv, ctx.count, ctx.comm = xhat, gamma, inv, count, comm
+        ctx.y2 = y2 if activation == "relu" else None
+        ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
+        ctx.mean, ctx.var = xp.asarray(mean.astype(dt)), xp.asarray(var.astype(dt))
+        return _from_2d(y2, moved, axis, x.ndim)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        g2, _ = _to_2d(g, ctx.axis)
+        if ctx.y2 is not None:
+            g2 = g2 * (ctx.y2 > 0)
+        dbeta = g2.sum(0)
+        dgamma = (g2 * ctx.xhat).sum(0)
+        C = g2.shape[1]
+        sums = np.concatenate([_host(dbeta).astype(np.float64), _host(dgamma).astype(np.float64)])
+        ctx.comm.allreduce_(sums)
+        dt = g2.dtype
+        s_g, s_gx = xp.asarray(sums[:C].astype(dt)), xp.asarray(sums[C:].astype(dt))
+        scale = xp.asarray((ctx.inv / ctx.count).astype(dt)) * ctx.gamma
+        dx2 = scale * (ctx.count * g2 - s_g - ctx.xhat * s_gx)
+        return _from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), dgamma, dbeta, None, None, None, None
+
+
+def sync_batch_norm(x, gamma=None, beta=None, axis=-1, eps=1e-3, activation=None, comm=None):
+    """Training-mode batch norm over the global batch of a data-parallel job (``comm``: the
+    job's communicator; its ``allreduce_`` sums NumPy arrays in place across the ranks).
+    Returns ``(y, mean, var)`` like ``batch_norm(training=True)``, with the global statistics."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"sync_batch_norm: activation must be None or 'relu', got {activation!r}")
+    data = x.data if isinstance(x, Tensor) else x
+    axis %= data.ndim
+    c = data.shape[axis]
+    xp = array_module(data)
+    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
+    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    y, ctx = SyncBatchNormTrain.apply_ctx(x, gamma, beta, axis, eps, activation, comm)
+    return y, ctx.mean, ctx.var
 
 
 class BatchNormReluMaxPool(Function):

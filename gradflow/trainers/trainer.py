@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from .. import config
-from .._threads import owned_cpu_threads
+from .._threads import owned_cpu_threads, training_threads
 from ..optimizers import sigint_deferred
 from . import data_adapter as da
 from ..autograd.grad_mode import no_grad
@@ -1337,13 +1337,17 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         return self._one_batch("test", x, y, sample_weight, None, return_dict)
 
-    @owned_cpu_threads
     def predict_on_batch(self, x, where: str = "predict_on_batch"):
         """Outputs for one batch in inference mode, as NumPy arrays in the output structure."""
         backend = self._compute_backend()
         xs, _, _ = self._convert_batch(x, None, None, where, False, None, backend)
-        with no_grad():
-            out = [o.data for o in _Plan(self, need_loss=False).predict(xs)]
+        with training_threads(backend.device), no_grad():
+            if _data_parallel() is None:  # the plan's predict without building a plan (one-sample latency)
+                feed = [Tensor._wrap(a) for a in xs] if self._input_names() is not None else self._x_for_step(xs)
+                outs = self._make_forward(frozenset())(feed, False)
+            else:
+                outs = _Plan(self, need_loss=False).predict(xs)
+            out = [o.data for o in outs]
         return self._pack_outputs([_concat([o]) for o in out])
 
     # -- callbacks ----------------------------------------------------------------------------

@@ -50,6 +50,16 @@ elif len(sys.argv) > 4 and sys.argv[4] == "dropout_bn":
     history = model.fit(x, y, batch_size=40, epochs=3, shuffle=True, verbose=0, validation_split=0.2)
     evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
     predictions = model.predict(x[:10], batch_size=4, verbose=0)
+elif len(sys.argv) > 4 and sys.argv[4] == "sync_bn":
+    # BatchNormalization(synchronized=True): the statistics of the global batch, so data-parallel
+    # training (uneven shares of 40 over 3 ranks) equals one process exactly as for Dense alone
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(16),
+                              keras.layers.BatchNormalization(synchronized=True), keras.layers.Activation("relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=40, epochs=3, shuffle=True, verbose=0)
+    evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    predictions = model.predict(x[:10], batch_size=4, verbose=0)
 elif len(sys.argv) > 4 and sys.argv[4] == "files":
     # every rank names its own files: only rank 0's may appear. The second fit finds rank 0's backup
     # (the other ranks have none) and every rank must resume at its epoch with its weights.

@@ -133,3 +133,41 @@ def test_shards_cover_the_global_batch_unevenly():
     assert [s.stop - s.start for s in shards] == [11, 11, 10]
     assert shards[0].start == 0 and shards[-1].stop == 32
     assert all(a.stop == b.start for a, b in zip(shards, shards[1:]))
+
+
+@pytest.mark.parametrize("size,activation", [(2, None), (3, "relu")])
+def test_sync_batch_norm_is_one_batch_norm_over_the_global_batch(size, activation):
+    """Each rank normalises its (uneven) share with the global batch's statistics; its input
+    gradient is its rows of one process's gradient, and the ranks' local dgamma/dbeta add up to
+    the global ones (as the gradient all-reduce will add them)."""
+    from gradflow import ops
+
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(11, 4, 3)) * 3 + 1).astype(np.float64)
+    w = rng.normal(size=(11, 4, 3))  # the loss sum(w * y): a gradient that differs per element
+    gamma, beta = rng.normal(size=3) + 1.0, rng.normal(size=3)
+
+    def grads(xs, ws, comm=None):
+        xt = Tensor(xs, requires_grad=True)
+        g, b = Tensor(gamma.copy(), requires_grad=True), Tensor(beta.copy(), requires_grad=True)
+        if comm is None:
+            y, mean, var = ops.batch_norm(xt, g, b, axis=-1, eps=1e-3, training=True, activation=activation)
+        else:
+            y, mean, var = ops.sync_batch_norm(xt, g, b, axis=-1, eps=1e-3, activation=activation, comm=comm)
+        (y * Tensor(ws)).sum().backward()
+        return y.data, xt.grad.data, g.grad.data, b.grad.data, np.asarray(mean), np.asarray(var)
+
+    y_ref, dx_ref, dg_ref, db_ref, mean_ref, var_ref = grads(x, w)
+
+    def fn(dp, rank):
+        rows = dp.shard(len(x))
+        return rows, grads(x[rows], w[rows], dp.comm)
+
+    results = run_ranks(size, fn)
+    for rows, (y, dx, _, _, mean, var) in results:
+        np.testing.assert_allclose(y, y_ref[rows], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dx, dx_ref[rows], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(mean, mean_ref, rtol=1e-12)
+        np.testing.assert_allclose(var, var_ref, rtol=1e-10)
+    np.testing.assert_allclose(sum(r[1][2] for r in results), dg_ref, rtol=1e-10)
+    np.testing.assert_allclose(sum(r[1][3] for r in results), db_ref, rtol=1e-10)

@@ -36,7 +36,7 @@ def _run(out, ranks, optimizer, model="mlp", backend="default"):
 
 
 @pytest.mark.parametrize("ranks,optimizer,model", [(2, "adam", "mlp"), (2, "sgd", "mlp"), (3, "adam", "mlp"),
-                                                   (3, "sgd", "mlp"), (3, "adam", "two_heads")])
+                                                   (3, "sgd", "mlp"), (3, "adam", "two_heads"), (3, "sgd", "sync_bn")])
 def test_data_parallel_equals_one_process(tmp_path, ranks, optimizer, model):
     (tmp_path / "one").mkdir()
     (tmp_path / "many").mkdir()
