@@ -17,16 +17,19 @@ other ranks. A backup that rank 0 restores is broadcast to every rank, with its 
 What is sharded: the built-in train and test steps (fit, its validation, evaluate, train_on_batch)
 and predict. A batch smaller than the number of processes runs whole on every process. A model
 that overrides ``train_step``/``test_step`` is refused (its step would not all-reduce). Batch-norm
-moving statistics are averaged over the ranks after every step. Not yet: an NCCL (GPU)
-communicator (on CuPy the gradients go through host memory and MPI).
+moving statistics are averaged over the ranks after every step (``BatchNormalization(synchronized=True)``
+uses the global batch's statistics instead). On the CuPy backend the gradients are summed on the
+GPUs by NCCL (``NCCLCommunicator``, one process per GPU, each on its local rank's device). Not
+yet: buckets that overlap the all-reduce with the backward pass.
 """
 from __future__ import annotations
 
-from .communicator import Communicator, FakeCommunicator, MPICommunicator
+from .communicator import Communicator, FakeCommunicator, MPICommunicator, NCCLCommunicator, local_rank
 from .data_parallel import DataParallel
 
 __all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
-           "num_processes", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator"]
+           "num_processes", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator",
+           "NCCLCommunicator", "local_rank"]
 
 _CURRENT = [None]
 

@@ -5,14 +5,16 @@ import sys
 
 import numpy as np
 
-__all__ = ["Communicator", "MPICommunicator", "FakeCommunicator"]
+__all__ = ["Communicator", "MPICommunicator", "FakeCommunicator", "NCCLCommunicator", "local_rank"]
 
 
 class Communicator:
-    """``rank``, ``size`` and the collectives on NumPy arrays (in place where they can be)."""
+    """``rank``, ``size`` and the collectives on NumPy arrays (in place where they can be).
+    ``device_arrays``: whether ``allreduce_`` also sums CuPy arrays where they are (NCCL)."""
 
     rank = 0
     size = 1
+    device_arrays = False
 
     def allreduce_(self, array) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -89,3 +91,77 @@ class MPICommunicator(Communicator):
 
     def abort(self, code=1) -> None:
         self.comm.Abort(code)
+
+
+def local_rank() -> int:
+    """This process's rank among the job's processes on its machine: the launcher's variable
+    (Open MPI, MPICH/Intel MPI, Slurm), else MPI's shared-memory split, else 0."""
+    import os
+
+    for var in ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_LOCALID"):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    if "mpi4py" in sys.modules:
+        from mpi4py import MPI
+
+        return MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+    return 0
+
+
+class NCCLCommunicator(Communicator):
+    """NCCL through CuPy (``cupy.cuda.nccl``) for CuPy arrays, summed in place on the GPU with no
+    host round trip; the NCCL id is broadcast over ``mpi`` (an MPICommunicator by default), which
+    also carries everything else (objects, NumPy arrays, aborts). Each process takes the GPU of
+    its local rank (``device`` overrides), so start at most one process per GPU."""
+
+    device_arrays = True
+
+    def __init__(self, mpi=None, device=None):
+        try:
+            import cupy
+            from cupy.cuda import nccl
+        except ImportError:
+            raise ImportError('NCCL all-reduce needs CuPy built with NCCL: pip install "gradflow[cuda12]" (or '
+                              '"gradflow[cuda13]") and "gradflow[distributed]"; without a GPU, train on MPI '
+                              "(the default communicator)") from None
+        if not getattr(nccl, "available", True):
+            raise ImportError("this CuPy has no NCCL support (cupy.cuda.nccl.available is False); install a CuPy "
+                              "wheel with NCCL, or train on MPI (the default communicator)")
+        self.mpi = mpi if mpi is not None else MPICommunicator()
+        self.rank, self.size = self.mpi.rank, self.mpi.size
+        self._cupy, self._nccl = cupy, nccl
+        self.device = local_rank() if device is None else int(device)
+        count = cupy.cuda.runtime.getDeviceCount()
+        if self.device >= count:
+            raise RuntimeError(f"rank {self.rank}: local rank {self.device} has no GPU of its own (this machine has "
+                               f"{count}); start at most {count} process(es) per machine")
+        cupy.cuda.Device(self.device).use()
+        uid = self.mpi.bcast(nccl.get_unique_id() if self.rank == 0 else None)
+        self.nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
+        self._types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64,
+                       np.dtype(np.float16): nccl.NCCL_FLOAT16}
+
+    def allreduce_(self, array) -> None:
+        """Sum ``array`` over the ranks in place: NCCL on the GPU for a CuPy array (on the current
+        stream), MPI for a NumPy one."""
+        if not type(array).__module__.startswith("cupy"):
+            self.mpi.allreduce_(array)
+            return
+        if self.size == 1:
+            return
+        kind = self._types.get(np.dtype(array.dtype))
+        if kind is None or not array.flags.c_contiguous:
+            raise TypeError(f"NCCL all-reduce takes contiguous float16/32/64 CuPy arrays, got {array.dtype} "
+                            f"(contiguous: {array.flags.c_contiguous})")
+        stream = self._cupy.cuda.get_current_stream().ptr
+        self.nccl.allReduce(array.data.ptr, array.data.ptr, array.size, kind, self._nccl.NCCL_SUM, stream)
+
+    def bcast(self, obj, root=0):
+        return self.mpi.bcast(obj, root)
+
+    def allgather(self, obj) -> list:
+        return self.mpi.allgather(obj)
+
+    def abort(self, code=1) -> None:
+        self.mpi.abort(code)

@@ -8,19 +8,32 @@ import numpy as np
 __all__ = ["DataParallel"]
 
 
+def _default_communicator():
+    """NCCL (with MPI beside it) when the active backend is CuPy and CuPy has NCCL; else MPI."""
+    from ..backend import get_backend
+    from .communicator import MPICommunicator, NCCLCommunicator
+
+    mpi = MPICommunicator()
+    if get_backend().device == "cuda":
+        try:
+            return NCCLCommunicator(mpi)
+        except ImportError:
+            pass  # a CuPy without NCCL: gradients go through host memory and MPI
+    return mpi
+
+
 class DataParallel:
     """Every process holds the whole model; each computes its share of every global batch.
 
-    ``communicator``: an MPICommunicator by default (a FakeCommunicator trains in one process).
-    Gradients are packed into one reused contiguous buffer per dtype and summed in place by one
-    all-reduce per step. A rank that raises aborts the whole job (no rank waits forever).
+    ``communicator``: by default NCCL (``NCCLCommunicator``) on the CuPy backend, else MPI (a
+    FakeCommunicator trains in one process). Gradients are packed into one reused contiguous
+    buffer per dtype (on the GPU when the communicator sums device arrays) and summed in place by
+    one all-reduce per step. A rank that raises aborts the whole job (no rank waits forever).
     """
 
     def __init__(self, devices=None, communicator=None):
-        from .communicator import MPICommunicator
-
         self.devices = devices
-        self.comm = communicator if communicator is not None else MPICommunicator()
+        self.comm = communicator if communicator is not None else _default_communicator()
         self.rank, self.size = self.comm.rank, self.comm.size
         self._buffers: dict = {}
         if self.size > 1:
@@ -54,35 +67,50 @@ class DataParallel:
             return
         from ..autograd.tensor import Tensor
 
+        from ..backend import array_module, is_cupy_array
+
         groups: dict = {}
         for p in params:
             groups.setdefault(np.dtype(p.dtype).str, []).append(p)
         for key, group in groups.items():
+            on_gpu = is_cupy_array(group[0].data)
+            # where the sum happens: on the GPU with NCCL, else in host memory (CuPy copies out and back)
+            xp = array_module(group[0].data) if on_gpu and self.comm.device_arrays else np
             total = sum(int(p.size) for p in group)
-            buf = self._buffers.get(key)
+            buf = self._buffers.get((key, xp.__name__))
             if buf is None or buf.size != total:
-                buf = self._buffers[key] = np.empty(total, dtype=np.dtype(key))
+                buf = self._buffers[(key, xp.__name__)] = xp.empty(total, dtype=np.dtype(key))
             offset = 0
             for p in group:
                 n = int(p.size)
                 g = p.grad
-                buf[offset:offset + n] = 0.0 if g is None else np.asarray(g.data).reshape(-1)
+                if g is None:
+                    buf[offset:offset + n] = 0.0
+                elif xp is np and on_gpu:
+                    buf[offset:offset + n] = g.data.get().reshape(-1)
+                else:
+                    buf[offset:offset + n] = g.data.reshape(-1)
                 offset += n
             self.comm.allreduce_(buf)
             offset = 0
+            back = array_module(group[0].data)
             for p in group:
                 n = int(p.size)
-                p.grad = Tensor._wrap(buf[offset:offset + n].reshape(p.shape).copy())
+                part = buf[offset:offset + n].reshape(p.shape)
+                p.grad = Tensor._wrap(back.asarray(part) if xp is np and on_gpu else part.copy())
                 offset += n
 
     def average_state(self, arrays) -> None:
         """Average arrays (batch-norm moving statistics) over the ranks, in place."""
         if self.size == 1:
             return
+        from ..backend import array_module, is_cupy_array
+
         for a in arrays:
-            flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+            host = a.get() if is_cupy_array(a) else a  # a few vectors: through host memory
+            flat = np.ascontiguousarray(host, dtype=np.float64).reshape(-1)
             self.comm.allreduce_(flat)
-            a[...] = (flat / self.size).reshape(a.shape).astype(a.dtype)
+            a[...] = array_module(a).asarray((flat / self.size).reshape(a.shape).astype(a.dtype))
 
     def sum(self, value: float) -> float:
         if self.size == 1:
