@@ -4,8 +4,9 @@ would give on a cluster.
     python benchmarks/bench_distributed.py [--samples 2048] [--batch 128] [--repeats 3]
 
 Runs the same epochs as 1 process x 2 Numba threads and as ``mpirun -n 2`` x 1 thread each (the
-same global batch), splits each step into compute and all-reduce (the time inside
-``DataParallel.allreduce_gradients``, which includes waiting for the slower rank), and projects
+same global batch), splits each step into compute and all-reduce (the time the step spends
+starting the gradient buckets' all-reduces and waiting for them, which includes waiting for the
+slower rank; what overlapped the backward pass is not counted), and projects
 samples/s for 8, 64 and 512 workers with a ring all-reduce cost model,
 ``2 (P - 1) / P * bytes / bandwidth + 2 (P - 1) * latency`` per step, on 25 and 200 Gbit/s links,
 each worker keeping the measured per-rank batch (weak scaling). Medians of ``--repeats`` epochs.
@@ -46,15 +47,25 @@ def worker(args) -> None:
     model = gradflow_model("A", x.shape[1:])
     model.fit(x[: args.batch * 2], y[: args.batch * 2], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
     spent = [0.0]
-    if dist is not None:
-        reduce = dist.allreduce_gradients
+    if dist is not None:  # the all-reduce time the step waits for: posting each bucket, then waiting for it
+        start = dist.comm.iallreduce_
 
-        def timed(params):
+        class Timed:
+            def __init__(self, handle):
+                self.handle = handle
+
+            def wait(self):
+                t = time.perf_counter()
+                self.handle.wait()
+                spent[0] += time.perf_counter() - t
+
+        def timed(array):
             t = time.perf_counter()
-            reduce(params)
+            handle = start(array)
             spent[0] += time.perf_counter() - t
+            return Timed(handle)
 
-        dist.allreduce_gradients = timed
+        dist.comm.iallreduce_ = timed
     epochs = []
     for _ in range(args.repeats):
         spent[0] = 0.0

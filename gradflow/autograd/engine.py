@@ -33,7 +33,10 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
-def run_backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
+def run_backward(root: Tensor, grad=None, retain_graph: bool = False, on_leaf=None) -> None:
+    """Accumulate gradients into the leaves. ``on_leaf(t)`` is called as soon as leaf ``t``'s
+    gradient is final (the reverse topological order has passed all of its consumers), so a caller
+    can start communicating it while the rest of the backward pass runs."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad (no graph was recorded)")
     xp = root.xp
@@ -59,6 +62,8 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
                 t.grad = Tensor._wrap(g if g.dtype == t.data.dtype else g.astype(t.data.dtype))
             else:
                 t.grad = Tensor._wrap(t.grad.data + g)
+            if on_leaf is not None:
+                on_leaf(t)
             continue
         in_grads = node.fn.backward(node.ctx, g)
         if not isinstance(in_grads, tuple):

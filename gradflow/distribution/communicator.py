@@ -19,6 +19,12 @@ class Communicator:
     def allreduce_(self, array) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def iallreduce_(self, array):
+        """Start summing ``array`` in place; returns a handle whose ``wait()`` finishes it. Every
+        rank must start its all-reduces in the same order. This default runs it at once."""
+        self.allreduce_(array)
+        return _DONE
+
     def bcast(self, obj, root=0):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -27,6 +33,27 @@ class Communicator:
 
     def abort(self, code=1) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class _Done:
+    """The handle of an all-reduce that already finished."""
+
+    @staticmethod
+    def wait() -> None:
+        return None
+
+
+_DONE = _Done()
+
+
+class _MPIRequest:
+    __slots__ = ("request",)
+
+    def __init__(self, request):
+        self.request = request
+
+    def wait(self) -> None:
+        self.request.Wait()
 
 
 class FakeCommunicator(Communicator):
@@ -82,6 +109,12 @@ class MPICommunicator(Communicator):
         """Sum ``array`` over the ranks, in place (a contiguous NumPy array)."""
         if self.size > 1:
             self.comm.Allreduce(self._mpi().IN_PLACE, array)
+
+    def iallreduce_(self, array):
+        """MPI_Iallreduce in place (progress is the MPI library's: Open MPI advances it inside MPI calls)."""
+        if self.size == 1:
+            return _DONE
+        return _MPIRequest(self.comm.Iallreduce(self._mpi().IN_PLACE, array))
 
     def bcast(self, obj, root=0):
         return self.comm.bcast(obj, root=root) if self.size > 1 else obj
@@ -157,6 +190,22 @@ class NCCLCommunicator(Communicator):
         stream = self._cupy.cuda.get_current_stream().ptr
         self.nccl.allReduce(array.data.ptr, array.data.ptr, array.size, kind, self._nccl.NCCL_SUM, stream)
 
+    def iallreduce_(self, array):
+        """NCCL on a stream of its own, after what the current stream has queued (the gradients);
+        ``wait()`` makes the current stream wait for it, so the backward pass goes on meanwhile."""
+        if not type(array).__module__.startswith("cupy"):
+            return super().iallreduce_(array)
+        cupy = self._cupy
+        if self.size == 1:
+            return _DONE
+        if getattr(self, "_side", None) is None:
+            self._side = cupy.cuda.Stream(non_blocking=True)
+        ready = cupy.cuda.get_current_stream().record()
+        self._side.wait_event(ready)
+        with self._side:
+            self.allreduce_(array)
+        return _StreamHandle(self._side.record())
+
     def bcast(self, obj, root=0):
         return self.mpi.bcast(obj, root)
 
@@ -165,3 +214,17 @@ class NCCLCommunicator(Communicator):
 
     def abort(self, code=1) -> None:
         self.mpi.abort(code)
+
+
+class _StreamHandle:
+    """An NCCL all-reduce queued on a side stream: ``wait()`` orders the current stream after it."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event):
+        self.event = event
+
+    def wait(self) -> None:
+        import cupy
+
+        cupy.cuda.get_current_stream().wait_event(self.event)

@@ -51,11 +51,11 @@ def to_tensor(x, dtype=None) -> Tensor:
     return Tensor(arr)
 
 
-class _CallContext:
+class _CallContext(threading.local):
     """The ``training`` flag of the outermost layer call, inherited by the layers it calls
-    (Keras 3: a nested ``Dropout`` called without ``training=`` follows the model's call)."""
-
-    __slots__ = ("training", "depth")
+    (Keras 3: a nested ``Dropout`` called without ``training=`` follows the model's call). One per
+    thread: models called from several threads at once (a server, simulated ranks) must not see
+    each other's flag (a shared one was left at ``False`` by two threads racing)."""
 
     def __init__(self):
         self.training = None

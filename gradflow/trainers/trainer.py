@@ -343,9 +343,10 @@ class _Plan:
                 loss = loss * share
             value = loss.data
             if loss.requires_grad:
-                loss.backward()
-                if dist is not None:
-                    dist.allreduce_gradients(params)
+                if dist is None:
+                    loss.backward()
+                else:  # the all-reduce runs in buckets alongside the backward pass
+                    dist.backward(loss, params)
                     value = global_loss(loss.data)
                     dist.average_state([p.data for p in moving])
                 broken = None

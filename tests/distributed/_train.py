@@ -14,7 +14,8 @@ if len(sys.argv) > 5 and sys.argv[5] == "reference":  # the plain float64 oracle
     keras.backend.set_floatx("float64")
 distributed = mode == "distributed"
 if distributed:
-    keras.distribution.set_distribution(keras.distribution.DataParallel())
+    # small buckets: the gradients travel in several all-reduces started during the backward pass
+    keras.distribution.set_distribution(keras.distribution.DataParallel(bucket_bytes=256))
 rank = keras.distribution.process_id() if distributed else 0
 keras.utils.set_random_seed(100 + rank)  # ranks start from different weights: fit broadcasts rank 0's
 if not distributed:

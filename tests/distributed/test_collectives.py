@@ -171,3 +171,74 @@ def test_sync_batch_norm_is_one_batch_norm_over_the_global_batch(size, activatio
         np.testing.assert_allclose(var, var_ref, rtol=1e-10)
     np.testing.assert_allclose(sum(r[1][2] for r in results), dg_ref, rtol=1e-10)
     np.testing.assert_allclose(sum(r[1][3] for r in results), db_ref, rtol=1e-10)
+
+
+class CountingComm(ThreadComm):
+    """ThreadComm that records when each all-reduce starts (during backward or after it)."""
+
+    def __init__(self, rank, size, shared, log):
+        super().__init__(rank, size, shared)
+        self.log = log
+
+    def iallreduce_(self, array):
+        self.log.append((self.rank, len(array), self.in_backward))
+        return super().iallreduce_(array)
+
+
+@pytest.mark.parametrize("bucket_bytes", [64, 1 << 20])
+def test_bucketed_backward_equals_one_fused_all_reduce(bucket_bytes):
+    """dp.backward cuts the gradients into buckets (last layers first) and starts each one's
+    all-reduce while the backward pass runs; the sums equal allreduce_gradients'."""
+    from gradflow.autograd.engine import run_backward
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 3)).astype(np.float32)
+    size = 2
+    shared = {"slots": [None] * size, "barrier": threading.Barrier(size, timeout=30)}
+    log, results = [], [None] * size
+
+    def grads(model, rows, dp, bucketed):
+        out = model(x[rows])
+        loss = (out * out).sum()
+        params = model.trainable_weights
+        for p in params:
+            p.grad = None
+        if bucketed:
+            dp.comm.in_backward = True
+            run = __import__("gradflow.distribution.data_parallel", fromlist=["_BucketRun"])._BucketRun(
+                dp._bucket_plan(params), dp.comm)
+            run_backward(loss, on_leaf=run.ready)
+            dp.comm.in_backward = False
+            run.finish()
+        else:
+            loss.backward()
+            dp.allreduce_gradients(params)
+        return [p.grad.numpy().copy() for p in params]
+
+    def worker(rank):
+        comm = CountingComm(rank, size, shared, log)
+        comm.in_backward = False
+        dp = DataParallel(communicator=comm, bucket_bytes=bucket_bytes)
+        model = _model(7)
+        rows = dp.shard(len(x))
+        results[rank] = (grads(model, rows, dp, True), grads(model, rows, dp, False))
+
+    import sys
+
+    hook = sys.excepthook
+    try:
+        threads = [threading.Thread(target=worker, args=(r,)) for r in range(size)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sys.excepthook = hook
+    for bucketed, fused in results:
+        for a, b in zip(bucketed, fused):
+            np.testing.assert_array_equal(a, b)
+    mine = [entry for entry in log if entry[0] == 0]
+    if bucket_bytes == 64:  # 4 parameters of 3x4, 4, 4x2, 2 floats: several buckets, the first started early
+        assert len(mine) > 1 and mine[0][2] is True
+    else:
+        assert len(mine) == 1

@@ -138,7 +138,6 @@ BAD = [
     (lambda: L.RandomZoom((-1.0, 0.2)), r"random_zoom.*height_factor.*> -1"),
     (lambda: L.Dense(2, bogus=1), r"Dense.*unexpected keyword.*bogus"),
     (lambda: L.Conv2D(2, 3, kernel_constraint="max_norm"), r"conv2d.*kernel_constraint.*not supported.*'max_norm'"),
-    (lambda: L.BatchNormalization(synchronized=True), r"batch_normalization.*synchronized.*True"),
 ]
 
 

@@ -288,3 +288,35 @@ def test_dense_inference_on_the_arrays_equals_the_op_path(activation, rng):
     seq = Sequential([Input((4, 7)), Dense(5, activation=activation)])  # rank 3: the generic path
     x3 = rng.standard_normal((2, 4, 7)).astype(np.float32)
     np.testing.assert_allclose(seq.predict(x3, verbose=0), _unfused(seq, x3)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_models_called_from_several_threads_keep_their_own_training_flag(rng):
+    """The layer call context is per thread: concurrent model calls (a server) neither see nor
+    leave behind each other's ``training`` flag."""
+    import threading
+
+    model = Sequential([Input((8, 8, 2)), Conv2D(4, 3), Dropout(0.5), Flatten(), Dense(3)])
+    x = rng.random((4, 8, 8, 2), dtype=np.float32)
+    want = model.predict(x, verbose=0)
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(30):
+                with no_grad():
+                    np.testing.assert_allclose(model(x, training=False).numpy(), want, rtol=1e-5, atol=1e-6)
+                model(x, training=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[0]
+    from gradflow.layers.base import _CONTEXT
+
+    assert _CONTEXT.training is None and _CONTEXT.depth == 0
+    dropped = gf.layers.Dropout(0.5)(gf.Tensor(np.ones((200, 10), np.float32)))  # alone: Keras's inference default
+    assert np.allclose(dropped.numpy(), 1.0)
