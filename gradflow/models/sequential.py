@@ -204,10 +204,9 @@ class Sequential(Model):
         return x
 
     def _dtype(self):
-        for layer in self._layers:  # layer by layer: stops at the first float weight
-            for w in layer.weights:
-                if w.dtype.kind == "f":
-                    return w.dtype
+        for w in _weights_in_order(self._layers):  # stops at the first float weight
+            if w.dtype.kind == "f":
+                return w.dtype
         return self._layers[0].dtype if self._layers else self.dtype
 
     def _sublayers(self) -> list:
@@ -306,3 +305,14 @@ class Sequential(Model):
         return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
 
 
+def _weights_in_order(layers):
+    """The layers' weights in ``weights`` order (each layer's trainable, non-trainable, then its
+    sublayers'), lazily: the dtype lookup of every predict call stops at the first."""
+    for layer in layers:
+        params = layer._params.values()
+        if layer._trainable:
+            yield from (p for p in params if p.trainable)
+            yield from (p for p in params if not p.trainable)
+        else:
+            yield from params
+        yield from _weights_in_order(layer._sublayers())
