@@ -397,6 +397,9 @@ def _tuned_reason(op, device, key, winner) -> str:
         return f"fastest when timed for shape {key}"
     desc = ", ".join(f"{n} {t * 1e3:.3g} ms" if isinstance(t, float) else f"{n} failed ({t})"
                      for n, t in times.items())
+    timed = {n: t for n, t in times.items() if isinstance(t, float)}
+    if timed and winner in timed and timed[winner] > min(timed.values()):
+        desc += f"; {winner} kept: the preferred implementation, within {PREFER_MARGIN:.0%} of the fastest"
     return f"autotuned for shape {key}: {desc}"
 
 
