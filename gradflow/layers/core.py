@@ -1,6 +1,8 @@
 """Core layers: Dense (a matmul on the last axis, any rank) and Activation."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import initializers, ops, regularizers
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
@@ -31,6 +33,9 @@ def _sigmoid_(y):
 def _relu_(y):
     return array_module(y).maximum(y, 0, out=y)
 
+
+#: rows x weights up to which an inference Dense calls BLAS directly (one to a few samples)
+_SMALL_MATMUL = 1 << 17
 
 #: activations Dense applies on the arrays in inference (in place on a fresh matmul output)
 _RAW_ACTIVATIONS = {"linear": lambda y: y, "relu": _relu_, "softmax": _softmax_, "sigmoid": _sigmoid_}
@@ -83,8 +88,12 @@ class Dense(WithActivation, Layer):
         matmul's output, with no graph."""
         if infer and not training and not is_grad_enabled() and self.activation_name in _RAW_ACTIVATIONS:
             x = inputs.data if isinstance(inputs, Tensor) else inputs
-            if x.ndim == 2 and x.shape[-1] == self.kernel.data.shape[0]:
-                y = kernel("matmul", x)(x, self.kernel.data)
+            w = self.kernel.data
+            if x.ndim == 2 and x.shape[-1] == w.shape[0]:
+                if x.shape[0] * w.size <= _SMALL_MATMUL and type(x) is np.ndarray and x.dtype == w.dtype:
+                    y = x @ w  # a one-sample product: BLAS directly, the dispatch costs more than the work
+                else:
+                    y = kernel("matmul", x)(x, w)
                 if self.use_bias:
                     y += self.bias.data
                 return Tensor._wrap(_RAW_ACTIVATIONS[self.activation_name](y))

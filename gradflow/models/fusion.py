@@ -41,9 +41,9 @@ def match_inference_fusion(layer, successor):
     """Like :func:`match_fusion`, for inference: a channels-last Conv2D absorbs a following
     BatchNormalization over its channels (when it has no activation of its own), a ReLU and a
     non-overlapping 'valid' MaxPooling2D, each optional, in that order."""
-    from ..layers import BatchNormalization, Conv2D, Dense  # noqa: PLC0415
+    from ..layers import BatchNormalization, Conv2D, Dense, Flatten  # noqa: PLC0415
 
-    if type(layer) is Dense:  # matmul, bias and activation on the arrays
+    if type(layer) in (Dense, Flatten):  # on the arrays (matmul, bias and activation; a reshaped view)
         return {"infer": True}, 0
     if type(layer) is not Conv2D or layer.data_format != "channels_last" or layer.activation_name not in (
             "relu", "linear"):

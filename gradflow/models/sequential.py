@@ -11,6 +11,7 @@ import numpy as np
 
 from .._threads import inference_threads
 from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.tensor import Tensor
 from ..layers.base import Layer
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
@@ -195,8 +196,10 @@ class Sequential(Model):
         return self.outputs[0] if self.outputs else super().output
 
     def call(self, inputs, training=None):
+        if not training and not is_grad_enabled() and self._layers and isinstance(inputs, Tensor):
+            return self._make_forward()([inputs], False)[0]  # the cached inference plan (built, input checked)
         x = inputs
-        for layer, fused in fused_layers(self._layers, inference=not training and not is_grad_enabled()):
+        for layer, fused in fused_layers(self._layers):
             if fused:
                 x = layer.call(layer._prepare(x), training=bool(training), **fused)
             else:
