@@ -694,6 +694,8 @@ def _ones(n: int, dtype):
 
 
 _fixed_pads = threading.local()
+#: bytes of zero-bordered pad buffers a thread keeps
+_PAD_CACHE_BYTES = 256 << 20
 
 
 def _padded_fixed(x, g, dtype):
@@ -710,9 +712,14 @@ def _padded_fixed(x, g, dtype):
     key = (shape, np.dtype(dtype).str, g.top, g.left)
     buf = cache.get(key)
     if buf is None:
-        if len(cache) >= 8:  # a few shapes per model; forget the oldest
+        buf = np.zeros(shape, dtype)
+        if buf.nbytes > _PAD_CACHE_BYTES:
+            buf[:, g.top:g.top + g.H, g.left:g.left + g.W, :] = a4  # too big to keep: a one-off copy
+            return buf
+        # a few shapes per model: forget the oldest beyond 8 buffers or the byte cap
+        while cache and (len(cache) >= 8 or sum(b.nbytes for b in cache.values()) + buf.nbytes > _PAD_CACHE_BYTES):
             cache.pop(next(iter(cache)))
-        buf = cache[key] = np.zeros(shape, dtype)
+        cache[key] = buf
     if a4.size < (1 << 16):
         buf[:, g.top:g.top + g.H, g.left:g.left + g.W, :] = a4
     else:
