@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 
 from . import config
+from .backend import is_cupy_array
 
 __all__ = ["owned_cpu_threads", "training_threads", "inference_threads", "keep_large_buffers"]
 
@@ -35,7 +37,6 @@ def keep_large_buffers() -> bool:
     _malloc_tuned = True
     try:
         import ctypes
-        import sys
 
         if not sys.platform.startswith("linux"):
             return False
@@ -124,34 +125,23 @@ def inference_threads(x):
     array or Tensor): ``model(x)`` under ``no_grad`` gets the same protection from spinning BLAS
     threads as ``predict`` (measured: a Numba kernel right after a two-thread BLAS call ran ~3 ms
     late on the 2-core machine, against ~10 us)."""
-    data = getattr(x, "data", x)
-    return training_threads("cuda" if type(data).__module__.startswith("cupy") else "cpu")
+    return training_threads("cuda" if is_cupy_array(getattr(x, "data", x)) else "cpu")
 
 
-#: [ThreadpoolController, len(sys.modules) when it was made, its BLAS controllers, the controller they came from]
-_cached_controller: list = [None, -1, None, None]
+#: the BLAS libraries' threadpoolctl controllers, and len(sys.modules) when they were found
+_blas_seen: list = [None, -1]
 
 
 def _blas_controllers() -> list:
-    """The BLAS libraries' threadpoolctl controllers (remade with the controller)."""
-    ctl = _controller()
-    if _cached_controller[2] is None or _cached_controller[3] is not ctl:
-        _cached_controller[2] = [c for c in ctl.lib_controllers if c.user_api == "blas"]
-        _cached_controller[3] = ctl
-    return _cached_controller[2]
-
-
-def _controller():
-    """A ThreadpoolController, made again only when modules were imported since the last one (a
-    fresh one costs about 0.5 ms, most of a one-sample predict; new BLAS libraries only arrive
-    with new extension modules)."""
-    import sys
-
+    """The BLAS libraries' threadpoolctl controllers, looked up again only when modules were
+    imported since the last lookup (a fresh ThreadpoolController costs about 0.5 ms, most of a
+    one-sample predict; new BLAS libraries only arrive with new extension modules)."""
     from threadpoolctl import ThreadpoolController
 
-    if _cached_controller[0] is None or _cached_controller[1] != len(sys.modules):
-        _cached_controller[0], _cached_controller[1] = ThreadpoolController(), len(sys.modules)
-    return _cached_controller[0]
+    if _blas_seen[0] is None or _blas_seen[1] != len(sys.modules):
+        found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        _blas_seen[0], _blas_seen[1] = found, len(sys.modules)
+    return _blas_seen[0]
 
 
 def owned_cpu_threads(method):

@@ -8,7 +8,7 @@ with the full-size activation in between.
 """
 from __future__ import annotations
 
-from ._geometry import check_bn_pool, check_conv_pool, conv_geometry
+from ._geometry import check_bn_pool, check_conv_pool, check_shape, conv_geometry
 
 __all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward", "conv2d_pool_forward"]
 
@@ -40,8 +40,7 @@ def conv2d_pool_forward(impl, x, w, b, stride, padding, dilation, pool, out=None
     if scale is None:
         y = impl.conv2d_forward(x, w, b, stride, padding, dilation, activation=activation)
     else:
-        if tuple(scale.shape) != (w.shape[3],):
-            raise ValueError(f"{op}: scale must have shape {(w.shape[3],)}, got {tuple(scale.shape)}")
+        check_shape(op, "scale", scale.shape, (w.shape[3],))
         y = impl.conv2d_forward(x, w, None, stride, padding, dilation)
         y *= scale.astype(y.dtype, copy=False)
         if b is not None:

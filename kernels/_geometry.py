@@ -14,7 +14,7 @@ import numpy as np
 __all__ = [
     "ConvGeom", "PoolGeom", "conv_geometry", "pool_geometry", "check_out", "check_float",
     "check_shape", "check_bn", "matmul_shape", "ACTIVATIONS", "check_activation", "check_bias_act",
-    "check_bias_out", "bias_grad_into", "check_bn_pool", "check_conv_pool",
+    "check_bias_out", "bias_grad_into", "check_bn_pool", "check_conv_pool", "check_float_dtypes",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -79,10 +79,15 @@ def _padding(op: str, padding) -> tuple[int, int, int, int]:
 
 
 def check_float(op: str, *arrays) -> None:
-    """Raise TypeError unless every array is float32 or float64."""
-    for a in arrays:
-        if a is not None and a.dtype not in _FLOATS:
-            raise TypeError(f"{op}: expected float32 or float64 arrays, got dtype {a.dtype}")
+    """Raise TypeError unless every array (None skipped) is float32 or float64."""
+    check_float_dtypes(op, *(a.dtype for a in arrays if a is not None))
+
+
+def check_float_dtypes(op: str, *dtypes) -> None:
+    """``check_float`` on the dtypes themselves (checks remembered per shape and dtype)."""
+    for dtype in dtypes:
+        if dtype not in _FLOATS:
+            raise TypeError(f"{op}: expected float32 or float64 arrays, got dtype {dtype}")
 
 
 #: activations a conv2d_forward fuses after its bias (None: none)

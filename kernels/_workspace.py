@@ -26,8 +26,12 @@ def _cache() -> OrderedDict:
     return cache
 
 
-def scratch(tag: str, shape, dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array for ``(tag, shape, dtype)``, reused across calls."""
+def scratch(tag: str, shape, dtype, zeroed: bool = False) -> np.ndarray:
+    """An uninitialised C-contiguous array for ``(tag, shape, dtype)``, reused across calls.
+
+    ``zeroed=True``: a newly made buffer is zero-filled, for callers that write only part of it
+    every call and rely on the rest staying zero (a padded copy's border); such a tag must be
+    written by those callers alone."""
     shape = tuple(int(s) for s in shape)
     key = (tag, shape, np.dtype(dtype).str)
     cache = _cache()
@@ -35,7 +39,7 @@ def scratch(tag: str, shape, dtype) -> np.ndarray:
     if buf is not None:
         cache.move_to_end(key)
         return buf
-    buf = np.empty(shape, dtype=dtype)
+    buf = (np.zeros if zeroed else np.empty)(shape, dtype=dtype)
     if buf.nbytes > MAX_BYTES:
         return buf  # too big to keep
     cache[key] = buf

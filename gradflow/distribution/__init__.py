@@ -19,8 +19,9 @@ and predict. A batch smaller than the number of processes runs whole on every pr
 that overrides ``train_step``/``test_step`` is refused (its step would not all-reduce). Batch-norm
 moving statistics are averaged over the ranks after every step (``BatchNormalization(synchronized=True)``
 uses the global batch's statistics instead). On the CuPy backend the gradients are summed on the
-GPUs by NCCL (``NCCLCommunicator``, one process per GPU, each on its local rank's device). Not
-yet: buckets that overlap the all-reduce with the backward pass.
+GPUs by NCCL (``NCCLCommunicator``, one process per GPU, each on its local rank's device). The
+gradients travel in buckets whose all-reduces start during the backward pass
+(``DataParallel.backward``).
 """
 from __future__ import annotations
 
@@ -28,17 +29,24 @@ from .communicator import Communicator, FakeCommunicator, MPICommunicator, NCCLC
 from .data_parallel import DataParallel
 
 __all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
-           "num_processes", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator",
+           "num_processes", "multi_process", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator",
            "NCCLCommunicator", "local_rank"]
 
 _CURRENT = [None]
 
 
+def multi_process():
+    """The active DataParallel when it spans several processes, else None (one process trains
+    as if there were no distribution)."""
+    dist = _CURRENT[0]
+    return dist if dist is not None and dist.size > 1 else None
+
+
 def writes_files() -> bool:
     """Whether this process writes gradflow's files: False on every rank but 0 of an active
     multi-process DataParallel job (the ranks hold the same model, so rank 0's copy is the one)."""
-    dist = _CURRENT[0]
-    return dist is None or dist.size <= 1 or dist.is_chief
+    dist = multi_process()
+    return dist is None or dist.is_chief
 
 
 def set_distribution(value) -> None:

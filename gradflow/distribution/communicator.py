@@ -1,9 +1,12 @@
 """The collectives data-parallel training needs, on MPI (mpi4py) or a one-process stand-in."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
+
+from ..backend import is_cupy_array
 
 __all__ = ["Communicator", "MPICommunicator", "FakeCommunicator", "NCCLCommunicator", "local_rank"]
 
@@ -129,8 +132,6 @@ class MPICommunicator(Communicator):
 def local_rank() -> int:
     """This process's rank among the job's processes on its machine: the launcher's variable
     (Open MPI, MPICH/Intel MPI, Slurm), else MPI's shared-memory split, else 0."""
-    import os
-
     for var in ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_LOCALID"):
         value = os.environ.get(var)
         if value is not None and value.strip().isdigit():
@@ -174,11 +175,12 @@ class NCCLCommunicator(Communicator):
         self.nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
         self._types = {np.dtype(np.float32): nccl.NCCL_FLOAT32, np.dtype(np.float64): nccl.NCCL_FLOAT64,
                        np.dtype(np.float16): nccl.NCCL_FLOAT16}
+        self._side = None  # the stream iallreduce_ runs NCCL on, made on first use
 
     def allreduce_(self, array) -> None:
         """Sum ``array`` over the ranks in place: NCCL on the GPU for a CuPy array (on the current
         stream), MPI for a NumPy one."""
-        if not type(array).__module__.startswith("cupy"):
+        if not is_cupy_array(array):
             self.mpi.allreduce_(array)
             return
         if self.size == 1:
@@ -193,12 +195,12 @@ class NCCLCommunicator(Communicator):
     def iallreduce_(self, array):
         """NCCL on a stream of its own, after what the current stream has queued (the gradients);
         ``wait()`` makes the current stream wait for it, so the backward pass goes on meanwhile."""
-        if not type(array).__module__.startswith("cupy"):
-            return super().iallreduce_(array)
+        if not is_cupy_array(array):
+            return self.mpi.iallreduce_(array)
         cupy = self._cupy
         if self.size == 1:
             return _DONE
-        if getattr(self, "_side", None) is None:
+        if self._side is None:
             self._side = cupy.cuda.Stream(non_blocking=True)
         ready = cupy.cuda.get_current_stream().record()
         self._side.wait_event(ready)

@@ -42,7 +42,6 @@ class DataParallel:
             raise ValueError(f"DataParallel: bucket_bytes must be >= 1, got {bucket_bytes!r}")
         self._plans: dict = {}
         self.rank, self.size = self.comm.rank, self.comm.size
-        self._buffers: dict = {}
         if self.size > 1:
             self._install_abort_hook()
 
@@ -72,40 +71,11 @@ class DataParallel:
         """Sum every parameter's ``.grad`` over the ranks, through one fused buffer per dtype."""
         if self.size == 1:
             return
-        from ..autograd.tensor import Tensor
-
-        from ..backend import array_module, is_cupy_array
-
-        groups: dict = {}
-        for p in params:
-            groups.setdefault(np.dtype(p.dtype).str, []).append(p)
-        for key, group in groups.items():
-            on_gpu = is_cupy_array(group[0].data)
-            # where the sum happens: on the GPU with NCCL, else in host memory (CuPy copies out and back)
-            xp = array_module(group[0].data) if on_gpu and self.comm.device_arrays else np
-            total = sum(int(p.size) for p in group)
-            buf = self._buffers.get((key, xp.__name__))
-            if buf is None or buf.size != total:
-                buf = self._buffers[(key, xp.__name__)] = xp.empty(total, dtype=np.dtype(key))
-            offset = 0
-            for p in group:
-                n = int(p.size)
-                g = p.grad
-                if g is None:
-                    buf[offset:offset + n] = 0.0
-                elif xp is np and on_gpu:
-                    buf[offset:offset + n] = g.data.get().reshape(-1)
-                else:
-                    buf[offset:offset + n] = g.data.reshape(-1)
-                offset += n
-            self.comm.allreduce_(buf)
-            offset = 0
-            back = array_module(group[0].data)
-            for p in group:
-                n = int(p.size)
-                part = buf[offset:offset + n].reshape(p.shape)
-                p.grad = Tensor._wrap(back.asarray(part) if xp is np and on_gpu else part.copy())
-                offset += n
+        buckets, _ = self._bucket_plan(params, None)
+        for bucket in buckets:
+            bucket.pack()
+            self.comm.allreduce_(bucket.buf)
+            bucket.unpack()
 
     def backward(self, loss, params) -> None:
         """``loss.backward()`` with the gradients summed over the ranks: the parameters are cut into
@@ -118,34 +88,31 @@ class DataParallel:
         if self.size == 1:
             run_backward(loss)
             return
-        run = _BucketRun(self._bucket_plan(params), self.comm)
+        run = _BucketRun(*self._bucket_plan(params, self.bucket_bytes), self.comm)
         run_backward(loss, on_leaf=run.ready)
         run.finish()
 
-    def _bucket_plan(self, params) -> list:
-        """Buckets (lists of parameters of one dtype and device) in reverse parameter order, each
-        with its reused buffer; remembered per parameter list."""
-        from ..backend import array_module, is_cupy_array
-
-        key = tuple(id(p) for p in params)
+    def _bucket_plan(self, params, limit) -> tuple:
+        """``(buckets, where)``: the parameters in buckets of one dtype and device and at most
+        ``limit`` bytes (None: one bucket each), in reverse parameter order, each with its reused
+        buffer, and ``id(param) -> bucket index``; remembered per parameter list and limit."""
+        key = (tuple(id(p) for p in params), limit)
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        plan, open_buckets = [], {}
+        buckets, open_buckets = [], {}
         for p in reversed(params):
-            on_gpu = is_cupy_array(p.data)
-            xp = array_module(p.data) if on_gpu and self.comm.device_arrays else np
-            kind = (np.dtype(p.dtype).str, xp.__name__, on_gpu)
+            kind = _Bucket.kind_of(p, self.comm)
             bucket = open_buckets.get(kind)
-            if bucket is None or bucket.nbytes + p.data.nbytes > self.bucket_bytes and bucket.params:
-                bucket = open_buckets[kind] = _Bucket(xp, np.dtype(p.dtype), on_gpu)
-                plan.append(bucket)
+            if bucket is None or (limit is not None and bucket.params and bucket.nbytes + p.data.nbytes > limit):
+                bucket = open_buckets[kind] = _Bucket(kind)
+                buckets.append(bucket)
             bucket.add(p)
-        for bucket in plan:
+        for bucket in buckets:
             bucket.allocate()
         if len(self._plans) > 8:
             self._plans.clear()
-        self._plans[key] = plan
+        plan = self._plans[key] = (buckets, {id(p): k for k, b in enumerate(buckets) for p in b.params})
         return plan
 
     def average_state(self, arrays) -> None:
@@ -187,50 +154,59 @@ class DataParallel:
 
 
 class _Bucket:
-    """Parameters whose gradients travel in one buffer (one dtype, one device)."""
+    """Parameters whose gradients travel in one buffer: one dtype, on one device. CuPy gradients
+    are summed on the GPU when the communicator takes device arrays (NCCL), else through host
+    memory."""
 
-    def __init__(self, xp, dtype, on_gpu):
-        self.xp, self.dtype, self.on_gpu = xp, dtype, on_gpu
-        self.params, self.offsets, self.nbytes, self.buf = [], [], 0, None
+    def __init__(self, kind):
+        self.dtype, self.on_gpu, self.on_device = kind
+        self.params, self.offsets, self.size, self.nbytes, self.buf = [], [], 0, 0, None
+
+    @staticmethod
+    def kind_of(p, comm) -> tuple:
+        """(dtype, the gradients are CuPy arrays, the sum runs on the GPU)."""
+        from ..backend import is_cupy_array
+
+        on_gpu = is_cupy_array(p.data)
+        return np.dtype(p.dtype), on_gpu, on_gpu and comm.device_arrays
 
     def add(self, p) -> None:
-        self.offsets.append(sum(int(q.size) for q in self.params))
+        self.offsets.append(self.size)
         self.params.append(p)
+        self.size += int(p.size)
         self.nbytes += p.data.nbytes
 
     def allocate(self) -> None:
-        self.buf = self.xp.empty(sum(int(p.size) for p in self.params), dtype=self.dtype)
+        from ..backend import array_module
+
+        xp = array_module(self.params[0].data) if self.on_device else np
+        self.buf = xp.empty(self.size, dtype=self.dtype)
 
     def pack(self) -> None:
-        buf = self.buf
+        buf, through_host = self.buf, self.on_gpu and not self.on_device
         for p, off in zip(self.params, self.offsets):
             n, g = int(p.size), p.grad
             if g is None:
                 buf[off:off + n] = 0.0
-            elif self.xp is np and self.on_gpu:  # CuPy without NCCL: through host memory
-                buf[off:off + n] = g.data.get().reshape(-1)
             else:
-                buf[off:off + n] = g.data.reshape(-1)
+                buf[off:off + n] = (g.data.get() if through_host else g.data).reshape(-1)
 
     def unpack(self) -> None:
         from ..autograd.tensor import Tensor
         from ..backend import array_module
 
+        through_host = self.on_gpu and not self.on_device
         for p, off in zip(self.params, self.offsets):
             part = self.buf[off:off + int(p.size)].reshape(p.shape)
-            if self.xp is np and self.on_gpu:
-                p.grad = Tensor._wrap(array_module(p.data).asarray(part))
-            else:
-                p.grad = Tensor._wrap(part.copy())
+            p.grad = Tensor._wrap(array_module(p.data).asarray(part) if through_host else part.copy())
 
 
 class _BucketRun:
     """One backward pass's bucket bookkeeping: a bucket starts when all of its gradients are
     final and every earlier bucket has started (the same order on every rank)."""
 
-    def __init__(self, plan, comm):
-        self.plan, self.comm = plan, comm
-        self.where = {id(p): k for k, b in enumerate(plan) for p in b.params}
+    def __init__(self, plan, where, comm):
+        self.plan, self.where, self.comm = plan, where, comm
         self.left = [len(b.params) for b in plan]
         self.handles = []
 

@@ -285,11 +285,18 @@ class Layer:
             return list(self._params.values())
         return [p for p in self._params.values() if not p.trainable]
 
+    def _iter_weights(self):
+        """The weights in ``weights`` order, lazily (a lookup that needs only the first, such as a
+        model's dtype or device on every predict call, stops there; repeats are not removed)."""
+        yield from self._own_trainable()
+        yield from self._own_non_trainable()
+        for sub in self._sublayers():
+            yield from sub._iter_weights()
+
     @property
     def weights(self) -> list[Parameter]:
         """Own weights (trainable ones first), then each sublayer's: Keras order."""
-        own = self._own_trainable() + self._own_non_trainable()
-        return unique_weights(own + [w for sub in self._sublayers() for w in sub.weights])
+        return unique_weights(list(self._iter_weights()))
 
     @property
     def trainable_weights(self) -> list[Parameter]:

@@ -4,6 +4,7 @@ Conv1D ``[k, in, filters]`` (a 2-D convolution of height 1 on the same kernels) 
 from __future__ import annotations
 
 from .. import initializers, ops, regularizers
+from ..autograd.grad_mode import is_grad_enabled
 from ..ops.nn import conv_output_size, conv_padding, conv_transpose_output_size
 from ._activation import WithActivation
 from ._args import (check_rank, describe, from_channels_last, padding_mode, positive_int, positive_tuple,
@@ -165,8 +166,6 @@ class Conv2D(_Conv):
     def _infer(self, x, training, bn, activation, pool):
         """conv -> (batch norm on moving statistics) -> (ReLU) -> (max-pool) in one inference kernel;
         the layers one by one when training or recording a graph."""
-        from ..autograd.grad_mode import is_grad_enabled  # noqa: PLC0415
-
         if training or is_grad_enabled() or self.data_format != "channels_last":
             y = self.call(x, training)
             if bn is not None:

@@ -24,10 +24,12 @@ def _softmax_(y):
 
 
 def _sigmoid_(y):
-    xp = array_module(y)
-    # 1 / (1 + exp(-y)), written so that neither branch overflows
-    e = xp.exp(-xp.abs(y))
-    return xp.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(y.dtype, copy=False)
+    # the sigmoid op's 0.5 * (1 + tanh(y / 2)), exact and overflow-free, in place
+    y *= 0.5
+    array_module(y).tanh(y, out=y)
+    y += 1
+    y *= 0.5
+    return y
 
 
 def _relu_(y):

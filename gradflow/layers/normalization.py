@@ -110,10 +110,10 @@ class BatchNormalization(Layer):
         (Keras 3: without a distribution the argument changes nothing), else None."""
         if not self.synchronized:
             return None
-        from ..distribution import distribution  # noqa: PLC0415
+        from ..distribution import multi_process  # noqa: PLC0415
 
-        dist = distribution()
-        return dist.comm if dist is not None and dist.size > 1 else None
+        dist = multi_process()
+        return None if dist is None else dist.comm
 
     def _update_moving(self, mean, var) -> None:
         """moving = momentum * moving + (1 - momentum) * batch statistic (Keras's rule), in place."""

@@ -10,13 +10,11 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
-from .._threads import inference_threads
-from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from .fusion import match_fusion, match_inference_fusion
-from .model import Model, layer_runner
+from .model import Model, layer_runner, training_or_inference
 
 __all__ = ["Functional", "functional_from_config"]
 
@@ -199,7 +197,7 @@ class Functional(Model):
         key = frozenset(heads)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = _dispatching(_plan(self, key), _plan(self, key, inference=True))
+            plan = self._plans[key] = training_or_inference(_plan(self, key), _plan(self, key, inference=True))
         return plan
 
     def _head_layers(self) -> list:
@@ -420,20 +418,6 @@ class _Ref:
 
     def __init__(self, slot):
         self.slot = slot
-
-
-def _dispatching(training_plan, inference_plan):
-    """``forward(x, training)`` running ``inference_plan`` when not training and no graph is being
-    recorded (predict, evaluate, ``model(x)`` under ``no_grad``), else ``training_plan``."""
-    def forward(x, training):
-        if training or is_grad_enabled():
-            return training_plan(x, training)
-        with inference_threads(x[0] if x else None):
-            return inference_plan(x, training)
-
-    forward.steps = training_plan.steps
-    forward.inference_steps = inference_plan.steps
-    return forward
 
 
 def _plan(model: Functional, heads: frozenset, inference: bool = False):

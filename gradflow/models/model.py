@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import inference_threads
+from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import Layer, _is_shape
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from ..summary import print_summary
@@ -282,3 +284,19 @@ def layer_runner(layer, fused=None, static=None):
         fixed = static["training"]
         return lambda x, training: layer._invoke(x, (), dict(static), fixed)
     return lambda x, training: layer._invoke(x, (), dict(static), training)
+
+
+def training_or_inference(training_plan, inference_plan):
+    """``forward(x, training)`` running ``inference_plan`` (models.fusion's inference fusions)
+    when not training and no graph is being recorded (predict, evaluate, ``model(x)`` under
+    ``no_grad``), with BLAS kept to its inference thread count, else ``training_plan``."""
+    def forward(x, training):
+        training = bool(training)
+        if training or is_grad_enabled():
+            return training_plan(x, training)
+        with inference_threads(x[0] if x else None):
+            return inference_plan(x, False)
+
+    forward.steps = getattr(training_plan, "steps", None)
+    forward.inference_steps = getattr(inference_plan, "steps", None)
+    return forward

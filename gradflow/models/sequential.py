@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._threads import inference_threads
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
 from .fusion import fused_layers
-from .model import Model
+from .model import Model, layer_runner, training_or_inference
 
 __all__ = ["Sequential"]
 
@@ -207,7 +206,7 @@ class Sequential(Model):
         return x
 
     def _dtype(self):
-        for w in _weights_in_order(self._layers):  # stops at the first float weight
+        for w in self._iter_weights():  # stops at the first float weight
             if w.dtype.kind == "f":
                 return w.dtype
         return self._layers[0].dtype if self._layers else self.dtype
@@ -245,28 +244,23 @@ class Sequential(Model):
         return forward
 
     def _build_forward(self, heads):
-        from .model import layer_runner  # noqa: PLC0415
-
         body = self._layers[:-1] if heads else self._layers
-        calls = [layer_runner(layer, fused) for layer, fused in fused_layers(body)]
-        inference = [layer_runner(layer, fused) for layer, fused in fused_layers(body, inference=True)]
         head = self._layers[-1].call_pre_activation if heads else None
 
-        def forward(x, training):
-            h = x[0]
-            training = bool(training)
-            if training or is_grad_enabled():
-                for f in calls:
+        def chain(runners):
+            def forward(x, training):
+                h = x[0]
+                for f in runners:
                     h = f(h, training=training)
-            else:
-                with inference_threads(h):
-                    for f in inference:
-                        h = f(h, training=False)
-            if head is not None:
-                h = head(h, training=training)
-            return [h]
+                if head is not None:
+                    h = head(h, training=training)
+                return [h]
 
-        return forward
+            return forward
+
+        return training_or_inference(chain([layer_runner(layer, fused) for layer, fused in fused_layers(body)]),
+                                     chain([layer_runner(layer, fused)
+                                            for layer, fused in fused_layers(body, inference=True)]))
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -306,16 +300,3 @@ class Sequential(Model):
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
-
-
-def _weights_in_order(layers):
-    """The layers' weights in ``weights`` order (each layer's trainable, non-trainable, then its
-    sublayers'), lazily: the dtype lookup of every predict call stops at the first."""
-    for layer in layers:
-        params = layer._params.values()
-        if layer._trainable:
-            yield from (p for p in params if p.trainable)
-            yield from (p for p in params if not p.trainable)
-        else:
-            yield from params
-        yield from _weights_in_order(layer._sublayers())

@@ -10,9 +10,11 @@ import functools
 import numpy as np
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import array_module, backend_for
 from ._kernel import kernel
+from .elementwise import relu
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
@@ -440,8 +442,6 @@ def conv2d_inference(x, w, b=None, strides=1, padding="valid", dilation=1, activ
     pooled output, and no graph. ``scale`` (with ``pool_size``; per filter) multiplies the conv
     before the bias: a batch norm's :func:`batch_norm_affine`. Arrays or Tensors in, a Tensor out.
     While gradients are being recorded it runs the differentiable ops instead (same result)."""
-    from ..autograd.grad_mode import is_grad_enabled  # noqa: PLC0415
-
     data = x.data if isinstance(x, Tensor) else x
     wd = w.data if isinstance(w, Tensor) else w
     geom = None
@@ -488,10 +488,7 @@ def _conv2d_inference_unfused(x, w, b, strides, padding, dilation, activation, p
     else:
         y = conv2d(x, w, None, strides, padding, dilation) * scale
         y = y + b if b is not None else y
-        if activation == "relu":
-            from .elementwise import relu  # noqa: PLC0415
-
-            y = relu(y)
+        y = relu(y) if activation == "relu" else y
     return y if pool_size is None else max_pool2d(y, pool_size)
 
 
@@ -600,6 +597,15 @@ class BatchNormInfer(Function):
                 None, None, None, None, None)
 
 
+def _affine_or_identity(data, c: int, gamma, beta):
+    """``gamma``/``beta``, with ones/zeros of ``data``'s dtype and device for a missing one
+    (batch norm with ``scale``/``center`` off)."""
+    xp = array_module(data)
+    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
+    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    return gamma, beta
+
+
 def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis=-1, eps=1e-3, training=True,
                activation=None):
     """Normalise over every axis but ``axis``.
@@ -617,9 +623,7 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
         raise ValueError(f"batch_norm: axis {axis} is out of range for an input of rank {ndim} (shape {data.shape})")
     axis %= ndim
     c = data.shape[axis]
-    xp = array_module(data)
-    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
-    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    gamma, beta = _affine_or_identity(data, c, gamma, beta)
     if training:
         y, ctx = BatchNormTrain.apply_ctx(x, gamma, beta, axis, eps, activation)
         inv = ctx.inv_std
@@ -630,8 +634,8 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
 
 
 def _host(a):
-    """A NumPy copy of a NumPy or CuPy array (small per-channel vectors for the collectives)."""
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+    """A NumPy copy of a per-channel vector for the collectives (device-to-host on a GPU)."""
+    return backend_for(a).to_numpy(a)
 
 
 class SyncBatchNormTrain(Function):
@@ -691,9 +695,7 @@ def sync_batch_norm(x, gamma=None, beta=None, axis=-1, eps=1e-3, activation=None
     data = x.data if isinstance(x, Tensor) else x
     axis %= data.ndim
     c = data.shape[axis]
-    xp = array_module(data)
-    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
-    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    gamma, beta = _affine_or_identity(data, c, gamma, beta)
     y, ctx = SyncBatchNormTrain.apply_ctx(x, gamma, beta, axis, eps, activation, comm)
     return y, ctx.mean, ctx.var
 
@@ -725,9 +727,7 @@ def batch_norm_relu_max_pool(x, gamma=None, beta=None, eps=1e-3, pool_size=2):
     if min(pool) < 1 or data.shape[1] < pool[0] or data.shape[2] < pool[1]:
         raise ValueError(f"batch_norm_relu_max_pool: pool {pool} does not fit the input {tuple(data.shape[1:3])}")
     c = data.shape[3]
-    xp = array_module(data)
-    gamma = Tensor._wrap(xp.ones(c, dtype=data.dtype)) if gamma is None else gamma
-    beta = Tensor._wrap(xp.zeros(c, dtype=data.dtype)) if beta is None else beta
+    gamma, beta = _affine_or_identity(data, c, gamma, beta)
     y, ctx = BatchNormReluMaxPool.apply_ctx(x, gamma, beta, eps, pool)
     inv = ctx.inv_std
     return y, ctx.mean, 1.0 / (inv * inv) - eps

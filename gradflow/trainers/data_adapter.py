@@ -234,15 +234,15 @@ def _to_device(arr, backend):
 def _permutation(n: int):
     """A shuffled index from gradflow's seeded generator, as a NumPy array. Data parallel: rank 0's,
     on every rank (each rank's generator also draws its own dropout masks, so they drift apart)."""
-    from ..distribution import distribution
+    from ..distribution import multi_process
     from ..random import generator
 
-    dist = distribution()
-    if dist is not None and dist.size > 1 and not dist.is_chief:
+    dist = multi_process()
+    if dist is not None and not dist.is_chief:
         return dist.comm.bcast(None)
     perm = generator().permutation(n)
     perm = perm if isinstance(perm, np.ndarray) else perm.get()
-    return perm if dist is None or dist.size == 1 else dist.comm.bcast(perm)
+    return perm if dist is None else dist.comm.bcast(perm)
 
 
 class ArraySource:

@@ -18,7 +18,6 @@ train step takes effect when that step is complete.
 """
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from .. import config
 from .._threads import owned_cpu_threads, training_threads
+from ..distribution import multi_process
 from ..optimizers import sigint_deferred
 from . import data_adapter as da
 from ..autograd.grad_mode import no_grad
@@ -100,14 +100,6 @@ def _stateful_weights(model) -> list:
     return out
 
 
-def _data_parallel():
-    """The active ``gradflow.distribution.DataParallel`` when it spans several processes, else None."""
-    from ..distribution import distribution
-
-    dist = distribution()
-    return dist if dist is not None and dist.size > 1 else None
-
-
 def _rows(parts, rows: slice):
     return None if parts is None else tuple(None if a is None else a[rows] for a in parts)
 
@@ -115,7 +107,7 @@ def _rows(parts, rows: slice):
 def resolve_verbose(verbose) -> int:
     """'auto' -> 1 (a live bar on a terminal; elsewhere Progbar prints only each epoch's last line);
     0 on every data-parallel process but the first (one log per job)."""
-    dist = _data_parallel()
+    dist = multi_process()
     if dist is not None and not dist.is_chief:
         return 0
     if verbose == "auto" or verbose is None:
@@ -230,7 +222,7 @@ class _Plan:
         self.optimizer = model.optimizer
         self.graph = model._input_names() is not None  # Sequential/Functional take the flat list
         self.output_accs = None
-        self.dist = _data_parallel()
+        self.dist = multi_process()
 
     def shard(self, xs, ys, sws):
         """Data parallel: ``(xs, ys, sws, share, split)``, this process's rows of a global batch and
@@ -266,9 +258,7 @@ class _Plan:
 
     def feed(self, xs):
         """The model's input from the adapter's flat arrays."""
-        if self.graph:
-            return [Tensor._wrap(a) for a in xs]
-        return self.model._x_for_step(xs)
+        return _feed(self.model, xs, self.graph)
 
     def forward(self, xs, training: bool) -> list:
         """Model outputs (logits where the fused loss applies), one Tensor per output."""
@@ -747,7 +737,7 @@ class Trainer:
         from ..backend import _instance, get_backend
 
         backend = get_backend()
-        w = _first_weight(self)
+        w = next(self._iter_weights(), None)
         if w is None:
             return backend
         if is_cupy_array(w.data):
@@ -1050,7 +1040,7 @@ class Trainer:
             train_step.on_nonfinite[0] = "skip" if any(isinstance(cb, TerminateOnNaN) for cb in cbs) else "raise"
         test_step, val_epoch_logs = self._step_runner("test") if val_stream is not None else (None, None)
         gpu = self._compute_backend().device == "cuda"
-        dist = _data_parallel()
+        dist = multi_process()
         if dist is not None:  # every process starts from rank 0's weights (and shuffles as it does)
             dist.broadcast_model(self)
         self.stop_training = False
@@ -1096,7 +1086,7 @@ class Trainer:
         """``(step(xs, ys, sws) -> batch loss or logs dict, logs(acc) -> dict)``: the fast built-in step,
         or the model's own ``train_step``/``test_step`` when it overrides them."""
         if self._overrides(f"{kind}_step"):
-            if _data_parallel() is not None:
+            if multi_process() is not None:
                 raise NotImplementedError(f"model {self.name!r} overrides {kind}_step: data-parallel training "
                                           f"runs the built-in steps only (they shard each batch and all-reduce "
                                           f"the gradients)")
@@ -1275,7 +1265,7 @@ class Trainer:
         if callbacks is None and steps is None and resolve_verbose(verbose) == 0:
             n = _rows_given(x)
             if n is not None and 0 < n <= da.check_batch_size(batch_size) and not self._overrides("predict_step") \
-                    and _data_parallel() is None:
+                    and multi_process() is None:
                 return self.predict_on_batch(x, where="predict")  # one batch, nothing to report: no pass machinery
         return self._predict_pass(x, batch_size, verbose, steps, callbacks)
 
@@ -1343,9 +1333,8 @@ class Trainer:
         backend = self._compute_backend()
         xs, _, _ = self._convert_batch(x, None, None, where, False, None, backend)
         with training_threads(backend.device), no_grad():
-            if _data_parallel() is None:  # the plan's predict without building a plan (one-sample latency)
-                feed = [Tensor._wrap(a) for a in xs] if self._input_names() is not None else self._x_for_step(xs)
-                outs = self._make_forward(frozenset())(feed, False)
+            if multi_process() is None:  # what _Plan.predict does, without building a plan (one-sample latency)
+                outs = self._make_forward(frozenset())(_feed(self, xs, self._input_names() is not None), False)
             else:
                 outs = _Plan(self, need_loss=False).predict(xs)
             out = [o.data for o in outs]
@@ -1372,15 +1361,10 @@ def _rows_given(x):
     return int(shape[0]) if shape else None
 
 
-def _first_weight(layer):
-    """The first of ``layer.weights`` (or None) without building the whole list."""
-    for p in layer._params.values():
-        return p
-    for sub in layer._sublayers():
-        w = _first_weight(sub)
-        if w is not None:
-            return w
-    return None
+def _feed(model, xs, graph: bool):
+    """The model's input from the adapter's flat arrays: the flat list of Tensors for a graph
+    model (Sequential/Functional), else the structure its ``call`` takes."""
+    return [Tensor._wrap(a) for a in xs] if graph else model._x_for_step(xs)
 
 
 def _prefix_of(shape: tuple, full: tuple) -> bool:

@@ -81,7 +81,7 @@ def _check_arrays(nr, *arrays) -> bool:
 def _emit_reduction(context, builder, mr, ncols, ety, a_ty, a_arr, a0v, ldav, arsv, aksv, b_ty, b_arr, b0v, brsv,
                     bksv, rv, qv):
     """The MR x NR accumulators of the two-level reduction (see the module docstring), as allocas
-    LLVM promotes to registers; returns (accumulator slots, vector type, element size)."""
+    LLVM promotes to registers; returns (accumulator slots, vector type, element size, the fma)."""
     vty = ir.VectorType(ety, ncols)
     vptr = vty.as_pointer()
     size = context.get_abi_sizeof(ety)  # vectors are only element-aligned
@@ -108,7 +108,7 @@ def _emit_reduction(context, builder, mr, ncols, ety, a_ty, a_arr, a0v, ldav, ar
                 lane0 = builder.insert_element(undef, aval, ir.Constant(ir.IntType(32), 0))
                 splat = builder.shuffle_vector(lane0, undef, idx0)
                 builder.store(builder.call(fma, [splat, bvec, builder.load(accs[i])]), accs[i])
-    return accs, vty, size
+    return accs, vty, size, fma
 
 
 def _make(mr: int):
@@ -123,8 +123,8 @@ def _make(mr: int):
         def codegen(context, builder, signature, args):
             (_, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, accv) = args
             ety = context.get_data_type(signature.args[1].dtype)
-            accs, vty, size = _emit_reduction(context, builder, mr, ncols, ety, signature.args[1], a_arr, a0v, ldav,
-                                              arsv, aksv, signature.args[6], b_arr, b0v, brsv, bksv, rv, qv)
+            accs, vty, size, _ = _emit_reduction(context, builder, mr, ncols, ety, signature.args[1], a_arr, a0v,
+                                                 ldav, arsv, aksv, signature.args[6], b_arr, b0v, brsv, bksv, rv, qv)
             if accv.type != ir.IntType(1):
                 accv = builder.icmp_unsigned("!=", accv, ir.Constant(accv.type, 0))
             intp = context.get_value_type(types.intp)
@@ -141,62 +141,6 @@ def _make(mr: int):
         return sig, codegen
 
     return _tile
-
-
-def _make_pool(mr: int, pw: int):
-    """The ``mr``-row tile whose epilogue scales and shifts each row, max-pools groups of ``pw``
-    consecutive rows (``pw`` adjacent pixels of one conv row), optionally against what C holds
-    (the pool window's earlier conv rows) and ReLUs, storing ``mr // pw`` rows of C."""
-
-    @intrinsic
-    def _tile_pool(typingctx, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias,
-                   s0):
-        if not _check_arrays(nr, A, B, C, S, Bias):
-            return None
-        sig = types.void(nr, A, types.intp, types.intp, types.intp, types.intp, B, types.intp, types.intp,
-                         types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean, types.boolean,
-                         S, Bias, types.intp)
-        ncols = nr.literal_value
-
-        def codegen(context, builder, signature, args):
-            (_, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, maxv, reluv, s_arr,
-             bias_arr, s0v) = args
-            ety = context.get_data_type(signature.args[1].dtype)
-            accs, vty, size = _emit_reduction(context, builder, mr, ncols, ety, signature.args[1], a_arr, a0v, ldav,
-                                              arsv, aksv, signature.args[6], b_arr, b0v, brsv, bksv, rv, qv)
-            i1 = ir.IntType(1)
-            if maxv.type != i1:
-                maxv = builder.icmp_unsigned("!=", maxv, ir.Constant(maxv.type, 0))
-            if reluv.type != i1:
-                reluv = builder.icmp_unsigned("!=", reluv, ir.Constant(reluv.type, 0))
-            intp = context.get_value_type(types.intp)
-            vptr = vty.as_pointer()
-            pc = context.make_array(signature.args[10])(context, builder, c_arr).data
-            ps = context.make_array(signature.args[17])(context, builder, s_arr).data
-            pbias = context.make_array(signature.args[18])(context, builder, bias_arr).data
-            svec = builder.load(builder.bitcast(builder.gep(ps, [s0v]), vptr), align=size)
-            bvec = builder.load(builder.bitcast(builder.gep(pbias, [s0v]), vptr), align=size)
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-                                                 f"llvm.fma.v{ncols}{'f32' if size == 4 else 'f64'}")
-            zero = ir.Constant(vty, None)
-
-            def vmax(a, b):  # a if a > b else b, lane by lane (the scalar kernels' rule)
-                return builder.select(builder.fcmp_ordered(">", a, b), a, b)
-
-            for g in range(mr // pw):
-                v = builder.call(fma, [builder.load(accs[g * pw]), svec, bvec])
-                for j in range(1, pw):
-                    v = vmax(builder.call(fma, [builder.load(accs[g * pw + j]), svec, bvec]), v)
-                cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, g), ldcv))]), vptr)
-                old = builder.load(cp, align=size)
-                v = builder.select(maxv, vmax(v, old), v)
-                v = builder.select(reluv, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v)
-                builder.store(v, cp, align=size)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return _tile_pool
 
 
 #: the largest tile compiled: 12 x 32 float32 accumulators use 24 of AVX-512's 32 registers
@@ -242,72 +186,70 @@ def tile_rows(mr, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, a
         _T1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, accumulate)
 
 
-#: pooling widths with in-register pooled tiles (each mr a multiple of pw, up to MR_LIMIT)
+#: pooling widths with in-register pooled tiles (each tile's rows a multiple of pw, up to MR_LIMIT)
 POOL_WIDTHS = (1, 2, 3, 4)
-_POOL_TILES = {(mr, pw): _make_pool(mr, pw) for pw in POOL_WIDTHS for mr in range(pw, MR_LIMIT + 1, pw)}
-_P = _POOL_TILES
-(_P1_1, _P2_1, _P3_1, _P4_1, _P5_1, _P6_1, _P7_1, _P8_1, _P9_1, _P10_1, _P11_1, _P12_1) = (_P[(m, 1)] for m in range(1, 13))
-(_P2_2, _P4_2, _P6_2, _P8_2, _P10_2, _P12_2) = (_P[(m, 2)] for m in range(2, 13, 2))
-(_P3_3, _P6_3, _P9_3, _P12_3) = (_P[(m, 3)] for m in range(3, 13, 3))
-(_P4_4, _P8_4, _P12_4) = (_P[(m, 4)] for m in range(4, 13, 4))
 
 
-@njit(cache=True, nogil=True)
-def tile_pool_rows(groups, pw, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0):
-    """The pooled tile for ``groups`` pooled pixels of width ``pw`` (groups * pw <= MR_LIMIT rows,
-    pw in POOL_WIDTHS; one branch per compiled variant): C row g (stride ldc) = relu?(max(C if
-    maxacc, max over the pw rows i of acc_i * S[s0:] + Bias[s0:]))."""
-    if pw == 1:
-        if groups == 12:
-            _P12_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 11:
-            _P11_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 10:
-            _P10_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 9:
-            _P9_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 8:
-            _P8_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 7:
-            _P7_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 6:
-            _P6_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 5:
-            _P5_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 4:
-            _P4_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 3:
-            _P3_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 2:
-            _P2_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        else:
-            _P1_1(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-    elif pw == 2:
-        if groups == 6:
-            _P12_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 5:
-            _P10_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 4:
-            _P8_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 3:
-            _P6_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 2:
-            _P4_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        else:
-            _P2_2(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-    elif pw == 3:
-        if groups == 4:
-            _P12_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 3:
-            _P9_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 2:
-            _P6_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        else:
-            _P3_3(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-    elif pw == 4:
-        if groups == 3:
-            _P12_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        elif groups == 2:
-            _P8_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
-        else:
-            _P4_4(nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu, S, Bias, s0)
+@intrinsic
+def tile_pool_rows(typingctx, groups, pw, nr, A, a0, lda, ars, aks, B, b0, brs, bks, C, c0, ldc, R, Q, maxacc, relu,
+                   S, Bias, s0):
+    """The tile of ``groups * pw`` rows (pw in POOL_WIDTHS, groups * pw <= MR_LIMIT; run-time values,
+    one machine-code variant per pair behind a switch) whose epilogue pools: C row g (stride ldc)
+    = relu?(max(C if maxacc, max over the pw rows i of group g of acc_i * S[s0:] + Bias[s0:])),
+    the max keeping the earlier value on ties (the scalar kernels' rule). Any other pair does
+    nothing."""
+    if not _check_arrays(nr, A, B, C, S, Bias):
+        return None
+    sig = types.void(types.intp, types.intp, nr, A, types.intp, types.intp, types.intp, types.intp, B, types.intp,
+                     types.intp, types.intp, C, types.intp, types.intp, types.intp, types.intp, types.boolean,
+                     types.boolean, S, Bias, types.intp)
+    ncols = nr.literal_value
+
+    def codegen(context, builder, signature, args):
+        (groups_v, pw_v, _, a_arr, a0v, ldav, arsv, aksv, b_arr, b0v, brsv, bksv, c_arr, c0v, ldcv, rv, qv, maxv,
+         reluv, s_arr, bias_arr, s0v) = args
+        ety = context.get_data_type(signature.args[3].dtype)
+        intp = context.get_value_type(types.intp)
+        i1 = ir.IntType(1)
+        if maxv.type != i1:
+            maxv = builder.icmp_unsigned("!=", maxv, ir.Constant(maxv.type, 0))
+        if reluv.type != i1:
+            reluv = builder.icmp_unsigned("!=", reluv, ir.Constant(reluv.type, 0))
+        pc = context.make_array(signature.args[12])(context, builder, c_arr).data
+        ps = context.make_array(signature.args[19])(context, builder, s_arr).data
+        pbias = context.make_array(signature.args[20])(context, builder, bias_arr).data
+
+        def variant(mr, pw):
+            accs, vty, size, fma = _emit_reduction(context, builder, mr, ncols, ety, signature.args[3], a_arr, a0v,
+                                                   ldav, arsv, aksv, signature.args[8], b_arr, b0v, brsv, bksv, rv, qv)
+            vptr = vty.as_pointer()
+            svec = builder.load(builder.bitcast(builder.gep(ps, [s0v]), vptr), align=size)
+            bvec = builder.load(builder.bitcast(builder.gep(pbias, [s0v]), vptr), align=size)
+            zero = ir.Constant(vty, None)
+
+            def vmax(a, b):  # a if a > b else b, lane by lane
+                return builder.select(builder.fcmp_ordered(">", a, b), a, b)
+
+            for g in range(mr // pw):
+                v = builder.call(fma, [builder.load(accs[g * pw]), svec, bvec])
+                for j in range(1, pw):
+                    v = vmax(builder.call(fma, [builder.load(accs[g * pw + j]), svec, bvec]), v)
+                cp = builder.bitcast(builder.gep(pc, [builder.add(c0v, builder.mul(ir.Constant(intp, g), ldcv))]), vptr)
+                v = builder.select(maxv, vmax(v, builder.load(cp, align=size)), v)
+                v = builder.select(reluv, builder.select(builder.fcmp_ordered("<", v, zero), zero, v), v)
+                builder.store(v, cp, align=size)
+
+        key = builder.add(builder.mul(groups_v, ir.Constant(intp, MR_LIMIT + 1)), pw_v)
+        done = builder.append_basic_block("pool.done")
+        switch = builder.switch(key, done)
+        for pw in POOL_WIDTHS:
+            for g in range(1, MR_LIMIT // pw + 1):
+                block = builder.append_basic_block(f"pool.{g}x{pw}")
+                switch.add_case(ir.Constant(intp, g * (MR_LIMIT + 1) + pw), block)
+                with builder.goto_block(block):
+                    variant(g * pw, pw)
+                    builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_conv_pool, check_float, check_out,
+from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_conv_pool, check_float, check_float_dtypes, check_out,
                          check_shape, conv_geometry)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
@@ -260,30 +259,10 @@ def _sum_chunks(part, out2):
             out2[r, c] = s
 
 
-@njit(parallel=True, **_OPTS)
-def _pad_copy(x4, xp, top, left):
-    """xp[n, top:top+H, left:left+W, :] = x4[n]; every other cell of xp is 0."""
-    N, H, W, C = x4.shape
-    Hp, Wp = xp.shape[1], xp.shape[2]
-    for task in prange(N * Hp):
-        n = task // Hp
-        hp = task - n * Hp
-        h = hp - top
-        for wp in range(Wp):
-            w = wp - left
-            if h >= 0 and h < H and w >= 0 and w < W:
-                for c in range(C):
-                    xp[n, hp, wp, c] = x4[n, h, w, c]
-            else:
-                for c in range(C):
-                    xp[n, hp, wp, c] = 0
-
-
 class _SimdKernels(NamedTuple):
     forward: object
     backward_filter: object
     forward_pool: object
-    forward_pool_tiles: object
 
 
 def _simd_kernels(nr: int) -> _SimdKernels:
@@ -386,62 +365,9 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                                   acc, (r0 + lo) * F + f0, F, OH, OW, True)
 
     @njit(parallel=True, **_OPTS)
-    def forward_pool(xp, w2, bias, scale, relu, y, KH, KW, sh, sw, dh, dw, OWc, ph, pw, mrmax, ws):
-        """y[n, po, qo, :] = max over the (ph, pw) window at (po*ph, qo*pw) of the conv output
-        (times ``scale`` when it is not empty) + bias, then ReLU.
-
-        One task per pooled row: the ``ph`` conv rows it needs (their first ``OWc`` = QO*pw
-        pixels) go through the same SIMD tiles as ``forward`` into the thread's ``ws`` row (ph*OWc*F,
-        in L1/L2), then are max-pooled straight into y, so the full-size conv output is never
-        written. A bias and ReLU commute with the max (the bias is per channel, ReLU is monotone),
-        so they are applied to the pooled value; a per-channel ``scale`` (a folded batch norm, maybe
-        negative) does not, so it and the bias are applied to every cell first. Needs F % nr == 0.
-        """
-        N, Hp, Wp, C = xp.shape
-        PO, QO, F = y.shape[1], y.shape[2], y.shape[3]
-        zero = y.dtype.type(0)
-        for task in prange(N * PO):
-            n = task // PO
-            po = task - n * PO
-            buf = ws[numba.get_thread_id()]
-            for r in range(ph):
-                conv_row(xp, w2, buf, r * OWc * F, (n * Hp + (po * ph + r) * sh) * Wp * C, OWc, KH, KW, sw, dh, dw,
-                         mrmax)
-            out = y[n, po]
-            if scale.shape[0] > 0:  # scale and bias on every cell, then the max
-                for qo in range(QO):
-                    yr = out[qo]
-                    first = qo * pw * F
-                    for f in range(F):
-                        yr[f] = buf[first + f] * scale[f] + bias[f]
-                    for r in range(ph):
-                        for s in range(pw):
-                            cell = (r * OWc + qo * pw + s) * F
-                            for f in range(F):  # branch-free so it vectorises over the channels
-                                v = buf[cell + f] * scale[f] + bias[f]
-                                yr[f] = v if v > yr[f] else yr[f]
-                    if relu:
-                        for f in range(F):
-                            yr[f] = zero if yr[f] < zero else yr[f]
-                continue
-            for qo in range(QO):
-                yr = out[qo]
-                first = qo * pw * F
-                for f in range(F):
-                    yr[f] = buf[first + f]
-                for r in range(ph):
-                    for s in range(pw):
-                        cell = (r * OWc + qo * pw + s) * F
-                        for f in range(F):
-                            v = buf[cell + f]
-                            yr[f] = v if v > yr[f] else yr[f]
-                for f in range(F):
-                    v = yr[f] + bias[f]
-                    yr[f] = zero if relu and v < zero else v
-
-    @njit(parallel=True, **_OPTS)
-    def forward_pool_tiles(xp, w2, scale, bias, relu, y, KH, KW, sh, sw, dh, ph, pw, gmax):
-        """``forward_pool`` with the pooling in the tiles' registers (column dilation 1, pw in
+    def forward_pool(xp, w2, scale, bias, relu, y, KH, KW, sh, sw, dh, ph, pw, gmax):
+        """y[n, po, qo, :] = relu?(max over the (ph, pw) window at (po*ph, qo*pw) of the conv
+        output * scale + bias), pooled in the tiles' registers (column dilation 1, pw in
         POOL_WIDTHS): a tile of up to ``gmax`` pooled pixels (gmax * pw conv pixels of one row)
         scales and shifts its rows, maxes each group of ``pw`` and stores the pooled row into y,
         maxed with what the window's earlier conv rows stored there; the last row applies ReLU.
@@ -463,7 +389,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                                        KW * C * F, F, y, yrow + g0 * F + f0, F, KH, KW * C, r > 0,
                                        relu and r == ph - 1, scale, bias, f0)
 
-    return _SimdKernels(forward, backward_filter, forward_pool, forward_pool_tiles)
+    return _SimdKernels(forward, backward_filter, forward_pool)
 
 
 #: the kernels per tile width (defining them compiles nothing; each compiles on first use)
@@ -476,13 +402,20 @@ def _rows(a, C, dtype):
 
 
 def _padded(a, top, bottom, left, right, tag, dtype):
-    """``a`` (NHWC) zero-padded by the given rows and columns; ``a`` itself when there is no padding."""
+    """``a`` (NHWC) zero-padded by the given rows and columns; ``a`` itself when there is no padding.
+
+    The padded copy lives in a per-thread scratch buffer kept for this tag, shape and padding,
+    zero-filled once when it is made; each call copies only the interior (the border is never
+    written, so it stays zero), which spares a batch-1 predict a parallel pass over the border."""
     a4 = np.ascontiguousarray(a, dtype=dtype)
     if not (top or bottom or left or right):
         return a4
     N, H, W, C = a4.shape
-    ap = scratch(tag, (N, H + top + bottom, W + left + right, C), dtype)
-    _pad_copy(a4, ap, top, left)
+    ap = scratch(f"{tag}:{top},{left}", (N, H + top + bottom, W + left + right, C), dtype, zeroed=True)
+    if a4.size < (1 << 16):
+        ap[:, top:top + H, left:left + W, :] = a4
+    else:
+        _copy_interior(a4, ap, top, left)
     return ap
 
 
@@ -619,9 +552,10 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
 
 def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
     """max_pool2d(act(conv2d(x, w) * scale + b), pool, stride=pool, no padding): the fused inference
-    op (``scale`` None: 1). With F a multiple of 8 one kernel computes each pooled row's conv rows
-    in a per-thread buffer and pools them there; other shapes run the parts in turn. The argument
-    checks are remembered per argument set (a model calls a layer alike every batch)."""
+    op (``scale`` None: 1). With F a multiple of 8, column dilation 1 and a pool width the pooled
+    tiles take (POOL_WIDTHS), one kernel pools in the tiles' registers; other shapes run the
+    conv and the max-pool in turn. The argument checks are remembered per argument set (a model
+    calls a layer alike every batch)."""
     vec = (None if b is None else (tuple(b.shape), b.dtype), None if scale is None else (tuple(scale.shape), scale.dtype))
     try:
         plan = _pool_plan(tuple(x.shape), x.dtype, tuple(w.shape), w.dtype, *vec, stride, padding, dilation, pool,
@@ -630,25 +564,18 @@ def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, acti
         plan = _pool_plan.__wrapped__(tuple(x.shape), x.dtype, tuple(w.shape), w.dtype, *vec, stride, padding,
                                       dilation, pool, activation)
     g, relu, ph, pw, shape, nr, mr = plan
-    if not nr:
+    if not (nr and g.dw == 1 and pw in POOL_WIDTHS and pw <= mr):
         from .. import _composed  # noqa: PLC0415
 
         return _composed.conv2d_pool_forward(sys.modules[__package__], x, w, b, stride, padding, dilation, pool,
                                              out, activation, scale)
     dtype = x.dtype
     y = np.empty(shape, dtype) if out is None else check_out("conv2d_pool_forward", out, shape, dtype)
-    bias = _zeros(g.F, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
-    xp = _padded_fixed(x, g, dtype)
+    bias = _constant(g.F, 0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    scale = _constant(g.F, 1, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
+    xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
     w2 = np.ascontiguousarray(w, dtype=dtype).reshape(g.KH * g.KW * g.C, g.F)
-    if g.dw == 1 and pw in POOL_WIDTHS and pw <= mr:  # pooled in the tiles' registers
-        scale = _ones(g.F, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
-        _SIMD[nr].forward_pool_tiles(xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
-        return y
-    scale = _zeros(0, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
-    owc = shape[2] * pw
-    # one row per possible Numba thread id (the pool's size: set_num_threads may lower the count in use)
-    ws = scratch("nb.conv_pool.rows", (numba.config.NUMBA_NUM_THREADS, ph * owc * g.F), dtype)
-    _SIMD[nr].forward_pool(xp, w2, bias, scale, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, owc, ph, pw, mr, ws)
+    _SIMD[nr].forward_pool(xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
     return y
 
 
@@ -659,9 +586,7 @@ def _pool_plan(x_shape, x_dtype, w_shape, w_dtype, b_spec, scale_spec, stride, p
     op = "conv2d_pool_forward"
     g = conv_geometry(op, x_shape, w_shape, stride, padding, dilation)
     relu = check_activation(op, activation)
-    for dtype in (x_dtype, w_dtype) + tuple(spec[1] for spec in (b_spec, scale_spec) if spec is not None):
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"{op}: expected float32 or float64 arrays, got dtype {dtype}")
+    check_float_dtypes(op, x_dtype, w_dtype, *(spec[1] for spec in (b_spec, scale_spec) if spec is not None))
     ph, pw = check_conv_pool(op, g, pool)
     if b_spec is not None:
         check_shape(op, "b", b_spec[0], (g.F,))
@@ -670,61 +595,17 @@ def _pool_plan(x_shape, x_dtype, w_shape, w_dtype, b_spec, scale_spec, stride, p
     return g, relu, ph, pw, (g.N, g.OH // ph, g.OW // pw, g.F), pick_nr(g.F), mr_max(x_dtype)
 
 
-_ZEROS: dict = {}
+_CONSTANTS: dict = {}
 
 
-def _zeros(n: int, dtype):
-    """A shared read-only zero vector (no bias, or an empty 'no scale')."""
-    key = (n, np.dtype(dtype).str)
-    z = _ZEROS.get(key)
-    if z is None:
-        z = _ZEROS[key] = np.zeros(n, dtype)
-        z.flags.writeable = False
-    return z
-
-
-def _ones(n: int, dtype):
-    """A shared read-only vector of ones (no scale)."""
-    key = (-n, np.dtype(dtype).str)
-    v = _ZEROS.get(key)
+def _constant(n: int, value, dtype):
+    """A shared read-only vector of ``n`` times ``value`` (no bias: 0, no scale: 1)."""
+    key = (n, value, np.dtype(dtype).str)
+    v = _CONSTANTS.get(key)
     if v is None:
-        v = _ZEROS[key] = np.ones(n, dtype)
+        v = _CONSTANTS[key] = np.full(n, value, dtype)
         v.flags.writeable = False
     return v
-
-
-_fixed_pads = threading.local()
-#: bytes of zero-bordered pad buffers a thread keeps
-_PAD_CACHE_BYTES = 256 << 20
-
-
-def _padded_fixed(x, g, dtype):
-    """``x`` zero-padded as ``g`` says, in a per-thread buffer private to the inference conv whose
-    border cells are zeroed once when it is made: each call copies only the interior (a batch-1
-    predict pays no parallel pad pass). ``x`` itself when there is no padding."""
-    a4 = np.ascontiguousarray(x, dtype=dtype)
-    if not (g.top or g.bottom or g.left or g.right):
-        return a4
-    shape = (g.N, g.H + g.top + g.bottom, g.W + g.left + g.right, g.C)
-    cache = getattr(_fixed_pads, "bufs", None)
-    if cache is None:
-        cache = _fixed_pads.bufs = {}
-    key = (shape, np.dtype(dtype).str, g.top, g.left)
-    buf = cache.get(key)
-    if buf is None:
-        buf = np.zeros(shape, dtype)
-        if buf.nbytes > _PAD_CACHE_BYTES:
-            buf[:, g.top:g.top + g.H, g.left:g.left + g.W, :] = a4  # too big to keep: a one-off copy
-            return buf
-        # a few shapes per model: forget the oldest beyond 8 buffers or the byte cap
-        while cache and (len(cache) >= 8 or sum(b.nbytes for b in cache.values()) + buf.nbytes > _PAD_CACHE_BYTES):
-            cache.pop(next(iter(cache)))
-        cache[key] = buf
-    if a4.size < (1 << 16):
-        buf[:, g.top:g.top + g.H, g.left:g.left + g.W, :] = a4
-    else:
-        _copy_interior(a4, buf, g.top, g.left)
-    return buf
 
 
 @njit(parallel=True, **_OPTS)

@@ -190,6 +190,7 @@ def test_bucketed_backward_equals_one_fused_all_reduce(bucket_bytes):
     """dp.backward cuts the gradients into buckets (last layers first) and starts each one's
     all-reduce while the backward pass runs; the sums equal allreduce_gradients'."""
     from gradflow.autograd.engine import run_backward
+    from gradflow.distribution.data_parallel import _BucketRun
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(12, 3)).astype(np.float32)
@@ -205,8 +206,7 @@ def test_bucketed_backward_equals_one_fused_all_reduce(bucket_bytes):
             p.grad = None
         if bucketed:
             dp.comm.in_backward = True
-            run = __import__("gradflow.distribution.data_parallel", fromlist=["_BucketRun"])._BucketRun(
-                dp._bucket_plan(params), dp.comm)
+            run = _BucketRun(*dp._bucket_plan(params, dp.bucket_bytes), dp.comm)
             run_backward(loss, on_leaf=run.ready)
             dp.comm.in_backward = False
             run.finish()

@@ -47,6 +47,7 @@ def test_one_rank_nccl_sums_on_the_device_and_data_parallel_keeps_gradients_ther
     params[1].grad = None
     dp.allreduce_gradients(params)
     assert all(isinstance(p.grad.data, cupy.ndarray) for p in params)
-    assert isinstance(next(iter(dp._buffers.values())), cupy.ndarray)  # the buffer lives on the GPU
+    buckets, _ = dp._bucket_plan(params, None)
+    assert all(isinstance(b.buf, cupy.ndarray) for b in buckets)  # the buffer lives on the GPU
     np.testing.assert_array_equal(params[0].grad.data.get(), np.full((2, 3), 2.0, np.float32))
     np.testing.assert_array_equal(params[1].grad.data.get(), np.zeros(4, np.float32))
