@@ -4,7 +4,6 @@ Conv1D ``[k, in, filters]`` (a 2-D convolution of height 1 on the same kernels) 
 from __future__ import annotations
 
 from .. import initializers, ops, regularizers
-from ..autograd.grad_mode import is_grad_enabled
 from ..ops.nn import conv_output_size, conv_padding, conv_transpose_output_size
 from ._activation import WithActivation
 from ._args import (check_rank, describe, from_channels_last, padding_mode, positive_int, positive_tuple,
@@ -37,10 +36,6 @@ def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="k
                              f"input size {tuple(hw)}")
         out.append(size)
     return tuple(out)
-
-
-def _data(param):
-    return None if param is None else param.data
 
 
 _SPATIAL_NAMES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
@@ -122,6 +117,23 @@ class _Conv(WithActivation, Layer):
     def compute_output_shape(self, input_shape):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.filters)
 
+    def convolution_op(self, inputs, kernel):  # pragma: no cover - each rank defines it
+        """The convolution of ``inputs`` with ``kernel``, without bias or activation (Keras's
+        ``BaseConv.convolution_op``: override it for a custom convolution, e.g. a standardized kernel)."""
+        raise NotImplementedError
+
+    def call(self, inputs):
+        """``activation(convolution_op(inputs, kernel) + bias)`` (Keras's ``BaseConv.call``)."""
+        return self.activation(self._pre_activation(inputs))
+
+    def _pre_activation(self, x, training=None):
+        y = self.convolution_op(x, self.kernel)
+        if not self.use_bias:
+            return y
+        if self.data_format == "channels_last":
+            return y + self.bias
+        return y + self.bias.reshape((self.filters,) + (1,) * self.rank)
+
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
@@ -143,54 +155,38 @@ class Conv2D(_Conv):
     dilation_rate > 1 is allowed.
     """
 
-    def call(self, inputs, training: bool = False, pool=None, bn=None, activation=None):
-        """``pool``: a MaxPooling2D layer (non-overlapping 'valid' windows) that follows this ReLU
-        conv; both run as one op (Sequential uses it for Conv2D(activation='relu') -> MaxPooling2D).
-        In inference (models.fusion, not training and no graph recorded) ``bn`` (a following
-        BatchNormalization over the channels, folded into the kernel and bias), ``activation``
-        ('relu': this conv's or a following ReLU layer's) and ``pool`` run as one kernel."""
-        if bn is not None or activation is not None:
-            return self._infer(inputs, training, bn, activation, pool)
-        if pool is not None:
-            if self.activation_name == "relu" and self.data_format == "channels_last":
-                return ops.conv2d_relu_max_pool(inputs, self.kernel, self.bias if self.use_bias else None, self.strides,
-                                                self.padding, self.dilation_rate, pool_size=pool.pool_size)
-            return pool.call(self.call(inputs, training), training=training)
+    def convolution_op(self, inputs, kernel):
+        y = ops.conv2d(to_channels_last(inputs, self.data_format), kernel, None, self.strides, self.padding,
+                       self.dilation_rate)
+        return from_channels_last(y, self.data_format)
+
+    def _own_convolution(self) -> bool:
+        """``convolution_op`` is Conv2D's: the bias and a ReLU may run in the conv kernel's epilogue."""
+        return type(self).convolution_op is Conv2D.convolution_op
+
+    def call(self, inputs):
+        if not self._own_convolution():
+            return self.activation(super()._pre_activation(inputs))
         if self.activation_name == "relu":  # fused into the convolution's epilogue
             return self._conv(inputs, "relu")
-        return super().call(inputs, training)
+        return self.activation(self._conv(inputs, None))
 
-    def _pre_activation(self, x, training):
-        return self._conv(x, None)
-
-    def _infer(self, x, training, bn, activation, pool):
-        """conv -> (batch norm on moving statistics) -> (ReLU) -> (max-pool) in one inference kernel;
-        the layers one by one when training or recording a graph."""
-        if training or is_grad_enabled() or self.data_format != "channels_last":
-            y = self.call(x, training)
-            if bn is not None:
-                y = bn.call(y, training=training)
-            if activation == "relu" and self.activation_name != "relu":
-                y = ops.relu(y)
-            return y if pool is None else pool.call(y, training=training)
-        w = self.kernel.data
-        b = self.bias.data if self.use_bias else None
-        scale = None
-        if bn is not None:  # pooled: scale and shift in the kernel's epilogue; else folded into the kernel
-            params = bn._params
-            args = (_data(params.get("gamma")), _data(params.get("beta")), bn.moving_mean.data,
-                    bn.moving_variance.data, bn.epsilon)
-            if pool is not None:
-                scale, b = ops.batch_norm_affine(b, *args)
-            else:
-                w, b = ops.fold_batch_norm(w, b, *args)
-        return ops.conv2d_inference(x, w, b, self.strides, self.padding, self.dilation_rate, activation=activation,
-                                    pool_size=None if pool is None else pool.pool_size, scale=scale)
+    def _pre_activation(self, x, training=None):
+        return self._conv(x, None) if self._own_convolution() else super()._pre_activation(x)
 
     def _conv(self, x, activation):
         y = ops.conv2d(to_channels_last(x, self.data_format), self.kernel, self.bias if self.use_bias else None,
                        self.strides, self.padding, self.dilation_rate, activation=activation)
         return from_channels_last(y, self.data_format)
+
+
+class _NoConvolutionOp:
+    """A descriptor hiding ``convolution_op`` on the convolutions that Keras gives none (transposed,
+    depthwise and separable): ``hasattr(layer, 'convolution_op')`` is False, as in Keras."""
+
+    def __get__(self, obj, owner=None):
+        raise AttributeError(f"{getattr(owner, '__name__', 'this layer')} has no convolution_op (as in Keras); "
+                             f"override call to change its convolution")
 
 
 class Conv2DTranspose(Conv2D):
@@ -227,10 +223,13 @@ class Conv2DTranspose(Conv2D):
                                          self.dilation_rate))
         return self._with_channels(input_shape[0], spatial, self.filters)
 
-    def call(self, inputs, training: bool = False, pool=None):
-        if pool is not None:
-            return pool.call(self.call(inputs, training), training=training)
-        return self.activation(self._pre_activation(inputs, training))
+    convolution_op = _NoConvolutionOp()
+
+    def call(self, inputs):
+        return self.activation(self._conv(inputs, None))
+
+    def _pre_activation(self, x, training=None):
+        return self._conv(x, None)
 
     def _conv(self, x, activation):
         y = ops.conv2d_transpose(to_channels_last(x, self.data_format), self.kernel,
@@ -273,10 +272,13 @@ class DepthwiseConv2D(Conv2D):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape),
                                    input_shape[self._channel_axis()] * self.depth_multiplier)
 
-    def call(self, inputs, training: bool = False, pool=None):
-        if pool is not None:
-            return pool.call(self.call(inputs, training), training=training)
-        return self.activation(self._pre_activation(inputs, training))
+    convolution_op = _NoConvolutionOp()
+
+    def call(self, inputs):
+        return self.activation(self._conv(inputs, None))
+
+    def _pre_activation(self, x, training=None):
+        return self._conv(x, None)
 
     def _conv(self, x, activation):
         y = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.depthwise_kernel, self.strides,
@@ -376,20 +378,26 @@ class Conv1D(_Conv):
                              f"{d * (k - 1) + 1} steps with padding={self.padding!r}, got {steps}")
         return (out,)
 
-    def _pre_activation(self, x, training):
+    def convolution_op(self, inputs, kernel):
+        return self._conv1d(inputs, kernel, None, None)
+
+    def _conv1d(self, x, kernel, bias, activation):
+        """A 2-D convolution of height 1 (bias and ReLU in its epilogue when given)."""
         if self.data_format == "channels_first":
             x = x.transpose(0, 2, 1)
         n, steps, channels = x.shape
-        w = self.kernel.reshape((1, *self.kernel.shape))
-        y = ops.conv2d(x.reshape((n, 1, steps, channels)), w, self.bias if self.use_bias else None,
-                       (1, *self.strides), self._pads(steps), (1, *self.dilation_rate),
-                       activation="relu" if self.activation_name == "relu" else None)
-        y = y.reshape((n, y.shape[2], self.filters))
+        w = kernel.reshape((1, *kernel.shape))
+        y = ops.conv2d(x.reshape((n, 1, steps, channels)), w, bias, (1, *self.strides), self._pads(steps),
+                       (1, *self.dilation_rate), activation=activation)
+        y = y.reshape((n, y.shape[2], y.shape[3]))
         return y.transpose(0, 2, 1) if self.data_format == "channels_first" else y
 
-    def call(self, inputs, training: bool = False):
-        y = self._pre_activation(inputs, training)
-        return y if self.activation_name == "relu" else self.activation(y)  # ReLU ran in the conv epilogue
+    def call(self, inputs):
+        if type(self).convolution_op is not Conv1D.convolution_op:
+            return super().call(inputs)
+        relu = self.activation_name == "relu"  # ReLU in the conv epilogue
+        y = self._conv1d(inputs, self.kernel, self.bias if self.use_bias else None, "relu" if relu else None)
+        return y if relu else self.activation(y)
 
 
 Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names

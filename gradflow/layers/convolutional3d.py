@@ -27,8 +27,8 @@ class Conv3D(_Conv):
 
     rank = 3
 
-    def _pre_activation(self, x, training):
-        x = _channels_last(self, x)
+    def convolution_op(self, inputs, kernel):
+        x = _channels_last(self, inputs)
         n, depth, height, width, c = x.shape
         (kd, kh, kw), (sd, sh, sw), (dd, dh, dw) = self.kernel_size, self.strides, self.dilation_rate
         (lo, hi), _ = conv_padding(self.padding, (depth, depth), (kd, kd), (sd, sd), (dd, dd))
@@ -39,13 +39,10 @@ class Conv3D(_Conv):
         y = None
         for i in range(kd):  # one conv2d over all output depths at once per kernel depth tap
             taps = x[:, i * dd: i * dd + sd * (out_d - 1) + 1: sd]
-            part = ops.conv2d(taps.reshape((n * out_d, height, width, c)), self.kernel[i], None, (sh, sw), hw_pads,
+            part = ops.conv2d(taps.reshape((n * out_d, height, width, c)), kernel[i], None, (sh, sw), hw_pads,
                               (dh, dw))
             y = part if y is None else y + part
-        y = y.reshape((n, out_d, y.shape[1], y.shape[2], self.filters))
-        if self.use_bias:
-            y = y + self.bias
-        return _channels_back(self, y)
+        return _channels_back(self, y.reshape((n, out_d, y.shape[1], y.shape[2], y.shape[3])))
 
 
 class _Pooling3D(Layer):

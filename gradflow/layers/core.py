@@ -1,46 +1,12 @@
 """Core layers: Dense (a matmul on the last axis, any rank) and Activation."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import initializers, ops, regularizers
-from ..autograd.grad_mode import is_grad_enabled
-from ..autograd.tensor import Tensor
-from ..backend import array_module
-from ..ops._kernel import kernel
 from ._activation import WithActivation
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
 
 __all__ = ["Dense", "Activation", "Identity"]
-
-
-def _softmax_(y):
-    xp = array_module(y)
-    y -= y.max(axis=-1, keepdims=True)
-    xp.exp(y, out=y)
-    y /= y.sum(axis=-1, keepdims=True)
-    return y
-
-
-def _sigmoid_(y):
-    # the sigmoid op's 0.5 * (1 + tanh(y / 2)), exact and overflow-free, in place
-    y *= 0.5
-    array_module(y).tanh(y, out=y)
-    y += 1
-    y *= 0.5
-    return y
-
-
-def _relu_(y):
-    return array_module(y).maximum(y, 0, out=y)
-
-
-#: rows x weights up to which an inference Dense calls BLAS directly (one to a few samples)
-_SMALL_MATMUL = 1 << 17
-
-#: activations Dense applies on the arrays in inference (in place on a fresh matmul output)
-_RAW_ACTIVATIONS = {"linear": lambda y: y, "relu": _relu_, "softmax": _softmax_, "sigmoid": _sigmoid_}
 
 
 class Dense(WithActivation, Layer):
@@ -84,22 +50,10 @@ class Dense(WithActivation, Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def call(self, inputs, training: bool = False, infer: bool = False):
-        """``infer``: the inference plan's call (models.fusion): outside a gradient context the
-        matmul, bias and a relu/softmax/sigmoid activation run on the arrays, in place on the
-        matmul's output, with no graph."""
-        if infer and not training and not is_grad_enabled() and self.activation_name in _RAW_ACTIVATIONS:
-            x = inputs.data if isinstance(inputs, Tensor) else inputs
-            w = self.kernel.data
-            if x.ndim == 2 and x.shape[-1] == w.shape[0]:
-                if x.shape[0] * w.size <= _SMALL_MATMUL and type(x) is np.ndarray and x.dtype == w.dtype:
-                    y = x @ w  # a one-sample product: BLAS directly, the dispatch costs more than the work
-                else:
-                    y = kernel("matmul", x)(x, w)
-                if self.use_bias:
-                    y += self.bias.data
-                return Tensor._wrap(_RAW_ACTIVATIONS[self.activation_name](y))
-        return super().call(inputs, training)
+    def call(self, inputs, training=None):
+        """``activation(inputs @ kernel + bias)`` (a model's inference plan runs it on the arrays:
+        models.fused_ops)."""
+        return self.activation(self._pre_activation(inputs, training))
 
     def _pre_activation(self, x, training):
         if x.ndim == 2:

@@ -78,32 +78,23 @@ class BatchNormalization(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def call(self, x, training: bool = False, activation=None, pool=None):
-        """``activation='relu'``: ReLU fused into the same pass (Sequential uses it for BN -> ReLU).
-        ``pool``: a MaxPooling2D layer with non-overlapping 'valid' windows applied after the ReLU;
-        in training on channels-last 4-D input the three run as one op that never writes the
-        full-size activation (Sequential uses it for BN -> ReLU -> MaxPooling2D)."""
-        axis = self._feature_axis(x.ndim)
+    def call(self, inputs, training=None, mask=None):
+        """Batch statistics (and a moving-statistics update) when training a trainable layer, else
+        the moving statistics. ``mask`` is accepted for Keras's signature and not used (gradflow
+        normalises over every entry). A model runs BN -> ReLU (-> MaxPooling2D) as one fused op
+        (models.fusion) when this class's ``call`` is BatchNormalization's."""
+        axis = self._feature_axis(inputs.ndim)
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
-        comm = self._sync_comm() if training and self.trainable else None
-        if comm is not None:  # statistics of the global batch across the data-parallel ranks
-            y, mean, var = ops.sync_batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, activation=activation,
-                                               comm=comm)
-            self._update_moving(mean, var)
-            return y if pool is None else pool.call(y, training=training)
-        if pool is not None:
-            if training and self.trainable and activation == "relu" and x.ndim == 4 and axis == 3:
-                y, mean, var = ops.batch_norm_relu_max_pool(x, gamma, beta, eps=self.epsilon, pool_size=pool.pool_size)
-                self._update_moving(mean, var)
-                return y
-            return pool.call(self.call(x, training=training, activation=activation), training=training)
         if training and self.trainable:
-            y, mean, var = ops.batch_norm(x, gamma, beta, axis=axis, eps=self.epsilon, training=True,
-                                          activation=activation)
+            comm = self._sync_comm()
+            if comm is not None:  # statistics of the global batch across the data-parallel ranks
+                y, mean, var = ops.sync_batch_norm(inputs, gamma, beta, axis=axis, eps=self.epsilon, comm=comm)
+            else:
+                y, mean, var = ops.batch_norm(inputs, gamma, beta, axis=axis, eps=self.epsilon, training=True)
             self._update_moving(mean, var)
             return y
-        return ops.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
-                              eps=self.epsilon, training=False, activation=activation)
+        return ops.batch_norm(inputs, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
+                              eps=self.epsilon, training=False)
 
     def _sync_comm(self):
         """The communicator of the active multi-process DataParallel job when ``synchronized``

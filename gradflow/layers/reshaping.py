@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from .. import ops
-from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ._args import check_rank, describe, from_channels_last, positive_tuple, to_channels_last
 from ._args import data_format as check_data_format
@@ -112,12 +111,9 @@ class Flatten(Layer):
             return (input_shape[0], None)
         return (input_shape[0], int(math.prod(rest)))
 
-    def call(self, x, training: bool = False, infer: bool = False):
-        """``infer``: the inference plan's call (models.fusion): a view of the array, no graph."""
+    def call(self, x, training: bool = False):
         if self.data_format == "channels_first" and x.ndim > 2:
             x = x.transpose(0, *range(2, x.ndim), 1)
-        elif infer and not training and not is_grad_enabled() and x.data.flags.c_contiguous:
-            return Tensor._wrap(x.data.reshape(x.shape[0], -1))
         return x.reshape(x.shape[0], -1)
 
     def get_config(self) -> dict:

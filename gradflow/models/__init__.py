@@ -1,5 +1,6 @@
 """Models (Keras 3's split): ``Model`` (model.py), the functional graph (functional.py),
-``Sequential`` (sequential.py), layer fusion (fusion.py), ``clone_model`` (cloning.py).
+``Sequential`` (sequential.py), fusion as a graph rewrite (fusion.py: the matches; fused_ops.py:
+the fused steps), ``clone_model`` (cloning.py).
 Training lives in :mod:`gradflow.trainers`, files in :mod:`gradflow.saving`."""
 from ..saving.api import load_model
 from ..saving.saving_lib import ModelFileError

@@ -13,8 +13,8 @@ from __future__ import annotations
 from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
-from .fusion import match_fusion, match_inference_fusion
-from .model import Model, layer_runner, training_or_inference
+from .fusion import head_fusable, match_fusion, match_inference_fusion, plan_step
+from .model import Model, training_or_inference
 
 __all__ = ["Functional", "functional_from_config"]
 
@@ -207,9 +207,7 @@ class Functional(Model):
             node = t._node
             layer = node.layer if node is not None else None
             ok = (node in self._nodes and len(node.flat_outputs) == 1 and not node.arguments and not node.extra
-                  and id(t) not in consumed and hasattr(layer, "call_pre_activation")
-                  and getattr(layer, "activation_name", None) in ("softmax", "sigmoid")
-                  and self.outputs.count(t) == 1)
+                  and id(t) not in consumed and head_fusable(layer) and self.outputs.count(t) == 1)
             heads.append(layer if ok else None)
         return heads
 
@@ -529,4 +527,4 @@ def _step_fn(layer, node, fused: dict, head: bool):
             return layer._invoke(x, tuple(rest), {**static, **kw}, training if fixed is None else fixed)
 
         return call_with_extra
-    return layer_runner(layer, fused, node.arguments)
+    return plan_step(layer, fused, node.arguments)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
-from ..layers.base import Layer
+from ..layers.base import Layer, to_tensor
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
-from .fusion import fused_layers
-from .model import Model, layer_runner, training_or_inference
+from .fusion import fused_layers, head_fusable, plan_step
+from .model import Model, training_or_inference
 
 __all__ = ["Sequential"]
 
@@ -195,15 +194,14 @@ class Sequential(Model):
         return self.outputs[0] if self.outputs else super().output
 
     def call(self, inputs, training=None):
-        if not training and not is_grad_enabled() and self._layers and isinstance(inputs, Tensor):
-            return self._make_forward()([inputs], False)[0]  # the cached inference plan (built, input checked)
-        x = inputs
-        for layer, fused in fused_layers(self._layers):
-            if fused:
-                x = layer.call(layer._prepare(x), training=bool(training), **fused)
-            else:
-                x = layer(x, training=training)
-        return x
+        """The planned chain (models.fusion's fused runs; the inference plan when not training and
+        no graph is recorded), as ``fit`` and ``predict`` run it."""
+        if not self._layers:
+            return inputs
+        x = inputs if isinstance(inputs, Tensor) else to_tensor(inputs, self._layers[0].dtype)
+        if not self.built:
+            self.build_from_shape((None,) + tuple(x.shape[1:]))
+        return self._make_forward()([x], training)[0]
 
     def _dtype(self):
         for w in self._iter_weights():  # stops at the first float weight
@@ -226,8 +224,7 @@ class Sequential(Model):
 
     def _head_layers(self) -> list:
         last = self._layers[-1] if self._layers else None
-        ok = getattr(last, "activation_name", None) in ("softmax", "sigmoid") and hasattr(last, "call_pre_activation")
-        return [last if ok else None]
+        return [last if head_fusable(last) else None]
 
     def _make_forward(self, heads=frozenset()):
         """The chain as one function; fused runs (models.fusion) and, for ``heads={0}``, the last
@@ -258,9 +255,9 @@ class Sequential(Model):
 
             return forward
 
-        return training_or_inference(chain([layer_runner(layer, fused) for layer, fused in fused_layers(body)]),
-                                     chain([layer_runner(layer, fused)
-                                            for layer, fused in fused_layers(body, inference=True)]))
+        plans = [[plan_step(layer, spec) for layer, spec in fused_layers(body, inference=inference)]
+                 for inference in (False, True)]
+        return training_or_inference(chain(plans[0]), chain(plans[1]))
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict:
