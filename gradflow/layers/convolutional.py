@@ -392,12 +392,20 @@ class Conv1D(_Conv):
         y = y.reshape((n, y.shape[2], y.shape[3]))
         return y.transpose(0, 2, 1) if self.data_format == "channels_first" else y
 
+    def _own_convolution(self) -> bool:
+        return type(self).convolution_op is Conv1D.convolution_op
+
     def call(self, inputs):
-        if type(self).convolution_op is not Conv1D.convolution_op:
+        if not self._own_convolution():
             return super().call(inputs)
         relu = self.activation_name == "relu"  # ReLU in the conv epilogue
         y = self._conv1d(inputs, self.kernel, self.bias if self.use_bias else None, "relu" if relu else None)
         return y if relu else self.activation(y)
+
+    def _pre_activation(self, x, training=None):
+        if not self._own_convolution():
+            return super()._pre_activation(x)
+        return self._conv1d(x, self.kernel, self.bias if self.use_bias else None, None)
 
 
 Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names

@@ -59,8 +59,8 @@ def head_fusable(layer) -> bool:
     """``layer`` ends in softmax/sigmoid and its ``call`` is ``activation(call_pre_activation(x))``
     (no subclass overrides ``call`` below the class that defines ``_pre_activation``), so a model may
     take its logits and fuse the activation with the cross-entropy."""
-    if getattr(layer, "activation_name", None) not in ("softmax", "sigmoid") or not hasattr(layer,
-                                                                                            "call_pre_activation"):
+    act = getattr(layer, "activation_name", None)
+    if act not in ("softmax", "sigmoid") or not hasattr(layer, "call_pre_activation"):
         return False
     call, pre = _defining_class(type(layer), "call"), _defining_class(type(layer), "_pre_activation")
     return call is not None and pre is not None and issubclass(pre, call)

@@ -199,3 +199,13 @@ def test_call_signatures_equal_keras(real_keras):
         assert hasattr(ours, "convolution_op") == hasattr(theirs, "convolution_op"), name
         if hasattr(theirs, "convolution_op"):
             assert str(inspect.signature(ours.convolution_op)) == str(inspect.signature(theirs.convolution_op))
+
+
+def test_built_in_softmax_heads_stay_fused_with_the_loss():
+    for layer in (L.Dense(3, activation="softmax"), L.Conv1D(3, 2, activation="softmax"),
+                  L.Conv2D(3, 2, activation="sigmoid"), L.Conv3D(3, 2, activation="softmax"),
+                  L.Conv2DTranspose(3, 2, activation="softmax"), L.SeparableConv2D(3, 2, activation="softmax"),
+                  L.Activation("softmax"), StandardizedConv2D(3, 2, activation="softmax")):
+        assert head_fusable(layer), type(layer).__name__
+    assert not head_fusable(OwnCallConv(3, 2, activation="softmax"))
+    assert not head_fusable(L.Dense(3, activation="relu"))
