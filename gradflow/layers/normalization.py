@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers, ops, regularizers
+from ..autograd.tensor import Tensor
+from ..backend import array_module
 from ._args import describe, resolve, unsupported
-from .base import Layer
+from .base import Layer, to_tensor
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
 
@@ -80,11 +82,16 @@ class BatchNormalization(Layer):
 
     def call(self, inputs, training=None, mask=None):
         """Batch statistics (and a moving-statistics update) when training a trainable layer, else
-        the moving statistics. ``mask`` is accepted for Keras's signature and not used (gradflow
-        normalises over every entry). A model runs BN -> ReLU (-> MaxPooling2D) as one fused op
-        (models.fusion) when this class's ``call`` is BatchNormalization's."""
+        the moving statistics. ``mask`` (one axis fewer than ``inputs``, Keras's rule): in training
+        only the entries it keeps count in the statistics. A model runs BN -> ReLU (-> MaxPooling2D)
+        as one fused op (models.fusion) when this class's ``call`` is BatchNormalization's."""
         axis = self._feature_axis(inputs.ndim)
+        if mask is not None and len(mask.shape) != inputs.ndim - 1:
+            raise ValueError(f"{describe(self)}: the mask must have one dimension less than the inputs; got "
+                             f"mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}")
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
+        if training and self.trainable and mask is not None:
+            return self._masked_training(inputs, mask, axis, gamma, beta)
         if training and self.trainable:
             comm = self._sync_comm()
             if comm is not None:  # statistics of the global batch across the data-parallel ranks
@@ -95,6 +102,27 @@ class BatchNormalization(Layer):
             return y
         return ops.batch_norm(inputs, gamma, beta, self.moving_mean, self.moving_variance, axis=axis,
                               eps=self.epsilon, training=False)
+
+    def _masked_training(self, x, mask, axis, gamma, beta):
+        """Normalise with the mean and variance of the entries ``mask`` keeps (Keras's masked
+        moments: sums over the kept entries divided by their count + 1e-7), and update the moving
+        statistics with them."""
+        m = to_tensor(mask).data
+        xp = array_module(m)
+        keep = xp.broadcast_to(xp.expand_dims(m.astype(bool), -1), x.shape)
+        axes = tuple(i for i in range(x.ndim) if i != axis)
+        count = Tensor._wrap((keep.sum(axis=axes, keepdims=True) + 1e-7).astype(x.dtype))
+        keep = Tensor._wrap(keep)
+        mean = ops.sum(ops.where(keep, x, 0.0), axes, keepdims=True) / count
+        var = ops.sum(ops.square(ops.where(keep, x - mean, 0.0)), axes, keepdims=True) / count
+        y = (x - mean) * (var + self.epsilon) ** -0.5
+        shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
+        if gamma is not None:
+            y = y * gamma.reshape(shape)
+        if beta is not None:
+            y = y + beta.reshape(shape)
+        self._update_moving(mean.data.reshape(-1), var.data.reshape(-1))
+        return y
 
     def _sync_comm(self):
         """The communicator of the active multi-process DataParallel job when ``synchronized``

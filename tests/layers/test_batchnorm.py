@@ -118,3 +118,25 @@ def test_regularized_gamma():
     layer.build_from_shape((None, 5))
     (loss,) = layer.regularization_losses()
     np.testing.assert_allclose(loss.item(), 0.01 * 5, rtol=1e-6)
+
+
+def test_masked_training_statistics_equal_keras(real_keras, rng):
+    """``mask`` (Keras's signature): in training only the kept entries count in the statistics."""
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mask = rng.random((3, 5)) > 0.4
+    theirs = real_keras.layers.BatchNormalization(momentum=0.5)
+    theirs.build(x.shape)
+    ours = L.BatchNormalization(momentum=0.5)
+    ours.build((None, 5, 4))
+    want = theirs(x, training=True, mask=mask).detach().numpy()
+    xt = gf.Tensor(x, requires_grad=True)
+    got = ours(xt, training=True, mask=mask)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    (got * got).sum().backward()
+    assert xt.grad.shape == x.shape and np.isfinite(xt.grad.numpy()).all()
+    np.testing.assert_allclose(ours(x, mask=mask).numpy(), theirs(x, mask=mask).detach().numpy(), rtol=1e-5,
+                               atol=1e-5)  # inference: the moving statistics, mask or not
+    with pytest.raises(ValueError, match="one dimension less"):
+        ours(x, training=True, mask=mask[..., None])
