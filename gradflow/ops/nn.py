@@ -754,5 +754,5 @@ def dropout(x, rate: float, training: bool = True, rng=None):
     if not training or rate == 0.0:
         return x
     data = x.data if isinstance(x, Tensor) else x
-    rng = rng if rng is not None else backend_for(data).rng
+    rng = rng if rng is not None else backend_for(data).generator()
     return Dropout.apply(x, rate, rng)
