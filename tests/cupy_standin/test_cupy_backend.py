@@ -211,3 +211,19 @@ def test_sync_batch_norm_gradient_keeps_float32():
     ref_y, _, _ = ops.sync_batch_norm(ref_x, comm=FakeCommunicator())
     (ref_y * ref_y).sum().backward()
     np.testing.assert_allclose(x.grad.data, ref_x.grad.data, rtol=1e-4, atol=1e-5)
+
+
+def test_flip_contrast_and_brightness_augment_on_the_device(cupy_standin):
+    """Issue 27 item 8: no GPU -> CPU -> GPU round trip per step for these layers."""
+    cp = cupy_standin
+    x = np.random.default_rng(0).random((4, 6, 6, 3), dtype=np.float32) * 255
+    with gf.use_backend("cupy"):
+        xt = Tensor(cp.asarray(x))
+        cp._standin.reset()
+        for layer in (gf.layers.RandomFlip(), gf.layers.RandomContrast(0.3), gf.layers.RandomBrightness(0.2)):
+            out = layer(xt, training=True)
+            assert isinstance(out.data, cp.ndarray) and out.shape == x.shape and out.dtype == np.float32
+        assert cp._standin.syncs == 0
+        flipped = gf.layers.RandomFlip("horizontal", seed=3)(xt, training=True).data.get()
+    for img, src in zip(flipped, x):  # each image as it was, or mirrored left-right
+        assert np.array_equal(img, src) or np.array_equal(img, src[:, ::-1])
