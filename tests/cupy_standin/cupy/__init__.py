@@ -487,7 +487,7 @@ class RawKernel:
 
 
 # -- submodules --------------------------------------------------------------------------------
-from . import cuda, linalg, random  # noqa: E402 - they use the names above
+from . import cuda, linalg, random  # noqa: E402, F401 - submodules (attributes of cupy) using the names above
 
 _OWN = {"ndarray", "empty", "empty_like", "asarray", "array", "asanyarray", "asnumpy", "get_array_module",
         "get_default_memory_pool", "get_default_pinned_memory_pool", "RawModule", "RawKernel", "cuda", "random",
