@@ -3,6 +3,7 @@
 
     python benchmarks/bench_gpu.py            # about 1-3 minutes on an H100/H200
     python benchmarks/bench_gpu.py --quick    # fewer repeats
+    python benchmarks/bench_gpu.py --budget 100   # start no new row after 100 s (device_check.sh)
 
 Rows (all float32, TF32 off everywhere unless a row says TF32):
   matmul 4096^3                         ours vs cuBLAS (cupy.matmul)
@@ -12,10 +13,13 @@ Rows (all float32, TF32 off everywhere unless a row says TF32):
   max-pool 2x2 and batch norm fwd+bwd   achieved bandwidth vs a measured device-to-device copy
 Times are medians of CUDA-event timings after warm-up (first calls also compile our kernels).
 Prints a message and exits 0 where CuPy or a GPU is missing. No input is read; one command.
+The last line is a JSON object of every row (ms, ratio, rate), printed also when a row fails or
+the budget runs out; ``--tiny`` uses toy sizes (the forced-GPU check on the CuPy stand-in).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -82,6 +86,7 @@ class Timer:
 class Table:
     def __init__(self) -> None:
         self.rows = []
+        self.figures: dict = {}
         print(f"{'op':38s} {'ours ms':>9s} {'ref ms':>9s} {'ours/ref':>8s} {'ours':>14s} {'ref':>14s}  yardstick")
         print("-" * 118)
 
@@ -90,13 +95,21 @@ class Table:
         row = (f"{op:38s} {ours_ms:9.3f} {ref_ms:9.3f} {ratio:8.2f} {ours_rate:9.1f} {unit:4s} "
                f"{ref_rate:9.1f} {unit:4s}  {yardstick}")
         self.rows.append(row)
+        self.figures[op] = {"ours_ms": round(ours_ms, 4), "ref_ms": round(ref_ms, 4), "ours_over_ref": round(ratio, 4),
+                            "ours_rate": round(ours_rate, 2), "ref_rate": round(ref_rate, 2), "unit": unit,
+                            "yardstick": yardstick}
         print(row, flush=True)
 
     def error(self, op, exc):
+        self.figures[op] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"{op:38s} error: {type(exc).__name__}: {exc}", flush=True)
 
+    def skip(self, op):
+        self.figures[op] = {"skipped": "time budget"}
+        print(f"{op}: skipped (time budget)", flush=True)
 
-def bench_matmul(cp, timer, table, cuda, vendor, config):
+
+def bench_matmul(cp, timer, table, cuda, vendor, config, deadline):
     n = MATMUL_N
     rng = cp.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=cp.float32)
@@ -105,6 +118,9 @@ def bench_matmul(cp, timer, table, cuda, vendor, config):
     flops = 2.0 * n ** 3
     for tf32 in (False, True):
         config.allow_tf32 = tf32
+        if time.monotonic() > deadline:
+            table.skip(f"matmul {n}^3{' TF32' if tf32 else ''}")
+            continue
         try:
             ours = timer(lambda: cuda.matmul(a, b, out=c))
             ref = timer(lambda: vendor.matmul(a, b, out=c))
@@ -153,7 +169,7 @@ def bench_conv(cp, timer, table, cuda, vendor, torch, deadline):
     rng = cp.random.default_rng(1)
     for name, xs, f in MODEL_B:
         if time.monotonic() > deadline:
-            print(f"{name}: skipped (time budget)")
+            table.skip(f"conv2d {name}")
             continue
         n, h, w_, c = xs
         x = rng.standard_normal(xs, dtype=cp.float32)
@@ -214,7 +230,7 @@ def bench_bandwidth(cp, timer, table, cuda, deadline):
     ]
     for op, fn, moved in rows:
         if time.monotonic() > deadline:
-            print(f"{op}: skipped (time budget)")
+            table.skip(op)
             continue
         try:
             ms = timer(fn)
@@ -225,34 +241,50 @@ def bench_bandwidth(cp, timer, table, cuda, deadline):
             table.error(op, exc)
 
 
+def _tiny() -> None:
+    """Toy sizes: the whole run in seconds (the CuPy stand-in runs the kernels on a CPU emulator)."""
+    global MATMUL_N, COPY_BYTES, POOL_X, BN_X, MODEL_B
+    MATMUL_N, COPY_BYTES, POOL_X, BN_X = 64, 1 << 20, (2, 8, 8, 4), (128, 8)
+    MODEL_B = [("conv1 8x8x3->8", (2, 8, 8, 3), 8)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 warm-up and 5 timed runs instead of 5 and 20")
+    ap.add_argument("--budget", type=float, default=BUDGET_S,
+                    help=f"seconds after which no new row starts (default {BUDGET_S}); keep it below any kill limit")
+    ap.add_argument("--tiny", action="store_true", help="toy sizes, to check the plumbing")
     args = ap.parse_args(argv)
     cp, why = _cupy()
     if cp is None:
         print(f"bench_gpu: skipped - {why}. It needs CuPy and a CUDA GPU (pip install \"gradflow[cuda12]\").")
+        print(json.dumps({"skipped": why}))
         return 0
+    if args.tiny:
+        _tiny()
     import gradflow.kernels.cuda as cuda
     import gradflow.kernels.cuda.vendor as vendor
     from gradflow import config
 
-    deadline = time.monotonic() + BUDGET_S
+    deadline = time.monotonic() + args.budget
     dev = cp.cuda.Device()
     props = cp.cuda.runtime.getDeviceProperties(dev.id)
     torch = _torch_cuda()
-    print(f"device: {props['name'].decode() if isinstance(props['name'], bytes) else props['name']} "
-          f"(sm_{dev.compute_capability}, {dev.attributes['MultiProcessorCount']} SMs); CuPy {cp.__version__}, "
-          f"CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}; torch: {torch.__version__ if torch else 'not used'}; "
-          f"vendor conv: {vendor.conv_backend()}")
+    device = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    print(f"device: {device} (sm_{dev.compute_capability}, {dev.attributes['MultiProcessorCount']} SMs); "
+          f"CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}; "
+          f"torch: {torch.__version__ if torch else 'not used'}; vendor conv: {vendor.conv_backend()}")
     timer = Timer(cp, *((3, 5) if args.quick else (5, 20)))
     table = Table()
     config.allow_tf32 = False
-    bench_matmul(cp, timer, table, cuda, vendor, config)
-    bench_conv(cp, timer, table, cuda, vendor, torch, deadline)
-    bench_bandwidth(cp, timer, table, cuda, deadline)
-    print("-" * 118)
-    print("ours/ref < 1 means gradflow's kernel is faster. ms are medians of CUDA-event timings after warm-up.")
+    try:
+        bench_matmul(cp, timer, table, cuda, vendor, config, deadline)
+        bench_conv(cp, timer, table, cuda, vendor, torch, deadline)
+        bench_bandwidth(cp, timer, table, cuda, deadline)
+    finally:
+        print("-" * 118)
+        print("ours/ref < 1 means gradflow's kernel is faster. ms are medians of CUDA-event timings after warm-up.")
+        print(json.dumps({"device": device, "cupy": cp.__version__, "rows": table.figures}), flush=True)
     return 0
 
 

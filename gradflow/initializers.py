@@ -85,10 +85,10 @@ class _Seeded(Initializer):
         self.seed = None if seed is None else int(seed)
 
     def _rng(self):
+        """The backend's seeded generator, or a fresh one from ``seed`` (NumPy's or CuPy's: both
+        have the ``standard_normal`` and ``random`` used below)."""
         if self.seed is None:
-            from .random import generator
-
-            return generator()
+            return _backend().generator()
         return _backend().xp.random.default_rng(self.seed)
 
     def _normal(self, rng, shape):

@@ -261,16 +261,21 @@ class Optimizer:
         """``apply_gradients(zip(grads, params))``."""
         return self.apply_gradients(zip(grads, params))
 
-    def step(self, params) -> None:
+    def step(self, params, apply_if=None) -> None:
         """Update every trainable parameter in ``params`` from its ``.grad`` (those whose grad is None are
-        skipped); a step with nothing to update changes nothing, ``iterations`` included."""
+        skipped); a step with nothing to update changes nothing, ``iterations`` included.
+
+        ``apply_if``: a 0-d boolean array on the parameters' device (``all_finite``'s, or a
+        ``FiniteGate``'s): where it is False the step leaves every parameter and slot as it was,
+        decided on the device without a host read. ``iterations`` counts the step either way
+        (``FiniteGate.check(optimizer)`` takes back the steps that did not apply)."""
         pairs = []
         for p in params:
             g = p.grad
             if g is not None and getattr(p, "trainable", True):
                 pairs.append((g, p))
         if pairs:
-            self._apply(pairs)
+            self._apply(pairs, apply_if)
 
     def build(self, params) -> None:
         """Create the slots of every trainable parameter now (they are otherwise made on first use)."""
@@ -278,17 +283,22 @@ class Optimizer:
             if getattr(p, "trainable", True):
                 self._entry(p)
 
-    def _apply(self, pairs) -> None:
+    def _apply(self, pairs, apply_if=None) -> None:
         lr = self._current_lr()
         grads = [self._grad_array(g, p) for g, p in pairs]
         if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
-        sigint_deferred(self._commit, pairs, grads, lr)
+        sigint_deferred(self._commit, pairs, grads, lr, apply_if)
 
-    def _commit(self, pairs, grads, lr) -> None:
+    def _commit(self, pairs, grads, lr, apply_if=None) -> None:
         """Every in-place change of one step: slots, parameters, then ``iterations`` (run with Ctrl-C
-        held back, so an interrupt never leaves some of them at the next step and some at this one)."""
+        held back, so an interrupt never leaves some of them at the next step and some at this one).
+        With ``apply_if`` the arrays the step writes are copied first and copied back where it is False."""
         layout = self._layout_for(pairs)
+        saved = None
+        if apply_if is not None:
+            written = self._written_arrays(pairs, layout)
+            saved = [a.copy() for a in written]
         self._begin_step()
         c = self._coefficients(lr, self._iterations + 1)
         keep = None if not self.weight_decay else 1.0 - lr * self.weight_decay
@@ -296,7 +306,21 @@ class Optimizer:
             self._step_flat(layout, grads, c, keep)
         else:
             self._step_each(pairs, grads, c, keep)
+        if saved is not None:
+            rollback_unless(apply_if, written, saved)
         self._iterations += 1
+
+    def _written_arrays(self, pairs, layout) -> list:
+        """The arrays one step changes in place: the parameters and their slots (the flat buffers
+        when the step runs on a layout, whose views the entries' slots are)."""
+        if layout is not None:
+            return list(layout.datas) + list(layout.slots)
+        out = []
+        for _, p in pairs:
+            e = self._entry(p)
+            out.append(p.data)
+            out.extend(e.slots)
+        return out
 
     def _step_each(self, pairs, grads, c, keep) -> None:
         """One tensor at a time."""
@@ -563,6 +587,73 @@ class Optimizer:
 
 def _host(arr) -> np.ndarray:
     return arr if isinstance(arr, np.ndarray) else arr.get()
+
+
+# -- device-side finite checks (no host read per step) -------------------------------------------
+def all_finite(arrays):
+    """A 0-d boolean array on the arrays' device: whether every one of ``arrays`` (a loss, the
+    stateful weights...) is free of NaN and Inf. One reduction per array, no host read, so a GPU
+    keeps queueing the step (gate it with ``Optimizer.step(params, apply_if=...)``)."""
+    xp = array_module(arrays[0])
+    ok = xp.isfinite(arrays[0]).all()
+    for a in arrays[1:]:
+        ok = xp.logical_and(ok, xp.isfinite(a).all())
+    return ok
+
+
+def rollback_unless(ok, arrays, saved) -> None:
+    """Copy ``saved[i]`` back into ``arrays[i]`` where the 0-d device flag ``ok`` is False (on the
+    device: the batch-norm statistics a rejected batch changed, say)."""
+    if not arrays:
+        return
+    xp = array_module(arrays[0])
+    bad = xp.logical_not(ok)
+    for a, s in zip(arrays, saved):
+        xp.copyto(a, s, where=bad)
+
+
+class FiniteGate:
+    """Gates a run of training steps on the device with the rollback semantics of a host check
+    after every step: ``update(flag)`` returns the step's ``apply_if``, True while every step since
+    the last ``check()`` was finite, so from the first non-finite step on nothing applies (the
+    weights stay those after the last good step). ``check()`` reads one number back (call it every
+    N steps, at the epoch's end, or when a loss value is needed anyway) and says which step failed.
+
+    Trainer use, per step: ``ok = gate.update(all_finite([loss] + stateful))``;
+    ``rollback_unless(ok, stateful, saved)``; ``optimizer.step(params, apply_if=ok)``; then
+    ``bad = gate.check(optimizer)`` every N steps: None, or the index (since the previous check)
+    of the first step that did not apply, with ``optimizer.iterations`` already corrected.
+    """
+
+    def __init__(self) -> None:
+        self.steps = 0      # steps gated since the last check (host count)
+        self._good = None   # 0-d int64 on the device: steps applied since the last check
+
+    def update(self, flag):
+        """``flag`` (0-d boolean device array) and'ed with "every earlier step since the last check
+        applied"; the result is the ``apply_if`` of this step. No host read."""
+        xp = array_module(flag)
+        if self._good is None or array_module(self._good) is not xp:
+            self._good = xp.zeros((), dtype=np.int64)
+        ok = xp.logical_and(flag, self._good == self.steps)
+        self._good += ok
+        self.steps += 1
+        return ok
+
+    def check(self, optimizer=None) -> int | None:
+        """One host read: None when every step since the last check applied, else the index of the
+        first that did not (later ones did not apply either). With ``optimizer``, its
+        ``iterations`` drop by the steps that did not apply. Starts a new run of steps."""
+        steps, self.steps = self.steps, 0
+        if self._good is None or steps == 0:
+            return None
+        good = int(_host(self._good))
+        self._good[...] = 0
+        if good == steps:
+            return None
+        if optimizer is not None:
+            optimizer.iterations = optimizer.iterations - (steps - good)
+        return good
 
 
 def _as_numpy(value) -> np.ndarray:

@@ -46,5 +46,5 @@ def conv2d_pool_forward(impl, x, w, b, stride, padding, dilation, pool, out=None
         if b is not None:
             y += b.astype(y.dtype, copy=False)
         if activation == "relu":
-            y[y < 0] = 0
+            y.clip(0, None, out=y)  # in place, no boolean-mask write (a host sync on CuPy)
     return impl.max_pool2d_forward(y, pool, pool, _VALID, out=out)[0]

@@ -54,7 +54,7 @@ def _devices_clash(arrays) -> str | None:
     seen = None
     for a in arrays:
         t = type(a)
-        if t is np.ndarray or t is float or t is int or isinstance(a, np.generic):
+        if t is np.ndarray:  # scalars (Python or NumPy) combine with arrays on any device, as in CuPy
             dev = "cpu"
         elif t.__module__.startswith("cupy"):
             dev = "cuda"

@@ -89,6 +89,7 @@ def _check_name(name: str, source: str) -> str:
 
 _requested = _check_name(os.environ.get("GRADFLOW_BACKEND", "auto") or "auto", "GRADFLOW_BACKEND")
 _current: Backend | None = None
+_seed: int | None = None  # the last seed(n): backends created later start from it too
 
 
 def _instance(name: str) -> Backend:
@@ -103,6 +104,8 @@ def _instance(name: str) -> Backend:
                 _instances[name] = CupyBackend()
             else:  # pragma: no cover - guarded by _check_name
                 raise ValueError(name)
+            if _seed is not None:
+                _instances[name].seed(_seed)
         return _instances[name]
 
 
@@ -149,6 +152,20 @@ def use_backend(name: str):
         yield backend
     finally:
         stack.pop()
+
+
+def seed(n: int | None) -> None:
+    """Seed the generator of every backend, those made later included (``gradflow.random.seed``)."""
+    global _seed
+    with _lock:
+        _seed = None if n is None else int(n)
+        for instance in _instances.values():
+            instance.seed(_seed)
+
+
+def generator():
+    """The active backend's seeded random generator (``get_backend().generator()``)."""
+    return get_backend().generator()
 
 
 def is_cupy_array(arr) -> bool:

@@ -41,14 +41,20 @@ class Backend:
         """Wait for queued device work to finish (a no-op on the CPU)."""
 
     # -- random ---------------------------------------------------------------------------
-    @property
-    def rng(self):
-        """This backend's seeded random generator (``xp.random.Generator``)."""
+    def generator(self):
+        """This backend's seeded random generator (``xp.random.default_rng``).
+
+        On CuPy it is ``cupy.random.Generator``, which has ``random``, ``integers``,
+        ``standard_normal``, ``uniform`` (and a few more) but no ``permutation``, ``choice``,
+        ``shuffle`` or ``normal``: callers use only the methods both libraries have (a shuffle
+        is ``random(n).argsort()``), and the CuPy stand-in of the tests holds them to that.
+        """
         if self._rng is None:
             self._rng = self.xp.random.default_rng(self._seed)
         return self._rng
 
     def seed(self, seed: int | None) -> None:
+        """Restart this backend's generator from ``seed`` (None: fresh entropy)."""
         self._seed = seed
         self._rng = None
 

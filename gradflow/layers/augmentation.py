@@ -2,15 +2,17 @@
 
 They transform the batch in training (``fit``) and on a bare ``layer(x)`` call, as Keras 3 does,
 and are the identity with ``training=False`` (``predict``, ``evaluate``); no gradient flows
-through them (they are input preprocessing). The array work is gradflow.utils.image on NumPy; a
-seeded layer (``seed=``) owns its generator, else the NumPy generator of gradflow.random is used.
+through them (they are input preprocessing). RandomFlip, RandomContrast and RandomBrightness
+compute where the batch lives (on the GPU with CuPy: no host round trip, their random numbers drawn
+by the device's generator); the geometric layers use gradflow.utils.image on NumPy, with a NumPy
+generator. A seeded layer (``seed=``) owns its generator, else the backend's seeded one is used.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..backend import backend_for
+from ..backend import array_module, backend_for
 from ..utils import image
 from ._args import describe
 from ._args import data_format as check_data_format
@@ -41,7 +43,10 @@ def _factor_range(layer, name: str, value, bound: float | None = 1.0) -> tuple[f
 
 
 class _RandomImageLayer(Layer):
-    """Shared plumbing: seeding, channel layout, NumPy round trip, inference identity."""
+    """Shared plumbing: seeding, channel layout, inference identity, and for the layers that are not
+    ``_on_device`` the NumPy round trip."""
+
+    _on_device = False  # True: _transform takes the backend's array and generator (NumPy or CuPy)
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -59,18 +64,19 @@ class _RandomImageLayer(Layer):
                              f"got interpolation={interpolation!r}")
         self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
 
-    def _generator(self) -> np.random.Generator:
+    def _generator(self, data):
+        """The generator for a batch ``data``: the device's own for ``_on_device`` layers (CuPy's
+        Generator has ``random``/``uniform``, which is all they draw), else a NumPy one."""
+        backend = backend_for(data)
+        host = not self._on_device and backend.device != "cpu"
         if self.seed is not None:
             if self._rng is None:
-                self._rng = np.random.default_rng(self.seed)
+                self._rng = np.random.default_rng(self.seed) if host else backend.xp.random.default_rng(self.seed)
             return self._rng
-        from .. import random as gf_random
-
-        gen = gf_random.generator()
-        if isinstance(gen, np.random.Generator):
-            return gen
-        if self._rng is None:  # the active backend draws on a GPU: keep a NumPy one for the layer
-            self._rng = np.random.default_rng(gf_random._pending[0])
+        if not host:
+            return backend.generator()
+        if self._rng is None:  # geometric layer, batch on a GPU: a NumPy generator of the layer's own
+            self._rng = np.random.default_rng(backend._seed)
         return self._rng
 
     def check_input_shape(self, input_shape) -> None:
@@ -85,14 +91,17 @@ class _RandomImageLayer(Layer):
         """Augment unless ``training`` is False (Keras 3: a call outside fit/predict augments)."""
         if not training:
             return x
-        arr = x.numpy()
+        data = x.data
+        arr = data if self._on_device else x.numpy()
+        xp = array_module(arr)
         first = self.data_format == "channels_first"
         if first:
-            arr = np.moveaxis(arr, -3, -1)
-        out = self._transform(arr, self._generator())
+            arr = xp.moveaxis(arr, -3, -1)
+        out = self._transform(arr, self._generator(data))
         if first:
-            out = np.moveaxis(out, -1, -3)
-        return Tensor._wrap(backend_for(x.data).asarray(np.ascontiguousarray(out)))
+            out = xp.moveaxis(out, -1, -3)
+        out = xp.ascontiguousarray(out)
+        return Tensor._wrap(out if self._on_device else backend_for(data).asarray(out))
 
     def _transform(self, arr, rng):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -107,6 +116,8 @@ class _RandomImageLayer(Layer):
 class RandomFlip(_RandomImageLayer):
     """Flip each image with probability 1/2; Keras default mode 'horizontal_and_vertical'."""
 
+    _on_device = True
+
     def __init__(self, mode="horizontal_and_vertical", seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
@@ -115,7 +126,16 @@ class RandomFlip(_RandomImageLayer):
         self.mode = mode
 
     def _transform(self, arr, rng):
-        return image.random_flip(arr, rng, mode=self.mode)
+        """image.random_flip's draws (horizontal first), computed with the batch's own array module."""
+        xp = array_module(arr)
+        batch = arr if arr.ndim == 4 else arr[None]
+        n = batch.shape[0]
+        out = batch
+        for axis, on in ((2, self.mode != "vertical"), (1, self.mode != "horizontal")):
+            if on:
+                flip = (rng.random(n) < 0.5).reshape(n, 1, 1, 1)
+                out = xp.where(flip, xp.flip(out, axis=axis), out)
+        return out if arr.ndim == 4 else out[0]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mode": self.mode}
@@ -190,6 +210,8 @@ class RandomContrast(_RandomImageLayer):
     """Scale each image's deviation from its per-channel mean by ``U(1 - lower, 1 + upper)`` (``factor``
     0.2 -> U(0.8, 1.2)), then clip to ``value_range`` (Keras 3 default (0, 255))."""
 
+    _on_device = True
+
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         lo, hi = (abs(float(factor)),) * 2 if np.ndim(factor) == 0 else (float(factor[0]), float(factor[1]))
@@ -202,7 +224,7 @@ class RandomContrast(_RandomImageLayer):
         batch = arr if arr.ndim == 4 else arr[None]
         scale = rng.uniform(1.0 - self.factor[0], 1.0 + self.factor[1], size=(batch.shape[0], 1, 1, 1))
         mean = batch.mean(axis=(1, 2), keepdims=True)
-        out = np.clip((batch - mean) * scale + mean, *self.value_range).astype(arr.dtype)
+        out = array_module(arr).clip((batch - mean) * scale + mean, *self.value_range).astype(arr.dtype)
         return out if arr.ndim == 4 else out[0]
 
     def get_config(self) -> dict:
@@ -213,6 +235,8 @@ class RandomBrightness(_RandomImageLayer):
     """Add ``U(lower, upper) * (value_range width)`` to each image (``factor`` 0.2 -> U(-0.2, 0.2)),
     then clip to ``value_range`` (Keras 3 default (0, 255))."""
 
+    _on_device = True
+
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.factor = _factor_range(self, "factor", factor)
@@ -222,7 +246,7 @@ class RandomBrightness(_RandomImageLayer):
         batch = arr if arr.ndim == 4 else arr[None]
         width = self.value_range[1] - self.value_range[0]
         shift = rng.uniform(*self.factor, size=(batch.shape[0], 1, 1, 1)) * width
-        out = np.clip(batch + shift, *self.value_range).astype(arr.dtype)
+        out = array_module(arr).clip(batch + shift, *self.value_range).astype(arr.dtype)
         return out if arr.ndim == 4 else out[0]
 
     def get_config(self) -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd.tensor import Tensor
-from ..backend import backend_for, device_of, get_backend
+from ..backend import backend_for
 from ._args import describe
 from .base import Layer
 
@@ -43,15 +43,13 @@ class Dropout(Layer):
         return tuple(input_shape)
 
     def _generator(self, data):
+        """The data's device's generator (the active backend's when they match), or the layer's own."""
+        backend = backend_for(data)
         if self.seed is not None:
             if self._rng is None:
-                self._rng = backend_for(data).xp.random.default_rng(self.seed)
+                self._rng = backend.xp.random.default_rng(self.seed)
             return self._rng
-        if get_backend().device == device_of(data):
-            from ..random import generator
-
-            return generator()
-        return backend_for(data).rng
+        return backend.generator()
 
     def call(self, x, training: bool = False):
         if not training or self.rate == 0.0:

@@ -633,9 +633,16 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_var=None, axis
     return BatchNormInfer.apply(x, gamma, beta, mm, mv, axis, eps, activation)
 
 
-def _host(a):
-    """A NumPy copy of a per-channel vector for the collectives (device-to-host on a GPU)."""
-    return backend_for(a).to_numpy(a)
+def _allreduce_sum(comm, arr):
+    """``arr`` summed over the ranks: in place on the device when the communicator sums device
+    arrays (NCCL), else through a host copy (MPI takes NumPy arrays)."""
+    if isinstance(arr, np.ndarray) or getattr(comm, "device_arrays", False):
+        comm.allreduce_(arr)
+        return arr
+    backend = backend_for(arr)
+    host = backend.to_numpy(arr)
+    comm.allreduce_(host)
+    return backend.asarray(host)
 
 
 class SyncBatchNormTrain(Function):
@@ -643,7 +650,8 @@ class SyncBatchNormTrain(Function):
     per-channel sums, sums of squares and the row count are all-reduced (float64) forward, and
     the two per-channel sums the input gradient needs (of dy and of dy * xhat) backward, so each
     rank's dx is its rows of one process's gradient over the whole batch. dgamma/dbeta stay
-    local sums: the trainer's gradient all-reduce adds them up."""
+    local sums: the trainer's gradient all-reduce adds them up. The statistics stay on the
+    input's device (no host read) unless the communicator needs host arrays."""
 
     @staticmethod
     def forward(ctx, x, gamma, beta, axis, eps, activation, comm):
@@ -651,21 +659,21 @@ class SyncBatchNormTrain(Function):
         x2, moved = _to_2d(x, axis)
         C = x2.shape[1]
         x64 = x2.astype(xp.float64)
-        stats = np.concatenate([_host(x64.sum(0)), _host((x64 * x64).sum(0)), [float(x2.shape[0])]])
-        comm.allreduce_(stats)
-        count = stats[2 * C]
+        stats = xp.concatenate([x64.sum(0), (x64 * x64).sum(0), xp.full(1, float(x2.shape[0]), dtype=xp.float64)])
+        stats = _allreduce_sum(comm, stats)
+        count = stats[2 * C:]  # shape (1,): broadcasts against the per-channel vectors
         mean = stats[:C] / count
-        var = np.maximum(stats[C:2 * C] / count - mean * mean, 0.0)
-        inv = 1.0 / np.sqrt(var + eps)
+        var = xp.maximum(stats[C:2 * C] / count - mean * mean, 0.0)
+        inv = 1.0 / xp.sqrt(var + float(eps))
         dt = x2.dtype
-        xhat = (x2 - xp.asarray(mean.astype(dt))) * xp.asarray(inv.astype(dt))
+        xhat = (x2 - mean.astype(dt)) * inv.astype(dt)
         y2 = xhat * gamma + beta
         if activation == "relu":
             y2 = xp.maximum(y2, 0)
         ctx.xhat, ctx.gamma, ctx.inv, ctx.count, ctx.comm = xhat, gamma, inv, count, comm
         ctx.y2 = y2 if activation == "relu" else None
         ctx.moved, ctx.axis, ctx.ndim = moved, axis, x.ndim
-        ctx.mean, ctx.var = xp.asarray(mean.astype(dt)), xp.asarray(var.astype(dt))
+        ctx.mean, ctx.var = mean.astype(dt), var.astype(dt)
         return _from_2d(y2, moved, axis, x.ndim)
 
     @staticmethod
@@ -677,12 +685,11 @@ class SyncBatchNormTrain(Function):
         dbeta = g2.sum(0)
         dgamma = (g2 * ctx.xhat).sum(0)
         C = g2.shape[1]
-        sums = np.concatenate([_host(dbeta).astype(np.float64), _host(dgamma).astype(np.float64)])
-        ctx.comm.allreduce_(sums)
-        dt = g2.dtype
-        s_g, s_gx = xp.asarray(sums[:C].astype(dt)), xp.asarray(sums[C:].astype(dt))
-        scale = xp.asarray((ctx.inv / ctx.count).astype(dt)) * ctx.gamma
-        dx2 = scale * (ctx.count * g2 - s_g - ctx.xhat * s_gx)
+        sums = _allreduce_sum(ctx.comm, xp.concatenate([dbeta.astype(xp.float64), dgamma.astype(xp.float64)]))
+        dt = g2.dtype  # every factor below in dt: a float64 one would promote dx to float64
+        s_g, s_gx = sums[:C].astype(dt), sums[C:].astype(dt)
+        scale = (ctx.inv / ctx.count).astype(dt) * ctx.gamma
+        dx2 = scale * (ctx.count.astype(dt) * g2 - s_g - ctx.xhat * s_gx)
         return _from_2d(dx2, ctx.moved, ctx.axis, ctx.ndim), dgamma, dbeta, None, None, None, None
 
 
@@ -754,5 +761,5 @@ def dropout(x, rate: float, training: bool = True, rng=None):
     if not training or rate == 0.0:
         return x
     data = x.data if isinstance(x, Tensor) else x
-    rng = rng if rng is not None else backend_for(data).rng
+    rng = rng if rng is not None else backend_for(data).generator()
     return Dropout.apply(x, rate, rng)

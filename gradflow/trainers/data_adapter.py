@@ -240,7 +240,7 @@ def _permutation(n: int):
     dist = multi_process()
     if dist is not None and not dist.is_chief:
         return dist.comm.bcast(None)
-    perm = generator().permutation(n)
+    perm = generator().random(n).argsort()  # CuPy's Generator has no permutation()
     perm = perm if isinstance(perm, np.ndarray) else perm.get()
     return perm if dist is None else dist.comm.bcast(perm)
 

@@ -103,9 +103,10 @@ def max_pool2d_backward(xp, scatter_add, dy, argmax, g, out):
     n = xp.arange(g.N, dtype=np.int64)[:, None, None, None]
     c = xp.arange(g.C, dtype=np.int64)[None, None, None, :]
     flat = (n * (g.H * g.W) + argmax) * g.C + c
-    keep = argmax >= 0
+    keep = argmax >= 0  # windows with no valid tap (argmax -1) add nothing
     out[...] = 0
-    scatter_add(out.reshape(-1), flat[keep], dy[keep])
+    # no boolean-mask gather (its result size is read back to the host): masked-out entries add 0 at index 0
+    scatter_add(out.reshape(-1), xp.where(keep, flat, 0), xp.where(keep, dy, dy.dtype.type(0)))
     return out
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import launch
 
-__all__ = ["device_input", "output"]
+__all__ = ["device_input", "output", "bias_grad_into"]
 
 
 def device_input(rt, op: str, name: str, arr, dtype=None):
@@ -29,3 +29,13 @@ def output(rt, op: str, out, shape, dtype):
         raise TypeError(f"{op} (cuda kernels): out must be a CuPy array, got {type(out).__module__}.{type(out).__name__}")
     launch.check_out(op, out, tuple(shape), dtype)
     return out
+
+
+def bias_grad_into(rt, op: str, dy, bias_out):
+    """``bias_out[:]`` = ``dy`` summed over every axis but the last, on the device (the CPU helper in
+    kernels/_geometry.py takes NumPy ``out=`` arrays only); None passes through."""
+    if bias_out is not None:
+        F = dy.shape[-1]
+        output(rt, op, bias_out, (F,), dy.dtype)
+        rt.xp.sum(dy.reshape(-1, F), axis=0, out=bias_out)
+    return bias_out

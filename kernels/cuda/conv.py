@@ -1,7 +1,7 @@
 """conv2d forward and both backward passes on the implicit-GEMM kernels of conv2d.cu."""
 from __future__ import annotations
 
-from .._geometry import bias_grad_into, check_activation
+from .._geometry import check_activation
 from . import _arrays, _module, launch
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter"]
@@ -52,7 +52,7 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     fills the GPU better; the partial sums are added in a fixed order); with ``bias_out`` also
     the bias gradient (a CuPy reduction)."""
     dw = _backward_filter(dy, x, w_shape, stride, padding, dilation, out)
-    bias_grad_into("conv2d_backward_filter", dy, bias_out)
+    _arrays.bias_grad_into(_module.runtime("conv2d_backward_filter"), "conv2d_backward_filter", dy, bias_out)
     return dw
 
 

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from .. import _composed
-from .._geometry import bias_grad_into, check_activation, check_bias_act
+from .._geometry import check_activation, check_bias_act
 from . import _arrayops, _arrays, _module, launch
 
 __all__ = [
@@ -330,7 +330,7 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
 
 def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, bias_out=None):
     dw = _backward_filter(dy, x, w_shape, stride, padding, dilation, out)
-    bias_grad_into("conv2d_backward_filter", dy, bias_out)
+    _arrays.bias_grad_into(_rt("conv2d_backward_filter"), "conv2d_backward_filter", dy, bias_out)
     return dw
 
 

@@ -54,6 +54,25 @@ inline char g_error[256] = {0};
 
 inline void yield() { swapcontext(&g_fibers[g_cur].ctx, &g_sched); }
 
+// Alignment assertions: the kernels are built with -fsanitize=alignment, whose checks call the
+// handlers below (defined here, so UBSan's runtime is not needed). A misaligned access, such as a
+// 16-byte vector load from an address that is not a multiple of 16, which a GPU faults on but an
+// x86 CPU performs, fails the launch with the kernel's source line.
+struct UbsanLocation { const char* file; unsigned line, column; };
+struct UbsanType { unsigned short kind, info; char name[1]; };
+struct UbsanMismatch { UbsanLocation loc; const UbsanType* type; unsigned char log_alignment, check_kind; };
+
+inline void misaligned(const UbsanMismatch* d, uintptr_t ptr)
+{
+    if (ptr == 0) return;
+    if (!g_error[0])  // the first error is the one reported
+        std::snprintf(g_error, sizeof(g_error), "misaligned access: %s needs %u-byte alignment, address 0x%llx "
+                  "(%s:%u, thread %u of block (%u,%u,%u))", d->type ? d->type->name : "?",
+                  1u << d->log_alignment, (unsigned long long)ptr, d->loc.file, d->loc.line,
+                  g_tid.x + g_bdim.x * (g_tid.y + g_bdim.y * g_tid.z), g_bid.x, g_bid.y, g_bid.z);
+    for (;;) yield();  // never perform the access (x86 would fault on it too); the launch ends with the error
+}
+
 inline void syncthreads()
 {
     const unsigned gen = g_bar_gen;
@@ -121,6 +140,7 @@ inline void trampoline()
 // run body once per thread of every block; returns 0, or 1 with g_error set on a deadlock
 inline int launch(const unsigned* grid, const unsigned* block, const std::function<void()>& body)
 {
+    g_error[0] = 0;
     g_gdim = dim3{grid[0], grid[1], grid[2]};
     g_bdim = dim3{block[0], block[1], block[2]};
     const int nthreads = (int)(block[0] * block[1] * block[2]);
@@ -158,6 +178,7 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
                         g_tid = g_fibers[t].tid;
                         swapcontext(&g_sched, &g_fibers[t].ctx);
                     }
+                    if (g_error[0]) return 1;  // a misaligned access
                     if (g_progress == before && g_live > 0) {
                         std::snprintf(g_error, sizeof(g_error),
                                       "deadlock in block (%u,%u,%u): %d threads wait at a barrier others "
@@ -170,6 +191,15 @@ inline int launch(const unsigned* grid, const unsigned* block, const std::functi
 }
 
 }  // namespace emu
+
+extern "C" void __ubsan_handle_type_mismatch_v1(void* d, void* ptr)  // GCC's built-in declaration
+{
+    emu::misaligned(static_cast<const emu::UbsanMismatch*>(d), reinterpret_cast<uintptr_t>(ptr));
+}
+extern "C" void __ubsan_handle_type_mismatch_v1_abort(void* d, void* ptr)
+{
+    emu::misaligned(static_cast<const emu::UbsanMismatch*>(d), reinterpret_cast<uintptr_t>(ptr));
+}
 
 // ---- the CUDA surface the kernels use --------------------------------------------------------
 #define __global__

@@ -9,6 +9,10 @@ from ``xp.empty`` (outputs, workspaces) and ``device()`` copies carry guard byte
 (checked after every launch; they read as huge values) and start as NaN, so out-of-bounds
 writes, out-of-bounds reads that reach a result, and unwritten outputs all fail a test.
 
+Every typed access is checked for alignment (-fsanitize=alignment, reported by the header's
+handlers): a 16-byte vector load from an address a GPU would fault on fails the launch. By
+default the runtime reports 132 SMs (an H100 SXM), so launch plans are the device's.
+
 The TF32 kernel runs on a functional WMMA model (whole tiles per lane, TF32 rounding as
 cvt.rna), which checks its tiling and epilogue but not the hardware fragment layout. Timing and
 anything about real GPU memory (coalescing, bank conflicts) wait for a GPU.
@@ -34,6 +38,10 @@ GUARD = 256          # guard bytes on each side of an emulated device array (kee
 GUARD_BYTE = 0x7F    # guards read as huge finite floats (~1e38 / 1e306) or a huge int64 index
 POISON = 0xFF        # array contents start as NaN (float32/float64) or -1 (int64)
 CXXFLAGS = ("-std=c++17", "-O1", "-shared", "-fPIC", "-w")
+# alignment checks on every typed access (the 16-byte vector loads among them), reported through the
+# header's handlers: compiled in, with UBSan's runtime library left out of the link
+SANITIZE = ("-fsanitize=alignment",)
+SMS = 132  # an H100 SXM's streaming multiprocessors: launch plans as on the device
 
 _CTYPE = {"i32": "int", "i64": "long long", "ci64*": "const long long*", "i64*": "long long*"}
 
@@ -85,7 +93,7 @@ def build(filename: str, defines: tuple[str, ...] = (), cache_dir: str | os.Path
     if "GRADFLOW_WMMA" in defines:
         macros += "#define __CUDA_ARCH__ 800\n"
     code = (f'{macros}#include "{HEADER}"\n#line 1 "{filename}"\n{src}\n#line 1 "emu_wrappers"\n{_wrappers(refs)}')
-    key = hashlib.sha256("\0".join([code, HEADER.read_text(), cxx, *CXXFLAGS]).encode()).hexdigest()[:20]
+    key = hashlib.sha256("\0".join([code, HEADER.read_text(), cxx, *CXXFLAGS, *SANITIZE]).encode()).hexdigest()[:20]
     cache = Path(cache_dir or Path(tempfile.gettempdir()) / "gradflow-cuda-emu")
     cache.mkdir(parents=True, exist_ok=True)
     lib = cache / f"{Path(filename).stem}{''.join('-' + d for d in defines)}-{key}.so"
@@ -94,8 +102,12 @@ def build(filename: str, defines: tuple[str, ...] = (), cache_dir: str | os.Path
             cpp = Path(tmp) / "emu.cpp"
             cpp.write_text(code)
             (Path(tmp) / "mma.h").write_text("// emulated: see _cuda_emu.h\n")
-            r = subprocess.run([cxx, *CXXFLAGS, f"-I{tmp}", "-o", str(Path(tmp) / "k.so"), str(cpp)],
+            obj = Path(tmp) / "k.o"
+            r = subprocess.run([cxx, *CXXFLAGS, *SANITIZE, "-c", f"-I{tmp}", "-o", str(obj), str(cpp)],
                                capture_output=True, text=True)
+            if r.returncode == 0:  # linked without -fsanitize: the handlers are the header's
+                r = subprocess.run([cxx, *CXXFLAGS, "-o", str(Path(tmp) / "k.so"), str(obj)],
+                                   capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"emulator build of {filename} failed:\n{r.stderr[-4000:]}")
             os.replace(Path(tmp) / "k.so", lib)
@@ -132,7 +144,7 @@ class EmuRuntime:
 
     name = "emulator"
 
-    def __init__(self, sm_count: int = 2, tf32: bool = False) -> None:
+    def __init__(self, sm_count: int = SMS, tf32: bool = False) -> None:
         self.xp = _GuardedArrays()
         self._sms = sm_count
         self._tf32 = tf32  # offer the TF32 WMMA kernel (on the header's functional WMMA model)

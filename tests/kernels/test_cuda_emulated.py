@@ -92,7 +92,7 @@ def ref():
 
 @pytest.fixture
 def rt():
-    r = emu.EmuRuntime(sm_count=2)
+    r = emu.EmuRuntime()  # 132 SMs, as an H100
     with _module.using_runtime(r):
         yield r
 
