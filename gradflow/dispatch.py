@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import config
+from .backend import cupy_status
 
 __all__ = [
     "HOT_OPS", "register", "get", "call", "implementations", "available", "choose", "explain",
@@ -47,14 +48,7 @@ __all__ = [
     "PREFER_MARGIN",
 ]
 
-HOT_OPS = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
-    "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
-    "conv2d_pool_forward",
-)
+HOT_OPS = config.KERNEL_OPS
 
 #: preference order for ``auto`` when nothing has been timed, per device
 AUTO_ORDER = {"cpu": ("numba", "numpy", "reference"), "cuda": ("cuda", "vendor")}
@@ -240,12 +234,14 @@ def tuned() -> dict[tuple, dict]:
 
 def explain(print_fn=print) -> str:
     """Print (and return) which implementation each hot-path op used last and why."""
-    lines = []
+    gpu, why = cupy_status()
+    lines = [f"GPU: {why}" if gpu else "GPU: none usable here, so the cuda and vendor kernels cannot run"]
     for op in HOT_OPS:
         used = [(dev, _last[(op, dev)]) for dev in ("cpu", "cuda") if (op, dev) in _last]
         if not used:
-            regs = ", ".join(sorted(implementations(op))) or "none"
-            lines.append(f"{op:24s} not called yet (registered: {regs})")
+            devices = ("cpu", "cuda") if gpu else ("cpu",)
+            regs = "; ".join(f"{dev}: {', '.join(sorted(implementations(op, dev))) or 'none'}" for dev in devices)
+            lines.append(f"{op:24s} not called yet (usable here: {regs})")
         for dev, (name, reason) in used:
             lines.append(f"{op:24s} [{dev}] {name:9s} {reason}")
     text = "\n".join(lines)

@@ -3,6 +3,9 @@ autotuning and its on-disk cache, explain(), errors) and the call()/shape_key() 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -214,3 +217,42 @@ def test_get_is_cached_until_config_changes_and_fast_path_uses_winner(monkeypatc
     f2 = dispatch.get("matmul", "cpu", "numpy")
     assert f2 is not f1 and "requested by config" in dispatch.explain(print_fn=None)
     dispatch.reset()
+
+
+def test_settings_are_checked_when_set(monkeypatch):
+    """A typo in a setting is a clear error at once, not a failure (or silence) at the first op."""
+    monkeypatch.setattr(config, "kernels", "auto")
+    monkeypatch.setattr(config, "op_kernels", {})
+    with pytest.raises(ValueError, match=r"config.kernels='gpu' is not a kernel choice; use one of auto, numpy"):
+        config.kernels = "gpu"
+    assert config.kernels == "auto"
+    with pytest.raises(ValueError, match=r"'conv2d_fwd' is not an op .*did you mean 'conv2d_forward'"):
+        config.op_kernels["conv2d_fwd"] = "numpy"
+    with pytest.raises(ValueError, match=r"op_kernels\['matmul'\]='blas' is not a kernel choice"):
+        config.op_kernels.update(matmul="blas")
+    with pytest.raises(ValueError, match="not an op"):
+        config.op_kernels = {"matmull": "numpy"}
+    with pytest.raises(ValueError, match="must be True or False"):
+        config.autotune = "yes"
+    assert config.op_kernels == {}
+    config.kernels = " NumPy "
+    assert config.kernels == "numpy"
+    config.op_kernels = {"matmul": "numba"}
+    assert dispatch.choose("matmul")[0] == "numba"
+
+
+def test_unknown_kernel_in_environment_fails_at_import():
+    r = subprocess.run([sys.executable, "-c", "import gradflow"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "GRADFLOW_KERNELS": "gpu"})
+    assert r.returncode != 0 and "GRADFLOW_KERNELS='gpu' is not a kernel choice" in r.stderr
+
+
+def test_explain_lists_only_what_can_run_here(monkeypatch):
+    monkeypatch.setattr(dispatch, "cupy_status", lambda: (False, "no CuPy"))
+    dispatch.reset()
+    text = dispatch.explain(print_fn=None)
+    assert text.startswith("GPU: none usable here")
+    assert "usable here: cpu: numba, numpy, reference)" in text and "vendor" not in text.split("\n", 1)[1]
+    monkeypatch.setattr(dispatch, "cupy_status", lambda: (True, "CuPy 14 with 1 CUDA device(s)"))
+    text = dispatch.explain(print_fn=None)
+    assert "cuda: cuda, vendor" in text and text.startswith("GPU: CuPy 14")
