@@ -31,8 +31,9 @@ def parser(doc: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), e
     return p
 
 
-def save_curves(history, path, title=None) -> None:
-    """--plot: the training curves through gradflow.utils.plot_history, saying where they went."""
+def save_curves(history, path, title=None, validation_label="test", labels=None) -> None:
+    """--plot: the training curves through gradflow.utils.plot_history, saying where they went. The
+    examples validate on their test split, so the ``val_`` curves are labelled "test"."""
     if not path:
         return
     from gradflow.distribution import distribution
@@ -42,7 +43,7 @@ def save_curves(history, path, title=None) -> None:
     from gradflow.utils import plot_history
 
     try:
-        written = plot_history(history, path, title=title)
+        written = plot_history(history, path, title=title, validation_label=validation_label, labels=labels)
     except ImportError:
         print('matplotlib is missing: pip install "gradflow[plot]" to write the training curves')
         return

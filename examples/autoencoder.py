@@ -80,7 +80,8 @@ def main(argv=None):
         print(f"wrote {args.out}")
     except ImportError:
         print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG grid')
-    save_curves(history, args.plot, title="denoising autoencoder")
+    save_curves(history, args.plot, title="denoising autoencoder",
+                labels={"loss": "loss: binary cross-entropy, reconstruction vs clean"})
     return mse_noisy, mse_recon
 
 
