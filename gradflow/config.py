@@ -91,9 +91,13 @@ kernels: str = _kernel_name(os.environ.get("GRADFLOW_KERNELS", "auto").strip().l
 op_kernels: dict[str, str] = OpKernels()
 #: allow TF32 tensor-core math in the CUDA matmul/conv paths (off by default: float32 results)
 allow_tf32: bool = False
-#: prefer deterministic kernels (no atomics in reductions) where a choice exists
-deterministic: bool = False
-#: let ``auto`` time the candidates once per shape and remember the winner
+#: bit-identical results for the same seed and inputs in every process, whatever the machine's load:
+#: ``auto`` takes the preferred implementation instead of timing candidates, and the CUDA vendor
+#: paths use deterministic algorithms (``GRADFLOW_DETERMINISTIC=0`` at import, or False, to trade
+#: that for autotuning)
+deterministic: bool = _env_switch("GRADFLOW_DETERMINISTIC")
+#: when not ``deterministic``: let ``auto`` time the candidates once per shape and remember (and
+#: persist) the winner
 autotune: bool = _env_switch("GRADFLOW_AUTOTUNE")
 #: ``fit``/``evaluate`` refuse data holding NaN or Inf (x, y, sample_weight, validation data) before
 #: the first step, and ``fit`` stops at a batch whose loss is not finite without applying its update.

@@ -19,11 +19,14 @@ TEST_OP = "_test_dispatch_op"
 
 @pytest.fixture(autouse=True)
 def clean_dispatch(monkeypatch):
-    """Each test starts from auto, autotune on, no overrides, nothing timed; all restored after."""
+    """Each test starts from auto, autotune on (so not deterministic), no overrides, nothing timed or
+    saved; all restored after."""
     monkeypatch.setattr(config, "kernels", "auto")
     monkeypatch.setattr(config, "op_kernels", {})
     monkeypatch.setattr(config, "autotune", True)
-    monkeypatch.delenv("GRADFLOW_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "deterministic", False)
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", "off")
+    monkeypatch.setattr(dispatch, "_busy", lambda: False)  # a quiet machine, whatever the real load
     dispatch.reset()
     yield
     dispatch.reset()
@@ -256,3 +259,59 @@ def test_explain_lists_only_what_can_run_here(monkeypatch):
     monkeypatch.setattr(dispatch, "cupy_status", lambda: (True, "CuPy 14 with 1 CUDA device(s)"))
     text = dispatch.explain(print_fn=None)
     assert "cuda: cuda, vendor" in text and text.startswith("GPU: CuPy 14")
+
+
+def _register_fast_and_slow():
+    calls = []
+
+    def slow(x):
+        calls.append("slow")
+        time.sleep(0.002)
+        return x + 1
+
+    def fast(x):
+        calls.append("fast")
+        return x + 1
+
+    dispatch.register(TEST_OP, "numba", slow)
+    dispatch.register(TEST_OP, "numpy", fast)
+    return calls
+
+
+def test_deterministic_mode_never_times_and_ignores_saved_tunings(monkeypatch, tmp_path):
+    """The default: the same choice in every process, whatever the load or the tuning history."""
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", str(tmp_path))
+    calls = _register_fast_and_slow()
+    x = np.zeros(3)
+    assert dispatch.call(TEST_OP, x)[0] == 1 and calls == ["slow", "fast"] * 3  # warm-up + 2 timed rounds
+    assert dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))[0] == "numpy"  # the tuned winner
+    config.deterministic = True
+    calls.clear()
+    dispatch.call(TEST_OP, x)
+    name, reason = dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))
+    assert calls == ["slow"] and name == "numba" and "deterministic" in reason
+    dispatch.reset()
+    dispatch.call(TEST_OP, x)  # a fresh process: still no timing, still the preferred one
+    assert calls == ["slow", "slow"]
+
+
+def test_a_tuning_timed_on_a_busy_machine_is_used_but_not_saved(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(dispatch, "_busy", lambda: True)
+    _register_fast_and_slow()
+    x = np.zeros(3)
+    dispatch.call(TEST_OP, x)
+    name, reason = dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))
+    assert name == "numpy" and "busy machine, so not saved" in reason
+    assert not (tmp_path / "autotune.json").exists()
+
+
+def test_cache_dir_defaults_to_xdg_and_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.delenv("GRADFLOW_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert dispatch.cache_dir() == str(tmp_path / "xdg" / "gradflow")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert dispatch.cache_dir() == str(tmp_path / "home" / ".cache" / "gradflow")
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", "off")
+    assert dispatch.cache_dir() is None
