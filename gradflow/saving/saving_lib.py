@@ -312,9 +312,104 @@ def _check_specs(params, keys, specs, where: str, check_names: bool) -> None:
 
 
 def _check_against(params, keys, arrays, where: str, check_names: bool) -> list[np.ndarray]:
-    """The arrays cast to each parameter's dtype, after checking count, names, shapes, dtypes."""
+    """The arrays cast to each parameter's dtype, after checking count, names, shapes, dtypes (and that no
+    value overflows the parameter's dtype)."""
     _check_specs(params, keys, [(a.shape, a.dtype) for a in arrays], where, check_names)
-    return [a.astype(p.dtype, copy=False) for p, a in zip(params, arrays)]
+    return [checked_cast(a, p.dtype, key, where) for p, key, a in zip(params, keys, arrays)]
+
+
+#: the most config.json / metadata.json may inflate to, and how deep their JSON may nest
+MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 200
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def parse_json(raw: bytes, where: str):
+    """JSON of a model file: at most MAX_JSON_BYTES and MAX_JSON_DEPTH levels deep (checked before parsing,
+    so a hostile file cannot exhaust the stack), else :class:`ModelFileError` naming the member."""
+    from .saving_lib import ModelFileError, _weight_budget
+
+    if len(raw) > MAX_JSON_BYTES:
+        raise ModelFileError(f"{where} is {len(raw)} bytes, over the limit of {MAX_JSON_BYTES}")
+    plain = _JSON_STRING.sub(b'""', raw)  # brackets inside strings do not nest
+    codes = np.frombuffer(plain, dtype=np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int32) - np.isin(codes, (0x5D, 0x7D)).astype(np.int32)
+    deepest = int(np.cumsum(steps).max()) if len(steps) else 0
+    if deepest > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{where} nests {deepest} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{where} is not valid JSON ({exc})") from None
+
+
+def checked_cast(array: np.ndarray, dtype, name: str, where: str) -> np.ndarray:
+    """``array`` as ``dtype``; values finite in the file that would become Inf (float64 past float32's range)
+    are an error naming the weight."""
+    from .saving_lib import ModelFileError, _weight_budget
+
+    with np.errstate(over="ignore"):
+        out = array.astype(dtype, copy=False)
+    if out.dtype.kind == "f" and array.dtype.kind == "f" and out.dtype.itemsize < array.dtype.itemsize:
+        with np.errstate(all="ignore"):
+            if not np.isfinite(out).all() and (np.isfinite(array) & ~np.isfinite(out)).any():
+                raise ModelFileError(f"{where}: weight {name!r} holds values beyond the range of {out.dtype} "
+                                     f"(largest magnitude {float(np.nanmax(np.abs(array[np.isfinite(array)]))):.3g})")
+    return out
+
+
+def load_keras_model(members: dict, where: str, custom_objects=None, compile: bool = True):
+    """The gradflow model of a Keras ``.keras`` archive (members already read and CRC-checked)."""
+    from .saving_lib import ModelFileError, _weight_budget
+    from .serialization import deserialize_keras_object
+
+    h5py = _h5py()
+    try:
+        config = json.loads(members["config.json"].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{where}: config.json is not valid JSON ({exc})") from None
+    try:
+        entry = _from_keras(config, where)
+        model = deserialize_keras_object(entry, custom_objects=custom_objects)
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{where}: cannot rebuild the Keras model in gradflow: {type(exc).__name__}: {exc}") \
+            from exc
+    if not model.built:
+        raise ModelFileError(f"{where}: the Keras model has no input shape, so its weights cannot be placed")
+    try:
+        with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as f:
+            arrays = _model_arrays(model, f, where)
+            opt_vars = f["optimizer"]["vars"] if "optimizer" in f and "vars" in f["optimizer"] else None
+            optimizer_arrays = [np.asarray(opt_vars[str(i)]) for i in range(len(opt_vars))] if opt_vars else []
+    except (OSError, KeyError) as exc:
+        raise ModelFileError(f"{where}: unreadable model.weights.h5 ({exc})") from None
+    params = model.weights
+    if len(arrays) != len(params):
+        raise ModelFileError(f"{where}: the file holds {len(arrays)} weight arrays for the model's {len(params)}")
+    for p, a in zip(params, arrays):
+        if tuple(a.shape) != tuple(p.shape):
+            raise ModelFileError(f"{where}: weight {p.name!r} expects shape {tuple(p.shape)}, the file has "
+                                 f"{tuple(a.shape)}")
+    model.set_weights(arrays)
+    compile_cfg = config.get("compile_config")
+    if compile and compile_cfg:
+        import warnings
+
+        try:
+            _compile_from_keras(model, compile_cfg)
+        except Exception as exc:  # the model itself loaded; say what was left out
+            warnings.warn(f"{where}: the model loaded, but its Keras compile settings could not be restored "
+                          f"({type(exc).__name__}: {exc}); call compile() yourself", RuntimeWarning, stacklevel=3)
+            return model
+        if optimizer_arrays:
+            try:
+                _set_optimizer_arrays(model, optimizer_arrays, where)
+            except Exception as exc:
+                warnings.warn(f"{where}: the optimizer state was not restored ({exc}); training restarts its "
+                              f"moments", RuntimeWarning, stacklevel=3)
+    return model
 
 
 # -- bounded reading of model files ------------------------------------------------------------
@@ -445,11 +540,7 @@ def _read_config(archive: _Archive, where: str) -> dict:
     if CONFIG_NAME not in archive:
         raise ModelFileError(f"{where}: not a gradflow model file (no {CONFIG_NAME}; members: "
                              f"{', '.join(archive.names()) or 'none'})")
-    raw = archive.read(CONFIG_NAME, _MAX_CONFIG)
-    try:
-        config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelFileError(f"{where}: {CONFIG_NAME} is not valid JSON ({exc})") from None
+    config = parse_json(archive.read(CONFIG_NAME, _MAX_CONFIG), f"{where}: {CONFIG_NAME}")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{where}: {CONFIG_NAME} is not a gradflow model config (format "
                              f"{config.get('format') if isinstance(config, dict) else None!r})")
