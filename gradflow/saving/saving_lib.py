@@ -358,60 +358,6 @@ def checked_cast(array: np.ndarray, dtype, name: str, where: str) -> np.ndarray:
     return out
 
 
-def load_keras_model(members: dict, where: str, custom_objects=None, compile: bool = True):
-    """The gradflow model of a Keras ``.keras`` archive (members already read and CRC-checked)."""
-    from .saving_lib import ModelFileError, _weight_budget
-    from .serialization import deserialize_keras_object
-
-    h5py = _h5py()
-    try:
-        config = json.loads(members["config.json"].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{where}: config.json is not valid JSON ({exc})") from None
-    try:
-        entry = _from_keras(config, where)
-        model = deserialize_keras_object(entry, custom_objects=custom_objects)
-    except ModelFileError:
-        raise
-    except Exception as exc:
-        raise ModelFileError(f"{where}: cannot rebuild the Keras model in gradflow: {type(exc).__name__}: {exc}") \
-            from exc
-    if not model.built:
-        raise ModelFileError(f"{where}: the Keras model has no input shape, so its weights cannot be placed")
-    try:
-        with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as f:
-            arrays = _model_arrays(model, f, where)
-            opt_vars = f["optimizer"]["vars"] if "optimizer" in f and "vars" in f["optimizer"] else None
-            optimizer_arrays = [np.asarray(opt_vars[str(i)]) for i in range(len(opt_vars))] if opt_vars else []
-    except (OSError, KeyError) as exc:
-        raise ModelFileError(f"{where}: unreadable model.weights.h5 ({exc})") from None
-    params = model.weights
-    if len(arrays) != len(params):
-        raise ModelFileError(f"{where}: the file holds {len(arrays)} weight arrays for the model's {len(params)}")
-    for p, a in zip(params, arrays):
-        if tuple(a.shape) != tuple(p.shape):
-            raise ModelFileError(f"{where}: weight {p.name!r} expects shape {tuple(p.shape)}, the file has "
-                                 f"{tuple(a.shape)}")
-    model.set_weights(arrays)
-    compile_cfg = config.get("compile_config")
-    if compile and compile_cfg:
-        import warnings
-
-        try:
-            _compile_from_keras(model, compile_cfg)
-        except Exception as exc:  # the model itself loaded; say what was left out
-            warnings.warn(f"{where}: the model loaded, but its Keras compile settings could not be restored "
-                          f"({type(exc).__name__}: {exc}); call compile() yourself", RuntimeWarning, stacklevel=3)
-            return model
-        if optimizer_arrays:
-            try:
-                _set_optimizer_arrays(model, optimizer_arrays, where)
-            except Exception as exc:
-                warnings.warn(f"{where}: the optimizer state was not restored ({exc}); training restarts its "
-                              f"moments", RuntimeWarning, stacklevel=3)
-    return model
-
-
 # -- bounded reading of model files ------------------------------------------------------------
 #: the most config.json may inflate to (real configs are kilobytes to a few megabytes)
 _MAX_CONFIG = 16 << 20
