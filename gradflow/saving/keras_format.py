@@ -27,7 +27,7 @@ import zipfile
 import numpy as np
 
 from .._naming import snake_case
-from .saving_lib import ModelFileError, _weight_budget, checked_cast, parse_json
+from .saving_lib import ModelFileError, _weight_budget, atomic_write, checked_cast, parse_json
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
 
@@ -422,8 +422,6 @@ def _optimizer_arrays(model) -> list:
 def _optimizer_values(model, datasets, where) -> list:
     """The optimizer variables' values, each checked against the variable it will fill (count, shape, kind)
     before it is read; a mismatch is an error, as in Keras."""
-    from .saving_lib import ModelFileError, _weight_budget, checked_cast, parse_json
-
     opt = model.optimizer
     params = model._optimizer_params()
     names = opt._slot_names()
@@ -489,7 +487,6 @@ def save_keras_model(model, path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras loads it)."""
     from datetime import datetime, timezone
 
-    from .saving_lib import atomic_write
     from .serialization import serialize_keras_object
 
     h5py = _h5py()

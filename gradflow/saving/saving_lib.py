@@ -327,8 +327,6 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 def parse_json(raw: bytes, where: str):
     """JSON of a model file: at most MAX_JSON_BYTES and MAX_JSON_DEPTH levels deep (checked before parsing,
     so a hostile file cannot exhaust the stack), else :class:`ModelFileError` naming the member."""
-    from .saving_lib import ModelFileError, _weight_budget
-
     if len(raw) > MAX_JSON_BYTES:
         raise ModelFileError(f"{where} is {len(raw)} bytes, over the limit of {MAX_JSON_BYTES}")
     plain = _JSON_STRING.sub(b'""', raw)  # brackets inside strings do not nest
@@ -346,8 +344,6 @@ def parse_json(raw: bytes, where: str):
 def checked_cast(array: np.ndarray, dtype, name: str, where: str) -> np.ndarray:
     """``array`` as ``dtype``; values finite in the file that would become Inf (float64 past float32's range)
     are an error naming the weight."""
-    from .saving_lib import ModelFileError, _weight_budget
-
     with np.errstate(over="ignore"):
         out = array.astype(dtype, copy=False)
     if out.dtype.kind == "f" and array.dtype.kind == "f" and out.dtype.itemsize < array.dtype.itemsize:
