@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 SUBNET = "10.199.{site}.0/24"
+#: TCP retransmissions before a connection is dropped on the test hosts (about 6 s in all; Linux's 15: ~15 min)
+TCP_RETRIES2 = 6
 _AGENT = """#!/bin/sh
 # Open MPI's ssh stand-in: "agent [ssh options] HOST COMMAND..." runs COMMAND in HOST's namespace.
 while [ "${{1#-}}" != "$1" ]; do shift; done
@@ -99,6 +101,9 @@ class Hosts:
             _ip("ip", "addr", "add", f"{address}/24", "dev", f"gfl{i}", ns=name)
             for dev in (f"gfl{i}", "lo"):
                 _ip("ip", "link", "set", dev, "up", ns=name)
+            # give up on an unanswered TCP peer after ~10 s of retransmissions (Linux: ~15 min), so the
+            # launcher's connection to a host that vanished fails and mpirun ends the job
+            _ip("sysctl", "-q", "-w", f"net.ipv4.tcp_retries2={TCP_RETRIES2}", ns=name)
             _ip("ip", "link", "set", f"gfp{i}", "master", "br0", ns=self.switch)
             _ip("ip", "link", "set", f"gfp{i}", "up", ns=self.switch)
             self.shape(i, self.rate, self.delay)
@@ -124,8 +129,9 @@ class Hosts:
             _ip("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "netem", "delay", delay, ns=self.names[i])
         if rate:
             parent = ["parent", "1:1", "handle", "10:"] if delay else ["root"]
-            _ip("tc", "qdisc", "add", "dev", dev, *parent, "tbf", "rate", rate, "burst", "256kb", "latency",
-                "100ms", ns=self.names[i])
+            tiny = rate.endswith("bit") and rate[:-3].isdigit() and int(rate[:-3]) < 1000  # a link that drops
+            _ip("tc", "qdisc", "add", "dev", dev, *parent, "tbf", "rate", rate, "burst", "1600" if tiny else "256kb",
+                "latency", "1ms" if tiny else "100ms", ns=self.names[i])
 
     def link(self, i: int, up: bool) -> None:
         _ip("ip", "link", "set", f"gfp{i}", "up" if up else "down", ns=self.switch)
@@ -149,12 +155,20 @@ class Hosts:
         inner = [mpirun, "--allow-run-as-root", "--hostfile", str(self.hostfile), "-n", str(ranks),
                  "--map-by", "node", "--prtemca", "plm_ssh_agent", str(self.agent),
                  "--prtemca", "prte_if_include", subnet, "--mca", "pml", "ob1", "--mca", "btl", "tcp,self",
-                 "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet]
+                 "--mca", "btl_tcp_if_include", subnet,
+                 *self.keepalive()]
         for key in sorted(env or {}):
             inner += ["-x", key]
         inner += argv
         script = f"hostname {self.names[0]}; exec " + " ".join(_quote(a) for a in inner)
         return ["ip", "netns", "exec", self.names[0], "unshare", "--uts", "/bin/sh", "-c", script]
+
+    @staticmethod
+    def keepalive(seconds: int = 3, probes: int = 3) -> list[str]:
+        """mpirun's own connections to its daemons probe an idle peer every ``seconds`` and give up after
+        ``probes`` unanswered probes, so a host that vanished ends the job (the default waits for hours)."""
+        return ["--prtemca", "oob_tcp_keepalive_time", str(seconds), "--prtemca", "oob_tcp_keepalive_intvl",
+                str(seconds), "--prtemca", "oob_tcp_keepalive_probes", str(probes)]
 
     def run(self, ranks: int, argv: list[str], env: dict | None = None, timeout: float = 300):
         full_env = {**os.environ, **(env or {})}
