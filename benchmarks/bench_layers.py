@@ -107,6 +107,7 @@ def _median_ms(fn, repeats):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--only", default=None, help="run only the layers whose description contains this")
     args = p.parse_args(argv)
     try:
         import torch
@@ -114,6 +115,8 @@ def main(argv=None):
         torch = None
     print(f"{'layer (forward + backward)':58s} {'gradflow ms':>12s} {'PyTorch ms':>11s} {'ratio':>7s}")
     for name, x, make_gf, make_torch in cases():
+        if args.only and args.only not in name:
+            continue
         ours = _gradflow_case(make_gf, x)
         theirs = _torch_case(make_torch, x, torch) if torch is not None else None
         ours()

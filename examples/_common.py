@@ -9,9 +9,10 @@ import time
 import numpy as np
 
 
-def parser(description: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), epochs: int = 10,
+def parser(doc: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), epochs: int = 10,
            batch_size: int = 32) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    """The shared options; ``--help`` describes the script with the first paragraph of its docstring."""
+    p = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()))
     p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default {batch_size})")
     p.add_argument("--backend", default=None, choices=["auto", "numpy", "cupy", "reference"],
@@ -30,8 +31,9 @@ def parser(description: str, datasets=("digits", "mnist", "fashion_mnist", "cifa
     return p
 
 
-def save_curves(history, path, title=None) -> None:
-    """--plot: the training curves through gradflow.utils.plot_history, saying where they went."""
+def save_curves(history, path, title=None, validation_label="test", labels=None) -> None:
+    """--plot: the training curves through gradflow.utils.plot_history, saying where they went. The
+    examples validate on their test split, so the ``val_`` curves are labelled "test"."""
     if not path:
         return
     from gradflow.distribution import distribution
@@ -41,7 +43,7 @@ def save_curves(history, path, title=None) -> None:
     from gradflow.utils import plot_history
 
     try:
-        written = plot_history(history, path, title=title)
+        written = plot_history(history, path, title=title, validation_label=validation_label, labels=labels)
     except ImportError:
         print('matplotlib is missing: pip install "gradflow[plot]" to write the training curves')
         return
@@ -81,13 +83,18 @@ def save_image_grid(path, panels, dpi=100) -> None:
 
 
 def setup(args) -> None:
-    """Apply --backend and --seed before any tensor is made."""
+    """Apply --backend and --seed before any tensor is made. A backend this machine cannot run (CuPy
+    missing, no GPU) ends the script with the one line that says why and how to fix it."""
     import gradflow
+    from gradflow.backend import BackendUnavailableError
     from gradflow.utils import set_random_seed
 
-    if args.backend:
-        gradflow.set_backend(args.backend)
-    set_random_seed(args.seed)
+    try:
+        if args.backend:
+            gradflow.set_backend(args.backend)
+        set_random_seed(args.seed)  # creates the backend GRADFLOW_BACKEND asks for
+    except BackendUnavailableError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if getattr(args, "distributed", False):
         from gradflow import distribution
 

@@ -51,7 +51,7 @@ def save_grid(path, rows, titles):
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=15, batch_size=32)
+    p = parser(__doc__, datasets=("digits", "mnist", "fashion_mnist"), epochs=15, batch_size=32)
     p.add_argument("--noise", type=float, default=0.3, help="std of the Gaussian noise added to inputs")
     p.add_argument("--copies", type=int, default=4, help="noisy copies of each training image (default 4)")
     p.add_argument("--out", default="autoencoder.png", help="where to write the PNG grid")
@@ -80,7 +80,8 @@ def main(argv=None):
         print(f"wrote {args.out}")
     except ImportError:
         print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG grid')
-    save_curves(history, args.plot, title="denoising autoencoder")
+    save_curves(history, args.plot, title="denoising autoencoder",
+                labels={"loss": "loss: binary cross-entropy, reconstruction vs clean"})
     return mse_noisy, mse_recon
 
 

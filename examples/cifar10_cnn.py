@@ -43,7 +43,7 @@ def build_model(input_shape, num_classes=10, augment=True, bn_momentum=0.9):
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0], datasets=("digits", "cifar10"), epochs=10, batch_size=64).parse_args(argv)
+    args = parser(__doc__, datasets=("digits", "cifar10"), epochs=10, batch_size=64).parse_args(argv)
     setup(args)
     from gradflow.optimizers import Adam
 

@@ -66,7 +66,7 @@ def make_model_class():
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=12, batch_size=32)
+    p = parser(__doc__, datasets=("digits", "mnist", "fashion_mnist"), epochs=12, batch_size=32)
     p.add_argument("--clip-norm", type=float, default=1.0, help="clip the gradients to this global norm (default 1)")
     args = p.parse_args(argv)
     setup(args)

@@ -29,7 +29,7 @@ def build_model(input_shape, num_classes=10):
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=12,
+    args = parser(__doc__, datasets=("digits", "mnist", "fashion_mnist"), epochs=12,
                   batch_size=32).parse_args(argv)
     setup(args)
     from gradflow.optimizers import Adam

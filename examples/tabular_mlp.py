@@ -23,7 +23,7 @@ def make_data(n, rng):
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], datasets=("synthetic",), epochs=30, batch_size=10)
+    p = parser(__doc__, datasets=("synthetic",), epochs=30, batch_size=10)
     args = p.parse_args(argv)
     setup(args)
     from gradflow.layers import Dense

@@ -13,7 +13,7 @@ from _common import load_images, parser, save_curves, setup  # noqa: E402
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0], datasets=("digits", "mnist"), epochs=8, batch_size=32).parse_args(argv)
+    args = parser(__doc__, datasets=("digits", "mnist"), epochs=8, batch_size=32).parse_args(argv)
     setup(args)
     from gradflow.layers import Conv2D, Dense, Flatten, MaxPooling2D
     from gradflow.models import Sequential

@@ -73,7 +73,7 @@ def gradient_ascent(extractor, start, steps, step_size):
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], datasets=("digits", "mnist", "fashion_mnist"), epochs=10, batch_size=32)
+    p = parser(__doc__, datasets=("digits", "mnist", "fashion_mnist"), epochs=10, batch_size=32)
     p.add_argument("--model", default="small_cnn", choices=["small_cnn", "vgg16"],
                    help="the network to look inside: small_cnn (trained here, default) or vgg16 "
                         "(gradflow.applications.VGG16, untrained or --weights FILE)")

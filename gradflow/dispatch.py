@@ -8,24 +8,30 @@ How an implementation is chosen (``choose``/``get``/``call``), first rule that a
 1. the ``reference`` backend always gets the ``reference`` implementation;
 2. ``config.op_kernels[op]`` or, failing that, ``config.kernels`` when it is not ``"auto"``: that
    name, or :class:`KernelUnavailable` naming what is registered;
-3. ``auto`` with a winner already timed for this (op, device, shape key): the winner;
-4. ``auto`` with ``config.autotune`` on and two or more loadable candidates (``AUTO_ORDER`` for
+3. ``auto`` under ``config.deterministic`` (the default): the first loadable name in ``AUTO_ORDER``
+   for the device, never a choice made by timing, so the same seed and inputs give bit-identical
+   results in every process whatever the machine's load (what still changes results: the kernel
+   set, the backend, and for some BLAS calls the thread count);
+4. ``auto`` with a winner already timed for this (op, device, shape key): the winner;
+5. ``auto`` with ``config.autotune`` on and two or more loadable candidates (``AUTO_ORDER`` for
    the device minus ``reference``): the call itself is timed, with the arguments it really has
    (activation, fusion, batch). Each candidate runs once untimed (Numba compiles then), then
    ``TUNE_REPEATS`` rounds run every candidate in turn; each one's lowest time counts, and the
    fastest wins unless the preferred candidate is within ``PREFER_MARGIN`` of it. The winner is
    remembered for the key and its result returned. A candidate that raises is skipped (all
    raise: the first error propagates);
-5. otherwise the first loadable name in ``AUTO_ORDER`` for the device.
+6. otherwise the first loadable name in ``AUTO_ORDER`` for the device.
 
 The shape key (:func:`shape_key`) is built from every argument but ``out``: arrays give
 (shape, dtype), geometry tuples and scalars give themselves; the first array's batch dimension
 is bucketed (:func:`batch_bucket`), so a new batch size is timed again only when it differs
 enough to matter (up to 8 exactly, then by powers of two). ``call(op, *args, **kw)`` computes it
 and dispatches in one step; ``get(op, ...)`` without a key returns a callable that computes it per
-call. When ``$GRADFLOW_CACHE_DIR`` is set, winners are also kept in
-``$GRADFLOW_CACHE_DIR/autotune.json`` (written atomically, ignored when the machine, NumPy or
-Numba differ). ``explain()`` reports the implementation each op used last and why.
+call. Winners are kept in ``autotune.json`` in the cache directory (``$GRADFLOW_CACHE_DIR``, else
+``$XDG_CACHE_HOME/gradflow`` or ``~/.cache/gradflow``; ``GRADFLOW_CACHE_DIR=off`` keeps nothing),
+written atomically and ignored when the machine, Python, NumPy, Numba, CuPy or gradflow differ; a
+tuning timed while the machine was busy (load average above ``BUSY_LOAD`` per core) is used by
+that process but not saved. ``explain()`` reports the implementation each op used last and why.
 """
 from __future__ import annotations
 
@@ -40,21 +46,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import config
+from .backend import cupy_status
 
 __all__ = [
     "HOT_OPS", "register", "get", "call", "implementations", "available", "choose", "explain",
     "KernelUnavailable", "reset", "record_tuned", "shape_key", "batch_bucket", "tuned", "TUNE_REPEATS",
-    "PREFER_MARGIN",
+    "PREFER_MARGIN", "BUSY_LOAD", "cache_dir",
 ]
 
-HOT_OPS = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
-    "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
-    "conv2d_pool_forward",
-)
+HOT_OPS = config.KERNEL_OPS
 
 #: preference order for ``auto`` when nothing has been timed, per device
 AUTO_ORDER = {"cpu": ("numba", "numpy", "reference"), "cuda": ("cuda", "vendor")}
@@ -62,6 +62,8 @@ AUTO_ORDER = {"cpu": ("numba", "numpy", "reference"), "cuda": ("cuda", "vendor")
 TUNE_REPEATS = 2
 #: the preferred implementation (first in AUTO_ORDER) keeps the op unless another is this much faster
 PREFER_MARGIN = 0.05
+#: 1-minute load average per core above which timings are not trusted enough to be saved
+BUSY_LOAD = 1.5
 
 
 class KernelUnavailable(RuntimeError):
@@ -102,6 +104,8 @@ _get_cache: dict[tuple, tuple] = {}
 _tuned: dict[tuple, str] = {}
 #: (op, device, shape key) -> {name: seconds or error text} measured when tuning
 _timings: dict[tuple, dict[str, float | str]] = {}
+#: tunings timed while the machine was busy: used by this process, never saved
+_busy_keys: set = set()
 #: last choice per (op, device): (name, reason) for explain()
 _last: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -169,6 +173,8 @@ def choose(op: str, device: str = "cpu", backend_name: str | None = None, key=No
                 f"registered: {', '.join(sorted(impls))}"
             )
         return want, f"requested by config ({'op_kernels' if op in config.op_kernels else 'kernels'}={want!r})"
+    if config.deterministic:
+        return _first_loadable(op, device, impls, "auto (deterministic: no timing)")
     if key is not None:
         winner = _lookup_tuned(op, device, key)
         if winner is not None and winner in impls:
@@ -176,11 +182,15 @@ def choose(op: str, device: str = "cpu", backend_name: str | None = None, key=No
     cands = _candidates(op, device, impls)
     if config.autotune and len(cands) > 1:
         return cands[0], f"auto: timing {', '.join(cands)} on the first call for shape {key}"
+    return _first_loadable(op, device, impls, "auto")
+
+
+def _first_loadable(op: str, device: str, impls: dict[str, Impl], why: str) -> tuple[str, str]:
     for name in AUTO_ORDER.get(device, ()):
         if name in impls:
             try:
                 impls[name].load()
-                return name, f"auto: first loadable in preference order {AUTO_ORDER[device]}"
+                return name, f"{why}: first loadable in preference order {AUTO_ORDER[device]}"
             except KernelUnavailable:
                 continue
     raise KernelUnavailable(f"no loadable implementation of {op!r} on {device!r}")
@@ -193,7 +203,8 @@ def get(op: str, device: str = "cpu", backend_name: str | None = None, key=None)
     callable that times the candidates on its first call (``key=None``: on every new shape).
     """
     if key is None:  # the per-call path of every op: answer from the cache when config is unchanged
-        ck = (op, device, backend_name, config.kernels, config.op_kernels.get(op), config.autotune)
+        ck = (op, device, backend_name, config.kernels, config.op_kernels.get(op), config.autotune,
+              config.deterministic)
         hit = _get_cache.get(ck)
         if hit is not None:
             fn, last = hit
@@ -203,7 +214,7 @@ def get(op: str, device: str = "cpu", backend_name: str | None = None, key=None)
     name, reason = choose(op, device, backend_name, key)
     impls = implementations(op, device)
     fn, last = None, (name, reason)
-    if (backend_name != "reference" and _requested(op) == "auto" and config.autotune
+    if (backend_name != "reference" and _requested(op) == "auto" and config.autotune and not config.deterministic
             and (key is None or _lookup_tuned(op, device, key) is None)):
         cands = _candidates(op, device, impls)
         if len(cands) > 1:
@@ -240,12 +251,14 @@ def tuned() -> dict[tuple, dict]:
 
 def explain(print_fn=print) -> str:
     """Print (and return) which implementation each hot-path op used last and why."""
-    lines = []
+    gpu, why = cupy_status()
+    lines = [f"GPU: {why}" if gpu else "GPU: none usable here, so the cuda and vendor kernels cannot run"]
     for op in HOT_OPS:
         used = [(dev, _last[(op, dev)]) for dev in ("cpu", "cuda") if (op, dev) in _last]
         if not used:
-            regs = ", ".join(sorted(implementations(op))) or "none"
-            lines.append(f"{op:24s} not called yet (registered: {regs})")
+            devices = ("cpu", "cuda") if gpu else ("cpu",)
+            regs = "; ".join(f"{dev}: {', '.join(sorted(implementations(op, dev))) or 'none'}" for dev in devices)
+            lines.append(f"{op:24s} not called yet (usable here: {regs})")
         for dev, (name, reason) in used:
             lines.append(f"{op:24s} [{dev}] {name:9s} {reason}")
     text = "\n".join(lines)
@@ -262,6 +275,7 @@ def reset() -> None:
         _timings.clear()
         _last.clear()
         _get_cache.clear()
+        _busy_keys.clear()
         _disk_loaded = None
 
 
@@ -355,6 +369,7 @@ def _tune(op, device, key, candidates, args, kwargs):
     of the machine hits all of them alike; each one's best time counts. The preferred candidate
     (the first) wins unless another is more than PREFER_MARGIN faster."""
     impls = implementations(op, device)
+    busy = _busy()
     times: dict[str, float | str] = {}
     result, first_error = None, None
     runnable = []
@@ -384,8 +399,12 @@ def _tune(op, device, key, candidates, args, kwargs):
     with _lock:
         _tuned[(op, device, key)] = winner
         _timings[(op, device, key)] = times
+    busy = busy or _busy()
+    if busy:
+        _busy_keys.add((op, device, key))
     _last[(op, device)] = (winner, _tuned_reason(op, device, key, winner))
-    _save_disk(op, device, key, winner, times)
+    if not busy:
+        _save_disk(op, device, key, winner, times)
     if runnable[-1][0] != winner:
         result = impls[winner].load()(*args, **kwargs)  # hand back the winner's own result
     return result
@@ -400,15 +419,38 @@ def _tuned_reason(op, device, key, winner) -> str:
     timed = {n: t for n, t in times.items() if isinstance(t, float)}
     if timed and winner in timed and timed[winner] > min(timed.values()):
         desc += f"; {winner} kept: the preferred implementation, within {PREFER_MARGIN:.0%} of the fastest"
+    if (op, device, key) in _busy_keys:
+        desc += "; timed on a busy machine, so not saved"
     return f"autotuned for shape {key}: {desc}"
+
+
+
+def _busy() -> bool:
+    """Whether the machine is too loaded for timings to be trusted (1-minute load per core > BUSY_LOAD)."""
+    try:
+        return os.getloadavg()[0] > BUSY_LOAD * (os.cpu_count() or 1)
+    except OSError:  # no load average (Windows): trust the timings
+        return False
 
 
 # -- on-disk cache of winners -----------------------------------------------------------------
 _disk_loaded: dict | None = None
 
 
-def _cache_file() -> str | None:
+def cache_dir() -> str | None:
+    """Where tunings persist: ``$GRADFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradflow``, else
+    ``~/.cache/gradflow``; None when ``GRADFLOW_CACHE_DIR`` is ``off`` (or ``0``, ``none``)."""
     root = os.environ.get("GRADFLOW_CACHE_DIR")
+    if root is not None and root.strip().lower() in ("off", "0", "none", "no"):
+        return None
+    if root:
+        return os.path.expanduser(root)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "gradflow")
+
+
+def _cache_file() -> str | None:
+    root = cache_dir()
     return os.path.join(root, "autotune.json") if root else None
 
 
@@ -427,8 +469,9 @@ def _fingerprint() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "numpy": version("numpy"), "numba": version("numba"),
-            "cupy": version("cupy-cuda12x") or version("cupy-cuda13x") or version("cupy")}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": version("numpy"),
+            "numba": version("numba"), "cupy": version("cupy-cuda12x") or version("cupy-cuda13x") or version("cupy"),
+            "gradflow": version("gradflow-keras")}
 
 
 def _disk_key(op, device, key) -> str:

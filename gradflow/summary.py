@@ -1,6 +1,7 @@
 """``model.summary()``: the Keras table of layers, output shapes and parameter counts.
 
-Layout (plain ASCII box lines, Keras 3 columns and footer)::
+Layout (plain ASCII box lines, Keras 3 columns and footer; Keras's 88 columns, or 108 with "Connected
+to", narrowed to fit the terminal as Keras's table does: 80 when the output is not a terminal)::
 
     Model: "sequential"
     +------------------------------+---------------------------+-----------+
@@ -17,10 +18,13 @@ parentheses uses each weight's dtype (float32 = 4 bytes), as Keras 3 does.
 """
 from __future__ import annotations
 
+import shutil
 import textwrap
 
 __all__ = ["print_summary", "summary_lines", "readable_size", "format_shape", "unique_weights"]
 
+#: narrowest table a terminal width may shrink the default to
+MIN_LINE_LENGTH = 40
 DEFAULT_LINE_LENGTH = 88
 DEFAULT_POSITIONS = (0.45, 0.80, 1.0)
 #: a graph that is not a chain gets Keras 3's fourth column, "Connected to", and a wider table
@@ -71,6 +75,11 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
+def terminal_columns() -> int:
+    """The terminal's width (``COLUMNS`` wins; 80 when output is not a terminal), at least MIN_LINE_LENGTH."""
+    return max(shutil.get_terminal_size((80, 24)).columns, MIN_LINE_LENGTH)
+
+
 def summary_lines(model, line_length=None, positions=None) -> list[str]:
     """The summary of a built model as a list of lines."""
     if not model.built:
@@ -81,7 +90,9 @@ def summary_lines(model, line_length=None, positions=None) -> list[str]:
     rows = model._summary_rows() if hasattr(model, "_summary_rows") else \
         [(layer, getattr(layer, "output_shape", None), None) for layer in model.layers]
     graph = any(connected is not None for _, _, connected in rows)
-    line_length = int(line_length or (GRAPH_LINE_LENGTH if graph else DEFAULT_LINE_LENGTH))
+    if not line_length:  # Keras 3's width, narrowed to the terminal's (80 columns when not a terminal)
+        line_length = min(GRAPH_LINE_LENGTH if graph else DEFAULT_LINE_LENGTH, terminal_columns())
+    line_length = int(line_length)
     positions = list(positions or (GRAPH_POSITIONS if graph else DEFAULT_POSITIONS))
     columns = 4 if graph else 3
     if len(positions) != columns:

@@ -1,11 +1,16 @@
 """Shared test setup: the `gpu` marker skips cleanly where no CUDA device works."""
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
-import gradflow
-from gradflow.backend import cupy_status
+# Tunings persist in the user's cache directory by default: the tests (and the subprocesses they start)
+# keep theirs in a folder of their own instead, so they neither read nor change the user's.
+os.environ.setdefault("GRADFLOW_CACHE_DIR", tempfile.mkdtemp(prefix="gradflow-test-cache-"))
+
+import gradflow  # noqa: E402
+from gradflow.backend import cupy_status  # noqa: E402
 
 
 def gpu_available() -> tuple[bool, str]:

@@ -2,6 +2,7 @@
 example is about (accuracy, error ratio, activation increase) and that the PNGs it writes are valid
 images of the expected size; `--help` works for each. Full-size figures: examples/README.md."""
 import importlib.util
+import os
 import struct
 import subprocess
 import sys
@@ -58,9 +59,23 @@ def check_curves(out, path, panels):
 def test_help(name):
     r = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    description = r.stdout.split("\n\n")[1]  # after the usage lines
+    assert description.rstrip().endswith((".", ")")), f"{name}: --help stops mid-sentence: {description!r}"
     if name in TRAINING:
         for option in ("--epochs", "--backend", "--dataset", "--data-dir", "--plot"):
             assert option in r.stdout, (name, option)
+
+
+def test_unavailable_backend_is_one_line():
+    """GRADFLOW_BACKEND=cupy where CuPy or a GPU is missing: one line saying why and how to fix it."""
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here: the backend may well work")
+    env = dict(os.environ, GRADFLOW_BACKEND="cupy")
+    r = subprocess.run([sys.executable, str(EXAMPLES / "mnist_cnn.py"), "--epochs", "1"], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: GRADFLOW_BACKEND=cupy needs CuPy"), r.stderr
+    assert "pip install" in r.stderr
 
 
 def test_visualize_filters_model_choice():

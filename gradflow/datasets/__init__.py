@@ -1,14 +1,16 @@
 """Datasets as ``((x_train, y_train), (x_test, y_test))`` NumPy arrays, Keras-style.
 
-``digits`` ships with scikit-learn (offline); ``mnist``, ``fashion_mnist`` and ``cifar10`` read
-their standard files from ``path`` or ``$GRADFLOW_DATA`` and download missing ones when online.
+``digits`` ships inside gradflow (offline); ``mnist``, ``fashion_mnist`` and ``cifar10`` read
+their standard files from ``path`` or ``$GRADFLOW_DATA``, download missing ones when online, and
+check every file's SHA-256 (``load_data(verify=False)`` or ``GRADFLOW_DATA_VERIFY=0`` for files that
+cannot be checked: your own data in the standard layout, test fixtures).
 """
 from . import cifar10, digits, fashion_mnist, mnist
 from ._files import (
-    DatasetChecksumError, DatasetError, DatasetFormatError, DatasetUnavailableError, data_dir,
+    DatasetChecksumError, DatasetError, DatasetFormatError, DatasetUnavailableError, DatasetUnverifiedError, data_dir,
 )
 
 __all__ = [
     "mnist", "fashion_mnist", "cifar10", "digits", "data_dir",
-    "DatasetError", "DatasetUnavailableError", "DatasetChecksumError", "DatasetFormatError",
+    "DatasetError", "DatasetUnavailableError", "DatasetChecksumError", "DatasetFormatError", "DatasetUnverifiedError",
 ]

@@ -2,14 +2,23 @@
 
 Every loader describes its files with a :class:`Remote` and calls :func:`ensure_files`; this is the
 only module that touches the network or writes into the data directory.
+
+Every load checks every file's SHA-256, the ones already on disk too (a wrong or tampered file is
+an error, never used silently). A file checked once is remembered by size and modification time in
+a ``.gradflow-verified.json`` beside it (when the directory is writable), so later loads do not
+hash it again. A file whose hash cannot be checked (an uncompressed copy, an extracted archive,
+your own data in the standard layout) is refused unless the load says ``verify=False`` or
+``GRADFLOW_DATA_VERIFY=0`` is set.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import http.client
+import json
 import logging
 import os
+import threading
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -18,8 +27,8 @@ from typing import Callable, Iterable
 
 __all__ = [
     "DatasetError", "DatasetUnavailableError", "DatasetChecksumError", "DatasetFormatError",
-    "RemoteFile", "Remote", "data_dir", "dataset_dir", "download", "find_existing",
-    "ensure_files",
+    "DatasetUnverifiedError", "RemoteFile", "Remote", "data_dir", "dataset_dir", "download", "find_existing",
+    "ensure_files", "resolve_verify", "verify_file", "VERIFY_ENV",
 ]
 
 log = logging.getLogger("gradflow.datasets")
@@ -27,6 +36,10 @@ log = logging.getLogger("gradflow.datasets")
 DEFAULT_DATA_DIR = Path("~/.gradflow/datasets")
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30.0
+#: set to 0 to accept dataset files whose SHA-256 cannot be checked (tests, your own data)
+VERIFY_ENV = "GRADFLOW_DATA_VERIFY"
+_VERIFIED_NAME = ".gradflow-verified.json"
+_verified_lock = threading.Lock()
 
 
 class DatasetError(Exception):
@@ -45,7 +58,12 @@ class DatasetFormatError(DatasetError, ValueError):
     """A file on disk is truncated or malformed; the message names the file, expected and actual."""
 
 
-for _error in (DatasetError, DatasetUnavailableError, DatasetChecksumError, DatasetFormatError):
+class DatasetUnverifiedError(DatasetUnavailableError):
+    """A file on disk cannot be checked against a published SHA-256 and ``verify=False`` was not given."""
+
+
+for _error in (DatasetError, DatasetUnavailableError, DatasetChecksumError, DatasetFormatError,
+               DatasetUnverifiedError):
     _error.__module__ = "gradflow.datasets"  # tracebacks show the public import path
 
 
@@ -112,6 +130,75 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None,
         raise
 
 
+def resolve_verify(verify: bool | None) -> bool:
+    """``verify`` as given, or (None) from ``$GRADFLOW_DATA_VERIFY`` (default on)."""
+    if verify is None:
+        return os.environ.get(VERIFY_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    if not isinstance(verify, bool):
+        raise ValueError(f"verify must be True, False or None (from ${VERIFY_ENV}), got {verify!r}")
+    return verify
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_verified(directory: Path) -> dict:
+    try:
+        data = json.loads((directory / _VERIFIED_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_verified(path: Path, stat: os.stat_result, sha256: str) -> None:
+    """Record a check beside the file (atomically; silently skipped where the folder is read-only)."""
+    with _verified_lock:
+        known = _read_verified(path.parent)
+        known[path.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f"{_VERIFIED_NAME}.", suffix=".part", dir=path.parent)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(known, out, indent=1, sort_keys=True)
+            os.replace(tmp, path.parent / _VERIFIED_NAME)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def verify_file(path: Path, sha256: str, dataset: str) -> Path:
+    """``path`` after checking its SHA-256 against ``sha256`` (remembered by size and mtime, so an
+    unchanged file is hashed once); :class:`DatasetChecksumError` naming the file otherwise."""
+    stat = path.stat()
+    entry = _read_verified(path.parent).get(path.name)
+    if (isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns
+            and entry.get("sha256") == sha256.lower()):
+        return path
+    actual = _sha256_of(path)
+    if actual != sha256.lower():
+        raise DatasetChecksumError(
+            f"{dataset}: {path} has SHA-256 {actual}, expected the published {sha256.lower()}; the file is wrong, "
+            f"damaged or tampered with. Delete it to download a fresh copy, or pass load_data(..., verify=False) "
+            f"(or set {VERIFY_ENV}=0) to use it anyway")
+    _remember_verified(path, stat, actual)
+    return path
+
+
+def unverified(dataset: str, path: Path, published: str) -> DatasetUnverifiedError:
+    """The error for a file that is not the published one (so its hash cannot be checked)."""
+    return DatasetUnverifiedError(
+        f"{dataset}: {path} is not the published {published}, so its SHA-256 cannot be checked. Use the "
+        f"published file (or delete this one to download it), or pass load_data(..., verify=False) or set "
+        f"{VERIFY_ENV}=0 to load unverified local files (tests, your own data)")
+
+
 def find_existing(directory: Path, names: Iterable[str]) -> Path | None:
     """The first of ``names`` present as a regular file in ``directory``, or ``None``."""
     for name in names:
@@ -126,21 +213,28 @@ def _gz_variants(name: str) -> tuple[str, ...]:
 
 
 def ensure_files(remote: Remote, directory: Path,
-                 variants: Callable[[str], tuple[str, ...]] = _gz_variants) -> dict[str, Path]:
+                 variants: Callable[[str], tuple[str, ...]] = _gz_variants, verify: bool | None = None) -> dict[str, Path]:
     """Map each of ``remote.files`` to a path in ``directory``, downloading the missing ones.
 
     A file counts as present under any of ``variants(name)`` (by default the name with and
-    without ``.gz``). Raises one :class:`DatasetUnavailableError` naming every missing file and
-    the directory to put it in when no mirror can be reached.
+    without ``.gz``). With ``verify`` (default: ``$GRADFLOW_DATA_VERIFY``, on) a present file must be
+    the published one with its published SHA-256 (:func:`verify_file`), else the load fails. Raises
+    one :class:`DatasetUnavailableError` naming every missing file and the directory to put it in
+    when no mirror can be reached.
     """
+    verify = resolve_verify(verify)
     found: dict[str, Path] = {}
     missing: list[RemoteFile] = []
     for rf in remote.files:
         hit = find_existing(directory, variants(rf.name))
         if hit is None:
             missing.append(rf)
-        else:
-            found[rf.name] = hit
+            continue
+        if verify:
+            if hit.name != rf.name or rf.sha256 is None:
+                raise unverified(remote.dataset, hit, rf.name)
+            verify_file(hit, rf.sha256, remote.dataset)
+        found[rf.name] = hit
     for index, rf in enumerate(missing):
         found[rf.name] = _download_one(remote, rf, directory, still_missing=missing[index:])
     return found

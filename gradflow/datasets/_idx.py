@@ -84,17 +84,19 @@ def _read_pair(images_path: Path, labels_path: Path, rows: int, cols: int, num_c
     return x, y
 
 
-def load_idx_dataset(remote: Remote, path=None, rows: int = 28, cols: int = 28, num_classes: int = 10):
+def load_idx_dataset(remote: Remote, path=None, rows: int = 28, cols: int = 28, num_classes: int = 10,
+                     verify: bool | None = None):
     """Load the standard four IDX files of ``remote`` as ``((x_train, y_train), (x_test, y_test))``.
 
-    ``remote.files`` must list train images, train labels, test images, test labels, in that order.
+    ``remote.files`` must list train images, train labels, test images, test labels, in that order;
+    ``verify``: see :func:`gradflow.datasets._files.ensure_files`.
     """
     directory = dataset_dir(remote.dataset, path)
     if directory.exists() and not directory.is_dir():
         raise ValueError(
             f"{remote.dataset}.load_data: expected path to be a directory holding the IDX files, "
             f"got the file {directory}")
-    paths = ensure_files(remote, directory)
+    paths = ensure_files(remote, directory, verify=verify)
     train_x, train_y, test_x, test_y = (paths[rf.name] for rf in remote.files)
     return (_read_pair(train_x, train_y, rows, cols, num_classes),
             _read_pair(test_x, test_y, rows, cols, num_classes))

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import DatasetFormatError, Remote, RemoteFile, dataset_dir, ensure_files, find_existing
+from ._files import (
+    DatasetFormatError, Remote, RemoteFile, dataset_dir, ensure_files, find_existing, resolve_verify, unverified,
+    verify_file,
+)
 
 __all__ = ["load_data", "REMOTE", "CLASS_NAMES", "TRAIN_FILES", "TEST_FILE"]
 
@@ -36,14 +39,15 @@ REMOTE = Remote(
 )
 
 
-def load_data(path=None):
+def load_data(path=None, verify=None):
     """Return ``((x_train, y_train), (x_test, y_test))``: x uint8 ``(N, 32, 32, 3)``, y uint8 ``(N, 1)``.
 
     ``path`` may be the archive itself, a directory holding it, the extracted
     ``cifar-10-batches-bin`` folder, or its parent. Without ``path`` the archive is looked for in
-    (and downloaded into) ``$GRADFLOW_DATA/cifar10``.
+    (and downloaded into) ``$GRADFLOW_DATA/cifar10``. The archive's SHA-256 is checked; an extracted
+    folder cannot be checked, so it needs ``verify=False`` (default: ``$GRADFLOW_DATA_VERIFY``, on).
     """
-    blobs = _read_batches(dataset_dir(REMOTE.dataset, path))
+    blobs = _read_batches(dataset_dir(REMOTE.dataset, path), resolve_verify(verify))
     train = [_decode(*blobs[name]) for name in TRAIN_FILES]
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
@@ -51,16 +55,41 @@ def load_data(path=None):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _read_batches(location: Path) -> dict[str, tuple[str, bytes]]:
-    """Each batch file's (where, bytes), from an extracted folder when complete, else the archive."""
+def _read_batches(location: Path, verify: bool) -> dict[str, tuple[str, bytes]]:
+    """Each batch file's (where, bytes): from the (checked) archive when there is one, else from a complete
+    extracted folder (unverifiable: only with ``verify`` off), else from the downloaded archive."""
     needed = TRAIN_FILES + (TEST_FILE,)
+    published = REMOTE.files[0]
     if location.is_file():
+        if verify:
+            verify_file(location, published.sha256, REMOTE.dataset)
         return _read_archive(location, needed)
-    for folder in (location, location / EXTRACTED_DIR):
-        if all((folder / name).is_file() for name in needed):
-            return {name: (str(folder / name), (folder / name).read_bytes()) for name in needed}
-    archive = find_existing(location, (ARCHIVE,)) or ensure_files(REMOTE, location, lambda n: (n,))[ARCHIVE]
+    archive = find_existing(location, (ARCHIVE,))
+    if archive is None:
+        for folder in (location, location / EXTRACTED_DIR):
+            if all((folder / name).is_file() for name in needed):
+                if verify:
+                    raise unverified(REMOTE.dataset, folder, ARCHIVE)
+                return {name: (str(folder / name), _read_record_file(folder / name)) for name in needed}
+    archive = ensure_files(REMOTE, location, lambda n: (n,), verify=verify)[ARCHIVE]
     return _read_archive(archive, needed)
+
+
+def _batch_bytes() -> int:
+    return RECORDS_PER_FILE * RECORD_BYTES
+
+
+def _read_record_file(path: Path) -> bytes:
+    """A batch file's bytes, refusing one of the wrong size before reading it."""
+    size = path.stat().st_size
+    if size != _batch_bytes():
+        raise DatasetFormatError(_size_message(str(path), size))
+    return path.read_bytes()
+
+
+def _size_message(name: str, size: int) -> str:
+    return (f"{name}: expected {RECORDS_PER_FILE} records of {RECORD_BYTES} bytes = {_batch_bytes()} bytes, "
+            f"got {size} bytes")
 
 
 def _read_archive(archive: Path, needed: tuple[str, ...]) -> dict[str, tuple[str, bytes]]:
@@ -71,7 +100,10 @@ def _read_archive(archive: Path, needed: tuple[str, ...]) -> dict[str, tuple[str
             for member in tar:
                 name = os.path.basename(member.name)
                 if member.isfile() and name in needed and name not in blobs:
-                    blobs[name] = (f"{archive}:{member.name}", tar.extractfile(member).read())
+                    where = f"{archive}:{member.name}"
+                    if member.size != _batch_bytes():  # checked before a byte is read: no huge members
+                        raise DatasetFormatError(_size_message(where, member.size))
+                    blobs[name] = (where, tar.extractfile(member).read(_batch_bytes()))
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
     missing = [name for name in needed if name not in blobs]
@@ -83,11 +115,8 @@ def _read_archive(archive: Path, needed: tuple[str, ...]) -> dict[str, tuple[str
 
 def _decode(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """One batch file's records -> x ``(N, 32, 32, 3)`` and y ``(N, 1)``, both uint8."""
-    expected = RECORDS_PER_FILE * RECORD_BYTES
-    if len(data) != expected:
-        raise DatasetFormatError(
-            f"{name}: expected {RECORDS_PER_FILE} records of {RECORD_BYTES} bytes = {expected} bytes, "
-            f"got {len(data)} bytes")
+    if len(data) != _batch_bytes():
+        raise DatasetFormatError(_size_message(name, len(data)))
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
     y = records[:, :1].copy()
     if y.size and int(y.max()) >= len(CLASS_NAMES):

@@ -33,10 +33,11 @@ REMOTE = Remote(
 )
 
 
-def load_data(path=None):
+def load_data(path=None, verify=None):
     """Return ``((x_train, y_train), (x_test, y_test))``: x uint8 ``(N, 28, 28)``, y uint8 ``(N,)``.
 
     ``path`` is a directory holding the four IDX files; missing files are downloaded into it
-    (default ``$GRADFLOW_DATA/fashion_mnist``).
+    (default ``$GRADFLOW_DATA/fashion_mnist``). Every file must be the published ``.gz`` with its
+    SHA-256 unless ``verify=False`` (default: ``$GRADFLOW_DATA_VERIFY``, on).
     """
-    return load_idx_dataset(REMOTE, path)
+    return load_idx_dataset(REMOTE, path, verify=verify)

@@ -1,14 +1,82 @@
-"""The collectives data-parallel training needs, on MPI (mpi4py) or a one-process stand-in."""
+"""The collectives data-parallel training needs, on MPI (mpi4py) or a one-process stand-in.
+
+Every MPI collective has a bounded wait: a watchdog thread ends the process, with a message naming
+the rank, the collective and the limit, when one has waited ``GRADFLOW_COLLECTIVE_TIMEOUT`` seconds
+(default 600; 0 waits forever) for the other processes, as a host that died or a link that went down
+would otherwise leave the survivors waiting for good. Its exit ends the job under mpirun.
+"""
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 
 import numpy as np
 
 from ..backend import is_cupy_array
 
-__all__ = ["Communicator", "MPICommunicator", "FakeCommunicator", "NCCLCommunicator", "local_rank"]
+__all__ = ["Communicator", "MPICommunicator", "FakeCommunicator", "NCCLCommunicator", "local_rank",
+           "collective_timeout", "TIMEOUT_ENV", "TIMEOUT_EXIT_CODE"]
+
+TIMEOUT_ENV = "GRADFLOW_COLLECTIVE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600.0
+#: the exit status of a process whose collective timed out (sysexits' EX_UNAVAILABLE)
+TIMEOUT_EXIT_CODE = 69
+
+
+def collective_timeout() -> float:
+    """Seconds a collective may wait for the other processes (``$GRADFLOW_COLLECTIVE_TIMEOUT``; 0: forever)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds (0 waits forever)") from None
+    if value < 0:
+        raise ValueError(f"{TIMEOUT_ENV}={raw!r} must be >= 0 seconds (0 waits forever)")
+    return value
+
+
+class _Watchdog:
+    """Ends this process when a guarded collective waits longer than ``timeout`` seconds: a daemon thread
+    checks the deadline (the collective itself runs with the GIL released inside MPI)."""
+
+    def __init__(self, rank: int, size: int, timeout: float):
+        self.rank, self.size, self.timeout = rank, size, timeout
+        self.deadline = None
+        self.what = ""
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def start(self, what: str) -> None:
+        if self.timeout <= 0:
+            return
+        self.what, self.deadline = what, time.monotonic() + self.timeout
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="gradflow-collective-watchdog", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self.deadline = None
+
+    def _watch(self) -> None:
+        period = min(1.0, max(self.timeout / 20, 0.05))
+        while True:
+            time.sleep(period)
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                self._expire()
+
+    def _expire(self) -> None:
+        sys.stderr.write(
+            f"gradflow: rank {self.rank} of {self.size}: {self.what} has waited {self.timeout:g} s for the other "
+            f"processes ({TIMEOUT_ENV}={self.timeout:g}): a host or its network link is down, or a rank is stuck or "
+            f"was killed. This process ends the job now (exit {TIMEOUT_EXIT_CODE}); raise {TIMEOUT_ENV} if steps "
+            f"legitimately take longer.\n")
+        sys.stderr.flush()
+        os._exit(TIMEOUT_EXIT_CODE)  # no MPI call: the library may be stuck in the very collective
 
 
 class Communicator:
@@ -50,13 +118,17 @@ _DONE = _Done()
 
 
 class _MPIRequest:
-    __slots__ = ("request",)
+    __slots__ = ("request", "watchdog")
 
-    def __init__(self, request):
-        self.request = request
+    def __init__(self, request, watchdog):
+        self.request, self.watchdog = request, watchdog
 
     def wait(self) -> None:
-        self.request.Wait()
+        self.watchdog.start("a gradient all-reduce")
+        try:
+            self.request.Wait()
+        finally:
+            self.watchdog.stop()
 
 
 class FakeCommunicator(Communicator):
@@ -78,9 +150,10 @@ class FakeCommunicator(Communicator):
 class MPICommunicator(Communicator):
     """MPI's COMM_WORLD through mpi4py (``pip install "gradflow[distributed]"``)."""
 
-    def __init__(self):
+    def __init__(self, timeout: float | None = None):
         self.comm = self._mpi().COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.watchdog = _Watchdog(self.rank, self.size, collective_timeout() if timeout is None else timeout)
 
     @staticmethod
     def _mpi():
@@ -108,22 +181,30 @@ class MPICommunicator(Communicator):
         except ImportError:
             return 1
 
+    def _guarded(self, what: str, call, *args, **kwargs):
+        self.watchdog.start(what)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.watchdog.stop()
+
     def allreduce_(self, array) -> None:
         """Sum ``array`` over the ranks, in place (a contiguous NumPy array)."""
         if self.size > 1:
-            self.comm.Allreduce(self._mpi().IN_PLACE, array)
+            self._guarded("an all-reduce", self.comm.Allreduce, self._mpi().IN_PLACE, array)
 
     def iallreduce_(self, array):
         """MPI_Iallreduce in place (progress is the MPI library's: Open MPI advances it inside MPI calls)."""
         if self.size == 1:
             return _DONE
-        return _MPIRequest(self.comm.Iallreduce(self._mpi().IN_PLACE, array))
+        return _MPIRequest(self.comm.Iallreduce(self._mpi().IN_PLACE, array), self.watchdog)
 
     def bcast(self, obj, root=0):
-        return self.comm.bcast(obj, root=root) if self.size > 1 else obj
+        return self._guarded(f"a broadcast from rank {root}", self.comm.bcast, obj, root=root) if self.size > 1 \
+            else obj
 
     def allgather(self, obj) -> list:
-        return self.comm.allgather(obj) if self.size > 1 else [obj]
+        return self._guarded("an all-gather", self.comm.allgather, obj) if self.size > 1 else [obj]
 
     def abort(self, code=1) -> None:
         self.comm.Abort(code)

@@ -7,6 +7,8 @@ the dispatched kernel (batched over batch and heads).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import initializers, ops, regularizers
@@ -110,7 +112,7 @@ class MultiHeadAttention(Layer):
             self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
         b, tq, _ = query.shape
         tk = key.shape[1]
-        q = self._project(query, "query", self.key_dim) * (1.0 / np.sqrt(self.key_dim))
+        q = self._project(query, "query", self.key_dim) * (1.0 / math.sqrt(self.key_dim))  # a Python float: no float64
         k = self._project(key, "key", self.key_dim)
         v = self._project(value, "value", self.value_dim)
         scores = ops.matmul(q, k.transpose(0, 1, 3, 2))  # (B, heads, Tq, Tk)
@@ -138,11 +140,11 @@ class MultiHeadAttention(Layer):
         mask = None
         if attention_mask is not None:
             data = attention_mask.data if isinstance(attention_mask, Tensor) else xp.asarray(attention_mask)
-            mask = xp.asarray(data).astype(np.float64)
+            mask = xp.asarray(data).astype(like.dtype)
             if mask.ndim == 3:
                 mask = mask[:, None]
         if causal:
-            tri = xp.tril(xp.ones((tq, tk)))[None, None]
+            tri = xp.tril(xp.ones((tq, tk), dtype=like.dtype))[None, None]
             mask = tri if mask is None else mask * tri
         return mask
 

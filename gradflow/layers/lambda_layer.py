@@ -63,7 +63,15 @@ class Lambda(Layer):
 
         config = dict(config)
         name = config.pop("function")
-        fn = get_registered_object(name) if isinstance(name, str) else None
+        if isinstance(name, dict) and name.get("class_name") == "function":  # Keras's entry for a named function
+            name = name.get("registered_name") or name.get("config")
+        if not isinstance(name, str):
+            kind = name.get("class_name") if isinstance(name, dict) else type(name).__name__
+            raise ValueError(f"Lambda layer {config.get('name')!r}: the file stores its function as Python bytecode "
+                             f"({kind!r}), and gradflow never runs code from a model file. Define the function in "
+                             f"your program, register it with keras.saving.register_keras_serializable() (or pass "
+                             f"custom_objects={{'its_name': function}}), and save the model again with it")
+        fn = get_registered_object(name)
         if fn is None:
             raise ValueError(f"Lambda: the function {name!r} of a saved Lambda layer is not registered; decorate it "
                              f"with keras.saving.register_keras_serializable() or pass custom_objects="

@@ -7,6 +7,14 @@ and the argument) and reads the weights in Keras's order, walking the file's gro
 wrote them (``layers/<class name, numbered>/vars/<i>``, recurrent cells, attention projections,
 nested models). Writing does the reverse. Only classes gradflow has are ever built, and no code is
 ever unpickled: HDF5 datasets are read as plain arrays.
+
+Reading is as careful as gradflow's own format: the zip members are bounded (config.json and
+metadata.json at 16 MB, the weights at what the rebuilt model can hold), the JSON's nesting is
+bounded, the model is rebuilt under a budget of the values the weights file can store, and the HDF5
+file may hold only plain groups and datasets: external storage, soft and external links and virtual
+datasets are refused (they would read other files of this machine). Each dataset's shape and dtype
+is checked against its weight before it is read; integer data for a float weight and values that
+overflow the weight's dtype are errors naming the weight.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import zipfile
 import numpy as np
 
 from .._naming import snake_case
+from .saving_lib import ModelFileError, _weight_budget, atomic_write, checked_cast, parse_json
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
 
@@ -143,18 +152,43 @@ def _model_config(class_name, config, where):
 
 
 # -- weights ----------------------------------------------------------------------------------
-def _group_arrays(group, class_name: str) -> list:
-    """A layer's datasets in Keras's weight order: its own ``vars/0..n``, then known sub-objects."""
+def _child(group, name: str, where: str):
+    """``group[name]`` when it is a hard link to a plain group or dataset; soft and external links (which
+    can name other files, or loop) are refused, and so are datasets stored outside the file."""
+    h5py = _h5py()
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise KeyError(name)
+    if not isinstance(link, h5py.HardLink):
+        raise ModelFileError(f"{where}: {group.name.rstrip('/')}/{name} is a {type(link).__name__}; a weights file "
+                             f"may hold only plain groups and datasets (links could read other files)")
+    obj = group[name]
+    if isinstance(obj, h5py.Dataset):
+        if obj.external:
+            raise ModelFileError(f"{where}: dataset {obj.name} keeps its values in external file(s) "
+                                 f"{[e[0] for e in obj.external]}; not allowed in a weights file")
+        if obj.is_virtual:
+            raise ModelFileError(f"{where}: dataset {obj.name} is a virtual dataset (it maps other files); not "
+                                 f"allowed in a weights file")
+    return obj
+
+
+def _has(group, name: str) -> bool:
+    return group.get(name, getlink=True) is not None
+
+
+def _group_datasets(group, class_name: str, where: str) -> list:
+    """A layer's datasets (unread) in Keras's weight order: its own ``vars/0..n``, then known sub-objects."""
     out = []
-    if "vars" in group:
-        vars_ = group["vars"]
-        out += [np.asarray(vars_[str(i)]) for i in range(len(vars_))]
+    if _has(group, "vars"):
+        vars_ = _child(group, "vars", where)
+        out += [_child(vars_, str(i), where) for i in range(len(vars_))]
     for sub in _SUBGROUPS.get(class_name, []):
-        if sub in group:
-            inner = group[sub]
-            out += _group_arrays(inner, "")
-            if "cell" in inner:
-                out += _group_arrays(inner["cell"], "")
+        if _has(group, sub):
+            inner = _child(group, sub, where)
+            out += _group_datasets(inner, "", where)
+            if _has(inner, "cell"):
+                out += _group_datasets(_child(inner, "cell", where), "", where)
     return out
 
 
@@ -172,37 +206,51 @@ def _container_names(layers) -> list:
     return names
 
 
-def _model_arrays(model, group, where: str) -> list:
+def _model_datasets(model, group, where: str) -> list:
     from ..models.model import Model
 
-    arrays = []
+    datasets = []
     layers = model.layers
-    container = group["layers"] if "layers" in group else None
+    container = _child(group, "layers", where) if _has(group, "layers") else None
     for layer, key in zip(layers, _container_names(layers)):
         if not layer.weights:
             continue
-        if container is None or key not in container:
+        if container is None or not _has(container, key):
             raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for layers/{key})")
         if isinstance(layer, Model):
-            arrays += _model_arrays(layer, container[key], where)
+            datasets += _model_datasets(layer, _child(container, key, where), where)
         else:
-            arrays += _group_arrays(container[key], type(layer).__name__)
-    return arrays
+            datasets += _group_datasets(_child(container, key, where), type(layer).__name__, where)
+    return datasets
+
+
+def _read_checked(dataset, name: str, shape: tuple, dtype, where: str) -> np.ndarray:
+    """One dataset's values as ``dtype``, after checking its shape and kind (before reading it) and that
+    no value overflows ``dtype`` (a float64 1e300 is no float32 weight)."""
+    if tuple(dataset.shape) != tuple(shape):
+        raise ModelFileError(f"{where}: weight {name!r} expects shape {tuple(shape)}, the file has "
+                             f"{tuple(dataset.shape)}")
+    kind = dataset.dtype.kind
+    if np.dtype(dtype).kind == "f" and kind != "f" or np.dtype(dtype).kind != "f" and kind == "f":
+        raise ModelFileError(f"{where}: weight {name!r} is {np.dtype(dtype)} but the file stores {dataset.dtype} "
+                             f"(no silent casts between integers and floats)")
+    return checked_cast(np.asarray(dataset[()]), dtype, name, where)
 
 
 def load_keras_model(members: dict, where: str, custom_objects=None, compile: bool = True):
-    """The gradflow model of a Keras ``.keras`` archive (members already read and CRC-checked)."""
-    from .saving_lib import ModelFileError
+    """The gradflow model of a Keras ``.keras`` archive: ``members`` maps ``config.json`` and
+    ``metadata.json`` to their (bounded) bytes and ``model.weights.h5`` to a callable
+    ``open_weights(limit)`` that returns the member's bytes when it is at most ``limit`` bytes."""
     from .serialization import deserialize_keras_object
 
     h5py = _h5py()
-    try:
-        config = json.loads(members["config.json"].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{where}: config.json is not valid JSON ({exc})") from None
+    config = parse_json(members["config.json"], f"{where}: config.json")
+    weights = members["model.weights.h5"]
+    stored = max(weights.size, 0) // 2  # the most values the weights member can hold (float16 at least)
     try:
         entry = _from_keras(config, where)
-        model = deserialize_keras_object(entry, custom_objects=custom_objects)
+        with _weight_budget(stored + _BUDGET_SLACK, stored, where, "model.weights.h5"):
+            model = deserialize_keras_object(entry, custom_objects=custom_objects)
     except ModelFileError:
         raise
     except Exception as exc:
@@ -210,40 +258,53 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
             from exc
     if not model.built:
         raise ModelFileError(f"{where}: the Keras model has no input shape, so its weights cannot be placed")
-    try:
-        with h5py.File(io.BytesIO(members["model.weights.h5"]), "r") as f:
-            arrays = _model_arrays(model, f, where)
-            opt_vars = f["optimizer"]["vars"] if "optimizer" in f and "vars" in f["optimizer"] else None
-            optimizer_arrays = [np.asarray(opt_vars[str(i)]) for i in range(len(opt_vars))] if opt_vars else []
-    except (OSError, KeyError) as exc:
-        raise ModelFileError(f"{where}: unreadable model.weights.h5 ({exc})") from None
     params = model.weights
-    if len(arrays) != len(params):
-        raise ModelFileError(f"{where}: the file holds {len(arrays)} weight arrays for the model's {len(params)}")
-    for p, a in zip(params, arrays):
-        if tuple(a.shape) != tuple(p.shape):
-            raise ModelFileError(f"{where}: weight {p.name!r} expects shape {tuple(p.shape)}, the file has "
-                                 f"{tuple(a.shape)}")
+    model_bytes = sum(int(p.data.size) * 8 for p in params)
+    limit = 4 * model_bytes + _H5_SLACK  # the weights, the optimizer's slots (up to 3 per weight), HDF5 overhead
+    raw = weights(limit)
+    compile_cfg = config.get("compile_config") if compile and isinstance(config, dict) else None
+    compiled, optimizer_arrays = False, None
+    try:
+        with h5py.File(io.BytesIO(raw), "r") as f:
+            datasets = _model_datasets(model, f, where)
+            if len(datasets) != len(params):
+                raise ModelFileError(f"{where}: the file holds {len(datasets)} weight arrays for the model's "
+                                     f"{len(params)}")
+            arrays = [_read_checked(d, p.name, p.shape, p.dtype, where) for d, p in zip(datasets, params)]
+            if compile_cfg:
+                compiled = _try_compile(model, compile_cfg, where)
+            if compiled and _has(f, "optimizer") and _has(_child(f, "optimizer", where), "vars"):
+                opt_vars = _child(_child(f, "optimizer", where), "vars", where)
+                optimizer_arrays = _optimizer_values(
+                    model, [_child(opt_vars, str(i), where) for i in range(len(opt_vars))], where)
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise ModelFileError(f"{where}: unreadable model.weights.h5 ({type(exc).__name__}: {exc})") from None
     model.set_weights(arrays)
-    compile_cfg = config.get("compile_config")
-    if compile and compile_cfg:
-        import warnings
-
-        try:
-            _compile_from_keras(model, compile_cfg)
-        except Exception as exc:  # the model itself loaded; say what was left out
-            warnings.warn(f"{where}: the model loaded, but its Keras compile settings could not be restored "
-                          f"({type(exc).__name__}: {exc}); call compile() yourself", RuntimeWarning, stacklevel=3)
-            return model
-        if optimizer_arrays:
-            try:
-                _set_optimizer_arrays(model, optimizer_arrays, where)
-            except Exception as exc:
-                warnings.warn(f"{where}: the optimizer state was not restored ({exc}); training restarts its "
-                              f"moments", RuntimeWarning, stacklevel=3)
+    if optimizer_arrays is not None:
+        _set_optimizer_arrays(model, optimizer_arrays, where)
     return model
 
 
+def _try_compile(model, cfg: dict, where: str) -> bool:
+    """Compile ``model`` with a Keras compile config; when that fails, the model still loads (uncompiled)
+    with a warning saying what was left out."""
+    import warnings
+
+    try:
+        _compile_from_keras(model, cfg)
+    except Exception as exc:
+        warnings.warn(f"{where}: the model loaded, but its Keras compile settings could not be restored "
+                      f"({type(exc).__name__}: {exc}); call compile() yourself", RuntimeWarning, stacklevel=4)
+        return False
+    return True
+
+
+#: bytes a weights file may hold beyond its arrays (HDF5 headers and metadata)
+_H5_SLACK = 16 << 20
+#: elements a rebuilt model may allocate beyond what its weights member can store
+_BUDGET_SLACK = 1 << 20
 def _compile_from_keras(model, cfg: dict) -> None:
     from .. import optimizers
 
@@ -358,16 +419,37 @@ def _optimizer_arrays(model) -> list:
     return out
 
 
-def _set_optimizer_arrays(model, arrays, where) -> None:
+def _optimizer_values(model, datasets, where) -> list:
+    """The optimizer variables' values, each checked against the variable it will fill (count, shape, kind)
+    before it is read; a mismatch is an error, as in Keras."""
     opt = model.optimizer
     params = model._optimizer_params()
     names = opt._slot_names()
     has_lr = opt.get_config().get("learning_rate") is not None and not isinstance(
         opt.get_config().get("learning_rate"), dict)
     expected = 1 + int(has_lr) + len(params) * len(names)
-    if len(arrays) != expected:
-        raise ValueError(f"{where}: the file holds {len(arrays)} optimizer variables, the model's optimizer needs "
-                         f"{expected}")
+    if len(datasets) != expected:
+        raise ModelFileError(f"{where}: the file holds {len(datasets)} optimizer variables, the model's optimizer "
+                             f"({type(opt).__name__}) needs {expected}")
+    specs = [("iterations", (), np.int64)] + ([("learning_rate", (), np.float32)] if has_lr else [])
+    specs += [(f"{p.name}/{slot}", tuple(p.shape), p.dtype) for p in params for slot in names]
+    out = []
+    for d, (name, shape, dtype) in zip(datasets, specs):
+        if name == "iterations":  # Keras stores int64; an integer count either way
+            if tuple(d.shape) != () or d.dtype.kind not in "iu":
+                raise ModelFileError(f"{where}: optimizer variable 'iterations' is {d.dtype}{tuple(d.shape)}, "
+                                     f"expected an integer scalar")
+            out.append(np.asarray(d[()], dtype=np.int64))
+        else:
+            out.append(_read_checked(d, f"optimizer {name}", shape, dtype, where))
+    return out
+
+
+def _set_optimizer_arrays(model, arrays, where) -> None:
+    opt = model.optimizer
+    params = model._optimizer_params()
+    names = opt._slot_names()
+    has_lr = len(arrays) == 2 + len(params) * len(names)
     state = {"iterations": np.asarray(arrays[0], dtype=np.int64)}
     rest = arrays[1:]
     if has_lr:
@@ -405,7 +487,6 @@ def save_keras_model(model, path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras loads it)."""
     from datetime import datetime, timezone
 
-    from .saving_lib import atomic_write
     from .serialization import serialize_keras_object
 
     h5py = _h5py()

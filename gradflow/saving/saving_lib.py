@@ -312,9 +312,46 @@ def _check_specs(params, keys, specs, where: str, check_names: bool) -> None:
 
 
 def _check_against(params, keys, arrays, where: str, check_names: bool) -> list[np.ndarray]:
-    """The arrays cast to each parameter's dtype, after checking count, names, shapes, dtypes."""
+    """The arrays cast to each parameter's dtype, after checking count, names, shapes, dtypes (and that no
+    value overflows the parameter's dtype)."""
     _check_specs(params, keys, [(a.shape, a.dtype) for a in arrays], where, check_names)
-    return [a.astype(p.dtype, copy=False) for p, a in zip(params, arrays)]
+    return [checked_cast(a, p.dtype, key, where) for p, key, a in zip(params, keys, arrays)]
+
+
+#: the most config.json / metadata.json may inflate to, and how deep their JSON may nest
+MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 200
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def parse_json(raw: bytes, where: str):
+    """JSON of a model file: at most MAX_JSON_BYTES and MAX_JSON_DEPTH levels deep (checked before parsing,
+    so a hostile file cannot exhaust the stack), else :class:`ModelFileError` naming the member."""
+    if len(raw) > MAX_JSON_BYTES:
+        raise ModelFileError(f"{where} is {len(raw)} bytes, over the limit of {MAX_JSON_BYTES}")
+    plain = _JSON_STRING.sub(b'""', raw)  # brackets inside strings do not nest
+    codes = np.frombuffer(plain, dtype=np.uint8)
+    steps = np.isin(codes, (0x5B, 0x7B)).astype(np.int32) - np.isin(codes, (0x5D, 0x7D)).astype(np.int32)
+    deepest = int(np.cumsum(steps).max()) if len(steps) else 0
+    if deepest > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{where} nests {deepest} levels deep, over the limit of {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{where} is not valid JSON ({exc})") from None
+
+
+def checked_cast(array: np.ndarray, dtype, name: str, where: str) -> np.ndarray:
+    """``array`` as ``dtype``; values finite in the file that would become Inf (float64 past float32's range)
+    are an error naming the weight."""
+    with np.errstate(over="ignore"):
+        out = array.astype(dtype, copy=False)
+    if out.dtype.kind == "f" and array.dtype.kind == "f" and out.dtype.itemsize < array.dtype.itemsize:
+        with np.errstate(all="ignore"):
+            if not np.isfinite(out).all() and (np.isfinite(array) & ~np.isfinite(out)).any():
+                raise ModelFileError(f"{where}: weight {name!r} holds values beyond the range of {out.dtype} "
+                                     f"(largest magnitude {float(np.nanmax(np.abs(array[np.isfinite(array)]))):.3g})")
+    return out
 
 
 # -- bounded reading of model files ------------------------------------------------------------
@@ -445,11 +482,7 @@ def _read_config(archive: _Archive, where: str) -> dict:
     if CONFIG_NAME not in archive:
         raise ModelFileError(f"{where}: not a gradflow model file (no {CONFIG_NAME}; members: "
                              f"{', '.join(archive.names()) or 'none'})")
-    raw = archive.read(CONFIG_NAME, _MAX_CONFIG)
-    try:
-        config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelFileError(f"{where}: {CONFIG_NAME} is not valid JSON ({exc})") from None
+    config = parse_json(archive.read(CONFIG_NAME, _MAX_CONFIG), f"{where}: {CONFIG_NAME}")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{where}: {CONFIG_NAME} is not a gradflow model config (format "
                              f"{config.get('format') if isinstance(config, dict) else None!r})")

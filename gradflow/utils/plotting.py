@@ -18,16 +18,21 @@ def _history_dict(history) -> dict[str, list[float]]:
     return {str(k): [float(v) for v in values] for k, values in logs.items()}
 
 
-def plot_history(history, path: str | os.PathLike, metrics=None, title: str | None = None) -> Path:
+def plot_history(history, path: str | os.PathLike, metrics=None, title: str | None = None,
+                 validation_label: str = "validation", labels: dict | None = None, columns: int = 3) -> Path:
     """Write one panel per metric (``loss`` first), each with its ``val_`` curve when present.
 
-    ``metrics`` restricts the panels (e.g. ``["loss", "accuracy"]``). Draws off-screen with the
+    ``metrics`` restricts the panels (e.g. ``["loss", "accuracy"]``); ``validation_label`` names the
+    ``val_`` curves (say ``"test"`` when ``validation_data`` was the test set); ``labels`` gives a
+    panel a longer title (``{"loss": "loss (mean squared error)"}``); at most ``columns`` panels
+    share a row, so many metrics make a grid rather than a long strip. Draws off-screen with the
     Agg canvas, so it never changes the user's matplotlib backend. Returns the written path.
     """
     logs = _history_dict(history)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError(
             "plot_history needs matplotlib; install it with: pip install 'gradflow[plot]' "
@@ -42,16 +47,21 @@ def plot_history(history, path: str | os.PathLike, metrics=None, title: str | No
             raise ValueError(f"plot_history: metrics {unknown} not in the history; available: {names}")
         names = list(metrics)
 
-    fig = Figure(figsize=(5 * len(names), 4), dpi=100)
+    if columns < 1:
+        raise ValueError(f"plot_history: columns must be >= 1, got {columns}")
+    cols = min(columns, len(names))
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(5 * cols, 4 * rows), dpi=100)
     FigureCanvasAgg(fig)
     for i, name in enumerate(names):
-        ax = fig.add_subplot(1, len(names), i + 1)
-        for key, label in ((name, "train"), ("val_" + name, "validation")):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for key, label in ((name, "train"), ("val_" + name, validation_label)):
             if key in logs:
                 values = logs[key]
                 ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=label)
         ax.set_xlabel("epoch")
-        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title((labels or {}).get(name, name))
         ax.grid(True, alpha=0.3)
         ax.legend()
     if title:

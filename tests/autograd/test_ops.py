@@ -190,9 +190,10 @@ def test_shape_errors_name_both_shapes():
 
 
 def test_creation_functions():
-    assert gf.zeros(2, 3).shape == (2, 3) and gf.zeros((2, 3)).dtype == np.float32
+    floatx = np.dtype(gf.backend.floatx())  # float32, or float64 on the reference backend
+    assert gf.zeros(2, 3).shape == (2, 3) and gf.zeros((2, 3)).dtype == floatx
     assert gf.full((2,), 7.0).numpy().tolist() == [7.0, 7.0]
-    assert gf.arange(5).dtype == np.int64 and gf.arange(0.0, 1.0, 0.25).dtype == np.float32
+    assert gf.arange(5).dtype == np.int64 and gf.arange(0.0, 1.0, 0.25).dtype == floatx
     assert gf.ones(2, dtype=np.float16).dtype == np.float16
     assert gf.tensor([1, 2]).dtype.kind == "i"
     assert gf.tensor([1.0, 2.0], dtype="float64").dtype == np.float64

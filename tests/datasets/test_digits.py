@@ -1,4 +1,4 @@
-"""digits: scikit-learn's bundled 8x8 images with a fixed, stratified, seeded split."""
+"""digits: the bundled 8x8 images (the ones scikit-learn ships) with a fixed, stratified, seeded split."""
 import numpy as np
 import pytest
 
@@ -49,15 +49,27 @@ def test_other_test_split():
     assert len(x_test) == 899 and len(x_train) == 898
 
 
-def test_missing_sklearn_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(digits.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ImportError, match="pip install scikit-learn"):
-        digits.load_data()
+def test_needs_no_scikit_learn(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name.split(".")[0] == "sklearn":
+            raise ImportError("scikit-learn is not installed")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    (x_train, _), (x_test, _) = digits.load_data()
+    assert len(x_train) + len(x_test) == digits.NUM_IMAGES
 
 
-def test_falls_back_to_load_digits_when_file_moves(monkeypatch, split):
-    pytest.importorskip("sklearn")
-    monkeypatch.setattr(digits, "_BUNDLED", digits.Path("no") / "such.csv.gz")
-    (x_train, y_train), _ = digits.load_data()
-    np.testing.assert_array_equal(x_train, split[0][0])
-    np.testing.assert_array_equal(y_train, split[0][1])
+def test_damaged_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "digits.npz"
+    raw = bytearray(digits._FILE.read_bytes())
+    raw[100] ^= 0xFF
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="damaged: SHA-256"):
+        digits._read_digits(bad)
+    with pytest.raises(FileNotFoundError, match="reinstall"):
+        digits._read_digits(tmp_path / "missing.npz")

@@ -3,6 +3,9 @@ autotuning and its on-disk cache, explain(), errors) and the call()/shape_key() 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,11 +19,14 @@ TEST_OP = "_test_dispatch_op"
 
 @pytest.fixture(autouse=True)
 def clean_dispatch(monkeypatch):
-    """Each test starts from auto, autotune on, no overrides, nothing timed; all restored after."""
+    """Each test starts from auto, autotune on (so not deterministic), no overrides, nothing timed or
+    saved; all restored after."""
     monkeypatch.setattr(config, "kernels", "auto")
     monkeypatch.setattr(config, "op_kernels", {})
     monkeypatch.setattr(config, "autotune", True)
-    monkeypatch.delenv("GRADFLOW_CACHE_DIR", raising=False)
+    monkeypatch.setattr(config, "deterministic", False)
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", "off")
+    monkeypatch.setattr(dispatch, "_busy", lambda: False)  # a quiet machine, whatever the real load
     dispatch.reset()
     yield
     dispatch.reset()
@@ -214,3 +220,98 @@ def test_get_is_cached_until_config_changes_and_fast_path_uses_winner(monkeypatc
     f2 = dispatch.get("matmul", "cpu", "numpy")
     assert f2 is not f1 and "requested by config" in dispatch.explain(print_fn=None)
     dispatch.reset()
+
+
+def test_settings_are_checked_when_set(monkeypatch):
+    """A typo in a setting is a clear error at once, not a failure (or silence) at the first op."""
+    monkeypatch.setattr(config, "kernels", "auto")
+    monkeypatch.setattr(config, "op_kernels", {})
+    with pytest.raises(ValueError, match=r"config.kernels='gpu' is not a kernel choice; use one of auto, numpy"):
+        config.kernels = "gpu"
+    assert config.kernels == "auto"
+    with pytest.raises(ValueError, match=r"'conv2d_fwd' is not an op .*did you mean 'conv2d_forward'"):
+        config.op_kernels["conv2d_fwd"] = "numpy"
+    with pytest.raises(ValueError, match=r"op_kernels\['matmul'\]='blas' is not a kernel choice"):
+        config.op_kernels.update(matmul="blas")
+    with pytest.raises(ValueError, match="not an op"):
+        config.op_kernels = {"matmull": "numpy"}
+    with pytest.raises(ValueError, match="must be True or False"):
+        config.autotune = "yes"
+    assert config.op_kernels == {}
+    config.kernels = " NumPy "
+    assert config.kernels == "numpy"
+    config.op_kernels = {"matmul": "numba"}
+    assert dispatch.choose("matmul")[0] == "numba"
+
+
+def test_unknown_kernel_in_environment_fails_at_import():
+    r = subprocess.run([sys.executable, "-c", "import gradflow"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "GRADFLOW_KERNELS": "gpu"})
+    assert r.returncode != 0 and "GRADFLOW_KERNELS='gpu' is not a kernel choice" in r.stderr
+
+
+def test_explain_lists_only_what_can_run_here(monkeypatch):
+    monkeypatch.setattr(dispatch, "cupy_status", lambda: (False, "no CuPy"))
+    dispatch.reset()
+    text = dispatch.explain(print_fn=None)
+    assert text.startswith("GPU: none usable here")
+    assert "usable here: cpu: numba, numpy, reference)" in text and "vendor" not in text.split("\n", 1)[1]
+    monkeypatch.setattr(dispatch, "cupy_status", lambda: (True, "CuPy 14 with 1 CUDA device(s)"))
+    text = dispatch.explain(print_fn=None)
+    assert "cuda: cuda, vendor" in text and text.startswith("GPU: CuPy 14")
+
+
+def _register_fast_and_slow():
+    calls = []
+
+    def slow(x):
+        calls.append("slow")
+        time.sleep(0.002)
+        return x + 1
+
+    def fast(x):
+        calls.append("fast")
+        return x + 1
+
+    dispatch.register(TEST_OP, "numba", slow)
+    dispatch.register(TEST_OP, "numpy", fast)
+    return calls
+
+
+def test_deterministic_mode_never_times_and_ignores_saved_tunings(monkeypatch, tmp_path):
+    """The default: the same choice in every process, whatever the load or the tuning history."""
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", str(tmp_path))
+    calls = _register_fast_and_slow()
+    x = np.zeros(3)
+    assert dispatch.call(TEST_OP, x)[0] == 1 and calls == ["slow", "fast"] * 3  # warm-up + 2 timed rounds
+    assert dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))[0] == "numpy"  # the tuned winner
+    config.deterministic = True
+    calls.clear()
+    dispatch.call(TEST_OP, x)
+    name, reason = dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))
+    assert calls == ["slow"] and name == "numba" and "deterministic" in reason
+    dispatch.reset()
+    dispatch.call(TEST_OP, x)  # a fresh process: still no timing, still the preferred one
+    assert calls == ["slow", "slow"]
+
+
+def test_a_tuning_timed_on_a_busy_machine_is_used_but_not_saved(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(dispatch, "_busy", lambda: True)
+    _register_fast_and_slow()
+    x = np.zeros(3)
+    dispatch.call(TEST_OP, x)
+    name, reason = dispatch.choose(TEST_OP, "cpu", None, dispatch.shape_key((x,)))
+    assert name == "numpy" and "busy machine, so not saved" in reason
+    assert not (tmp_path / "autotune.json").exists()
+
+
+def test_cache_dir_defaults_to_xdg_and_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.delenv("GRADFLOW_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert dispatch.cache_dir() == str(tmp_path / "xdg" / "gradflow")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert dispatch.cache_dir() == str(tmp_path / "home" / ".cache" / "gradflow")
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", "off")
+    assert dispatch.cache_dir() is None

@@ -52,7 +52,8 @@ def test_small_cnn_summary_exact_text():
     assert all(len(line) == 70 for line in lines if line.startswith(("+", "|")))
 
 
-def test_summary_prints_to_stdout_with_thousands_separators(capsys):
+def test_summary_prints_to_stdout_with_thousands_separators(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     model = Sequential([Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)), MaxPooling2D(2), Flatten(),
                         Dense(128, activation="relu"), Dense(10, activation="softmax")])
     model.summary()
@@ -63,6 +64,24 @@ def test_summary_prints_to_stdout_with_thousands_separators(capsys):
     assert f"{dense:,}" in out and f" Total params: {total:,} ({readable_size(total * 4)})" in out
     assert f" Total params: {total:,} (2.65 MB)" in out  # 693,962 params * 4 bytes
     assert len(out.splitlines()[1]) == 88  # Keras 3's default width
+
+
+@pytest.mark.parametrize("columns, chain, graph", [("200", 88, 108), ("80", 80, 80), ("100", 88, 100),
+                                                    ("20", 40, None)])
+def test_default_width_fits_the_terminal(monkeypatch, columns, chain, graph):
+    from gradflow.layers import Add
+    from gradflow.models import Model
+
+    monkeypatch.setenv("COLUMNS", columns)
+    lines = []
+    Sequential([Dense(3, input_shape=(5,)), Dense(2)]).summary(print_fn=lines.append)
+    assert {len(line) for line in lines if line.startswith(("+", "|"))} == {chain}
+    inp = Input(shape=(4,))
+    lines = []
+    Model(inp, Add()([Dense(4)(inp), inp])).summary(print_fn=lines.append)
+    if graph is not None:  # (narrower than its four columns' minimum widths, a graph's table keeps them)
+        assert {len(line) for line in lines if line.startswith(("+", "|"))} == {graph}
+    assert any("Connecte" in line for line in lines)
 
 
 def test_readable_size_matches_keras():
@@ -93,7 +112,8 @@ def test_nested_model_row():
     assert "block (Sequential)" in row and "(None, 2)" in row and row.rstrip(" |").endswith("26")
 
 
-def test_functional_summary_connects_a_graph_and_counts_shared_weights_once():
+def test_functional_summary_connects_a_graph_and_counts_shared_weights_once(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
     import gradflow as keras
     from gradflow import layers
 

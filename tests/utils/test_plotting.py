@@ -39,3 +39,32 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(ImportError, match=r"gradflow\[plot\]"):
         plot_history(HISTORY, tmp_path / "x.png")
+
+
+def _png_size(path):
+    import struct
+
+    data = path.read_bytes()
+    return struct.unpack(">II", data[16:24])
+
+
+def test_many_metrics_make_a_grid_not_a_strip(tmp_path):
+    history = {name: [1.0, 0.5] for name in ("loss", "a", "b", "c", "d")}
+    assert _png_size(plot_history(history, tmp_path / "grid.png")) == (1500, 800)  # 3 + 2 panels
+    assert _png_size(plot_history(history, tmp_path / "row.png", columns=5)) == (2500, 400)
+    with pytest.raises(ValueError, match="columns must be >= 1"):
+        plot_history(history, tmp_path / "x.png", columns=0)
+
+
+def test_validation_label_and_panel_titles(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    seen = {"plots": [], "titles": []}
+    real_plot, real_title = Axes.plot, Axes.set_title
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: (seen["plots"].append(k.get("label")),
+                                                             real_plot(self, *a, **k))[1])
+    monkeypatch.setattr(Axes, "set_title", lambda self, text, *a, **k: (seen["titles"].append(text),
+                                                                         real_title(self, text, *a, **k))[1])
+    plot_history(HISTORY, tmp_path / "c.png", validation_label="test", labels={"loss": "loss (MSE)"})
+    assert seen["plots"] == ["train", "test", "train", "test"]
+    assert seen["titles"] == ["loss (MSE)", "accuracy"]
