@@ -34,6 +34,7 @@ from ..backend import is_cupy_array
 from ..layers.base import _ADD_LOSS_USED
 from ..layers.symbolic import flatten, pack_as
 from ..progbar import Progbar
+from ..saving.compile_config import deserialize_compile_args, serialize_compile_args
 from .compile_utils import CompiledLoss, CompileMetrics, apply_activation, class_weights_for
 
 __all__ = ["Trainer", "NotCompiledError", "NonFiniteLossError", "resolve_verbose"]
@@ -660,77 +661,17 @@ class Trainer:
         self._loss_tracker.update_state(loss, sample_weight=len(xs[0]))
         return self.get_metrics_result()
 
-    # -- compile settings in files --------------------------------------------------------------
-    def _compile_config(self) -> dict:
-        """JSON-able compile settings (registered names/configs only) for saving."""
-        from .. import losses, metrics as metrics_mod, optimizers
+    # -- compile settings in files (Keras 3's hooks) -------------------------------------------
+    def get_compile_config(self) -> dict | None:
+        """The arguments given to ``compile`` as JSON-able data (registered names and configs), or
+        None before ``compile``; saved in model files and restored by ``compile_from_config``."""
+        if not self.compiled:
+            return None
+        return serialize_compile_args(self.optimizer, self._compile_args or {})
 
-        args = self._compile_args or {}
-
-        def loss_cfg(loss):
-            if loss is None or isinstance(loss, str):
-                return loss
-            try:
-                return losses.serialize(loss)
-            except ValueError:
-                return {"unregistered": getattr(loss, "__name__", type(loss).__name__)}
-
-        def metric_cfg(m):
-            if isinstance(m, str):
-                return m
-            if isinstance(m, (list, tuple)):
-                return [metric_cfg(e) for e in m]
-            try:
-                return metrics_mod.serialize(m) if isinstance(m, metrics_mod.Metric) else losses.serialize(m)
-            except (ValueError, TypeError, AttributeError):
-                return {"unregistered": getattr(m, "name", None) or getattr(m, "__name__", repr(m))}
-
-        def structure(value, fn):
-            if value is None:
-                return None
-            if isinstance(value, dict):
-                return {"__dict__": {k: fn(v) for k, v in value.items()}}
-            if isinstance(value, (list, tuple)):
-                return [fn(v) for v in value]
-            return fn(value)
-
-        return {"optimizer": optimizers.serialize(self.optimizer),
-                "loss": structure(args.get("loss"), loss_cfg),
-                "metrics": structure(args.get("metrics"), metric_cfg),
-                "weighted_metrics": structure(args.get("weighted_metrics"), metric_cfg),
-                "loss_weights": structure(args.get("loss_weights"), lambda w: w)}
-
-    def _compile_from_config(self, cfg: dict) -> None:
-        from .. import losses, metrics as metrics_mod, optimizers
-
-        def check(value, what):
-            if isinstance(value, dict) and "unregistered" in value:
-                raise ValueError(f"the saved {what} {value['unregistered']!r} is not a registered gradflow {what}")
-            return value
-
-        def loss(v):
-            v = check(v, "loss")
-            return losses.deserialize(v) if isinstance(v, dict) else v
-
-        def metric(m):
-            if isinstance(m, list):
-                return [metric(e) for e in m]
-            m = check(m, "metric")
-            return metrics_mod.deserialize(m) if isinstance(m, dict) else m
-
-        def structure(value, fn, is_list_leaf=False):
-            if value is None:
-                return None
-            if isinstance(value, dict) and "__dict__" in value:
-                return {k: fn(v) for k, v in value["__dict__"].items()}
-            if isinstance(value, list):
-                return [fn(v) for v in value]
-            return fn(value)
-
-        self.compile(optimizer=optimizers.deserialize(cfg["optimizer"]), loss=structure(cfg.get("loss"), loss),
-                     metrics=structure(cfg.get("metrics"), metric),
-                     weighted_metrics=structure(cfg.get("weighted_metrics"), metric),
-                     loss_weights=structure(cfg.get("loss_weights"), lambda w: w))
+    def compile_from_config(self, config: dict) -> None:
+        """``compile`` with the settings of ``get_compile_config()`` (a fresh optimizer)."""
+        self.compile(**deserialize_compile_args(config))
 
     # -- data ---------------------------------------------------------------------------------
     def _compute_backend(self):
