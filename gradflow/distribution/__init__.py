@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from .communicator import Communicator, FakeCommunicator, MPICommunicator, NCCLCommunicator, local_rank
 from .data_parallel import DataParallel
+from .strategy import LOCAL, DataParallelStrategy, LocalStrategy
 
 __all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
            "num_processes", "multi_process", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator",
-           "NCCLCommunicator", "local_rank"]
+           "NCCLCommunicator", "local_rank", "LocalStrategy", "DataParallelStrategy", "current_strategy"]
 
 _CURRENT = [None]
 
@@ -40,6 +41,13 @@ def multi_process():
     as if there were no distribution)."""
     dist = _CURRENT[0]
     return dist if dist is not None and dist.size > 1 else None
+
+
+def current_strategy() -> LocalStrategy:
+    """How the trainer spreads its steps: data-parallel when the active distribution spans several
+    processes, else the local (one-process) strategy."""
+    dist = multi_process()
+    return LOCAL if dist is None else DataParallelStrategy(dist)
 
 
 def writes_files() -> bool:
