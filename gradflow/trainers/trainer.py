@@ -26,19 +26,19 @@ import numbers
 
 import numpy as np
 
-from .. import config, optimizers
+from .. import optimizers
 from .. import metrics as metrics_mod
 from .._threads import owned_cpu_threads, training_threads
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
-from ..backend import _instance, array_module, get_backend, is_cupy_array
+from ..backend import _instance, get_backend, is_cupy_array
 from ..callbacks import CallbackList, TerminateOnNaN
 from ..distribution import current_strategy
 from ..layers.symbolic import flatten, pack_as
 from ..saving.compile_config import deserialize_compile_args, serialize_compile_args
 from . import data_adapter as da
 from . import loops
-from .compile_utils import CompiledLoss, CompileMetrics, class_weights_for
+from .compile_utils import CompiledLoss, CompileMetrics
 from .step import (Accumulator, NonFiniteLossError, custom_predict_function, custom_step, fast_step,
                    nonfinite_message, predict_function, raw, to_logs)
 
@@ -398,68 +398,6 @@ class Trainer:
             return backend if backend.device == "cuda" else _instance("cupy")
         return backend if backend.device == "cpu" else _instance("numpy")
 
-    def _split_x(self, x, where: str):
-        """(flat list of arrays, structure template or None) for what the caller passed as x."""
-        names = self._input_names()
-        if names is None:  # subclassed: any structure its call() takes
-            if isinstance(x, (dict, tuple)) or (isinstance(x, list) and x and all(hasattr(v, "shape") for v in x)):
-                flat = flatten(x)
-                return [da.as_array(v, f"{where}: x") for v in flat], pack_as(x, list(range(len(flat))))
-            return [da.as_array(x, f"{where}: x")], None
-        n = len(names)
-        if isinstance(x, dict):
-            missing = [k for k in names if k not in x]
-            unknown = sorted(set(x) - set(names))
-            if missing or unknown:
-                raise ValueError(f"{where}: x is a dict but the model's inputs are {names}; missing {missing}"
-                                 + (f", unknown {unknown}" if unknown else ""))
-            return [da.as_array(x[k], f"{where}: x[{k!r}]") for k in names], None
-        if n > 1:
-            if not isinstance(x, (list, tuple)) or len(x) != n:
-                got = f"a {type(x).__name__} of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
-                raise ValueError(f"{where}: the model has {n} inputs {names}; pass x as a list of {n} arrays or a "
-                                 f"dict keyed by input name, got {got}")
-            return [da.as_array(v, f"{where}: x[{i}] ({names[i]!r})") for i, v in enumerate(x)], None
-        if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
-            x = x[0]
-        return [da.as_array(x, f"{where}: x")], None
-
-    def _input_dtypes(self, xs, dtype) -> list:
-        """What each input array is cast to: the model's float dtype, except integer inputs that a
-        functional model declares as integer (``Input(dtype='int32')``)."""
-        inputs = getattr(self, "inputs", None)
-        if not inputs or len(inputs) != len(xs):
-            return [dtype] * len(xs)
-        return [np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else dtype for t in inputs]
-
-    def _split_y(self, y, where: str) -> list:
-        names = self._output_names()
-        n = len(names)
-        if isinstance(y, dict):
-            unknown = sorted(set(y) - set(names))
-            if unknown:
-                raise ValueError(f"{where}: y has keys {unknown} that are not outputs of the model; outputs: {names}")
-            return [None if y.get(k) is None else da.as_array(y[k], f"{where}: y[{k!r}]") for k in names]
-        if n > 1:
-            if not isinstance(y, (list, tuple)) or len(y) != n:
-                raise ValueError(f"{where}: the model has {n} outputs {names}; pass y as a list of {n} arrays or a "
-                                 f"dict keyed by output name")
-            return [None if v is None else da.as_array(v, f"{where}: y[{i}] ({names[i]!r})") for i, v in enumerate(y)]
-        if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
-            y = y[0]
-        return [da.as_array(y, f"{where}: y")]
-
-    def _split_sw(self, sw, where: str) -> list:
-        names = self._output_names()
-        if isinstance(sw, dict):
-            return [None if sw.get(k) is None else da.as_array(sw[k], f"{where}: sample_weight[{k!r}]")
-                    for k in names]
-        if isinstance(sw, (list, tuple)) and len(names) > 1 and len(sw) == len(names) and \
-                all(v is None or hasattr(v, "shape") for v in sw):
-            return [None if v is None else da.as_array(v, f"{where}: sample_weight[{i}]") for i, v in enumerate(sw)]
-        arr = da.as_array(sw, f"{where}: sample_weight")
-        return [arr] * len(names)
-
     def _ready_for(self, xs, template, where: str) -> None:
         """Build for the data if needed (else check its shape); resolve the compiled losses/metrics."""
         shapes = [(None,) + tuple(int(d) for d in a.shape[1:]) for a in xs]
@@ -484,133 +422,34 @@ class Trainer:
             self.check_input_shape(actual[0] if len(actual) == 1 else actual)
         self._resolve_compile()
 
+    def _data_spec(self) -> da.ModelSpec:
+        """What the data checks need to know about this (built, compiled) model."""
+        names = self._input_names()
+        inputs = getattr(self, "inputs", None)
+        dtype = self._dtype()
+        input_dtypes = None
+        if inputs:  # integer inputs a functional model declares (Input(dtype='int32')) stay integer
+            input_dtypes = tuple(np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else dtype for t in inputs)
+        try:
+            shapes = tuple(self._output_shapes())
+        except (TypeError, IndexError):
+            shapes = ()
+        outputs = self._output_names()
+        return da.ModelSpec(
+            input_names=None if names is None else tuple(names), output_names=tuple(outputs), output_shapes=shapes,
+            losses=tuple(self._losses or [None] * len(outputs)), dtype=dtype, input_dtypes=input_dtypes,
+            needs_targets=bool(self._compile_args and self._compile_args.get("loss") is not None),
+            free_sample_weights=self._overrides("compute_loss") or self._overrides("train_step"))
+
     def _convert_batch(self, x, y, sw, where: str, need_y: bool, class_weight=None, backend=None):
-        """Check and convert one batch (or a whole array set) for the model: inputs in the model's
-        dtype, targets checked against the outputs, sample weights as floats. Returns flat tuples."""
-        xs, template = self._split_x(x, where)
-        n = len(xs[0])
-        for i, a in enumerate(xs[1:], 1):
-            if len(a) != n:
-                raise ValueError(f"{where}: every input must hold the same number of samples; input 0 has {n}, "
-                                 f"input {i} has {len(a)}")
+        """Check and convert one batch (or a whole array set) for the model, building it first if
+        needed (``data_adapter.convert_for_model``). Returns flat tuples."""
+        xs, template = da.split_x(x, self._input_names(), where)
+        da.check_same_length(xs, where)
         if need_y and y is None and self._compile_args and self._compile_args.get("loss") is not None:
             raise ValueError(f"{where}: targets are missing; pass y= (or batches of (x, y)) to train or evaluate")
         self._ready_for(xs, template, where)
-        dtype = self._dtype()
-        check = need_y and config.check_finite
-        given = [a.dtype for a in xs]
-        with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: check_finite names them
-            xs = [a.astype(want, copy=False) if a.dtype != want else a
-                  for a, want in zip(xs, self._input_dtypes(xs, dtype))]
-        if check:
-            for label, a, was in zip(self._input_labels(len(xs), where), xs, given):
-                da.check_finite(a, label, was)
-        names = self._output_names()
-        ys = None
-        if y is not None:
-            ys = self._split_y(y, where)
-            for k, a in enumerate(ys):
-                if a is not None and len(a) != n:
-                    raise ValueError(f"{where}: x and y must hold the same number of samples; got {n} in x and "
-                                     f"{len(a)} in y" + (f"[{names[k]!r}]" if len(names) > 1 else ""))
-            shapes = self._output_shapes()
-            entries = self._losses or [None] * len(names)
-            label = (lambda k: f"{where}: y[{names[k]!r}]") if len(names) > 1 else (lambda k: f"{where}: y")
-            given = [None if a is None else a.dtype for a in ys]
-            ys = [a if a is None else (e.prepare_targets(a, shapes[k], dtype, where=label(k)) if e is not None
-                                       else (a.astype(dtype, copy=False) if a.dtype.kind == "f" else a))
-                  for k, (e, a) in enumerate(zip(entries, ys))]
-            if check:
-                for k, (a, was) in enumerate(zip(ys, given)):
-                    da.check_finite(a, label(k), was)
-        sws = None
-        if sw is not None:
-            sws = self._split_sw(sw, where)
-            for a in sws:
-                if a is not None and len(a) != n:
-                    raise ValueError(f"{where}: sample_weight must have one entry per sample; got {len(a)} for "
-                                     f"{n} samples")
-            sws = self._check_sample_weight_shapes(sws, n, where)
-        if class_weight is not None and ys is not None:
-            sws = self._with_class_weights(ys, sws, class_weight, where)
-        if sws is not None:
-            given = [None if a is None else a.dtype for a in sws]
-            sws = [None if a is None else a.astype(dtype, copy=False) for a in sws]
-            if check:
-                for k, (a, was) in enumerate(zip(sws, given)):
-                    da.check_finite(a, self._sw_label(k, where), was)
-        if backend is not None and backend.device == "cuda":
-            conv = (lambda parts: None if parts is None else [None if a is None else backend.asarray(a) for a in parts])
-            xs, ys, sws = conv(xs), conv(ys), conv(sws)
-        return tuple(xs), (None if ys is None else tuple(ys)), (None if sws is None else tuple(sws))
-
-    def _input_labels(self, n: int, where: str) -> list:
-        """How errors name each input array: ``fit: x``, ``fit: x['image']``, ``fit: x[1]``."""
-        if n == 1:
-            return [f"{where}: x"]
-        names = self._input_names()
-        if names is not None and len(names) == n:
-            return [f"{where}: x[{name!r}]" for name in names]
-        return [f"{where}: x[{i}]" for i in range(n)]
-
-    def _sw_label(self, k: int, where: str) -> str:
-        names = self._output_names()
-        return f"{where}: sample_weight" if len(names) == 1 else f"{where}: sample_weight[{names[k]!r}]"
-
-    def _check_sample_weight_shapes(self, sws, n: int, where: str) -> list:
-        """Each output's sample weights checked against its per-sample loss, ``(n,) + output_shape[1:-1]``:
-        one weight per sample (``(n,)``, or ``(n, 1)``, taken as ``(n,)``), or per leading axes of the
-        loss values (``(n, T)`` for a sequence output). A custom ``compute_loss``/``train_step`` takes any."""
-        if self._overrides("compute_loss") or self._overrides("train_step"):
-            return sws
-        try:
-            shapes = self._output_shapes()
-        except (TypeError, IndexError):
-            return sws
-        out = []
-        for k, a in enumerate(sws):
-            if a is None or k >= len(shapes) or not shapes[k]:
-                out.append(a)
-                continue
-            loss_shape = (n,) + tuple(shapes[k][1:-1])
-            shape = tuple(int(d) for d in a.shape)
-            if len(shape) >= 2 and shape[-1] == 1 and _prefix_of(shape[:-1], loss_shape):
-                a = a.reshape(a.shape[:-1])
-            elif not _prefix_of(shape, loss_shape):
-                names = self._output_names()
-                expected = " or ".join(str(loss_shape[:i]) for i in range(1, len(loss_shape) + 1))
-                output = f"output {names[k]!r}" if len(names) > 1 else "output"
-                raise ValueError(f"{self._sw_label(k, where)} has shape {shape}, but the model's {output} of shape "
-                                 f"{tuple(shapes[k])} takes sample weights of shape {expected} (one weight per "
-                                 f"sample{', or per sample and step' if len(loss_shape) > 1 else ''}); per-class "
-                                 f"weights go in class_weight={{class: weight}}")
-            out.append(a)
-        return out
-
-    def _with_class_weights(self, ys, sws, class_weight, where: str = "fit") -> list:
-        """Per-output sample weights times the ``class_weight`` of each sample's class (on the targets' device)."""
-        shapes, dtype = self._output_shapes(), self._dtype()
-        names = self._output_names()
-        out = []
-        for k, (y, s) in enumerate(zip(ys, sws or (None,) * len(ys))):
-            if y is None:
-                out.append(s)
-                continue
-            units = shapes[k][-1] if len(shapes[k]) >= 2 else 1
-            if isinstance(class_weight, dict) and isinstance(units, numbers.Integral):
-                n_classes = units if units > 1 else 2  # one sigmoid unit: classes 0 and 1
-                bad = sorted(c for c in class_weight
-                             if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= n_classes)
-                if bad:
-                    output = f"output {names[k]!r}" if len(names) > 1 else "output"
-                    raise ValueError(f"{where}: class_weight names class {bad[0]}"
-                                     + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
-                                     + f", but the model's {output} of shape {tuple(shapes[k])} has {units} "
-                                       f"unit{'s' if units != 1 else ''}, so it can only predict classes 0 to "
-                                       f"{n_classes - 1}")
-            c = array_module(y).asarray(class_weights_for(y, class_weight, shapes[k]).astype(dtype))
-            out.append(c if s is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
-        return out
+        return da.convert_for_model(self._data_spec(), xs, y, sw, where, need_y, class_weight, backend)
 
     def _source(self, x, y, sample_weight, batch_size, shuffle, where, need_y, class_weight=None,
                 validation_split=0.0):
@@ -641,7 +480,7 @@ class Trainer:
         if validation_split:
             (xs, ys, sws), val = da.split_validation((xs, ys, sws), validation_split)
         if class_weight is not None and ys is not None:
-            sws = tuple(self._with_class_weights(ys, sws, class_weight, where))
+            sws = tuple(da.with_class_weights(self._data_spec(), ys, sws, class_weight, where))
         return da.ArraySource((xs, ys, sws), batch_size, shuffle=shuffle, backend=backend), val
 
     # -- fit ----------------------------------------------------------------------------------
@@ -738,7 +577,7 @@ class Trainer:
     def _peek_build(self, source) -> None:
         """Build an unbuilt model from the first batch of a batch source (without losing it)."""
         first = source.peek()
-        xs, template = self._split_x(first[0], "fit")
+        xs, template = da.split_x(first[0], self._input_names(), "fit")
         self._ready_for(xs, template, "fit")
 
     # -- evaluate / predict -------------------------------------------------------------------
@@ -848,11 +687,6 @@ def _rows_given(x):
         x = x[0]
     shape = getattr(x, "shape", None)
     return int(shape[0]) if shape else None
-
-
-def _prefix_of(shape: tuple, full: tuple) -> bool:
-    """``shape`` is a non-empty leading part of ``full`` (None in ``full`` matches any size)."""
-    return 0 < len(shape) <= len(full) and all(f is None or s == f for s, f in zip(shape, full))
 
 
 def _concat(parts):
