@@ -22,6 +22,10 @@ uses the global batch's statistics instead). On the CuPy backend the gradients a
 GPUs by NCCL (``NCCLCommunicator``, one process per GPU, each on its local rank's device). The
 gradients travel in buckets whose all-reduces start during the backward pass
 (``DataParallel.backward``).
+
+The trainer never branches on the distribution: it asks ``current_strategy()`` (``strategy.py``:
+``LocalStrategy`` in one process, ``DataParallelStrategy`` over an active multi-process
+DataParallel) to shard, run the backward pass, reduce and gather.
 """
 from __future__ import annotations
 

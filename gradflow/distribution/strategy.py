@@ -54,6 +54,10 @@ class LocalStrategy:
         """The global mean of per-process means over ``count`` samples each."""
         return mean
 
+    def from_chief(self, make):
+        """``make()`` as the first process computes it, on every process (a shuffling order)."""
+        return make()
+
     def check_custom_step(self, model, kind: str) -> None:
         """Refuse a user's ``train_step``/``test_step`` where the strategy cannot run it."""
 
@@ -103,6 +107,10 @@ class DataParallelStrategy(LocalStrategy):
 
     def mean(self, mean, count):
         return self.dist.sum(mean * count) / self.dist.sum(count)
+
+    def from_chief(self, make):
+        comm = self.dist.comm
+        return comm.bcast(make() if self.dist.is_chief else None)
 
     def check_custom_step(self, model, kind):
         raise NotImplementedError(f"model {model.name!r} overrides {kind}_step: data-parallel training runs the "

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import config
 from ..backend import array_module, is_cupy_array
+from ..distribution import current_strategy
 from ..layers.symbolic import flatten, pack_as
 from .compile_utils import class_weights_for
 
@@ -244,15 +245,13 @@ def _to_device(arr, backend):
 def _permutation(n: int):
     """A shuffled index from gradflow's seeded generator, as a NumPy array. Data parallel: rank 0's,
     on every rank (each rank's generator also draws its own dropout masks, so they drift apart)."""
-    from ..distribution import multi_process
     from ..random import generator
 
-    dist = multi_process()
-    if dist is not None and not dist.is_chief:
-        return dist.comm.bcast(None)
-    perm = generator().permutation(n)
-    perm = perm if isinstance(perm, np.ndarray) else perm.get()
-    return perm if dist is None else dist.comm.bcast(perm)
+    def draw():
+        perm = generator().permutation(n)
+        return perm if isinstance(perm, np.ndarray) else perm.get()
+
+    return current_strategy().from_chief(draw)
 
 
 class ArraySource:
