@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 
-from .callback import Callback
 from ..distribution import writes_files
+from ..saving.saving_lib import atomic_write, weights_from_bytes, weights_to_bytes
+from .callback import Callback
 from .monitor import check_mode, monitored, resolve_mode
 
 __all__ = ["ModelCheckpoint", "CSVLogger", "BackupAndRestore", "TensorBoard"]
@@ -202,8 +203,6 @@ class BackupAndRestore(Callback):
         if not model.built:
             raise ValueError("BackupAndRestore: the model must be built before fit() to restore a backup; build it "
                              "(model.build(input_shape), or call it on a batch) first")
-        from ..saving.saving_lib import weights_from_bytes
-
         with open(self._meta) as f:
             meta = json.load(f)
         model.load_weights(self._weights)
@@ -226,8 +225,6 @@ class BackupAndRestore(Callback):
                 self._save()
 
     def _save(self):
-        from ..saving.saving_lib import atomic_write, weights_to_bytes
-
         if not writes_files():  # data parallel: rank 0's backup is the job's
             return
         model = self.model

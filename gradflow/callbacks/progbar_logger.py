@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from .callback import Callback
 from ..progbar import Progbar, is_interactive
+from .callback import Callback
 
 __all__ = ["ProgbarLogger"]
 

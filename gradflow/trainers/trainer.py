@@ -26,8 +26,8 @@ import numbers
 
 import numpy as np
 
-from .. import optimizers
 from .. import metrics as metrics_mod
+from .. import optimizers
 from .._threads import owned_cpu_threads, training_threads
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
