@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gradflow import callbacks as cbs
+from gradflow.callbacks.monitor import resolve_mode
 from gradflow.optimizers import SGD, schedules
 
 
@@ -157,7 +158,7 @@ def test_early_stopping_mode_max_and_auto():
     assert n == 2
     for name, want in [("val_auc", "max"), ("precision", "max"), ("val_recall", "max"), ("acc", "max"),
                        ("val_loss", "min"), ("mse", "min"), ("mean_absolute_error", "min")]:
-        assert cbs._resolve_mode("auto", name, model) == want, name
+        assert resolve_mode("auto", name, model) == want, name
 
 
 def test_mode_auto_uses_a_metric_direction_when_the_model_has_one():
@@ -166,7 +167,7 @@ def test_mode_auto_uses_a_metric_direction_when_the_model_has_one():
 
     model = FakeModel()
     model.metrics = [Metric()]
-    assert cbs._resolve_mode("auto", "val_score", model) == "max"
+    assert resolve_mode("auto", "val_score", model) == "max"
 
 
 def test_early_stopping_restore_best_weights():

@@ -22,15 +22,20 @@ uses the global batch's statistics instead). On the CuPy backend the gradients a
 GPUs by NCCL (``NCCLCommunicator``, one process per GPU, each on its local rank's device). The
 gradients travel in buckets whose all-reduces start during the backward pass
 (``DataParallel.backward``).
+
+The trainer never branches on the distribution: it asks ``current_strategy()`` (``strategy.py``:
+``LocalStrategy`` in one process, ``DataParallelStrategy`` over an active multi-process
+DataParallel) to shard, run the backward pass, reduce and gather.
 """
 from __future__ import annotations
 
 from .communicator import Communicator, FakeCommunicator, MPICommunicator, NCCLCommunicator, local_rank
 from .data_parallel import DataParallel
+from .strategy import LOCAL, DataParallelStrategy, LocalStrategy
 
 __all__ = ["DataParallel", "set_distribution", "distribution", "list_devices", "initialize", "process_id",
            "num_processes", "multi_process", "writes_files", "Communicator", "MPICommunicator", "FakeCommunicator",
-           "NCCLCommunicator", "local_rank"]
+           "NCCLCommunicator", "local_rank", "LocalStrategy", "DataParallelStrategy", "current_strategy"]
 
 _CURRENT = [None]
 
@@ -40,6 +45,13 @@ def multi_process():
     as if there were no distribution)."""
     dist = _CURRENT[0]
     return dist if dist is not None and dist.size > 1 else None
+
+
+def current_strategy() -> LocalStrategy:
+    """How the trainer spreads its steps: data-parallel when the active distribution spans several
+    processes, else the local (one-process) strategy."""
+    dist = multi_process()
+    return LOCAL if dist is None else DataParallelStrategy(dist)
 
 
 def writes_files() -> bool:

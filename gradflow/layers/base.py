@@ -60,11 +60,10 @@ class _CallContext(threading.local):
     def __init__(self):
         self.training = None
         self.depth = 0
+        self.outer = None  # the layer of the outermost call: add_loss marks it as adding losses
 
 
 _CONTEXT = _CallContext()
-#: set once any layer calls ``add_loss``: only then do model steps collect and clear added losses
-_ADD_LOSS_USED = [False]
 #: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before it is
 #: created (loading a model file charges them against what the file stores)
 WEIGHT_GUARD = threading.local()
@@ -138,6 +137,8 @@ class Layer:
 
     #: models check the caller's real batch shape (Keras: "found shape=(4, 3)"); layers see (None, ...)
     _checks_batch_shape = False
+    #: set on a layer once its call (or a sublayer's) ran ``add_loss``: only then are losses cleared/collected
+    _adds_loss = False
     _COMMON = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
     def __init_subclass__(cls, **kwargs):
@@ -365,7 +366,9 @@ class Layer:
 
     def add_loss(self, loss) -> None:
         """Add a loss term (a scalar Tensor) from ``call``: fit adds it to the compiled loss."""
-        _ADD_LOSS_USED[0] = True
+        self.__dict__["_adds_loss"] = True
+        if _CONTEXT.outer is not None:
+            _CONTEXT.outer.__dict__["_adds_loss"] = True
         if not isinstance(loss, Tensor):
             loss = Tensor(loss)
         if loss.ndim:
@@ -506,8 +509,10 @@ class Layer:
         training = kwargs.pop("training", None)
         if training is None:
             training = _CONTEXT.training
-        if _CONTEXT.depth == 0 and _ADD_LOSS_USED[0]:
-            self._clear_losses()
+        if _CONTEXT.depth == 0:
+            _CONTEXT.outer = self
+            if self._adds_loss:
+                self._clear_losses()
         x = _convert_inputs(inputs, self.dtype)
         if not self.built:
             shapes = ((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else

@@ -553,7 +553,7 @@ def save_model(model, path) -> None:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet; call build(input_shape), "
                          f"fit it, or give the first layer input_shape=")
     params = _model_weights(model)
-    compile_cfg = model._compile_config() if getattr(model, "compiled", False) else None
+    compile_cfg = model.get_compile_config() if getattr(model, "compiled", False) else None
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -643,7 +643,7 @@ def _load_from(archive: _Archive, where: str, custom_objects, compile: bool):
     opt_state = None
     if compile and compile_cfg:
         try:
-            model._compile_from_config(compile_cfg)
+            model.compile_from_config(compile_cfg)
         except Exception as exc:
             raise ModelFileError(f"{where}: cannot restore the compile settings ({type(exc).__name__}: {exc}); "
                                  f"load with compile=False and compile the model yourself") from exc

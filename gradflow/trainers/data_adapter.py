@@ -1,4 +1,9 @@
-"""Inputs of fit/evaluate/predict turned into mini-batches on the compute device.
+"""Inputs of fit/evaluate/predict checked against the model and turned into mini-batches on the
+compute device.
+
+The checks (structure, sample counts, dtypes, target shapes, sample and class weights, NaN/Inf)
+work on a :class:`ModelSpec`, a small frozen description of the model's inputs, outputs and
+losses, not on the model itself.
 
 Two kinds of source, as in Keras:
 
@@ -15,15 +20,21 @@ import itertools
 import math
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import is_cupy_array
+from .. import config
+from ..backend import array_module, is_cupy_array
+from ..distribution import current_strategy
+from ..layers.symbolic import flatten, pack_as
+from .compile_utils import class_weights_for
 
 __all__ = [
     "is_array_data", "is_batch_source", "as_array", "split_validation", "ArraySource",
     "BatchSource", "BatchStream", "check_batch_size", "unpack_batch", "take_rows", "flatten_arrays",
-    "unflatten_arrays", "num_samples", "NonFiniteDataError", "check_finite",
+    "unflatten_arrays", "num_samples", "NonFiniteDataError", "check_finite", "ModelSpec", "split_x",
+    "check_same_length", "convert_for_model", "with_class_weights",
 ]
 
 #: datasets larger than this stay on the host and go to the GPU one batch at a time
@@ -234,15 +245,13 @@ def _to_device(arr, backend):
 def _permutation(n: int):
     """A shuffled index from gradflow's seeded generator, as a NumPy array. Data parallel: rank 0's,
     on every rank (each rank's generator also draws its own dropout masks, so they drift apart)."""
-    from ..distribution import multi_process
     from ..random import generator
 
-    dist = multi_process()
-    if dist is not None and not dist.is_chief:
-        return dist.comm.bcast(None)
-    perm = generator().random(n).argsort()  # CuPy's Generator has no permutation()
-    perm = perm if isinstance(perm, np.ndarray) else perm.get()
-    return perm if dist is None else dist.comm.bcast(perm)
+    def draw():
+        perm = generator().random(n).argsort()  # CuPy's Generator has no permutation()
+        return perm if isinstance(perm, np.ndarray) else perm.get()
+
+    return current_strategy().from_chief(draw)
 
 
 class ArraySource:
@@ -410,3 +419,217 @@ class BatchStream:
                 f"Your input ran out of data; interrupting {what} after {steps_done} step(s). Make sure "
                 f"the generator can produce at least steps_per_epoch * epochs batches, or pass a "
                 f"re-iterable source (a list or a Sequence-like object).", RuntimeWarning, stacklevel=4)
+
+
+# -- checking data against a model ------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the input checks need to know about a model, taken once it is built and compiled.
+
+    ``input_names``: a graph model's inputs (None: a subclassed model, any structure);
+    ``input_dtypes``: per input the dtype its array is cast to; ``output_names``/``output_shapes``:
+    per output; ``losses``: per output the compiled loss (``prepare_targets``) or None; ``dtype``:
+    the model's float dtype; ``needs_targets``: compiled with a loss; ``free_sample_weights``: a
+    custom ``compute_loss``/``train_step`` takes sample weights of any shape."""
+
+    input_names: tuple | None
+    output_names: tuple
+    output_shapes: tuple
+    losses: tuple
+    dtype: np.dtype
+    input_dtypes: tuple | None = None
+    needs_targets: bool = False
+    free_sample_weights: bool = False
+
+
+def split_x(x, input_names, where: str):
+    """(flat list of arrays, structure template or None) for what the caller passed as x."""
+    if input_names is None:  # subclassed: any structure its call() takes
+        if isinstance(x, (dict, tuple)) or (isinstance(x, list) and x and all(hasattr(v, "shape") for v in x)):
+            flat = flatten(x)
+            return [as_array(v, f"{where}: x") for v in flat], pack_as(x, list(range(len(flat))))
+        return [as_array(x, f"{where}: x")], None
+    names, n = list(input_names), len(input_names)
+    if isinstance(x, dict):
+        missing = [k for k in names if k not in x]
+        unknown = sorted(set(x) - set(names))
+        if missing or unknown:
+            raise ValueError(f"{where}: x is a dict but the model's inputs are {names}; missing {missing}"
+                             + (f", unknown {unknown}" if unknown else ""))
+        return [as_array(x[k], f"{where}: x[{k!r}]") for k in names], None
+    if n > 1:
+        if not isinstance(x, (list, tuple)) or len(x) != n:
+            got = f"a {type(x).__name__} of {len(x)}" if isinstance(x, (list, tuple)) else type(x).__name__
+            raise ValueError(f"{where}: the model has {n} inputs {names}; pass x as a list of {n} arrays or a "
+                             f"dict keyed by input name, got {got}")
+        return [as_array(v, f"{where}: x[{i}] ({names[i]!r})") for i, v in enumerate(x)], None
+    if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
+        x = x[0]
+    return [as_array(x, f"{where}: x")], None
+
+
+def check_same_length(xs, where: str) -> int:
+    """The number of samples, after checking every input holds as many."""
+    n = len(xs[0])
+    for i, a in enumerate(xs[1:], 1):
+        if len(a) != n:
+            raise ValueError(f"{where}: every input must hold the same number of samples; input 0 has {n}, "
+                             f"input {i} has {len(a)}")
+    return n
+
+
+def _split_y(spec: ModelSpec, y, where: str) -> list:
+    names = list(spec.output_names)
+    n = len(names)
+    if isinstance(y, dict):
+        unknown = sorted(set(y) - set(names))
+        if unknown:
+            raise ValueError(f"{where}: y has keys {unknown} that are not outputs of the model; outputs: {names}")
+        return [None if y.get(k) is None else as_array(y[k], f"{where}: y[{k!r}]") for k in names]
+    if n > 1:
+        if not isinstance(y, (list, tuple)) or len(y) != n:
+            raise ValueError(f"{where}: the model has {n} outputs {names}; pass y as a list of {n} arrays or a "
+                             f"dict keyed by output name")
+        return [None if v is None else as_array(v, f"{where}: y[{i}] ({names[i]!r})") for i, v in enumerate(y)]
+    if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
+        y = y[0]
+    return [as_array(y, f"{where}: y")]
+
+
+def _split_sw(spec: ModelSpec, sw, where: str) -> list:
+    names = spec.output_names
+    if isinstance(sw, dict):
+        return [None if sw.get(k) is None else as_array(sw[k], f"{where}: sample_weight[{k!r}]") for k in names]
+    if isinstance(sw, (list, tuple)) and len(names) > 1 and len(sw) == len(names) and \
+            all(v is None or hasattr(v, "shape") for v in sw):
+        return [None if v is None else as_array(v, f"{where}: sample_weight[{i}]") for i, v in enumerate(sw)]
+    arr = as_array(sw, f"{where}: sample_weight")
+    return [arr] * len(names)
+
+
+def _input_labels(spec: ModelSpec, n: int, where: str) -> list:
+    """How errors name each input array: ``fit: x``, ``fit: x['image']``, ``fit: x[1]``."""
+    if n == 1:
+        return [f"{where}: x"]
+    names = spec.input_names
+    if names is not None and len(names) == n:
+        return [f"{where}: x[{name!r}]" for name in names]
+    return [f"{where}: x[{i}]" for i in range(n)]
+
+
+def _sw_label(spec: ModelSpec, k: int, where: str) -> str:
+    names = spec.output_names
+    return f"{where}: sample_weight" if len(names) == 1 else f"{where}: sample_weight[{names[k]!r}]"
+
+
+def _prefix_of(shape: tuple, full: tuple) -> bool:
+    """``shape`` is a non-empty leading part of ``full`` (None in ``full`` matches any size)."""
+    return 0 < len(shape) <= len(full) and all(f is None or s == f for s, f in zip(shape, full))
+
+
+def _check_sample_weight_shapes(spec: ModelSpec, sws, n: int, where: str) -> list:
+    """Each output's sample weights checked against its per-sample loss, ``(n,) + output_shape[1:-1]``:
+    one weight per sample (``(n,)``, or ``(n, 1)``, taken as ``(n,)``), or per leading axes of the
+    loss values (``(n, T)`` for a sequence output). A custom ``compute_loss``/``train_step`` takes any."""
+    if spec.free_sample_weights:
+        return sws
+    shapes, names = spec.output_shapes, spec.output_names
+    out = []
+    for k, a in enumerate(sws):
+        if a is None or k >= len(shapes) or not shapes[k]:
+            out.append(a)
+            continue
+        loss_shape = (n,) + tuple(shapes[k][1:-1])
+        shape = tuple(int(d) for d in a.shape)
+        if len(shape) >= 2 and shape[-1] == 1 and _prefix_of(shape[:-1], loss_shape):
+            a = a.reshape(a.shape[:-1])
+        elif not _prefix_of(shape, loss_shape):
+            expected = " or ".join(str(loss_shape[:i]) for i in range(1, len(loss_shape) + 1))
+            output = f"output {names[k]!r}" if len(names) > 1 else "output"
+            raise ValueError(f"{_sw_label(spec, k, where)} has shape {shape}, but the model's {output} of shape "
+                             f"{tuple(shapes[k])} takes sample weights of shape {expected} (one weight per "
+                             f"sample{', or per sample and step' if len(loss_shape) > 1 else ''}); per-class "
+                             f"weights go in class_weight={{class: weight}}")
+        out.append(a)
+    return out
+
+
+def with_class_weights(spec: ModelSpec, ys, sws, class_weight, where: str = "fit") -> list:
+    """Per-output sample weights times the ``class_weight`` of each sample's class (on the targets' device)."""
+    shapes, dtype, names = spec.output_shapes, spec.dtype, spec.output_names
+    out = []
+    for k, (y, s) in enumerate(zip(ys, sws or (None,) * len(ys))):
+        if y is None:
+            out.append(s)
+            continue
+        units = shapes[k][-1] if len(shapes[k]) >= 2 else 1
+        if isinstance(class_weight, dict) and isinstance(units, numbers.Integral):
+            n_classes = units if units > 1 else 2  # one sigmoid unit: classes 0 and 1
+            bad = sorted(c for c in class_weight
+                         if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= n_classes)
+            if bad:
+                output = f"output {names[k]!r}" if len(names) > 1 else "output"
+                raise ValueError(f"{where}: class_weight names class {bad[0]}"
+                                 + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+                                 + f", but the model's {output} of shape {tuple(shapes[k])} has {units} "
+                                   f"unit{'s' if units != 1 else ''}, so it can only predict classes 0 to "
+                                   f"{n_classes - 1}")
+        c = array_module(y).asarray(class_weights_for(y, class_weight, shapes[k]).astype(dtype))
+        out.append(c if s is None else s * c.reshape(c.shape + (1,) * (s.ndim - 1)))
+    return out
+
+
+def convert_for_model(spec: ModelSpec, xs, y, sw, where: str, need_y: bool, class_weight=None, backend=None):
+    """Check and convert one batch (or a whole array set) for a built model: inputs in their
+    dtypes, targets checked against the outputs, sample weights as floats, NaN/Inf refused
+    (``config.check_finite``). Returns flat tuples ``(xs, ys or None, sws or None)``."""
+    n = len(xs[0])
+    dtype = spec.dtype
+    check = need_y and config.check_finite
+    given = [a.dtype for a in xs]
+    wanted = spec.input_dtypes if spec.input_dtypes is not None and len(spec.input_dtypes) == len(xs) else \
+        [dtype] * len(xs)
+    with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: check_finite names them
+        xs = [a.astype(want, copy=False) if a.dtype != want else a for a, want in zip(xs, wanted)]
+    if check:
+        for label, a, was in zip(_input_labels(spec, len(xs), where), xs, given):
+            check_finite(a, label, was)
+    names = spec.output_names
+    ys = None
+    if y is not None:
+        ys = _split_y(spec, y, where)
+        for k, a in enumerate(ys):
+            if a is not None and len(a) != n:
+                raise ValueError(f"{where}: x and y must hold the same number of samples; got {n} in x and "
+                                 f"{len(a)} in y" + (f"[{names[k]!r}]" if len(names) > 1 else ""))
+        shapes = spec.output_shapes
+        label = (lambda k: f"{where}: y[{names[k]!r}]") if len(names) > 1 else (lambda k: f"{where}: y")
+        given = [None if a is None else a.dtype for a in ys]
+        ys = [a if a is None else (e.prepare_targets(a, shapes[k], dtype, where=label(k)) if e is not None
+                                   else (a.astype(dtype, copy=False) if a.dtype.kind == "f" else a))
+              for k, (e, a) in enumerate(zip(spec.losses, ys))]
+        if check:
+            for k, (a, was) in enumerate(zip(ys, given)):
+                check_finite(a, label(k), was)
+    sws = None
+    if sw is not None:
+        sws = _split_sw(spec, sw, where)
+        for a in sws:
+            if a is not None and len(a) != n:
+                raise ValueError(f"{where}: sample_weight must have one entry per sample; got {len(a)} for "
+                                 f"{n} samples")
+        sws = _check_sample_weight_shapes(spec, sws, n, where)
+    if class_weight is not None and ys is not None:
+        sws = with_class_weights(spec, ys, sws, class_weight, where)
+    if sws is not None:
+        given = [None if a is None else a.dtype for a in sws]
+        sws = [None if a is None else a.astype(dtype, copy=False) for a in sws]
+        if check:
+            for k, (a, was) in enumerate(zip(sws, given)):
+                check_finite(a, _sw_label(spec, k, where), was)
+    if backend is not None and backend.device == "cuda":
+        def conv(parts):
+            return None if parts is None else [None if a is None else backend.asarray(a) for a in parts]
+
+        xs, ys, sws = conv(xs), conv(ys), conv(sws)
+    return tuple(xs), (None if ys is None else tuple(ys)), (None if sws is None else tuple(sws))

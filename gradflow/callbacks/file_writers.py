@@ -1,16 +1,178 @@
-"""Callbacks that write training state to files: ``BackupAndRestore`` (resume an interrupted
-``fit`` where it stopped) and ``TensorBoard`` (event files TensorBoard reads, through tensorboardX:
-``pip install "gradflow[tensorboard]"``). Keras 3's names and arguments."""
+"""Callbacks that write files: ModelCheckpoint (the model or its weights), CSVLogger (epoch logs),
+BackupAndRestore (resume an interrupted ``fit`` where it stopped) and TensorBoard (event files,
+through tensorboardX: ``pip install "gradflow[tensorboard]"``). Keras 3's names and arguments.
+On a data-parallel job only rank 0 writes."""
 from __future__ import annotations
 
+import collections.abc
+import csv
 import json
 import os
 
 import numpy as np
 
-from .callbacks import Callback
+from ..distribution import writes_files
+from ..saving.saving_lib import atomic_write, weights_from_bytes, weights_to_bytes
+from .callback import Callback
+from .monitor import check_mode, monitored, resolve_mode
 
-__all__ = ["BackupAndRestore", "TensorBoard"]
+__all__ = ["ModelCheckpoint", "CSVLogger", "BackupAndRestore", "TensorBoard"]
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (``model.save(path)``) or its weights (``model.save_weights(path)``) (Keras defaults:
+    ``monitor='val_loss', verbose=0, save_best_only=False, save_weights_only=False, mode='auto',
+    save_freq='epoch', initial_value_threshold=None``).
+
+    ``filepath`` may hold ``{epoch:02d}`` (1-based, as Keras) and any log key, e.g. ``{val_loss:.2f}``;
+    with an integer ``save_freq`` it saves every that many batches (``{batch}`` is 1-based too).
+    With ``save_best_only`` it saves only when ``monitor`` improves; when ``monitor`` is missing from the
+    logs it warns and does not save.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: `save_freq` must be 'epoch' or an integer >= 1, got {save_freq!r}")
+        self.filepath = os.fspath(filepath)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.mode = check_mode("ModelCheckpoint", mode)
+        self.save_freq = save_freq
+        self.best = initial_value_threshold
+        self._op = None
+        self._current_epoch = 0
+        self._batches_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs)
+
+    def _path(self, epoch, batch, logs):
+        fields = dict(logs or {})
+        fields["epoch"] = epoch + 1
+        if batch is not None:
+            fields["batch"] = batch + 1
+        try:
+            return self.filepath.format(**fields)
+        except (KeyError, IndexError) as e:
+            raise KeyError(f"ModelCheckpoint: cannot format filepath {self.filepath!r}: {e!r} is not among "
+                           f"the available fields {sorted(fields)}") from None
+
+    def _save(self, epoch, batch, logs):
+        path = self._path(epoch, batch, logs)
+        if self.save_best_only:
+            if self._op is None:
+                self._op = resolve_mode(self.mode, self.monitor, self.model)
+            current = monitored("ModelCheckpoint", self.monitor, logs, "saving the best model")
+            if current is None:
+                return
+            if self.best is not None and not (current < self.best if self._op == "min" else current > self.best):
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                before = "None" if self.best is None else f"{self.best:.5f}"
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {before} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"ModelCheckpoint: filepath {path!r} is a directory; give a file path")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class CSVLogger(Callback):
+    """Stream each epoch's logs to a CSV file: an ``epoch`` column then the log keys in sorted order
+    (Keras defaults: ``separator=','``, ``append=False``; appending to a non-empty file writes no header)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = append
+        self.keys = None
+        self._file = None
+        self._writer = None
+        self._skip = False
+
+    def on_train_begin(self, logs=None):
+        self._write_header = True
+        self._skip = not writes_files()  # data parallel: rank 0 logs the job's (global) figures
+        if self._skip:
+            return
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as f:
+                self._write_header = not f.readline()
+        self._close()
+        directory = os.path.dirname(self.filename)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._file is None:  # used without on_train_begin
+            self.on_train_begin()
+        if self._skip:
+            return
+        if self.keys is None:
+            self.keys = sorted(logs)
+            expected = getattr(self.model, "metrics_names", None) or ()
+            self.keys += [k for k in expected if isinstance(k, str) and k.startswith("val_") and k not in self.keys]
+        if self._writer is None:
+            sep = self.sep
+
+            class Dialect(csv.excel):
+                delimiter = sep
+
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys, dialect=Dialect)
+            if self._write_header:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((k, _csv_value(logs.get(k, "NA"))) for k in self.keys)
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def _close(self):
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self._file = None
+        self._writer = None
+
+
+def _csv_value(v):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, collections.abc.Iterable) and not (isinstance(v, np.ndarray) and v.ndim == 0):
+        return f'"[{", ".join(map(str, v))}]"'
+    return v
 
 
 class BackupAndRestore(Callback):
@@ -41,8 +203,6 @@ class BackupAndRestore(Callback):
         if not model.built:
             raise ValueError("BackupAndRestore: the model must be built before fit() to restore a backup; build it "
                              "(model.build(input_shape), or call it on a batch) first")
-        from .saving.saving_lib import weights_from_bytes
-
         with open(self._meta) as f:
             meta = json.load(f)
         model.load_weights(self._weights)
@@ -65,9 +225,6 @@ class BackupAndRestore(Callback):
                 self._save()
 
     def _save(self):
-        from .distribution import writes_files
-        from .saving.saving_lib import atomic_write, weights_to_bytes
-
         if not writes_files():  # data parallel: rank 0's backup is the job's
             return
         model = self.model
@@ -87,8 +244,6 @@ class BackupAndRestore(Callback):
         atomic_write(self._meta, lambda f: f.write(meta))
 
     def on_train_end(self, logs=None):
-        from .distribution import writes_files
-
         if self.delete_checkpoint and writes_files() and not getattr(self.model, "stop_training_interrupted", False):
             for path in (self._weights, self._optimizer, self._meta):
                 for p in (path, path + ".prev"):
@@ -119,8 +274,6 @@ class TensorBoard(Callback):
         self._step = 0
 
     def _writer(self, run):
-        from .distribution import writes_files
-
         if not writes_files():  # data parallel: rank 0 logs the job's (global) figures
             return _NoWriter()
         if run not in self._writers:

@@ -1,0 +1,23 @@
+"""Keras-style training callbacks: hooks that ``fit``/``evaluate``/``predict`` call, and the common ones.
+
+A model passed to ``set_model`` needs only what a callback uses: ``stop_training``, ``optimizer``
+(with a settable ``learning_rate``), ``get_weights``/``set_weights``, ``save``/``save_weights``.
+
+Layout: ``callback`` (the base class), ``callback_list``, ``history``, ``progbar_logger`` (progress
+lines), ``training`` (callbacks that steer training), ``file_writers`` (those that write files) and
+``monitor`` (what the monitoring ones share).
+"""
+from __future__ import annotations
+
+from .callback import HOOKS, Callback
+from .callback_list import CallbackList
+from .file_writers import BackupAndRestore, CSVLogger, ModelCheckpoint, TensorBoard
+from .history import History
+from .progbar_logger import ProgbarLogger
+from .training import EarlyStopping, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN
+
+__all__ = [
+    "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
+    "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
+    "BackupAndRestore", "TensorBoard", "HOOKS",
+]
