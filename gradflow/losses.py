@@ -13,7 +13,9 @@ a Tensor and gets no gradient; ``y_pred`` is a Tensor and every loss is differen
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -306,6 +308,24 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return _ProbCrossEntropy.apply(y_pred, t, axis, EPSILON)
 
 
+class _Checked(threading.local):
+    labels = False
+
+
+_CHECKED = _Checked()
+
+
+@contextlib.contextmanager
+def labels_checked():
+    """Inside it, sparse labels are taken as already checked against the class count (the trainer checks
+    a fit's whole label array on the host once), so no step reads labels back from a GPU to check them."""
+    before, _CHECKED.labels = _CHECKED.labels, True
+    try:
+        yield
+    finally:
+        _CHECKED.labels = before
+
+
 def _sparse_labels(name, y_true, y_pred, ignore_class):
     """Integer labels of shape y_pred.shape[:-1] and the valid mask (None without ignore_class)."""
     lab = _array_like(y_true, y_pred.data)
@@ -325,6 +345,8 @@ def _sparse_labels(name, y_true, y_pred, ignore_class):
         valid = lab != ignore_class
         lab = xp.where(valid, lab, 0)
     n = y_pred.shape[-1]
+    if _CHECKED.labels:
+        return lab, valid
     bad = (lab < 0) | (lab >= n)
     if bool(bad.any()):
         value = int(lab.reshape(-1)[int(bad.reshape(-1).argmax())])

@@ -29,7 +29,7 @@ from . import schedules
 from .autograd.tensor import Tensor
 from .backend import array_module, device_of, is_cupy_array
 from .schedules import LearningRateSchedule
-from .trainers.step import sigint_deferred
+from ._interrupts import sigint_deferred
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",

@@ -44,10 +44,15 @@ def run_batches(model, batches, step, acc, cbs, hooks: bool, mode: str, epoch=No
     """Run ``step`` on every batch; returns the number of steps taken. A non-finite loss names the
     epoch and batch it happened at."""
     counter = [0]
+    flush = getattr(step, "flush", None)
     try:
-        return _batch_loop(model, batches, step, acc, cbs, hooks, mode, counter)
+        steps = _batch_loop(model, batches, step, acc, cbs, hooks, mode, counter)
+        if flush is not None:  # a device-side finiteness gate is read at least once per epoch
+            flush()
+        return steps
     except NonFiniteLossError as exc:
-        at = f"fit: epoch {epoch + 1}, batch {counter[0]}" if epoch is not None else f"{mode}: batch {counter[0]}"
+        batch = counter[0] - exc.steps_back  # a GPU's gate reports later than the batch that failed
+        at = f"fit: epoch {epoch + 1}, batch {batch}" if epoch is not None else f"{mode}: batch {batch}"
         raise NonFiniteLossError(nonfinite_message(exc.value, at, exc.weight), exc.value, exc.weight) from None
 
 

@@ -14,14 +14,15 @@ run in the fused logits form unless ``compute_loss`` is overridden.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 
 import numpy as np
 
 from .. import config
+from .._interrupts import sigint_deferred
 from ..autograd.tensor import Tensor
 from ..backend import is_cupy_array
+from ..losses import labels_checked
+from ..optimizers import FiniteGate, all_finite, rollback_unless
 from ..layers.symbolic import flatten
 from .compile_utils import apply_activation
 
@@ -29,60 +30,21 @@ __all__ = ["sigint_deferred", "NonFiniteLossError", "nonfinite_message", "Accumu
            "custom_step", "predict_function", "custom_predict_function", "to_logs", "compiled_logs", "feed"]
 
 
-# -- Ctrl-C during a step ---------------------------------------------------------------------------
-try:  # the C module under ``signal``: the same calls without the enum conversions (~10x cheaper)
-    import _signal as _sig
-except ImportError:  # pragma: no cover - other Pythons
-    _sig = signal
-
-_MAIN_THREAD = threading.main_thread().ident
-_SIGINT = int(signal.SIGINT)
-_IGNORE = int(signal.SIG_IGN)
-_held: list = []          # SIGINTs that arrived while deferred: (signum, frame)
-_deferring = [False]
-
-
-def _hold_sigint(signum, frame):
-    _held.append((signum, frame))
-
-
-def sigint_deferred(fn, *args):
-    """``fn(*args)`` with SIGINT held back until it returns (or raises), then delivered to the handler
-    that was installed before (a ``KeyboardInterrupt`` by default), so ``fn``'s in-place updates are
-    never left half done by Ctrl-C. Costs two ``sigaction`` calls (under a microsecond); outside the
-    main thread (where Python never runs signal handlers), inside another deferred call, or when
-    SIGINT is ignored or handled outside Python, it is a plain call."""
-    if _deferring[0] or threading.get_ident() != _MAIN_THREAD:
-        return fn(*args)
-    previous = _sig.getsignal(_SIGINT)
-    if previous is None or previous == _IGNORE:
-        return fn(*args)
-    _sig.signal(_SIGINT, _hold_sigint)
-    _deferring[0] = True
-    try:
-        return fn(*args)
-    finally:
-        _deferring[0] = False
-        _sig.signal(_SIGINT, previous)
-        if _held:
-            signum, frame = _held[-1]
-            _held.clear()
-            if callable(previous):
-                previous(signum, frame)
-            else:  # SIG_DFL: what the signal would have done
-                signal.raise_signal(_SIGINT)
-
-
 # -- non-finite losses ------------------------------------------------------------------------------
+#: on a GPU, steps between the host reads that check the device-side finiteness gate (the steps
+#: after a non-finite one apply nothing, so a later check loses nothing but time)
+GATE_CHECK_STEPS = 50
+
 class NonFiniteLossError(RuntimeError):
     """A training batch's loss (or a statistic its forward pass updates, such as batch norm's moving
     variance) was NaN or Inf; the batch was not applied. ``value``: the loss; ``weight``: the name of
     the weight that turned non-finite, or None when it was the loss."""
 
-    def __init__(self, message: str, value: float = math.nan, weight: str | None = None):
+    def __init__(self, message: str, value: float = math.nan, weight: str | None = None, steps_back: int = 0):
         super().__init__(message)
         self.value = value
         self.weight = weight
+        self.steps_back = steps_back  # the failing step came this many steps before the one that reported it
 
 
 def nonfinite_message(value: float, at: str, weight: str | None = None) -> str:
@@ -270,15 +232,16 @@ class StepPlan:
             return _as_loss(model._call_compute_loss(self.feed(xs), ys, preds, sws), model)
         total = None
         accs = self.output_accs
-        for k, reduce in enumerate(self.reducers):
-            if reduce is None:
-                continue
-            value = reduce(ys[k], outs[k], None if sws is None else sws[k])
-            if accs is not None:
-                accs[k].add(value.data, len(ys[k]))
-            w = self.weights[k]
-            value = value * w if w != 1.0 else value
-            total = value if total is None else total + value
+        with labels_checked():  # the data adapter checked the targets once (prepare_targets)
+            for k, reduce in enumerate(self.reducers):
+                if reduce is None:
+                    continue
+                value = reduce(ys[k], outs[k], None if sws is None else sws[k])
+                if accs is not None:
+                    accs[k].add(value.data, len(ys[k]))
+                w = self.weights[k]
+                value = value * w if w != 1.0 else value
+                total = value if total is None else total + value
         for reg, p in self.reg:
             penalty = reg(p)
             total = penalty if total is None else total + penalty
@@ -316,6 +279,20 @@ class StepPlan:
         on_nonfinite = ["raise"]
         strategy = self.strategy
         shard, backward, gather, global_loss = strategy.shard, strategy.backward, strategy.gather, strategy.global_loss
+        # on a GPU the finiteness check stays on the device (no host read per step): a FiniteGate
+        # closes at the first non-finite step and is read every GATE_CHECK_STEPS steps (flush)
+        gate = FiniteGate() if check and self.model._compute_backend().device == "cuda" else None
+        optimizer = self.optimizer
+
+        def flush():
+            if gate is None:
+                return
+            steps = gate.steps
+            bad = gate.check(optimizer)
+            if bad is not None:  # weights, statistics and optimizer state are as after the last good step
+                if on_nonfinite[0] == "raise":
+                    raise NonFiniteLossError(nonfinite_message(math.nan, "train step"), math.nan,
+                                             steps_back=steps - 1 - bad)
 
         def body(xs, ys, sws):
             for p in params:
@@ -324,7 +301,7 @@ class StepPlan:
             for i, p in enumerate(guarded):
                 buf, data = saved[i], p.data
                 if buf.shape == data.shape and buf.__class__ is data.__class__:
-                    buf[...] = data
+                    buf[...] = data  # (a step the gate rejects puts this back: after the last good step)
                 else:  # the weight was moved or replaced since the step was built
                     saved[i] = data.copy()
             local_xs, local_ys, local_sws, share, split = shard(xs, ys, sws)
@@ -332,22 +309,29 @@ class StepPlan:
             loss = loss_of(local_xs, local_ys, outs, local_sws)
             if loss.requires_grad:
                 value = backward(loss, share, params, stateful)
-                broken = None
-                if check:
-                    finite = _is_finite(value)
-                    if finite and guarded and not _all_finite([p.data for p in guarded]):
-                        # a statistic the forward pass updated overflowed although the loss did not
-                        broken = next((p for p, buf in zip(guarded, saved)
-                                       if not _array_finite(p.data) and _array_finite(buf)), None)
-                if check and (not finite or broken is not None):
-                    for p, buf in zip(guarded, saved):
-                        p.data[...] = buf
-                    if broken is not None or on_nonfinite[0] == "raise":
-                        number = float(value.get() if is_cupy_array(value) else value)
-                        name = None if broken is None else broken.name
-                        raise NonFiniteLossError(nonfinite_message(number, "train step", name), number, name)
+                if gate is not None:
+                    ok = gate.update(all_finite([value] + [p.data for p in guarded]))
+                    rollback_unless(ok, [p.data for p in guarded], saved)
+                    opt_step(params, apply_if=ok)
+                    if gate.steps >= GATE_CHECK_STEPS:
+                        flush()
                 else:
-                    opt_step(params)
+                    broken = None
+                    if check:
+                        finite = _is_finite(value)
+                        if finite and guarded and not _all_finite([p.data for p in guarded]):
+                            # a statistic the forward pass updated overflowed although the loss did not
+                            broken = next((p for p, buf in zip(guarded, saved)
+                                           if not _array_finite(p.data) and _array_finite(buf)), None)
+                    if check and (not finite or broken is not None):
+                        for p, buf in zip(guarded, saved):
+                            p.data[...] = buf
+                        if broken is not None or on_nonfinite[0] == "raise":
+                            number = float(value.get() if is_cupy_array(value) else value)
+                            name = None if broken is None else broken.name
+                            raise NonFiniteLossError(nonfinite_message(number, "train step", name), number, name)
+                    else:
+                        opt_step(params)
             else:
                 value = global_loss(loss.data, share)
             if update_metrics is not None:
@@ -358,6 +342,7 @@ class StepPlan:
             return sigint_deferred(body, xs, ys, sws)
 
         train_step.on_nonfinite = on_nonfinite
+        train_step.flush = flush
         return train_step
 
     def test_step(self):

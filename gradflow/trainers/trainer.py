@@ -640,6 +640,9 @@ class Trainer:
         if kind == "train":
             try:
                 loss = step(xs, ys, sws)
+                flush = getattr(step, "flush", None)
+                if flush is not None:
+                    flush()
             except NonFiniteLossError as exc:
                 raise NonFiniteLossError(nonfinite_message(exc.value, "train_on_batch", exc.weight), exc.value,
                                          exc.weight) from None
