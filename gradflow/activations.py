@@ -10,6 +10,7 @@ import difflib
 import math
 
 from . import ops
+from ._registry import get_registered_object, register_all, registered_name
 from .autograd.function import Function
 from .autograd.tensor import Tensor
 from .backend import array_module
@@ -247,6 +248,7 @@ ACTIVATIONS = {
 }
 _ALIASES = {"swish": silu, "hard_swish": hard_silu, "None": linear, "none": linear}
 _BY_ID = {id(fn): name for name, fn in ACTIVATIONS.items()}
+register_all("activations", ACTIVATIONS.values())
 
 
 def _unknown(name: str) -> ValueError:
@@ -262,8 +264,6 @@ def get(identifier):
     if isinstance(identifier, str):
         fn = ACTIVATIONS.get(identifier) or _ALIASES.get(identifier)
         if fn is None:  # a user's function: custom_objects, a custom_object_scope or register_keras_serializable
-            from .saving.object_registration import get_registered_object
-
             fn = get_registered_object(identifier)
         if fn is None:
             raise _unknown(identifier)
@@ -281,10 +281,9 @@ def serialize(fn) -> str:
     name = _BY_ID.get(id(fn))
     if name is not None:
         return name
-    from .saving.object_registration import _GLOBAL_CUSTOM_NAMES
-
-    if fn in _GLOBAL_CUSTOM_NAMES:
-        return _GLOBAL_CUSTOM_NAMES[fn]
+    key = registered_name(fn)
+    if key is not None:
+        return key
     return getattr(fn, "__name__", None) or getattr(type(fn), "__name__", repr(fn))
 
 

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from ._registry import NameRegistry
+from ._registry import NameRegistry, registered
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -334,7 +334,7 @@ def _snake(name: str) -> str:
 
 
 #: every accepted name: class names, snake_case names and the Keras aliases
-NAMES: dict[str, type] = {}
+NAMES = registered("initializers")
 for _cls in _CLASSES:
     NAMES[_cls.__name__] = _cls
     NAMES[_snake(_cls.__name__)] = _cls
@@ -342,7 +342,7 @@ NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "ze
               "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity})
 
 
-_LOOKUP = NameRegistry("initializer", Initializer, NAMES,
+_LOOKUP = NameRegistry("initializer", Initializer, "initializers",
                        expects="a config dict or a callable (shape, dtype) -> array")
 _unknown = _LOOKUP.unknown
 serialize = _LOOKUP.serialize

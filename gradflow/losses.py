@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from . import ops as F
+from ._registry import register_module
 from .autograd.function import Function
 from .autograd.tensor import Tensor
 from .backend import array_module, backend_for, is_cupy_array
@@ -714,3 +715,6 @@ def fused_loss(loss_identifier, activation_name):
     per_sample.__name__ = f"{fused.fn.__name__}_from_logits"
     per_sample.loss = fused
     return per_sample
+
+
+register_module("losses", globals())

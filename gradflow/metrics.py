@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import losses as _losses
+from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Tensor
 from .backend import array_module, is_cupy_array
@@ -687,3 +688,6 @@ def deserialize(config: dict) -> Metric:
     if cls is None:
         raise ValueError(f"unknown metric class {config.get('class_name')!r}; known: {', '.join(sorted(_CLASSES))}")
     return cls.from_config(config.get("config", {}))
+
+
+register_module("metrics", globals())

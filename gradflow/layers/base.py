@@ -6,6 +6,7 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
 
@@ -13,20 +14,22 @@ import numpy as np
 
 from ..autograd.tensor import Parameter, Tensor
 from .._naming import clear_session, snake_case, unique_name
+from .._registry import registered
 from ..backend import get_backend, is_cupy_array
+from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
 
-_REGISTRY: dict[str, type] = {}
+_REGISTRY = registered("layers")  # the one registry's table of layer (and model) classes
+
+
 def layer_class(name: str) -> type:
     """The registered Layer class called ``name`` (the only ones a config may instantiate)."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        import difflib
-
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown layer class {name!r}{hint}") from None
@@ -65,9 +68,6 @@ class _CallContext(threading.local):
 _CONTEXT = _CallContext()
 #: set once any layer calls ``add_loss``: only then do model steps collect and clear added losses
 _ADD_LOSS_USED = [False]
-#: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before it is
-#: created (loading a model file charges them against what the file stores)
-WEIGHT_GUARD = threading.local()
 
 
 def _call_flags(cls) -> tuple[bool, bool, dict]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import zipfile
 
+from . import saving_lib
+from .keras_format import load_keras_model, save_keras_model
+from .saving_lib import ModelFileError
+
 __all__ = ["save_model", "load_model"]
 
 _KERAS_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}
@@ -14,19 +18,13 @@ _MAX_KERAS_MEMBER = 8 << 30  # a member larger than this is rejected before it i
 def save_model(model, filepath) -> None:
     """Write ``model``: the Keras 3 format for a ``.keras`` path, gradflow's otherwise."""
     if os.fspath(filepath).endswith(".keras"):
-        from .keras_format import save_keras_model
-
         save_keras_model(model, filepath)
     else:
-        from .saving_lib import save_model as save_gflow
-
-        save_gflow(model, filepath)
+        saving_lib.save_model(model, filepath)
 
 
 def _keras_members(path):
     """The members of a Keras archive, or None when ``path`` is not one (gradflow's format, or no zip)."""
-    from .saving_lib import ModelFileError
-
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -52,9 +50,5 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     """A model saved by gradflow (either format) or by Keras 3 (``model.save('m.keras')``)."""
     members = _keras_members(filepath) if os.path.exists(filepath) else None
     if members is not None:
-        from .keras_format import load_keras_model
-
         return load_keras_model(members, os.fspath(filepath), custom_objects=custom_objects, compile=compile)
-    from .saving_lib import load_model as load_gflow
-
-    return load_gflow(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    return saving_lib.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)

@@ -14,11 +14,16 @@ import inspect
 import io
 import json
 import os
+import warnings
 import zipfile
+from datetime import datetime, timezone
 
 import numpy as np
 
 from .._naming import snake_case
+from .._registry import find, find_class
+from .saving_lib import ModelFileError, atomic_write
+from .serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
 
@@ -72,10 +77,7 @@ def _accepted(cls) -> set:
                                                                     inspect.Parameter.VAR_POSITIONAL)}
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             break
-    from ..layers.base import Layer
-
-    if issubclass(cls, Layer):
-        names |= set(Layer._COMMON)
+    names |= set(getattr(cls, "_COMMON", ()))  # a Layer's common arguments (name, trainable, dtype...)
     return names - {"self"}
 
 
@@ -120,18 +122,15 @@ def _from_keras(value, where: str):
 
 def _gradflow_class(entry: dict, where: str):
     """The gradflow class a Keras entry names (layers, initializers, regularizers); None for others."""
-    from .. import initializers, regularizers
-    from ..layers.base import registered_layers
-
     name = entry["class_name"]
     module = str(entry.get("module") or "")
     if "initializers" in module:
-        return getattr(initializers, name, None)
+        return find("initializers", name)
     if "regularizers" in module:
-        return getattr(regularizers, name, None)
-    layers = registered_layers()
-    if name in layers:
-        return layers[name]
+        return find("regularizers", name)
+    layer = find("layers", name)
+    if layer is not None:
+        return layer
     if module.startswith("keras.layers") or module.startswith("keras.src.layers"):
         raise ValueError(f"{where}: the Keras layer {name!r} is not available in gradflow")
     return None
@@ -172,9 +171,13 @@ def _container_names(layers) -> list:
     return names
 
 
-def _model_arrays(model, group, where: str) -> list:
-    from ..models.model import Model
+def _is_a(obj, class_name: str) -> bool:
+    """``isinstance(obj, <the registered layer class class_name>)``, without importing models."""
+    cls = find_class(class_name, ("layers",))
+    return cls is not None and isinstance(obj, cls)
 
+
+def _model_arrays(model, group, where: str) -> list:
     arrays = []
     layers = model.layers
     container = group["layers"] if "layers" in group else None
@@ -183,7 +186,7 @@ def _model_arrays(model, group, where: str) -> list:
             continue
         if container is None or key not in container:
             raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for layers/{key})")
-        if isinstance(layer, Model):
+        if _is_a(layer, "Model"):
             arrays += _model_arrays(layer, container[key], where)
         else:
             arrays += _group_arrays(container[key], type(layer).__name__)
@@ -192,9 +195,6 @@ def _model_arrays(model, group, where: str) -> list:
 
 def load_keras_model(members: dict, where: str, custom_objects=None, compile: bool = True):
     """The gradflow model of a Keras ``.keras`` archive (members already read and CRC-checked)."""
-    from .saving_lib import ModelFileError
-    from .serialization import deserialize_keras_object
-
     h5py = _h5py()
     try:
         config = json.loads(members["config.json"].decode("utf-8"))
@@ -227,8 +227,6 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
     model.set_weights(arrays)
     compile_cfg = config.get("compile_config")
     if compile and compile_cfg:
-        import warnings
-
         try:
             _compile_from_keras(model, compile_cfg)
         except Exception as exc:  # the model itself loaded; say what was left out
@@ -245,11 +243,9 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
 
 
 def _compile_from_keras(model, cfg: dict) -> None:
-    from .. import optimizers
-
     opt = cfg.get("optimizer")
     if isinstance(opt, dict):
-        cls = getattr(optimizers, opt.get("class_name", ""), None)
+        cls = find("optimizers", opt.get("class_name", ""))
         if cls is None:
             raise ValueError(f"unknown optimizer {opt.get('class_name')!r}")
         opt = cls(**_clean(cls, dict(opt.get("config") or {}), "optimizer"))
@@ -279,9 +275,7 @@ def _to_keras(value):
         elif name == "Sequential":
             keras_module = "keras"
         else:
-            from ..layers.base import registered_layers
-
-            cls = registered_layers().get(name)
+            cls = find("layers", name)
             if name == "TensorOp":
                 raise ValueError("arithmetic on symbolic tensors (gradflow's TensorOp layer) has no Keras "
                                  "counterpart; use a Lambda or a merge layer to write a .keras file")
@@ -296,18 +290,13 @@ def _to_keras(value):
     return {k: _to_keras(v) for k, v in value.items()}
 
 
-def _is(class_name, module_name) -> bool:
-    import importlib
-
-    found = getattr(importlib.import_module(f"gradflow.{module_name}"), class_name, None)
-    return isinstance(found, type)
+def _is(class_name, kind) -> bool:
+    return isinstance(find(kind, class_name), type)
 
 
 def _write_group(group, layer) -> None:
     """One layer's weights where Keras keeps them (see ``_group_arrays``)."""
-    from ..models.model import Model
-
-    if isinstance(layer, Model):
+    if _is_a(layer, "Model"):
         container = group.create_group("layers")
         for sub, key in zip(layer.layers, _container_names(layer.layers)):
             _write_group(container.create_group(key), sub)
@@ -403,18 +392,11 @@ def _keras_compile_config(model) -> dict:
 
 def save_keras_model(model, path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras loads it)."""
-    from datetime import datetime, timezone
-
-    from .saving_lib import atomic_write
-    from .serialization import serialize_keras_object
-
     h5py = _h5py()
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet")
-    from ..models.sequential import Sequential
-
     entry = _to_keras(serialize_keras_object(model))
-    if isinstance(model, Sequential):
+    if _is_a(model, "Sequential"):
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:
