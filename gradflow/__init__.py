@@ -10,6 +10,8 @@ from .autograd import GradcheckError, Parameter, Tensor, gradcheck, no_grad, ena
 from .backend import free_memory, get_backend, memory_stats, set_backend, use_backend
 from .creation import arange, eye, from_dlpack, full, ones, ones_like, rand, randn, zeros, zeros_like
 from . import ops
+
+ops.install_tensor_methods()
 from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torch
     abs, clip, concatenate, exp, flatten, log, log_softmax, matmul, maximum, mean, minimum, pad,
     relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose, where, expand_dims,
