@@ -15,6 +15,8 @@ import re
 import numpy as np
 
 from ._registry import NameRegistry, registered
+from .backend import get_backend
+from .random import generator
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -43,8 +45,6 @@ def compute_fans(shape) -> tuple[int, int]:
 
 
 def _backend():
-    from .backend import get_backend
-
     return get_backend()
 
 
@@ -86,8 +86,6 @@ class _Seeded(Initializer):
 
     def _rng(self):
         if self.seed is None:
-            from .random import generator
-
             return generator()
         return _backend().xp.random.default_rng(self.seed)
 
