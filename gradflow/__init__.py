@@ -5,7 +5,7 @@
 import importlib
 
 from . import _registry, backend, config, dispatch, random
-from ._version import __version__
+from ._version import __version__  # noqa: F401 - gradflow.__version__
 from .autograd import GradcheckError, Parameter, Tensor, gradcheck, no_grad, enable_grad, tensor
 from .backend import free_memory, get_backend, memory_stats, set_backend, use_backend
 from .creation import arange, eye, from_dlpack, full, ones, ones_like, rand, randn, zeros, zeros_like
