@@ -50,11 +50,14 @@ def register_all(kind: str, objects: Iterable[object]) -> None:
 
 
 def register_module(kind: str, namespace: dict) -> None:
-    """Register the public classes a module defines that a config can rebuild (``from_config``);
-    called at the end of the module with ``globals()``."""
+    """Register the public classes of a module that a config can rebuild (``from_config``), under
+    their module-level names (aliases too); called at the end of the module with ``globals()``."""
     module = namespace["__name__"]
-    register_all(kind, [obj for name, obj in list(namespace.items()) if not name.startswith("_")
-                        and isinstance(obj, type) and obj.__module__ == module and hasattr(obj, "from_config")])
+    for name, obj in list(namespace.items()):
+        if not name.startswith("_") and isinstance(obj, type) and obj.__module__ == module \
+                and hasattr(obj, "from_config"):
+            register(kind, name, obj)
+            register(kind, obj.__name__, obj)
 
 
 def registered(kind: str) -> dict[str, object]:
@@ -79,8 +82,8 @@ def _load() -> bool:
 def find(kind: str, name: str) -> object | None:
     """The ``kind`` built-in called ``name``, importing the registering modules on a first miss."""
     table = registered(kind)
-    if name not in table and _load():
-        return table.get(name)
+    if name not in table:
+        _load()
     return table.get(name)
 
 
