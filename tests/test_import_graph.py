@@ -52,8 +52,15 @@ PENDING_EDGES = {("gradflow.creation", "gradflow.random")}
 FORBIDDEN = [
     ("gradflow.saving", "gradflow.models", "saving/ finds classes through the registry"),
     ("gradflow.saving", "gradflow.layers", "saving/ finds classes through the registry"),
+    ("gradflow.saving", "gradflow.trainers", "trainers and callbacks use saving, not the reverse"),
+    ("gradflow.saving", "gradflow.callbacks", "trainers and callbacks use saving, not the reverse"),
+    ("gradflow.layers", "gradflow.models", "models use layers"),
+    ("gradflow.layers", "gradflow.trainers", "trainers use models, models use layers"),
+    ("gradflow.layers", "gradflow.callbacks", "callbacks sit above layers"),
     ("gradflow.ops", "gradflow.layers", "ops sit below layers"),
     ("gradflow.ops", "gradflow.models", "ops sit below models"),
+    ("gradflow.ops", "gradflow.saving", "ops sit below saving"),
+    ("gradflow.dispatch", "gradflow.ops", "ops use dispatch"),
     ("gradflow.autograd", "gradflow.ops", "autograd sits below ops (ops attach Tensor's methods)"),
     ("gradflow._registry", "gradflow.", "the registry imports nothing of gradflow"),
 ]
