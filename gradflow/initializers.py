@@ -16,7 +16,6 @@ import numpy as np
 
 from ._registry import NameRegistry, registered
 from .backend import get_backend
-from .random import generator
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -86,6 +85,8 @@ class _Seeded(Initializer):
 
     def _rng(self):
         if self.seed is None:
+            from .random import generator
+
             return generator()
         return _backend().xp.random.default_rng(self.seed)
 

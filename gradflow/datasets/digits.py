@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.split import train_test_split
-
 __all__ = ["load_data", "NUM_CLASSES", "NUM_IMAGES"]
 
 NUM_CLASSES = 10
@@ -27,6 +25,8 @@ def load_data(test_split: float = 0.2, seed: int = SPLIT_SEED):
     x is uint8 ``(N, 8, 8, 1)`` with values 0..16 (scikit-learn's ink counts; divide by 16 to get
     [0, 1]); y is uint8 ``(N,)``. The default ``test_split=0.2`` gives 1,437 train / 360 test.
     """
+    from ..utils.split import train_test_split
+
     pixels, labels = _read_digits()
     x = pixels.reshape(-1, 8, 8, 1).astype(np.uint8)
     y = labels.astype(np.uint8)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import random as gf_random
 from ..autograd.tensor import Tensor
 from ..backend import backend_for
 from ..utils import image
@@ -65,6 +64,8 @@ class _RandomImageLayer(Layer):
             if self._rng is None:
                 self._rng = np.random.default_rng(self.seed)
             return self._rng
+        from .. import random as gf_random
+
         gen = gf_random.generator()
         if isinstance(gen, np.random.Generator):
             return gen

@@ -6,7 +6,6 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import backend_for, device_of, get_backend
-from ..random import generator
 from ._args import describe
 from .base import Layer
 
@@ -49,6 +48,8 @@ class Dropout(Layer):
                 self._rng = backend_for(data).xp.random.default_rng(self.seed)
             return self._rng
         if get_backend().device == device_of(data):
+            from ..random import generator
+
             return generator()
         return backend_for(data).rng
 

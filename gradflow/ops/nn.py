@@ -35,6 +35,36 @@ def __getattr__(name):
     raise AttributeError(f"module 'gradflow.ops.nn' has no attribute {name!r}")
 
 
+# -- Keras's ops.conv / ops.max_pool ... spellings ------------------------------------------
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Keras's ``ops.conv`` for 1-D ``(N, steps, C)`` and 2-D ``(N, H, W, C)`` channels-last inputs."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"ops.conv: only data_format='channels_last' is supported, got {data_format!r}")
+    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
+    if inputs.ndim == 3:
+        s = strides if isinstance(strides, int) else strides[0]
+        d = dilation_rate if isinstance(dilation_rate, int) else dilation_rate[0]
+        n, steps, c = inputs.shape
+        y = conv2d(inputs.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s), padding, (1, d))
+        return y.reshape((n, y.shape[2], y.shape[3]))
+    if inputs.ndim == 4:
+        return conv2d(inputs, kernel, None, strides, padding, dilation_rate)
+    raise ValueError(f"ops.conv supports 1-D and 2-D convolutions (inputs of rank 3 or 4), got rank {inputs.ndim}")
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Keras's ``ops.depthwise_conv`` (2-D, channels-last)."""
+    return depthwise_conv2d(convert_to_tensor(inputs), convert_to_tensor(kernel), strides, padding, dilation_rate)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return max_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return avg_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
+
+
 # -- softmax family -------------------------------------------------------------------------
 class Softmax(Function):
     @staticmethod
@@ -756,33 +786,3 @@ def dropout(x, rate: float, training: bool = True, rng=None):
     data = x.data if isinstance(x, Tensor) else x
     rng = rng if rng is not None else backend_for(data).rng
     return Dropout.apply(x, rate, rng)
-
-
-# -- Keras's ops.conv / ops.max_pool ... spellings ------------------------------------------
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.conv`` for 1-D ``(N, steps, C)`` and 2-D ``(N, H, W, C)`` channels-last inputs."""
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"ops.conv: only data_format='channels_last' is supported, got {data_format!r}")
-    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    if inputs.ndim == 3:
-        s = strides if isinstance(strides, int) else strides[0]
-        d = dilation_rate if isinstance(dilation_rate, int) else dilation_rate[0]
-        n, steps, c = inputs.shape
-        y = conv2d(inputs.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s), padding, (1, d))
-        return y.reshape((n, y.shape[2], y.shape[3]))
-    if inputs.ndim == 4:
-        return conv2d(inputs, kernel, None, strides, padding, dilation_rate)
-    raise ValueError(f"ops.conv supports 1-D and 2-D convolutions (inputs of rank 3 or 4), got rank {inputs.ndim}")
-
-
-def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.depthwise_conv`` (2-D, channels-last)."""
-    return depthwise_conv2d(convert_to_tensor(inputs), convert_to_tensor(kernel), strides, padding, dilation_rate)
-
-
-def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return max_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
-
-
-def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return avg_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
