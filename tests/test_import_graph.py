@@ -24,8 +24,7 @@ How an import becomes an edge:
   ignored.
 
 Two-module circles (a module and the one helper it shares state with) are tolerated; three
-or more fail. ``PENDING_EDGES`` lists the edges other work in flight removes; each names why.
-The layering rules of DESIGN.md that can be read off single edges are checked too.
+or more fail. The layering rules of DESIGN.md that can be read off single edges are checked too.
 """
 
 from __future__ import annotations
@@ -42,12 +41,6 @@ ROOTS = {PACKAGE: Path(gradflow.__file__).resolve().parent,
          f"{PACKAGE}.kernels": Path(importlib.util.find_spec(f"{PACKAGE}.kernels").origin).resolve().parent}
 MAX_CIRCLE = 2
 
-#: (importer, imported) edges left out of the circle check until the work that removes them lands.
-#: creation.randn/rand take the seeded generator from gradflow.random, whose dropout uses ops, and
-#: ops.keras_names wraps creation: the generator moves into the backend (issue 21), and then
-#: creation imports it from there and this edge is gone.
-PENDING_EDGES = {("gradflow.creation", "gradflow.random")}
-
 #: (importer prefix, forbidden prefix, why): layering rules of DESIGN.md
 FORBIDDEN = [
     ("gradflow.saving", "gradflow.models", "saving/ finds classes through the registry"),
@@ -60,6 +53,8 @@ FORBIDDEN = [
     ("gradflow.ops", "gradflow.layers", "ops sit below layers"),
     ("gradflow.ops", "gradflow.models", "ops sit below models"),
     ("gradflow.ops", "gradflow.saving", "ops sit below saving"),
+    ("gradflow.ops", "gradflow.random", "gradflow.random draws through ops (dropout)"),
+    ("gradflow.ops", "gradflow.creation", "gradflow.creation draws from gradflow.random; ops.creation is below"),
     ("gradflow.dispatch", "gradflow.ops", "ops use dispatch"),
     ("gradflow.autograd", "gradflow.ops", "autograd sits below ops (ops attach Tensor's methods)"),
     ("gradflow._registry", "gradflow.", "the registry imports nothing of gradflow"),
@@ -128,11 +123,11 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[
     return found
 
 
-def import_graph(skip: set[tuple[str, str]] = frozenset()) -> dict[str, set[str]]:
-    """Module -> the package modules it imports (anywhere in its source), less the ``skip`` edges."""
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (anywhere in its source)."""
     modules = module_files()
     return {
-        name: {target for target, _, _ in imports_of(name, path, modules) if (name, target) not in skip}
+        name: {target for target, _, _ in imports_of(name, path, modules)}
         for name, path in modules.items()
     }
 
@@ -202,17 +197,10 @@ def test_the_walk_finds_a_planted_circle():
 
 
 def test_no_import_circle_of_three_or_more_modules():
-    circles = [c for c in strongly_connected(import_graph(PENDING_EDGES)) if len(c) > MAX_CIRCLE]
+    circles = [c for c in strongly_connected(import_graph()) if len(c) > MAX_CIRCLE]
     assert not circles, "import circles:\n" + "\n".join(
         f"  {len(c)} modules: " + ", ".join(c) for c in circles
     )
-
-
-def test_pending_edges_still_exist():
-    """Drop an entry of PENDING_EDGES once the import it excuses is gone."""
-    graph = import_graph()
-    gone = [edge for edge in PENDING_EDGES if edge[1] not in graph.get(edge[0], ())]
-    assert not gone, f"these edges no longer exist; remove them from PENDING_EDGES: {gone}"
 
 
 def test_layering_rules():

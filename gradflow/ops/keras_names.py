@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import creation
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend, is_cupy_array
+from . import creation
 from .elementwise import abs as _abs
 from .elementwise import add, cast, div, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub
 from .linalg import matmul
