@@ -18,7 +18,6 @@ register the built-ins.
 """
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Callable, Iterable
 
@@ -184,6 +183,8 @@ class NameRegistry:
 
     def unknown(self, name: str) -> ValueError:
         """ValueError naming the closest valid name (lower-case spellings preferred)."""
+        import difflib  # only on this error path: difflib (and heapq) would add ~1 ms to import gradflow
+
         lower = [n for n in self.names if n == n.lower()]
         close = difflib.get_close_matches(name, lower, n=1) or difflib.get_close_matches(name, list(self.names), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; valid names: {', '.join(lower)}"
