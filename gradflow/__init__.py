@@ -2,17 +2,20 @@
 
 ``GRADFLOW_BACKEND=numpy|cupy|reference|auto`` picks where arrays live; see README.md.
 """
-from . import backend, config, dispatch, random
+import importlib
+
+from . import _registry, backend, config, dispatch, random
+from ._version import __version__  # noqa: F401 - gradflow.__version__
 from .autograd import GradcheckError, Parameter, Tensor, gradcheck, no_grad, enable_grad, tensor
 from .backend import free_memory, get_backend, memory_stats, set_backend, use_backend
 from .creation import arange, eye, from_dlpack, full, ones, ones_like, rand, randn, zeros, zeros_like
 from . import ops
+
+ops.install_tensor_methods()
 from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torch
     abs, clip, concatenate, exp, flatten, log, log_softmax, matmul, maximum, mean, minimum, pad,
     relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose, where, expand_dims,
 )
-
-__version__ = "0.1.0"
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",
@@ -24,15 +27,27 @@ _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models
                 "Regularizer": "regularizers"}
 
 
+#: the submodules that register built-ins in the one registry (gradflow._registry)
+_REGISTERING = ("layers", "models", "losses", "metrics", "optimizers", "schedules", "initializers", "regularizers",
+                "activations")
+
+
 def __getattr__(name):
     """Import the Keras-style submodules on first use (``gradflow.layers.Dense``) to keep import fast."""
-    import importlib
-
     if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _KERAS_NAMES:
         return getattr(importlib.import_module(f"{__name__}.{_KERAS_NAMES[name]}"), name)
     raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
+
+
+def _import_registering() -> None:
+    """Import every submodule that registers built-ins, so a registry lookup sees them all."""
+    for module in _REGISTERING:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+_registry.set_loader(_import_registering)
 
 __all__ = [
     "Tensor", "Parameter", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "eye",

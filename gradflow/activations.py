@@ -1,19 +1,18 @@
 """Activation functions with Keras 3 names and defaults; each is differentiable.
 
 The common ones reuse gradflow.ops (relu, sigmoid, tanh, softmax, log_softmax, exp); the rest
-are small fused Functions (one saved array, one pass) so a layer's activation costs little.
+are the small fused Functions of :mod:`gradflow.ops.activation`.
 ``get(name_or_callable)`` resolves a name (None -> ``linear``); ``serialize(fn)`` gives it back.
 """
 from __future__ import annotations
 
 import difflib
-import math
 
 from . import ops
-from .autograd.function import Function
+from ._registry import get_registered_object, register_all, registered_name
 from .autograd.tensor import Tensor
 from .backend import array_module
-from .ops.elementwise import _erf_array
+from .ops import activation as _op
 
 __all__ = [
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh",
@@ -23,112 +22,6 @@ __all__ = [
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-# -- fused Functions ------------------------------------------------------------------------
-class _LeakyRelu(Function):
-    @staticmethod
-    def forward(ctx, x, slope):
-        ctx.pos, ctx.slope = x > 0, slope
-        return array_module(x).where(ctx.pos, x, x * x.dtype.type(slope))
-
-    @staticmethod
-    def backward(ctx, g):
-        return array_module(g).where(ctx.pos, g, g * g.dtype.type(ctx.slope)), None
-
-
-class _Elu(Function):
-    """``scale * (x if x > 0 else alpha * (exp(x) - 1))`` (elu: scale 1; selu: Keras constants)."""
-
-    @staticmethod
-    def forward(ctx, x, alpha, scale):
-        xp = array_module(x)
-        pos = x > 0
-        neg = alpha * xp.expm1(xp.minimum(x, 0))  # minimum avoids overflow in the unused branch
-        ctx.pos, ctx.neg, ctx.alpha, ctx.scale = pos, neg, alpha, scale
-        return (scale * xp.where(pos, x, neg)).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = array_module(g)
-        d = xp.where(ctx.pos, 1.0, ctx.neg + ctx.alpha) * ctx.scale
-        return (g * d).astype(g.dtype, copy=False), None, None
-
-
-class _Softplus(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = array_module(x)
-        ctx.x = x
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = array_module(g)
-        return g * (0.5 * (1 + xp.tanh(0.5 * ctx.x)))
-
-
-class _Softsign(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = array_module(x)
-        ctx.den = 1 + xp.abs(x)
-        return x / ctx.den
-
-    @staticmethod
-    def backward(ctx, g):
-        return g / (ctx.den * ctx.den)
-
-
-class _Silu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        xp = array_module(x)
-        s = 0.5 * (1 + xp.tanh(0.5 * x))
-        ctx.x, ctx.s = x, s
-        return x * s
-
-    @staticmethod
-    def backward(ctx, g):
-        s = ctx.s
-        return g * (s * (1 + ctx.x * (1 - s)))
-
-
-class _Gelu(Function):
-    """Exact GELU ``0.5 x (1 + erf(x / sqrt 2))``; derivative ``Phi(x) + x phi(x)``."""
-
-    @staticmethod
-    def forward(ctx, x):
-        cdf = 0.5 * (1 + _erf_array(x * x.dtype.type(_INV_SQRT_2)))
-        ctx.x, ctx.cdf = x, cdf
-        return x * cdf
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = array_module(g)
-        x = ctx.x
-        pdf = xp.exp(-0.5 * x * x) * x.dtype.type(_INV_SQRT_2PI)
-        return g * (ctx.cdf + x * pdf)
-
-
-class _GeluTanh(Function):
-    """GELU's tanh approximation ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
-
-    @staticmethod
-    def forward(ctx, x):
-        xp = array_module(x)
-        t = xp.tanh(x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x * x * x))
-        ctx.x, ctx.t = x, t
-        return 0.5 * x * (1 + t)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, t = ctx.x, ctx.t
-        du = x.dtype.type(_SQRT_2_OVER_PI) * (1 + x.dtype.type(3 * 0.044715) * x * x)
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
 
 
 # -- the activations ------------------------------------------------------------------------
@@ -164,17 +57,17 @@ def relu6(x):
 
 def leaky_relu(x, negative_slope=0.2):
     """``x`` if positive else ``negative_slope * x``; Keras 3 default slope 0.2."""
-    return _LeakyRelu.apply(x, float(negative_slope))
+    return _op.leaky_relu(x, negative_slope)
 
 
 def elu(x, alpha=1.0):
     """``x`` if positive else ``alpha * (exp(x) - 1)``."""
-    return _Elu.apply(x, float(alpha), 1.0)
+    return _op.elu(x, alpha)
 
 
 def selu(x):
     """``scale * elu(x, alpha)`` with Keras's self-normalising constants."""
-    return _Elu.apply(x, _SELU_ALPHA, _SELU_SCALE)
+    return _op.elu(x, _SELU_ALPHA, _SELU_SCALE)
 
 
 def sigmoid(x):
@@ -208,22 +101,22 @@ def log_softmax(x, axis=-1):
 
 def softplus(x):
     """``log(exp(x) + 1)``, overflow-free."""
-    return _Softplus.apply(x)
+    return _op.softplus(x)
 
 
 def softsign(x):
     """``x / (|x| + 1)``."""
-    return _Softsign.apply(x)
+    return _op.softsign(x)
 
 
 def silu(x):
     """``x * sigmoid(x)`` (also called swish)."""
-    return _Silu.apply(x)
+    return _op.silu(x)
 
 
 def gelu(x, approximate=False):
     """Gaussian error linear unit; Keras 3 default is the exact erf form (``approximate=False``)."""
-    return _GeluTanh.apply(x) if approximate else _Gelu.apply(x)
+    return _op.gelu(x, approximate)
 
 
 def mish(x):
@@ -247,6 +140,7 @@ ACTIVATIONS = {
 }
 _ALIASES = {"swish": silu, "hard_swish": hard_silu, "None": linear, "none": linear}
 _BY_ID = {id(fn): name for name, fn in ACTIVATIONS.items()}
+register_all("activations", ACTIVATIONS.values())
 
 
 def _unknown(name: str) -> ValueError:
@@ -262,8 +156,6 @@ def get(identifier):
     if isinstance(identifier, str):
         fn = ACTIVATIONS.get(identifier) or _ALIASES.get(identifier)
         if fn is None:  # a user's function: custom_objects, a custom_object_scope or register_keras_serializable
-            from .saving.object_registration import get_registered_object
-
             fn = get_registered_object(identifier)
         if fn is None:
             raise _unknown(identifier)
@@ -281,10 +173,9 @@ def serialize(fn) -> str:
     name = _BY_ID.get(id(fn))
     if name is not None:
         return name
-    from .saving.object_registration import _GLOBAL_CUSTOM_NAMES
-
-    if fn in _GLOBAL_CUSTOM_NAMES:
-        return _GLOBAL_CUSTOM_NAMES[fn]
+    key = registered_name(fn)
+    if key is not None:
+        return key
     return getattr(fn, "__name__", None) or getattr(type(fn), "__name__", repr(fn))
 
 

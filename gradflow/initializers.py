@@ -14,7 +14,8 @@ import re
 
 import numpy as np
 
-from ._registry import NameRegistry
+from ._registry import NameRegistry, registered
+from .backend import get_backend
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
@@ -43,8 +44,6 @@ def compute_fans(shape) -> tuple[int, int]:
 
 
 def _backend():
-    from .backend import get_backend
-
     return get_backend()
 
 
@@ -334,7 +333,7 @@ def _snake(name: str) -> str:
 
 
 #: every accepted name: class names, snake_case names and the Keras aliases
-NAMES: dict[str, type] = {}
+NAMES = registered("initializers")
 for _cls in _CLASSES:
     NAMES[_cls.__name__] = _cls
     NAMES[_snake(_cls.__name__)] = _cls
@@ -342,7 +341,7 @@ NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "ze
               "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity})
 
 
-_LOOKUP = NameRegistry("initializer", Initializer, NAMES,
+_LOOKUP = NameRegistry("initializer", Initializer, "initializers",
                        expects="a config dict or a callable (shape, dtype) -> array")
 _unknown = _LOOKUP.unknown
 serialize = _LOOKUP.serialize

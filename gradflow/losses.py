@@ -14,16 +14,16 @@ a Tensor and gets no gradient; ``y_pred`` is a Tensor and every loss is differen
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import warnings
 
 import numpy as np
 
 from . import ops as F
-from .autograd.function import Function
+from ._registry import register_module
 from .autograd.tensor import Tensor
 from .backend import array_module, backend_for, is_cupy_array
+from .ops import loss as _op
 
 __all__ = [
     "EPSILON", "REDUCTIONS", "Loss", "LossFunctionWrapper",
@@ -87,93 +87,6 @@ def _pair(y_true, y_pred):
     return _same_rank(_true(y_true, y_pred), y_pred)
 
 
-# -- dedicated Functions (one pass forward and backward instead of a chain of small ops) ------
-class _ProbCrossEntropy(Function):
-    """-sum(target * log(clip(p / sum(p), eps, 1-eps))) along ``axis`` (Keras, probabilities)."""
-
-    @staticmethod
-    def forward(ctx, probs, target, axis, eps):
-        xp = array_module(probs)
-        s = probs.sum(axis=axis, keepdims=True)
-        p = probs / s
-        pc = xp.clip(p, eps, 1.0 - eps)
-        ctx.save_for_backward(p, pc, s, target)
-        ctx.axis, ctx.eps = axis, eps
-        return -(target * xp.log(pc)).sum(axis=axis)
-
-    @staticmethod
-    def backward(ctx, g):
-        p, pc, s, target = ctx.saved
-        xp = array_module(p)
-        eps = ctx.eps
-        dp = -target / pc * ((p >= eps) & (p <= 1.0 - eps))  # clip passes the gradient inside
-        g = xp.expand_dims(g, ctx.axis)
-        dprobs = g * (dp - (dp * p).sum(axis=ctx.axis, keepdims=True)) / s
-        return dprobs, None, None, None
-
-
-class _ProbSparseCrossEntropy(Function):
-    """-log(clip(p[label] / sum(p), eps, 1-eps)) over the last axis, with integer labels."""
-
-    @staticmethod
-    def forward(ctx, probs, labels, eps):
-        xp = array_module(probs)
-        s = probs.sum(axis=-1)
-        picked = xp.take_along_axis(probs, labels[..., None], axis=-1)[..., 0]
-        p = picked / s
-        pc = xp.clip(p, eps, 1.0 - eps)
-        ctx.save_for_backward(p, pc, s, labels)
-        ctx.shape, ctx.eps = probs.shape, eps
-        return -xp.log(pc)
-
-    @staticmethod
-    def backward(ctx, g):
-        p, pc, s, labels = ctx.saved
-        xp = array_module(p)
-        eps = ctx.eps
-        # d(-log p)/d probs_j = -(delta_jl - p) / (p * s), where p is not clipped
-        coef = -g / pc * ((p >= eps) & (p <= 1.0 - eps)) / s
-        d = xp.empty(ctx.shape, dtype=g.dtype)
-        d[...] = (-coef * p)[..., None]
-        flat = d.reshape(-1, d.shape[-1])
-        flat[xp.arange(flat.shape[0]), labels.reshape(-1)] += coef.reshape(-1)
-        return d, None, None
-
-
-class _ProbBinaryCrossEntropy(Function):
-    """Elementwise -(t*log(pc) + (1-t)*log(1-pc)) with pc = clip(p, eps, 1-eps) (Keras)."""
-
-    @staticmethod
-    def forward(ctx, probs, target, eps):
-        xp = array_module(probs)
-        pc = xp.clip(probs, eps, 1.0 - eps)
-        ctx.save_for_backward(probs, pc, target)
-        ctx.eps = eps
-        return -(target * xp.log(pc) + (1.0 - target) * xp.log(1.0 - pc))
-
-    @staticmethod
-    def backward(ctx, g):
-        p, pc, target = ctx.saved
-        inside = (p >= ctx.eps) & (p <= 1.0 - ctx.eps)
-        return g * inside * ((1.0 - target) / (1.0 - pc) - target / pc), None, None
-
-
-class _LogCosh(Function):
-    """log(cosh(pred - true)) as |x| + log1p(exp(-2|x|)) - log 2: never overflows."""
-
-    @staticmethod
-    def forward(ctx, pred, true):
-        xp = array_module(pred)
-        x = pred - true
-        ax = xp.abs(x)
-        ctx.x = x
-        return ax + xp.log1p(xp.exp(-2.0 * ax)) - math.log(2.0)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * array_module(g).tanh(ctx.x), None
-
-
 # -- loss functions: (y_true, y_pred) -> per-sample loss Tensor ----------------------------------
 def mean_squared_error(y_true, y_pred):
     """mean((y_true - y_pred)**2, axis=-1)."""
@@ -235,7 +148,7 @@ def categorical_hinge(y_true, y_pred):
 def log_cosh(y_true, y_pred):
     """mean(log(cosh(y_pred - y_true)), axis=-1), computed without overflow."""
     t, p = _pair(y_true, y_pred)
-    return F.mean(_LogCosh.apply(p, t), axis=-1)
+    return F.mean(_op.log_cosh(p, t), axis=-1)
 
 
 def kl_divergence(y_true, y_pred):
@@ -305,7 +218,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
         t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[axis]
     if from_logits:
         return F.softmax_cross_entropy(y_pred, t, axis=axis)
-    return _ProbCrossEntropy.apply(y_pred, t, axis, EPSILON)
+    return _op.probability_crossentropy(y_pred, t, axis, EPSILON)
 
 
 class _Checked(threading.local):
@@ -372,7 +285,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if from_logits:
         out = F.sparse_softmax_cross_entropy(y_pred, lab)
     else:
-        out = _ProbSparseCrossEntropy.apply(y_pred, lab, EPSILON)
+        out = _op.sparse_probability_crossentropy(y_pred, lab, EPSILON)
     if valid is not None:
         out = out * valid.astype(out.dtype)
     return out
@@ -392,7 +305,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if from_logits:
         elem = F.sigmoid_binary_cross_entropy(p, t)
     else:
-        elem = _ProbBinaryCrossEntropy.apply(p, t, EPSILON)
+        elem = _op.binary_probability_crossentropy(p, t, EPSILON)
     return F.mean(elem, axis=axis)
 
 
@@ -736,3 +649,6 @@ def fused_loss(loss_identifier, activation_name):
     per_sample.__name__ = f"{fused.fn.__name__}_from_logits"
     per_sample.loss = fused
     return per_sample
+
+
+register_module("losses", globals())

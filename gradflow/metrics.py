@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import initializers
 from . import losses as _losses
+from ._registry import register_module
 from .autograd.grad_mode import no_grad
-from .autograd.tensor import Tensor
-from .backend import array_module, is_cupy_array
+from .autograd.tensor import Parameter, Tensor
+from .backend import array_module, get_backend, is_cupy_array
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -127,10 +129,6 @@ class Metric:
     def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
         """A state variable (Keras 3): a non-trainable Parameter with ``assign``/``assign_add``;
         create them in ``__init__`` and set them back in ``reset_state``."""
-        from . import initializers
-        from .autograd.tensor import Parameter
-        from .backend import get_backend
-
         dtype = np.dtype(dtype or self.dtype or get_backend().default_dtype)
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
         var = Parameter(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype,
@@ -687,3 +685,6 @@ def deserialize(config: dict) -> Metric:
     if cls is None:
         raise ValueError(f"unknown metric class {config.get('class_name')!r}; known: {', '.join(sorted(_CLASSES))}")
     return cls.from_config(config.get("config", {}))
+
+
+register_module("metrics", globals())

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from . import schedules
+from ._registry import register_module
 from .autograd.tensor import Tensor
 from .backend import array_module, device_of, is_cupy_array
 from .schedules import LearningRateSchedule
@@ -1026,3 +1027,6 @@ def get(identifier) -> Optimizer:
         return deserialize(identifier)
     raise ValueError(f"cannot interpret {identifier!r} as an optimizer; pass a name such as 'adam', an Optimizer "
                      f"instance or a config dict")
+
+
+register_module("optimizers", globals())

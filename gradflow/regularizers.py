@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .autograd.tensor import Tensor
-from ._registry import NameRegistry
+from ._registry import NameRegistry, registered
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
 
@@ -96,10 +96,11 @@ class L2(L1L2):
 l1, l2, l1_l2 = L1, L2, L1L2
 
 #: accepted names: Keras 3 class names and their snake_case forms
-NAMES: dict[str, type] = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
+NAMES = registered("regularizers")
+NAMES.update({"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2})
 
 
-_LOOKUP = NameRegistry("regularizer", Regularizer, NAMES,
+_LOOKUP = NameRegistry("regularizer", Regularizer, "regularizers",
                        expects="a config dict or a callable (weight) -> scalar Tensor", allow_none=True)
 _unknown = _LOOKUP.unknown
 serialize = _LOOKUP.serialize

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from ._registry import register_module
+
 __all__ = [
     "LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
     "InverseTimeDecay", "serialize", "deserialize", "get",
@@ -175,3 +177,6 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise ValueError(f"cannot interpret {identifier!r} as a learning rate schedule")
+
+
+register_module("schedules", globals())

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 
+from ..layers import Dense, GlobalAveragePooling2D, GlobalMaxPooling2D, Input
+from ..models import Model
+
 __all__ = ["application_input", "finish", "check_weights"]
 
 
@@ -25,8 +28,6 @@ def check_weights(name: str, weights, include_top: bool, classes: int) -> None:
 def application_input(name: str, input_shape, input_tensor, default, include_top: bool, min_size: int):
     """The model's input tensor: ``input_tensor``, or ``Input(input_shape)`` (default ``default`` with the
     top, any height/width without it), with Keras's checks of the size."""
-    from ..layers import Input
-
     if input_tensor is not None:
         return input_tensor
     if input_shape is None:
@@ -47,9 +48,6 @@ def finish(name: str, model_name: str, inputs, x, include_top, pooling, classes,
            top=None, pool_name=None):
     """Add the top (``top(x)`` or GlobalAveragePooling2D named ``pool_name``, then Dense) or the pooling,
     build the Model, load weights."""
-    from ..layers import Dense, GlobalAveragePooling2D, GlobalMaxPooling2D
-    from ..models import Model
-
     if include_top:
         x = top(x) if top is not None else GlobalAveragePooling2D(name=pool_name)(x)
         x = Dense(classes, activation=classifier_activation, name="predictions")(x)

@@ -1,6 +1,7 @@
 """MobileNetV2 (Sandler et al. 2018): inverted residual blocks, Keras's layer names and layouts."""
 from __future__ import annotations
 
+from ..layers import Add, BatchNormalization, Conv2D, DepthwiseConv2D, ReLU, ZeroPadding2D
 from ._common import application_input, check_weights, finish
 
 __all__ = ["MobileNetV2"]
@@ -12,8 +13,6 @@ def _make_divisible(v, divisor=8):
 
 
 def _bn(name):
-    from ..layers import BatchNormalization
-
     return BatchNormalization(axis=-1, epsilon=1e-3, momentum=0.999, name=name)
 
 
@@ -25,8 +24,6 @@ def _correct_pad(x):
 
 
 def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
-    from ..layers import Add, Conv2D, DepthwiseConv2D, ReLU, ZeroPadding2D
-
     in_channels = inputs.shape[-1]
     pointwise_filters = _make_divisible(int(filters * alpha), 8)
     x = inputs
@@ -59,8 +56,6 @@ _BLOCKS = [  # (filters, stride, expansion) per block, block_id in order
 def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None, pooling=None,  # noqa: N802
                 classes=1000, classifier_activation="softmax", name=None):
     """MobileNetV2 with width multiplier ``alpha``; 3,538,984 parameters at alpha=1.0 with the top."""
-    from ..layers import Conv2D, ReLU
-
     if alpha <= 0:
         raise ValueError(f"MobileNetV2: alpha must be > 0, got {alpha!r}")
     check_weights("MobileNetV2", weights, include_top, classes)

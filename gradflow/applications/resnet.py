@@ -1,6 +1,7 @@
 """ResNet50 (He et al. 2015, "v1" bottleneck blocks), Keras's layer names and layouts."""
 from __future__ import annotations
 
+from ..layers import Activation, Add, BatchNormalization, Conv2D, MaxPooling2D, ZeroPadding2D
 from ._common import application_input, check_weights, finish
 
 __all__ = ["ResNet50"]
@@ -9,8 +10,6 @@ _EPS = 1.001e-5
 
 
 def _block(x, filters, stride=1, conv_shortcut=True, name=""):
-    from ..layers import Activation, Add, BatchNormalization, Conv2D
-
     if conv_shortcut:
         shortcut = Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
         shortcut = BatchNormalization(axis=3, epsilon=_EPS, name=f"{name}_0_bn")(shortcut)
@@ -38,8 +37,6 @@ def _stack(x, filters, blocks, stride=2, name=""):
 def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
              classifier_activation="softmax", name="resnet50"):
     """ResNet50: a 7x7 stem, then 3 + 4 + 6 + 3 bottleneck blocks; 25,636,712 parameters with the top."""
-    from ..layers import Activation, BatchNormalization, Conv2D, MaxPooling2D, ZeroPadding2D
-
     check_weights("ResNet50", weights, include_top, classes)
     inputs = application_input("ResNet50", input_shape, input_tensor, (224, 224, 3), include_top, 32)
     x = ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(inputs)

@@ -1,14 +1,13 @@
 """VGG16 and VGG19 (Simonyan & Zisserman 2014), Keras's layer names and layouts."""
 from __future__ import annotations
 
+from ..layers import Conv2D, Dense, Flatten, MaxPooling2D
 from ._common import application_input, check_weights, finish
 
 __all__ = ["VGG16", "VGG19"]
 
 
 def _vgg(name, convs, include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation):
-    from ..layers import Conv2D, Dense, Flatten, MaxPooling2D
-
     check_weights(name, weights, include_top, classes)
     inputs = application_input(name, input_shape, input_tensor, (224, 224, 3), include_top, 32)
     x = inputs

@@ -1,12 +1,35 @@
-"""The backward pass: one reverse-topological walk that accumulates gradients and frees the graph."""
+"""The backward pass: one reverse-topological walk that accumulates gradients and frees the graph.
+
+The walk is duck-typed, so it sits below ``Tensor`` (tensor.py imports it, not the reverse): a
+node is anything with ``data``, ``grad``, ``requires_grad``, ``_node`` (the graph node that made
+it, None for a leaf) and ``_wrap(array)`` (a new detached tensor).
+"""
 from __future__ import annotations
 
-from .tensor import Tensor, unbroadcast
-
-__all__ = ["run_backward"]
+__all__ = ["run_backward", "unbroadcast"]
 
 
-def _topological(root: Tensor) -> list[Tensor]:
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def _is_tensor(x) -> bool:
+    """A graph value (a Tensor), as opposed to a constant array or number passed to an op."""
+    return hasattr(x, "_node")
+
+
+def _topological(root) -> list:
     """Tensors reachable from ``root`` through graph nodes, each after all of its inputs."""
     order, expanded = [], set()
     stack = [(root, False)]
@@ -28,12 +51,12 @@ def _topological(root: Tensor) -> list[Tensor]:
                 "the first time if you need to backpropagate twice"
             )
         for inp in node.inputs:
-            if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in expanded:
+            if _is_tensor(inp) and inp.requires_grad and id(inp) not in expanded:
                 stack.append((inp, False))
     return order
 
 
-def run_backward(root: Tensor, grad=None, retain_graph: bool = False, on_leaf=None) -> None:
+def run_backward(root, grad=None, retain_graph: bool = False, on_leaf=None) -> None:
     """Accumulate gradients into the leaves. ``on_leaf(t)`` is called as soon as leaf ``t``'s
     gradient is final (the reverse topological order has passed all of its consumers), so a caller
     can start communicating it while the rest of the backward pass runs."""
@@ -48,7 +71,7 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False, on_leaf=No
             )
         grad = xp.ones_like(root.data)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.dtype)
+        grad = grad.data if _is_tensor(grad) else xp.asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward(): gradient of shape {grad.shape} does not match tensor of shape {root.shape}")
     grads = {id(root): grad}
@@ -59,9 +82,9 @@ def run_backward(root: Tensor, grad=None, retain_graph: bool = False, on_leaf=No
         node = t._node
         if node is None:  # a leaf: accumulate into .grad
             if t.grad is None:
-                t.grad = Tensor._wrap(g if g.dtype == t.data.dtype else g.astype(t.data.dtype))
+                t.grad = t._wrap(g if g.dtype == t.data.dtype else g.astype(t.data.dtype))
             else:
-                t.grad = Tensor._wrap(t.grad.data + g)
+                t.grad = t._wrap(t.grad.data + g)
             if on_leaf is not None:
                 on_leaf(t)
             continue

@@ -1,9 +1,12 @@
 """``Function``: a differentiable operation with ``forward(ctx, *arrays)`` and ``backward(ctx, grad)``."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import grad_mode
+from .tensor import Tensor
 
 __all__ = ["Function", "Context", "DeviceMismatchError", "DeviceOutOfMemoryError"]
 
@@ -18,8 +21,6 @@ class DeviceOutOfMemoryError(MemoryError):
 
 def _oom_error(op: str, exc: BaseException) -> DeviceOutOfMemoryError:
     """Translate CuPy's OutOfMemoryError into one clear message (size asked, pool use, the fix)."""
-    import re
-
     text = str(exc)
     asked = re.search(r"allocating ([\d,]+) bytes", text)
     held = re.search(r"allocated so far: ([\d,]+) bytes", text)
@@ -93,8 +94,6 @@ class Function:
     @classmethod
     def apply_ctx(cls, *inputs, **kwargs):
         """Like ``apply`` but also returns the context (for ops with extra outputs such as stats)."""
-        from .tensor import Tensor
-
         arrays = []
         requires = False
         n_arrays = 0

@@ -5,31 +5,20 @@ import numpy as np
 
 from ..backend import array_module, backend_for, device_of, get_backend, is_cupy_array
 from . import grad_mode
+from .engine import run_backward, unbroadcast
 
 __all__ = ["Tensor", "Parameter", "tensor", "unbroadcast"]
 
 _FLOAT_KINDS = "f"
-#: set by gradflow.ops at import: the namespace with add, mul, matmul, sum, ...
-_F = None
-
-
-def unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:
-        grad = grad.reshape(shape)
-    return grad
 
 
 class Tensor:
-    """An n-dimensional array with reverse-mode automatic differentiation."""
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    Its operators and op methods (``a + b``, ``a @ b``, ``t.sum()``, ``t.T``, ``t.astype``,
+    ``t.to``...) are the differentiable ops of :mod:`gradflow.ops`, which sits above autograd:
+    ``gradflow.ops.install_tensor_methods`` attaches them once, when ``import gradflow`` runs.
+    """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray + Tensor)
@@ -72,7 +61,6 @@ class Tensor:
     size = property(lambda self: self.data.size)
     device = property(lambda self: device_of(self.data), doc="'cpu' or 'cuda'")
     is_leaf = property(lambda self: self._node is None)
-    T = property(lambda self: _F.transpose(self))
 
     @property
     def xp(self):
@@ -113,19 +101,6 @@ class Tensor:
     def __bool__(self):
         return bool(self.item())
 
-    def astype(self, dtype) -> "Tensor":
-        return _F.cast(self, dtype)
-
-    def to(self, device: str) -> "Tensor":
-        """This tensor on ``device`` ('cpu', 'cuda' or 'cuda:0'); differentiable."""
-        return _F.to_device(self, device)
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self) -> "Tensor":
-        return self.to("cuda")
-
     def __dlpack__(self, *args, **kwargs):
         return self.data.__dlpack__(*args, **kwargs)
 
@@ -148,59 +123,21 @@ class Tensor:
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph unless retained."""
-        from .engine import run_backward
-
         run_backward(self, grad, retain_graph)
 
-    # -- operators ------------------------------------------------------------------------
-    def __add__(self, o): return _F.add(self, o)
-    def __radd__(self, o): return _F.add(o, self)
-    def __sub__(self, o): return _F.sub(self, o)
-    def __rsub__(self, o): return _F.sub(o, self)
-    def __mul__(self, o): return _F.mul(self, o)
-    def __rmul__(self, o): return _F.mul(o, self)
-    def __truediv__(self, o): return _F.div(self, o)
-    def __rtruediv__(self, o): return _F.div(o, self)
-    def __pow__(self, o): return _F.pow(self, o)
-    def __rpow__(self, o): return _F.pow(o, self)
-    def __matmul__(self, o): return _F.matmul(self, o)
-    def __rmatmul__(self, o): return _F.matmul(o, self)
-    def __neg__(self): return _F.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return _F.abs(self)
-    def __lt__(self, o): return _F.less(self, o)
-    def __le__(self, o): return _F.less_equal(self, o)
-    def __gt__(self, o): return _F.greater(self, o)
-    def __ge__(self, o): return _F.greater_equal(self, o)
-    def __eq__(self, o): return _F.equal(self, o)
-    def __ne__(self, o): return _F.not_equal(self, o)
-    __hash__ = object.__hash__
-    def __getitem__(self, idx): return _F.getitem(self, idx)
+    def __pos__(self):
+        return self
 
-    # -- methods mirroring gradflow.ops ---------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return _F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _F.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _F.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _F.min(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return _F.var(self, axis, keepdims, ddof)
-    def std(self, axis=None, keepdims=False, ddof=0): return _F.std(self, axis, keepdims, ddof)
-    def argmax(self, axis=None): return _F.argmax(self, axis)
-    def exp(self): return _F.exp(self)
-    def log(self): return _F.log(self)
-    def sqrt(self): return _F.sqrt(self)
-    def abs(self): return _F.abs(self)
-    def tanh(self): return _F.tanh(self)
-    def sigmoid(self): return _F.sigmoid(self)
-    def relu(self): return _F.relu(self)
-    def clip(self, lo=None, hi=None): return _F.clip(self, lo, hi)
-    def reshape(self, *shape): return _F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
-    def transpose(self, *axes): return _F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
-    def permute(self, *axes): return self.transpose(*axes)
-    def flatten(self, start_axis=0): return _F.flatten(self, start_axis)
-    def expand_dims(self, axis): return _F.expand_dims(self, axis)
-    def squeeze(self, axis=None): return _F.squeeze(self, axis)
-    def softmax(self, axis=-1): return _F.softmax(self, axis)
-    def log_softmax(self, axis=-1): return _F.log_softmax(self, axis)
+    __hash__ = object.__hash__  # kept when ops attach __eq__: tensors are dict keys by identity
+
+    def permute(self, *axes) -> "Tensor":
+        return self.transpose(*axes)  # type: ignore[attr-defined]
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")  # type: ignore[attr-defined]
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")  # type: ignore[attr-defined]
 
 
 class Parameter(Tensor):

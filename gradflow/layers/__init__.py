@@ -1,4 +1,5 @@
 """Keras-style layers: the Layer base class and the built-in layers, one module per family."""
+from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import MultiHeadAttention
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
@@ -47,13 +48,9 @@ __all__ = [
 
 def serialize(layer) -> dict:
     """A layer's ``{"module", "class_name", "config", "registered_name"}`` entry (Keras 3)."""
-    from ..saving.serialization import serialize_keras_object
-
     return serialize_keras_object(layer)
 
 
 def deserialize(config: dict, custom_objects=None):
     """The layer a ``serialize`` entry describes."""
-    from ..saving.serialization import deserialize_keras_object
-
     return deserialize_keras_object(config, custom_objects=custom_objects)

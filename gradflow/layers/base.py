@@ -6,27 +6,34 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
 
 import numpy as np
 
+from .. import initializers, regularizers
+from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from .._naming import clear_session, snake_case, unique_name
+from .._registry import registered
 from ..backend import get_backend, is_cupy_array
+from ..ops import to_device
+from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
+from ._args import shape_arg
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
 
-_REGISTRY: dict[str, type] = {}
+_REGISTRY = registered("layers")  # the one registry's table of layer (and model) classes
+
+
 def layer_class(name: str) -> type:
     """The registered Layer class called ``name`` (the only ones a config may instantiate)."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        import difflib
-
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown layer class {name!r}{hint}") from None
@@ -64,9 +71,6 @@ class _CallContext(threading.local):
 
 
 _CONTEXT = _CallContext()
-#: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before it is
-#: created (loading a model file charges them against what the file stores)
-WEIGHT_GUARD = threading.local()
 
 
 def _call_flags(cls) -> tuple[bool, bool, dict]:
@@ -169,12 +173,8 @@ class Layer:
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
-            from ._args import shape_arg
-
             self._batch_input_shape = shape_arg(self, "batch_input_shape", batch_input_shape)
         elif input_shape is not None:
-            from ._args import shape_arg
-
             arg = "input_dim" if input_dim is not None and input_shape == (input_dim,) else "input_shape"
             shape = shape_arg(self, arg, (input_shape,) if isinstance(input_shape, (int, np.integer)) else input_shape,
                               shown=input_dim if arg == "input_dim" else input_shape)
@@ -242,8 +242,6 @@ class Layer:
         """Create, register and return a weight (Keras 3 signature; ``layer.<name>`` reads it too).
 
         ``initializer`` defaults to 'glorot_uniform' for float weights, 'zeros' otherwise (Keras 3)."""
-        from .. import initializers
-
         if kwargs:
             raise TypeError(f"{type(self).__name__}.add_weight: unexpected keyword argument(s): {', '.join(kwargs)}")
         if constraint is not None:
@@ -273,8 +271,6 @@ class Layer:
         param.requires_grad = trainable and self._trainable
         self._params[name] = param
         if regularizer is not None:
-            from .. import regularizers
-
             self._regularizers[name] = regularizers.get(regularizer)
         return param
 
@@ -401,8 +397,6 @@ class Layer:
         sizes that change with an unknown input size come out as None, found by a second run).
         ``extra``: ``(args, kwargs)`` of further arguments whose symbolic tensors become zeros too;
         ``dtypes``: the inputs' dtypes (integer inputs stay integer), else the layer's."""
-        from ..autograd import no_grad
-
         shapes = [input_shape] if _is_shape(input_shape) else flatten_shapes(input_shape)
         structure = input_shape if not _is_shape(input_shape) else None
         dtypes = dtypes or [self.dtype] * len(shapes)
@@ -595,8 +589,6 @@ class Layer:
     # -- devices --------------------------------------------------------------------------
     def to(self, device: str) -> "Layer":
         """Move every weight (of this layer and the layers it holds) to ``device`` in place."""
-        from ..ops import to_device
-
         for p in self.weights:
             p.data = to_device(p.detach(), device).data
             p.grad = None

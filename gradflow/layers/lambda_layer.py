@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 
+from .._registry import get_registered_name, get_registered_object
 from ._args import describe
 from .base import Layer
 
@@ -46,8 +47,6 @@ class Lambda(Layer):
         return self.function(inputs, **kwargs)
 
     def get_config(self) -> dict:
-        from ..saving.object_registration import get_registered_name
-
         name = get_registered_name(self.function)
         if name == "<lambda>":
             raise ValueError(f"{describe(self)}: a lambda expression cannot be saved (gradflow writes no code into "
@@ -59,8 +58,6 @@ class Lambda(Layer):
 
     @classmethod
     def from_config(cls, config: dict) -> "Lambda":
-        from ..saving.object_registration import get_registered_object
-
         config = dict(config)
         name = config.pop("function")
         if isinstance(name, dict) and name.get("class_name") == "function":  # Keras's entry for a named function

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from ..ops.image import resize
 from ._args import describe, positive_int
 from ._args import data_format as check_data_format
 from .base import Layer
@@ -199,47 +200,10 @@ class Resizing(_ImageSize):
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
 
     def call(self, inputs):
-        x = inputs.data
-        xp = array_module(x)
-        single = x.ndim == 3
-        if single:
-            x = x[None]
-        if self.data_format == "channels_first":
-            x = xp.moveaxis(x, 1, -1)
-        if self.crop_to_aspect_ratio:
-            H, W = x.shape[1:3]
-            target = self.width / self.height
-            ch, cw = (H, int(round(H * target))) if W / H > target else (int(round(W / target)), W)
-            ch, cw = min(ch, H), min(cw, W)
-            top, left = (H - ch) // 2, (W - cw) // 2
-            x = x[:, top:top + ch, left:left + cw]
-        out = _resize(x, self.height, self.width, self.interpolation, xp)
-        if self.data_format == "channels_first":
-            out = xp.moveaxis(out, -1, 1)
-        return Tensor._wrap(xp.ascontiguousarray(out[0] if single else out).astype(inputs.dtype, copy=False))
+        return resize(inputs, (self.height, self.width), interpolation=self.interpolation,
+                      crop_to_aspect_ratio=self.crop_to_aspect_ratio, data_format=self.data_format)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "interpolation": self.interpolation,
                 "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
 
-
-def _resize(x, height, width, interpolation, xp):
-    """NHWC resampling with half-pixel centres (TF's ``resize`` without antialiasing)."""
-    N, H, W, C = x.shape
-
-    def coords(n_out, n_in):
-        src = (xp.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-        return xp.clip(src, 0.0, n_in - 1)
-
-    if interpolation == "nearest":
-        rows = xp.minimum(xp.floor((xp.arange(height) + 0.5) * (H / height)).astype(np.int64), H - 1)
-        cols = xp.minimum(xp.floor((xp.arange(width) + 0.5) * (W / width)).astype(np.int64), W - 1)
-        return x[:, rows][:, :, cols]
-    ys, xs = coords(height, H), coords(width, W)
-    y0, x0 = xp.floor(ys).astype(np.int64), xp.floor(xs).astype(np.int64)
-    y1, x1 = xp.minimum(y0 + 1, H - 1), xp.minimum(x0 + 1, W - 1)
-    wy, wx = (ys - y0)[None, :, None, None], (xs - x0)[None, None, :, None]
-    xf = x.astype(np.float64)
-    top = xf[:, y0][:, :, x0] * (1 - wx) + xf[:, y0][:, :, x1] * wx
-    bottom = xf[:, y1][:, :, x0] * (1 - wx) + xf[:, y1][:, :, x1] * wx
-    return top * (1 - wy) + bottom * wy

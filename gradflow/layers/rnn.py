@@ -14,8 +14,12 @@ import numpy as np
 
 from .. import activations, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
-from ._args import describe, positive_int, resolve, unsupported
+from ..random import generator
+from ..saving.serialization import deserialize_keras_object, serialize_keras_object
+from ._args import data_format as check_data_format
+from ._args import describe, padding_mode, positive_int, positive_tuple, resolve, unsupported
 from .base import Layer
+from .convolutional import spatial_output
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D"]
 
@@ -98,8 +102,6 @@ class _RNN(Layer):
         """Dropout masks (one per sequence, the same at every step, as Keras) for inputs and states."""
         if not training or (self.dropout == 0.0 and self.recurrent_dropout == 0.0):
             return None, None
-        from ..random import generator
-
         rng = generator() if self.seed is None else np.random.default_rng(self.seed)
         xp = x.xp
 
@@ -354,15 +356,11 @@ class Bidirectional(Layer):
         return out
 
     def get_config(self) -> dict:
-        from ..saving.serialization import serialize_keras_object
-
         return {**super().get_config(), "layer": serialize_keras_object(self.forward_layer),
                 "merge_mode": self.merge_mode, "backward_layer": serialize_keras_object(self.backward_layer)}
 
     @classmethod
     def from_config(cls, config: dict) -> "Bidirectional":
-        from ..saving.serialization import deserialize_keras_object
-
         config = dict(config)
         config["layer"] = deserialize_keras_object(config["layer"])
         if config.get("backward_layer") is not None:
@@ -381,9 +379,6 @@ class ConvLSTM2D(_RNN):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  unit_forget_bias=True, **kwargs):
-        from ._args import data_format as check_data_format
-        from ._args import padding_mode, positive_tuple
-
         super().__init__(filters, **kwargs)
         self.filters = self.units
         self.kernel_size = positive_tuple(self, "kernel_size", kernel_size)
@@ -398,8 +393,6 @@ class ConvLSTM2D(_RNN):
     _bias_init = LSTM._bias_init
 
     def check_input_shape(self, input_shape) -> None:
-        from .convolutional import spatial_output
-
         if len(input_shape) != 5 or input_shape[-1] is None:
             raise ValueError(f"{describe(self)} expects inputs (batch, time, rows, cols, channels) with known "
                              f"channels, got shape {tuple(input_shape)}")
@@ -418,8 +411,6 @@ class ConvLSTM2D(_RNN):
             self.add_weight(name="bias", shape=(cols,), initializer=self._bias_init(), regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        from .convolutional import spatial_output
-
         oh, ow = spatial_output(self, input_shape[2:4], self.kernel_size, self.strides, self.padding,
                                 self.dilation_rate)
         n, t = input_shape[0], input_shape[1]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._registry import find
+
 __all__ = ["KerasTensor", "Node", "flatten", "pack_as", "map_structure", "is_symbolic", "any_symbolic"]
 
 
@@ -78,11 +80,11 @@ class KerasTensor:
         raise TypeError(f"cannot convert symbolic {self!r} to a NumPy array: it holds no data. Symbolic tensors "
                         f"come from keras.Input and layer calls on them; call the model on real data instead")
 
-    # arithmetic on symbolic tensors records an operation node (gradflow.layers.TensorOp)
+    # arithmetic on symbolic tensors records a layer call: TensorOp (operations.py) with a number,
+    # a merge layer (merging.py) with another symbolic tensor. Those modules build on this one, so
+    # their classes come from the registry they put themselves in.
     def _op(self, name, other=None, reverse=False):
-        from .operations import TensorOp
-
-        return TensorOp(name, other=other, reverse=reverse)(self)
+        return find("layers", "TensorOp")(name, other=other, reverse=reverse)(self)
 
     def __add__(self, other):
         return self._binary("add", other)
@@ -116,13 +118,11 @@ class KerasTensor:
 
     def _binary(self, name, other, reverse=False):
         if isinstance(other, KerasTensor):
-            from .merging import Add, Multiply, Subtract
-
-            pairs = {"add": Add, "subtract": Subtract, "multiply": Multiply}
+            pairs = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply"}
             if name not in pairs:
                 raise TypeError(f"{name} of two symbolic tensors is not supported; use a layer (e.g. a Lambda)")
             a, b = (other, self) if reverse else (self, other)
-            return pairs[name]()([a, b])
+            return find("layers", pairs[name])()([a, b])
         return self._op(name, other, reverse)
 
 

@@ -1,5 +1,5 @@
 """Differentiable ops on Tensors: elementwise, reductions, shape, linear algebra and nn."""
-import sys as _sys
+from ..autograd.tensor import Tensor as _Tensor
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
 from .linalg import matmul
@@ -16,5 +16,55 @@ from . import image  # noqa: E402,F401 - keras.ops.image.resize
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_k]))
 
-# Tensor methods (a + b, t.sum(), ...) call these functions
-_sys.modules["gradflow.autograd.tensor"]._F = _sys.modules[__name__]
+
+# -- Tensor's operators and methods -------------------------------------------------------------
+# autograd sits below ops, so Tensor defines none of these: install_tensor_methods attaches them
+# (gradflow/__init__ calls it once, right after importing ops). Each looks its op up here at call
+# time, so the names above stay the one definition.
+def _axes(args):
+    """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` alike."""
+    return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
+_TENSOR_METHODS = {
+    "__add__": lambda self, o: add(self, o), "__radd__": lambda self, o: add(o, self),
+    "__sub__": lambda self, o: sub(self, o), "__rsub__": lambda self, o: sub(o, self),
+    "__mul__": lambda self, o: mul(self, o), "__rmul__": lambda self, o: mul(o, self),
+    "__truediv__": lambda self, o: div(self, o), "__rtruediv__": lambda self, o: div(o, self),
+    "__pow__": lambda self, o: pow(self, o), "__rpow__": lambda self, o: pow(o, self),
+    "__matmul__": lambda self, o: matmul(self, o), "__rmatmul__": lambda self, o: matmul(o, self),
+    "__neg__": lambda self: neg(self), "__abs__": lambda self: abs(self),
+    "__lt__": lambda self, o: less(self, o), "__le__": lambda self, o: less_equal(self, o),
+    "__gt__": lambda self, o: greater(self, o), "__ge__": lambda self, o: greater_equal(self, o),
+    "__eq__": lambda self, o: equal(self, o), "__ne__": lambda self, o: not_equal(self, o),
+    "__getitem__": lambda self, idx: getitem(self, idx),
+    "T": property(lambda self: transpose(self)),
+    "astype": lambda self, dtype: cast(self, dtype),
+    "to": lambda self, device: to_device(self, device),
+    "sum": lambda self, axis=None, keepdims=False: sum(self, axis, keepdims),
+    "mean": lambda self, axis=None, keepdims=False: mean(self, axis, keepdims),
+    "max": lambda self, axis=None, keepdims=False: max(self, axis, keepdims),
+    "min": lambda self, axis=None, keepdims=False: min(self, axis, keepdims),
+    "var": lambda self, axis=None, keepdims=False, ddof=0: var(self, axis, keepdims, ddof),
+    "std": lambda self, axis=None, keepdims=False, ddof=0: std(self, axis, keepdims, ddof),
+    "argmax": lambda self, axis=None: argmax(self, axis),
+    "exp": lambda self: exp(self), "log": lambda self: log(self), "sqrt": lambda self: sqrt(self),
+    "abs": lambda self: abs(self), "tanh": lambda self: tanh(self), "sigmoid": lambda self: sigmoid(self),
+    "relu": lambda self: relu(self), "clip": lambda self, lo=None, hi=None: clip(self, lo, hi),
+    "reshape": lambda self, *shape: reshape(self, _axes(shape)),
+    "transpose": lambda self, *axes: transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list))
+                                               else (axes or None)),
+    "flatten": lambda self, start_axis=0: flatten(self, start_axis),
+    "expand_dims": lambda self, axis: expand_dims(self, axis),
+    "squeeze": lambda self, axis=None: squeeze(self, axis),
+    "softmax": lambda self, axis=-1: softmax(self, axis),
+    "log_softmax": lambda self, axis=-1: log_softmax(self, axis),
+}
+
+
+def install_tensor_methods(cls: type = _Tensor) -> None:
+    """Give ``Tensor`` its operators and op methods (``a + b``, ``t.sum()``, ``t.T``...)."""
+    for name, method in _TENSOR_METHODS.items():
+        if not isinstance(method, property):
+            method.__name__ = method.__qualname__ = name
+        setattr(cls, name, method)

@@ -1,6 +1,10 @@
 """Elementwise differentiable ops with NumPy broadcasting; Python scalars stay weakly typed."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module
@@ -315,10 +319,6 @@ def _erf_array(a):
     try:
         from scipy.special import erf as scipy_erf  # noqa: PLC0415
     except ImportError:  # pragma: no cover - SciPy is optional
-        import math
-
-        import numpy as np
-
         arr = np.asarray(a)
         return np.vectorize(math.erf, otypes=[arr.dtype if arr.dtype.kind == "f" else np.float64])(arr)
     return scipy_erf(a)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import creation
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend, is_cupy_array
-from .elementwise import add, cast, div, mul, neg, pow, sub
+from . import creation
+from .elementwise import abs as _abs
+from .elementwise import add, cast, div, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub
+from .linalg import matmul
 
 __all__ = ["multiply", "subtract", "divide", "true_divide", "negative", "power", "zeros", "ones", "zeros_like",
            "ones_like", "full", "arange", "shape", "convert_to_tensor", "convert_to_numpy", "one_hot", "add",
-           "moments", "tensordot", "conv", "depthwise_conv", "max_pool", "average_pool", "logical_and", "logical_or",
+           "moments", "tensordot", "logical_and", "logical_or",
            "logical_not", "norm", "square_root", "dot", "relu6", "silu", "swish"]
 
 multiply, subtract, divide, true_divide, negative, power = mul, sub, div, div, neg, pow
@@ -83,57 +85,16 @@ def tensordot(a, b, axes=2):
     k = int(np.prod([a.shape[i] for i in ax_a])) if ax_a else 1
     a2 = a.transpose(*free_a, *ax_a).reshape((-1, k))
     b2 = b.transpose(*ax_b, *free_b).reshape((k, -1))
-    from .linalg import matmul
-
     out_shape = tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b)
     return matmul(a2, b2).reshape(out_shape)
 
 
 def dot(a, b):
     """``numpy.dot`` semantics for 1-D and 2-D operands (a matmul)."""
-    from .linalg import matmul
-
     a, b = convert_to_tensor(a), convert_to_tensor(b)
     if a.ndim == 1 and b.ndim == 1:
         return (a * b).sum()
     return matmul(a, b)
-
-
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.conv`` for 1-D ``(N, steps, C)`` and 2-D ``(N, H, W, C)`` channels-last inputs."""
-    from .nn import conv2d
-
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"ops.conv: only data_format='channels_last' is supported, got {data_format!r}")
-    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    if inputs.ndim == 3:
-        s = strides if isinstance(strides, int) else strides[0]
-        d = dilation_rate if isinstance(dilation_rate, int) else dilation_rate[0]
-        n, steps, c = inputs.shape
-        y = conv2d(inputs.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s), padding, (1, d))
-        return y.reshape((n, y.shape[2], y.shape[3]))
-    if inputs.ndim == 4:
-        return conv2d(inputs, kernel, None, strides, padding, dilation_rate)
-    raise ValueError(f"ops.conv supports 1-D and 2-D convolutions (inputs of rank 3 or 4), got rank {inputs.ndim}")
-
-
-def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.depthwise_conv`` (2-D, channels-last)."""
-    from .nn import depthwise_conv2d
-
-    return depthwise_conv2d(convert_to_tensor(inputs), convert_to_tensor(kernel), strides, padding, dilation_rate)
-
-
-def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    from .nn import max_pool2d
-
-    return max_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
-
-
-def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    from .nn import avg_pool2d
-
-    return avg_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
 
 
 def _logical(name):
@@ -160,29 +121,21 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if ord in (None, 2, "fro", "euclidean"):
         return ((x * x).sum(axis=axis, keepdims=keepdims)) ** 0.5
     if ord == 1:
-        from .elementwise import abs as _abs
-
         return _abs(x).sum(axis=axis, keepdims=keepdims)
     raise ValueError(f"ops.norm: ord must be None, 1 or 2, got {ord!r}")
 
 
 def square_root(x):
-    from .elementwise import sqrt
-
     return sqrt(x)
 
 
 def relu6(x):
     """``min(max(x, 0), 6)``."""
-    from .elementwise import minimum, relu
-
     return minimum(relu(x), 6.0)
 
 
 def silu(x):
     """``x * sigmoid(x)`` (a.k.a. swish)."""
-    from .elementwise import sigmoid
-
     return x * sigmoid(x)
 
 

@@ -14,25 +14,55 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import array_module, backend_for
 from ._kernel import kernel
+from . import elementwise, keras_names
 from .elementwise import relu
+from .keras_names import convert_to_tensor
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
     "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "sync_batch_norm", "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
-    "dropout",
+    "dropout", "conv", "depthwise_conv", "max_pool", "average_pool",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
 ]
 
 
 # -- Keras's ops.nn spellings of ops that live elsewhere (keras.ops.nn.relu, ...) ------------
 def __getattr__(name):
-    from . import elementwise, keras_names
-
     for module in (elementwise, keras_names):
         if name in module.__all__:
             return getattr(module, name)
     raise AttributeError(f"module 'gradflow.ops.nn' has no attribute {name!r}")
+
+
+# -- Keras's ops.conv / ops.max_pool ... spellings ------------------------------------------
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Keras's ``ops.conv`` for 1-D ``(N, steps, C)`` and 2-D ``(N, H, W, C)`` channels-last inputs."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"ops.conv: only data_format='channels_last' is supported, got {data_format!r}")
+    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
+    if inputs.ndim == 3:
+        s = strides if isinstance(strides, int) else strides[0]
+        d = dilation_rate if isinstance(dilation_rate, int) else dilation_rate[0]
+        n, steps, c = inputs.shape
+        y = conv2d(inputs.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s), padding, (1, d))
+        return y.reshape((n, y.shape[2], y.shape[3]))
+    if inputs.ndim == 4:
+        return conv2d(inputs, kernel, None, strides, padding, dilation_rate)
+    raise ValueError(f"ops.conv supports 1-D and 2-D convolutions (inputs of rank 3 or 4), got rank {inputs.ndim}")
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Keras's ``ops.depthwise_conv`` (2-D, channels-last)."""
+    return depthwise_conv2d(convert_to_tensor(inputs), convert_to_tensor(kernel), strides, padding, dilation_rate)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return max_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    return avg_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
 
 
 # -- softmax family -------------------------------------------------------------------------

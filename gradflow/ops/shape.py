@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ..backend import array_module, is_cupy_array
+from ..backend import _instance, array_module, is_cupy_array
 
 __all__ = [
     "reshape", "transpose", "permute", "flatten", "expand_dims", "squeeze", "concatenate",
@@ -142,8 +142,6 @@ class GetItem(Function):
 class ToDevice(Function):
     @staticmethod
     def forward(ctx, a, device):
-        from ..backend import _instance  # noqa: PLC0415
-
         ctx.src = "cuda" if is_cupy_array(a) else "cpu"
         if device == ctx.src:
             return a

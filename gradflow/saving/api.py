@@ -7,6 +7,10 @@ import os
 import zipfile
 import zlib
 
+from . import saving_lib
+from .keras_format import load_keras_model, save_keras_model
+from .saving_lib import MAX_JSON_BYTES, ModelFileError
+
 __all__ = ["save_model", "load_model"]
 
 _KERAS_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}
@@ -15,13 +19,9 @@ _KERAS_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}
 def save_model(model, filepath) -> None:
     """Write ``model``: the Keras 3 format for a ``.keras`` path, gradflow's otherwise."""
     if os.fspath(filepath).endswith(".keras"):
-        from .keras_format import save_keras_model
-
         save_keras_model(model, filepath)
     else:
-        from .saving_lib import save_model as save_gflow
-
-        save_gflow(model, filepath)
+        saving_lib.save_model(model, filepath)
 
 
 class _WeightsMember:
@@ -38,8 +38,6 @@ class _WeightsMember:
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: str, why: str) -> bytes:
     """A member's bytes, refused before inflating when its declared size is over ``limit``, and never inflating
     more than that size (a member whose data runs past its declared size is corrupt)."""
-    from .saving_lib import ModelFileError
-
     if info.file_size > limit:
         raise ModelFileError(f"{where}: member {info.filename!r} is {info.file_size} bytes uncompressed, over the "
                              f"limit of {limit} bytes {why}")
@@ -58,8 +56,6 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where: 
 def _keras_members(path):
     """The members of a Keras archive, or None when ``path`` is not one (gradflow's format, or no zip):
     the JSON members read (bounded), the weights member as a reader that waits for its limit."""
-    from .saving_lib import MAX_JSON_BYTES, ModelFileError
-
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -85,10 +81,6 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     if os.path.exists(filepath):
         with _keras_members(filepath) as members:
             if members is not None:
-                from .keras_format import load_keras_model
-
                 return load_keras_model(members, os.fspath(filepath), custom_objects=custom_objects,
                                         compile=compile)
-    from .saving_lib import load_model as load_gflow
-
-    return load_gflow(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    return saving_lib.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)

@@ -22,12 +22,16 @@ import inspect
 import io
 import json
 import os
+import warnings
 import zipfile
+from datetime import datetime, timezone
 
 import numpy as np
 
 from .._naming import snake_case
+from .._registry import find, find_class
 from .saving_lib import ModelFileError, _weight_budget, atomic_write, checked_cast, parse_json
+from .serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
 
@@ -81,10 +85,7 @@ def _accepted(cls) -> set:
                                                                     inspect.Parameter.VAR_POSITIONAL)}
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             break
-    from ..layers.base import Layer
-
-    if issubclass(cls, Layer):
-        names |= set(Layer._COMMON)
+    names |= set(getattr(cls, "_COMMON", ()))  # a Layer's common arguments (name, trainable, dtype...)
     return names - {"self"}
 
 
@@ -129,18 +130,15 @@ def _from_keras(value, where: str):
 
 def _gradflow_class(entry: dict, where: str):
     """The gradflow class a Keras entry names (layers, initializers, regularizers); None for others."""
-    from .. import initializers, regularizers
-    from ..layers.base import registered_layers
-
     name = entry["class_name"]
     module = str(entry.get("module") or "")
     if "initializers" in module:
-        return getattr(initializers, name, None)
+        return find("initializers", name)
     if "regularizers" in module:
-        return getattr(regularizers, name, None)
-    layers = registered_layers()
-    if name in layers:
-        return layers[name]
+        return find("regularizers", name)
+    layer = find("layers", name)
+    if layer is not None:
+        return layer
     if module.startswith("keras.layers") or module.startswith("keras.src.layers"):
         raise ValueError(f"{where}: the Keras layer {name!r} is not available in gradflow")
     return None
@@ -206,9 +204,13 @@ def _container_names(layers) -> list:
     return names
 
 
-def _model_datasets(model, group, where: str) -> list:
-    from ..models.model import Model
+def _is_a(obj, class_name: str) -> bool:
+    """``isinstance(obj, <the registered layer class class_name>)``, without importing models."""
+    cls = find_class(class_name, ("layers",))
+    return cls is not None and isinstance(obj, cls)
 
+
+def _model_datasets(model, group, where: str) -> list:
     datasets = []
     layers = model.layers
     container = _child(group, "layers", where) if _has(group, "layers") else None
@@ -217,7 +219,7 @@ def _model_datasets(model, group, where: str) -> list:
             continue
         if container is None or not _has(container, key):
             raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for layers/{key})")
-        if isinstance(layer, Model):
+        if _is_a(layer, "Model"):
             datasets += _model_datasets(layer, _child(container, key, where), where)
         else:
             datasets += _group_datasets(_child(container, key, where), type(layer).__name__, where)
@@ -241,8 +243,6 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
     """The gradflow model of a Keras ``.keras`` archive: ``members`` maps ``config.json`` and
     ``metadata.json`` to their (bounded) bytes and ``model.weights.h5`` to a callable
     ``open_weights(limit)`` that returns the member's bytes when it is at most ``limit`` bytes."""
-    from .serialization import deserialize_keras_object
-
     h5py = _h5py()
     config = parse_json(members["config.json"], f"{where}: config.json")
     weights = members["model.weights.h5"]
@@ -290,8 +290,6 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
 def _try_compile(model, cfg: dict, where: str) -> bool:
     """Compile ``model`` with a Keras compile config; when that fails, the model still loads (uncompiled)
     with a warning saying what was left out."""
-    import warnings
-
     try:
         _compile_from_keras(model, cfg)
     except Exception as exc:
@@ -306,11 +304,9 @@ _H5_SLACK = 16 << 20
 #: elements a rebuilt model may allocate beyond what its weights member can store
 _BUDGET_SLACK = 1 << 20
 def _compile_from_keras(model, cfg: dict) -> None:
-    from .. import optimizers
-
     opt = cfg.get("optimizer")
     if isinstance(opt, dict):
-        cls = getattr(optimizers, opt.get("class_name", ""), None)
+        cls = find("optimizers", opt.get("class_name", ""))
         if cls is None:
             raise ValueError(f"unknown optimizer {opt.get('class_name')!r}")
         opt = cls(**_clean(cls, dict(opt.get("config") or {}), "optimizer"))
@@ -340,9 +336,7 @@ def _to_keras(value):
         elif name == "Sequential":
             keras_module = "keras"
         else:
-            from ..layers.base import registered_layers
-
-            cls = registered_layers().get(name)
+            cls = find("layers", name)
             if name == "TensorOp":
                 raise ValueError("arithmetic on symbolic tensors (gradflow's TensorOp layer) has no Keras "
                                  "counterpart; use a Lambda or a merge layer to write a .keras file")
@@ -357,18 +351,13 @@ def _to_keras(value):
     return {k: _to_keras(v) for k, v in value.items()}
 
 
-def _is(class_name, module_name) -> bool:
-    import importlib
-
-    found = getattr(importlib.import_module(f"gradflow.{module_name}"), class_name, None)
-    return isinstance(found, type)
+def _is(class_name, kind) -> bool:
+    return isinstance(find(kind, class_name), type)
 
 
 def _write_group(group, layer) -> None:
     """One layer's weights where Keras keeps them (see ``_group_arrays``)."""
-    from ..models.model import Model
-
-    if isinstance(layer, Model):
+    if _is_a(layer, "Model"):
         container = group.create_group("layers")
         for sub, key in zip(layer.layers, _container_names(layer.layers)):
             _write_group(container.create_group(key), sub)
@@ -485,17 +474,11 @@ def _keras_compile_config(model) -> dict:
 
 def save_keras_model(model, path) -> None:
     """Write ``model`` as a Keras 3 ``.keras`` file (architecture and weights; Keras loads it)."""
-    from datetime import datetime, timezone
-
-    from .serialization import serialize_keras_object
-
     h5py = _h5py()
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet")
-    from ..models.sequential import Sequential
-
     entry = _to_keras(serialize_keras_object(model))
-    if isinstance(model, Sequential):
+    if _is_a(model, "Sequential"):
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:

@@ -34,11 +34,17 @@ import re
 import stat
 import struct
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
 
 import numpy as np
+
+from .._version import __version__
+from ..distribution import writes_files
+from ..summary import unique_weights
+from .serialization import deserialize_keras_object, serialize_keras_object
 
 try:
     import fcntl
@@ -58,6 +64,9 @@ WEIGHTS_NAME = "model.weights.safetensors"
 OPTIMIZER_NAME = "optimizer.safetensors"
 #: refuse a safetensors header larger than this (a foreign or corrupt file, not a real model)
 _MAX_HEADER = 16 << 20
+#: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before
+#: ``Layer.add_weight`` creates it (loading a model file charges them against what the file stores)
+WEIGHT_GUARD = threading.local()
 
 
 class ModelFileError(ValueError):
@@ -112,8 +121,6 @@ def atomic_write(path, write) -> None:
     plain ``open()`` gives, i.e. 0o666 less the umask), and temporary files that an earlier save of
     the same target left behind when it was killed are removed first. In a data-parallel job only
     rank 0 writes (``gradflow.distribution.writes_files``): elsewhere this does nothing."""
-    from ..distribution import writes_files  # noqa: PLC0415
-
     if not writes_files():
         return
     path = os.fspath(path)
@@ -501,8 +508,6 @@ def _weight_budget(limit: int, stored: int, where: str, member: str):
     """While rebuilding a model from a file, every weight this thread creates is charged against
     ``limit`` values and refused beyond it (through ``Layer.add_weight``'s guard), so a config that
     claims far larger layers than the file stores is rejected before their weights are allocated."""
-    from ..layers.base import WEIGHT_GUARD
-
     used = 0
 
     def charge(layer, shape) -> None:
@@ -538,17 +543,11 @@ def _json_default(obj):
 # -- whole models ---------------------------------------------------------------------------
 def _model_weights(model):
     """The parameters in the model's weight order, without duplicates (shared weights)."""
-    from ..summary import unique_weights
-
     return unique_weights(model.weights)
 
 
 def save_model(model, path) -> None:
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``path``."""
-    import gradflow
-
-    from .serialization import serialize_keras_object
-
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet; call build(input_shape), "
                          f"fit it, or give the first layer input_shape=")
@@ -557,7 +556,7 @@ def save_model(model, path) -> None:
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "gradflow_version": gradflow.__version__,
+        "gradflow_version": __version__,
         "model": serialize_keras_object(model),
         "compile": compile_cfg,
         "weights": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype.name} for p in params],
@@ -589,8 +588,6 @@ def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes, method: int) -> No
 
 
 def _model_from_config(cfg: dict, where: str, custom_objects=None):
-    from .serialization import deserialize_keras_object
-
     try:
         model = deserialize_keras_object(cfg, custom_objects=custom_objects)
     except ModelFileError:

@@ -7,9 +7,12 @@ subclasses defined in the running program (never anything named by a file alone)
 """
 from __future__ import annotations
 
-from .object_registration import (_GLOBAL_CUSTOM_NAMES, CustomObjectScope, custom_object_scope,  # noqa: F401
-                                  get_custom_objects, get_registered_name, get_registered_object,
-                                  register_keras_serializable)
+import difflib
+import inspect
+
+from .._registry import (CustomObjectScope, custom_object_scope, find_class, get_custom_objects,  # noqa: F401
+                         get_registered_name, get_registered_object, register_keras_serializable, registered,
+                         registered_name)
 
 __all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
            "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object"]
@@ -34,7 +37,7 @@ def serialize_keras_object(obj) -> dict:
     cls = type(obj)
     if not hasattr(obj, "get_config"):
         raise TypeError(f"cannot serialize {obj!r}: {cls.__name__} has no get_config()")
-    registered = _GLOBAL_CUSTOM_NAMES.get(cls)
+    registered = registered_name(cls)
     entry = {"module": cls.__module__, "class_name": cls.__name__, "config": _serialize_values(obj.get_config()),
              "registered_name": registered or cls.__name__}
     build = getattr(obj, "_build_config", None)
@@ -46,8 +49,7 @@ def serialize_keras_object(obj) -> dict:
 
 
 def _lookup_class(entry: dict, custom_objects):
-    from ..layers.base import layer_class, registered_layers
-
+    """The class a config entry names: the user's objects first, then gradflow's registry."""
     class_name, registered = entry.get("class_name"), entry.get("registered_name")
     if not isinstance(class_name, str):
         raise ValueError(f"a config entry needs a 'class_name' string, got {entry!r}")
@@ -56,21 +58,17 @@ def _lookup_class(entry: dict, custom_objects):
             obj = get_registered_object(name, custom_objects)
             if obj is not None:
                 return obj
-    try:
-        return layer_class(class_name)
-    except ValueError as exc:
-        import importlib
+    found = find_class(class_name)
+    if found is not None and hasattr(found, "from_config"):
+        return found
+    raise ValueError(f"unknown layer class {class_name!r}{_close_layer(class_name)}. If it is your own class, "
+                     f"decorate it with @keras.saving.register_keras_serializable() or pass custom_objects="
+                     f"{{{class_name!r}: {class_name}}}")
 
-        importlib.import_module("gradflow.models")  # registers Model, Functional, Sequential if not yet imported
-        if class_name in registered_layers():
-            return layer_class(class_name)
-        for module in ("regularizers", "initializers", "losses", "metrics", "optimizers", "schedules"):
-            found = getattr(importlib.import_module(f"gradflow.{module}"), class_name, None)
-            if isinstance(found, type) and hasattr(found, "from_config"):
-                return found
-        raise ValueError(f"{exc}. If it is your own class, decorate it with "
-                         f"@keras.saving.register_keras_serializable() or pass custom_objects="
-                         f"{{{class_name!r}: {class_name}}}") from None
+
+def _close_layer(name: str) -> str:
+    close = difflib.get_close_matches(name, list(registered("layers")), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def deserialize_keras_object(entry: dict, custom_objects=None):
@@ -93,8 +91,6 @@ def deserialize_keras_object(entry: dict, custom_objects=None):
 
 
 def _params(fn):
-    import inspect
-
     try:
         return inspect.signature(fn).parameters
     except (TypeError, ValueError):
