@@ -14,7 +14,8 @@ from ..layers.base import Layer, _is_shape, flatten_shapes
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from .fusion import head_fusable, match_fusion, match_inference_fusion, plan_step
-from .model import Model, training_or_inference
+from .model import Model
+from .plan import training_or_inference
 
 __all__ = ["Functional", "functional_from_config"]
 

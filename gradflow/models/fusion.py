@@ -24,7 +24,7 @@ equal running the layers one by one (within float rounding).
 from __future__ import annotations
 
 from .fused_ops import fused_runner
-from .model import layer_runner
+from .plan import layer_runner
 
 __all__ = ["fused_layers", "match_fusion", "match_inference_fusion", "plan_step", "is_fusable", "head_fusable"]
 
@@ -143,5 +143,5 @@ def fused_layers(layers, inference: bool = False) -> list:
 
 def plan_step(layer, spec: dict, static=None):
     """``f(x, training)`` for one step of a planned forward pass: the fused op of a match, or the
-    layer's own ``call`` (models.model.layer_runner)."""
+    layer's own ``call`` (models.plan.layer_runner)."""
     return fused_runner(layer, spec) if spec else layer_runner(layer, static)

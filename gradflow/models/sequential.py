@@ -14,7 +14,8 @@ from ..layers.base import Layer, to_tensor
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
 from .fusion import fused_layers, head_fusable, plan_step
-from .model import Model, training_or_inference
+from .model import Model
+from .plan import training_or_inference
 
 __all__ = ["Sequential"]
 
