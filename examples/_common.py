@@ -92,7 +92,8 @@ def setup(args) -> None:
     try:
         if args.backend:
             gradflow.set_backend(args.backend)
-        set_random_seed(args.seed)  # creates the backend GRADFLOW_BACKEND asks for
+        set_random_seed(args.seed)
+        gradflow.get_backend()  # the backend GRADFLOW_BACKEND asks for, made now
     except BackendUnavailableError as exc:
         raise SystemExit(f"error: {exc}") from None
     if getattr(args, "distributed", False):

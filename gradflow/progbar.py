@@ -1,10 +1,12 @@
-"""Keras-style progress display for fit/evaluate/predict: a live bar on a terminal, one line otherwise.
+"""Keras 3's progress display for fit/evaluate/predict: a live bar on a terminal, one line otherwise.
 
-``verbose=1``: ``3/10 [=====>........] - ETA: 2s - loss: 0.6931`` redrawn in place with ``\\r``
-when the stream is a terminal (or a notebook); elsewhere only the final line of each run is
-printed, so logs stay readable. ``verbose=2``: only the final line,
-``10/10 - 0s - 12ms/step - loss: 0.5748 - accuracy: 0.7010``. Metric values are asked for
-lazily (a callable), only when a line is actually drawn, so a GPU is synchronised only then.
+``verbose=1``: ``3/10 ━━━━━━━━━━━━━━━━━━━━ 2s 12ms/step - loss: 0.6931`` (Keras 3's bar of 20
+heavy rules, the done part green on a terminal, the ETA while running and the elapsed time at the
+end) redrawn in place with ``\\r`` when the stream is a terminal (or a notebook); elsewhere only
+the final line of each run is printed, without colours or control characters, so redirected logs
+stay clean. Before the first step ends (kernels compile on a first run) a terminal shows what is
+happening. ``verbose=2``: only the final line, ``10/10 - 0s - 12ms/step - loss: 0.5748``. Metric
+values are asked for lazily (a callable), only when a line is drawn, so a GPU syncs only then.
 """
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ def format_logs(logs) -> str:
     return "".join(f" - {k}: {format_value(v)}" for k, v in logs.items())
 
 
+_DONE, _TODO, _RESET, _BOLD = "\x1b[32m", "\x1b[37m", "\x1b[0m", "\x1b[1m"
+_RULE = "\u2501"  # ━
+
+
 def _format_per_step(seconds: float, unit: str) -> str:
     if seconds >= 1 or seconds == 0:
         return f"{seconds:.0f}s/{unit}"
@@ -42,6 +48,13 @@ def _format_eta(seconds: float) -> str:
     if seconds > 60:
         return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
     return f"{seconds:.0f}s"
+
+
+def _plain(text: str) -> str:
+    """``text`` without its colour codes."""
+    for code in (_DONE, _TODO, _RESET, _BOLD):
+        text = text.replace(code, "")
+    return text
 
 
 def is_interactive(stream) -> bool:
@@ -62,7 +75,7 @@ class Progbar:
     returning one; it is only evaluated when a line is drawn.
     """
 
-    def __init__(self, target, verbose: int = 1, width: int = 30, interval: float = 0.05,
+    def __init__(self, target, verbose: int = 1, width: int = 20, interval: float = 0.05,
                  unit_name: str = "step", stream=None):
         self.target = target
         self.verbose = verbose
@@ -98,35 +111,42 @@ class Progbar:
             self._write(line + format_logs(logs) + "\n")
             return
         line = self._count(current) + self._bar(current)
-        if finalize:
-            line += f" - {elapsed:.0f}s {_format_per_step(per_step, self.unit_name)}"
-        elif self.target is not None:
-            line += f" - ETA: {_format_eta(per_step * (self.target - current))}"
+        if finalize or self.target is None:
+            line += f" {elapsed:.0f}s {_format_per_step(per_step, self.unit_name)}"
         else:
-            line += f" - {_format_per_step(per_step, self.unit_name)}"
+            line += f" {_format_eta(per_step * (self.target - current))} {_format_per_step(per_step, self.unit_name)}"
         line += format_logs(logs)
         if self._dynamic:
-            pad = " " * max(self._last_len - len(line), 0)
-            self._last_len = len(line)
-            self._write("\r" + line + pad + ("\n" if finalize else ""))
+            self._redraw(line, finalize)
         else:
-            self._write(line + "\n")
+            self._write(_plain(line) + "\n")
+
+    def starting(self, note: str) -> None:
+        """On a terminal, a line saying what happens before the first step ends (compiling kernels on
+        a first run); the first update draws over it. Elsewhere nothing."""
+        if self.verbose == 1 and self._dynamic:
+            self._redraw(self._count(0) + self._bar(0) + f" {note}", False)
+
+    def _redraw(self, line: str, finalize: bool) -> None:
+        width = len(_plain(line))
+        pad = " " * max(self._last_len - width, 0)
+        self._last_len = width
+        self._write("\r" + line + pad + ("\n" if finalize else ""))
 
     def _count(self, current: int) -> str:
         if self.target is None:
-            return f"{current}/Unknown"
+            return f"{current:7d}/Unknown"
         digits = int(math.log10(max(self.target, 1))) + 1
-        return f"{current:{digits}d}/{self.target}"
+        text = f"{current:{digits}d}/{self.target}"
+        return f"{_BOLD}{text}{_RESET}" if self._dynamic else text
 
     def _bar(self, current: int) -> str:
         if self.target is None or not self.target:
             return ""
         done = int(self.width * min(current, self.target) / self.target)
-        arrow = ">" if 0 < done < self.width and current < self.target else ("=" if done else "")
-        inner = "=" * max(done - 1, 0) + arrow if done else ""
-        if current >= self.target:
-            inner = "=" * self.width
-        return " [" + inner + "." * (self.width - len(inner)) + "]"
+        if not self._dynamic:
+            return " " + _RULE * self.width
+        return " " + (f"{_DONE}{_RULE * done}{_RESET}" if done else "") + f"{_TODO}{_RULE * (self.width - done)}{_RESET}"
 
     def _write(self, text: str) -> None:
         stream = self.stream

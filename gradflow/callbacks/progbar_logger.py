@@ -20,6 +20,9 @@ class ProgbarLogger(Callback):
     """Prints the metrics of each epoch (and, on a terminal, a live bar) to stdout."""
 
     _lazy_logs = True  # the bar reads the logs only when it redraws
+    #: whether a fit in this process has finished a first epoch (kernels compiled or loaded by then)
+    _warm = False
+    FIRST_STEP_NOTE = "first step: compiling the kernels for these shapes (cached on disk for later runs)..."
 
     def __init__(self):
         super().__init__()
@@ -53,12 +56,15 @@ class ProgbarLogger(Callback):
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
         self._reset()
+        if self.progbar is not None and not ProgbarLogger._warm:
+            self.progbar.starting(self.FIRST_STEP_NOTE)
 
     def on_train_batch_end(self, batch, logs=None):
         self._update(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         self._finalize(logs)
+        ProgbarLogger._warm = True
 
     # -- evaluate and predict -----------------------------------------------------------------
     def on_test_begin(self, logs=None):

@@ -33,8 +33,8 @@ def test_verbose_1_off_a_terminal_prints_plain_final_line():
     bar = Progbar(3, verbose=1, stream=out)
     bar.update(1, lambda: {"loss": 9.0})
     bar.update(3, {"loss": 0.25}, finalize=True)
-    assert "\r" not in out.getvalue()
-    assert re.fullmatch(r"3/3 \[=+\] - \d+s \d+(us|ms|s)/step - loss: 0\.2500\n", out.getvalue())
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()  # a clean log: no redraws, no colours
+    assert re.fullmatch(r"3/3 \u2501{20} \d+s \d+(us|ms|s)/step - loss: 0\.2500\n", out.getvalue())
 
 
 def test_verbose_1_on_a_terminal_redraws_in_place_and_reads_logs_lazily():
@@ -51,8 +51,23 @@ def test_verbose_1_on_a_terminal_redraws_in_place_and_reads_logs_lazily():
     bar.update(4, {"loss": 0.25}, finalize=True)
     text = out.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
-    assert "ETA:" in text and "\r1/4 [" in text and "4/4 [==============================]" in text
+    plain = re.sub(r"\x1b\[\d+m", "", text)  # Keras 3's look: bold count, green done part, grey rest
+    assert re.search(r"\r1/4 \u2501{20} \d+s \d+(us|ms|s)/step - loss: 0\.5000", plain)  # the ETA while running
+    assert "\r4/4 " + "\u2501" * 20 + " " in plain
+    assert "\x1b[32m" + "\u2501" * 5 + "\x1b[0m" in text  # 1/4 of 20: five green rules
     assert len(asked) == 2
+
+
+def test_a_terminal_says_what_happens_before_the_first_step_ends():
+    out = Terminal()
+    bar = Progbar(4, verbose=1, stream=out, interval=0.0)
+    bar.starting("first step: compiling")
+    bar.update(1, {"loss": 0.5})
+    plain = re.sub(r"\x1b\[\d+m", "", out.getvalue())
+    assert plain.startswith("\r0/4 " + "\u2501" * 20 + " first step: compiling\r1/4 ")
+    quiet = io.StringIO()
+    Progbar(4, verbose=1, stream=quiet).starting("first step")  # a redirected log: nothing
+    assert quiet.getvalue() == ""
 
 
 def test_throttled_updates_do_not_ask_for_logs():
@@ -68,4 +83,4 @@ def test_unknown_length():
     out = io.StringIO()
     bar = Progbar(None, verbose=2, stream=out)
     bar.update(7, {"loss": 1.0}, finalize=True)
-    assert out.getvalue().startswith("7/Unknown - ")
+    assert out.getvalue().startswith("      7/Unknown - ")  # Keras 3 pads the count to 7

@@ -98,7 +98,7 @@ def test_fit_adds_a_progbar_logger_only_when_verbose(mk, monkeypatch, capsys):
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=1)
     assert history is model.history
     assert len(_progbars(made[-1])) == 1 and made[-1].history is history
-    assert capsys.readouterr().out.startswith("Epoch 1/1\n2/2 [")
+    assert capsys.readouterr().out.startswith("Epoch 1/1\n2/2 \u2501")
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     assert _progbars(made[-1]) == [] and capsys.readouterr().out == ""
     mine = callbacks.ProgbarLogger()
