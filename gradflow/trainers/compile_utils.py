@@ -152,6 +152,10 @@ class CompiledLoss:
                 hint = ""
                 if tuple(y.shape[1:]) == out[1:]:
                     hint = " (one-hot targets? use loss='categorical_crossentropy', or pass integer class ids)"
+                elif len(out) > 2 and y.ndim == 1:
+                    hint = (f" (the model's output keeps the input's axes {out[1:-1]}: a Dense layer on a "
+                            f"{len(out)}-D input acts on the last axis only; put a Flatten() or a global pooling "
+                            f"layer before it)")
                 raise ValueError(
                     f"{where}: sparse_categorical_crossentropy expects one integer class id per sample, "
                     f"targets of shape (N,{' ' + ', '.join(map(str, expected)) if expected else ''}) "

@@ -70,6 +70,11 @@ def is_batch_source(x) -> bool:
     return hasattr(x, "__next__") or hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
 
 
+def _looks_like_labels(name: str) -> bool:
+    """Whether the data named ``name`` is a target (``y``, ``y['out']``, validation targets...)."""
+    return ": y" in name or name.startswith("y") or "target" in name or "label" in name
+
+
 def as_array(value, name: str):
     """``value`` as a NumPy or CuPy array with a numeric dtype and at least one row.
 
@@ -91,8 +96,12 @@ def as_array(value, name: str):
     if arr.dtype.kind not in "biuf":
         what = {"O": "Python objects (a ragged list or mixed types?)", "U": "strings", "S": "bytes",
                 "c": "complex numbers"}.get(arr.dtype.kind, f"dtype {arr.dtype}")
-        raise TypeError(f"{name} must hold numbers (int, float or bool), got {what} (dtype {arr.dtype}); "
-                        f"convert it with np.asarray(..., dtype='float32') first")
+        if arr.dtype.kind in "USO" and _looks_like_labels(name):
+            fix = ("class names must become integer class ids first: `names, y = np.unique(y, "
+                   "return_inverse=True)` gives ids 0..k-1 (names[i] is class i's name)")
+        else:
+            fix = "convert it with np.asarray(..., dtype='float32') first"
+        raise TypeError(f"{name} must hold numbers (int, float or bool), got {what} (dtype {arr.dtype}); {fix}")
     if arr.ndim == 0:
         raise ValueError(f"{name} must have a batch axis, got a scalar")
     if arr.shape[0] == 0:

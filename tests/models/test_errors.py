@@ -125,3 +125,16 @@ def test_unbuilt_model_errors():
         model.count_params()
     with pytest.raises(ValueError, match="not built"):
         model.save_weights("unused.safetensors")
+
+
+def test_string_labels_and_a_dense_on_images_get_the_right_advice():
+    import gradflow as keras
+
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(TypeError, match=r"class names must become integer class ids.*np.unique\(y, return_inverse"):
+        m.fit(np.ones((4, 3), "float32"), np.array(["cat", "dog", "cat", "dog"]), verbose=0)
+    images = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Dense(10, activation="softmax")])
+    images.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"keeps the input's axes \(8, 8\).*put a Flatten\(\)"):
+        images.fit(np.ones((4, 8, 8, 1), "float32"), np.array([1, 2, 3, 4]), verbose=0)
