@@ -82,6 +82,8 @@ def test_a_host_killed_mid_all_reduce_ends_the_job(tmp_path, hosts):
     proc = _start(hosts, tmp_path)
     hosts.kill(1)  # every process of host 1 (its rank and Open MPI's daemon), as a crash would
     out, seconds = _ends(proc, time.monotonic())
-    # Open MPI notices the lost daemon and ends the job (its exit status is then 0 or not, by version)
-    assert "terminate the job" in out or "GRADFLOW_COLLECTIVE_TIMEOUT" in out, out
+    # Open MPI notices the lost daemon and ends the job, with one of its messages about it (its exit
+    # status is then 0 or not, by version and timing), or a survivor's collective times out first
+    said = ("terminate the job", "daemon", "GRADFLOW_COLLECTIVE_TIMEOUT")
+    assert any(words in out for words in said), out
     assert seconds < BOUND_S
