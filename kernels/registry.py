@@ -1,16 +1,10 @@
 """Registers every built-in implementation of the hot-path ops with gradflow.dispatch (lazily, by path)."""
+from gradflow.config import KERNEL_OPS
 from gradflow.dispatch import register
 
 _P = "gradflow.kernels"
 
-_OPS = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",
-    "max_pool2d_forward", "max_pool2d_backward",
-    "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward", "batch_norm_inference", "batch_norm_backward",
-    "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
-    "conv2d_pool_forward",
-)
+_OPS = KERNEL_OPS  # the ops whose implementation can be chosen (one list, in gradflow.config)
 
 for _op in _OPS:
     register(_op, "reference", f"{_P}.reference:{_op}", device="cpu")
