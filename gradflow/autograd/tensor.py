@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import array_module, backend_for, device_of, get_backend, is_cupy_array
-from . import grad_mode
 from .engine import run_backward, unbroadcast
 
 __all__ = ["Tensor", "Parameter", "tensor", "unbroadcast"]

@@ -3,16 +3,22 @@ from ..autograd.tensor import Tensor as _Tensor
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
 from .linalg import matmul
-from .recurrent import gru_sequence, lstm_sequence
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
+from .recurrent import gru_sequence as gru_sequence
+from .recurrent import lstm_sequence as lstm_sequence
 from .reduction import *  # noqa: F401,F403
 from .reduction import __all__ as _r
 from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _s
-from .keras_names import *  # noqa: F401,F403,E402 - last: its ``shape`` function wins over the submodule name
+
+# isort: split
+# keras_names last: its ``shape`` function wins over the submodule name
+from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
-from . import image  # noqa: E402,F401 - keras.ops.image.resize
+
+# isort: split
+from . import image  # noqa: F401 - keras.ops.image.resize
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_k]))
 
