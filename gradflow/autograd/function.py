@@ -77,7 +77,7 @@ class Function:
     """
 
     #: verb used in shape errors: "cannot {verb} tensors of shapes ..."
-    verb = None
+    verb: str | None = None
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract

@@ -1,4 +1,7 @@
 """Differentiable ops on Tensors: elementwise, reductions, shape, linear algebra and nn."""
+from collections.abc import Callable
+from typing import Any
+
 from ..autograd.tensor import Tensor as _Tensor
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
@@ -32,7 +35,7 @@ def _axes(args):
     return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
-_TENSOR_METHODS = {
+_TENSOR_METHODS: dict[str, Callable[..., Any] | property] = {
     "__add__": lambda self, o: add(self, o), "__radd__": lambda self, o: add(o, self),
     "__sub__": lambda self, o: sub(self, o), "__rsub__": lambda self, o: sub(o, self),
     "__mul__": lambda self, o: mul(self, o), "__rmul__": lambda self, o: mul(o, self),
