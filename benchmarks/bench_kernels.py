@@ -3,7 +3,8 @@
 For every kernel and shape the implementations run interleaved in one process (after warm-up),
 and the table gives the median time, GFLOP/s (conv, matmul) or GB/s of compulsory traffic
 (pooling, batch norm), the percentage of this machine's measured peak (np.matmul float32 at 2048
-for flops, a large np.copyto for bandwidth; measured before and after, the better kept) and torch's time divided by ours (>1: we are faster).
+for flops, a large np.copyto for bandwidth; measured before and after, the better kept) and torch's
+time divided by ours (>1: we are faster).
 Then the first-call (compile) time of every Numba kernel, measured in a subprocess with an empty
 NUMBA_CACHE_DIR.
 
@@ -59,7 +60,7 @@ REFERENCE_BUDGET_S = 2.0
 def interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
     """Median seconds per call for each function, the functions taking turns within each repeat."""
     times = {name: [] for name in fns}
-    for name, fn in fns.items():
+    for fn in fns.values():
         for _ in range(warmup):
             fn()
     for _ in range(repeats):
@@ -123,8 +124,10 @@ def conv_cases(impls, torch, rng, dtype):
             bw = torch.ops.aten.convolution_backward
             tfn = {
                 "fwd": lambda: torch.nn.functional.conv2d(tx, tw, None, 1, p),
-                "bwd_input": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1, [True, False, False]),
-                "bwd_filter": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1, [False, True, False]),
+                "bwd_input": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1,
+                                        [True, False, False]),
+                "bwd_filter": lambda: bw(tdy, tx, tw, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1,
+                                         [False, True, False]),
             }
         for name, make in passes.items():
             yield "conv2d_" + name, label, "flops", flops, {k: make(m) for k, m in impls.items()}, tfn.get(name)
@@ -143,7 +146,8 @@ def pool_cases(impls, torch, rng, dtype):
         if torch is not None:
             tx, tdy, targ = t_nhwc(torch, x), t_nhwc(torch, dy), t_nhwc(torch, arg)
             tf = lambda: torch.nn.functional.max_pool2d(tx, 2, 2, return_indices=True)  # noqa: E731
-            tb = lambda: torch.ops.aten.max_pool2d_with_indices_backward(tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, targ)  # noqa: E731
+            tb = lambda: torch.ops.aten.max_pool2d_with_indices_backward(  # noqa: E731
+                tdy, tx, [2, 2], [2, 2], [0, 0], [1, 1], False, targ)
         yield ("max_pool2d_forward", label, "bytes", fwd_bytes,
                {k: (lambda m=m: m.max_pool2d_forward(x, *geo)) for k, m in impls.items()}, tf)
         yield ("max_pool2d_backward", label, "bytes", bwd_bytes,
@@ -207,7 +211,8 @@ def bn_pool_cases(impls, torch, rng, dtype):
                 g = aten.threshold_backward(g, tyr, 0)
                 return aten.native_batch_norm_backward(g, tx, tg, None, None, tm, ts, True, 1e-3, [True, True, True])
         yield ("bn_relu_max_pool_forward", label, "bytes", fwd_bytes,
-               {k: (lambda m=m: m.bn_relu_max_pool_forward(x, gamma, beta, 1e-3, (2, 2))) for k, m in impls.items()}, tf)
+               {k: (lambda m=m: m.bn_relu_max_pool_forward(x, gamma, beta, 1e-3, (2, 2)))
+                for k, m in impls.items()}, tf)
         yield ("bn_relu_max_pool_backward", label, "bytes", bwd_bytes,
                {k: (lambda m=m: m.bn_relu_max_pool_backward(dy, y, arg, x, gamma, mean, inv_std, (2, 2)))
                 for k, m in impls.items()}, tb)
@@ -282,8 +287,10 @@ g = ((1, 1), ((1, 1), (1, 1)), (1, 1)); g2 = ((2, 2), ((1, 1), (1, 1)), (1, 1));
 y, y2, yp, y32 = f32(2, 8, 8, 4), f32(2, 4, 4, 4), f32(2, 4, 4, 8), f32(2, 8, 8, 32)
 arg = np.zeros((2, 4, 4, 8), np.int64); xb = f32(16, 4); v = np.ones(4, np.float32); v8 = np.ones(8, np.float32)
 calls = {
- "conv2d_forward (F % 32 == 0: SIMD implicit GEMM, 32-wide tiles)": lambda: cpu.conv2d_forward(x, w32, None, *g, activation="relu"),
- "conv2d_backward_input (stride 1, C % 32 == 0: SIMD, reuses forward)": lambda: cpu.conv2d_backward_input(y32, ww, x32.shape, *g),
+ "conv2d_forward (F % 32 == 0: SIMD implicit GEMM, 32-wide tiles)":
+     lambda: cpu.conv2d_forward(x, w32, None, *g, activation="relu"),
+ "conv2d_backward_input (stride 1, C % 32 == 0: SIMD, reuses forward)":
+     lambda: cpu.conv2d_backward_input(y32, ww, x32.shape, *g),
  "conv2d_backward_filter (F % 32 == 0: SIMD row tiles)": lambda: cpu.conv2d_backward_filter(y32, x, w32.shape, *g),
  "conv2d_forward (F % 16 == 0: 16-wide tiles, compiled separately)": lambda: cpu.conv2d_forward(x, w16, None, *g),
  "bias_act_backward": lambda: cpu.bias_act_backward(xb, xb),
@@ -312,7 +319,8 @@ print(json.dumps(out))
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
-        cold = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"error": proc.stderr[-500:]}
+        cold = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0
+                else {"error": proc.stderr[-500:]})
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
         warm = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
     return {"cold": cold, "cached": warm}
@@ -320,7 +328,8 @@ print(json.dumps(out))
 
 def format_table(peak_flops, peak_bw, rows) -> str:
     lines = [
-        f"Peak: np.matmul float32 2048 = {peak_flops:.0f} GFLOP/s; np.copyto 256 MiB = {peak_bw:.1f} GB/s (read + write).",
+        f"Peak: np.matmul float32 2048 = {peak_flops:.0f} GFLOP/s; "
+        f"np.copyto 256 MiB = {peak_bw:.1f} GB/s (read + write).",
         "",
         "| kernel | shape | impl | median ms | rate | % of peak | torch time / ours |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -334,7 +343,7 @@ def format_table(peak_flops, peak_bw, rows) -> str:
 def format_summary(peak_flops, peak_bw, rows) -> str:
     """One line per layer and implementation: a training step's passes together (work / total time)."""
     groups = {}
-    for kernel, label, impl, t, rate, unit, _, _ in rows:
+    for kernel, label, impl, t, rate, _unit, _, _ in rows:
         if kernel in ("batch_norm_inference", "matmul"):
             continue
         key = (label, impl)
@@ -345,7 +354,8 @@ def format_summary(peak_flops, peak_bw, rows) -> str:
         flops = "conv" in label
         rate = work / total / 1e9
         pct = 100 * rate / (peak_flops if flops else peak_bw)
-        lines.append(f"| {label} | {impl} | {total * 1e3:.3f} | {rate:.1f} {'GFLOP/s' if flops else 'GB/s'} | {pct:.0f}% |")
+        lines.append(f"| {label} | {impl} | {total * 1e3:.3f} | {rate:.1f} {'GFLOP/s' if flops else 'GB/s'} | "
+                     f"{pct:.0f}% |")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """Model-level training throughput: gradflow `fit` vs a plain PyTorch loop on the same model and data.
 
 Model A (MNIST CNN, Adam, batch 128) and model B (CIFAR CNN with batch norm, SGD momentum, batch 128),
-as in the CPU-kernel issue, each as a Sequential and as a functional ``Model(Input, outputs)``. PyTorch runs channels_last (its faster CPU layout) and, for reference,
-its default layout. The contenders' epochs are interleaved; medians of the timed epochs, and the
-median of the per-round ratios (time of PyTorch's epoch / gradflow's), measured in the same run.
+as in the CPU-kernel issue, each as a Sequential and as a functional ``Model(Input, outputs)``.
+PyTorch runs channels_last (its faster CPU layout) and, for reference, its default layout. The
+contenders' epochs are interleaved; medians of the timed epochs, and the median of the per-round
+ratios (time of PyTorch's epoch / gradflow's), measured in the same run.
 
     python benchmarks/bench_models.py [--quick] [--samples 1024] [--repeats 3] [--kernels numba]
 
@@ -26,8 +27,7 @@ import numpy as np
 
 def gradflow_model(name, input_shape, kind="sequential"):
     """Model A or B as a Sequential or, with ``kind="functional"``, as ``Model(Input, outputs)``."""
-    from gradflow.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input,
-                                 MaxPooling2D)
+    from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
     from gradflow.models import Model, Sequential
     from gradflow.optimizers import SGD, Adam
 
@@ -80,10 +80,13 @@ def torch_epoch(name, x, y, batch, torch, channels_last):
         model = model.to(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)
     yt = torch.from_numpy(y)
-    opt = torch.optim.Adam(model.parameters(), 1e-3) if name == "A" else torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)
+    opt = (torch.optim.Adam(model.parameters(), 1e-3) if name == "A"
+           else torch.optim.SGD(model.parameters(), 0.01, momentum=0.9))
     lossf = torch.nn.CrossEntropyLoss()
 
-    def epoch(n=len(x)):
+    n_samples = len(x)
+
+    def epoch(n=n_samples):
         model.train()
         for i in range(0, n, batch):
             opt.zero_grad(set_to_none=True)
@@ -262,7 +265,8 @@ def predict_main(args) -> dict:
     rounds = 1 if args.quick else args.rounds
     codes = {"gradflow": _PREDICT_GRADFLOW.format(kernels=args.kernels or "", kind="sequential", **fmt)}
     for label, module, code in (("torch", "torch", _PREDICT_TORCH), ("keras-jax", "jax", _PREDICT_KERAS_JAX)):
-        if importlib.util.find_spec(module) is None or (label == "keras-jax" and importlib.util.find_spec("keras") is None):
+        if importlib.util.find_spec(module) is None or (
+                label == "keras-jax" and importlib.util.find_spec("keras") is None):
             print(f"{label}: skipped ({module} is not installed)")
         else:
             codes[label] = code.format(**fmt)
@@ -331,7 +335,8 @@ def main(argv=None):
     except ImportError:
         torch = None
     rng = np.random.default_rng(0)
-    print(f"threads: torch {torch.get_num_threads() if torch else '-'}; samples/epoch {args.samples}; batch {args.batch}; "
+    print(f"threads: torch {torch.get_num_threads() if torch else '-'}; "
+          f"samples/epoch {args.samples}; batch {args.batch}; "
           f"gradflow kernels={gradflow.config.kernels}")
     print(f"{'model':6s} {'gradflow':>12s} {'functional':>12s} {'torch CL':>12s} {'torch NCHW':>12s} "
           f"{'ratio vs CL':>12s} {'functional vs CL':>17s} {'median of round ratios':>24s}")

@@ -34,8 +34,9 @@ def _train(name, backend, x, y, initial, steps=5):
     """Weights after ``steps`` training steps from the weights ``initial`` with dropout off, then the
     inference path's predictions (fused conv -> BN -> ReLU -> pool) appended, so both are compared
     across backends (whose random generators differ: CuPy's XORWOW is not NumPy's PCG64)."""
-    import gradflow as gf
     from bench_models import gradflow_model
+
+    import gradflow as gf
     from gradflow.layers import Dropout
 
     with gf.use_backend(backend):
@@ -51,8 +52,9 @@ def _train(name, backend, x, y, initial, steps=5):
 def train_parity() -> dict:
     """Models A and B: five training steps on cupy end where the same steps on numpy end, from the
     same initial weights, and the trained models' predictions (the inference path) agree."""
-    import gradflow as gf
     from bench_models import gradflow_model
+
+    import gradflow as gf
 
     rng = np.random.default_rng(0)
     out, failed = {}, []

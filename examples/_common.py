@@ -27,7 +27,8 @@ def parser(doc: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), e
                    help="write the training curves (loss, metrics, validation) to this PNG, e.g. curves.png")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of an MPI job: mpirun -n 2 python -m mpi4py "
-                        "examples/<script>.py --distributed (batch-size is the global batch; needs gradflow[distributed])")
+                        "examples/<script>.py --distributed "
+                        "(batch-size is the global batch; needs gradflow[distributed])")
     return p
 
 
@@ -130,7 +131,8 @@ def load_images(name: str, data_dir=None, channels: int | None = None, size: int
             x = np.repeat(x, channels, axis=-1)
         return x
 
-    return (prep(xtr), np.asarray(ytr).reshape(-1).astype(np.int64)), (prep(xte), np.asarray(yte).reshape(-1).astype(np.int64))
+    return ((prep(xtr), np.asarray(ytr).reshape(-1).astype(np.int64)),
+            (prep(xte), np.asarray(yte).reshape(-1).astype(np.int64)))
 
 
 class Timer:

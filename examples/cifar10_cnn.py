@@ -27,8 +27,16 @@ from _common import Timer, load_images, parser, save_curves, setup  # noqa: E402
 
 def build_model(input_shape, num_classes=10, augment=True, bn_momentum=0.9):
     import gradflow as keras
-    from gradflow.layers import (Activation, BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D,
-                                 RandomFlip, RandomTranslation)
+    from gradflow.layers import (
+        Activation,
+        BatchNormalization,
+        Conv2D,
+        Dense,
+        Flatten,
+        MaxPooling2D,
+        RandomFlip,
+        RandomTranslation,
+    )
 
     layers = [keras.Input(shape=input_shape)]
     if augment:

@@ -4,18 +4,39 @@
 """
 import importlib
 
-from . import _registry, backend, config, dispatch, random
+from . import _registry, backend, config, dispatch, ops, random
 from ._version import __version__  # noqa: F401 - gradflow.__version__
-from .autograd import GradcheckError, Parameter, Tensor, gradcheck, no_grad, enable_grad, tensor
+from .autograd import GradcheckError, Parameter, Tensor, enable_grad, gradcheck, no_grad, tensor
 from .backend import free_memory, get_backend, memory_stats, set_backend, use_backend
 from .creation import arange, eye, from_dlpack, full, ones, ones_like, rand, randn, zeros, zeros_like
-from . import ops
+from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torch
+    abs,
+    clip,
+    concatenate,
+    exp,
+    expand_dims,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    pad,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    where,
+)
 
 ops.install_tensor_methods()
-from .ops import (  # noqa: F401  - the common ops at top level, like numpy/torch
-    abs, clip, concatenate, exp, flatten, log, log_softmax, matmul, maximum, mean, minimum, pad,
-    relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sum, tanh, transpose, where, expand_dims,
-)
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",

@@ -21,9 +21,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-__all__ = ["register", "register_all", "register_module", "registered", "find", "find_class", "set_loader", "NameRegistry",
-           "register_keras_serializable", "get_registered_object", "get_registered_name", "registered_name", "CustomObjectScope",
-           "custom_object_scope", "get_custom_objects", "CLASS_KINDS"]
+__all__ = ["register", "register_all", "register_module", "registered", "find", "find_class", "set_loader",
+           "NameRegistry", "register_keras_serializable", "get_registered_object", "get_registered_name",
+           "registered_name", "CustomObjectScope", "custom_object_scope", "get_custom_objects", "CLASS_KINDS"]
 
 #: the kinds a config's ``class_name`` is looked up in, in this order (a layer named like an
 #: initializer, ``Identity``, is the layer)
@@ -183,7 +183,7 @@ class NameRegistry:
 
     def unknown(self, name: str) -> ValueError:
         """ValueError naming the closest valid name (lower-case spellings preferred)."""
-        import difflib  # only on this error path: difflib (and heapq) would add ~1 ms to import gradflow
+        import difflib  # noqa: PLC0415 - error path only: difflib (and heapq) add ~1 ms to import gradflow
 
         lower = [n for n in self.names if n == n.lower()]
         close = difflib.get_close_matches(name, lower, n=1) or difflib.get_close_matches(name, list(self.names), n=1)

@@ -11,9 +11,12 @@ during training instead (0 leaves BLAS alone).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import sys
+
+from threadpoolctl import ThreadpoolController
 
 from . import config
 from .backend import is_cupy_array
@@ -36,8 +39,6 @@ def keep_large_buffers() -> bool:
         return _malloc_tuned
     _malloc_tuned = True
     try:
-        import ctypes
-
         if not sys.platform.startswith("linux"):
             return False
         libc = ctypes.CDLL("libc.so.6")
@@ -136,8 +137,6 @@ def _blas_controllers() -> list:
     """The BLAS libraries' threadpoolctl controllers, looked up again only when modules were
     imported since the last lookup (a fresh ThreadpoolController costs about 0.5 ms, most of a
     one-sample predict; new BLAS libraries only arrive with new extension modules)."""
-    from threadpoolctl import ThreadpoolController
-
     if _blas_seen[0] is None or _blas_seen[1] != len(sys.modules):
         found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
         _blas_seen[0], _blas_seen[1] = found, len(sys.modules)

@@ -42,8 +42,9 @@ import platform
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from importlib import metadata
 
 from . import config
 from .backend import cupy_status
@@ -324,7 +325,7 @@ def _device_of(args) -> str:
 # -- timing -----------------------------------------------------------------------------------
 def _synchronize(device: str) -> None:
     if device == "cuda":
-        import cupy
+        import cupy  # noqa: PLC0415 - optional dependency (cupy)
 
         cupy.cuda.Device().synchronize()
 
@@ -342,7 +343,8 @@ class _Tuner:
     def __call__(self, *args, **kwargs):
         cheap = tuple((a.shape, a.dtype.char) if hasattr(a, "dtype") else a for a in args)
         if kwargs:
-            cheap += tuple((k, (v.shape, v.dtype.char) if hasattr(v, "dtype") else v) for k, v in sorted(kwargs.items()))
+            cheap += tuple((k, (v.shape, v.dtype.char) if hasattr(v, "dtype") else v)
+                           for k, v in sorted(kwargs.items()))
         try:
             hit = self._fast.get(cheap)
         except TypeError:  # an unhashable argument: take the slow path every time
@@ -455,8 +457,6 @@ def _cache_file() -> str | None:
 
 
 def _fingerprint() -> dict:
-    from importlib import metadata
-
     def version(pkg):
         try:
             return metadata.version(pkg)
@@ -537,4 +537,4 @@ def _ensure_builtin() -> None:
     global _builtin_done
     if not _builtin_done:
         _builtin_done = True
-        from .kernels import registry  # noqa: F401  (registers the built-in implementations)
+        from .kernels import registry  # noqa: F401,PLC0415 - registers the kernels; lazy: no Numba in import gradflow

@@ -285,7 +285,8 @@ class Orthogonal(_Seeded):
     def __call__(self, shape, dtype=None):
         shape = _shape(shape)
         if len(shape) < 2:
-            raise ValueError(f"Orthogonal: the shape to initialize must have rank >= 2, got {shape} of rank {len(shape)}")
+            raise ValueError(f"Orthogonal: the shape to initialize must have rank >= 2, got {shape} of rank "
+                             f"{len(shape)}")
         xp = _backend().xp
         rows, cols = math.prod(shape[:-1]), shape[-1]
         a = self._normal(self._rng(), (max(rows, cols), min(rows, cols)))

@@ -618,9 +618,11 @@ def fused_loss(loss_identifier, activation_name):
     if act is None or loss_identifier is None:
         return None
     act = act.lower()
-    if isinstance(loss_identifier, (str, dict)) or (isinstance(loss_identifier, type) and issubclass(loss_identifier, Loss)):
+    if isinstance(loss_identifier, (str, dict)) or (
+            isinstance(loss_identifier, type) and issubclass(loss_identifier, Loss)):
         try:
-            loss_identifier = deserialize(loss_identifier) if not isinstance(loss_identifier, type) else loss_identifier()
+            loss_identifier = (deserialize(loss_identifier) if not isinstance(loss_identifier, type)
+                               else loss_identifier())
         except (ValueError, TypeError):
             return None
     elif not isinstance(loss_identifier, Loss):

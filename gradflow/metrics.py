@@ -479,7 +479,8 @@ class AUC(_Counts):
         if self.curve not in ("ROC", "PR"):
             raise ValueError(f"curve must be 'ROC' or 'PR', got {curve!r}")
         if self.summation_method not in ("interpolation", "minoring", "majoring"):
-            raise ValueError(f"summation_method must be 'interpolation', 'minoring' or 'majoring', got {summation_method!r}")
+            raise ValueError("summation_method must be 'interpolation', 'minoring' or 'majoring', got "
+                             f"{summation_method!r}")
         self.init_thresholds = thresholds
         if thresholds is not None:
             inner = sorted(float(t) for t in thresholds)

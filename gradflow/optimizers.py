@@ -26,11 +26,11 @@ import warnings
 import numpy as np
 
 from . import schedules
+from ._interrupts import sigint_deferred
 from ._registry import register_module
 from .autograd.tensor import Tensor
 from .backend import array_module, device_of, is_cupy_array
 from .schedules import LearningRateSchedule
-from ._interrupts import sigint_deferred
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",

@@ -32,8 +32,9 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
 
 
 def dropout(inputs, rate, noise_shape=None, seed=None):
-    """Inverted dropout of ``inputs`` (differentiable): zeros with probability ``rate``, the rest scaled by 1/(1 - rate)."""
-    from .ops.nn import dropout as _dropout  # ops sit above this module: a lazy import keeps it out of a circle
+    """Inverted dropout of ``inputs`` (differentiable): zeros with probability ``rate``, the rest scaled by
+    1/(1 - rate)."""
+    from .ops.nn import dropout as _dropout  # noqa: PLC0415 - ops sit above this module: lazy, no circle
 
     rng = _rng_for(seed)[1] if isinstance(seed, int) else None
     return _dropout(inputs, float(rate), training=True, rng=rng)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from .autograd.tensor import Tensor
 from ._registry import NameRegistry, registered
+from .autograd.tensor import Tensor
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize", "deserialize"]
 

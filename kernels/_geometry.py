@@ -175,7 +175,8 @@ def pool_geometry(op: str, x_shape, pool, stride, padding) -> PoolGeom:
     OH = (H + top + bottom - ph) // sh + 1
     OW = (W + left + right - pw) // sw + 1
     if OH < 1 or OW < 1:
-        raise ValueError(f"{op}: pool {(ph, pw)} is larger than the padded input {(H + top + bottom, W + left + right)}")
+        raise ValueError(f"{op}: pool {(ph, pw)} is larger than the padded input "
+                         f"{(H + top + bottom, W + left + right)}")
     return PoolGeom(N, H, W, C, ph, pw, OH, OW, sh, sw, top, bottom, left, right)
 
 
@@ -228,7 +229,8 @@ def matmul_shape(op: str, a_shape, b_shape) -> tuple[int, ...]:
     try:
         batch = np.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
     except ValueError:
-        raise ValueError(f"{op}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast") from None
+        raise ValueError(
+            f"{op}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast") from None
     return tuple(batch) + (a_shape[-2], b_shape[-1])
 
 

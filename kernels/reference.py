@@ -117,7 +117,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     dyd, xd = _f64(dy), _f64(x)
     OH, OW = _conv_sizes(xd.shape, w_shape, stride, padding, dilation)
     if dyd.shape != (xd.shape[0], OH, OW, w_shape[3]):
-        raise ValueError(f"conv2d_backward_filter: dy must have shape {(xd.shape[0], OH, OW, w_shape[3])}, got {dyd.shape}")
+        raise ValueError(f"conv2d_backward_filter: dy must have shape {(xd.shape[0], OH, OW, w_shape[3])}, got "
+                         f"{dyd.shape}")
     xp = _zero_padded(xd, padding)
     dw = np.zeros(w_shape)
     for oh in range(OH):
@@ -126,7 +127,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
             dw += np.einsum("nijc,nf->ijcf", patch, dyd[:, oh, ow, :])
     if bias_out is not None:
         if np.shape(bias_out) != (w_shape[3],):
-            raise ValueError(f"conv2d_backward_filter: bias_out must have shape {(w_shape[3],)}, got {np.shape(bias_out)}")
+            raise ValueError(f"conv2d_backward_filter: bias_out must have shape {(w_shape[3],)}, got "
+                             f"{np.shape(bias_out)}")
         bias_out[...] = dyd.sum(axis=(0, 1, 2))
     return _emit("conv2d_backward_filter", dw, x.dtype, out)
 
@@ -274,7 +276,8 @@ def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=
 
 
 def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
-    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this
+    module's kernels."""
     return _composed.conv2d_pool_forward(_THIS, x, w, b, stride, padding, dilation, pool, out, activation, scale)
 
 

@@ -13,8 +13,18 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _composed
-from ._geometry import (bias_grad_into, check_activation, check_bias_act, check_bn, check_float, check_out,
-                        check_shape, conv_geometry, matmul_shape, pool_geometry)
+from ._geometry import (
+    bias_grad_into,
+    check_activation,
+    check_bias_act,
+    check_bn,
+    check_float,
+    check_out,
+    check_shape,
+    conv_geometry,
+    matmul_shape,
+    pool_geometry,
+)
 from ._workspace import scratch
 
 __all__ = [
@@ -393,7 +403,8 @@ def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=
 
 
 def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
-    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this
+    module's kernels."""
     return _composed.conv2d_pool_forward(_THIS, x, w, b, stride, padding, dilation, pool, out, activation, scale)
 
 

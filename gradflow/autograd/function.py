@@ -25,7 +25,8 @@ def _oom_error(op: str, exc: BaseException) -> DeviceOutOfMemoryError:
     asked = re.search(r"allocating ([\d,]+) bytes", text)
     held = re.search(r"allocated so far: ([\d,]+) bytes", text)
     size = f"{int(asked.group(1).replace(',', '')) / 2**20:,.1f} MiB" if asked else "an unknown amount"
-    extra = f" with {int(held.group(1).replace(',', '')) / 2**20:,.1f} MiB already held by the CuPy pool" if held else ""
+    extra = (f" with {int(held.group(1).replace(',', '')) / 2**20:,.1f} MiB already held by the CuPy pool"
+             if held else "")
     return DeviceOutOfMemoryError(
         f"{op}: the GPU ran out of memory asking for {size}{extra}. Use a smaller batch_size "
         f"(or smaller layers), or release cached blocks with gradflow.free_memory()"
@@ -76,7 +77,7 @@ class Function:
     """
 
     #: verb used in shape errors: "cannot {verb} tensors of shapes ..."
-    verb = None
+    verb: str | None = None
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract

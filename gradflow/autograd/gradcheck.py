@@ -61,6 +61,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             j = np.unravel_index(np.argmax(err - rtol * np.abs(numeric)), err.shape)
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {t.shape}) element {tuple(int(k) for k in j)}: "
-                f"analytic {analytic[j]:.6g} vs numerical {numeric[j]:.6g} ({int(bad.sum())} of {bad.size} elements differ)"
+                f"analytic {analytic[j]:.6g} vs numerical {numeric[j]:.6g} "
+                f"({int(bad.sum())} of {bad.size} elements differ)"
             )
     return True

@@ -1,10 +1,11 @@
 """``Tensor``: an array on a device plus what reverse-mode autograd needs (grad, graph node)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..backend import array_module, backend_for, device_of, get_backend, is_cupy_array
-from . import grad_mode
 from .engine import run_backward, unbroadcast
 
 __all__ = ["Tensor", "Parameter", "tensor", "unbroadcast"]
@@ -21,6 +22,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    data: Any  # a NumPy or CuPy array (CuPy has no type stubs)
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray + Tensor)
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):

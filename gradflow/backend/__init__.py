@@ -11,9 +11,11 @@ import logging
 import os
 import threading
 import warnings
+from importlib import metadata
 
 import numpy as np
 
+from .._naming import clear_session as _clear_names
 from .base import Backend, BackendUnavailableError
 from .cupy_backend import CupyBackend, cupy_status
 from .numpy_backend import NumpyBackend, ReferenceBackend
@@ -63,9 +65,7 @@ def set_image_data_format(value: str) -> None:
 
 def clear_session() -> None:
     """Restart automatic layer names (``dense``, ``dense_1``...), as ``keras.backend.clear_session``."""
-    from .._naming import clear_session as _clear
-
-    _clear()
+    _clear_names()
 
 
 def backend() -> str:
@@ -202,8 +202,6 @@ def free_memory() -> None:
 
 
 def _warn_two_cupy_wheels() -> None:
-    from importlib import metadata
-
     found = []
     for dist in ("cupy", "cupy-cuda11x", "cupy-cuda12x", "cupy-cuda13x"):
         try:

@@ -18,7 +18,7 @@ class Backend:
 
     name: str = "?"
     device: str = "cpu"
-    default_dtype = np.float32
+    default_dtype: type[np.floating] = np.float32
 
     def __init__(self) -> None:
         self._rng = None

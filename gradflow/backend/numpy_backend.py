@@ -11,7 +11,7 @@ __all__ = ["NumpyBackend", "ReferenceBackend"]
 class NumpyBackend(Backend):
     name = "numpy"
     device = "cpu"
-    default_dtype = np.float32
+    default_dtype: type[np.floating] = np.float32
 
     @property
     def xp(self):

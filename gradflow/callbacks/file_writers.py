@@ -256,18 +256,20 @@ class TensorBoard(Callback):
     the learning rate, and with ``histogram_freq`` the weight histograms, as TensorBoard event files.
     ``update_freq`` 'epoch' (default) or 'batch' / an int for batch-level scalars."""
 
-    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False, write_steps_per_second=False,
-                 update_freq="epoch", profile_batch=0, embeddings_freq=0, embeddings_metadata=None):
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
         super().__init__()
         try:
-            import tensorboardX  # noqa: F401
+            import tensorboardX  # noqa: F401,PLC0415 - optional dependency (tensorboardX)
         except ImportError:
             raise ImportError('the TensorBoard callback writes event files through tensorboardX: '
                               'pip install "gradflow[tensorboard]"') from None
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = int(histogram_freq)
         self.update_freq = update_freq
-        if update_freq not in ("epoch", "batch") and (isinstance(update_freq, bool) or not isinstance(update_freq, int)):
+        if update_freq not in ("epoch", "batch") and (
+                isinstance(update_freq, bool) or not isinstance(update_freq, int)):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or an int, got {update_freq!r}")
         self.write_steps_per_second = bool(write_steps_per_second)
         self._writers = {}
@@ -277,7 +279,7 @@ class TensorBoard(Callback):
         if not writes_files():  # data parallel: rank 0 logs the job's (global) figures
             return _NoWriter()
         if run not in self._writers:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # noqa: PLC0415 - optional dependency (tensorboardX)
 
             self._writers[run] = SummaryWriter(os.path.join(self.log_dir, run))
         return self._writers[run]

@@ -7,7 +7,12 @@ cannot be checked: your own data in the standard layout, test fixtures).
 """
 from . import cifar10, digits, fashion_mnist, mnist
 from ._files import (
-    DatasetChecksumError, DatasetError, DatasetFormatError, DatasetUnavailableError, DatasetUnverifiedError, data_dir,
+    DatasetChecksumError,
+    DatasetError,
+    DatasetFormatError,
+    DatasetUnavailableError,
+    DatasetUnverifiedError,
+    data_dir,
 )
 
 __all__ = [

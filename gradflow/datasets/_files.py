@@ -18,12 +18,12 @@ import http.client
 import json
 import logging
 import os
-import threading
 import tempfile
+import threading
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 __all__ = [
     "DatasetError", "DatasetUnavailableError", "DatasetChecksumError", "DatasetFormatError",
@@ -212,8 +212,8 @@ def _gz_variants(name: str) -> tuple[str, ...]:
     return (name, name[: -len(".gz")]) if name.endswith(".gz") else (name,)
 
 
-def ensure_files(remote: Remote, directory: Path,
-                 variants: Callable[[str], tuple[str, ...]] = _gz_variants, verify: bool | None = None) -> dict[str, Path]:
+def ensure_files(remote: Remote, directory: Path, variants: Callable[[str], tuple[str, ...]] = _gz_variants,
+                 verify: bool | None = None) -> dict[str, Path]:
     """Map each of ``remote.files`` to a path in ``directory``, downloading the missing ones.
 
     A file counts as present under any of ``variants(name)`` (by default the name with and

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from ._files import (
-    DatasetFormatError, Remote, RemoteFile, dataset_dir, ensure_files, find_existing, resolve_verify, unverified,
+    DatasetFormatError,
+    Remote,
+    RemoteFile,
+    dataset_dir,
+    ensure_files,
+    find_existing,
+    resolve_verify,
+    unverified,
     verify_file,
 )
 

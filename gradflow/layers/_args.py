@@ -96,4 +96,5 @@ def unsupported(layer, **kwargs) -> None:
     """Keras arguments accepted only at their default None (so Keras configs load): constraints etc."""
     for name, value in kwargs.items():
         if value is not None and value is not False:
-            raise ValueError(f"{describe(layer)}: {name} is not supported by gradflow; expected None, got {name}={value!r}")
+            raise ValueError(f"{describe(layer)}: {name} is not supported by gradflow; expected None, got "
+                             f"{name}={value!r}")

@@ -14,8 +14,8 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..backend import array_module, backend_for
 from ..utils import image
-from ._args import describe
 from ._args import data_format as check_data_format
+from ._args import describe
 from .base import Layer
 
 __all__ = ["RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "RandomBrightness"]

@@ -13,10 +13,10 @@ import threading
 import numpy as np
 
 from .. import initializers, regularizers
-from ..autograd.grad_mode import no_grad
-from ..autograd.tensor import Parameter, Tensor
 from .._naming import clear_session, snake_case, unique_name
 from .._registry import registered
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..ops import to_device
 from ..saving.saving_lib import WEIGHT_GUARD
@@ -24,7 +24,8 @@ from ..summary import unique_weights
 from ._args import shape_arg
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
-__all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case", "to_tensor"]
+__all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session",
+           "snake_case", "to_tensor"]
 
 _REGISTRY = registered("layers")  # the one registry's table of layer (and model) classes
 
@@ -151,7 +152,8 @@ class Layer:
             return
         existing = _REGISTRY.get(cls.__name__)
         # a user's class never shadows a built-in of the same name in configs (custom_objects does that)
-        if cls.__module__.startswith("gradflow.") or existing is None or not existing.__module__.startswith("gradflow."):
+        if (cls.__module__.startswith("gradflow.") or existing is None
+                or not existing.__module__.startswith("gradflow.")):
             _REGISTRY[cls.__name__] = cls
 
     def __new__(cls, *args, **kwargs):
@@ -413,7 +415,8 @@ class Layer:
             arrays = [zeros(s, dt, fill) for s, dt in zip(shapes, dtypes)]
             inputs = arrays[0] if structure is None else pack_shapes_as(structure, arrays)
             real_args, real_kwargs = map_structure(
-                lambda v: zeros(v.shape, v.dtype, fill) if isinstance(v, KerasTensor) else v, [list(args), kwargs])
+                lambda v, fill=fill: zeros(v.shape, v.dtype, fill) if isinstance(v, KerasTensor) else v,
+                [list(args), kwargs])
             with no_grad():
                 out = self._invoke(inputs, tuple(real_args), {**arguments, **real_kwargs},
                                    arguments.get("training", False))

@@ -6,8 +6,17 @@ from __future__ import annotations
 from .. import initializers, ops, regularizers
 from ..ops.nn import conv_output_size, conv_padding, conv_transpose_output_size
 from ._activation import WithActivation
-from ._args import (check_rank, describe, from_channels_last, padding_mode, positive_int, positive_tuple,
-                    resolve, to_channels_last, unsupported)
+from ._args import (
+    check_rank,
+    describe,
+    from_channels_last,
+    padding_mode,
+    positive_int,
+    positive_tuple,
+    resolve,
+    to_channels_last,
+    unsupported,
+)
 from ._args import data_format as check_data_format
 from .base import Layer, register_alias
 

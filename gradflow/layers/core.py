@@ -43,9 +43,11 @@ class Dense(WithActivation, Layer):
                              f"got shape {tuple(input_shape)} (last dimension {last})")
 
     def build(self, input_shape) -> None:
-        self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
+                        regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer, regularizer=self.bias_regularizer)
+            self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

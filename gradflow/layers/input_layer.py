@@ -30,7 +30,8 @@ class InputLayer(Layer):
                  input_shape=None, batch_input_shape=None, sparse=None, ragged=None, input_tensor=None,
                  optional=False, **kwargs):
         if sparse or ragged or input_tensor is not None or optional:
-            raise ValueError("InputLayer: sparse, ragged, optional and input_tensor inputs are not supported by gradflow")
+            raise ValueError("InputLayer: sparse, ragged, optional and input_tensor inputs are not supported by "
+                             "gradflow")
         shape = input_shape if shape is None else shape
         batch_shape = batch_input_shape if batch_shape is None else batch_shape
         super().__init__(name=name, dtype=dtype, **kwargs)

@@ -37,7 +37,8 @@ class _Merge(Layer):
     min_inputs = 2
 
     def _check_list(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+        if (not isinstance(input_shape, (list, tuple)) or not input_shape
+                or not isinstance(input_shape[0], (list, tuple))):
             raise ValueError(f"{describe(self)} expects a list of at least {self.min_inputs} inputs, got input shape "
                              f"{input_shape}")
         if len(input_shape) < self.min_inputs:

@@ -71,7 +71,8 @@ class BatchNormalization(Layer):
     def build(self, input_shape) -> None:
         c = (input_shape[self._feature_axis(len(input_shape))],)
         if self.scale:
-            self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer, regularizer=self.gamma_regularizer)
+            self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer)
         if self.center:
             self.add_weight(name="beta", shape=c, initializer=self.beta_initializer, regularizer=self.beta_regularizer)
         self.add_weight(name="moving_mean", shape=c, initializer=self.moving_mean_initializer, trainable=False)

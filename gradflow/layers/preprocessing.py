@@ -13,8 +13,8 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ..ops.image import resize
-from ._args import describe, positive_int
 from ._args import data_format as check_data_format
+from ._args import describe, positive_int
 from .base import Layer
 
 __all__ = ["Rescaling", "Normalization", "CenterCrop", "Resizing"]
@@ -81,8 +81,8 @@ class Normalization(Layer):
     def _stat_shape(self, input_shape) -> tuple:
         kept = self._kept(len(input_shape))
         if any(input_shape[a] is None for a in kept):
-            raise ValueError(f"{describe(self)}: the axes {list(kept)} that keep their own statistics need known sizes, "
-                             f"got input shape {tuple(input_shape)}")
+            raise ValueError(f"{describe(self)}: the axes {list(kept)} that keep their own statistics need known "
+                             f"sizes, got input shape {tuple(input_shape)}")
         return tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
 
     def build(self, input_shape) -> None:

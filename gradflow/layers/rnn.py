@@ -165,7 +165,8 @@ class _RNN(Layer):
                 "kernel_initializer": ser(self.kernel_initializer),
                 "recurrent_initializer": ser(self.recurrent_initializer),
                 "bias_initializer": ser(self.bias_initializer), "kernel_regularizer": reg(self.kernel_regularizer),
-                "recurrent_regularizer": reg(self.recurrent_regularizer), "bias_regularizer": reg(self.bias_regularizer),
+                "recurrent_regularizer": reg(self.recurrent_regularizer),
+                "bias_regularizer": reg(self.bias_regularizer),
                 "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
                 "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll}
@@ -408,7 +409,8 @@ class ConvLSTM2D(_RNN):
         self.add_weight(name="recurrent_kernel", shape=(*self.kernel_size, self.filters, cols),
                         initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer)
         if self.use_bias:
-            self.add_weight(name="bias", shape=(cols,), initializer=self._bias_init(), regularizer=self.bias_regularizer)
+            self.add_weight(name="bias", shape=(cols,), initializer=self._bias_init(),
+                            regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         oh, ow = spatial_output(self, input_shape[2:4], self.kernel_size, self.strides, self.padding,

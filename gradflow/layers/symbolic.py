@@ -148,7 +148,8 @@ class Node:
         return [t._node for t in self.flat_inputs if t._node is not None]
 
     def __repr__(self):
-        return f"<Node {self.layer.name}: {[t.shape for t in self.flat_inputs]} -> {[t.shape for t in self.flat_outputs]}>"
+        return (f"<Node {self.layer.name}: {[t.shape for t in self.flat_inputs]} -> "
+                f"{[t.shape for t in self.flat_outputs]}>")
 
 
 def is_symbolic(x) -> bool:

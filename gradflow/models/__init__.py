@@ -2,12 +2,15 @@
 ``Sequential`` (sequential.py), fusion as a graph rewrite (fusion.py: the matches; fused_ops.py:
 the fused steps), ``clone_model`` (cloning.py).
 Training lives in :mod:`gradflow.trainers`, files in :mod:`gradflow.saving`."""
+import json
+
 from ..saving.api import load_model
 from ..saving.saving_lib import ModelFileError
+from ..saving.serialization import deserialize_keras_object
 from ..trainers.trainer import NotCompiledError
 from .cloning import clone_model
 from .functional import Functional
-from .fusion import fused_layers
+from .fusion import fused_layers as fused_layers  # gradflow.models.fused_layers
 from .model import Model
 from .sequential import Sequential
 
@@ -22,8 +25,6 @@ def save_model(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 def model_from_config(config: dict, custom_objects=None):
     """A model (or layer) from ``{'class_name': ..., 'config': ...}`` (registered classes only)."""
-    from ..saving.serialization import deserialize_keras_object
-
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ValueError(f"model_from_config: expected {{'class_name': ..., 'config': {{...}}}}, got {config!r}")
     return deserialize_keras_object(config, custom_objects=custom_objects)
@@ -31,8 +32,6 @@ def model_from_config(config: dict, custom_objects=None):
 
 def model_from_json(json_string: str, custom_objects=None):
     """Rebuild a model from ``model.to_json()`` (architecture only; weights are fresh)."""
-    import json
-
     try:
         config = json.loads(json_string)
     except json.JSONDecodeError as exc:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from ..layers.input_layer import Input, InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
+from .functional import Functional
+from .model import Model
+from .sequential import Sequential
 
 __all__ = ["clone_model"]
 
@@ -18,10 +21,6 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     a layer shared by several calls is cloned once and stays shared. ``input_tensors`` gives new
     inputs for a functional or sequential model.
     """
-    from .functional import Functional
-    from .model import Model
-    from .sequential import Sequential
-
     if kwargs:
         raise TypeError(f"clone_model: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
     clone = clone_function or _default_clone

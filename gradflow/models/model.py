@@ -11,10 +11,17 @@ for a functional model with a custom ``train_step``) becomes functional too.
 """
 from __future__ import annotations
 
+import inspect
+import json
+import os
+
 import numpy as np
 
 from ..layers.base import Layer, _is_shape
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
+from ..saving import api, saving_lib
+from ..saving.saving_lib import _json_default
+from ..saving.serialization import serialize_keras_object
 from ..summary import print_summary
 from ..trainers.trainer import Trainer
 
@@ -175,8 +182,6 @@ class Model(Trainer, Layer):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         """``cls(**config)``; ``name``/``trainable`` are set afterwards when the constructor does not take them."""
-        import inspect
-
         config = dict(config)
         if {"layers", "input_layers", "output_layers"} <= set(config):
             from .functional import functional_from_config  # noqa: PLC0415
@@ -188,8 +193,9 @@ class Model(Trainer, Layer):
         try:
             model = cls(**config)
         except TypeError as exc:
-            raise TypeError(f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. Give the class a "
-                            f"get_config() that returns its constructor's arguments (and from_config if needed)") from exc
+            raise TypeError(f"cannot rebuild {cls.__name__} from its config {sorted(config)}: {exc}. Give the "
+                            "class a get_config() that returns its constructor's arguments (and from_config if "
+                            "needed)") from exc
         if "name" in later:
             model.name = later["name"]
         if later.get("trainable") is False:
@@ -207,38 +213,23 @@ class Model(Trainer, Layer):
 
     def to_json(self, **kwargs) -> str:
         """The architecture as JSON (``model_from_json`` rebuilds it, without weights)."""
-        import json
-
-        from ..saving.serialization import serialize_keras_object
-        from ..saving.saving_lib import _json_default
-
         return json.dumps(serialize_keras_object(self), default=_json_default, **kwargs)
 
     def save(self, filepath, overwrite: bool = True, **kwargs) -> None:
         """Save architecture, weights, compile settings and optimizer state (a zip, never pickle): a ``.keras``
         path gets Keras 3's format (Keras loads it), any other gradflow's own (config + safetensors)."""
-        import os
-
-        from ..saving import api
-
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"save: {os.fspath(filepath)!r} exists and overwrite=False")
         api.save_model(self, filepath)
 
     def save_weights(self, filepath, overwrite: bool = True, **kwargs) -> None:
         """Save the weights alone as safetensors (keys = weight names)."""
-        import os
-
-        from ..saving import saving_lib
-
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"save_weights: {os.fspath(filepath)!r} exists and overwrite=False")
         saving_lib.save_weights(self, filepath)
 
     def load_weights(self, filepath, **kwargs) -> None:
         """Load weights from ``save_weights`` or ``save`` output; nothing changes unless all fit."""
-        from ..saving import saving_lib
-
         saving_lib.load_weights(self, filepath)
 
     def __repr__(self) -> str:

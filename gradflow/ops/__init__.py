@@ -1,18 +1,27 @@
 """Differentiable ops on Tensors: elementwise, reductions, shape, linear algebra and nn."""
+from collections.abc import Callable
+from typing import Any
+
 from ..autograd.tensor import Tensor as _Tensor
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
 from .linalg import matmul
-from .recurrent import gru_sequence, lstm_sequence
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
+from .recurrent import gru_sequence as gru_sequence
+from .recurrent import lstm_sequence as lstm_sequence
 from .reduction import *  # noqa: F401,F403
 from .reduction import __all__ as _r
 from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _s
-from .keras_names import *  # noqa: F401,F403,E402 - last: its ``shape`` function wins over the submodule name
+
+# isort: split
+# keras_names last: its ``shape`` function wins over the submodule name
+from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
-from . import image  # noqa: E402,F401 - keras.ops.image.resize
+
+# isort: split
+from . import image  # noqa: F401 - keras.ops.image.resize
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_k]))
 
@@ -26,7 +35,7 @@ def _axes(args):
     return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
-_TENSOR_METHODS = {
+_TENSOR_METHODS: dict[str, Callable[..., Any] | property] = {
     "__add__": lambda self, o: add(self, o), "__radd__": lambda self, o: add(o, self),
     "__sub__": lambda self, o: sub(self, o), "__rsub__": lambda self, o: sub(o, self),
     "__mul__": lambda self, o: mul(self, o), "__rmul__": lambda self, o: mul(o, self),

@@ -63,5 +63,6 @@ def from_dlpack(obj) -> Tensor:
     elif int(device_type) in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
         arr = _instance("cupy").xp.from_dlpack(obj)
     else:
-        raise ValueError(f"from_dlpack: unsupported DLPack device type {device_type}; gradflow takes CPU and CUDA arrays")
+        raise ValueError(f"from_dlpack: unsupported DLPack device type {device_type}; gradflow takes CPU and CUDA "
+                         "arrays")
     return Tensor._wrap(arr)

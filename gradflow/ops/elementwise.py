@@ -201,7 +201,7 @@ class Clip(Function):
 
 
 class _Extremum(Function):
-    pick = None
+    pick: str | None = None  # the xp function, set by each subclass
 
     @classmethod
     def forward(cls, ctx, a, b):

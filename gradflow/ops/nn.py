@@ -13,14 +13,16 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import array_module, backend_for
-from ._kernel import kernel
 from . import elementwise, keras_names
+from ._kernel import kernel
 from .elementwise import relu
 from .keras_names import convert_to_tensor
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size", "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "sync_batch_norm", "max_pool2d", "avg_pool2d", "batch_norm",
+    "sigmoid_binary_cross_entropy", "conv2d", "conv2d_transpose", "depthwise_conv2d", "conv_transpose_output_size",
+    "conv2d_relu_max_pool", "conv2d_inference", "fold_batch_norm", "batch_norm_affine", "sync_batch_norm",
+    "max_pool2d", "avg_pool2d", "batch_norm",
     "batch_norm_relu_max_pool",
     "dropout", "conv", "depthwise_conv", "max_pool", "average_pool",
     "pair", "conv_padding", "pool_padding", "conv_output_size",
@@ -265,9 +267,11 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
     if activation not in (None, "relu"):
         raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,C,F), got shapes {x.shape} and {w.shape}")
+        raise ValueError(f"conv2d expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,C,F), got shapes {x.shape} and "
+                         f"{w.shape}")
     if x.shape[3] != w.shape[2]:
-        raise ValueError(f"conv2d: input has {x.shape[3]} channels but the kernel expects {w.shape[2]} (shapes {x.shape} and {w.shape})")
+        raise ValueError(f"conv2d: input has {x.shape[3]} channels but the kernel expects {w.shape[2]} (shapes "
+                         f"{x.shape} and {w.shape})")
     stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
     pads = conv_padding(padding, x.shape[1:3], w.shape[:2], stride, dil)
     for n, k, s, d, (lo, hi), axis in zip(x.shape[1:3], w.shape[:2], stride, dil, pads, "HW"):
@@ -435,8 +439,8 @@ def conv2d_relu_max_pool(x, w, b=None, strides=1, padding="valid", dilation=1, p
         return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation="relu"), pool_size)  # its errors
     stride, dil = pair(strides, "strides"), pair(dilation, "dilation")
     pads = conv_padding(padding, data.shape[1:3], wd.shape[:2], stride, dil)
-    out_hw = [conv_output_size(n, k, s, lo, hi, d) for n, k, s, d, (lo, hi) in zip(data.shape[1:3], wd.shape[:2], stride,
-                                                                                      dil, pads)]
+    out_hw = [conv_output_size(n, k, s, lo, hi, d)
+              for n, k, s, d, (lo, hi) in zip(data.shape[1:3], wd.shape[:2], stride, dil, pads)]
     pool = pair(pool_size, "pool_size")
     if min(out_hw) < 1 or min(pool) < 1 or out_hw[0] < pool[0] or out_hw[1] < pool[1]:
         return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation="relu"), pool_size)  # its errors

@@ -60,7 +60,7 @@ class Mean(Function):
 
 
 class _Extreme(Function):
-    pick = None
+    pick: str | None = None  # the array method, set by each subclass
 
     @classmethod
     def forward(cls, ctx, a, axis, keepdims):

@@ -20,7 +20,8 @@ class Reshape(Function):
         try:
             return a.reshape(shape)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) to {tuple(shape)}") from None
+            raise ValueError(
+                f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) to {tuple(shape)}") from None
 
     @staticmethod
     def backward(ctx, g):
@@ -103,9 +104,10 @@ def scatter_add(target, index, values):
 def _is_fancy(idx) -> bool:
     items = idx if isinstance(idx, tuple) else (idx,)
     for it in items:
-        if isinstance(it, (list, Tensor)) or (hasattr(it, "shape") and hasattr(it, "dtype") and getattr(it, "ndim", 0) > 0):
+        if isinstance(it, (list, Tensor)) or (
+                hasattr(it, "shape") and hasattr(it, "dtype") and getattr(it, "ndim", 0) > 0):
             return True
-        if hasattr(it, "dtype") and getattr(it, "dtype", None) == bool:
+        if hasattr(it, "dtype") and getattr(it, "dtype", None) == bool:  # noqa: E721 - a NumPy dtype equals bool
             return True
     return False
 

@@ -1,10 +1,25 @@
 """Saving: model files (zip of config + safetensors, never pickle) and Keras-style object registration."""
 from .api import load_model, save_model  # noqa: F401 - .keras files in Keras 3's format, others gradflow's
-from .saving_lib import (FORMAT, FORMAT_VERSION, ModelFileError, atomic_write, load_weights,  # noqa: F401
-                         save_weights, weights_from_bytes, weights_to_bytes)
-from .serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
-                            get_custom_objects, get_registered_name, get_registered_object,
-                            register_keras_serializable, serialize_keras_object)
+from .saving_lib import (  # noqa: F401
+    FORMAT,
+    FORMAT_VERSION,
+    ModelFileError,
+    atomic_write,
+    load_weights,
+    save_weights,
+    weights_from_bytes,
+    weights_to_bytes,
+)
+from .serialization import (  # noqa: F401
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFileError", "atomic_write",
            "register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",

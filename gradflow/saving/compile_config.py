@@ -7,7 +7,8 @@ Dicts keyed by output name are saved as ``{"__dict__": {...}}`` so they stay apa
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import losses, optimizers
 from .. import metrics as metrics_mod

@@ -46,7 +46,7 @@ _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 def _h5py():
     try:
-        import h5py
+        import h5py  # noqa: PLC0415 - optional dependency (h5py)
     except ImportError:
         raise ImportError('reading or writing Keras .keras files needs h5py: pip install "gradflow[keras-files]"') \
             from None

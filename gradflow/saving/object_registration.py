@@ -5,8 +5,14 @@ registered with :func:`register_keras_serializable` under ``"package>Name"``, an
 """
 from __future__ import annotations
 
-from .._registry import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
-                         get_registered_object, register_keras_serializable)
+from .._registry import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 
 __all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
            "custom_object_scope", "get_custom_objects"]

@@ -180,7 +180,7 @@ def _unique_keys(names) -> list[str]:
 
 def weights_to_bytes(names, arrays, kind: str = WEIGHTS_FORMAT, extra: dict | None = None) -> bytes:
     """Safetensors bytes of ``arrays`` keyed by (de-duplicated) ``names``; order in metadata."""
-    from safetensors.numpy import save
+    from safetensors.numpy import save  # noqa: PLC0415 - safetensors loads on the first write, not with the layers
 
     keys = _unique_keys(names)
     # np.ascontiguousarray would turn a 0-d array (an iteration count) into shape (1,)

@@ -10,9 +10,17 @@ from __future__ import annotations
 import difflib
 import inspect
 
-from .._registry import (CustomObjectScope, custom_object_scope, find_class, get_custom_objects,  # noqa: F401
-                         get_registered_name, get_registered_object, register_keras_serializable, registered,
-                         registered_name)
+from .._registry import (  # noqa: F401
+    CustomObjectScope,
+    custom_object_scope,
+    find_class,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    registered,
+    registered_name,
+)
 
 __all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
            "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object"]

@@ -13,10 +13,14 @@ import numbers
 
 import numpy as np
 
+from .. import losses
+from .. import metrics as metrics_mod
 from ..autograd.tensor import Tensor
 from ..backend import array_module, is_cupy_array
+from ..layers.symbolic import flatten
 
-__all__ = ["CompiledLoss", "CompiledMetrics", "CompileMetrics", "loss_identifier_name", "apply_activation", "class_weights_for"]
+__all__ = ["CompiledLoss", "CompiledMetrics", "CompileMetrics", "loss_identifier_name", "apply_activation",
+           "class_weights_for"]
 
 #: built-in losses that compare y_true and y_pred elementwise (targets must match the output shape)
 _ELEMENTWISE = {
@@ -74,12 +78,11 @@ class CompiledLoss:
     """The compiled loss: per-sample function, its fused logits form, reduction and target rules."""
 
     def __init__(self, identifier):
-        from .. import losses
-
         self.identifier = identifier
         if isinstance(identifier, losses.Loss):
             self.loss_obj = identifier
-        elif isinstance(identifier, (str, dict)) or (isinstance(identifier, type) and issubclass(identifier, losses.Loss)):
+        elif isinstance(identifier, (str, dict)) or (
+                isinstance(identifier, type) and issubclass(identifier, losses.Loss)):
             fn = losses.get(identifier)  # raises a clear error for unknown names
             try:
                 self.loss_obj = losses.deserialize(identifier) if not isinstance(identifier, type) else identifier()
@@ -97,8 +100,6 @@ class CompiledLoss:
     # -- resolving against the model ------------------------------------------------------
     def resolve_fused(self, last_layer) -> None:
         """Use the logits form when the last layer ends in softmax/sigmoid and the loss matches."""
-        from .. import losses
-
         self.fused = self.fused_activation = None
         act = getattr(last_layer, "activation_name", None)
         if act in ("softmax", "sigmoid") and hasattr(last_layer, "call_pre_activation"):
@@ -109,8 +110,6 @@ class CompiledLoss:
 
     def _simple(self, loss_obj) -> bool:
         """Keras's default reduction with no mask: the fast ``mean`` path applies."""
-        from .. import losses
-
         return (loss_obj.reduction == "sum_over_batch_size"
                 and (type(loss_obj)._mask is losses.Loss._mask or getattr(loss_obj, "ignore_class", None) is None))
 
@@ -209,8 +208,6 @@ class CompiledMetrics:
         self.built = False
 
     def build(self, loss_identifier, output_shape) -> None:
-        from .. import metrics as metrics_mod
-
         if self.built:
             return
         used: set[str] = {"loss"}
@@ -313,8 +310,6 @@ class CompileMetrics:
                 cm.update(y, p, sw)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        from ..layers.symbolic import flatten
-
         def split(v):
             if v is None:
                 return [None] * len(self.outputs)

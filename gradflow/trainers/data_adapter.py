@@ -25,9 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import config
+from ..autograd.tensor import Tensor
 from ..backend import array_module, is_cupy_array
 from ..distribution import current_strategy
 from ..layers.symbolic import flatten, pack_as
+from ..random import generator
 from .compile_utils import class_weights_for
 
 __all__ = [
@@ -49,7 +51,6 @@ def is_array_data(x) -> bool:
         return False
     if isinstance(x, (np.ndarray, list, tuple, numbers.Number, np.generic)) or is_cupy_array(x):
         return True
-    from ..autograd.tensor import Tensor
 
     if isinstance(x, Tensor):
         return True
@@ -81,8 +82,6 @@ def as_array(value, name: str):
     Raises ValueError/TypeError naming ``name`` for ragged lists, strings/objects, scalars
     and empty data.
     """
-    from ..autograd.tensor import Tensor
-
     if isinstance(value, Tensor):
         arr = value.data
     elif isinstance(value, np.ndarray) or is_cupy_array(value):
@@ -154,8 +153,6 @@ def check_finite(arr, name: str, original_dtype=None) -> None:
 
 
 def _module_of(arr):
-    from ..backend import array_module
-
     return array_module(arr)
 
 
@@ -254,8 +251,6 @@ def _to_device(arr, backend):
 def _permutation(n: int):
     """A shuffled index from gradflow's seeded generator, as a NumPy array. Data parallel: rank 0's,
     on every rank (each rank's generator also draws its own dropout masks, so they drift apart)."""
-    from ..random import generator
-
     def draw():
         perm = generator().random(n).argsort()  # CuPy's Generator has no permutation()
         return perm if isinstance(perm, np.ndarray) else perm.get()

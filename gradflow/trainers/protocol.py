@@ -7,7 +7,8 @@ model takes whatever structure its ``call`` does (``_input_names()`` is None).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["TrainableModel"]
 

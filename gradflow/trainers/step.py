@@ -21,9 +21,9 @@ from .. import config
 from .._interrupts import sigint_deferred
 from ..autograd.tensor import Tensor
 from ..backend import is_cupy_array
+from ..layers.symbolic import flatten
 from ..losses import labels_checked
 from ..optimizers import FiniteGate, all_finite, rollback_unless
-from ..layers.symbolic import flatten
 from .compile_utils import apply_activation
 
 __all__ = ["sigint_deferred", "NonFiniteLossError", "nonfinite_message", "Accumulator", "StepPlan", "fast_step",

@@ -39,8 +39,17 @@ from ..saving.compile_config import deserialize_compile_args, serialize_compile_
 from . import data_adapter as da
 from . import loops
 from .compile_utils import CompiledLoss, CompileMetrics
-from .step import (Accumulator, NonFiniteLossError, custom_predict_function, custom_step, fast_step,
-                   nonfinite_message, predict_function, raw, to_logs)
+from .step import (
+    Accumulator,
+    NonFiniteLossError,
+    custom_predict_function,
+    custom_step,
+    fast_step,
+    nonfinite_message,
+    predict_function,
+    raw,
+    to_logs,
+)
 
 __all__ = ["Trainer", "NotCompiledError", "NonFiniteLossError", "resolve_verbose"]
 
@@ -568,7 +577,8 @@ class Trainer:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), "
                              f"or a generator/Sequence of batches; got {type(validation_data).__name__}"
-                             + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
+                             + (f" of length {len(validation_data)}"
+                                if isinstance(validation_data, (tuple, list)) else ""))
         vx, vy = validation_data[0], validation_data[1]
         vsw = validation_data[2] if len(validation_data) == 3 else None
         source, _ = self._source(vx, vy, vsw, batch_size, False, "fit (validation_data)", True)

@@ -16,7 +16,7 @@ _MODES = {"rgb": "RGB", "rgba": "RGBA", "grayscale": "L"}
 
 def _pil():
     try:
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415 - optional dependency (PIL)
     except ImportError:
         raise ImportError('reading and writing image files needs Pillow: pip install "gradflow[images]"') from None
     return Image

@@ -8,7 +8,7 @@ __all__ = ["plot_model", "model_to_dot"]
 
 def _pydot():
     try:
-        import pydot
+        import pydot  # noqa: PLC0415 - optional dependency (pydot)
     except ImportError:
         raise ImportError('plot_model needs pydot and the Graphviz programs: pip install "gradflow[plot-model]" '
                           'and install Graphviz (e.g. apt-get install graphviz)') from None

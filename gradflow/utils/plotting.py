@@ -30,9 +30,9 @@ def plot_history(history, path: str | os.PathLike, metrics=None, title: str | No
     """
     logs = _history_dict(history)
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - optional dependency (matplotlib)
+        from matplotlib.figure import Figure  # noqa: PLC0415 - optional dependency (matplotlib)
+        from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - optional dependency (matplotlib)
     except ImportError as exc:
         raise ImportError(
             "plot_history needs matplotlib; install it with: pip install 'gradflow[plot]' "

@@ -5,8 +5,8 @@ Importing this package imports Numba but compiles nothing: each kernel compiles 
 """
 from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_inference
 from .bn_pool import bn_relu_max_pool_backward, bn_relu_max_pool_forward
-from .epilogue import bias_act_backward
 from .conv2d import conv2d_backward_filter, conv2d_backward_input, conv2d_forward, conv2d_pool_forward
+from .epilogue import bias_act_backward
 from .matmul import matmul
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 

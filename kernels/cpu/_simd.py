@@ -33,7 +33,7 @@ __all__ = ["NRS", "NR_MAX", "MR_MAX", "MR_LIMIT", "POOL_WIDTHS", "mr_max", "pick
 
 def _host_has_avx512() -> bool:
     try:
-        import llvmlite.binding as llvm
+        import llvmlite.binding as llvm  # noqa: PLC0415 - llvmlite comes with Numba, loaded lazily
 
         return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
     except Exception:  # pragma: no cover - feature query unavailable

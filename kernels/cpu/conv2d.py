@@ -29,8 +29,17 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._geometry import (bias_grad_into, check_activation, check_bias_out, check_conv_pool, check_float, check_float_dtypes, check_out,
-                         check_shape, conv_geometry)
+from .._geometry import (
+    bias_grad_into,
+    check_activation,
+    check_bias_out,
+    check_conv_pool,
+    check_float,
+    check_float_dtypes,
+    check_out,
+    check_shape,
+    conv_geometry,
+)
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
 from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
@@ -556,7 +565,8 @@ def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, acti
     tiles take (POOL_WIDTHS), one kernel pools in the tiles' registers; other shapes run the
     conv and the max-pool in turn. The argument checks are remembered per argument set (a model
     calls a layer alike every batch)."""
-    vec = (None if b is None else (tuple(b.shape), b.dtype), None if scale is None else (tuple(scale.shape), scale.dtype))
+    vec = (None if b is None else (tuple(b.shape), b.dtype),
+           None if scale is None else (tuple(scale.shape), scale.dtype))
     try:
         plan = _pool_plan(tuple(x.shape), x.dtype, tuple(w.shape), w.dtype, *vec, stride, padding, dilation, pool,
                           activation)

@@ -6,13 +6,15 @@ RuntimeError that says how to install it. Every function takes and returns CuPy 
 follows the contracts in kernels/README.md (``out=`` included). See README.md here for the
 kernel designs.
 """
+from .. import _composed
 from .batch_norm import batch_norm_backward, batch_norm_forward, batch_norm_inference
 from .conv import conv2d_backward_filter, conv2d_backward_input, conv2d_forward
 from .gemm import matmul
-from .vendor import bias_act_backward  # CuPy expressions: memory-bound, no custom kernel needed yet
-from .vendor import bn_relu_max_pool_backward, bn_relu_max_pool_forward  # composed of vendor kernels
 from .pooling import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
-from .. import _composed
+
+# vendor.py: bias_act_backward is a CuPy expression (memory-bound, no custom kernel needed yet),
+# bn_relu_max_pool_* are composed of vendor kernels
+from .vendor import bias_act_backward, bn_relu_max_pool_backward, bn_relu_max_pool_forward
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter",

@@ -26,7 +26,8 @@ def output(rt, op: str, out, shape, dtype):
     if out is None:
         return rt.xp.empty(tuple(shape), dtype=dtype)
     if not rt.is_device_array(out):
-        raise TypeError(f"{op} (cuda kernels): out must be a CuPy array, got {type(out).__module__}.{type(out).__name__}")
+        raise TypeError(f"{op} (cuda kernels): out must be a CuPy array, got "
+                        f"{type(out).__module__}.{type(out).__name__}")
     launch.check_out(op, out, tuple(shape), dtype)
     return out
 

@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 __all__ = ["SOURCE_DIR", "COMPILE_OPTIONS", "source", "runtime", "using_runtime", "CupyRuntime"]
@@ -22,7 +22,7 @@ COMPILE_OPTIONS = ("-std=c++17",)
 _FIX = 'install CuPy for your CUDA version (pip install "gradflow[cuda12]" or "gradflow[cuda13]")'
 
 
-@lru_cache(maxsize=None)
+@cache
 def source(filename: str) -> str:
     """The text of ``kernels/cuda/<filename>``."""
     return (SOURCE_DIR / filename).read_text()

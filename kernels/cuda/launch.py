@@ -89,7 +89,8 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "bn_inference": ("cT*",) * 5 + ("T*", "T", "i64", "i32"),           # x, gamma, beta, mean, var, y, eps, total, C
     "bn_bwd_partial": ("cT*",) * 4 + ("T*", "i32", "i32", "i32"),       # dy, x, mean, inv_std, part, M, C, rows
     "bn_bwd_finalize": ("cT*", "T*", "T*", "i32", "i32"),               # part, dgamma, dbeta, splits, C
-    "bn_bwd_dx": ("cT*",) * 7 + ("T*", "i64", "i32", "i32"),            # dy, x, mean, inv_std, gamma, dgamma, dbeta, dx, total, C, M
+    # dy, x, mean, inv_std, gamma, dgamma, dbeta, dx, total, C, M
+    "bn_bwd_dx": ("cT*",) * 7 + ("T*", "i64", "i32", "i32"),
     "matmul": _MATMUL,                                                  # A, B, C, M, N, K, strides, vecA, vecB, vecC
     "matmul_tf32": _MATMUL,
 }
@@ -492,7 +493,8 @@ def check_out(op: str, out, shape: tuple[int, ...], dtype) -> None:
     got_shape = tuple(getattr(out, "shape", ()))
     got_dtype = getattr(out, "dtype", None)
     flags = getattr(out, "flags", None)
-    if got_shape != tuple(shape) or got_dtype is None or np.dtype(got_dtype) != want or not (flags and flags.c_contiguous):
+    if (got_shape != tuple(shape) or got_dtype is None or np.dtype(got_dtype) != want
+            or not (flags and flags.c_contiguous)):
         raise ValueError(f"{op}: out must be a C-contiguous {want} array of shape {tuple(shape)}, got "
                          f"{type(out).__name__} of shape {got_shape} and dtype {got_dtype}"
                          f"{'' if not flags or flags.c_contiguous else ' (not C-contiguous)'}")

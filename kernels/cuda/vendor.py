@@ -23,9 +23,8 @@ TF32 follows ``gradflow.config.allow_tf32`` (off by default) on every call:
 """
 from __future__ import annotations
 
-import sys
-
 import contextlib
+import sys
 import warnings
 
 import numpy as np
@@ -461,7 +460,8 @@ def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=
 
 
 def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, activation=None, scale=None):
-    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this module's kernels."""
+    """Inference conv (+ bias, activation) -> max-pool (stride = pool, no padding), composed from this
+    module's kernels."""
     return _composed.conv2d_pool_forward(_THIS, x, w, b, stride, padding, dilation, pool, out, activation, scale)
 
 

@@ -44,7 +44,6 @@ def test_cupy_without_gpu_is_one_clear_line():
 
 
 def test_auto_logs_choice_once_at_info(caplog):
-    import logging
 
     code = ("import logging, gradflow; logging.basicConfig(level=logging.INFO); "
             "gradflow.ones(1); gradflow.ones(1)")

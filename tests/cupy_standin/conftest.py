@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gradflow import config, dispatch
 from gradflow import backend as gf_backend
+from gradflow import config, dispatch
 from gradflow.kernels.cuda import _module
 
 STANDIN = str(Path(__file__).resolve().parent)

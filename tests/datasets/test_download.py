@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 
 from gradflow.datasets import (
-    DatasetChecksumError, DatasetUnavailableError, cifar10, data_dir, fashion_mnist, mnist,
+    DatasetChecksumError,
+    DatasetUnavailableError,
+    _files,
+    cifar10,
+    data_dir,
+    fashion_mnist,
+    mnist,
 )
-from gradflow.datasets import _files
 from gradflow.datasets._files import Remote, RemoteFile, download, ensure_files
 
 

@@ -50,7 +50,6 @@ def test_antirectifier_layer_math():
 def test_antirectifier_on_mnist(mnist_vectors, summary_params):
     # Training parameters
     batch_size = 128
-    num_classes = 10
     epochs = 3
 
     # The data, split between train and test sets

@@ -46,22 +46,22 @@ def mnist_images(n, seed):
 
 
 def build_autoencoder(k, filters=16):  # the example: 32 filters in every layer
-    layers, Model = k.layers, k.models.Model
-    input = layers.Input(shape=(28, 28, 1))
+    k_layers, KModel = k.layers, k.models.Model
+    input = k_layers.Input(shape=(28, 28, 1))
 
     # Encoder
-    x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same")(input)
-    x = layers.MaxPooling2D((2, 2), padding="same")(x)
-    x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = k_layers.Conv2D(filters, (3, 3), activation="relu", padding="same")(input)
+    x = k_layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = k_layers.Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
+    x = k_layers.MaxPooling2D((2, 2), padding="same")(x)
 
     # Decoder
-    x = layers.Conv2DTranspose(filters, (3, 3), strides=2, activation="relu", padding="same")(x)
-    x = layers.Conv2DTranspose(filters, (3, 3), strides=2, activation="relu", padding="same")(x)
-    x = layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
+    x = k_layers.Conv2DTranspose(filters, (3, 3), strides=2, activation="relu", padding="same")(x)
+    x = k_layers.Conv2DTranspose(filters, (3, 3), strides=2, activation="relu", padding="same")(x)
+    x = k_layers.Conv2D(1, (3, 3), activation="sigmoid", padding="same")(x)
 
     # Autoencoder
-    autoencoder = Model(input, x)
+    autoencoder = KModel(input, x)
     autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
     return autoencoder
 

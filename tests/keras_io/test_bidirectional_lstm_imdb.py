@@ -22,16 +22,16 @@ embed_dim, units = 16, 8  # the example: Embedding(max_features, 128), LSTM(64)
 
 
 def make_model(k, max_features=max_features, embed_dim=embed_dim, units=units):
-    layers = k.layers
+    k_layers = k.layers
     # Input for variable-length sequences of integers
     inputs = k.Input(shape=(None,), dtype="int32")
     # Embed each integer in a `embed_dim`-dimensional vector
-    x = layers.Embedding(max_features, embed_dim)(inputs)
+    x = k_layers.Embedding(max_features, embed_dim)(inputs)
     # Add 2 bidirectional LSTMs
-    x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(x)
-    x = layers.Bidirectional(layers.LSTM(units))(x)
+    x = k_layers.Bidirectional(k_layers.LSTM(units, return_sequences=True))(x)
+    x = k_layers.Bidirectional(k_layers.LSTM(units))(x)
     # Add a classifier
-    outputs = layers.Dense(1, activation="sigmoid")(x)
+    outputs = k_layers.Dense(1, activation="sigmoid")(x)
     return k.Model(inputs, outputs)
 
 

@@ -10,7 +10,6 @@ default slope is 0.2), ``Conv2DTranspose(128, 4, strides=2, padding="same")`` ->
 torch tensors -> numpy/ops, ``keras.random.SeedGenerator(1337)`` -> ``seed=None`` calls.
 """
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow import layers, ops

@@ -9,7 +9,6 @@ Only the imports change. Substitutions forced by layers gradflow does not have (
 import json
 
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow import layers, ops

@@ -17,7 +17,6 @@ similar accuracy.
 import os
 
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow import layers  # noqa: F401 - the example's imports; the program below is written against `k`
@@ -49,12 +48,12 @@ def write_pet_images(root, per_class=64, seed=0):
 
 def build_program(k, entry_widths=entry_widths, block_sizes=block_sizes, exit_width=exit_width):
     """The example's ``data_augmentation`` and ``make_model``, written against ``k``."""
-    layers = k.layers
+    k_layers = k.layers
 
     data_augmentation = k.Sequential(
         [
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.1),
+            k_layers.RandomFlip("horizontal"),
+            k_layers.RandomRotation(0.1),
         ]
     )
 
@@ -64,38 +63,38 @@ def build_program(k, entry_widths=entry_widths, block_sizes=block_sizes, exit_wi
         x = data_augmentation(inputs)
 
         # Entry block
-        x = layers.Rescaling(1.0 / 255)(x)
-        x = layers.Conv2D(entry_widths[0], 3, strides=2, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
+        x = k_layers.Rescaling(1.0 / 255)(x)
+        x = k_layers.Conv2D(entry_widths[0], 3, strides=2, padding="same")(x)
+        x = k_layers.BatchNormalization()(x)
+        x = k_layers.Activation("relu")(x)
 
-        x = layers.Conv2D(entry_widths[1], 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
+        x = k_layers.Conv2D(entry_widths[1], 3, padding="same")(x)
+        x = k_layers.BatchNormalization()(x)
+        x = k_layers.Activation("relu")(x)
 
         previous_block_activation = x  # Set aside residual
 
         for size in block_sizes:
-            x = layers.Activation("relu")(x)
-            x = layers.SeparableConv2D(size, 3, padding="same")(x)
-            x = layers.BatchNormalization()(x)
+            x = k_layers.Activation("relu")(x)
+            x = k_layers.SeparableConv2D(size, 3, padding="same")(x)
+            x = k_layers.BatchNormalization()(x)
 
-            x = layers.Activation("relu")(x)
-            x = layers.SeparableConv2D(size, 3, padding="same")(x)
-            x = layers.BatchNormalization()(x)
+            x = k_layers.Activation("relu")(x)
+            x = k_layers.SeparableConv2D(size, 3, padding="same")(x)
+            x = k_layers.BatchNormalization()(x)
 
-            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+            x = k_layers.MaxPooling2D(3, strides=2, padding="same")(x)
 
             # Project residual
-            residual = layers.Conv2D(size, 1, strides=2, padding="same")(previous_block_activation)
-            x = layers.add([x, residual])  # Add back residual
+            residual = k_layers.Conv2D(size, 1, strides=2, padding="same")(previous_block_activation)
+            x = k_layers.add([x, residual])  # Add back residual
             previous_block_activation = x  # Set aside next residual
 
-        x = layers.SeparableConv2D(exit_width, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
+        x = k_layers.SeparableConv2D(exit_width, 3, padding="same")(x)
+        x = k_layers.BatchNormalization()(x)
+        x = k_layers.Activation("relu")(x)
 
-        x = layers.GlobalAveragePooling2D()(x)
+        x = k_layers.GlobalAveragePooling2D()(x)
         if num_classes == 2:
             activation = "sigmoid"
             units = 1
@@ -103,8 +102,8 @@ def build_program(k, entry_widths=entry_widths, block_sizes=block_sizes, exit_wi
             activation = "softmax"
             units = num_classes
 
-        x = layers.Dropout(0.5)(x)
-        outputs = layers.Dense(units, activation=activation)(x)
+        x = k_layers.Dropout(0.5)(x)
+        outputs = k_layers.Dense(units, activation=activation)(x)
         return k.Model(inputs, outputs)
 
     return data_augmentation, make_model

@@ -4,7 +4,6 @@ Only the imports change (``tf.ones`` -> ``np.ones``: gradflow.ops has no ``ones`
 blueprint's Xception base is replaced by a small convnet; the MNIST data by synthetic vectors.
 """
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow import layers

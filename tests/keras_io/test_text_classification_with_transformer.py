@@ -26,22 +26,22 @@ ff_dim = 32  # Hidden layer size in feed forward network inside transformer
 
 def build_program(k):
     """The example's layers and model, written against ``k`` (gradflow or Keras)."""
-    layers, ops = k.layers, k.ops
+    k_layers, k_ops = k.layers, k.ops
 
-    class TransformerBlock(layers.Layer):
+    class TransformerBlock(k_layers.Layer):
         def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
             super().__init__()
-            self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.att = k_layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
             self.ffn = k.Sequential(
                 [
-                    layers.Dense(ff_dim, activation="relu"),
-                    layers.Dense(embed_dim),
+                    k_layers.Dense(ff_dim, activation="relu"),
+                    k_layers.Dense(embed_dim),
                 ]
             )
-            self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
-            self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
-            self.dropout1 = layers.Dropout(rate)
-            self.dropout2 = layers.Dropout(rate)
+            self.layernorm1 = k_layers.LayerNormalization(epsilon=1e-6)
+            self.layernorm2 = k_layers.LayerNormalization(epsilon=1e-6)
+            self.dropout1 = k_layers.Dropout(rate)
+            self.dropout2 = k_layers.Dropout(rate)
 
         def call(self, inputs):
             attn_output = self.att(inputs, inputs)
@@ -51,30 +51,30 @@ def build_program(k):
             ffn_output = self.dropout2(ffn_output)
             return self.layernorm2(out1 + ffn_output)
 
-    class TokenAndPositionEmbedding(layers.Layer):
+    class TokenAndPositionEmbedding(k_layers.Layer):
         def __init__(self, maxlen, vocab_size, embed_dim):
             super().__init__()
-            self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
-            self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
+            self.token_emb = k_layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
+            self.pos_emb = k_layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
 
         def call(self, x):
-            maxlen = ops.shape(x)[-1]
-            positions = ops.arange(start=0, stop=maxlen, step=1)
+            maxlen = k_ops.shape(x)[-1]
+            positions = k_ops.arange(start=0, stop=maxlen, step=1)
             positions = self.pos_emb(positions)
             x = self.token_emb(x)
             return x + positions
 
     def make_model(maxlen, vocab_size):
-        inputs = layers.Input(shape=(maxlen,))
+        inputs = k_layers.Input(shape=(maxlen,))
         embedding_layer = TokenAndPositionEmbedding(maxlen, vocab_size, embed_dim)
         x = embedding_layer(inputs)
         transformer_block = TransformerBlock(embed_dim, num_heads, ff_dim)
         x = transformer_block(x)
-        x = layers.GlobalAveragePooling1D()(x)
-        x = layers.Dropout(0.1)(x)
-        x = layers.Dense(20, activation="relu")(x)
-        x = layers.Dropout(0.1)(x)
-        outputs = layers.Dense(2, activation="softmax")(x)
+        x = k_layers.GlobalAveragePooling1D()(x)
+        x = k_layers.Dropout(0.1)(x)
+        x = k_layers.Dense(20, activation="relu")(x)
+        x = k_layers.Dropout(0.1)(x)
+        outputs = k_layers.Dense(2, activation="softmax")(x)
         return k.Model(inputs=inputs, outputs=outputs)
 
     return make_model, TransformerBlock, TokenAndPositionEmbedding

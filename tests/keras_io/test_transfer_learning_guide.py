@@ -7,7 +7,6 @@ NumPy batches; the ``Rescaling(1 / 127.5, offset=-1)`` layer (not in gradflow) i
 synthetic images are already scaled.
 """
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow import layers
@@ -71,8 +70,8 @@ def test_recursive_setting_of_trainable():
 
     model.trainable = False  # Freeze the outer model
 
-    assert inner_model.trainable == False  # All layers in `model` are now frozen
-    assert inner_model.layers[0].trainable == False  # `trainable` is propagated recursively
+    assert inner_model.trainable is False  # All layers in `model` are now frozen
+    assert inner_model.layers[0].trainable is False  # `trainable` is propagated recursively
     assert model.trainable_weights == []
 
 

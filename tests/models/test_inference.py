@@ -11,8 +11,7 @@ from gradflow import dispatch
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.backend import use_backend
 from gradflow.kernels import cpu, reference, vectorized
-from gradflow.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D,
-                             ReLU)
+from gradflow.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D, ReLU
 from gradflow.models import Model, Sequential
 from gradflow.models.fusion import fused_layers
 

@@ -9,10 +9,10 @@ import pytest
 from safetensors.numpy import load as st_load
 
 from gradflow import losses
-from gradflow.saving import saving_lib as saving
 from gradflow.layers import Dense
 from gradflow.models import ModelFileError, Sequential, load_model
 from gradflow.optimizers import Adam
+from gradflow.saving import saving_lib as saving
 
 
 def trained(mk, epochs=2):

@@ -151,7 +151,7 @@ def test_batch_logs_are_built_once_and_lazily_for_the_bar():
 
 
 def test_data_parallel_refuses_an_overridden_step(mk):
-    from gradflow.distribution import DataParallelStrategy, DataParallel, FakeCommunicator
+    from gradflow.distribution import DataParallel, DataParallelStrategy, FakeCommunicator
 
     model = _counting(mk)
     with pytest.raises(NotImplementedError, match="overrides train_step"):

@@ -1,13 +1,11 @@
 """Data-parallel training across hosts that talk over TCP only (network namespaces joined by shaped
 veth links; see hosts.py): the equality tests of tests/distributed hold across hosts, and faults on
 the network end the job within a bound instead of hanging it."""
+import importlib.util
 import json
 import os
 import sys
-import time
 from pathlib import Path
-
-import importlib.util
 
 import numpy as np
 import pytest

@@ -10,8 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from gradflow.datasets import DatasetChecksumError, DatasetFormatError, DatasetUnverifiedError, cifar10, mnist
-from gradflow.datasets import _files
+from gradflow.datasets import DatasetChecksumError, DatasetFormatError, DatasetUnverifiedError, _files, cifar10, mnist
 from gradflow.datasets._files import Remote, RemoteFile
 
 NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",

@@ -1,7 +1,6 @@
 """A `.keras` file is read as carefully as gradflow's own format: nothing in it can make load_model read
 another file of this machine, allocate without bound, recurse without bound or load values that are not
 what the weight holds. Each case here loaded (or crashed) on the old reader."""
-import io
 import json
 import zipfile
 

@@ -1,6 +1,5 @@
 """Model files: reading is bounded by what the model needs, saving keeps permissions and cleans
 up after killed saves."""
-import io
 import json
 import os
 import signal
@@ -13,12 +12,10 @@ import tracemalloc
 import zipfile
 
 import numpy as np
-import pytest
 
 import gradflow as keras
 from gradflow.layers import Dense
 from gradflow.saving import ModelFileError, load_model
-from gradflow.saving import saving_lib
 
 
 def small_model():

@@ -3,7 +3,6 @@ against the real wheel's (``cupyx.cudnn`` is gone from CuPy 14, and absent here 
 from __future__ import annotations
 
 import numpy as np
-
 from cupy import _API, __version__, _unwrap, ndarray
 
 _NAMES = frozenset(_API["modules"]["cupyx"])
