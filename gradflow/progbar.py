@@ -146,7 +146,8 @@ class Progbar:
         done = int(self.width * min(current, self.target) / self.target)
         if not self._dynamic:
             return " " + _RULE * self.width
-        return " " + (f"{_DONE}{_RULE * done}{_RESET}" if done else "") + f"{_TODO}{_RULE * (self.width - done)}{_RESET}"
+        green = f"{_DONE}{_RULE * done}{_RESET}" if done else ""
+        return f" {green}{_TODO}{_RULE * (self.width - done)}{_RESET}"
 
     def _write(self, text: str) -> None:
         stream = self.stream
