@@ -15,7 +15,6 @@ from importlib import metadata
 
 import numpy as np
 
-from .._naming import clear_session as _clear_names
 from .base import Backend, BackendUnavailableError
 from .cupy_backend import CupyBackend, cupy_status
 from .numpy_backend import NumpyBackend, ReferenceBackend
@@ -65,7 +64,9 @@ def set_image_data_format(value: str) -> None:
 
 def clear_session() -> None:
     """Restart automatic layer names (``dense``, ``dense_1``...), as ``keras.backend.clear_session``."""
-    _clear_names()
+    from .._naming import clear_session as _clear  # noqa: PLC0415 - keeps _naming out of import gradflow
+
+    _clear()
 
 
 def backend() -> str:

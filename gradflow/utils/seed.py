@@ -13,7 +13,7 @@ def set_random_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"set_random_seed: expected a non-negative int, got {seed!r}")
     try:
-        from gradflow import random as gradflow_random  # noqa: PLC0415 - guarded: Python/NumPy seeded anyway
+        from gradflow import random as gradflow_random  # noqa: PLC0415 - guarded: a clear error if it is missing
         seed_gradflow = gradflow_random.seed
     except (ImportError, AttributeError) as exc:
         raise RuntimeError(
