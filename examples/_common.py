@@ -28,7 +28,7 @@ def parser(doc: str, datasets=("digits", "mnist", "fashion_mnist", "cifar10"), e
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of an MPI job: mpirun -n 2 python -m mpi4py "
                         "examples/<script>.py --distributed "
-                        "(batch-size is the global batch; needs gradflow[distributed])")
+                        "(batch-size is the global batch; needs gradflow-keras[distributed])")
     return p
 
 
@@ -46,7 +46,7 @@ def save_curves(history, path, title=None, validation_label="test", labels=None)
     try:
         written = plot_history(history, path, title=title, validation_label=validation_label, labels=labels)
     except ImportError:
-        print('matplotlib is missing: pip install "gradflow[plot]" to write the training curves')
+        print('matplotlib is missing: pip install "gradflow-keras[plot]" to write the training curves')
         return
     print(f"wrote training curves to {written}")
 

@@ -79,7 +79,7 @@ def main(argv=None):
         save_grid(args.out, [x_test_noisy[:10], x_test[:10], recon[:10]], ["noisy", "clean", "reconstructed"])
         print(f"wrote {args.out}")
     except ImportError:
-        print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG grid')
+        print('matplotlib is missing: pip install "gradflow-keras[plot]" to write the PNG grid')
     save_curves(history, args.plot, title="denoising autoencoder",
                 labels={"loss": "loss: binary cross-entropy, reconstruction vs clean"})
     return mse_noisy, mse_recon

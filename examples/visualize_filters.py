@@ -131,7 +131,7 @@ def main(argv=None):
         ])
         print(f"wrote {args.out}")
     except ImportError:
-        print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG')
+        print('matplotlib is missing: pip install "gradflow-keras[plot]" to write the PNG')
     save_curves(history, args.plot, title="visualize_filters: the small CNN's training")
     return before, after, acc
 
@@ -172,7 +172,7 @@ def inside_vgg16(args, x_test, y_test):
         ])
         print(f"wrote {args.out}")
     except ImportError:
-        print('matplotlib is missing: pip install "gradflow[plot]" to write the PNG')
+        print('matplotlib is missing: pip install "gradflow-keras[plot]" to write the PNG')
     return before, after, None
 
 

@@ -7,7 +7,7 @@ from .base import Backend, BackendUnavailableError
 
 __all__ = ["CupyBackend", "cupy_status", "import_cupy"]
 
-_FIX = 'install CuPy for your CUDA version with pip install "gradflow[cuda12]" or "gradflow[cuda13]"'
+_FIX = 'install CuPy for your CUDA version with pip install "gradflow-keras[cuda12]" or "gradflow-keras[cuda13]"'
 
 
 def import_cupy():

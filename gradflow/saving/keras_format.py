@@ -1,5 +1,5 @@
 """Keras 3's ``.keras`` files in and out: a zip of ``metadata.json``, ``config.json`` (Keras's object
-configs) and ``model.weights.h5`` (HDF5, through h5py: ``pip install "gradflow[keras-files]"``).
+configs) and ``model.weights.h5`` (HDF5, through h5py: ``pip install "gradflow-keras[keras-files]"``).
 
 Reading translates Keras's configs into gradflow's (DTypePolicy dicts to names, arguments gradflow
 does not take dropped when they hold their neutral value, anything else an error naming the layer
@@ -48,8 +48,8 @@ def _h5py():
     try:
         import h5py  # noqa: PLC0415 - optional dependency (h5py)
     except ImportError:
-        raise ImportError('reading or writing Keras .keras files needs h5py: pip install "gradflow[keras-files]"') \
-            from None
+        raise ImportError('reading or writing Keras .keras files needs h5py: '
+                          'pip install "gradflow-keras[keras-files]"') from None
     return h5py
 
 

@@ -1,5 +1,5 @@
 """Images from files (Keras 3's ``load_img``, ``img_to_array``, ``array_to_img``, ``save_img`` and
-``image_dataset_from_directory``), through Pillow: ``pip install "gradflow[images]"``."""
+``image_dataset_from_directory``), through Pillow: ``pip install "gradflow-keras[images]"``."""
 from __future__ import annotations
 
 import os
@@ -18,7 +18,8 @@ def _pil():
     try:
         from PIL import Image  # noqa: PLC0415 - optional dependency (PIL)
     except ImportError:
-        raise ImportError('reading and writing image files needs Pillow: pip install "gradflow[images]"') from None
+        raise ImportError('reading and writing image files needs Pillow: '
+                          'pip install "gradflow-keras[images]"') from None
     return Image
 
 

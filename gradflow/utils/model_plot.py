@@ -10,7 +10,7 @@ def _pydot():
     try:
         import pydot  # noqa: PLC0415 - optional dependency (pydot)
     except ImportError:
-        raise ImportError('plot_model needs pydot and the Graphviz programs: pip install "gradflow[plot-model]" '
+        raise ImportError('plot_model needs pydot and the Graphviz programs: pip install "gradflow-keras[plot-model]" '
                           'and install Graphviz (e.g. apt-get install graphviz)') from None
     if shutil.which("dot") is None:
         raise ImportError("plot_model needs the Graphviz 'dot' program on PATH (e.g. apt-get install graphviz)")

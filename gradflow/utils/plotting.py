@@ -35,7 +35,7 @@ def plot_history(history, path: str | os.PathLike, metrics=None, title: str | No
         from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - optional dependency (matplotlib)
     except ImportError as exc:
         raise ImportError(
-            "plot_history needs matplotlib; install it with: pip install 'gradflow[plot]' "
+            "plot_history needs matplotlib; install it with: pip install 'gradflow-keras[plot]' "
             f"(the 'plot' extra) ({exc})") from None
 
     names = [k for k in logs if not k.startswith("val_")]

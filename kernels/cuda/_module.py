@@ -19,7 +19,7 @@ __all__ = ["SOURCE_DIR", "COMPILE_OPTIONS", "source", "runtime", "using_runtime"
 SOURCE_DIR = Path(__file__).resolve().parent
 COMPILE_OPTIONS = ("-std=c++17",)
 
-_FIX = 'install CuPy for your CUDA version (pip install "gradflow[cuda12]" or "gradflow[cuda13]")'
+_FIX = 'install CuPy for your CUDA version (pip install "gradflow-keras[cuda12]" or "gradflow-keras[cuda13]")'
 
 
 @cache

@@ -21,7 +21,7 @@ def test_without_cupy_nccl_is_a_clear_error():
     try:
         import cupy  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match=r'gradflow\[cuda12\].*gradflow\[distributed\]'):
+        with pytest.raises(ImportError, match=r'gradflow-keras\[cuda12\].*gradflow-keras\[distributed\]'):
             NCCLCommunicator(FakeCommunicator())
     else:
         pytest.skip("CuPy is installed here: the GPU test below covers NCCL")

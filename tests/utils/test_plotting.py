@@ -37,7 +37,7 @@ def test_bad_input(tmp_path):
 
 def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
-    with pytest.raises(ImportError, match=r"gradflow\[plot\]"):
+    with pytest.raises(ImportError, match=r"gradflow-keras\[plot\]"):
         plot_history(HISTORY, tmp_path / "x.png")
 
 
