@@ -29,6 +29,7 @@ SUITES: dict[str, tuple[list[str], list[str], str, str]] = {
                      r"layer \(forward \+ backward\)", _NEVER),
     "bench_distributed": (["--samples", "512", "--repeats", "1"], ["--samples", "256", "--repeats", "1"],
                           r"2 processes x 1 thread\s+\d+", r"bench_distributed: skipped - "),
+    "bench_multihost": (["--quick"], ["--quick"], r"^\| 2 \| 1gbit \|", r"bench_multihost: skipped - "),
     "bench_gpu": (["--quick"], ["--quick"], r"ours/ref < 1 means", r"bench_gpu: skipped - "),
     "bench_soak": (["--epochs", "20", "--reload-every", "5"], ["--epochs", "2", "--reload-every", "1"],
                    r"\| RSS \(MiB\) \|", _NEVER),

@@ -41,9 +41,10 @@ def worker(args) -> None:
         dist = keras.distribution.DataParallel()
         keras.distribution.set_distribution(dist)
     rng = np.random.default_rng(0)
-    x = rng.random((args.samples, 28, 28, 1), dtype=np.float32)
+    shape = (28, 28, 1) if args.model == "A" else (32, 32, 3)
+    x = rng.random((args.samples, *shape), dtype=np.float32)
     y = rng.integers(0, 10, args.samples)
-    model = gradflow_model("A", x.shape[1:])
+    model = gradflow_model(args.model, x.shape[1:])
     model.fit(x[: args.batch * 2], y[: args.batch * 2], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
     spent = [0.0]
     if dist is not None:  # the all-reduce time the step waits for: posting each bucket, then waiting for it
@@ -87,8 +88,7 @@ class _Skip(Exception):
 def run(ranks: int, threads: int, args, out: Path) -> dict:
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
            "PYTHONPATH": str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    me = [sys.executable, str(Path(__file__).resolve()), "--worker", str(out), "--ranks", str(ranks),
-          "--samples", str(args.samples), "--batch", str(args.batch), "--repeats", str(args.repeats)]
+    me = worker_command(ranks, args, out)
     if ranks > 1:
         mpirun = shutil.which("mpirun")
         if mpirun is None:
@@ -97,6 +97,13 @@ def run(ranks: int, threads: int, args, out: Path) -> dict:
               sys.executable, "-m", "mpi4py"] + me[1:]
     subprocess.run(me, check=True, env=env, timeout=1800)
     return json.loads(out.read_text())
+
+
+def worker_command(ranks: int, args, out: Path) -> list[str]:
+    """The command line of one rank of the timed run (``--worker``)."""
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", str(out), "--ranks", str(ranks),
+            "--samples", str(args.samples), "--batch", str(args.batch), "--repeats", str(args.repeats),
+            "--model", args.model]
 
 
 def ring_seconds(workers: int, nbytes: int, gbit: float) -> float:
@@ -110,9 +117,13 @@ def main(argv=None) -> None:
     p.add_argument("--samples", type=int, default=2048)
     p.add_argument("--batch", type=int, default=128, help="global batch")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--model", choices=("A", "B"), default="A", help="bench_models' model A (MNIST) or B (CIFAR)")
+    p.add_argument("--quick", action="store_true", help="512 samples, 1 repeat")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--ranks", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.quick:
+        args.samples, args.repeats = 512, 1
     if args.worker:
         return worker(args)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +133,7 @@ def main(argv=None) -> None:
         except _Skip as why:
             print(f"bench_distributed: skipped - {why}")
             return
-    print(f"model A, {args.samples} samples/epoch, global batch {args.batch}, median of {args.repeats} epochs; "
+    print(f"model {args.model}, {args.samples} samples/epoch, global batch {args.batch}, median of {args.repeats} epochs; "
           f"{one['param_bytes'] / 1e3:.1f} kB of float32 gradients per step")
     print(f"{'configuration':<28}{'samples/s':>11}{'step ms':>10}{'compute ms':>12}{'all-reduce ms':>15}{'ratio':>8}")
     for label, r in (("1 process x 2 threads", one), ("2 processes x 1 thread", two)):
