@@ -133,7 +133,8 @@ def main(argv=None) -> None:
         except _Skip as why:
             print(f"bench_distributed: skipped - {why}")
             return
-    print(f"model {args.model}, {args.samples} samples/epoch, global batch {args.batch}, median of {args.repeats} epochs; "
+    print(f"model {args.model}, {args.samples} samples/epoch, global batch {args.batch}, "
+          f"median of {args.repeats} epochs; "
           f"{one['param_bytes'] / 1e3:.1f} kB of float32 gradients per step")
     print(f"{'configuration':<28}{'samples/s':>11}{'step ms':>10}{'compute ms':>12}{'all-reduce ms':>15}{'ratio':>8}")
     for label, r in (("1 process x 2 threads", one), ("2 processes x 1 thread", two)):

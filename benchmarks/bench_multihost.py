@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     print("\n| hosts | link | step ms | all-reduce ms (measured) | all-reduce ms (ring model) | efficiency (measured) "
           "| efficiency (model) |\n|---:|---|---:|---:|---:|---:|---:|")
     for n, rate, step, ar, model_ar, eff, model_eff in rows:
-        print(f"| {n} | {rate} | {step * 1e3:.1f} | {ar * 1e3:.2f} | {model_ar * 1e3:.2f} | {eff:.0%} | {model_eff:.0%} |")
+        print(f"| {n} | {rate} | {step * 1e3:.1f} | {ar * 1e3:.2f} | {model_ar * 1e3:.2f} | {eff:.0%} "
+              f"| {model_eff:.0%} |")
     return 0
 
 
