@@ -113,6 +113,11 @@ def per_output(value, names: list, what: str, broadcast: bool = True) -> list:
 
 
 
+#: what ``compile`` sets: restored as a whole when a compile fails
+_COMPILE_STATE = ("optimizer", "_compile_args", "_losses", "_loss_weights", "_compiled_metrics", "_loss_tracker",
+                  "train_function", "test_function", "predict_function", "compiled")
+
+
 class Trainer:
     """compile/fit/evaluate/predict and the Keras 3 override points, for every kind of model.
 
@@ -154,6 +159,7 @@ class Trainer:
                                  f"{what}={value!r}")
         if loss is not None and not isinstance(loss, (list, tuple, dict)):
             CompiledLoss(loss)  # a bad name fails here, not at fit
+        before = {name: self.__dict__.get(name) for name in _COMPILE_STATE}
         self.optimizer = opt
         self._compile_args = {"loss": loss, "metrics": metrics, "weighted_metrics": weighted_metrics,
                               "loss_weights": loss_weights}
@@ -162,7 +168,11 @@ class Trainer:
         self.train_function = self.test_function = self.predict_function = None
         self.compiled = True
         if self.built:
-            self._resolve_compile()
+            try:
+                self._resolve_compile()
+            except BaseException:  # compile changes nothing until it has succeeded
+                self.__dict__.update(before)
+                raise
 
     def _resolve_compile(self) -> None:
         """Per-output losses, weights and metrics, once the outputs are known (at the first batch for
