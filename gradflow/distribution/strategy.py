@@ -64,6 +64,10 @@ class LocalStrategy:
     def start_fit(self, model) -> None:
         """Make every process start from the same weights."""
 
+    def agree(self, what: dict, where: str) -> None:
+        """Check that every process was given the same ``what`` (row counts, batch size, epochs, shapes
+        and dtypes...) before the first step; alone there is nothing to compare."""
+
     def resume_epoch(self, model, requested: int, restored: int) -> int:
         """The epoch every process resumes at, given what this process's BackupAndRestore restored."""
         return restored
@@ -118,6 +122,18 @@ class DataParallelStrategy(LocalStrategy):
 
     def start_fit(self, model):
         self.dist.broadcast_model(model)  # every process starts from rank 0's weights
+
+    def agree(self, what, where):
+        # one small all-gather: a mismatch is one clear error on every rank at once, never a hang in a
+        # later collective (a rank with fewer batches would finish while the others wait)
+        seen = self.dist.comm.allgather(what)
+        differ = [key for key in what if any(s.get(key) != seen[0].get(key) for s in seen)]
+        if differ:
+            detail = "; ".join(f"{key}: " + ", ".join(f"rank {r} {s.get(key)!r}" for r, s in enumerate(seen))
+                               for key in differ)
+            raise ValueError(f"{where}: the {len(seen)} data-parallel processes were given different "
+                             f"{', '.join(differ)} ({detail}). Every rank must call {where} with the same "
+                             f"arrays (each global batch is split by rank) and the same arguments")
 
     def resume_epoch(self, model, requested, restored):
         # only rank 0 writes backups (its disk may be its own): its restore counts for every rank

@@ -71,6 +71,29 @@ def is_batch_source(x) -> bool:
     return hasattr(x, "__next__") or hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
 
 
+def describe(value):
+    """What the data-parallel ranks compare before a fit: each array's shape and dtype (nested like
+    ``value``), a batch source's type name, None for None."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {str(k): describe(v) for k, v in value.items()}
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):
+        return [list(map(int, shape)), str(value.dtype)]
+    if isinstance(value, list) and value and not any(isinstance(v, (dict, tuple)) or hasattr(v, "shape")
+                                                     for v in value):
+        try:  # a plain list of rows: its array's shape
+            arr = np.asarray(value)
+            if arr.dtype != object:
+                return describe(arr)
+        except (ValueError, TypeError):
+            pass
+    if isinstance(value, (list, tuple)):
+        return [describe(v) for v in value]
+    return type(value).__name__
+
+
 def _looks_like_labels(name: str) -> bool:
     """Whether the data named ``name`` is a target (``y``, ``y['out']``, validation targets...)."""
     return ": y" in name or name.startswith("y") or "target" in name or "label" in name

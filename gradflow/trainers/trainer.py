@@ -546,6 +546,11 @@ class Trainer:
             train_fn.on_nonfinite[0] = "skip" if any(isinstance(cb, TerminateOnNaN) for cb in cbs) else "raise"
         test_fn = self.make_test_function(force=True) if val_stream is not None else None
         strategy = current_strategy()
+        strategy.agree({"x": da.describe(x), "y": da.describe(y), "sample_weight": da.describe(sample_weight),
+                        "batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
+                        "steps_per_epoch": stream.target, "shuffle": shuffle,
+                        "validation_split": float(validation_split),
+                        "validation_data": da.describe(validation_data)}, "fit")
         strategy.start_fit(self)  # every process starts from the same weights (and shuffles alike)
         self.stop_training = False
         cbs.on_train_begin({})

@@ -119,3 +119,28 @@ def test_a_failing_rank_ends_the_job(tmp_path):
     r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, str(script)],
                        capture_output=True, text=True, timeout=90, env=env)
     assert r.returncode != 0 and "rank 1 fails" in r.stderr
+
+
+@pytest.mark.parametrize("differ", ["rows", "epochs"])
+def test_ranks_given_different_data_or_arguments_fail_at_once_with_one_clear_error(tmp_path, differ):
+    """Ranks with different row counts (or epochs) used to hang until killed: one finished while the other
+    waited in a collective. Now every rank stops before the first step, naming the ranks and the values."""
+    script = tmp_path / "mismatch.py"
+    script.write_text(
+        "import numpy as np\nimport gradflow as keras\n"
+        "keras.distribution.set_distribution(keras.distribution.DataParallel())\n"
+        "rank = keras.distribution.process_id()\n"
+        f"rows, epochs = (32 + 8 * rank, 2) if {differ!r} == 'rows' else (32, 2 + rank)\n"
+        "x = np.ones((rows, 3), 'float32'); y = np.zeros((rows, 1), 'float32')\n"
+        "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])\n"
+        "model.compile(optimizer='sgd', loss='mse')\n"
+        "model.fit(x, y, batch_size=8, epochs=epochs, verbose=0)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "GRADFLOW_COLLECTIVE_TIMEOUT": "60"}
+    r = subprocess.run([MPIRUN, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-m", "mpi4py",
+                        str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode != 0
+    assert "the 2 data-parallel processes were given different" in r.stderr, r.stderr[-3000:]
+    if differ == "rows":
+        assert "x: rank 0 [[32, 3], 'float32'], rank 1 [[40, 3], 'float32']" in r.stderr
+    else:
+        assert "epochs: rank 0 2, rank 1 3" in r.stderr
