@@ -35,14 +35,14 @@ def test_backup_and_restore_resumes_where_training_stopped(tmp_path):
     backup = keras.callbacks.BackupAndRestore(tmp_path / "backup")
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0, callbacks=[backup, _Crash()])
-    assert (tmp_path / "backup" / "training_metadata.json").exists()
+    assert (tmp_path / "backup" / "backup.safetensors").exists()
     resumed = _model()  # a fresh process would rebuild the model like this
     history = resumed.fit(x, y, epochs=6, batch_size=16, shuffle=False, verbose=0,
                           callbacks=[keras.callbacks.BackupAndRestore(tmp_path / "backup")])
     assert history.epoch == [3, 4, 5]  # continued after the three epochs that were backed up
     for a, b in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert not (tmp_path / "backup" / "training_metadata.json").exists()  # deleted once training completed
+    assert not (tmp_path / "backup" / "backup.safetensors").exists()  # deleted once training completed
 
 
 def _scalars(path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import collections.abc
 import csv
-import json
 import os
+import warnings
 
 import numpy as np
 
@@ -179,7 +179,16 @@ class BackupAndRestore(Callback):
     """Back up the weights, optimizer state and epoch to ``backup_dir`` (each epoch, or every
     ``save_freq`` batches); a later ``fit`` with the same callback restores them and continues from
     the next epoch. The backup is deleted when training completes (``delete_checkpoint``).
-    Files are written atomically, so a crash mid-save leaves the previous backup whole."""
+
+    One backup is one file (``backup.safetensors``: the weights, the optimizer's state and the epoch
+    together), written to a temporary file and renamed over the last one, so a crash at any moment
+    leaves a whole backup, never weights of one epoch with the epoch count of another. With
+    ``double_checkpoint`` the previous backup is kept beside it (``backup.prev.safetensors``); when
+    the latest cannot be read, the previous one is restored instead, with a warning saying so."""
+
+    FILE = "backup.safetensors"
+    PREVIOUS = "backup.prev.safetensors"
+    KIND = "gradflow.backup"
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
         super().__init__()
@@ -190,28 +199,48 @@ class BackupAndRestore(Callback):
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq, self.double_checkpoint, self.delete_checkpoint = save_freq, bool(double_checkpoint), \
             bool(delete_checkpoint)
-        self._weights = os.path.join(self.backup_dir, "latest.weights.safetensors")
-        self._optimizer = os.path.join(self.backup_dir, "latest.optimizer.safetensors")
-        self._meta = os.path.join(self.backup_dir, "training_metadata.json")
+        self._latest = os.path.join(self.backup_dir, self.FILE)
+        self._previous = os.path.join(self.backup_dir, self.PREVIOUS)
         self._epoch = 0
         self._batches = 0
 
     def on_train_begin(self, logs=None):
         model = self.model
-        if not os.path.exists(self._meta):
+        paths = [p for p in (self._latest, self._previous) if os.path.exists(p)]
+        if not paths:
             return
         if not model.built:
             raise ValueError("BackupAndRestore: the model must be built before fit() to restore a backup; build it "
                              "(model.build(input_shape), or call it on a batch) first")
-        with open(self._meta) as f:
-            meta = json.load(f)
-        model.load_weights(self._weights)
-        if os.path.exists(self._optimizer) and getattr(model, "optimizer", None) is not None:
-            with open(self._optimizer, "rb") as f:
-                keys, arrays, _ = weights_from_bytes(f.read(), self._optimizer, kind="gradflow.optimizer")
-            model.optimizer.set_state(dict(zip(keys, arrays)), model._optimizer_params())
-        self._epoch = int(meta["epoch"])
-        model._initial_epoch = self._epoch
+        failures = []
+        for path in paths:
+            try:
+                epoch, weights, opt_state = self._read(path)
+            except (OSError, ValueError, KeyError) as exc:
+                failures.append(f"{path}: {exc}")
+                continue
+            if failures:
+                warnings.warn(f"BackupAndRestore: the latest backup could not be read ({failures[0]}); restoring the "
+                              f"previous one ({path}, epoch {epoch})", RuntimeWarning, stacklevel=2)
+            model.set_weights(weights)
+            if opt_state and getattr(model, "optimizer", None) is not None:
+                model.optimizer.set_state(opt_state, model._optimizer_params())
+            self._epoch = epoch
+            model._initial_epoch = epoch
+            return
+        raise ValueError("BackupAndRestore: no backup in " + self.backup_dir + " can be read (" + "; ".join(failures)
+                         + "); delete the folder to start afresh")
+
+    def _read(self, path):
+        """(epoch, weights, optimizer state) of one backup file, checked against the model before use."""
+        with open(path, "rb") as f:
+            keys, arrays, meta = weights_from_bytes(f.read(), path, kind=self.KIND)
+        weights = [a for k, a in zip(keys, arrays) if k.startswith("weight/")]
+        opt_state = {k[len("optimizer/"):]: a for k, a in zip(keys, arrays) if k.startswith("optimizer/")}
+        params = self.model.weights
+        if len(weights) != len(params) or any(tuple(a.shape) != tuple(p.shape) for a, p in zip(weights, params)):
+            raise ValueError(f"it holds {len(weights)} weights that do not fit the model's {len(params)}")
+        return int(meta["epoch"]), weights, opt_state
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch = epoch + 1
@@ -228,27 +257,24 @@ class BackupAndRestore(Callback):
         if not writes_files():  # data parallel: rank 0's backup is the job's
             return
         model = self.model
-        os.makedirs(self.backup_dir, exist_ok=True)
-        if self.double_checkpoint and os.path.exists(self._weights):
-            for path in (self._weights, self._optimizer, self._meta):
-                if os.path.exists(path):
-                    os.replace(path, path + ".prev")
-        model.save_weights(self._weights)
+        names = [f"weight/{i}" for i in range(len(model.weights))]
+        arrays = [np.asarray(w.numpy()) for w in model.weights]
         opt = getattr(model, "optimizer", None)
         if opt is not None and getattr(opt, "built", False):
             state = opt.get_state(model._optimizer_params())
-            names = list(state)
-            data = weights_to_bytes(names, [np.asarray(state[k]) for k in names], kind="gradflow.optimizer")
-            atomic_write(self._optimizer, lambda f: f.write(data))
-        meta = json.dumps({"epoch": self._epoch}).encode()
-        atomic_write(self._meta, lambda f: f.write(meta))
+            names += [f"optimizer/{k}" for k in state]
+            arrays += [np.asarray(v) for v in state.values()]
+        data = weights_to_bytes(names, arrays, kind=self.KIND, extra={"epoch": self._epoch})
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._latest):
+            os.replace(self._latest, self._previous)
+        atomic_write(self._latest, lambda f: f.write(data))
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and writes_files() and not getattr(self.model, "stop_training_interrupted", False):
-            for path in (self._weights, self._optimizer, self._meta):
-                for p in (path, path + ".prev"):
-                    if os.path.exists(p):
-                        os.remove(p)
+            for path in (self._latest, self._previous):
+                if os.path.exists(path):
+                    os.remove(path)
 
 
 class TensorBoard(Callback):
