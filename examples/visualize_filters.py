@@ -50,26 +50,50 @@ def mean_activations(extractor, images):
     return extractor.predict(images, verbose=0).mean(axis=(1, 2))
 
 
-def gradient_ascent(extractor, start, steps, step_size):
+def _blur(x):
+    """A light 3x3 binomial blur of each image (edges repeated): high-frequency noise averages out."""
+    pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = (pad[:, :-2] + 2 * pad[:, 1:-1] + pad[:, 2:]) / 4
+    return (rows[:, :, :-2] + 2 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 4
+
+
+def gradient_ascent(extractor, start, steps, step_size, seed=0):
     """One preferred input per filter: image k climbs filter k's mean activation.
 
     All filters climb at once as one batch; the model has no batch statistics, so image k's
-    gradient comes from its own objective only.
+    gradient comes from its own objective only. Three regularisers keep the images from turning into
+    salt-and-pepper noise that excites a filter without showing what it looks for (as in Keras's
+    filter-visualisation tutorial and "Understanding neural networks through deep visualization"):
+    a random shift of up to one pixel before each step (jitter), a light blur every fourth step, and
+    a small decay of every pixel towards mid grey.
     """
     import gradflow
 
+    rng = np.random.default_rng(seed)
     filters = extractor.output_shape[-1]
     x = np.repeat(start, filters, axis=0)                                       # [filters, H, W, C]
     mask = np.eye(filters, dtype=np.float32)[:, None, None, :]                  # picks filter k for image k
-    for _ in range(steps):
-        image = gradflow.Tensor(x, requires_grad=True)
+    for step in range(steps):
+        dy, dx = (int(v) for v in rng.integers(-1, 2, 2))
+        shifted = np.roll(x, (dy, dx), axis=(1, 2))
+        image = gradflow.Tensor(shifted, requires_grad=True)
         activation = extractor(image)                                          # [filters, h, w, filters]
         objective = (activation * mask).sum() / float(np.prod(activation.shape[1:3]))
         objective.backward()
-        grad = image.grad.numpy()
+        grad = np.roll(image.grad.numpy(), (-dy, -dx), axis=(1, 2))
         grad /= np.sqrt(np.mean(grad ** 2, axis=(1, 2, 3), keepdims=True)) + 1e-8  # same step length per image
-        x = np.clip(x + step_size * grad, 0.0, 1.0).astype(np.float32)
+        x = x + step_size * grad
+        x = 0.5 + (x - 0.5) * (1.0 - 0.01)                                      # decay towards grey
+        if step % 4 == 3:
+            x = 0.8 * x + 0.2 * _blur(x)
+        x = np.clip(x, 0.0, 1.0).astype(np.float32)
     return x
+
+
+def _shared_range(maps) -> tuple[float, float]:
+    """One value range for every activation map (so their shades compare), symmetric about zero."""
+    m = float(np.max(np.abs(maps))) or 1.0
+    return (-m, m)
 
 
 def main(argv=None):
@@ -83,7 +107,7 @@ def main(argv=None):
     p.add_argument("--weights", default=None, help="vgg16: a weights file for VGG16 (default: untrained)")
     p.add_argument("--size", type=int, default=64, help="vgg16: input height and width (default 64)")
     p.add_argument("--filters", type=int, default=16, help="vgg16: how many filters to visualise (default 16)")
-    p.add_argument("--steps", type=int, default=30, help="gradient-ascent steps (default 30)")
+    p.add_argument("--steps", type=int, default=60, help="gradient-ascent steps (default 60)")
     p.add_argument("--step-size", type=float, default=0.02, help="pixels moved per step, in RMS (default 0.02)")
     p.add_argument("--out", default="filters.png", help="where to write the PNG (default filters.png)")
     args = p.parse_args(argv)
@@ -123,11 +147,13 @@ def main(argv=None):
     digit = x_test[:1]
     maps = extractor.predict(digit, verbose=0)[0]                               # [h, w, filters]
     cols = 8
+    low, high = _shared_range(maps)
     try:
         save_image_grid(args.out, [
             (f"preferred inputs of {args.layer}'s {len(after)} filters", preferred[..., 0], cols, (0, 1)),
             (f"test digit ({y_test[0]})", digit[..., 0], 1, (0, 1)),
-            (f"{args.layer} activations for it", np.moveaxis(maps, -1, 0), cols, None),
+            (f"{args.layer} activations for it (one scale: black {low:.2f}, white {high:+.2f})",
+             np.moveaxis(maps, -1, 0), cols, (low, high)),
         ])
         print(f"wrote {args.out}")
     except ImportError:
@@ -164,11 +190,13 @@ def inside_vgg16(args, x_test, y_test):
         digit = np.repeat(digit, 3, axis=-1)
     digit = keras.layers.Resizing(args.size, args.size)(digit).numpy()
     maps = first.predict(digit, verbose=0)[0]
+    low, high = _shared_range(maps)
     try:
         save_image_grid(args.out, [
             (f"preferred inputs of {layer}'s first {n} filters", preferred.mean(axis=-1), 8, (0, 1)),
             (f"test digit ({y_test[0]})", digit.mean(axis=-1), 1, (0, 1)),
-            (f"{layer} activations for it", np.moveaxis(maps, -1, 0), 8, None),
+            (f"{layer} activations for it (one scale: black {low:.2f}, white {high:+.2f})",
+             np.moveaxis(maps, -1, 0), 8, (low, high)),
         ])
         print(f"wrote {args.out}")
     except ImportError:
