@@ -3,6 +3,7 @@ example is about (accuracy, error ratio, activation increase) and that the PNGs 
 images of the expected size; `--help` works for each. Full-size figures: examples/README.md."""
 import importlib.util
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -190,3 +191,15 @@ def test_custom_train_step(tmp_path, capsys):
     out = capsys.readouterr().out
     assert acc > 0.75 and len(norms) == 3 and all(n > 0 for n in norms)
     check_curves(out, tmp_path / "c.png", 3)  # loss, accuracy, grad_norm
+
+
+def test_examples_readme_shows_a_picture_of_every_png_an_example_writes():
+    text = (EXAMPLES / "README.md").read_text()
+    for name in TRAINING:
+        if name in ("visualize_filters",):
+            assert "images/filters.png" in text
+            continue
+        assert f"images/{name}_curves.png" in text, name
+    assert "images/autoencoder.png" in text
+    for link in re.findall(r"\]\((images/[^)]+)\)", text):
+        assert (EXAMPLES / link).is_file(), link
