@@ -40,12 +40,12 @@ ops.install_tensor_methods()
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",
-         "preprocessing", "distribution"}
+         "preprocessing", "distribution", "variables"}
 #: Keras 3's top-level names (``import gradflow as keras; keras.Sequential(...)``), imported on first use
 _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models", "Input": "layers",
                 "InputLayer": "layers", "Layer": "layers", "KerasTensor": "layers",
                 "Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers", "Initializer": "initializers",
-                "Regularizer": "regularizers"}
+                "Regularizer": "regularizers", "Variable": "variables"}
 
 
 #: the submodules that register built-ins in the one registry (gradflow._registry)
@@ -74,5 +74,5 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "zeros", "ones", "full", "arange", "randn", "rand", "eye",
     "zeros_like", "ones_like", "from_dlpack", "no_grad", "enable_grad", "gradcheck", "GradcheckError",
     "get_backend", "set_backend", "use_backend", "memory_stats", "free_memory", "backend", "config",
-    "dispatch", "random", "ops", "Sequential", "Model", "Input", "Layer",
+    "dispatch", "random", "ops", "Sequential", "Model", "Input", "Layer", "Variable",
 ]

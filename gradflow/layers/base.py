@@ -21,6 +21,7 @@ from ..backend import get_backend, is_cupy_array
 from ..ops import to_device
 from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
+from ..variables import Variable
 from ._args import shape_arg
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
@@ -269,7 +270,7 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
         values = initializers.get(initializer)(shape, dtype=dtype)
-        param = Parameter(values, dtype=dtype, name=f"{self.name}/{name}", trainable=trainable)
+        param = Variable._owned(values, dtype, f"{self.name}/{name}", trainable=trainable)
         param.requires_grad = trainable and self._trainable
         self._params[name] = param
         if regularizer is not None:
