@@ -1,7 +1,7 @@
 """Weight initializers with Keras 3 names, defaults and fan rules.
 
-``init(shape, dtype=None)`` returns an array of the active backend (``gradflow.get_backend().xp``)
-drawn from ``gradflow.random.generator()`` (seeded by ``gradflow.random.seed``), or from a fresh
+``init(shape, dtype=None)`` returns a Tensor (as Keras returns a backend tensor) on the active
+backend, drawn from ``gradflow.random.generator()`` (seeded by ``gradflow.random.seed``), or from a fresh
 generator when the initializer has an explicit ``seed=`` (then every call repeats the same
 values, as in Keras 3). Draws are made in float64 and cast, so a seed gives the same weights
 (up to rounding) in float32 and float64. ``get`` accepts a name (``"glorot_uniform"`` or
@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from ._registry import NameRegistry, registered
+from .autograd.tensor import Tensor
 from .backend import get_backend
 
 __all__ = [
@@ -30,9 +31,12 @@ __all__ = [
 _TRUNC_STD = 0.87962566103423978
 
 
-def compute_fans(shape) -> tuple[int, int]:
-    """Keras's (fan_in, fan_out): Dense [in, out]; Conv [kh, kw, in, out] times the receptive field."""
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[int, int]:
+    """Keras's (fan_in, fan_out): Dense [in, out]; Conv [kh, kw, in, out] times the receptive field;
+    with ``input_axes`` and ``output_axes`` both given, the products of those axes' sizes."""
     shape = tuple(int(s) for s in shape)
+    if input_axes is not None and output_axes is not None:
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -49,6 +53,11 @@ def _backend():
 
 def _dtype(dtype):
     return np.dtype(_backend().default_dtype if dtype is None else dtype)
+
+
+def _out(values) -> Tensor:
+    """The initializer's result: a Tensor around the backend array (no copy)."""
+    return Tensor._wrap(values)
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -113,14 +122,14 @@ class Zeros(Initializer):
     """All zeros (Keras default for biases)."""
 
     def __call__(self, shape, dtype=None):
-        return _backend().xp.zeros(_shape(shape), dtype=_dtype(dtype))
+        return _out(_backend().xp.zeros(_shape(shape), dtype=_dtype(dtype)))
 
 
 class Ones(Initializer):
     """All ones (BatchNormalization's gamma and moving variance)."""
 
     def __call__(self, shape, dtype=None):
-        return _backend().xp.ones(_shape(shape), dtype=_dtype(dtype))
+        return _out(_backend().xp.ones(_shape(shape), dtype=_dtype(dtype)))
 
 
 class Constant(Initializer):
@@ -132,7 +141,7 @@ class Constant(Initializer):
         self.value = float(value)
 
     def __call__(self, shape, dtype=None):
-        return _backend().xp.full(_shape(shape), self.value, dtype=_dtype(dtype))
+        return _out(_backend().xp.full(_shape(shape), self.value, dtype=_dtype(dtype)))
 
     def get_config(self) -> dict:
         return {"value": self.value}
@@ -147,10 +156,10 @@ class RandomNormal(_Seeded):
 
     def __call__(self, shape, dtype=None):
         z = self._normal(self._rng(), _shape(shape))
-        return (self.mean + self.stddev * z).astype(_dtype(dtype))
+        return _out((self.mean + self.stddev * z).astype(_dtype(dtype)))
 
     def get_config(self) -> dict:
-        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
 
 
 class TruncatedNormal(RandomNormal):
@@ -158,7 +167,7 @@ class TruncatedNormal(RandomNormal):
 
     def __call__(self, shape, dtype=None):
         z = self._truncated(self._rng(), _shape(shape))
-        return (self.mean + self.stddev * z).astype(_dtype(dtype))
+        return _out((self.mean + self.stddev * z).astype(_dtype(dtype)))
 
 
 class RandomUniform(_Seeded):
@@ -171,10 +180,10 @@ class RandomUniform(_Seeded):
             raise ValueError(f"RandomUniform: expected minval <= maxval, got minval={minval}, maxval={maxval}")
 
     def __call__(self, shape, dtype=None):
-        return self._uniform(self._rng(), _shape(shape), self.minval, self.maxval).astype(_dtype(dtype))
+        return _out(self._uniform(self._rng(), _shape(shape), self.minval, self.maxval).astype(_dtype(dtype)))
 
     def get_config(self) -> dict:
-        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
 
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -188,8 +197,11 @@ class VarianceScaling(_Seeded):
     truncated too). Uniform samples lie in ``±sqrt(3 * scale / n)``.
     """
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
         super().__init__(seed)
+        self.input_axes = None if input_axes is None else list(input_axes)
+        self.output_axes = None if output_axes is None else list(output_axes)
         if not float(scale) > 0:
             raise ValueError(f"VarianceScaling: scale must be > 0, got {scale!r}")
         mode, distribution = str(mode).lower(), str(distribution).lower()
@@ -200,7 +212,7 @@ class VarianceScaling(_Seeded):
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
 
     def _variance(self, shape) -> float:
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         return self.scale / max(1.0, n)
 
@@ -215,23 +227,24 @@ class VarianceScaling(_Seeded):
         else:
             limit = math.sqrt(3.0 * var)
             values = self._uniform(rng, shape, -limit, limit)
-        return values.astype(_dtype(dtype))
+        return _out(values.astype(_dtype(dtype)))
 
     def get_config(self) -> dict:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, **super().get_config()}
+        return {**super().get_config(), "scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class _Preset(VarianceScaling):
-    """A VarianceScaling with fixed arguments; its config is just the seed."""
+    """A VarianceScaling with fixed arguments; its config is the seed and the fan axes."""
 
     _args: tuple = ()
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
         scale, mode, distribution = self._args
-        super().__init__(scale, mode, distribution, seed)
+        super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self) -> dict:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class GlorotUniform(_Preset):
@@ -294,14 +307,16 @@ class Orthogonal(_Seeded):
         q = q * xp.sign(xp.diag(r))
         if rows < cols:
             q = q.T
-        return (self.gain * q).reshape(shape).astype(_dtype(dtype))
+        return _out((self.gain * q).reshape(shape).astype(_dtype(dtype)))
 
     def get_config(self) -> dict:
-        return {"gain": self.gain, **super().get_config()}
+        return {**super().get_config(), "gain": self.gain}
 
 
 class Identity(Initializer):
-    """``gain`` times the identity matrix (2-D shapes only; Keras default gain 1.0)."""
+    """``gain`` times the identity matrix (2-D shapes only; Keras default gain 1.0).
+
+    Its config is empty, as Keras's (``gain`` is not saved there either)."""
 
     def __init__(self, gain=1.0):
         self.gain = float(gain)
@@ -310,10 +325,7 @@ class Identity(Initializer):
         shape = _shape(shape)
         if len(shape) != 2:
             raise ValueError(f"Identity: the shape to initialize must be 2-D, got {shape}")
-        return (self.gain * _backend().xp.eye(*shape)).astype(_dtype(dtype))
-
-    def get_config(self) -> dict:
-        return {"gain": self.gain}
+        return _out((self.gain * _backend().xp.eye(*shape)).astype(_dtype(dtype)))
 
 
 # Keras-style lower-case names are the classes themselves (``zeros()`` is an initializer).
