@@ -1,9 +1,11 @@
 """Stateful metrics with Keras 3 names and semantics, accumulated exactly over an epoch.
 
-A ``Metric`` keeps running totals: ``update_state(y_true, y_pred, sample_weight=None)`` per
-batch, ``result()`` (a Python float) at the end, ``reset_state()`` between epochs. Totals are
-device scalars of the input's array module (NumPy or CuPy) in float64: ``update_state`` never
-copies to the host; only ``result()`` synchronises. Inputs may be arrays, lists or Tensors
+A ``Metric`` keeps running totals in state ``Variable``s (``metric.variables``, Keras's names:
+``total``/``count``, ``true_positives``...): ``update_state(y_true, y_pred, sample_weight=None)``
+per batch, ``result()`` (a 0-d Tensor of the metric's dtype, float32 by default, as Keras on
+torch returns a tensor) at the end, ``reset_state()`` between epochs. Totals are float64 arrays
+of the input's array module (NumPy or CuPy): neither ``update_state`` nor ``result()`` copies
+to the host; ``float(result)`` does. Inputs may be arrays, lists or Tensors
 (read without gradient); ``y_true`` moves to ``y_pred``'s device when they differ.
 
 ``get(identifier, loss=None, output_shape=None)`` resolves names and, like ``Model.compile``
@@ -17,8 +19,9 @@ from . import initializers
 from . import losses as _losses
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
-from .autograd.tensor import Parameter, Tensor
+from .autograd.tensor import Tensor
 from .backend import array_module, get_backend, is_cupy_array
+from .variables import Variable
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
@@ -58,19 +61,38 @@ def _divide_no_nan(a, b):
     return np.where(b != 0, a / np.where(b != 0, b, 1.0), 0.0)
 
 
-# -- per-sample metric functions (arrays in, float32 arrays out) ------------------------------
+def _floatx():
+    return np.dtype(get_backend().default_dtype)
+
+
+def _out(values, dtype=None) -> Tensor:
+    """A metric function's or ``result()``'s value: a Tensor on the values' device (no host copy)."""
+    return Tensor._wrap(values.astype(dtype or _floatx(), copy=False))
+
+
+def _accumulate(var: Variable, inc) -> None:
+    """``var += inc`` in place on ``inc``'s device (the variable follows the data there once)."""
+    d = var.data
+    if is_cupy_array(inc) and not is_cupy_array(d):
+        d = var.data = array_module(inc).asarray(d)
+    elif is_cupy_array(d) and isinstance(inc, np.ndarray):
+        d = var.data = _to_host(d)
+    d += inc
+
+
+# -- metric functions (Keras's: Tensors of floatx, one value per element or per sample) -------
 def accuracy(y_true, y_pred):
-    """Fraction of elements where y_pred == y_true exactly, per sample (mean over the last axis)."""
+    """1 where y_pred == y_true exactly, elementwise (Keras: the mean is the metric's job)."""
     t, p = _inputs(y_true, y_pred)
     t, p = _losses._same_rank(t, p)
-    return (t == p).mean(axis=-1, dtype=np.float32)
+    return _out(t == p)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    """Fraction of (y_pred > threshold) == y_true per sample (mean over the last axis)."""
+    """1 where (y_pred > threshold) == y_true, elementwise (Keras 3: shape of the inputs)."""
     t, p = _inputs(y_true, y_pred)
     t, p = _losses._same_rank(t, p)
-    return (t == (p > threshold).astype(t.dtype)).mean(axis=-1, dtype=np.float32)
+    return _out(t == (p > threshold).astype(t.dtype))
 
 
 def categorical_accuracy(y_true, y_pred):
@@ -79,7 +101,7 @@ def categorical_accuracy(y_true, y_pred):
     if t.shape[-1] != p.shape[-1]:
         raise ValueError(f"categorical_accuracy: y_true has one-hot width {t.shape[-1]} but y_pred has "
                          f"{p.shape[-1]} classes (shapes {t.shape} and {p.shape})")
-    return (t.argmax(axis=-1) == p.argmax(axis=-1)).astype(np.float32)
+    return _out(t.argmax(axis=-1) == p.argmax(axis=-1))
 
 
 def _sparse_targets(t, p):
@@ -95,7 +117,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     """1 where argmax(y_pred) == the integer label (labels shaped (N,) or (N, 1)), else 0."""
     t, p = _inputs(y_true, y_pred)
     t = _sparse_targets(t, p)
-    return (t == p.argmax(axis=-1)).astype(np.float32)
+    return _out(t == p.argmax(axis=-1))
 
 
 def _in_top_k(targets, p, k):
@@ -108,34 +130,41 @@ def _in_top_k(targets, p, k):
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1 where argmax(y_true) is among the ``k`` highest-scored classes of y_pred."""
     t, p = _inputs(y_true, y_pred)
-    return _in_top_k(t.argmax(axis=-1), p, k).astype(np.float32)
+    return _out(_in_top_k(t.argmax(axis=-1), p, k))
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
-    """1 where the integer label is among the ``k`` highest-scored classes of y_pred."""
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1 where the integer label is among the ``k`` highest-scored classes of y_pred (or, with
+    ``from_sorted_ids``, among the first ``k`` ids of each row of y_pred)."""
     t, p = _inputs(y_true, y_pred)
-    return _in_top_k(_sparse_targets(t, p), p, k).astype(np.float32)
+    if from_sorted_ids:
+        t = _sparse_targets(t, p[..., :1]) if t.ndim == p.ndim else t
+        return _out((p[..., :k] == t[..., None]).any(axis=-1))
+    return _out(_in_top_k(_sparse_targets(t, p), p, k))
 
 
 # -- base classes ----------------------------------------------------------------------------
 class Metric:
-    """A running statistic: ``update_state`` per batch, ``result()`` a Python float."""
+    """A running statistic: ``update_state`` per batch, ``result()`` a Tensor (as Keras)."""
 
     def __init__(self, name=None, dtype=None):
         self.name = name or _losses._snake(type(self).__name__)
-        self.dtype = dtype
+        self.dtype = str(np.dtype(dtype)) if dtype is not None else str(_floatx())
         self._variables = []
 
     def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
-        """A state variable (Keras 3): a non-trainable Parameter with ``assign``/``assign_add``;
-        create them in ``__init__`` and set them back in ``reset_state``."""
-        dtype = np.dtype(dtype or self.dtype or get_backend().default_dtype)
+        """A state ``Variable`` (Keras 3), not trainable, with ``assign``/``assign_add``; create
+        them in ``__init__`` and set them back in ``reset_state``."""
+        dtype = np.dtype(dtype or self.dtype)
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-        var = Parameter(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype,
-                        name=f"{self.name}/{name or 'variable'}", trainable=False)
-        var.requires_grad = False
+        name = name or "variable"
+        var = Variable._owned(initializers.get(initializer)(shape, dtype=dtype), dtype, f"{self.name}/{name}",
+                              trainable=False, aggregation=aggregation)
+        var.name = name
         self._variables.append(var)
         return var
+
+    add_weight = add_variable
 
     @property
     def variables(self) -> list:
@@ -199,20 +228,20 @@ class Mean(Metric):
 
     def __init__(self, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.reset_state()
-
-    def reset_state(self):
-        self.total = 0.0
-        self.count = 0.0
+        # float64 state (Keras: the metric's dtype) keeps epoch totals exact
+        self.total = self.add_variable((), "zeros", dtype="float64", name="total")
+        self.count = self.add_variable((), "zeros", dtype="float64", name="count")
 
     def update_state(self, values, sample_weight=None):
         values = _arr(values).astype(np.float64)
         values, sw = _samplewise(values, sample_weight)
-        self.total = self.total + values.sum()
-        self.count = self.count + (sw.sum() if sw is not None else (values.shape[0] if values.ndim else 1))
+        _accumulate(self.total, values.sum())
+        _accumulate(self.count, sw.sum() if sw is not None else (values.shape[0] if values.ndim else 1))
 
-    def result(self) -> float:
-        return float(_divide_no_nan(_to_host(self.total), _to_host(self.count)))
+    def result(self) -> Tensor:
+        total, count = self.total.data, self.count.data
+        xp = array_module(total)
+        return _out(xp.where(count != 0, total / xp.where(count != 0, count, 1.0), 0.0), self.dtype)
 
 
 class MeanMetricWrapper(Mean):
@@ -318,18 +347,37 @@ def _confusion(y_true, y_pred, thresholds, sample_weight, class_id=None):
     return tp, fp, hist_neg.sum() - fp, hist_pos.sum() - tp
 
 
+_COUNTS = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+
 class _Counts(Metric):
-    """Accumulates weighted tp/fp/tn/fn at ``self._sorted`` (ascending) thresholds."""
+    """Accumulates weighted tp/fp/tn/fn at ``self._sorted`` (ascending) thresholds.
+
+    All four counts are float64 ``Variable``s; ``variables`` lists those Keras's class keeps
+    (``_state``), under Keras's names."""
 
     _sorted: list
     class_id = None
+    _state: tuple = _COUNTS
 
     def __init__(self, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.reset_state()
+        self._make_counts((len(self._sorted),))
+
+    def _var_name(self, key: str) -> str:
+        return key
+
+    def _make_counts(self, shape) -> None:
+        self._variables = []
+        for key in _COUNTS:
+            setattr(self, key, self.add_variable(shape, "zeros", dtype="float64", name=self._var_name(key)))
+        self._variables = [getattr(self, key) for key in self._state]
 
     def reset_state(self):
-        self.true_positives = self.false_positives = self.true_negatives = self.false_negatives = 0.0
+        for key in _COUNTS:
+            var = getattr(self, key, None)
+            if var is not None:
+                var.assign(np.zeros(var.shape))
 
     def _thresholds_like(self, p):
         """The thresholds as a device array of ``p``'s module, copied there once."""
@@ -342,10 +390,8 @@ class _Counts(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         p = _arr(y_pred)
         tp, fp, tn, fn = _confusion(y_true, p, self._thresholds_like(p), sample_weight, self.class_id)
-        self.true_positives = self.true_positives + tp
-        self.false_positives = self.false_positives + fp
-        self.true_negatives = self.true_negatives + tn
-        self.false_negatives = self.false_negatives + fn
+        for key, inc in zip(_COUNTS, (tp, fp, tn, fn)):
+            _accumulate(getattr(self, key), inc)
 
 
 def _keep_top_k(p, k: int):
@@ -376,10 +422,11 @@ class _ConfusionMetric(_Counts):
         self.class_id = class_id
         super().__init__(name=name, dtype=dtype)
 
-    def _per_threshold(self, num, den):
+    def _per_threshold(self, num, den) -> Tensor:
+        """One value per threshold in the user's order: a 0-d Tensor for one threshold (as Keras)."""
         out = np.empty(len(self._sorted))
         out[self._order] = np.broadcast_to(_divide_no_nan(_to_host(num), _to_host(den)), out.shape)
-        return float(out[0]) if self._scalar else [float(v) for v in out]
+        return Tensor(out[0] if self._scalar else out, dtype=self.dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.top_k is not None:
@@ -399,16 +446,23 @@ class _Count(_ConfusionMetric):
     """One weighted confusion count at each threshold (Keras's TruePositives & co.); predicted
     positive: y_pred > threshold (default 0.5)."""
 
-    _count = None
+    _count = ""
 
     def __init__(self, thresholds=None, name=None, dtype=None):
+        self._state = (self._count,)
         super().__init__(thresholds=thresholds, name=name, dtype=dtype)
 
+    def _var_name(self, key: str) -> str:
+        return "accumulator" if key == self._count else key
+
+    @property
+    def accumulator(self) -> Variable:
+        return getattr(self, self._count)
+
     def result(self):
-        values = np.broadcast_to(_to_host(getattr(self, self._count)), (len(self._sorted),)).astype(np.float64)
         out = np.empty(len(self._sorted))
-        out[self._order] = values
-        return float(out[0]) if self._scalar else [float(v) for v in out]
+        out[self._order] = _to_host(self.accumulator.data)
+        return Tensor(out[0] if self._scalar else out, dtype=self.dtype)
 
     def get_config(self):
         cfg = super().get_config()
@@ -448,15 +502,21 @@ class Precision(_ConfusionMetric):
     checked, to keep ``update_state`` free of host syncs).
     """
 
+    _state = ("true_positives", "false_positives")
+
     def result(self):
-        return self._per_threshold(self.true_positives, self.true_positives + self.false_positives)
+        tp, fp = self.true_positives.data, self.false_positives.data
+        return self._per_threshold(tp, tp + fp)
 
 
 class Recall(_ConfusionMetric):
     """tp / (tp + fn) with y_pred > threshold as the positive prediction (default 0.5)."""
 
+    _state = ("true_positives", "false_negatives")
+
     def result(self):
-        return self._per_threshold(self.true_positives, self.true_positives + self.false_negatives)
+        tp, fn = self.true_positives.data, self.false_negatives.data
+        return self._per_threshold(tp, tp + fn)
 
 
 class AUC(_Counts):
@@ -491,11 +551,15 @@ class AUC(_Counts):
         self.thresholds = self._sorted = [0.0 - _EPS, *inner, 1.0 + _EPS]
         self.num_thresholds = len(self.thresholds)
         self.from_logits = from_logits
+        self.num_labels = None if num_labels is None else int(num_labels)
         super().__init__(name=name, dtype=dtype)
-
-    def reset_state(self):
-        super().reset_state()
-        self._per_label = None
+        if self.multi_label:  # one column per label: now, or on the first batch (Keras's _build)
+            if self.num_labels is None:
+                self._variables = []
+                for key in _COUNTS:
+                    setattr(self, key, None)
+            else:
+                self._make_counts((self.num_thresholds, self.num_labels))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         p = _arr(y_pred)
@@ -506,19 +570,22 @@ class AUC(_Counts):
         t, p = _inputs(y_true, p)
         t, p = _losses._same_rank(t, p)
         counts = [_confusion(t[..., j], p[..., j], self._thresholds_like(p), sample_weight) for j in range(p.shape[-1])]
-        if self._per_label is None:
-            self._per_label = counts
-        else:
-            self._per_label = [tuple(a + b for a, b in zip(old, new)) for old, new in zip(self._per_label, counts)]
+        xp = array_module(p)
+        if self.true_positives is None:
+            self.num_labels = p.shape[-1]
+            self._make_counts((self.num_thresholds, self.num_labels))
+        for k, key in enumerate(_COUNTS):
+            _accumulate(getattr(self, key), xp.stack([c[k] for c in counts], axis=-1))
 
-    def result(self) -> float:
+    def result(self) -> Tensor:
+        counts = [None if getattr(self, key) is None else _to_host(getattr(self, key).data) for key in _COUNTS]
         if self.multi_label:
-            if not self._per_label:
-                return 0.0
-            values = np.array([self._area(*label) for label in self._per_label])
+            if counts[0] is None:
+                return Tensor(0.0, dtype=self.dtype)
+            values = np.array([self._area(*(c[:, j] for c in counts)) for j in range(counts[0].shape[1])])
             weights = self.label_weights if self.label_weights is not None else np.ones(len(values))
-            return float(_divide_no_nan(np.sum(values * weights), np.sum(weights)))
-        return self._area(self.true_positives, self.false_positives, self.true_negatives, self.false_negatives)
+            return Tensor(_divide_no_nan(np.sum(values * weights), np.sum(weights)), dtype=self.dtype)
+        return Tensor(self._area(*counts), dtype=self.dtype)
 
     def _area(self, tp, fp, tn, fn) -> float:
         n = self.num_thresholds
@@ -553,11 +620,13 @@ class AUC(_Counts):
         return np.sum(_divide_no_nan(area, np.maximum(tp[1:] + fn[1:], 0)))
 
     def get_config(self):
-        cfg = {**super().get_config(), "curve": self.curve, "summation_method": self.summation_method,
-               "thresholds": self.init_thresholds, "from_logits": self.from_logits, "multi_label": self.multi_label,
-               "label_weights": None if self.label_weights is None else self.label_weights.tolist()}
-        if self.init_thresholds is None:
-            cfg["num_thresholds"] = self.num_thresholds
+        cfg = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+               "summation_method": self.summation_method, "multi_label": self.multi_label,
+               "num_labels": self.num_labels,
+               "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
+               "from_logits": self.from_logits}
+        if self.init_thresholds is not None:  # as Keras: the generated thresholds are not saved
+            cfg["thresholds"] = self.thresholds[1:-1]
         return cfg
 
 
