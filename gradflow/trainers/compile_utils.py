@@ -252,7 +252,14 @@ class CompiledMetrics:
             m.reset_state()
 
     def results(self) -> dict:
-        return {m.name: float(m.result()) for m in self.all}
+        """Each metric's result for the logs: a Python float (Keras's logs hold floats), or a NumPy
+        array for a metric with one value per threshold."""
+        return {m.name: _log_value(m.result()) for m in self.all}
+
+
+def _log_value(value):
+    arr = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+    return float(arr) if arr.ndim == 0 else arr
 
 
 def _as_list(value, what: str) -> list:

@@ -240,10 +240,8 @@ class Trainer:
 
     @property
     def metrics_names(self) -> list[str]:
-        names = ["loss"]
-        if self._compiled_metrics is not None:
-            names += self._compiled_metrics.names
-        return names
+        """Keras 3's: the names of ``metrics`` (``['loss', 'compile_metrics']`` after compile)."""
+        return [m.name for m in self.metrics]
 
     def reset_metrics(self) -> None:
         for m in self.metrics:
