@@ -86,29 +86,37 @@ def _same_rank(t, p):
     return t, p
 
 
-def _pair(y_true, y_pred):
-    """(y_true array, y_pred Tensor) with y_true cast to y_pred's dtype and ranks aligned."""
+def _pair(y_true, y_pred, name: str = "loss"):
+    """(y_true array, y_pred Tensor) with y_true cast to y_pred's dtype and ranks aligned; shapes that do
+    not broadcast are refused, naming the loss and both shapes."""
     y_pred = _pred(y_pred)
-    return _same_rank(_true(y_true, y_pred), y_pred)
+    t, p = _same_rank(_true(y_true, y_pred), y_pred)
+    if t.shape != p.shape:
+        try:
+            np.broadcast_shapes(t.shape, p.shape)
+        except ValueError:
+            raise ValueError(f"{name}: y_true of shape {tuple(t.shape)} does not match (or broadcast against) "
+                             f"y_pred of shape {tuple(p.shape)}") from None
+    return t, p
 
 
 # -- loss functions: (y_true, y_pred) -> per-sample loss Tensor ----------------------------------
 def mean_squared_error(y_true, y_pred):
     """mean((y_true - y_pred)**2, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_squared_error")
     d = p - t
     return F.mean(d * d, axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """mean(|y_true - y_pred|, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_absolute_error")
     return F.mean(F.abs(p - t), axis=-1)
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_absolute_percentage_error")
     xp = array_module(t)
     inv = 1.0 / xp.maximum(xp.abs(t), EPSILON)
     return F.mean(F.abs(p - t) * inv, axis=-1) * 100.0
@@ -116,7 +124,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
 
 def mean_squared_logarithmic_error(y_true, y_pred):
     """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))**2, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
     xp = array_module(t)
     d = F.log(F.maximum(p, EPSILON) + 1.0) - xp.log(xp.maximum(t, EPSILON) + 1.0)
     return F.mean(d * d, axis=-1)
@@ -131,20 +139,20 @@ def _hinge_labels(t):
 
 def hinge(y_true, y_pred):
     """mean(max(1 - y_true * y_pred, 0), axis=-1); 0/1 labels are converted to -1/1."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "hinge")
     return F.mean(F.relu(1.0 - p * _hinge_labels(t)), axis=-1)
 
 
 def squared_hinge(y_true, y_pred):
     """mean(max(1 - y_true * y_pred, 0)**2, axis=-1); 0/1 labels are converted to -1/1."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "squared_hinge")
     h = F.relu(1.0 - p * _hinge_labels(t))
     return F.mean(h * h, axis=-1)
 
 
 def categorical_hinge(y_true, y_pred):
     """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "categorical_hinge")
     pos = F.sum(p * t, axis=-1)
     neg = F.max(p * (1.0 - t), axis=-1)
     return F.relu(neg - pos + 1.0)
@@ -152,13 +160,13 @@ def categorical_hinge(y_true, y_pred):
 
 def log_cosh(y_true, y_pred):
     """mean(log(cosh(y_pred - y_true)), axis=-1), computed without overflow."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "log_cosh")
     return F.mean(_op.log_cosh(p, t), axis=-1)
 
 
 def kl_divergence(y_true, y_pred):
     """sum(t * log(t / p), axis=-1) with t and p clipped to [1e-7, 1]."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "kl_divergence")
     xp = array_module(t)
     t = xp.clip(t, EPSILON, 1.0)
     return F.sum(t * xp.log(t) - F.log(F.clip(p, EPSILON, 1.0)) * t, axis=-1)
@@ -166,7 +174,7 @@ def kl_divergence(y_true, y_pred):
 
 def poisson(y_true, y_pred):
     """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "poisson")
     return F.mean(p - F.log(p + EPSILON) * t, axis=-1)
 
 
@@ -175,7 +183,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
     x / max(||x||, 1e-7) like ``keras.ops.normalize``; a zero vector gives 0.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "cosine_similarity")
     xp = array_module(t)
     tn = t / xp.sqrt(xp.maximum((t * t).sum(axis=axis, keepdims=True), EPSILON * EPSILON))
     pn = p / F.sqrt(F.maximum(F.sum(p * p, axis=axis, keepdims=True), EPSILON * EPSILON))
@@ -184,7 +192,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 def huber(y_true, y_pred, delta=1.0):
     """mean(0.5*e**2 if |e| <= delta else delta*|e| - 0.5*delta**2, axis=-1), e = y_pred - y_true."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "huber")
     e = p - t
     ae = F.abs(e)
     return F.mean(F.where(ae.data <= delta, e * e * 0.5, ae * delta - 0.5 * delta * delta), axis=-1)
@@ -302,7 +310,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     ``from_logits=True`` uses the fused, overflow-free sigmoid form. Label smoothing (Keras):
     y_true * (1 - ls) + 0.5 * ls.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "binary_crossentropy")
     if t.shape != p.shape:
         raise ValueError(f"binary_crossentropy: y_true of shape {t.shape} does not match y_pred of shape {p.shape}")
     if label_smoothing:
