@@ -14,6 +14,7 @@ a Tensor and gets no gradient; ``y_pred`` is a Tensor and every loss is differen
 from __future__ import annotations
 
 import contextlib
+import inspect
 import threading
 import warnings
 
@@ -35,6 +36,10 @@ __all__ = [
     "mean_squared_logarithmic_error", "hinge", "squared_hinge", "categorical_hinge", "log_cosh",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
     "kl_divergence", "poisson", "cosine_similarity", "huber",
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky", "Circle",
+    "CategoricalGeneralizedCrossEntropy", "CTC",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky", "circle",
+    "categorical_generalized_cross_entropy", "ctc",
     "get", "serialize", "deserialize", "canonical_name", "fused_loss", "reduce_weighted_values",
 ]
 
@@ -81,29 +86,37 @@ def _same_rank(t, p):
     return t, p
 
 
-def _pair(y_true, y_pred):
-    """(y_true array, y_pred Tensor) with y_true cast to y_pred's dtype and ranks aligned."""
+def _pair(y_true, y_pred, name: str = "loss"):
+    """(y_true array, y_pred Tensor) with y_true cast to y_pred's dtype and ranks aligned; shapes that do
+    not broadcast are refused, naming the loss and both shapes."""
     y_pred = _pred(y_pred)
-    return _same_rank(_true(y_true, y_pred), y_pred)
+    t, p = _same_rank(_true(y_true, y_pred), y_pred)
+    if t.shape != p.shape:
+        try:
+            np.broadcast_shapes(t.shape, p.shape)
+        except ValueError:
+            raise ValueError(f"{name}: y_true of shape {tuple(t.shape)} does not match (or broadcast against) "
+                             f"y_pred of shape {tuple(p.shape)}") from None
+    return t, p
 
 
 # -- loss functions: (y_true, y_pred) -> per-sample loss Tensor ----------------------------------
 def mean_squared_error(y_true, y_pred):
     """mean((y_true - y_pred)**2, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_squared_error")
     d = p - t
     return F.mean(d * d, axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """mean(|y_true - y_pred|, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_absolute_error")
     return F.mean(F.abs(p - t), axis=-1)
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_absolute_percentage_error")
     xp = array_module(t)
     inv = 1.0 / xp.maximum(xp.abs(t), EPSILON)
     return F.mean(F.abs(p - t) * inv, axis=-1) * 100.0
@@ -111,7 +124,7 @@ def mean_absolute_percentage_error(y_true, y_pred):
 
 def mean_squared_logarithmic_error(y_true, y_pred):
     """mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))**2, axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
     xp = array_module(t)
     d = F.log(F.maximum(p, EPSILON) + 1.0) - xp.log(xp.maximum(t, EPSILON) + 1.0)
     return F.mean(d * d, axis=-1)
@@ -126,20 +139,20 @@ def _hinge_labels(t):
 
 def hinge(y_true, y_pred):
     """mean(max(1 - y_true * y_pred, 0), axis=-1); 0/1 labels are converted to -1/1."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "hinge")
     return F.mean(F.relu(1.0 - p * _hinge_labels(t)), axis=-1)
 
 
 def squared_hinge(y_true, y_pred):
     """mean(max(1 - y_true * y_pred, 0)**2, axis=-1); 0/1 labels are converted to -1/1."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "squared_hinge")
     h = F.relu(1.0 - p * _hinge_labels(t))
     return F.mean(h * h, axis=-1)
 
 
 def categorical_hinge(y_true, y_pred):
     """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "categorical_hinge")
     pos = F.sum(p * t, axis=-1)
     neg = F.max(p * (1.0 - t), axis=-1)
     return F.relu(neg - pos + 1.0)
@@ -147,13 +160,13 @@ def categorical_hinge(y_true, y_pred):
 
 def log_cosh(y_true, y_pred):
     """mean(log(cosh(y_pred - y_true)), axis=-1), computed without overflow."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "log_cosh")
     return F.mean(_op.log_cosh(p, t), axis=-1)
 
 
 def kl_divergence(y_true, y_pred):
     """sum(t * log(t / p), axis=-1) with t and p clipped to [1e-7, 1]."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "kl_divergence")
     xp = array_module(t)
     t = xp.clip(t, EPSILON, 1.0)
     return F.sum(t * xp.log(t) - F.log(F.clip(p, EPSILON, 1.0)) * t, axis=-1)
@@ -161,7 +174,7 @@ def kl_divergence(y_true, y_pred):
 
 def poisson(y_true, y_pred):
     """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "poisson")
     return F.mean(p - F.log(p + EPSILON) * t, axis=-1)
 
 
@@ -170,7 +183,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
     x / max(||x||, 1e-7) like ``keras.ops.normalize``; a zero vector gives 0.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "cosine_similarity")
     xp = array_module(t)
     tn = t / xp.sqrt(xp.maximum((t * t).sum(axis=axis, keepdims=True), EPSILON * EPSILON))
     pn = p / F.sqrt(F.maximum(F.sum(p * p, axis=axis, keepdims=True), EPSILON * EPSILON))
@@ -179,7 +192,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 def huber(y_true, y_pred, delta=1.0):
     """mean(0.5*e**2 if |e| <= delta else delta*|e| - 0.5*delta**2, axis=-1), e = y_pred - y_true."""
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "huber")
     e = p - t
     ae = F.abs(e)
     return F.mean(F.where(ae.data <= delta, e * e * 0.5, ae * delta - 0.5 * delta * delta), axis=-1)
@@ -297,7 +310,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     ``from_logits=True`` uses the fused, overflow-free sigmoid form. Label smoothing (Keras):
     y_true * (1 - ls) + 0.5 * ls.
     """
-    t, p = _pair(y_true, y_pred)
+    t, p = _pair(y_true, y_pred, "binary_crossentropy")
     if t.shape != p.shape:
         raise ValueError(f"binary_crossentropy: y_true of shape {t.shape} does not match y_pred of shape {p.shape}")
     if label_smoothing:
@@ -307,6 +320,126 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     else:
         elem = _op.binary_probability_crossentropy(p, t, EPSILON)
     return F.mean(elem, axis=axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """mean((1 - p_t)**gamma * bce, axis) (Lin et al. 2018), p_t = t*p + (1-t)*(1-p).
+
+    As Keras: ``bce`` is the clipped binary crossentropy of p (sigmoid of the logits with
+    ``from_logits``), p_t uses p unclipped; with ``apply_class_balancing`` each element is weighted
+    by ``alpha`` (class 1) or ``1 - alpha`` (class 0); label smoothing as binary_crossentropy.
+    """
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    p = F.sigmoid(y_pred) if from_logits else y_pred
+    bce = _op.binary_probability_crossentropy(p, t, EPSILON)
+    p_t = p * t + (1.0 - p) * (1.0 - t)
+    focal = F.power(1.0 - p_t, float(gamma)) * bce
+    if apply_class_balancing:
+        focal = focal * (t * alpha + (1.0 - t) * (1.0 - alpha))
+    return F.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """sum(alpha * (1 - p)**gamma * -t * log(p), axis), p = clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7).
+
+    ``alpha`` is a float or one weight per class; ``from_logits`` takes a softmax first; label
+    smoothing as categorical_crossentropy (Keras's categorical_focal_crossentropy).
+    """
+    if isinstance(axis, bool):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type {type(axis)}")
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    if y_pred.shape[-1] == 1:
+        warnings.warn(
+            f"categorical_focal_crossentropy on y_pred of shape {y_pred.shape} with a single class is always 0; "
+            f"use binary_crossentropy for two classes", UserWarning, stacklevel=2)
+    if label_smoothing:
+        t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
+    p = F.softmax(y_pred, axis=axis) if from_logits else y_pred
+    out = F.clip(p / F.sum(p, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    weight = F.power(1.0 - out, float(gamma)) * _array_like(alpha, out.data, out.dtype)
+    return F.sum(weight * (F.log(out) * -t), axis=axis)
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """(1 - p**q) / q with p the predicted probability of the integer label (Zhang & Sabuncu 2018)."""
+    y_pred = _pred(y_pred)
+    lab = _array_like(y_true, y_pred.data).astype(np.int64)
+    xp = array_module(lab)
+    onehot = (lab[..., None] == xp.arange(y_pred.shape[-1])).astype(y_pred.dtype)
+    p = F.sum(y_pred * onehot, axis=-1)
+    return (1.0 - F.power(p, float(q))) / float(q)
+
+
+def dice(y_true, y_pred, axis=None):
+    """1 - 2 * sum(t * p) / (sum(t) + sum(p) + 1e-7), summed over ``axis`` (None: everything)."""
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    inter = F.sum(y_pred * t, axis=axis)
+    return 1.0 - inter * 2.0 / (F.sum(y_pred, axis=axis) + t.sum(axis=axis) + EPSILON)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """1 - TP / (TP + alpha * FP + beta * FN + 1e-7), with TP = sum(t*p), FP = sum((1-p)*t), FN = sum(p*(1-t)).
+
+    (FP and FN named as in Keras's source, which weighs them in this order.)"""
+    y_pred = _pred(y_pred)
+    t = _true(y_true, y_pred)
+    inter = F.sum(y_pred * t, axis=axis)
+    fp = F.sum((1.0 - y_pred) * t, axis=axis)
+    fn = F.sum(y_pred * (1.0 - t), axis=axis)
+    return 1.0 - inter / (inter + fp * alpha + fn * beta + EPSILON)
+
+
+def _softplus(x):
+    """log(1 + exp(x)) without overflow: relu(x) + log(1 + exp(-|x|)); 0 (gradient 0) at -inf."""
+    x = F.maximum(x, -1e30)
+    return F.relu(x) + F.log(F.exp(-F.abs(x)) + 1.0)
+
+
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80, margin=0.4):
+    """Circle loss (Sun et al. 2020) of L2-normalised embeddings ``y_pred`` with integer labels ``y_true``.
+
+    Pairwise cosine distances to ``ref_embeddings`` (default: ``y_pred``) weigh positives (same label,
+    the diagonal left out with ``remove_diagonal``) and negatives; the loss is
+    softplus(logsumexp(positives) + logsumexp(negatives)) per sample, as Keras's ``circle``.
+    """
+    y_pred = _pred(y_pred)
+    lab = _array_like(y_true, y_pred.data).astype(np.int32)
+    ref = y_pred if ref_embeddings is None else _pred(ref_embeddings)
+    ref_lab = lab if ref_labels is None else _array_like(ref_labels, y_pred.data).astype(np.int32)
+    xp = array_module(lab)
+    q, k = lab.reshape(-1, 1), ref_lab.reshape(-1, 1)
+    positive = q == k.T
+    negative = ~positive
+    if remove_diagonal:
+        positive = positive & ~xp.eye(q.shape[0], k.shape[0], dtype=bool)
+    dist = F.maximum(1.0 - F.matmul(y_pred, F.transpose(ref)), 0.0)
+    pos_w = F.relu((dist + margin) * positive.astype(dist.dtype))
+    neg_w = F.relu((1.0 + margin - dist) * negative.astype(dist.dtype))
+    pos = pos_w * (margin - dist) * (-1.0 * gamma)
+    neg = neg_w * (1.0 - margin - dist) * float(gamma)
+    return _softplus(_op.masked_logsumexp(pos, positive, 1) + _op.masked_logsumexp(neg, negative, 1))
+
+
+def ctc(y_true, y_pred):
+    """CTC loss of logits ``y_pred`` (batch, steps, classes) against integer labels ``y_true``
+    (batch, max_length), 0 being the blank and the padding (Keras's ``ctc``: every step counts)."""
+    y_pred = _pred(y_pred)
+    lab = _array_like(y_true, y_pred.data)
+    if lab.ndim != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` in "
+                         f"integer format. Received: y_true.shape={tuple(lab.shape)}")
+    if y_pred.ndim != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, "
+                         f"num_classes)`. Received: y_pred.shape={tuple(y_pred.shape)}")
+    lab = lab.astype(np.int64)
+    return _op.ctc_loss(y_pred, lab, (lab != 0).sum(axis=-1), 0)
 
 
 # -- reduction ------------------------------------------------------------------------------
@@ -379,13 +512,21 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _pred(y_pred)
         losses = self.call(y_true, y_pred)
-        return reduce_weighted_values(losses, sample_weight, self._mask(y_true, y_pred), self.reduction)
+        mask, out_mask = self._mask(y_true, y_pred), self._output_mask(losses)
+        if out_mask is not None:
+            mask = out_mask if mask is None else mask & out_mask
+        return reduce_weighted_values(losses, sample_weight, mask, self.reduction)
 
     def call(self, y_true, y_pred):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _mask(self, y_true, y_pred):
         """Booleans of the per-sample shape for entries to leave out, or None."""
+        return None
+
+    def _output_mask(self, losses):
+        """Booleans of the per-sample shape that the loss values themselves mask (Keras's mask set on
+        the output of ``call``, as ``circle`` does), or None."""
         return None
 
     def get_config(self) -> dict:
@@ -445,6 +586,10 @@ class CosineSimilarity(LossFunctionWrapper):
 
     def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
         super().__init__(cosine_similarity, reduction=reduction, name=name, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return Loss.get_config(self)  # Keras 3 saves no ``axis`` (its get_config has only name and reduction)
 
 
 class Huber(LossFunctionWrapper):
@@ -452,6 +597,10 @@ class Huber(LossFunctionWrapper):
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
         super().__init__(huber, reduction=reduction, name=name, delta=delta)
+        self.delta = delta
+
+    def get_config(self):
+        return Loss.get_config(self)  # Keras 3 saves no ``delta`` (its get_config has only name and reduction)
 
 
 class CategoricalCrossentropy(LossFunctionWrapper):
@@ -492,11 +641,81 @@ class BinaryCrossentropy(LossFunctionWrapper):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
+# Losses generated from a table: (class name, function, its parameters in Keras's argument order with
+# Keras's defaults: "reduction", "name" and "dtype" mark where those go, the get_config keys in Keras's
+# order, an argument check). The instance keeps each argument as an attribute, like Keras's classes.
+_POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def _check_q(args):
+    if not 0 < args["q"] < 1:
+        raise ValueError("q must be in the interval (0, 1)")
+
+
+def _table_loss(cls_name, fn, params, config_keys, check=None):
+    sig = inspect.Signature([inspect.Parameter("self", _POS)]
+                            + [inspect.Parameter(k, _POS, default=v) for k, v in params])
+
+    def __init__(self, *args, **kwargs):
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = dict(bound.arguments)
+        del a["self"]
+        reduction, name = a.pop("reduction"), a.pop("name")
+        a.pop("dtype")  # accepted for Keras's signature: gradflow computes losses in y_pred's dtype
+        if check is not None:
+            check(a)
+        LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, **a)
+        for k, v in a.items():
+            setattr(self, k, v)
+
+    __init__.__signature__ = sig  # type: ignore[attr-defined]
+
+    def get_config(self):
+        return {**Loss.get_config(self), **{k: getattr(self, k) for k in config_keys}}
+
+    doc = (fn.__doc__ or "").strip().split("\n")[0]
+    return type(cls_name, (LossFunctionWrapper,), {"__init__": __init__, "get_config": get_config,
+                                                   "__doc__": doc, "__module__": __name__})
+
+
+_R, _D = ("reduction", "sum_over_batch_size"), ("dtype", None)
+_TABLE = [
+    ("BinaryFocalCrossentropy", binary_focal_crossentropy,
+     [("apply_class_balancing", False), ("alpha", 0.25), ("gamma", 2.0), ("from_logits", False),
+      ("label_smoothing", 0.0), ("axis", -1), _R, ("name", "binary_focal_crossentropy"), _D],
+     ["from_logits", "label_smoothing", "axis", "apply_class_balancing", "alpha", "gamma"], None),
+    ("CategoricalFocalCrossentropy", categorical_focal_crossentropy,
+     [("alpha", 0.25), ("gamma", 2.0), ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1), _R,
+      ("name", "categorical_focal_crossentropy"), _D],
+     ["from_logits", "label_smoothing", "axis", "alpha", "gamma"], None),
+    ("CTC", ctc, [_R, ("name", "ctc"), _D], [], None),
+    ("Dice", dice, [_R, ("name", "dice"), ("axis", None), _D], ["axis"], None),
+    ("Tversky", tversky, [("alpha", 0.5), ("beta", 0.5), _R, ("name", "tversky"), ("axis", None), _D],
+     ["alpha", "beta", "axis"], None),
+    ("Circle", circle, [("gamma", 80.0), ("margin", 0.4), ("remove_diagonal", True), _R, ("name", "circle"), _D],
+     ["gamma", "margin", "remove_diagonal"], None),
+    ("CategoricalGeneralizedCrossEntropy", categorical_generalized_cross_entropy,
+     [("q", 0.5), _R, ("name", "categorical_generalized_cross_entropy"), _D], ["q"], _check_q),
+]
+_TABLE_CLASSES = {row[0]: _table_loss(*row) for row in _TABLE}
+BinaryFocalCrossentropy = _TABLE_CLASSES["BinaryFocalCrossentropy"]
+CategoricalFocalCrossentropy = _TABLE_CLASSES["CategoricalFocalCrossentropy"]
+CTC = _TABLE_CLASSES["CTC"]
+Dice = _TABLE_CLASSES["Dice"]
+Tversky = _TABLE_CLASSES["Tversky"]
+Circle = _TABLE_CLASSES["Circle"]
+CategoricalGeneralizedCrossEntropy = _TABLE_CLASSES["CategoricalGeneralizedCrossEntropy"]
+# Keras masks out the samples whose circle loss is 0 (``set_keras_mask(loss, loss > 0)``)
+Circle._output_mask = lambda self, losses: losses.data > 0
+
+
 # -- lookup ----------------------------------------------------------------------------------
 _FUNCTIONS = {f.__name__: f for f in (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
     hinge, squared_hinge, categorical_hinge, log_cosh, categorical_crossentropy,
     sparse_categorical_crossentropy, binary_crossentropy, kl_divergence, poisson, cosine_similarity, huber,
+    *(row[1] for row in _TABLE),
 )}
 _ALIASES = {
     "mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
@@ -507,7 +726,7 @@ _ALIASES = {
 _CLASSES = {c.__name__: c for c in (
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Hinge,
     SquaredHinge, CategoricalHinge, LogCosh, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-    BinaryCrossentropy, KLDivergence, Poisson, CosineSimilarity, Huber,
+    BinaryCrossentropy, KLDivergence, Poisson, CosineSimilarity, Huber, *_TABLE_CLASSES.values(),
 )}
 _CLASS_OF = {
     "mean_squared_error": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError,
@@ -516,6 +735,7 @@ _CLASS_OF = {
     "categorical_hinge": CategoricalHinge, "log_cosh": LogCosh, "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy, "binary_crossentropy": BinaryCrossentropy,
     "kl_divergence": KLDivergence, "poisson": Poisson, "cosine_similarity": CosineSimilarity, "huber": Huber,
+    **{row[1].__name__: _TABLE_CLASSES[row[0]] for row in _TABLE},
 }
 
 
@@ -569,7 +789,7 @@ def get(identifier):
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier().call
     if isinstance(identifier, dict):
-        return deserialize(identifier).call
+        return _loss_object(identifier).call
     if isinstance(identifier, str):
         found = _lookup_name(identifier)
         if found is None:
@@ -591,8 +811,19 @@ def serialize(loss) -> dict | str:
     return name
 
 
-def deserialize(config) -> Loss:
-    """A Loss instance from ``serialize``'s output (a name gives the class with defaults)."""
+def deserialize(config):
+    """The loss ``serialize`` described, as Keras 3: a function's name (or alias) gives the function,
+    a class name or ``{'class_name', 'config'}`` a Loss instance."""
+    if isinstance(config, str):
+        found = _lookup_name(config)
+        if found is None:
+            raise ValueError(f"unknown loss {config!r}")
+        return found() if isinstance(found, type) else found
+    return _loss_object(config)
+
+
+def _loss_object(config) -> Loss:
+    """A Loss instance for a name (a function's name gives its class with defaults) or a config dict."""
     if isinstance(config, str):
         found = _lookup_name(config)
         cls = found if isinstance(found, type) else _CLASS_OF.get(getattr(found, "__name__", None))
@@ -621,7 +852,7 @@ def fused_loss(loss_identifier, activation_name):
     if isinstance(loss_identifier, (str, dict)) or (
             isinstance(loss_identifier, type) and issubclass(loss_identifier, Loss)):
         try:
-            loss_identifier = (deserialize(loss_identifier) if not isinstance(loss_identifier, type)
+            loss_identifier = (_loss_object(loss_identifier) if not isinstance(loss_identifier, type)
                                else loss_identifier())
         except (ValueError, TypeError):
             return None

@@ -75,20 +75,50 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
+def _built_output_shape(layer):
+    """A layer's output shape where it is known (built by hand), else None ("?")."""
+    if not layer.built:
+        return None
+    try:
+        return getattr(layer, "output_shape", None)
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+
+
+#: the layers Keras 3 builds when they are made (``_build_at_init``): an unbuilt model shows "0" for them
+_BUILT_AT_INIT = frozenset({
+    "UnitNormalization", "LeakyReLU", "ReLU", "Activation", "ELU", "Softmax", "AlphaDropout",
+    "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Dropout", "Identity", "Masking",
+})
+
+
+def _unbuilt_params(layer) -> str:
+    """"0" for a layer Keras builds at creation (activations, dropouts, pooling...), else "0 (unbuilt)"."""
+    names = {cls.__name__ for cls in type(layer).__mro__}
+    if names & _BUILT_AT_INIT or any("Pooling" in n for n in names):
+        return "0"
+    return "0 (unbuilt)"
+
+
 def terminal_columns() -> int:
     """The terminal's width (``COLUMNS`` wins; 80 when output is not a terminal), at least MIN_LINE_LENGTH."""
     return max(shutil.get_terminal_size((80, 24)).columns, MIN_LINE_LENGTH)
 
 
 def summary_lines(model, line_length=None, positions=None) -> list[str]:
-    """The summary of a built model as a list of lines."""
+    """The summary of a model as a list of lines. A model that is not built yet (a Sequential without an
+    input shape) lists its layers as Keras 3 does: output shape "?", and "0 (unbuilt)" parameters for a
+    layer whose weights ``build`` has yet to create."""
     if not model.built:
-        raise ValueError(
-            f"This model ({model.name!r}) has not yet been built, so it has no output shapes or weights to "
-            f"summarise. Build it first with model.build(input_shape) (e.g. model.build((None, 784))), "
-            f"pass input_shape= to the first layer, or call it on / fit it to a batch of data.")
-    rows = model._summary_rows() if hasattr(model, "_summary_rows") else \
-        [(layer, getattr(layer, "output_shape", None), None) for layer in model.layers]
+        if not hasattr(model, "layers"):
+            raise ValueError(
+                f"This model ({model.name!r}) has not yet been built, so it has no output shapes or weights to "
+                f"summarise. Build it first with model.build(input_shape) (e.g. model.build((None, 784))), "
+                f"pass input_shape= to the first layer, or call it on / fit it to a batch of data.")
+        rows = [(layer, _built_output_shape(layer), None) for layer in model.layers]
+    else:
+        rows = model._summary_rows() if hasattr(model, "_summary_rows") else \
+            [(layer, getattr(layer, "output_shape", None), None) for layer in model.layers]
     graph = any(connected is not None for _, _, connected in rows)
     if not line_length:  # Keras 3's width, narrowed to the terminal's (80 columns when not a terminal)
         line_length = min(GRAPH_LINE_LENGTH if graph else DEFAULT_LINE_LENGTH, terminal_columns())
@@ -125,7 +155,7 @@ def summary_lines(model, line_length=None, positions=None) -> list[str]:
     lines.append(rule("="))
     for layer, shape, connected in rows:
         cells = (f"{layer.name} ({type(layer).__name__})", format_shape(shape),
-                 f"{layer.count_params():,}" if layer.built else "0 (unbuilt)", ", ".join(connected or ["-"]))
+                 f"{layer.count_params():,}" if layer.built else _unbuilt_params(layer), ", ".join(connected or ["-"]))
         lines += row(cells[:columns], aligns)
         lines.append(rule("-"))
     if not rows:

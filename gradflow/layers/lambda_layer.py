@@ -5,7 +5,7 @@ import inspect
 
 from .._registry import get_registered_name, get_registered_object
 from ._args import describe
-from .base import Layer
+from .base import Layer, flatten_shapes, map_structure_shapes
 
 __all__ = ["Lambda"]
 
@@ -36,9 +36,16 @@ class Lambda(Layer):
     def compute_output_shape(self, input_shape):
         if self._output_shape is None:
             return super().compute_output_shape(input_shape)
-        if callable(self._output_shape):
-            return tuple(self._output_shape(input_shape))
-        return (input_shape[0],) + tuple(self._output_shape)
+        if callable(self._output_shape):  # Keras: the function's result, as it is
+            out = self._output_shape(input_shape)
+            return tuple(out) if isinstance(out, list) and all(d is None or isinstance(d, int) for d in out) else out
+        # Keras: output shapes exclude the batch axis, which is the first input's; a structure of shapes
+        # (several outputs) gets it on each
+        batch = flatten_shapes(input_shape)[0][0] if flatten_shapes(input_shape) else None
+        shape = self._output_shape
+        if isinstance(shape, int):
+            shape = (shape,)
+        return map_structure_shapes(lambda s: (batch,) + tuple(s), shape)
 
     def call(self, inputs, training=None):
         kwargs = dict(self.arguments)

@@ -85,7 +85,7 @@ class CompiledLoss:
                 isinstance(identifier, type) and issubclass(identifier, losses.Loss)):
             fn = losses.get(identifier)  # raises a clear error for unknown names
             try:
-                self.loss_obj = losses.deserialize(identifier) if not isinstance(identifier, type) else identifier()
+                self.loss_obj = losses._loss_object(identifier) if not isinstance(identifier, type) else identifier()
             except (ValueError, TypeError):
                 self.loss_obj = losses.LossFunctionWrapper(fn)
         elif callable(identifier):

@@ -606,6 +606,51 @@ def with_class_weights(spec: ModelSpec, ys, sws, class_weight, where: str = "fit
     return out
 
 
+def _broadcasts(given: tuple, full: tuple) -> bool:
+    """``given`` broadcasts to ``full`` without growing it (NumPy's rule, from the right)."""
+    try:
+        return np.broadcast_shapes(given, full) == full
+    except ValueError:
+        return False
+
+
+def target_shape(loss, y_shape, output_shape) -> tuple:
+    """The output shape the targets of ``y_shape`` are checked against, as Keras's losses see them.
+
+    The output's ``None`` axes past the batch take the targets' sizes (targets (N, 42, 40) for an output
+    (None, None, 40)). For a loss that compares elementwise (``mean_squared_error``, ...), targets of the
+    output's rank (after Keras's ``squeeze_or_expand_to_same_rank``) that broadcast against the output
+    are accepted as they are, as Keras's loss functions accept them."""
+    out = tuple(output_shape)
+    if not out:
+        return out
+    y_shape = tuple(int(d) for d in y_shape)
+    out = out[:1] + tuple(y_shape[i] if d is None and i < len(y_shape) else d for i, d in enumerate(out[1:], 1))
+    if getattr(loss, "kind", None) in _BROADCASTING and None not in out[1:] and len(y_shape) == len(out):
+        if tuple(y_shape[1:]) != out[1:] and _broadcasts(tuple(y_shape[1:]), out[1:]):
+            return out[:1] + tuple(y_shape[1:])
+    return out
+
+
+def _prepare_targets(loss, y, output_shape, dtype, where: str):
+    """The compiled loss's target check and conversion against ``target_shape``; targets it refuses are
+    checked again against the model's own output shape, so the error names that shape."""
+    shape = target_shape(loss, y.shape, output_shape)
+    if shape == tuple(output_shape):
+        return loss.prepare_targets(y, output_shape, dtype, where=where)
+    try:
+        return loss.prepare_targets(y, shape, dtype, where=where)
+    except ValueError:
+        return loss.prepare_targets(y, output_shape, dtype, where=where)
+
+
+#: losses whose function broadcasts targets against the output elementwise (Keras's same-rank rule first)
+_BROADCASTING = frozenset({
+    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "log_cosh", "poisson", "huber", "kl_divergence",
+})
+
+
 def convert_for_model(spec: ModelSpec, xs, y, sw, where: str, need_y: bool, class_weight=None, backend=None):
     """Check and convert one batch (or a whole array set) for a built model: inputs in their
     dtypes, targets checked against the outputs, sample weights as floats, NaN/Inf refused
@@ -632,7 +677,7 @@ def convert_for_model(spec: ModelSpec, xs, y, sw, where: str, need_y: bool, clas
         shapes = spec.output_shapes
         label = (lambda k: f"{where}: y[{names[k]!r}]") if len(names) > 1 else (lambda k: f"{where}: y")
         given = [None if a is None else a.dtype for a in ys]
-        ys = [a if a is None else (e.prepare_targets(a, shapes[k], dtype, where=label(k)) if e is not None
+        ys = [a if a is None else (_prepare_targets(e, a, shapes[k], dtype, label(k)) if e is not None
                                    else (a.astype(dtype, copy=False) if a.dtype.kind == "f" else a))
               for k, (e, a) in enumerate(zip(spec.losses, ys))]
         if check:

@@ -118,9 +118,7 @@ def test_evaluate_and_predict_errors(mk):
 
 
 def test_unbuilt_model_errors():
-    model = Sequential([Dense(3)])
-    with pytest.raises(ValueError, match=r"not yet been built.*build\(input_shape\).*input_shape="):
-        model.summary()
+    model = Sequential([Dense(3)])  # summary() of an unbuilt model prints what it can (Keras 3)
     with pytest.raises(ValueError, match="not built"):
         model.count_params()
     with pytest.raises(ValueError, match="not built"):

@@ -99,9 +99,41 @@ def test_narrow_summary_wraps_cells():
     assert "(None, 26," in text and "26, 32)" in text
 
 
-def test_unbuilt_summary_says_how_to_build():
-    with pytest.raises(ValueError, match=r"has not yet been built.*model\.build.*input_shape="):
-        Sequential([Dense(2)]).summary()
+def test_unbuilt_summary_lists_the_layers_as_keras():
+    lines = []
+    Sequential([Dense(2)]).summary(print_fn=lines.append)  # Keras 3 prints what it can
+    assert any("dense (Dense)" in line and "?" in line and "0 (unbuilt)" in line for line in lines)
+    assert " Total params: 0 (0.00 B)" in lines
+
+
+def test_unbuilt_summary_matches_keras_text(real_keras, monkeypatch):
+    """An unbuilt Sequential's table (cells and footer) equals Keras 3's, box characters aside."""
+    import gradflow as gf
+
+    monkeypatch.setenv("COLUMNS", "120")  # Keras's console would cut the table at 80 columns
+
+    def table(lines):
+        rows = []
+        for line in "\n".join(lines).splitlines():
+            if line[:1] in "|\u2502\u2503":
+                rows.append([c.strip() for c in line.replace("\u2503", "|").replace("\u2502", "|").split("|")[1:-1]])
+            elif line.startswith((" Total", " Trainable", " Non-trainable", "Model:")):
+                rows.append([line.rstrip()])
+        return rows
+
+    def build(k):
+        return k.Sequential([k.layers.Dense(4), k.layers.Dropout(0.1), k.layers.Flatten(), k.layers.Activation("relu"),
+                             k.layers.MaxPooling1D(), k.layers.BatchNormalization(), k.layers.Dense(2, name="out")],
+                            name="seq")
+
+    got, want = [], []
+    build(gf).summary(line_length=100, print_fn=got.append)
+    build(real_keras).summary(line_length=100, print_fn=want.append)
+    assert table(got) == table(want)
+    got, want = [], []
+    gf.Sequential(name="empty").summary(line_length=100, print_fn=got.append)
+    real_keras.Sequential(name="empty").summary(line_length=100, print_fn=want.append)
+    assert table(got) == table(want)
 
 
 def test_nested_model_row():
