@@ -12,7 +12,7 @@ import zlib
 
 from . import saving_lib
 from .keras_format import load_keras_model, load_keras_weights, save_keras_model, save_keras_weights
-from .saving_lib import MAX_JSON_BYTES, ModelFileError
+from .saving_lib import _MAX_ASSETS, ASSETS_DIR, MAX_JSON_BYTES, ModelFileError, _check_asset_name
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
 
@@ -76,7 +76,27 @@ def _keras_members(path):
         members = {name: _read_member(zf, names[name], MAX_JSON_BYTES, where, "for a model config")
                    for name in ("config.json", "metadata.json")}
         members["model.weights.h5"] = _WeightsMember(zf, names["model.weights.h5"], where)
+        assets = [info for name, info in names.items() if name.startswith(ASSETS_DIR) and not name.endswith("/")]
+        for info in assets:
+            _check_asset_name(info.filename, where)
+        total = sum(info.file_size for info in assets)
+        if total > _MAX_ASSETS:
+            raise ModelFileError(f"{where}: the asset files take {total} bytes uncompressed, over the limit of "
+                                 f"{_MAX_ASSETS} bytes")
+        members["assets"] = _asset_extractor(zf, assets, where)
         yield members
+
+
+def _asset_extractor(zf: zipfile.ZipFile, assets: list, where: str):
+    """``extract(folder)``: a Keras archive's ``assets/`` files (names checked, sizes bounded) below ``folder``,
+    where the layers' ``load_assets`` hooks read them."""
+    def extract(folder: str) -> None:
+        for info in assets:
+            target = os.path.join(folder, *info.filename[len(ASSETS_DIR):].split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(_read_member(zf, info, _MAX_ASSETS, where, "for the asset files"))
+    return extract
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
@@ -130,6 +150,6 @@ def load_weights(model, filepath) -> None:
             return
         with _keras_members(filepath) as members:
             if members is not None:
-                load_keras_weights(model, members["model.weights.h5"], where)
+                load_keras_weights(model, members["model.weights.h5"], where, assets=members["assets"])
                 return
     saving_lib.load_weights(model, filepath)

@@ -29,8 +29,16 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .._registry import find
-from .layer_hooks import overrides, own_variables
-from .saving_lib import ModelFileError, _weight_budget, atomic_write, checked_cast, parse_json
+from .layer_hooks import overrides, own_variables, user_defines
+from .saving_lib import (
+    ModelFileError,
+    _weight_budget,
+    apply_hooks,
+    asset_entries,
+    atomic_write,
+    checked_cast,
+    parse_json,
+)
 from .serialization import deserialize_keras_object, serialize_keras_object
 from .walk import fixed_layout, is_a, saveables
 
@@ -320,6 +328,7 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ModelFileError(f"{where}: unreadable model.weights.h5 ({type(exc).__name__}: {exc})") from None
     apply_plan(model, plan, where)
+    apply_hooks(model, {}, members.get("assets"), where, variables=False)
     if optimizer_arrays is not None:
         _set_optimizer_arrays(model, optimizer_arrays, where)
     return model
@@ -342,6 +351,9 @@ _H5_SLACK = 16 << 20
 #: elements a rebuilt model may allocate beyond what its weights member can store
 _BUDGET_SLACK = 1 << 20
 def _compile_from_keras(model, cfg: dict) -> None:
+    if user_defines(model, "compile_from_config"):  # the model's own hook reads what its get_compile_config wrote
+        model.compile_from_config(cfg)
+        return
     opt = cfg.get("optimizer")
     if isinstance(opt, dict):
         cls = find("optimizers", opt.get("class_name", ""))
@@ -584,7 +596,8 @@ def save_keras_model(model, path) -> None:
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:
-        entry["compile_config"] = _keras_compile_config(model)
+        entry["compile_config"] = (model.get_compile_config() if user_defines(model, "get_compile_config")
+                                   else _keras_compile_config(model))
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         write_weights(f, model)
@@ -593,7 +606,7 @@ def save_keras_model(model, path) -> None:
     metadata = {"keras_version": KERAS_VERSION,
                 "date_saved": datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")}
     payload = [("metadata.json", json.dumps(metadata).encode()), ("config.json", json.dumps(entry).encode()),
-               ("model.weights.h5", buffer.getvalue())]
+               ("model.weights.h5", buffer.getvalue())] + asset_entries(model)
 
     def write(fh):
         with zipfile.ZipFile(fh, "w") as zf:
@@ -628,7 +641,7 @@ def save_keras_weights(model, path) -> None:
     atomic_write(os.fspath(path), lambda fh: fh.write(data))
 
 
-def load_keras_weights(model, read, where: str) -> None:
+def load_keras_weights(model, read, where: str, assets=None) -> None:
     """Load Keras-layout h5 weights into ``model``: ``read(limit)`` returns the h5 bytes (refusing more than
     ``limit``). Every value is read and checked before the model changes; a failure leaves it unchanged."""
     h5py = _h5py()
@@ -643,4 +656,12 @@ def load_keras_weights(model, read, where: str) -> None:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ModelFileError(f"{where}: unreadable h5 weights ({type(exc).__name__}: {exc})") from None
+    snapshot = [(p, p.numpy().copy()) for p in model.weights]
     apply_plan(model, plan, where)
+    if assets is not None:
+        try:
+            apply_hooks(model, {}, assets, where, variables=False)
+        except ModelFileError:
+            for p, value in snapshot:
+                p.assign(value)
+            raise

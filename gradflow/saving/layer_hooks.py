@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SavingHooks", "overrides", "own_variables"]
+__all__ = ["SavingHooks", "overrides", "own_variables", "user_defines"]
 
 
 def own_variables(layer) -> list:
@@ -102,3 +102,11 @@ def overrides(obj, name: str) -> bool:
     """Whether ``obj``'s class defines hook ``name`` itself rather than taking the default above."""
     method = getattr(type(obj), name, None)
     return method is not None and method is not getattr(SavingHooks, name)
+
+
+def user_defines(obj, name: str) -> bool:
+    """Whether the class that gives ``obj`` its ``name`` method is the user's (not one of gradflow's)."""
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            return not klass.__module__.startswith("gradflow.")
+    return False
