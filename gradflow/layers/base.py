@@ -19,6 +19,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..ops import to_device
+from ..saving.layer_hooks import SavingHooks
 from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
 from ..variables import Variable
@@ -130,7 +131,7 @@ def _layers_in(value):
             yield from _layers_in(v)
 
 
-class Layer:
+class Layer(SavingHooks):
     """Base class of every layer (Keras 3 semantics).
 
     Calling a layer on arrays/Tensors runs it; calling it on symbolic tensors (``keras.Input``)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..layers.base import Layer, _is_shape
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
-from ..saving import api, saving_lib
+from ..saving import api
 from ..saving.saving_lib import _json_default
 from ..saving.serialization import serialize_keras_object
 from ..summary import print_summary
@@ -202,12 +202,14 @@ class Model(Trainer, Layer):
             model.trainable = False
         return model
 
-    def _build_config(self):
+    def get_build_config(self):
+        """``{"input_shape": ...}`` of a built model (Keras 3's hook), else None."""
         if not self.built or self.input_shape is None:
             return None
         return {"input_shape": _jsonable_shape(self.input_shape)}
 
-    def _build_from_config(self, build_config) -> None:
+    def build_from_config(self, build_config) -> None:
+        """Build for the input shape ``get_build_config()`` saved (Keras 3's hook)."""
         if build_config and not self.built:
             self.build(_as_shape_structure(build_config["input_shape"]))
 
@@ -223,14 +225,16 @@ class Model(Trainer, Layer):
         api.save_model(self, filepath)
 
     def save_weights(self, filepath, overwrite: bool = True, **kwargs) -> None:
-        """Save the weights alone as safetensors (keys = weight names)."""
+        """Save the weights alone: Keras 3's h5 layout for ``*.weights.h5`` (Keras loads it, needs h5py),
+        safetensors (keys = weight names) for any other name such as ``*.weights.safetensors``."""
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"save_weights: {os.fspath(filepath)!r} exists and overwrite=False")
-        saving_lib.save_weights(self, filepath)
+        api.save_weights(self, filepath)
 
     def load_weights(self, filepath, **kwargs) -> None:
-        """Load weights from ``save_weights`` or ``save`` output; nothing changes unless all fit."""
-        saving_lib.load_weights(self, filepath)
+        """Load weights from ``save_weights`` or ``save`` output (gradflow's or Keras's: ``.weights.h5``,
+        ``.keras``, safetensors, gradflow model files); nothing changes unless all fit."""
+        api.load_weights(self, filepath)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

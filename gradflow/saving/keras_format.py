@@ -28,12 +28,21 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .._naming import snake_case
-from .._registry import find, find_class
-from .saving_lib import ModelFileError, _weight_budget, atomic_write, checked_cast, parse_json
+from .._registry import find
+from .layer_hooks import overrides, own_variables, user_defines
+from .saving_lib import (
+    ModelFileError,
+    _weight_budget,
+    apply_hooks,
+    asset_entries,
+    atomic_write,
+    checked_cast,
+    parse_json,
+)
 from .serialization import deserialize_keras_object, serialize_keras_object
+from .walk import fixed_layout, is_a, saveables
 
-__all__ = ["is_keras_archive", "load_keras_model", "save_keras_model"]
+__all__ = ["is_keras_archive", "load_keras_model", "save_keras_model", "save_keras_weights", "load_keras_weights"]
 
 KERAS_VERSION = "3.15.1"  # the format version gradflow writes (read by Keras 3.x)
 _SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order
@@ -190,40 +199,81 @@ def _group_datasets(group, class_name: str, where: str) -> list:
     return out
 
 
-def _container_names(layers) -> list:
-    """Keras's names for a list of layers inside a file: class name in snake case, numbered from _1."""
-    used, names = {}, []
-    for layer in layers:
-        base = snake_case(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            names.append(f"{base}_{used[base]}")
-        else:
-            used[base] = 0
-            names.append(base)
-    return names
+def _at(root, path: str, where: str):
+    """The group at ``path`` below ``root`` (each step a plain hard link), or None when it is not there."""
+    group = root
+    for name in [p for p in path.split("/") if p]:
+        if not _has(group, name):
+            return None
+        group = _child(group, name, where)
+    return group
 
 
-def _is_a(obj, class_name: str) -> bool:
-    """``isinstance(obj, <the registered layer class class_name>)``, without importing models."""
-    cls = find_class(class_name, ("layers",))
-    return cls is not None and isinstance(obj, cls)
+def _store_of(group, where: str) -> dict:
+    """The ``vars`` datasets of a layer's group, unread, by key."""
+    if group is None or not _has(group, "vars"):
+        return {}
+    vars_ = _child(group, "vars", where)
+    return {key: _child(vars_, key, where) for key in vars_.keys()}
 
 
-def _model_datasets(model, group, where: str) -> list:
-    datasets = []
-    layers = model.layers
-    container = _child(group, "layers", where) if _has(group, "layers") else None
-    for layer, key in zip(layers, _container_names(layers)):
-        if not layer.weights:
+def _weights_plan(model, root, where: str):
+    """What loading ``root`` (an open h5 file of Keras's layout) into ``model`` will do, every value read and
+    checked first: ``(assignments, hook_calls)``, ``[(weight, array)]`` and ``[(layer, {key: array})]`` for
+    the layers whose ``load_own_variables`` is their own. Nothing in the model changes here."""
+    assigns, hooks = [], []
+    for path, layer, fixed in saveables(model):
+        group = _at(root, path, where)
+        if fixed is not None:
+            params = layer.weights
+            if not params:
+                continue
+            if group is None:
+                raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for {path or '/'})")
+            datasets = _group_datasets(group, fixed, where)
+            if len(datasets) != len(params):
+                raise ModelFileError(f"{where}: {path}: the file holds {len(datasets)} weight arrays for the "
+                                     f"{len(params)} of layer {layer.name!r}")
+            assigns += [(p, _read_checked(d, p.name, p.shape, p.dtype, where)) for d, p in zip(datasets, params)]
             continue
-        if container is None or not _has(container, key):
-            raise ValueError(f"{where}: no weights for layer {layer.name!r} (looked for layers/{key})")
-        if _is_a(layer, "Model"):
-            datasets += _model_datasets(layer, _child(container, key, where), where)
-        else:
-            datasets += _group_datasets(_child(container, key, where), type(layer).__name__, where)
-    return datasets
+        store = _store_of(group, where)
+        if overrides(layer, "load_own_variables"):
+            for key, d in store.items():
+                if not isinstance(d, _h5py().Dataset):
+                    raise ModelFileError(f"{where}: {path}/vars/{key} is not a dataset")
+            hooks.append((layer, {key: np.asarray(d[()]) for key, d in store.items()}))
+            continue
+        own = own_variables(layer)
+        if len(store) != len(own):
+            raise ModelFileError(f"{where}: Layer '{layer.name}' expected {len(own)} variables, but received "
+                                 f"{len(store)} variables during loading (at {path or '/'}/vars). Expected: "
+                                 f"{[v.name for v in own]}")
+        for i, p in enumerate(own):
+            if str(i) not in store:
+                raise ModelFileError(f"{where}: no variable {i} for layer {layer.name!r} at {path or '/'}/vars")
+            assigns.append((p, _read_checked(store[str(i)], p.name, p.shape, p.dtype, where)))
+    covered = {id(p) for p, _ in assigns} | {id(p) for layer, _ in hooks for p in own_variables(layer)}
+    missing = [p.name for p in model.weights if id(p) not in covered]
+    if missing:
+        raise ModelFileError(f"{where}: the file has no values for the model's weights {missing}")
+    return assigns, hooks
+
+
+def apply_plan(model, plan, where: str) -> None:
+    """Assign a :func:`_weights_plan` and run its layers' ``load_own_variables``; when one of those fails,
+    every weight gets its value from before back and the error names the file."""
+    assigns, hooks = plan
+    snapshot = [(p, p.numpy().copy()) for p in model.weights]
+    try:
+        for p, value in assigns:
+            p.assign(value)
+        for layer, store in hooks:
+            layer.load_own_variables(store)
+    except Exception as exc:
+        for p, value in snapshot:
+            p.assign(value)
+        raise ModelFileError(f"{where}: loading the weights failed, the model is unchanged "
+                             f"({type(exc).__name__}: {exc})") from exc
 
 
 def _read_checked(dataset, name: str, shape: tuple, dtype, where: str) -> np.ndarray:
@@ -266,11 +316,7 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
     compiled, optimizer_arrays = False, None
     try:
         with h5py.File(io.BytesIO(raw), "r") as f:
-            datasets = _model_datasets(model, f, where)
-            if len(datasets) != len(params):
-                raise ModelFileError(f"{where}: the file holds {len(datasets)} weight arrays for the model's "
-                                     f"{len(params)}")
-            arrays = [_read_checked(d, p.name, p.shape, p.dtype, where) for d, p in zip(datasets, params)]
+            plan = _weights_plan(model, f, where)
             if compile_cfg:
                 compiled = _try_compile(model, compile_cfg, where)
             if compiled and _has(f, "optimizer") and _has(_child(f, "optimizer", where), "vars"):
@@ -281,7 +327,8 @@ def load_keras_model(members: dict, where: str, custom_objects=None, compile: bo
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ModelFileError(f"{where}: unreadable model.weights.h5 ({type(exc).__name__}: {exc})") from None
-    model.set_weights(arrays)
+    apply_plan(model, plan, where)
+    apply_hooks(model, {}, members.get("assets"), where, variables=False)
     if optimizer_arrays is not None:
         _set_optimizer_arrays(model, optimizer_arrays, where)
     return model
@@ -304,6 +351,9 @@ _H5_SLACK = 16 << 20
 #: elements a rebuilt model may allocate beyond what its weights member can store
 _BUDGET_SLACK = 1 << 20
 def _compile_from_keras(model, cfg: dict) -> None:
+    if user_defines(model, "compile_from_config"):  # the model's own hook reads what its get_compile_config wrote
+        model.compile_from_config(cfg)
+        return
     opt = cfg.get("optimizer")
     if isinstance(opt, dict):
         cls = find("optimizers", opt.get("class_name", ""))
@@ -342,7 +392,13 @@ def _to_keras(value):
                                  "counterpart; use a Lambda or a merge layer to write a .keras file")
             own = cls is not None and cls.__module__.startswith("gradflow.")
             keras_module = "keras.layers" if own else module  # a user's class keeps its module and registration
-        out = {"module": keras_module, "class_name": name, "config": _to_keras(value["config"]),
+        config = _to_keras(value["config"])
+        if name == "Sequential":
+            config = _keras_sequential_config(config, value["config"])
+        elif name != "InputLayer":
+            for key in _INPUT_ARGS:  # Keras 3 layers take no input shape: an InputLayer carries it
+                config.pop(key, None)
+        out = {"module": keras_module, "class_name": name, "config": config,
                "registered_name": None if keras_module.startswith("keras") else value.get("registered_name")}
         for key in ("name", "inbound_nodes", "build_config"):
             if key in value:
@@ -351,19 +407,69 @@ def _to_keras(value):
     return {k: _to_keras(v) for k, v in value.items()}
 
 
+_INPUT_ARGS = ("batch_input_shape", "input_shape", "batch_size")  # not input_dim: Embedding takes one
+
+
+def _keras_sequential_config(config: dict, original: dict) -> dict:
+    """A Sequential config as Keras 3 writes it: a first layer built with ``input_shape=`` becomes an
+    ``InputLayer`` entry with ``batch_shape`` (Keras 3 refuses ``batch_input_shape`` on a layer)."""
+    layers = list(config.get("layers") or [])
+    if layers and layers[0].get("class_name") != "InputLayer":
+        first = (original.get("layers") or [{}])[0].get("config") or {}
+        shape = first.get("batch_input_shape")
+        if shape is not None:
+            layers.insert(0, {"module": "keras.layers", "class_name": "InputLayer",
+                              "config": {"batch_shape": list(shape), "dtype": first.get("dtype", "float32"),
+                                         "sparse": False, "ragged": False, "name": "input_layer",
+                                         "optional": False},
+                              "registered_name": None})
+    for entry in layers:
+        if entry.get("class_name") != "InputLayer" and isinstance(entry.get("config"), dict):
+            for key in _INPUT_ARGS:
+                entry["config"].pop(key, None)
+    return {**config, "layers": layers}
+
+
 def _is(class_name, kind) -> bool:
     return isinstance(find(kind, class_name), type)
 
 
-def _write_group(group, layer) -> None:
-    """One layer's weights where Keras keeps them (see ``_group_arrays``)."""
-    if _is_a(layer, "Model"):
-        container = group.create_group("layers")
-        for sub, key in zip(layer.layers, _container_names(layer.layers)):
-            _write_group(container.create_group(key), sub)
-        group.create_group("vars")
-        return
-    name = type(layer).__name__
+class _H5Store:
+    """The dict-like ``store`` a layer's ``save_own_variables`` fills: the ``vars`` group at its path."""
+
+    def __init__(self, group, name: str):
+        self.vars = group.require_group("vars")
+        self.vars.attrs["name"] = name
+
+    def __setitem__(self, key, value) -> None:
+        value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+        self.vars.create_dataset(str(key), data=value)
+
+    def __getitem__(self, key):
+        return np.asarray(self.vars[str(key)][()])
+
+    def __contains__(self, key) -> bool:
+        return str(key) in self.vars
+
+    def keys(self):
+        return list(self.vars.keys())
+
+    def __len__(self) -> int:
+        return len(self.vars)
+
+
+def write_weights(root, model) -> None:
+    """Every layer's state into the open h5 file ``root``, at Keras's paths (:mod:`.walk`)."""
+    for path, layer, fixed in saveables(model):
+        group = root.require_group(path) if path else root
+        if fixed is not None:
+            _write_group(group, layer, fixed)
+        else:
+            layer.save_own_variables(_H5Store(group, layer.name))
+
+
+def _write_group(group, layer, name: str) -> None:
+    """One gradflow layer's weights where Keras keeps them (see ``_group_datasets``)."""
     weights = [w.numpy() for w in layer.weights]
     if name in ("SimpleRNN", "LSTM", "GRU"):
         group.create_group("vars")
@@ -373,8 +479,10 @@ def _write_group(group, layer) -> None:
         return
     if name == "Bidirectional":
         group.create_group("vars")
-        _write_group(group.create_group("forward_layer"), layer.forward_layer)
-        _write_group(group.create_group("backward_layer"), layer.backward_layer)
+        _write_group(group.create_group("forward_layer"), layer.forward_layer,
+                     fixed_layout(layer.forward_layer) or "")
+        _write_group(group.create_group("backward_layer"), layer.backward_layer,
+                     fixed_layout(layer.backward_layer) or "")
         return
     if name == "MultiHeadAttention":
         group.create_group("vars")
@@ -387,6 +495,12 @@ def _write_group(group, layer) -> None:
     vars_ = group.create_group("vars")
     for i, w in enumerate(weights):
         vars_.create_dataset(str(i), data=w)
+
+
+def _write_optimizer(f, model) -> None:
+    vars_ = f.create_group("optimizer").create_group("vars")
+    for i, arr in enumerate(_optimizer_arrays(model)):
+        vars_.create_dataset(str(i), data=arr)
 
 
 def _optimizer_arrays(model) -> list:
@@ -478,22 +592,21 @@ def save_keras_model(model, path) -> None:
     if not model.built:
         raise ValueError(f"cannot save model {model.name!r}: it is not built yet")
     entry = _to_keras(serialize_keras_object(model))
-    if _is_a(model, "Sequential"):
+    if is_a(model, "Sequential"):
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:
-        entry["compile_config"] = _keras_compile_config(model)
+        entry["compile_config"] = (model.get_compile_config() if user_defines(model, "get_compile_config")
+                                   else _keras_compile_config(model))
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        _write_group(f, model)
+        write_weights(f, model)
         if opt is not None and opt.built:
-            vars_ = f.create_group("optimizer").create_group("vars")
-            for i, arr in enumerate(_optimizer_arrays(model)):
-                vars_.create_dataset(str(i), data=arr)
+            _write_optimizer(f, model)
     metadata = {"keras_version": KERAS_VERSION,
                 "date_saved": datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")}
     payload = [("metadata.json", json.dumps(metadata).encode()), ("config.json", json.dumps(entry).encode()),
-               ("model.weights.h5", buffer.getvalue())]
+               ("model.weights.h5", buffer.getvalue())] + asset_entries(model)
 
     def write(fh):
         with zipfile.ZipFile(fh, "w") as zf:
@@ -502,3 +615,53 @@ def save_keras_model(model, path) -> None:
                             compress_type=zipfile.ZIP_STORED if name.endswith(".h5") else zipfile.ZIP_DEFLATED)
 
     atomic_write(os.fspath(path), write)
+
+
+# -- weights alone: Keras 3's .weights.h5 (and the weights inside a .keras file) ------------------
+def _h5_limit(model) -> int:
+    """The most a weights file for ``model`` may take: its weights, the optimizer's slots (up to 3 per
+    weight) and HDF5 overhead."""
+    return 4 * sum(int(p.data.size) * 8 for p in model.weights) + _H5_SLACK
+
+
+def save_keras_weights(model, path) -> None:
+    """Write ``model``'s weights (and a built optimizer's variables, as Keras does) in Keras 3's
+    ``.weights.h5`` layout, so ``keras_model.load_weights(path)`` reads them."""
+    h5py = _h5py()
+    if not model.built:
+        raise ValueError(f"cannot save the weights of model {model.name!r}: it is not built yet; call "
+                         f"build(input_shape) or give the first layer input_shape=")
+    opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        write_weights(f, model)
+        if opt is not None and opt.built:
+            _write_optimizer(f, model)
+    data = buffer.getvalue()
+    atomic_write(os.fspath(path), lambda fh: fh.write(data))
+
+
+def load_keras_weights(model, read, where: str, assets=None) -> None:
+    """Load Keras-layout h5 weights into ``model``: ``read(limit)`` returns the h5 bytes (refusing more than
+    ``limit``). Every value is read and checked before the model changes; a failure leaves it unchanged."""
+    h5py = _h5py()
+    if not model.built:
+        raise ValueError(f"cannot load weights into model {model.name!r}: it is not built yet; call "
+                         f"build(input_shape) or give the first layer input_shape= first")
+    raw = read(_h5_limit(model))
+    try:
+        with h5py.File(io.BytesIO(raw), "r") as f:
+            plan = _weights_plan(model, f, where)
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise ModelFileError(f"{where}: unreadable h5 weights ({type(exc).__name__}: {exc})") from None
+    snapshot = [(p, p.numpy().copy()) for p in model.weights]
+    apply_plan(model, plan, where)
+    if assets is not None:
+        try:
+            apply_hooks(model, {}, assets, where, variables=False)
+        except ModelFileError:
+            for p, value in snapshot:
+                p.assign(value)
+            raise

@@ -44,7 +44,9 @@ import numpy as np
 from .._version import __version__
 from ..distribution import writes_files
 from ..summary import unique_weights
+from .layer_hooks import overrides
 from .serialization import deserialize_keras_object, serialize_keras_object
+from .walk import join, saveables
 
 try:
     import fcntl
@@ -62,6 +64,13 @@ WEIGHTS_FORMAT = "gradflow.weights"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.weights.safetensors"
 OPTIMIZER_NAME = "optimizer.safetensors"
+#: what the user's layers' ``save_own_variables`` hooks stored (keys ``<layer path>/vars/<key>``)
+HOOKS_NAME = "hooks.safetensors"
+#: the folder of the files the user's layers' ``save_assets`` hooks wrote (``assets/<layer path>/...``)
+ASSETS_DIR = "assets/"
+#: the most the hooks' arrays, and all asset files together, may inflate to
+_MAX_HOOKS = 1 << 30
+_MAX_ASSETS = 1 << 30
 #: refuse a safetensors header larger than this (a foreign or corrupt file, not a real model)
 _MAX_HEADER = 16 << 20
 #: ``WEIGHT_GUARD.check(layer, shape)``, where this thread sets one, sees every weight before
@@ -367,7 +376,7 @@ _MAX_CONFIG = 16 << 20
 #: elements a rebuilt model may allocate beyond what its file stores (so a small mismatch still gets
 #: the precise "holds N weight arrays" / shape message instead of the budget's)
 _BUDGET_SLACK = 1 << 20
-_MEMBERS = (CONFIG_NAME, WEIGHTS_NAME, OPTIMIZER_NAME)
+_MEMBERS = (CONFIG_NAME, WEIGHTS_NAME, OPTIMIZER_NAME, HOOKS_NAME)
 #: what a damaged or hostile zip raises from zipfile/zlib while being read
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
                NotImplementedError, RuntimeError, OverflowError, IndexError, KeyError, TypeError)
@@ -380,6 +389,15 @@ def _open_file(path):
         raise FileNotFoundError(f"no model or weights file at {os.fspath(path)!r}") from None
     except IsADirectoryError:
         raise ModelFileError(f"{os.fspath(path)}: is a directory, not a model or weights file") from None
+
+
+def _check_asset_name(name: str, where: str) -> None:
+    """An ``assets/`` member name must stay inside the folder it is extracted to."""
+    parts = name[len(ASSETS_DIR):].rstrip("/").split("/")
+    unsafe = "\\" in name or ":" in name or (name != ASSETS_DIR and any(p in ("", ".", "..") for p in parts))
+    if unsafe:
+        raise ModelFileError(f"{where}: asset member {name!r} has an unsafe name (limit: plain relative paths "
+                             f"inside assets/)")
 
 
 class _Archive:
@@ -397,7 +415,11 @@ class _Archive:
         self.infos = {}
         for info in infos:
             name = info.filename
-            if name not in _MEMBERS:
+            if name.startswith(ASSETS_DIR):
+                _check_asset_name(name, where)
+                if name.endswith("/"):
+                    continue  # a folder entry
+            elif name not in _MEMBERS:
                 raise ModelFileError(f"{where}: unexpected member {name!r} ({info.file_size} bytes uncompressed); "
                                      f"a gradflow model file holds only {', '.join(_MEMBERS)} (limit: no other "
                                      f"members), so it is foreign or was tampered with")
@@ -409,6 +431,10 @@ class _Archive:
                 raise ModelFileError(f"{where}: member {name!r} uses compression method {info.compress_type} "
                                      f"(limit: stored or deflated only)")
             self.infos[name] = info
+        assets = sum(i.file_size for n, i in self.infos.items() if n.startswith(ASSETS_DIR))
+        if assets > _MAX_ASSETS:
+            raise ModelFileError(f"{where}: the asset files take {assets} bytes uncompressed, over the limit of "
+                                 f"{_MAX_ASSETS} bytes")
         if CONFIG_NAME in self.infos and self.infos[CONFIG_NAME].file_size > _MAX_CONFIG:
             raise ModelFileError(f"{where}: member {CONFIG_NAME!r} is {self.infos[CONFIG_NAME].file_size} bytes "
                                  f"uncompressed, over the limit of {_MAX_CONFIG} bytes for a model config")
@@ -574,12 +600,117 @@ def save_model(model, path) -> None:
                                                          extra={"class_name": type(opt).__name__}),
                         zipfile.ZIP_STORED))
 
+    entries += _hook_entries(model)
+
     def write(f):
         with zipfile.ZipFile(f, "w") as zf:
             for name, data, method in entries:
                 _write_entry(zf, name, data, method)
 
     atomic_write(path, write)
+
+
+# -- the user's layers' saving hooks -----------------------------------------------------------
+def _hooked(model, hook: str) -> list:
+    """``[(path, layer)]`` of the layers (Keras paths) whose class defines ``hook`` (or its pair) itself."""
+    pair = {"save_own_variables": "load_own_variables", "load_own_variables": "save_own_variables",
+            "save_assets": "load_assets", "load_assets": "save_assets"}[hook]
+    return [(path, layer) for path, layer, fixed in saveables(model)
+            if fixed is None and (overrides(layer, hook) or overrides(layer, pair))]
+
+
+def _hook_entries(model) -> list:
+    """The zip members holding what the user's hooks save: their variables (one safetensors member) and
+    their asset files (``assets/<layer path>/...``)."""
+    names, arrays = [], []
+    for path, layer in _hooked(model, "save_own_variables"):
+        store: dict = {}
+        layer.save_own_variables(store)
+        for key, value in store.items():
+            names.append(join(path, f"vars/{key}"))
+            arrays.append(value.numpy() if hasattr(value, "numpy") else np.asarray(value))
+    entries = []
+    if names:
+        entries.append((HOOKS_NAME, weights_to_bytes(names, arrays, kind="gradflow.hooks"), zipfile.ZIP_STORED))
+    return entries + [(name, data, zipfile.ZIP_DEFLATED) for name, data in asset_entries(model)]
+
+
+def asset_entries(model) -> list:
+    """``[(member name, bytes)]`` of the files the user's ``save_assets`` hooks write, under
+    ``assets/<layer path>/`` as in Keras's archives."""
+    out = []
+    for path, layer in _hooked(model, "save_assets"):
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            out += [(ASSETS_DIR + join(path, rel), data) for rel, data in _files_in(folder)]
+    return out
+
+
+def _files_in(folder: str) -> list:
+    """``[(relative path with '/', bytes)]`` of the plain files below ``folder`` (links are not followed)."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue
+            with open(full, "rb") as fh:
+                out.append((os.path.relpath(full, folder).replace(os.sep, "/"), fh.read()))
+    return out
+
+
+def _hook_values(archive: _Archive, where: str) -> dict:
+    """The arrays the user's ``save_own_variables`` hooks stored, by key (empty without the member)."""
+    if HOOKS_NAME not in archive:
+        return {}
+    header = archive.header(HOOKS_NAME, "gradflow.hooks", _MAX_HOOKS)
+    data = archive.read(HOOKS_NAME, _MAX_HOOKS)
+    return dict(zip(header.keys, _arrays(data, header, copy=True)))
+
+
+def apply_hooks(model, values: dict, assets, where: str, variables: bool = True) -> None:
+    """Run the user's ``load_own_variables`` (with what their ``save_own_variables`` stored) and
+    ``load_assets`` (with ``assets(folder)`` extracting the archive's asset files into ``folder``). When a hook
+    fails, every weight of the model gets its value from before back, and the error names the file."""
+    own = _hooked(model, "load_own_variables") if variables else []
+    with_assets = _hooked(model, "load_assets") if assets is not None else []
+    if not own and not with_assets:
+        return
+    snapshot = [(p, p.numpy().copy()) for p in _model_weights(model)]
+    try:
+        for path, layer in own:
+            prefix = join(path, "vars/")
+            layer.load_own_variables({k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)
+                                      and "/" not in k[len(prefix):]})
+        if with_assets:
+            with tempfile.TemporaryDirectory() as folder:
+                assets(folder)
+                for path, layer in with_assets:
+                    target = os.path.join(folder, *path.split("/")) if path else folder
+                    os.makedirs(target, exist_ok=True)
+                    layer.load_assets(target)
+    except Exception as exc:
+        for p, value in snapshot:
+            p.assign(value)
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{where}: a layer's load hook failed, the model's weights are as before "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
+def _extract_assets(archive: _Archive):
+    """``extract(folder)``: writes the archive's ``assets/`` members (names checked, sizes bounded) below
+    ``folder``."""
+    def extract(folder: str) -> None:
+        for name in archive.names():
+            if not name.startswith(ASSETS_DIR):
+                continue
+            target = os.path.join(folder, *name[len(ASSETS_DIR):].split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(archive.read(name, _MAX_ASSETS))
+    return extract
 
 
 def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes, method: int) -> None:
@@ -649,8 +780,10 @@ def _load_from(archive: _Archive, where: str, custom_objects, compile: bool):
             oheader = archive.header(OPTIMIZER_NAME, "gradflow.optimizer", limit)
             odata = archive.read(OPTIMIZER_NAME, limit)
             opt_state = dict(zip(oheader.keys, _arrays(odata, oheader)))
+    hook_values = _hook_values(archive, where)
     for p, v in zip(params, values):
         p.assign(v)
+    apply_hooks(model, hook_values, _extract_assets(archive), where)
     if opt_state is not None:
         try:
             model.optimizer.set_state(opt_state, model._optimizer_params())
@@ -691,6 +824,18 @@ def load_weights(model, path) -> None:
                 header = archive.header(WEIGHTS_NAME, WEIGHTS_FORMAT, limit)
                 _check_specs(params, header.keys, header.specs(), wwhere, check_names=False)
                 data = archive.read(WEIGHTS_NAME, limit)
+                values = _check_against(params, header.keys, _arrays(data, header), wwhere, check_names=False)
+                hook_values = _hook_values(archive, where)
+                snapshot = [(p, p.numpy().copy()) for p in params]
+                for p, v in zip(params, values):
+                    p.assign(v)
+                try:
+                    apply_hooks(model, hook_values, _extract_assets(archive), where)
+                except ModelFileError:
+                    for p, v in snapshot:
+                        p.assign(v)
+                    raise
+                return
             finally:
                 archive.close()
         elif magic == b"PK\x03\x04":

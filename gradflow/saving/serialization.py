@@ -21,6 +21,7 @@ from .._registry import (  # noqa: F401
     registered,
     registered_name,
 )
+from .layer_hooks import overrides
 
 __all__ = ["register_keras_serializable", "get_registered_object", "get_registered_name", "CustomObjectScope",
            "custom_object_scope", "get_custom_objects", "serialize_keras_object", "deserialize_keras_object"]
@@ -48,12 +49,21 @@ def serialize_keras_object(obj) -> dict:
     registered = registered_name(cls)
     entry = {"module": cls.__module__, "class_name": cls.__name__, "config": _serialize_values(obj.get_config()),
              "registered_name": registered or cls.__name__}
-    build = getattr(obj, "_build_config", None)
-    if callable(build):
-        cfg = build()
+    if _builds_from_config(obj):
+        cfg = obj.get_build_config()
         if cfg is not None:
             entry["build_config"] = cfg
     return entry
+
+
+def _builds_from_config(obj) -> bool:
+    """Whether ``obj``'s build config is saved and used on load: models, and the user's own layers (Keras
+    saves every layer's; gradflow's built-in layers are built again by the graph that calls them)."""
+    if not callable(getattr(obj, "get_build_config", None)):
+        return False
+    if overrides(obj, "get_build_config") or overrides(obj, "build_from_config"):
+        return True
+    return not type(obj).__module__.startswith("gradflow.")
 
 
 def _lookup_class(entry: dict, custom_objects):
@@ -93,8 +103,8 @@ def deserialize_keras_object(entry: dict, custom_objects=None):
         else:
             obj = cls.from_config(dict(config))
     build = entry.get("build_config")
-    if build and hasattr(obj, "_build_from_config") and not obj.built:
-        obj._build_from_config(build)
+    if build and _builds_from_config(obj) and not getattr(obj, "built", False):
+        obj.build_from_config(build)
     return obj
 
 

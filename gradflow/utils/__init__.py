@@ -1,4 +1,14 @@
 """Helpers around training: labels, splits, seeding, image augmentation, history plots."""
+from ..saving.serialization import (  # Keras 3 exports these under keras.utils too
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 from . import image
 from .arrays import normalize, to_categorical
 from .image_files import array_to_img, image_dataset_from_directory, img_to_array, load_img, save_img
@@ -16,5 +26,7 @@ __all__ = [
     "to_categorical", "normalize", "train_test_split", "set_random_seed",
     "ImageDataGenerator", "ArrayIterator", "plot_history", "image", "PyDataset", "Sequence",
     "load_img", "img_to_array", "array_to_img", "save_img", "image_dataset_from_directory", "plot_model",
-    "model_to_dot", "pad_sequences",
+    "model_to_dot", "pad_sequences", "register_keras_serializable", "serialize_keras_object",
+    "deserialize_keras_object", "custom_object_scope", "CustomObjectScope", "get_custom_objects",
+    "get_registered_name", "get_registered_object",
 ]

@@ -120,3 +120,131 @@ def test_unsupported_keras_layer_is_named(tmp_path):
     model.save(tmp_path / "noise.keras")
     with pytest.raises(gradflow.models.ModelFileError, match="GaussianNoise"):
         gradflow.models.load_model(tmp_path / "noise.keras")
+
+
+# -- weights files both ways, input_shape= models, subclassed models, custom hooks ---------------
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_weights_h5_both_ways(name, tmp_path):
+    build, shape, bound = MODELS[name]
+    x = _data(shape, bound)
+    ours, theirs = build(gradflow), build(keras)
+    ours.save_weights(tmp_path / "g.weights.h5")
+    theirs.load_weights(tmp_path / "g.weights.h5")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    again_theirs, again_ours = build(keras), build(gradflow)
+    again_theirs.save_weights(tmp_path / "k.weights.h5")
+    again_ours.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(again_ours.predict(x, verbose=0), again_theirs.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    again_theirs.save(tmp_path / "k.keras")  # and the weights of a whole-model file
+    ours.load_weights(tmp_path / "k.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), again_theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def _input_shape_model(k):
+    return k.Sequential([k.layers.Dense(4, activation="relu", input_shape=(3,)), k.layers.Dense(2)])
+
+
+def test_input_shape_model_both_ways(tmp_path):
+    x = _data((3,), None)
+    ours = _input_shape_model(gradflow)
+    ours.save(tmp_path / "g.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "g.keras").predict(x, verbose=0),
+                               ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    theirs = _input_shape_model(keras)
+    theirs.save(tmp_path / "k.keras")
+    np.testing.assert_allclose(gradflow.models.load_model(tmp_path / "k.keras").predict(x, verbose=0),
+                               theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+_CLASSES: dict = {}
+
+
+def _subclassed(k):
+    """The same subclassed model (get_config, registered as 'io_files>MLP') in Keras and in gradflow."""
+    if k not in _CLASSES:
+        @k.saving.register_keras_serializable(package="io_files")
+        class MLP(k.Model):
+            def __init__(self, units=4, **kwargs):
+                super().__init__(**kwargs)
+                self.units = units
+                self.hidden = k.layers.Dense(units, activation="relu")
+                self.out = k.layers.Dense(2)
+
+            def call(self, x):
+                return self.out(self.hidden(x))
+
+            def get_config(self):
+                return {"units": self.units, "name": self.name}
+
+        @k.saving.register_keras_serializable(package="io_files")
+        class Scaled(k.layers.Layer):
+            """A layer with its own save_own_variables: a scale kept outside its variables."""
+
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.scale = np.float32(1.0)
+
+            def build(self, input_shape):
+                self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+            def call(self, x):
+                return x * self.w * self.scale
+
+            def save_own_variables(self, store):
+                store["w"] = np.asarray(self.w.numpy())
+                store["scale"] = np.asarray(self.scale)
+
+            def load_own_variables(self, store):
+                self.w.assign(np.asarray(store["w"]))
+                self.scale = np.float32(np.asarray(store["scale"]))
+
+        _CLASSES[k] = MLP, Scaled
+    return _CLASSES[k]
+
+
+def _hooked(k):
+    inputs = k.Input(shape=(5,))
+    return k.Model(inputs, k.layers.Dense(2)(_subclassed(k)[1](name="scaled")(inputs)))
+
+
+def test_subclassed_model_both_ways(tmp_path):
+    x = _data((5,), None)
+    _subclassed(keras)  # the program defines (and registers) its classes before loading
+    ours = _subclassed(gradflow)[0](units=3)
+    ours(x)
+    ours.save(tmp_path / "g.keras")
+    ours.save_weights(tmp_path / "g.weights.h5")
+    theirs = keras.models.load_model(tmp_path / "g.keras")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    fresh = _subclassed(keras)[0](units=3)
+    fresh(x)
+    fresh.load_weights(tmp_path / "g.weights.h5")
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+    theirs = _subclassed(keras)[0](units=3)
+    theirs(x)
+    theirs.save(tmp_path / "k.keras")
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(gradflow.models.load_model(tmp_path / "k.keras").predict(x, verbose=0),
+                               theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    fresh = _subclassed(gradflow)[0](units=3)
+    fresh(x)
+    fresh.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_custom_save_own_variables_both_ways(tmp_path):
+    x = _data((5,), None)
+    _subclassed(keras)
+    ours = _hooked(gradflow)
+    ours.get_layer("scaled").scale = np.float32(3.0)
+    ours.save(tmp_path / "g.keras")
+    theirs = keras.models.load_model(tmp_path / "g.keras")
+    assert float(theirs.get_layer("scaled").scale) == 3.0
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    theirs.get_layer("scaled").scale = np.float32(0.5)
+    theirs.save(tmp_path / "k.keras")
+    back = gradflow.models.load_model(tmp_path / "k.keras")
+    assert float(back.get_layer("scaled").scale) == 0.5
+    np.testing.assert_allclose(back.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
