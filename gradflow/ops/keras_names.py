@@ -15,7 +15,8 @@ from .linalg import matmul
 __all__ = ["multiply", "subtract", "divide", "true_divide", "negative", "power", "zeros", "ones", "zeros_like",
            "ones_like", "full", "arange", "shape", "convert_to_tensor", "convert_to_numpy", "one_hot", "add",
            "moments", "tensordot", "logical_and", "logical_or",
-           "logical_not", "norm", "square_root", "dot", "relu6", "silu", "swish"]
+           "logical_not", "logical_xor", "norm", "square_root", "dot", "relu6", "silu", "swish", "absolute",
+           "floor_divide", "mod", "round"]
 
 multiply, subtract, divide, true_divide, negative, power = mul, sub, div, div, neg, pow
 
@@ -112,7 +113,30 @@ def _logical(name):
 
 
 logical_and, logical_or = _logical("logical_and"), _logical("logical_or")
-logical_not = _logical("logical_not")
+logical_not, logical_xor = _logical("logical_not"), _logical("logical_xor")
+absolute = _abs
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def floor_divide(a, b):
+    """``floor(a / b)`` elementwise (no gradient), in Keras's result dtype."""
+    da, db = _data(a), _data(b)
+    xp = array_module(da) if hasattr(da, "shape") else (array_module(db) if hasattr(db, "shape") else np)
+    return Tensor._wrap(xp.asarray(xp.floor_divide(da, db)))
+
+
+def mod(a, b):
+    """``a - floor(a / b) * b`` (Python's modulo; differentiable in ``a``)."""
+    return sub(a, mul(floor_divide(a, b), b))
+
+
+def round(x, decimals=0):  # noqa: A001 - Keras's name
+    """Round half to even at ``decimals`` (no gradient)."""
+    data = _data(convert_to_tensor(x))
+    return Tensor._wrap(array_module(data).round(data, int(decimals)))
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
