@@ -9,8 +9,8 @@ __all__: list[str] = []
 
 #: functions that take no tensors or act outside the graph (geometry helpers, in-place scatter,
 #: device moves, Python-side shape and NumPy conversion)
-_NOT_OPS = {"pair", "conv_padding", "pool_padding", "conv_output_size", "conv_transpose_output_size",
-            "scatter_add", "to_device", "shape", "convert_to_numpy"}
+_NOT_OPS = {"pair", "batch_norm_affine", "fold_batch_norm", "conv_padding", "pool_padding", "conv_output_size",
+            "conv_transpose_output_size", "scatter_add", "to_device", "shape", "convert_to_numpy"}
 
 for _module, _prefix in ((elementwise, ""), (reduction, ""), (shape, ""), (linalg, ""), (nn, ""),
                          (keras_names, ""), (image, "image.")):
