@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._registry import find
+from .. import ops
+from ..ops._symbolic import SymbolicTensor
 
 __all__ = ["KerasTensor", "Node", "flatten", "pack_as", "map_structure", "is_symbolic", "any_symbolic"]
 
@@ -50,7 +51,7 @@ def map_structure(fn, structure):
     return pack_as(structure, [fn(x) for x in flatten(structure)])
 
 
-class KerasTensor:
+class KerasTensor(SymbolicTensor):
     """A symbolic tensor: shape (``None`` for unknown sizes), dtype, name and producing node."""
 
     __array_priority__ = 1000
@@ -80,50 +81,121 @@ class KerasTensor:
         raise TypeError(f"cannot convert symbolic {self!r} to a NumPy array: it holds no data. Symbolic tensors "
                         f"come from keras.Input and layer calls on them; call the model on real data instead")
 
-    # arithmetic on symbolic tensors records a layer call: TensorOp (operations.py) with a number,
-    # a merge layer (merging.py) with another symbolic tensor. Those modules build on this one, so
-    # their classes come from the registry they put themselves in.
-    def _op(self, name, other=None, reverse=False):
-        return find("layers", "TensorOp")(name, other=other, reverse=reverse)(self)
+    # Keras's KerasTensor methods and operators, each the gradflow.ops function of Keras's
+    # (keras/src/backend/common/keras_tensor.py): called on a symbolic tensor, an op records a node
+    # of the functional graph (ops._symbolic), so ``1 - x * 2`` and ``x[:, 0]`` build models.
+    def reshape(self, newshape):
+        return ops.reshape(self, newshape)
+
+    def squeeze(self, axis=None):
+        return ops.squeeze(self, axis)
+
+    def __int__(self):
+        raise ValueError(f"cannot convert symbolic {self!r} to an int: it holds no data")
+
+    def __float__(self):
+        raise ValueError(f"cannot convert symbolic {self!r} to a float: it holds no data")
+
+    def __iter__(self):
+        raise NotImplementedError("iterating over a symbolic KerasTensor is not supported")
 
     def __add__(self, other):
-        return self._binary("add", other)
+        return ops.add(self, other)
 
     def __radd__(self, other):
-        return self._binary("add", other, True)
+        return ops.add(other, self)
 
     def __sub__(self, other):
-        return self._binary("subtract", other)
+        return ops.subtract(self, other)
 
     def __rsub__(self, other):
-        return self._binary("subtract", other, True)
+        return ops.subtract(other, self)
 
     def __mul__(self, other):
-        return self._binary("multiply", other)
+        return ops.multiply(self, other)
 
     def __rmul__(self, other):
-        return self._binary("multiply", other, True)
+        return ops.multiply(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
 
     def __truediv__(self, other):
-        return self._binary("divide", other)
+        return ops.true_divide(self, other)
 
     def __rtruediv__(self, other):
-        return self._binary("divide", other, True)
-
-    def __pow__(self, other):
-        return self._binary("power", other)
+        return ops.true_divide(other, self)
 
     def __neg__(self):
-        return self._op("negative")
+        return ops.negative(self)
 
-    def _binary(self, name, other, reverse=False):
-        if isinstance(other, KerasTensor):
-            pairs = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply"}
-            if name not in pairs:
-                raise TypeError(f"{name} of two symbolic tensors is not supported; use a layer (e.g. a Lambda)")
-            a, b = (other, self) if reverse else (self, other)
-            return find("layers", pairs[name])()([a, b])
-        return self._op(name, other, reverse)
+    def __abs__(self):
+        return ops.absolute(self)
+
+    def __pow__(self, other):
+        return ops.power(self, other)
+
+    def __rpow__(self, other):
+        return ops.power(other, self)
+
+    def __floordiv__(self, other):
+        return ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return ops.mod(self, other)
+
+    def __rmod__(self, other):
+        return ops.mod(other, self)
+
+    def __lt__(self, other):
+        return ops.less(self, other)
+
+    def __le__(self, other):
+        return ops.less_equal(self, other)
+
+    def __gt__(self, other):
+        return ops.greater(self, other)
+
+    def __ge__(self, other):
+        return ops.greater_equal(self, other)
+
+    def __ne__(self, other):
+        return ops.not_equal(self, other)
+
+    def __and__(self, other):
+        return ops.logical_and(self, other)
+
+    def __rand__(self, other):
+        return ops.logical_and(other, self)
+
+    def __or__(self, other):
+        return ops.logical_or(self, other)
+
+    def __ror__(self, other):
+        return ops.logical_or(other, self)
+
+    def __invert__(self):
+        return ops.logical_not(self)
+
+    def __xor__(self, other):
+        return ops.logical_xor(self, other)
+
+    def __rxor__(self, other):
+        return ops.logical_xor(other, self)
+
+    def __getitem__(self, key):
+        return ops.getitem(self, key)
+
+    def __round__(self, ndigits=None):
+        return ops.round(self, ndigits or 0)
+
+    __hash__ = object.__hash__  # defining __ne__ must not make it unhashable (graphs key on tensors)
 
 
 class Node:

@@ -3,6 +3,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..autograd.tensor import Tensor as _Tensor
+from . import _wrap  # noqa: F401 - wraps every public op with the symbolic dispatch before the exports below
+
+# isort: split
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
 from .linalg import matmul

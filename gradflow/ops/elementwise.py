@@ -8,6 +8,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from .dtypes import float_dtype, result_type
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid",
@@ -252,22 +253,62 @@ class Cast(Function):
         return g.astype(ctx.dtype), None
 
 
-def add(a, b): return Add.apply(a, b)
-def sub(a, b): return Sub.apply(a, b)
-def mul(a, b): return Mul.apply(a, b)
-def div(a, b): return Div.apply(a, b)
-def pow(a, b): return Pow.apply(a, b)  # noqa: A001
+def _dtype_of(x):
+    t = type(x)
+    if t is Tensor or isinstance(x, Tensor):
+        return x.data.dtype
+    if t is float or t is int or t is bool:
+        return None
+    return getattr(x, "dtype", None)
+
+
+def _promote(a, b, floating=False):
+    """``(a, b)`` cast to Keras's result dtype (``dtypes.result_type``): ``int32 + float32 -> float32``,
+    ``int32 + 2.5 -> float32``, never NumPy's float64; ``floating``: at least the default float (divide)."""
+    da, db = _dtype_of(a), _dtype_of(b)
+    if da is not None and db is not None:
+        if da == db and (not floating or da.kind == "f"):
+            return a, b
+    elif da is not None:
+        if da.kind == "f" or (type(b) is int and da.kind in "iu" and not floating):
+            return a, b
+    elif db is not None:
+        if db.kind == "f" or (type(a) is int and db.kind in "iu" and not floating):
+            return a, b
+    else:
+        return a, b
+    dtype = result_type(a, b, *((float,) if floating else ()))
+    return tuple(v if _dtype_of(v) is None or _dtype_of(v) == dtype else
+                 (cast(v, dtype) if isinstance(v, Tensor) else v.astype(dtype)) for v in (a, b))
+
+
+def _floating(a):
+    """``a`` itself when it is floating point, else cast to the default float (Keras: ``exp(int32)``
+    is float32)."""
+    if type(a) is Tensor and a.data.dtype.kind == "f":
+        return a
+    dt = _dtype_of(a)
+    if dt is None or dt.kind == "f":
+        return a
+    return cast(a, float_dtype()) if isinstance(a, Tensor) else a.astype(float_dtype())
+
+
+def add(a, b): return Add.apply(*_promote(a, b))
+def sub(a, b): return Sub.apply(*_promote(a, b))
+def mul(a, b): return Mul.apply(*_promote(a, b))
+def div(a, b): return Div.apply(*_promote(a, b, floating=True))
+def pow(a, b): return Pow.apply(*_promote(a, b))  # noqa: A001
 def neg(a): return Neg.apply(a)
-def exp(a): return Exp.apply(a)
-def log(a): return Log.apply(a)
-def sqrt(a): return Sqrt.apply(a)
+def exp(a): return Exp.apply(_floating(a))
+def log(a): return Log.apply(_floating(a))
+def sqrt(a): return Sqrt.apply(_floating(a))
 def abs(a): return Abs.apply(a)  # noqa: A001
-def tanh(a): return Tanh.apply(a)
+def tanh(a): return Tanh.apply(_floating(a))
 def sigmoid(a): return Sigmoid.apply(a)
 def relu(a): return Relu.apply(a)
 def square(a): return Mul.apply(a, a)
-def maximum(a, b): return Maximum.apply(a, b)
-def minimum(a, b): return Minimum.apply(a, b)
+def maximum(a, b): return Maximum.apply(*_promote(a, b))
+def minimum(a, b): return Minimum.apply(*_promote(a, b))
 
 
 def clip(a, lo=None, hi=None):
@@ -275,11 +316,16 @@ def clip(a, lo=None, hi=None):
     return Clip.apply(a, lo, hi)
 
 
-def where(cond, a, b):
-    """``a`` where ``cond`` else ``b``; ``cond`` gets no gradient."""
+def where(cond, a=None, b=None):
+    """``a`` where ``cond`` else ``b`` (Keras's result dtype); ``cond`` gets no gradient. With
+    ``cond`` alone: the indices of its nonzero elements, one int32 tensor per axis (``nonzero``)."""
     cond = cond.data if isinstance(cond, Tensor) else cond
     xp = array_module(cond)
-    return Where.apply(xp.asarray(cond, dtype=bool), a, b)
+    if a is None and b is None:
+        return tuple(Tensor._wrap(i.astype(np.int32)) for i in xp.nonzero(xp.asarray(cond)))
+    if a is None or b is None:
+        raise ValueError("ops.where: give both x1 and x2, or neither (then it returns the nonzero indices)")
+    return Where.apply(xp.asarray(cond, dtype=bool), *_promote(a, b))
 
 
 def cast(a, dtype):
@@ -340,7 +386,7 @@ class Erf(Function):
 
 def erf(a):
     """Elementwise error function (differentiable)."""
-    return Erf.apply(a)
+    return Erf.apply(_floating(a))
 
 
 __all__.append("erf")

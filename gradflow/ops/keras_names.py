@@ -8,14 +8,16 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend, is_cupy_array
 from . import creation
+from .dtypes import result_type
+from .elementwise import _floating, add, cast, div, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub
 from .elementwise import abs as _abs
-from .elementwise import add, cast, div, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub
 from .linalg import matmul
 
 __all__ = ["multiply", "subtract", "divide", "true_divide", "negative", "power", "zeros", "ones", "zeros_like",
            "ones_like", "full", "arange", "shape", "convert_to_tensor", "convert_to_numpy", "one_hot", "add",
            "moments", "tensordot", "logical_and", "logical_or",
-           "logical_not", "norm", "square_root", "dot", "relu6", "silu", "swish"]
+           "logical_not", "logical_xor", "norm", "square_root", "dot", "relu6", "silu", "swish", "absolute",
+           "floor_divide", "mod", "round"]
 
 multiply, subtract, divide, true_divide, negative, power = mul, sub, div, div, neg, pow
 
@@ -30,7 +32,26 @@ def ones(shape, dtype=None) -> Tensor:
     return creation.ones(tuple(shape) if not isinstance(shape, int) else (shape,), dtype=dtype)
 
 
-zeros_like, ones_like, full, arange = creation.zeros_like, creation.ones_like, creation.full, creation.arange
+full = creation.full
+
+
+def zeros_like(x, dtype=None) -> Tensor:
+    """``keras.ops.zeros_like``: zeros of ``x``'s shape and dtype (or ``dtype``)."""
+    return creation.zeros_like(convert_to_tensor(x), dtype)
+
+
+def ones_like(x, dtype=None) -> Tensor:
+    """``keras.ops.ones_like``: ones of ``x``'s shape and dtype (or ``dtype``)."""
+    return creation.ones_like(convert_to_tensor(x), dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None) -> Tensor:
+    """``keras.ops.arange``: int32 for integer arguments, the default float otherwise (Keras)."""
+    if dtype is None:
+        dtype = result_type(*(v for v in (start, stop, step) if v is not None))
+        if np.dtype(dtype).kind == "i":
+            dtype = "int32"
+    return creation.arange(start, stop, step, dtype=dtype)
 
 
 def shape(x) -> tuple:
@@ -63,6 +84,7 @@ def one_hot(x, num_classes, axis=-1, dtype=None) -> Tensor:
 def moments(x, axes, keepdims=False, synchronized=False):
     """``(mean, variance)`` of ``x`` over ``axes`` (the biased variance, as Keras), differentiable."""
     axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    x = _floating(convert_to_tensor(x))
     mean = x.mean(axis=axes, keepdims=True)
     centred = x - mean
     variance = (centred * centred).mean(axis=axes, keepdims=keepdims)
@@ -112,12 +134,35 @@ def _logical(name):
 
 
 logical_and, logical_or = _logical("logical_and"), _logical("logical_or")
-logical_not = _logical("logical_not")
+logical_not, logical_xor = _logical("logical_not"), _logical("logical_xor")
+absolute = _abs
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def floor_divide(a, b):
+    """``floor(a / b)`` elementwise (no gradient), in Keras's result dtype."""
+    da, db = _data(a), _data(b)
+    xp = array_module(da) if hasattr(da, "shape") else (array_module(db) if hasattr(db, "shape") else np)
+    return Tensor._wrap(xp.asarray(xp.floor_divide(da, db)))
+
+
+def mod(a, b):
+    """``a - floor(a / b) * b`` (Python's modulo; differentiable in ``a``)."""
+    return sub(a, mul(floor_divide(a, b), b))
+
+
+def round(x, decimals=0):  # noqa: A001 - Keras's name
+    """Round half to even at ``decimals`` (no gradient)."""
+    data = _data(convert_to_tensor(x))
+    return Tensor._wrap(array_module(data).round(data, int(decimals)))
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """The Euclidean norm (``ord`` None or 2 over ``axis``; 1 for the L1 norm), differentiable."""
-    x = convert_to_tensor(x)
+    x = _floating(convert_to_tensor(x))
     if ord in (None, 2, "fro", "euclidean"):
         return ((x * x).sum(axis=axis, keepdims=keepdims)) ** 0.5
     if ord == 1:

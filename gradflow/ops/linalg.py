@@ -1,9 +1,14 @@
 """Matrix multiplication (batched, broadcast) through the kernel registry."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
+from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ._kernel import kernel
+from .dtypes import result_type
+from .elementwise import _dtype_of, _promote
 
 __all__ = ["matmul"]
 
@@ -50,5 +55,15 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    """``a @ b`` with NumPy's batching and broadcasting rules."""
-    return MatMul.apply(a, b)
+    """``a @ b`` with NumPy's batching and broadcasting rules, in Keras's result dtype: integer
+    operands multiply exactly in NumPy/CuPy (int8 @ int8 gives int32, as Keras), without a gradient."""
+    da, db = _dtype_of(a), _dtype_of(b)
+    if da is not None and da == db and da.kind == "f":
+        return MatMul.apply(a, b)
+    dtype = result_type(a, b)
+    if np.dtype(dtype).kind == "f":
+        return MatMul.apply(*_promote(a, b))
+    if dtype == "int8" and da == db:
+        dtype = "int32"
+    x, y = (v.data if isinstance(v, Tensor) else array_module(v).asarray(v) for v in (a, b))
+    return Tensor._wrap(array_module(x).matmul(x.astype(dtype), y.astype(dtype)))

@@ -6,6 +6,7 @@ import builtins
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from .elementwise import _floating
 
 __all__ = ["sum", "mean", "max", "min", "var", "std", "argmax", "argmin"]
 
@@ -35,7 +36,8 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, _norm_axis(axis, a.ndim), keepdims
-        return a.sum(axis=ctx.axes, keepdims=keepdims)
+        # Keras: the sum of booleans and integers is int32 (NumPy's would be int64)
+        return a.sum(axis=ctx.axes, keepdims=keepdims, dtype="int32" if a.dtype.kind in "biu" else None)
 
     @staticmethod
     def backward(ctx, g):
@@ -92,7 +94,8 @@ def sum(a, axis=None, keepdims=False):  # noqa: A001
 
 
 def mean(a, axis=None, keepdims=False):
-    return Mean.apply(a, axis, keepdims)
+    """Mean over ``axis``; integers average in the default float (Keras: float32)."""
+    return Mean.apply(_floating(a), axis, keepdims)
 
 
 def max(a, axis=None, keepdims=False):  # noqa: A001
@@ -105,6 +108,7 @@ def min(a, axis=None, keepdims=False):  # noqa: A001
 
 def var(a, axis=None, keepdims=False, ddof=0):
     """Variance (population by default, ``ddof=1`` for the sample variance)."""
+    a = _floating(a)
     mu = mean(a, axis, keepdims=True)
     d = a - mu
     sq = sum(d * d, axis, keepdims)
@@ -118,12 +122,19 @@ def std(a, axis=None, keepdims=False, ddof=0):
     return var(a, axis, keepdims, ddof) ** 0.5
 
 
-def argmax(a, axis=None):
-    """Indices of the maxima (no gradient)."""
-    data = a.data if isinstance(a, Tensor) else a
-    return Tensor._wrap(data.argmax(axis=axis))
+def _arg(pick, a, axis, keepdims):
+    data = a.data if isinstance(a, Tensor) else array_module(a).asarray(a)
+    out = getattr(data, pick)(axis=axis, keepdims=keepdims)
+    if keepdims and axis is None:  # NumPy keeps every axis; Keras's (TF-style) too
+        out = out.reshape((1,) * data.ndim)
+    return Tensor._wrap(out.astype("int32"))
 
 
-def argmin(a, axis=None):
-    data = a.data if isinstance(a, Tensor) else a
-    return Tensor._wrap(data.argmin(axis=axis))
+def argmax(a, axis=None, keepdims=False):
+    """Indices of the maxima as int32 (Keras), no gradient."""
+    return _arg("argmax", a, axis, keepdims)
+
+
+def argmin(a, axis=None, keepdims=False):
+    """Indices of the minima as int32 (Keras), no gradient."""
+    return _arg("argmin", a, axis, keepdims)

@@ -78,16 +78,34 @@ class Stack(Function):
 
 
 class Pad(Function):
+    """``numpy.pad``; 'constant' slices the gradient back out, the modes that copy input elements
+    ('edge', 'reflect', 'symmetric', 'wrap') add each copy's gradient to its source, axis by axis."""
+
     @staticmethod
-    def forward(ctx, a, pad_width, value):
+    def forward(ctx, a, pad_width, value, mode):
         xp = array_module(a)
         pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
-        ctx.slices = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(pw, a.shape))
-        return xp.pad(a, [tuple(int(v) for v in row) for row in pw], mode="constant", constant_values=value)
+        rows = [tuple(int(v) for v in row) for row in pw]
+        ctx.mode, ctx.shape = mode, a.shape
+        if mode == "constant":
+            ctx.slices = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(pw, a.shape))
+            return xp.pad(a, rows, mode="constant", constant_values=value)
+        # the source index of every output position, per axis
+        ctx.sources = [np.pad(np.arange(n), row, mode=mode) for n, row in zip(a.shape, rows)]
+        return xp.pad(a, rows, mode=mode)
 
     @staticmethod
     def backward(ctx, g):
-        return g[ctx.slices], None, None
+        if ctx.mode == "constant":
+            return g[ctx.slices], None, None, None
+        xp = array_module(g)
+        for axis, (n, src) in enumerate(zip(ctx.shape, ctx.sources)):
+            shape = list(g.shape)
+            shape[axis] = n
+            out = xp.zeros(shape, dtype=g.dtype)
+            scatter_add(out, (slice(None),) * axis + (xp.asarray(src),), g)
+            g = out
+        return g, None, None, None
 
 
 def scatter_add(target, index, values):
@@ -177,10 +195,19 @@ def flatten(a, start_axis=0):
 
 
 def expand_dims(a, axis):
-    shape = list(a.shape)
-    axis = axis if axis >= 0 else len(shape) + axis + 1
-    shape.insert(axis, 1)
-    return reshape(a, shape)
+    """Insert size-1 axes at ``axis`` (an int or a tuple: positions in the result, as NumPy)."""
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    rank = a.ndim + len(axes)
+    where = {int(ax) % rank if -rank <= ax < rank else _bad_axis(ax, rank) for ax in axes}
+    if len(where) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis!r}")
+    dims = iter(a.shape)
+    return reshape(a, [1 if i in where else next(dims) for i in range(rank)])
+
+
+def _bad_axis(axis, rank):
+    raise ValueError(f"expand_dims: axis {axis} is out of range for a result of rank {rank}")
 
 
 def squeeze(a, axis=None):
@@ -204,9 +231,21 @@ def stack(tensors, axis=0):
     return Stack.apply(axis, *tensors)
 
 
-def pad(a, pad_width, value=0.0):
-    """Constant padding; ``pad_width`` as in ``numpy.pad`` (int or per-axis (before, after))."""
-    return Pad.apply(a, pad_width, value)
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad(a, pad_width, mode="constant", constant_values=None, value=None):
+    """``keras.ops.pad``: ``pad_width`` as in ``numpy.pad`` (int or per-axis (before, after)); ``mode``
+    one of 'constant' (``constant_values``, default 0), 'edge', 'reflect', 'symmetric', 'wrap'.
+    A number as the third argument is the constant (gradflow's older ``pad(a, pad_width, value)``)."""
+    if not isinstance(mode, str):
+        mode, value = "constant", mode
+    if mode not in _PAD_MODES:
+        raise ValueError(f"ops.pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    fill = constant_values if constant_values is not None else (value if value is not None else 0)
+    if mode != "constant" and fill != 0:
+        raise ValueError(f"ops.pad: constant_values applies only to mode='constant', got mode={mode!r}")
+    return Pad.apply(a, pad_width, fill, mode)
 
 
 def getitem(a, idx):
