@@ -40,7 +40,7 @@ ops.install_tensor_methods()
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",
-         "preprocessing", "distribution", "variables"}
+         "preprocessing", "distribution", "variables", "constraints", "tree"}
 #: Keras 3's top-level names (``import gradflow as keras; keras.Sequential(...)``), imported on first use
 _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models", "Input": "layers",
                 "InputLayer": "layers", "Layer": "layers", "KerasTensor": "layers",
@@ -50,7 +50,7 @@ _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models
 
 #: the submodules that register built-ins in the one registry (gradflow._registry)
 _REGISTERING = ("layers", "models", "losses", "metrics", "optimizers", "schedules", "initializers", "regularizers",
-                "activations")
+                "activations", "constraints")
 
 
 def __getattr__(name):

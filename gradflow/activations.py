@@ -17,7 +17,9 @@ from .ops import activation as _op
 __all__ = [
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh",
     "softmax", "log_softmax", "softplus", "softsign", "silu", "swish", "gelu", "hard_silu",
-    "hard_swish", "mish", "exponential", "get", "serialize", "deserialize", "ACTIVATIONS",
+    "hard_swish", "mish", "exponential", "celu", "glu", "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink",
+    "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "tanh_shrink", "threshold", "get", "serialize",
+    "deserialize", "ACTIVATIONS",
 ]
 
 _SELU_ALPHA = 1.6732632423543772
@@ -128,6 +130,107 @@ def exponential(x):
     return ops.exp(x)
 
 
+# -- the activations composed from differentiable ops (Keras 3.15's newer names) -------------------
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _mask(x, cond):
+    """``cond(x)`` as a constant array of ``x``'s dtype (1 where true): no gradient flows through it."""
+    data = _data(x)
+    return array_module(data).asarray(cond(data), dtype=data.dtype)
+
+
+def celu(x, alpha=1.0):
+    """``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``."""
+    alpha = float(alpha)
+    return ops.relu(x) + alpha * (ops.exp(ops.minimum(x, 0.0) * (1.0 / alpha)) - 1.0)
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: ``a * sigmoid(b)`` with ``a, b`` the two halves of ``x`` along ``axis``."""
+    shape = tuple(x.shape)
+    if shape[axis] % 2 != 0:
+        raise ValueError(f"axis size must be divisible by 2. Received: x.shape={shape} with axis={axis}")
+    half = shape[axis] // 2
+    ax = axis % len(shape)
+    first = tuple(slice(None) for _ in range(ax)) + (slice(0, half),)
+    second = tuple(slice(None) for _ in range(ax)) + (slice(half, None),)
+    return x[first] * ops.sigmoid(x[second])
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, else 0."""
+    t = float(threshold)
+    return x * _mask(x, lambda d: array_module(d).abs(d) > t)
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return ops.clip(x, -1.0, 1.0)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, overflow-free."""
+    return -softplus(-x)
+
+
+def soft_shrink(x, threshold=0.5):
+    """``x - threshold`` above it, ``x + threshold`` below ``-threshold``, else 0."""
+    t = float(threshold)
+    return x - ops.clip(x, -t, t)
+
+
+def sparse_plus(x):
+    """0 for ``x <= -1``, ``(x + 1)² / 4`` for ``-1 < x < 1``, ``x`` for ``x >= 1``."""
+    c = ops.clip(x, -1.0, 1.0) + 1.0
+    return 0.25 * (c * c) + ops.relu(x - 1.0)
+
+
+def sparse_sigmoid(x):
+    """0 for ``x <= -1``, ``(x + 1) / 2`` between, 1 for ``x >= 1``."""
+    return 0.5 * (ops.clip(x, -1.0, 1.0) + 1.0)
+
+
+def sparsemax(x, axis=-1):
+    """``max(x - tau, 0)`` along ``axis``, with ``tau`` as Keras 3.15 computes it on every backend:
+    ``(sum of the cumulative sums of the sorted values over the support - 1) / k``, ``k`` the support size.
+    (The textbook sparsemax uses the k-th cumulative sum alone, and sums to 1; Keras's does not.) The
+    gradient is that of the same formula with the support held fixed, as autograd gives Keras."""
+    data = _data(x)
+    xp = array_module(data)
+    ax = axis % data.ndim
+    order = xp.argsort(-data, axis=ax, kind="stable")
+    srt = xp.take_along_axis(data, order, axis=ax)
+    csum = xp.cumsum(srt, axis=ax)
+    r_shape = [1] * data.ndim
+    r_shape[ax] = -1
+    r = xp.arange(1, data.shape[ax] + 1, dtype=data.dtype).reshape(r_shape)
+    k = xp.sum(srt - (csum - 1) / r > 0, axis=ax, keepdims=True)
+    ranks = xp.argsort(order, axis=ax)  # the inverse permutation: each value's place in the sorted order
+    # sorted value i (0-based) is in the cumulative sums i..k-1 of the support: weight k - i
+    weight = xp.maximum(k - ranks, 0).astype(data.dtype)
+    tau = (ops.sum(x * weight, axis=ax, keepdims=True) - 1.0) * (1.0 / k.astype(data.dtype))
+    return ops.relu(x - tau)
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x² + b)) / 2``."""
+    return 0.5 * (x + ops.sqrt(x * x + float(b)))
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    return x - ops.tanh(x)
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, else ``default_value``."""
+    t = float(threshold)
+    keep = _mask(x, lambda d: d > t)
+    return x * keep + float(default_value) * (1.0 - keep)
+
+
 swish = silu
 hard_swish = hard_silu
 
@@ -137,6 +240,9 @@ ACTIVATIONS = {
     "selu": selu, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu,
     "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax, "softplus": softplus,
     "softsign": softsign, "silu": silu, "gelu": gelu, "mish": mish, "exponential": exponential,
+    "celu": celu, "glu": glu, "hard_shrink": hard_shrink, "hard_tanh": hard_tanh, "log_sigmoid": log_sigmoid,
+    "soft_shrink": soft_shrink, "sparse_plus": sparse_plus, "sparse_sigmoid": sparse_sigmoid, "sparsemax": sparsemax,
+    "squareplus": squareplus, "tanh_shrink": tanh_shrink, "threshold": threshold,
 }
 _ALIASES = {"swish": silu, "hard_swish": hard_silu, "None": linear, "none": linear}
 _BY_ID = {id(fn): name for name, fn in ACTIVATIONS.items()}

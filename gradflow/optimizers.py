@@ -25,15 +25,17 @@ import warnings
 
 import numpy as np
 
-from . import schedules
+from . import initializers, schedules
 from ._interrupts import sigint_deferred
 from ._registry import register_module
-from .autograd.tensor import Tensor
+from .autograd.grad_mode import no_grad
+from .autograd.tensor import Parameter, Tensor
 from .backend import array_module, device_of, is_cupy_array
 from .schedules import LearningRateSchedule
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Lamb",
+    "Ftrl", "Adafactor",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -137,6 +139,10 @@ class Optimizer:
         self._last_key = None
         self._exclude_ids: set[int] = set()
         self._exclude_names: tuple[str, ...] = ()
+        self._built = False
+        self._variables: list[Parameter] = []
+        self._trainable_variables: list = []
+        self._trainable_variables_indices: dict[int, int] = {}
 
     # -- learning rate and iterations -------------------------------------------------------
     @property
@@ -234,18 +240,119 @@ class Optimizer:
         if pairs:
             self._apply(pairs, apply_if)
 
-    def build(self, params) -> None:
-        """Create the slots of every trainable parameter now (they are otherwise made on first use)."""
-        for p in params:
-            if getattr(p, "trainable", True):
+    def build(self, var_list) -> None:
+        """Create the slots of every trainable parameter now (they are otherwise made on first use).
+
+        Keras's custom-optimizer pattern overrides this: ``super().build(var_list)`` then
+        ``add_variable_from_reference(var, "momentum")`` per variable, read back in ``update_step``
+        through ``_get_variable_index(variable)``."""
+        var_list = [p for p in var_list if getattr(p, "trainable", True)]
+        self._trainable_variables = list(var_list)
+        self._trainable_variables_indices = {id(p): i for i, p in enumerate(var_list)}
+        if not self._custom_update_step():
+            for p in var_list:
                 self._entry(p)
+        self._built = True
+
+    # -- Keras's custom-optimizer API (build + update_step) ------------------------------------
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        """Override with Keras's signature to write an optimizer: update ``variable`` (a Parameter) in
+        place from ``gradient`` (a Tensor) with ``assign``/``assign_add``/``assign_sub``; the optimizer
+        calls it once per trainable variable each step, under ``no_grad``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_step(gradient, variable, "
+                                  f"learning_rate)")
+
+    @classmethod
+    def _custom_update_step(cls) -> bool:
+        return cls.update_step is not Optimizer.update_step
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="none", layout=None,
+                     name=None) -> Parameter:
+        """A non-trainable optimizer variable (Keras's ``add_variable``), tracked in ``variables``."""
+        dtype = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
+        shape = tuple(int(s) for s in shape)
+        values = initializers.get(initializer)(shape, dtype=dtype)
+        values = values.data if isinstance(values, Tensor) else values
+        var = Parameter(values, dtype=dtype, name=name or f"{self.name}/variable_{len(self._variables)}",
+                        trainable=False)
+        self._variables.append(var)
+        return var
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros") -> Parameter:
+        """A variable of ``reference_variable``'s shape, dtype and device (Keras's slot pattern)."""
+        base = (getattr(reference_variable, "name", None) or "variable").replace("/", "_")
+        var = self.add_variable(tuple(reference_variable.shape), initializer=initializer,
+                                dtype=reference_variable.data.dtype, name=f"{base}_{name}" if name else base)
+        xp = array_module(reference_variable.data)
+        if xp is not np:
+            var.data = xp.asarray(var.data)
+        return var
+
+    def add_optimizer_variables(self, trainable_variables, name, initializer="zeros"):
+        """One variable per trainable variable for each of ``name`` (a string or a list of them)."""
+        names = [name] if isinstance(name, str) else list(name)
+        inits = initializer if isinstance(initializer, (list, tuple)) else [initializer] * len(names)
+        out = tuple([self.add_variable_from_reference(v, n, init) for v in trainable_variables]
+                    for n, init in zip(names, inits))
+        return out[0] if isinstance(name, str) else out
+
+    def _get_variable_index(self, variable) -> int:
+        return self._trainable_variables_indices[id(variable)]
+
+    @property
+    def variables(self) -> list:
+        """The optimizer's own variables (those made with ``add_variable``)."""
+        return list(self._variables)
+
+    def assign(self, variable, value) -> None:
+        variable.assign(value)
+
+    def assign_add(self, variable, value) -> None:
+        variable.assign_add(value)
+
+    def assign_sub(self, variable, value) -> None:
+        variable.assign_sub(value)
+
+    def _commit_custom(self, pairs, grads, lr, apply_if=None) -> None:
+        """One step through the subclass's ``update_step`` (Keras's custom-optimizer pattern)."""
+        if not self._built:
+            self.build([p for _, p in pairs])
+        unknown = [p for _, p in pairs if id(p) not in self._trainable_variables_indices]
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: variable {unknown[0].name!r} was not in the var_list the "
+                             f"optimizer was built with")
+        saved = None
+        if apply_if is not None:
+            written = [p.data for _, p in pairs] + [v.data for v in self._variables]
+            saved = [a.copy() for a in written]
+        decay = None if not self.weight_decay else 1.0 - lr * self.weight_decay
+        with no_grad():
+            for g, (_, p) in zip(grads, pairs):
+                if decay is not None and self._uses_weight_decay(p):
+                    p.data *= decay
+                self.update_step(Tensor(g), p, Tensor(np.asarray(lr, dtype=p.data.dtype)))
+        self._apply_constraints(pairs)
+        if saved is not None:
+            rollback_unless(apply_if, written, saved)
+        self._iterations += 1
+
+    def _apply_constraints(self, pairs) -> None:
+        """``w = constraint(w)`` for each updated weight that has one (Keras: after the update)."""
+        todo = [p for _, p in pairs if getattr(p, "constraint", None) is not None]
+        if not todo:
+            return
+        with no_grad():
+            for p in todo:
+                value = p.constraint(p)
+                p.data[...] = value.data if isinstance(value, Tensor) else value
 
     def _apply(self, pairs, apply_if=None) -> None:
         lr = self._current_lr()
         grads = [self._grad_array(g, p) for g, p in pairs]
         if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
-        sigint_deferred(self._commit, pairs, grads, lr, apply_if)
+        commit = self._commit_custom if self._custom_update_step() else self._commit
+        sigint_deferred(commit, pairs, grads, lr, apply_if)
 
     def _commit(self, pairs, grads, lr, apply_if=None) -> None:
         """Every in-place change of one step: slots, parameters, then ``iterations`` (run with Ctrl-C
@@ -263,6 +370,7 @@ class Optimizer:
             self._step_flat(layout, grads, c, keep)
         else:
             self._step_each(pairs, grads, c, keep)
+        self._apply_constraints(pairs)
         if saved is not None:
             rollback_unless(apply_if, written, saved)
         self._iterations += 1
@@ -424,7 +532,11 @@ class Optimizer:
     @property
     def built(self) -> bool:
         """Whether the optimizer has made its per-weight state (at its first step), as in Keras."""
-        return bool(self._entries)
+        return self._built or bool(self._entries)
+
+    @built.setter
+    def built(self, value) -> None:
+        self._built = bool(value)
 
     def variables_size(self) -> tuple[int, int]:
         """(number of values, bytes) of the optimizer's variables as Keras counts them in ``summary()``:
@@ -456,6 +568,8 @@ class Optimizer:
                 continue
             for n, s in zip(names, e.slots):
                 state[f"param_{i}/{n}"] = _host(s).copy()
+        for j, v in enumerate(self._variables):  # a build + update_step optimizer's own variables
+            state[f"variable_{j}"] = _host(v.data).copy()
         return state
 
     def set_state(self, state: dict, params) -> None:
@@ -467,6 +581,9 @@ class Optimizer:
                 raise TypeError(f"{cls}.set_state: params[{i}] is a {type(p).__name__}, not a gradflow Tensor")
         names = self._slot_names()
         globals_ = set(self._global_state())
+        variables: dict[int, np.ndarray] = {}
+        if self._custom_update_step() and not self.built and any(k.startswith("variable_") for k in state):
+            self.build(params)  # its variables exist only once built
         for key in ("iterations", *sorted(globals_)):
             if key not in state:
                 raise ValueError(f"{cls}.set_state: the state has no {key!r} entry")
@@ -480,6 +597,12 @@ class Optimizer:
                 if arr.size != 1 or not np.isfinite(arr).all():
                     raise ValueError(f"{cls}.set_state: {key!r} must be one finite number, got {value!r}")
                 scalars[key] = float(arr.reshape(()))
+                continue
+            if key.startswith("variable_") and key[9:].isdigit():
+                j = int(key[9:])
+                if j >= len(self._variables) or arr.shape != tuple(self._variables[j].shape):
+                    raise ValueError(f"{cls}.set_state: {key!r} does not match the optimizer's variables")
+                variables[j] = arr
                 continue
             head, _, slot = key.partition("/")
             if not head.startswith("param_") or not head[6:].isdigit() or slot not in names:
@@ -502,6 +625,8 @@ class Optimizer:
         if scalars.get("learning_rate", 0.0) < 0:
             raise ValueError(f"{cls}.set_state: 'learning_rate' must be >= 0, got {scalars['learning_rate']}")
         sigint_deferred(self._restore, params, names, globals_, scalars, per_param, int(iterations))
+        for j, arr in variables.items():
+            self._variables[j].assign(arr)
 
     def _restore(self, params, names, globals_, scalars, per_param, iterations) -> None:
         """The changes of ``set_state``, all checked before (run with Ctrl-C held back)."""
@@ -983,10 +1108,203 @@ class Nadam(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+# -- optimizers written as Keras's build + update_step (per tensor) -------------------------------
+
+class _KerasStyle(Optimizer):
+    """Base of the optimizers below: Keras's ``build``/``update_step`` on the raw arrays of each tensor."""
+
+    def _scalar_lr(self, learning_rate) -> float:
+        return float(learning_rate.data) if isinstance(learning_rate, Tensor) else float(learning_rate)
+
+
+class Lion(_KerasStyle):
+    """Lion (Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.99``):
+    ``w -= lr * sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="lion", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        if not isinstance(beta_1, numbers.Real) or beta_1 <= 0 or beta_1 > 1:
+            raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates "
+                             f"to SignSGD. Received: beta_1={beta_1}.")
+        self.beta_1 = _real("Lion", "beta_1", beta_1)
+        self.beta_2 = _real("Lion", "beta_2", beta_2)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums = self.add_optimizer_variables(self._trainable_variables, "momentum")
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        xp = array_module(w)
+        m = self._momentums[self._get_variable_index(variable)].data
+        b1, b2 = self.beta_1, self.beta_2
+        w -= (lr * xp.sign(m * b1 + g * (1.0 - b1))).astype(w.dtype, copy=False)
+        m[...] = m * b2 + g * (1.0 - b2)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Lamb(_KerasStyle):
+    """LAMB (Keras defaults: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``): Adam's
+    bias-corrected step ``u = m_hat / (sqrt(v_hat) + eps)`` scaled per tensor by ``||w|| / ||u||``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="lamb", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.beta_1 = _real("Lamb", "beta_1", beta_1)
+        self.beta_2 = _real("Lamb", "beta_2", beta_2)
+        self.epsilon = _real("Lamb", "epsilon", epsilon)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(self._trainable_variables,
+                                                                         ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        xp = array_module(w)
+        i = self._get_variable_index(variable)
+        m, v = self._momentums[i].data, self._velocities[i].data
+        t = self._iterations + 1
+        m += (g - m) * (1.0 - self.beta_1)
+        v += (g * g - v) * (1.0 - self.beta_2)
+        update = (m / (1.0 - self.beta_1 ** t)) / (xp.sqrt(v / (1.0 - self.beta_2 ** t)) + self.epsilon)
+        w_norm = float(xp.sqrt(xp.sum(w.astype(np.float64) ** 2)))
+        g_norm = float(xp.sqrt(xp.sum(update.astype(np.float64) ** 2)))
+        ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else 1.0
+        w -= (update * (ratio * lr)).astype(w.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Ftrl(_KerasStyle):
+    """FTRL-proximal (Keras defaults: ``learning_rate=0.001, learning_rate_power=-0.5,
+    initial_accumulator_value=0.1``, no regularisation, ``beta=0.0``), Keras's update rule."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="ftrl", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        checks = (("initial_accumulator_value", initial_accumulator_value, "positive or zero"),
+                  ("l1_regularization_strength", l1_regularization_strength, "positive or zero"),
+                  ("l2_regularization_strength", l2_regularization_strength, "positive or zero"),
+                  ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength, "positive or zero"))
+        for arg, value, what in checks:
+            if _real("Ftrl", arg, value) < 0.0:
+                raise ValueError(f"`{arg}` needs to be {what}. Received: {arg}={value}.")
+        if _real("Ftrl", "learning_rate_power", learning_rate_power) > 0.0:
+            raise ValueError("`learning_rate_power` needs to be negative or zero. Received: "
+                             f"learning_rate_power={learning_rate_power}.")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1_regularization_strength = float(l1_regularization_strength)
+        self.l2_regularization_strength = float(l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = float(l2_shrinkage_regularization_strength)
+        self.beta = _real("Ftrl", "beta", beta)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._accumulators, self._linears = self.add_optimizer_variables(
+            self._trainable_variables, ["accumulator", "linear"],
+            initializer=[initializers.Constant(self.initial_accumulator_value), "zeros"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        i = self._get_variable_index(variable)
+        accum, linear = self._accumulators[i].data, self._linears[i].data
+        p = self.learning_rate_power
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        grad_to_use = g + 2.0 * self.l2_shrinkage_regularization_strength * w
+        new_accum = accum + g * g
+        linear += grad_to_use - (new_accum ** -p - accum ** -p) / lr * w
+        quadratic = new_accum ** -p / lr + 2.0 * l2
+        l1 = self.l1_regularization_strength
+        clipped = array_module(w).clip(linear, -l1, l1)
+        w[...] = (clipped - linear) / quadratic
+        accum[...] = new_accum
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+class Adafactor(_KerasStyle):
+    """Adafactor (Keras defaults: ``learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30,
+    epsilon_2=1e-3, clip_threshold=1.0, relative_step=True``): second moments factored over the last
+    two axes of weights of rank >= 2, Keras's update rule."""
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
+                 relative_step=True, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name="adafactor", **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.beta_2_decay = _real("Adafactor", "beta_2_decay", beta_2_decay)
+        self.epsilon_1 = _real("Adafactor", "epsilon_1", epsilon_1)
+        self.epsilon_2 = _real("Adafactor", "epsilon_2", epsilon_2)
+        self.clip_threshold = _real("Adafactor", "clip_threshold", clip_threshold)
+        self.relative_step = _flag("Adafactor", "relative_step", relative_step)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._r, self._c, self._v = [], [], []
+        for var in self._trainable_variables:
+            shape = tuple(var.shape)
+            if len(shape) < 2:
+                self._r.append(self.add_variable((), dtype=var.data.dtype, name=f"{var.name}_r"))
+                self._c.append(self.add_variable((), dtype=var.data.dtype, name=f"{var.name}_c"))
+            else:
+                self._r.append(self.add_variable(shape[:-1], dtype=var.data.dtype, name=f"{var.name}_r"))
+                self._c.append(self.add_variable(shape[:-2] + shape[-1:], dtype=var.data.dtype, name=f"{var.name}_c"))
+            self._v.append(self.add_variable_from_reference(var, "velocity"))
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        xp = array_module(w)
+        t = float(self._iterations + 1)
+        if self._lr.__class__ is float and self.relative_step:
+            lr = min(lr, 1.0 / math.sqrt(t))
+        i = self._get_variable_index(variable)
+        r, c, v = self._r[i].data, self._c[i].data, self._v[i].data
+        rho_t = min(lr, 1.0 / math.sqrt(t))
+        alpha_t = max(self.epsilon_2, float(xp.sqrt(xp.mean(w * w)))) * rho_t
+        sq = g * g + self.epsilon_1
+        beta_2_t = 1.0 - t ** self.beta_2_decay
+        if w.ndim >= 2:
+            r[...] = beta_2_t * r + (1.0 - beta_2_t) * sq.mean(axis=-1)
+            c[...] = beta_2_t * c + (1.0 - beta_2_t) * sq.mean(axis=-2)
+            v[...] = xp.expand_dims(r / r.mean(axis=-1, keepdims=True), -1) * xp.expand_dims(c, -2)
+        else:
+            v[...] = beta_2_t * v + (1.0 - beta_2_t) * sq
+        u = g / xp.sqrt(v)
+        u_hat = u / max(1.0, float(xp.sqrt(xp.mean(u * u))) / self.clip_threshold)
+        w -= (alpha_t * u_hat).astype(w.dtype, copy=False)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
+                "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
+                "relative_step": self.relative_step}
+
+
 # -- lookup and serialisation ------------------------------------------------------------------
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
-            "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam}
+            "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl,
+            "adafactor": Adafactor}
 
 
 def serialize(optimizer: Optimizer) -> dict:

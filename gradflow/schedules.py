@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._registry import register_module
 
 __all__ = [
     "LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
-    "InverseTimeDecay", "serialize", "deserialize", "get",
+    "InverseTimeDecay", "PolynomialDecay", "CosineDecayRestarts", "serialize", "deserialize", "get",
 ]
 
 
@@ -150,7 +152,77 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
-_SCHEDULES = {c.__name__: c for c in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay, InverseTimeDecay)}
+class PolynomialDecay(LearningRateSchedule):
+    """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps`` (Keras
+    defaults ``end_learning_rate=0.0001, power=1.0, cycle=False``): ``(lr0 - end) * (1 - p) ** power + end``
+    with ``p = min(step, decay_steps) / decay_steps``; ``cycle`` stretches ``decay_steps`` to the first
+    multiple of it at or past ``step`` instead."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
+                 name="PolynomialDecay"):
+        cls = type(self).__name__
+        if not decay_steps > 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, cls)
+        self.decay_steps = decay_steps
+        self.end_learning_rate = _number("end_learning_rate", end_learning_rate, cls)
+        self.power = _number("power", power, cls)
+        self.cycle = cycle
+        self.name = name
+
+    def __call__(self, step):
+        step, decay_steps = float(step), float(self.decay_steps)
+        if self.cycle:
+            decay_steps *= 1.0 if step == 0 else math.ceil(step / self.decay_steps)
+        else:
+            step = min(step, decay_steps)
+        p = step / decay_steps
+        return (self.initial_learning_rate - self.end_learning_rate) * (1.0 - p) ** self.power + self.end_learning_rate
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts, SGDR (Keras defaults ``t_mul=2.0, m_mul=1.0, alpha=0.0``): period
+    ``i`` lasts ``first_decay_steps * t_mul ** i`` steps and starts from ``initial_learning_rate * m_mul ** i``."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0, name="SGDRDecay"):
+        cls = type(self).__name__
+        if not first_decay_steps > 0:
+            raise ValueError(f"Argument `first_decay_steps` must be > 0. Received: "
+                             f"first_decay_steps={first_decay_steps}")
+        self.initial_learning_rate = _number("initial_learning_rate", initial_learning_rate, cls)
+        self.first_decay_steps = first_decay_steps
+        self._t_mul = _number("t_mul", t_mul, cls)
+        self._m_mul = _number("m_mul", m_mul, cls)
+        self.alpha = _number("alpha", alpha, cls)
+        self.name = name
+
+    def __call__(self, step):
+        fraction = float(step) / float(self.first_decay_steps)
+        t_mul = self._t_mul
+        if t_mul == 1.0:
+            i_restart = math.floor(fraction)
+            fraction -= i_restart
+        else:
+            # float32 logs, as Keras computes them, so the restarts fall on the same steps
+            f32 = np.float32
+            i_restart = math.floor(float(f32(np.log(f32(1.0 - fraction * (1.0 - t_mul)))) / f32(np.log(f32(t_mul)))))
+            sum_r = (1.0 - t_mul ** i_restart) / (1.0 - t_mul)
+            fraction = (fraction - sum_r) / t_mul ** i_restart
+        cosine = 0.5 * self._m_mul ** i_restart * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self._t_mul, "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+
+
+_SCHEDULES = {c.__name__: c for c in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay, InverseTimeDecay,
+                                      PolynomialDecay, CosineDecayRestarts)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:

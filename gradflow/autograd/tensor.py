@@ -145,11 +145,12 @@ class Tensor:
 class Parameter(Tensor):
     """A Tensor that a layer owns and an optimizer updates (requires_grad unless frozen)."""
 
-    __slots__ = ("trainable",)
+    __slots__ = ("trainable", "constraint")
 
     def __init__(self, data, dtype=None, requires_grad: bool = True, name: str | None = None, trainable: bool = True):
         super().__init__(data, dtype=dtype, requires_grad=requires_grad and trainable, name=name)
         self.trainable = trainable
+        self.constraint = None  # a projection the optimizer applies after each update (Keras's variable.constraint)
 
     def assign(self, value) -> None:
         """Replace the values in place (same shape and dtype), keeping the device."""

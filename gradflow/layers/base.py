@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .._naming import clear_session, snake_case, unique_name
 from .._registry import registered
 from ..autograd.grad_mode import no_grad
@@ -248,8 +248,6 @@ class Layer(SavingHooks):
         ``initializer`` defaults to 'glorot_uniform' for float weights, 'zeros' otherwise (Keras 3)."""
         if kwargs:
             raise TypeError(f"{type(self).__name__}.add_weight: unexpected keyword argument(s): {', '.join(kwargs)}")
-        if constraint is not None:
-            raise ValueError(f"{type(self).__name__}.add_weight: constraints are not supported by gradflow")
         if shape is None:
             shape = ()
         try:
@@ -273,6 +271,7 @@ class Layer(SavingHooks):
         values = initializers.get(initializer)(shape, dtype=dtype)
         param = Variable._owned(values, dtype, f"{self.name}/{name}", trainable=trainable)
         param.requires_grad = trainable and self._trainable
+        param.constraint = constraints.get(constraint)
         self._params[name] = param
         if regularizer is not None:
             self._regularizers[name] = regularizers.get(regularizer)
