@@ -7,6 +7,7 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import threading
 import warnings
@@ -19,6 +20,7 @@ from .._registry import registered
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
+from ..metrics import Metric
 from ..ops import to_device
 from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
@@ -136,6 +138,18 @@ def _call_names(cls) -> tuple:
     return names
 
 
+def _wrap_build(build):
+    """Keras wraps ``build``: a layer built by hand (``layer.build(shape)``) is built."""
+    @functools.wraps(build)
+    def build_wrapper(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        return result
+
+    build_wrapper._gradflow_build_wrapper = True
+    return build_wrapper
+
+
 def _is_shape(value) -> bool:
     return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
 
@@ -202,6 +216,10 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if "compute_mask" in cls.__dict__ and "supports_masking" not in cls.__dict__:
             cls.supports_masking = True
+        build = cls.__dict__.get("build")
+        if (build is not None and not hasattr(cls, "_make_forward")  # models build their own way
+                and not getattr(build, "_gradflow_build_wrapper", False)):
+            cls.build = _wrap_build(build)
         if cls.__name__.startswith("_"):  # private helper bases are not config targets
             return
         existing = _REGISTRY.get(cls.__name__)
@@ -436,13 +454,33 @@ class Layer:
         return [l for layer in self._flatten_layers() for l in layer.__dict__.get("_added_losses", ())]
 
     @property
+    def metrics(self) -> list:
+        """The metrics this layer and the layers it holds keep as attributes (Keras's
+        ``layer.metrics``): a layer that updates them in ``call`` has them logged by ``fit``."""
+        return self._own_metrics() + self._sublayer_metrics()
+
+    def _own_metrics(self) -> list:
+        return [v for v in vars(self).values() if isinstance(v, Metric)]
+
+    def _sublayer_metrics(self) -> list:
+        """Metrics held by the layers below this one (a nested model's own trainer metrics aside)."""
+        out: list = []
+        for layer in self._flatten_layers(include_self=False):
+            if hasattr(layer, "_make_forward"):  # a model: its compiled metrics belong to its own trainer
+                continue
+            out.extend(m for m in layer._own_metrics() if all(m is not o for o in out))
+        return out
+
+    @property
     def losses(self) -> list[Tensor]:
         """Regularization penalties plus the losses ``add_loss`` recorded in the last call."""
         return self.regularization_losses() + self._collect_added_losses()
 
     # -- building and calling -------------------------------------------------------------
     def build(self, input_shape) -> None:
-        """Create weights for ``input_shape`` (batch axis included, as None)."""
+        """Create weights for ``input_shape`` (batch axis included, as None). A subclass's ``build``
+        called by hand marks the layer built, as in Keras."""
+        self.built = True
 
     # -- masks (Keras 3's rules, layers/layer.py) -----------------------------------------
     def compute_mask(self, inputs, previous_mask):
@@ -667,9 +705,11 @@ class Layer:
 
     def __call__(self, *args, **kwargs):
         if not args:
-            if "inputs" not in kwargs:
+            names = _call_names(type(self))
+            first = names[0] if names and names[0] in kwargs else "inputs"
+            if first not in kwargs:
                 raise TypeError(f"{type(self).__name__} layer {self.name!r} was called without inputs")
-            args = (kwargs.pop("inputs"),)
+            args = (kwargs.pop(first),)  # the first input by keyword: layer(logits=..., targets=...)
         inputs = args[0]
         if any_symbolic(inputs):
             return self._symbolic_call(inputs, args[1:], kwargs)

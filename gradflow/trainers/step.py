@@ -160,6 +160,8 @@ def compiled_logs(model, acc: Accumulator) -> dict:
     logs = {"loss": acc.result()}
     if model._compiled_metrics is not None:
         logs.update(model._compiled_metrics.results())
+    for m in model._sublayer_metrics():  # metrics layers update in call (Keras logs every model.metrics)
+        logs.update(to_logs({m.name: m.result()}))
     return logs
 
 
