@@ -21,7 +21,8 @@ class Tensor:
     ``gradflow.ops.install_tensor_methods`` attaches them once, when ``import gradflow`` runs.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    #: ``_keras_mask``: the Keras mask a layer attached (unset, so reading it raises, as on torch)
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "_keras_mask", "__weakref__")
     data: Any  # a NumPy or CuPy array (CuPy has no type stubs)
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray + Tensor)
 

@@ -20,6 +20,7 @@ from .core import Activation, Dense, Identity
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
+from .masking import Masking
 from .merging import (
     Add,
     Average,
@@ -65,6 +66,7 @@ from .rnn import GRU, LSTM, Bidirectional, ConvLSTM2D, SimpleRNN
 from .symbolic import KerasTensor
 
 __all__ = [
+    "Masking",
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
     "Input", "InputLayer", "Dense", "Activation", "Conv2D", "Convolution2D",
     "MaxPooling2D", "AveragePooling2D", "MaxPool2D", "AvgPool2D",

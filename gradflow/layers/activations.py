@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 
 from .. import initializers, ops, regularizers
+from ..autograd.tensor import Tensor
 from ._args import describe, resolve, unsupported
 from .base import Layer
 
@@ -18,6 +19,8 @@ def _number(layer, name, value, low=None):
 
 
 class _Elementwise(Layer):
+    supports_masking = True  # Keras: a mask passes through unchanged
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -123,7 +126,12 @@ class Softmax(_Elementwise):
                 raise ValueError(f"{describe(self)}: only one softmax axis is supported, got axis={axis!r}")
             self.axis = self.axis[0]
 
-    def call(self, inputs):
+    def call(self, inputs, mask=None):
+        if mask is not None:  # Keras: masked positions (False, or <= 0.5) take -1e9 before the softmax
+            data = mask.data if isinstance(mask, Tensor) else inputs.xp.asarray(mask)
+            keep = (data > 0.5) if data.dtype.kind != "b" else data
+            inputs = inputs * Tensor._wrap(keep.astype(inputs.dtype)) + Tensor._wrap(
+                ((~keep) * -1e9).astype(inputs.dtype))
         return ops.softmax(inputs, axis=self.axis)
 
     def get_config(self) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from ..autograd.tensor import Tensor
 from ._args import describe, positive_int, resolve, unsupported
-from .base import Layer
+from .base import Layer, get_keras_mask, set_keras_mask
 
 __all__ = ["MultiHeadAttention"]
 
@@ -23,7 +23,13 @@ _LARGE_NEGATIVE = -1e9  # what Keras adds to masked-out scores before the softma
 
 class MultiHeadAttention(Layer):
     """``mha(query, value, key=None, attention_mask=None, return_attention_scores=False,
-    use_causal_mask=False)`` over ``(batch, steps, features)`` tensors."""
+    use_causal_mask=False)`` over ``(batch, steps, features)`` tensors.
+
+    Masks as in Keras: the query's, value's and key's masks (``_keras_mask``, from an Embedding
+    with ``mask_zero`` say) are ANDed with ``attention_mask`` and the causal mask; the output
+    carries the query's mask, and the inputs' masks are taken off them (Keras does the same)."""
+
+    supports_masking = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -107,6 +113,9 @@ class MultiHeadAttention(Layer):
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False, training=None,
              use_causal_mask=False, query_mask=None, value_mask=None, key_mask=None):
         key = value if key is None else key
+        query_mask = get_keras_mask(query)  # Keras: the query's own mask, whatever was passed
+        for t in (query, value, key):
+            set_keras_mask(t, None)
         if not self._params:
             self.check_input_shape([query.shape, value.shape, key.shape])
             self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
@@ -116,7 +125,8 @@ class MultiHeadAttention(Layer):
         k = self._project(key, "key", self.key_dim)
         v = self._project(value, "value", self.value_dim)
         scores = ops.matmul(q, k.transpose(0, 1, 3, 2))  # (B, heads, Tq, Tk)
-        mask = self._mask(attention_mask, use_causal_mask, b, tq, tk, query)
+        mask = self._mask(self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query),
+                          use_causal_mask, b, tq, tk, query)
         if mask is not None:
             scores = scores + Tensor._wrap(((1.0 - mask) * _LARGE_NEGATIVE).astype(scores.dtype))
         weights = ops.softmax(scores, axis=-1)
@@ -132,7 +142,31 @@ class MultiHeadAttention(Layer):
         if self.use_bias:
             out = out + self._params["attention_output/bias"]
         out = out.reshape((b, tq, wo.shape[-1]))
+        if query_mask is not None:
+            set_keras_mask(out, query_mask)
         return (out, weights) if return_attention_scores else out
+
+    @staticmethod
+    def _attention_mask(query_mask, value_mask, key_mask, attention_mask, like):
+        """Keras's ``_compute_attention_mask`` without the causal part: query mask ``[B, T, 1]``,
+        value and key masks ``[B, 1, S]`` and ``attention_mask`` ANDed (booleans), or None."""
+        xp = like.xp
+
+        def arr(m):
+            return xp.asarray(m.data if isinstance(m, Tensor) else m).astype(bool)
+
+        auto = None
+        if query_mask is not None:
+            auto = arr(query_mask)[:, :, None]
+        for m in (value_mask, key_mask):
+            if m is not None:
+                m = arr(m)[:, None, :]
+                auto = m if auto is None else auto & m
+        if attention_mask is not None:
+            attention_mask = arr(attention_mask)
+        if auto is not None:
+            attention_mask = auto if attention_mask is None else attention_mask & auto
+        return attention_mask
 
     def _mask(self, attention_mask, causal, b, tq, tk, like):
         """``(B, 1, Tq, Tk)`` float mask (1 keeps, 0 masks) or None."""

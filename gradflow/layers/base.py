@@ -7,8 +7,10 @@ name so configs can be rebuilt without pickle (``layer_class(name)``).
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import threading
+import warnings
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from .._registry import registered
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
+from ..metrics import Metric
 from ..ops import to_device
 from ..saving.layer_hooks import SavingHooks
 from ..saving.saving_lib import WEIGHT_GUARD
@@ -27,7 +30,7 @@ from ._args import shape_arg
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session",
-           "snake_case", "to_tensor"]
+           "snake_case", "to_tensor", "get_keras_mask", "set_keras_mask"]
 
 _REGISTRY = registered("layers")  # the one registry's table of layer (and model) classes
 
@@ -91,6 +94,64 @@ def _call_flags(cls) -> tuple[bool, bool, dict]:
     return flags
 
 
+def get_keras_mask(x):
+    """The mask a tensor carries (``x._keras_mask``; Keras's ``backend.get_keras_mask``), or None."""
+    return getattr(x, "_keras_mask", None)
+
+
+def set_keras_mask(x, mask) -> None:
+    """Attach ``mask`` to ``x`` (None removes it), as Keras's ``backend.set_keras_mask``."""
+    if mask is None:
+        if getattr(x, "_keras_mask", None) is not None:
+            x._keras_mask = None
+        return
+    x._keras_mask = mask
+
+
+def _any_mask(structure) -> bool:
+    """Whether a tensor in ``structure`` (a tensor, or lists/tuples/dicts of them) carries a mask."""
+    if isinstance(structure, (list, tuple, dict)):
+        return any(getattr(t, "_keras_mask", None) is not None for t in flatten(structure))
+    return getattr(structure, "_keras_mask", None) is not None
+
+
+def _is_tensor_argument(value) -> bool:
+    """Keras's CallSpec: a tensor, or a non-empty nesting of tensors (None allowed)."""
+    if isinstance(value, (Tensor, KerasTensor)):
+        return True
+    if isinstance(value, (list, tuple, dict)) and value:
+        flat = flatten(value)
+        return all(v is None or isinstance(v, (Tensor, KerasTensor)) for v in flat) and any(v is not None
+                                                                                         for v in flat)
+    return False
+
+
+def _call_names(cls) -> tuple:
+    """The names of ``call``'s parameters (without ``self``), cached per class."""
+    names = cls.__dict__.get("_call_names_cache")
+    if names is None:
+        try:
+            params = inspect.signature(cls.call).parameters
+        except (TypeError, ValueError):
+            params = {}
+        names = tuple(n for n, p in params.items()
+                      if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD))[1:]
+        cls._call_names_cache = names
+    return names
+
+
+def _wrap_build(build):
+    """Keras wraps ``build``: a layer built by hand (``layer.build(shape)``) is built."""
+    @functools.wraps(build)
+    def build_wrapper(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        return result
+
+    build_wrapper._gradflow_build_wrapper = True
+    return build_wrapper
+
+
 def _is_shape(value) -> bool:
     return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
 
@@ -146,10 +207,21 @@ class Layer(SavingHooks):
     _checks_batch_shape = False
     #: set on a layer once its call (or a sublayer's) ran ``add_loss``: only then are losses cleared/collected
     _adds_loss = False
+    #: Keras's ``supports_masking``: the layer passes masks on (``compute_mask``); a class that
+    #: overrides ``compute_mask`` supports masking unless it says otherwise (Keras 3's default)
+    supports_masking = False
+    #: ``compute_mask`` gives None when no mask comes in (merge layers, pooling): calls without masks skip it
+    _mask_needs_input = False
     _COMMON = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "compute_mask" in cls.__dict__ and "supports_masking" not in cls.__dict__:
+            cls.supports_masking = True
+        build = cls.__dict__.get("build")
+        if (build is not None and not hasattr(cls, "_make_forward")  # models build their own way
+                and not getattr(build, "_gradflow_build_wrapper", False)):
+            cls.build = _wrap_build(build)
         if cls.__name__.startswith("_"):  # private helper bases are not config targets
             return
         existing = _REGISTRY.get(cls.__name__)
@@ -383,13 +455,149 @@ class Layer(SavingHooks):
         return [l for layer in self._flatten_layers() for l in layer.__dict__.get("_added_losses", ())]
 
     @property
+    def metrics(self) -> list:
+        """The metrics this layer and the layers it holds keep as attributes (Keras's
+        ``layer.metrics``): a layer that updates them in ``call`` has them logged by ``fit``."""
+        return self._own_metrics() + self._sublayer_metrics()
+
+    def _own_metrics(self) -> list:
+        return [v for v in vars(self).values() if isinstance(v, Metric)]
+
+    def _sublayer_metrics(self) -> list:
+        """Metrics held by the layers below this one (a nested model's own trainer metrics aside)."""
+        out: list = []
+        for layer in self._flatten_layers(include_self=False):
+            if hasattr(layer, "_make_forward"):  # a model: its compiled metrics belong to its own trainer
+                continue
+            out.extend(m for m in layer._own_metrics() if all(m is not o for o in out))
+        return out
+
+    @property
     def losses(self) -> list[Tensor]:
         """Regularization penalties plus the losses ``add_loss`` recorded in the last call."""
         return self.regularization_losses() + self._collect_added_losses()
 
     # -- building and calling -------------------------------------------------------------
     def build(self, input_shape) -> None:
-        """Create weights for ``input_shape`` (batch axis included, as None)."""
+        """Create weights for ``input_shape`` (batch axis included, as None). A subclass's ``build``
+        called by hand marks the layer built, as in Keras."""
+        self.built = True
+
+    # -- masks (Keras 3's rules, layers/layer.py) -----------------------------------------
+    def compute_mask(self, inputs, previous_mask):
+        """The mask of the outputs (Keras: the incoming mask, unchanged)."""
+        return previous_mask
+
+    def _populate_masks(self, inputs, args, kwargs):
+        """Fill ``kwargs`` with the masks ``call`` takes and return the incoming mask (Keras's
+        ``__call__`` step 6): with one tensor argument, ``mask`` from its ``_keras_mask`` (unless
+        given); with several, ``<name>_mask`` for each tensor argument ``<name>`` that ``call``
+        takes. The incoming mask is ``mask=`` when given, else the first input's masks."""
+        names = _call_names(type(self))
+        tensors = {}
+        bound = ((names[0], inputs),) if names else ()
+        bound += tuple(zip(names[1:], args)) + tuple(kwargs.items())
+        for name, value in bound:
+            if _is_tensor_argument(value):
+                tensors[name] = value
+        if len(tensors) == 1:
+            if "mask" in names and kwargs.get("mask") is None:
+                kwargs["mask"] = map_structure(get_keras_mask, next(iter(tensors.values())))
+        elif len(tensors) > 1:
+            for name, value in tensors.items():
+                key = f"{name}_mask"
+                if key in names and kwargs.get(key) is None:
+                    kwargs[key] = map_structure(get_keras_mask, value)
+        mask = kwargs.get("mask")
+        if mask is not None and any(m is not None for m in flatten(mask)):
+            return mask
+        return map_structure(get_keras_mask, inputs)
+
+    def _set_mask_metadata(self, inputs, outputs, previous_mask) -> None:
+        """Attach ``compute_mask``'s masks to outputs that carry none yet (Keras)."""
+        flat_outputs = flatten(outputs)
+        if all(get_keras_mask(x) is not None for x in flat_outputs):
+            return
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return
+        for tensor, mask in zip(flat_outputs, flatten(masks)):
+            if mask is not None and get_keras_mask(tensor) is None:
+                set_keras_mask(tensor, mask)
+
+    def _warn_mask_dropped(self) -> None:
+        warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with a mask "
+                      f"attached to it. However, this layer does not support masking and will therefore destroy "
+                      f"the mask information. Downstream layers will not see the mask.", stacklevel=3)
+
+    def _makes_masks(self) -> bool:
+        """Whether calls may produce a mask with none coming in (``compute_mask`` overridden)."""
+        return (self.supports_masking and not self._mask_needs_input
+                and type(self).compute_mask is not Layer.compute_mask)
+
+    def _masks_involved(self, inputs, args, kwargs) -> bool:
+        """Whether this call must run Keras's mask logic (cheap when no tensor carries a mask)."""
+        if _any_mask(inputs) or self._makes_masks():
+            return True
+        if kwargs and (kwargs.get("mask") is not None or any(_any_mask(v) for v in kwargs.values())):
+            return True
+        return bool(args) and any(_any_mask(a) for a in args)
+
+    def _call_with_masks(self, inputs, args, kwargs, training):
+        """``_invoke`` with Keras's mask rules around it: masks passed to ``call`` where it takes
+        them, ``compute_mask``'s result attached to the outputs (``_keras_mask``)."""
+        previous = self._populate_masks(inputs, args, kwargs)
+        outputs = self._invoke(inputs, args, kwargs, training)
+        if self.supports_masking:
+            self._set_mask_metadata(inputs, outputs, previous)
+        elif any(m is not None for m in flatten(previous)):
+            self._warn_mask_dropped()
+        return outputs
+
+    def _symbolic_masks(self, inputs, args, kwargs, outputs) -> None:
+        """Attach to symbolic ``outputs`` the masks a real call would give them: ``compute_mask`` run
+        on zeros of the inputs' shapes (its result's presence and shape is what a graph needs; a
+        mask passed on unchanged stays the same symbolic tensor)."""
+        kwargs = dict(kwargs)
+        previous = self._populate_masks(inputs, args, kwargs)
+        incoming = any(m is not None for m in flatten(previous))
+        if not self.supports_masking:
+            if incoming:
+                self._warn_mask_dropped()
+            return
+        if not incoming and not self._makes_masks():
+            return
+        xp = get_backend().xp
+
+        def zeros(t, fill=1, dtype=None):
+            return Tensor(xp.zeros(tuple(fill if d is None else d for d in t.shape), dtype=dtype or t.dtype))
+
+        concrete_inputs = map_structure(zeros, inputs)
+        stand_ins = {}
+
+        def stand_in(m):
+            if m is None:
+                return None
+            c = zeros(m, 1, bool) if isinstance(m, KerasTensor) else m
+            if isinstance(m, KerasTensor):
+                c.data[...] = True
+                stand_ins[id(c)] = m
+            return c
+
+        with no_grad():
+            masks = self.compute_mask(concrete_inputs, map_structure(stand_in, previous))
+        if masks is None:
+            return
+        flat_out = flatten(outputs)
+        for out, m in zip(flat_out, flatten(masks)):
+            if m is None or get_keras_mask(out) is not None:
+                continue
+            symbolic = stand_ins.get(id(m))
+            if symbolic is None:
+                dims = [None] + [None if i < len(out.shape) and out.shape[i] is None else int(d)
+                                 for i, d in enumerate(m.shape) if i > 0]
+                symbolic = KerasTensor(dims, "bool")
+            out._keras_mask = symbolic
 
     def compute_output_shape(self, input_shape):
         """Output shape for ``input_shape`` (batch axis as None); default: run ``call`` on one sample."""
@@ -498,9 +706,11 @@ class Layer(SavingHooks):
 
     def __call__(self, *args, **kwargs):
         if not args:
-            if "inputs" not in kwargs:
+            names = _call_names(type(self))
+            first = names[0] if names and names[0] in kwargs else "inputs"
+            if first not in kwargs:
                 raise TypeError(f"{type(self).__name__} layer {self.name!r} was called without inputs")
-            args = (kwargs.pop("inputs"),)
+            args = (kwargs.pop(first),)  # the first input by keyword: layer(logits=..., targets=...)
         inputs = args[0]
         if any_symbolic(inputs):
             return self._symbolic_call(inputs, args[1:], kwargs)
@@ -518,7 +728,7 @@ class Layer(SavingHooks):
             if type(self).compute_output_shape is Layer.compute_output_shape:
                 # no shape rule: build, then take the output shape from this call rather than a probe run
                 self._build_once(shapes)
-                out = self._invoke(x, args[1:], kwargs, training)
+                out = self._run(x, args[1:], kwargs, training)
                 self.output_shape = map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
                 return out
             self.build_from_shape(shapes)
@@ -526,7 +736,13 @@ class Layer(SavingHooks):
             real = self._checks_batch_shape
             self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)
                                    else _shapes_of(x))
-        return self._invoke(x, args[1:], kwargs, training)
+        return self._run(x, args[1:], kwargs, training)
+
+    def _run(self, x, args, kwargs, training):
+        """``_invoke``, with the mask rules only when a mask is involved (no cost otherwise)."""
+        if self._masks_involved(x, args, kwargs):
+            return self._call_with_masks(x, args, kwargs, training)
+        return self._invoke(x, args, kwargs, training)
 
     def _symbolic_call(self, inputs, args, kwargs):
         """Record this call in the graph: build for the symbolic shapes, infer the outputs."""
@@ -566,6 +782,8 @@ class Layer(SavingHooks):
                 exc.add_note(f"(while calling {type(self).__name__} layer {self.name!r} on symbolic inputs of shape "
                              f"{shapes})")
             raise
+        if self._masks_involved(inputs, args, kwargs):
+            self._symbolic_masks(inputs, args, kwargs, outputs)
         node = Node(self, inputs, outputs, static, extra)
         for i, t in enumerate(node.flat_outputs):
             t._node, t._index = node, i

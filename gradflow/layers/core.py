@@ -16,6 +16,8 @@ class Dense(WithActivation, Layer):
     On inputs of rank > 2 the leading axes are kept: Dense(16) maps (N, 20, 20, 3) -> (N, 20, 20, 16).
     """
 
+    supports_masking = True  # Keras: a mask passes through unchanged
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -79,6 +81,8 @@ class Dense(WithActivation, Layer):
 class Activation(WithActivation, Layer):
     """Applies an activation by name or callable: ``Activation('relu')``."""
 
+    supports_masking = True  # Keras: a mask passes through unchanged
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self._set_activation(activation)
@@ -95,6 +99,8 @@ class Activation(WithActivation, Layer):
 
 class Identity(Layer):
     """Returns its input unchanged (Keras 3: a placeholder, e.g. a model's head switched off)."""
+
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

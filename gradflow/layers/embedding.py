@@ -15,8 +15,8 @@ class Embedding(Layer):
     """``Embedding(input_dim, output_dim)``: ids of any shape ``(N, ...)`` -> ``(N, ..., output_dim)``.
 
     Float ids are cast to integers (Keras does the same); an id outside ``[0, input_dim)`` is a clear
-    error. ``mask_zero`` is accepted for Keras configs; gradflow layers do not consume masks yet.
-    The gradient reaches the table through a scatter-add over the ids.
+    error. ``mask_zero=True`` gives the output the mask ``ids != 0`` (``_keras_mask``), which the
+    layers after it honour as in Keras. The gradient reaches the table through a scatter-add over the ids.
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
@@ -31,6 +31,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = resolve(self, "embeddings_regularizer", regularizers.get,
                                               embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero  # Keras: only a mask-making Embedding passes masks on
         self._initial_weights = weights
 
     def build(self, input_shape) -> None:
@@ -55,6 +56,13 @@ class Embedding(Layer):
                 bad = low if low < 0 else high
                 raise ValueError(f"{describe(self)}: ids must be in [0, {self.input_dim}) (input_dim), got {bad}")
         return ops.getitem(self.embeddings, ids)
+
+    def compute_mask(self, inputs, mask=None):
+        """``ids != 0`` where ``mask_zero`` (Keras), else None."""
+        if not self.mask_zero:
+            return None
+        data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return Tensor._wrap(data != 0)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,

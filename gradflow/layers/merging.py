@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 
 from .. import ops
+from ..autograd.tensor import Tensor
 from ._args import describe
-from .base import Layer
+from .base import Layer, get_keras_mask, set_keras_mask
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot"]
@@ -31,10 +32,52 @@ def _broadcast(layer, shapes) -> tuple:
     return tuple(out)
 
 
+def _array(mask):
+    return mask.data if isinstance(mask, Tensor) else mask
+
+
 class _Merge(Layer):
-    """Elementwise merge of a list of tensors (the batch axis too, so shapes must agree)."""
+    """Elementwise merge of a list of tensors (the batch axis too, so shapes must agree). Masks
+    (Keras's base_merge): the output's mask is the OR of the inputs' masks, None if one has none."""
 
     min_inputs = 2
+    supports_masking = True
+    _mask_needs_input = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)) or not isinstance(inputs, (list, tuple)) or len(mask) != len(inputs):
+            raise ValueError(f"{describe(self)}: `inputs` and `mask` should be lists of the same length; got "
+                             f"mask={mask!r}")
+        if any(m is None for m in mask):
+            return None
+        out = _array(mask[0])
+        for m in mask[1:]:
+            out = out | _array(m)
+        return Tensor._wrap(out)
+
+    def _merge_or_masks(self, inputs):
+        """Keras's ``_apply_merge_op_and_or_mask`` (Maximum, Minimum): a masked entry takes the
+        other input's value, and the output's mask is the OR of the masks (None if one has none)."""
+        output = output_mask = None
+        for x in inputs:
+            mask = get_keras_mask(x)
+            if mask is not None:
+                mask = Tensor._wrap(x.xp.broadcast_to(_array(mask)[..., None], x.shape))
+            if output is None:
+                output, output_mask = x, mask
+                continue
+            if mask is not None:
+                x = ops.where(mask, x, output)
+            if output_mask is not None:
+                output = ops.where(output_mask, output, x)
+            output_mask = (Tensor._wrap(_array(output_mask) | _array(mask))
+                           if mask is not None and output_mask is not None else None)
+            output = self._merge(output, x)
+        if output_mask is not None:
+            set_keras_mask(output, Tensor._wrap(_array(output_mask).any(axis=-1)))
+        return output
 
     def _check_list(self, input_shape):
         if (not isinstance(input_shape, (list, tuple)) or not input_shape
@@ -91,11 +134,17 @@ class Maximum(_Merge):
 
     _merge = staticmethod(ops.maximum)
 
+    def call(self, inputs):
+        return self._merge_or_masks(inputs)
+
 
 class Minimum(_Merge):
     """Elementwise minimum of the inputs."""
 
     _merge = staticmethod(ops.minimum)
+
+    def call(self, inputs):
+        return self._merge_or_masks(inputs)
 
 
 class Concatenate(_Merge):
@@ -136,6 +185,27 @@ class Concatenate(_Merge):
 
     def call(self, inputs):
         return ops.concatenate(list(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the inputs' masks (all-True for an unmasked one), each widened to its input's
+        rank, joined along ``axis`` and reduced with ``any`` over the last axis."""
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)) or not isinstance(inputs, (list, tuple)) or len(mask) != len(inputs):
+            raise ValueError(f"{describe(self)}: `inputs` and `mask` should be lists of the same length; got "
+                             f"mask={mask!r}")
+        if all(m is None for m in mask):
+            return None
+        xp = inputs[0].xp
+        masks = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                masks.append(xp.ones(x.shape, dtype=bool))
+            elif _array(m).ndim < x.ndim:
+                masks.append(xp.broadcast_to(_array(m)[..., None], x.shape))
+            else:
+                masks.append(_array(m))
+        return Tensor._wrap(xp.concatenate(masks, axis=self.axis).any(axis=-1))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
@@ -203,6 +273,9 @@ class Dot(_Merge):
             b = b.transpose(0, 2, 1)
         y = ops.matmul(a, b)
         return y.reshape(self.compute_output_shape([inputs[0].shape, inputs[1].shape]))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

@@ -23,6 +23,7 @@ class BatchNormalization(Layer):
     statistics are those of the global batch (``ops.sync_batch_norm``), so training equals one
     process with the same global batch; alone it changes nothing.
     """
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -160,6 +161,7 @@ class LayerNormalization(Layer):
     deprecated option, reproduced as Keras computes it: ``x / sqrt(var + epsilon) * gamma`` (the
     uncentred input over the variance; no beta). Gamma and beta have the shape of the normalised axes.
     """
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
@@ -240,6 +242,7 @@ class GroupNormalization(Layer):
     """Normalise each sample over groups of channels (Keras 3): the ``axis`` channels split into
     ``groups`` groups, each normalised over its channels and every other non-batch axis, then
     ``gamma``/``beta`` per channel. ``groups=-1`` is one group per channel (instance norm)."""
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
@@ -315,6 +318,7 @@ class GroupNormalization(Layer):
 
 class UnitNormalization(Layer):
     """Scale each sample to unit L2 norm over ``axis`` (Keras 3: ``x / sqrt(max(sum(x^2), 1e-12))``)."""
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import ops
+from ..autograd.tensor import Tensor
 from ._args import check_rank, from_channels_last, padding_mode, positive_tuple, to_channels_last
 from ._args import data_format as check_data_format
 from .base import Layer, register_alias
@@ -174,9 +175,24 @@ class _GlobalPooling1D(_GlobalPooling2D):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """Mean over the steps: (N, steps, C) -> (N, C)."""
+    """Mean over the steps: (N, steps, C) -> (N, C); with a mask (Keras), the mean of the steps it
+    keeps. The output carries no mask."""
 
     _reduce = staticmethod(ops.mean)
+    supports_masking = True
+    _mask_needs_input = True
+
+    def call(self, x, training: bool = False, mask=None):
+        if mask is None:
+            return super().call(x, training)
+        data = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
+        keep = data.astype(bool)[:, :, None] if self.data_format == "channels_last" else data.astype(bool)[:, None]
+        keep = Tensor._wrap(keep.astype(x.dtype))
+        axis = self._axes()
+        return ops.sum(x * keep, axis=axis, keepdims=self.keepdims) / ops.sum(keep, axis=axis, keepdims=self.keepdims)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalMaxPooling1D(_GlobalPooling1D):

@@ -18,6 +18,7 @@ class Dropout(Layer):
     ``noise_shape`` (None entries take the input's size) shares one mask along axes of size 1;
     ``seed`` gives the layer its own generator, else gradflow.random's seeded one is used.
     """
+    supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -55,6 +55,7 @@ class KerasTensor(SymbolicTensor):
     """A symbolic tensor: shape (``None`` for unknown sizes), dtype, name and producing node."""
 
     __array_priority__ = 1000
+    _keras_mask = None  # the symbolic mask of this tensor (a KerasTensor), set where a layer makes one
 
     def __init__(self, shape, dtype="float32", name=None, node=None, index=0):
         self.shape = tuple(None if d is None else int(d) for d in shape)

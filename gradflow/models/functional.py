@@ -10,7 +10,7 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
-from ..layers.base import Layer, _is_shape, flatten_shapes
+from ..layers.base import Layer, _is_shape, flatten_shapes, set_keras_mask
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
 from .fusion import head_fusable, match_fusion, match_inference_fusion, plan_step
@@ -188,17 +188,29 @@ class Functional(Model):
                              f"got {len(flat)}")
         return flat
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
+        """Run the graph; ``mask`` (one per input, Keras) is attached to the inputs and followed
+        through every layer."""
         from ..layers.base import to_tensor  # noqa: PLC0415
 
         flat = [to_tensor(v, self._dtype()) for v in self._flat_inputs(inputs)]
-        return self._pack_outputs(self._make_forward()(flat, training))
+        masked = False
+        if mask is not None:
+            for x, m in zip(flat, flatten(mask)):
+                if m is not None:
+                    set_keras_mask(x, m)
+                    masked = True
+        return self._pack_outputs(self._make_forward(masked=masked)(flat, training))
 
-    def _make_forward(self, heads=frozenset()):
-        key = frozenset(heads)
+    def _make_forward(self, heads=frozenset(), masked=False):
+        """The planned forward pass; ``masked``: every layer call follows masks (the model's inputs
+        carry some), else only those the graph's symbolic masks reach."""
+        key = (frozenset(heads), masked) if masked else frozenset(heads)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = training_or_inference(_plan(self, key), _plan(self, key, inference=True))
+            key_heads = frozenset(heads)
+            plan = self._plans[key] = training_or_inference(_plan(self, key_heads, masked=masked),
+                                                            _plan(self, key_heads, inference=True, masked=masked))
         return plan
 
     def _head_layers(self) -> list:
@@ -419,10 +431,19 @@ class _Ref:
         self.slot = slot
 
 
-def _plan(model: Functional, heads: frozenset, inference: bool = False):
+def _node_masked(node) -> bool:
+    """Whether a mask reaches or leaves this call in the symbolic graph (its step then follows
+    Keras's mask rules; every other step runs as before, fused where it can)."""
+    return any(t._keras_mask is not None for t in node.flat_inputs) or any(
+        t._keras_mask is not None for t in node.flat_outputs)
+
+
+def _plan(model: Functional, heads: frozenset, inference: bool = False, masked: bool = False):
     """The forward function of ``model``: steps over integer slots, fusions applied (those of
-    inference with ``inference=True``: models.fusion)."""
+    inference with ``inference=True``: models.fusion). Calls that masks reach (all of them with
+    ``masked``) run through the layers' mask rules and are not fused."""
     slot = {}
+    with_masks = {id(n) for n in model._nodes if masked or _node_masked(n)}
 
     def slot_of(t):
         key = id(t)
@@ -447,7 +468,7 @@ def _plan(model: Functional, heads: frozenset, inference: bool = False):
         if id(t) in output_ids or len(users) != 1:
             return None
         nxt = users[0]
-        if nxt.arguments or len(nxt.flat_inputs) != 1 or id(nxt) in head_nodes:
+        if nxt.arguments or len(nxt.flat_inputs) != 1 or id(nxt) in head_nodes or id(nxt) in with_masks:
             return None
         return nxt
 
@@ -458,7 +479,8 @@ def _plan(model: Functional, heads: frozenset, inference: bool = False):
             continue
         layer = node.layer
         fused, count = {}, 0
-        if not node.arguments and id(node) not in head_nodes and len(node.flat_inputs) == 1:
+        if (not node.arguments and id(node) not in head_nodes and len(node.flat_inputs) == 1
+                and id(node) not in with_masks):
             chain = [node]
 
             def successor(k, chain=chain):
@@ -482,7 +504,9 @@ def _plan(model: Functional, heads: frozenset, inference: bool = False):
         if node.extra:
             extra = map_structure(lambda v: _Ref(slot_of(v)) if isinstance(v, KerasTensor) else v,
                                   [list(node.extra[0]), dict(node.extra[1])])
-        steps.append(_Step(_step_fn(layer, node, fused, id(node) in head_nodes), ins, outs, extra))
+        fn = (_masked_step_fn(layer, node, id(node) in head_nodes) if id(node) in with_masks else
+              _step_fn(layer, node, fused, id(node) in head_nodes))
+        steps.append(_Step(fn, ins, outs, extra))
     out_slots = [slot_of(t) for t in model.outputs]
     n_slots = len(slot)
 
@@ -514,6 +538,28 @@ def _plan(model: Functional, heads: frozenset, inference: bool = False):
 
     forward.steps = len(steps)  # fewer than the nodes where chains fused (tests read it)
     return forward
+
+
+def _masked_step_fn(layer, node, head: bool):
+    """A step that follows Keras's mask rules: masks passed to ``call``, output masks attached
+    (a head's logits carry the mask its activation's output would)."""
+    if head:
+        def head_step(x, training):
+            previous = getattr(x, "_keras_mask", None)
+            out = layer.call_pre_activation(x, training=training)
+            if previous is not None and layer.supports_masking:
+                layer._set_mask_metadata(x, out, previous)
+            return out
+
+        return head_step
+    static = dict(node.arguments)
+    fixed = static.get("training")
+
+    def masked_step(x, training, extra=None):
+        rest, kw = extra if extra is not None else ((), {})
+        return layer._call_with_masks(x, tuple(rest), {**static, **kw}, training if fixed is None else fixed)
+
+    return masked_step
 
 
 def _step_fn(layer, node, fused: dict, head: bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..layers.base import Layer, to_tensor
+from ..layers.base import Layer, set_keras_mask, to_tensor
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
 from .fusion import fused_layers, head_fusable, plan_step
@@ -194,14 +194,18 @@ class Sequential(Model):
     def output(self):
         return self.outputs[0] if self.outputs else super().output
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         """The planned chain (models.fusion's fused runs; the inference plan when not training and
-        no graph is recorded), as ``fit`` and ``predict`` run it."""
+        no graph is recorded), as ``fit`` and ``predict`` run it. ``mask`` (Keras) is attached to
+        the input and followed through every layer."""
         if not self._layers:
             return inputs
         x = inputs if isinstance(inputs, Tensor) else to_tensor(inputs, self._layers[0].dtype)
         if not self.built:
             self.build_from_shape((None,) + tuple(x.shape[1:]))
+        if mask is not None:
+            set_keras_mask(x, mask)
+            return self._make_forward(masked=True)([x], training)[0]
         return self._make_forward()([x], training)[0]
 
     def _dtype(self):
@@ -227,22 +231,35 @@ class Sequential(Model):
         last = self._layers[-1] if self._layers else None
         return [last if head_fusable(last) else None]
 
-    def _make_forward(self, heads=frozenset()):
+    def _make_forward(self, heads=frozenset(), masked=False):
         """The chain as one function; fused runs (models.fusion) and, for ``heads={0}``, the last
-        layer's logits."""
+        layer's logits. ``masked``: every layer follows masks (the input carries one)."""
         if not self._layers:
             raise ValueError(f"model {self.name!r} has no layers; add some before training or predicting")
         heads, ids = frozenset(heads), tuple(map(id, self._layers))
+        key = (heads, True) if masked else heads
         cache = self.__dict__.setdefault("_forward_cache", {})  # heads -> (the layers it was built for, forward)
-        hit = cache.get(heads)
+        hit = cache.get(key)
         if hit is not None and hit[0] == ids:
             return hit[1]
-        forward = self._build_forward(heads)
-        cache[heads] = (ids, forward)
+        forward = self._build_forward(heads, masked)
+        cache[key] = (ids, forward)
         return forward
 
-    def _build_forward(self, heads):
+    def _masked_layers(self, masked: bool) -> list:
+        """Per layer, whether a mask reaches or leaves it (the symbolic graph's masks), or all True."""
+        nodes = self._graph_nodes
+        if masked:
+            return [True] * len(self._layers)
+        if len(nodes) != len(self._layers):
+            return [False] * len(self._layers)
+        return [any(t._keras_mask is not None for t in n.flat_inputs + n.flat_outputs) for n in nodes]
+
+    def _build_forward(self, heads, masked=False):
         body = self._layers[:-1] if heads else self._layers
+        with_masks = self._masked_layers(masked)
+        if any(with_masks):  # masks: each layer through its mask rules where they reach it, nothing fused
+            return self._build_masked_forward(heads, with_masks)
         head = self._layers[-1].call_pre_activation if heads else None
 
         def chain(runners):
@@ -259,6 +276,26 @@ class Sequential(Model):
         plans = [[plan_step(layer, spec) for layer, spec in fused_layers(body, inference=inference)]
                  for inference in (False, True)]
         return training_or_inference(chain(plans[0]), chain(plans[1]))
+
+    def _build_masked_forward(self, heads, with_masks):
+        """The chain when masks flow through it (Keras's Sequential runs its layers' ``__call__``)."""
+        runners = []
+        for i, layer in enumerate(self._layers):
+            last = i == len(self._layers) - 1
+            if last and heads:
+                runners.append(_masked_head(layer))
+            elif with_masks[i]:
+                runners.append(lambda h, training, layer=layer: layer._call_with_masks(h, (), {}, training))
+            else:
+                runners.append(plan_step(layer, {}))
+
+        def forward(x, training):
+            h = x[0]
+            for f in runners:
+                h = f(h, training=training)
+            return [h]
+
+        return training_or_inference(forward, forward)
 
     # -- config -------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -298,3 +335,15 @@ class Sequential(Model):
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self._layers)} built={self.built}>"
+
+
+def _masked_head(layer):
+    """The last layer's logits (fused loss), carrying the mask its output would carry."""
+    def head(x, training):
+        previous = getattr(x, "_keras_mask", None)
+        out = layer.call_pre_activation(x, training=training)
+        if previous is not None and layer.supports_masking:
+            layer._set_mask_metadata(x, out, previous)
+        return out
+
+    return head

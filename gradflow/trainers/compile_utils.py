@@ -114,7 +114,30 @@ class CompiledLoss:
                 and (type(loss_obj)._mask is losses.Loss._mask or getattr(loss_obj, "ignore_class", None) is None))
 
     def reducer(self, fused: bool):
-        """``f(y_true, y_pred, sample_weight) -> scalar Tensor`` (the trainer applies loss weights)."""
+        """``f(y_true, y_pred, sample_weight) -> scalar Tensor`` (the trainer applies loss weights).
+        An output that carries a mask (``_keras_mask``) has it folded into the sample weights, as
+        Keras's ``Loss.__call__`` does."""
+        plain = self._plain_reducer(fused)
+        loss_obj = self.fused if fused else self.loss_obj
+        squeeze = self.kind == "sparse_categorical_crossentropy"
+
+        def masked(y, out, sw, mask):
+            if squeeze and y.ndim == out.ndim:
+                y = y.reshape(y.shape[:-1])
+            per = loss_obj.call(y, out)
+            keep = mask.data if isinstance(mask, Tensor) else mask
+            own = loss_obj._mask(y, out)  # ignore_class: Keras ANDs the loss's own mask in
+            if own is not None:
+                keep = keep & own
+            return losses.reduce_weighted_values(per, sw, keep, loss_obj.reduction)
+
+        def reduce(y, out, sw):
+            mask = getattr(out, "_keras_mask", None)
+            return plain(y, out, sw) if mask is None else masked(y, out, sw, mask)
+
+        return reduce
+
+    def _plain_reducer(self, fused: bool):
         loss_obj = self.fused if fused else self.loss_obj
         # sparse labels keep the caller's (N, 1) shape (metrics see it, as in Keras); the loss takes (N,)
         squeeze = self.kind == "sparse_categorical_crossentropy"
@@ -242,10 +265,34 @@ class CompiledMetrics:
         return [m.name for m in self.all]
 
     def update(self, y, pred, sw) -> None:
+        mask = getattr(pred, "_keras_mask", None)
+        if mask is not None:
+            self._update_masked(y, pred, sw, mask)
+            return
         for m in self.metrics:
             m.update_state(y, pred)
         for m in self.weighted:
             m.update_state(y, pred, sample_weight=sw)
+
+    def _update_masked(self, y, pred, sw, mask) -> None:
+        """Keras's ``MeanMetricWrapper.update_state``: the output's mask (as 0/1) multiplies the
+        sample weights; other metrics do not see it."""
+        keep = mask.data if isinstance(mask, Tensor) else mask
+        xp = array_module(keep)
+        float_mask = keep.astype(np.float32)
+        weighted = float_mask
+        if sw is not None:
+            w = xp.asarray(sw.data if isinstance(sw, Tensor) else sw).astype(np.float32)
+            if w.ndim < float_mask.ndim:
+                w = w.reshape(w.shape + (1,) * (float_mask.ndim - w.ndim))
+            weighted = w * float_mask
+        for m in self.metrics:
+            if isinstance(m, metrics_mod.MeanMetricWrapper):
+                m.update_state(y, pred, sample_weight=float_mask)
+            else:
+                m.update_state(y, pred)
+        for m in self.weighted:
+            m.update_state(y, pred, sample_weight=weighted if isinstance(m, metrics_mod.MeanMetricWrapper) else sw)
 
     def reset(self) -> None:
         for m in self.all:

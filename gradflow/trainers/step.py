@@ -147,11 +147,21 @@ def _scalar(v) -> float:
         return v
 
 
+def _keep_mask(pred: Tensor, logits: Tensor) -> Tensor:
+    """``pred`` carrying the mask of the logits it came from (metrics apply it, as in Keras)."""
+    mask = getattr(logits, "_keras_mask", None)
+    if mask is not None:
+        pred._keras_mask = mask
+    return pred
+
+
 def compiled_logs(model, acc: Accumulator) -> dict:
     """``{"loss": mean batch loss, **compiled metric results}``."""
     logs = {"loss": acc.result()}
     if model._compiled_metrics is not None:
         logs.update(model._compiled_metrics.results())
+    for m in model._sublayer_metrics():  # metrics layers update in call (Keras logs every model.metrics)
+        logs.update(to_logs({m.name: m.result()}))
     return logs
 
 
@@ -258,7 +268,7 @@ class StepPlan:
 
     def update_metrics(self, ys, outs, sws) -> None:
         if self.metrics is not None and ys is not None:
-            preds = [apply_activation(f, o) if f else o for f, o in zip(self.fused, outs)]
+            preds = [_keep_mask(apply_activation(f, o), o) if f else o for f, o in zip(self.fused, outs)]
             self.metrics.update(ys, preds, sws)
 
     def clear(self) -> None:

@@ -233,7 +233,7 @@ class Trainer:
             out.append(self._loss_tracker)
             if self._compiled_metrics is not None and self._compiled_metrics.all:
                 out.append(self._compiled_metrics)
-        for value in vars(self).values():
+        for value in list(vars(self).values()) + self._sublayer_metrics():  # sublayers' metrics: Keras 3
             if isinstance(value, metrics_mod.Metric) and value is not self._loss_tracker and value not in out:
                 out.append(value)
         return out
