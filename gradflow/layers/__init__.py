@@ -64,6 +64,7 @@ from .reshaping import Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSa
 from .rnn import GRU, LSTM, RNN, Bidirectional, ConvLSTM2D, SimpleRNN
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
+from .time_distributed import TimeDistributed
 
 __all__ = [
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -81,7 +82,7 @@ __all__ = [
     "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
     "Cropping2D", "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
-    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
 ]
 
