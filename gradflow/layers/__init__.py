@@ -62,8 +62,10 @@ from .pooling import (
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D, ZeroPadding2D
-from .rnn import GRU, LSTM, Bidirectional, ConvLSTM2D, SimpleRNN
+from .rnn import GRU, LSTM, RNN, Bidirectional, ConvLSTM2D, SimpleRNN
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
+from .time_distributed import TimeDistributed
 
 __all__ = [
     "Masking",
@@ -82,6 +84,7 @@ __all__ = [
     "MultiHeadAttention", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D", "ZeroPadding2D",
     "Cropping2D", "Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
+    "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
 ]
 

@@ -1,8 +1,10 @@
-"""Recurrent layers (Keras 3 layouts and gate orders): SimpleRNN, LSTM, GRU and Bidirectional.
+"""Recurrent layers (Keras 3): ``RNN`` (any cell over time), SimpleRNN, LSTM, GRU, Bidirectional, ConvLSTM2D.
 
-The input projection of every step is one matmul over ``(batch * steps, features)``; each step
-then adds ``h @ recurrent_kernel`` (the dispatched matmul kernel) and applies the gates, all
-recorded by autograd so backpropagation through time is the engine's reverse pass.
+``RNN`` steps its cell through time as Keras's ``backend.rnn`` does (masks, ``go_backwards``,
+``stateful``, ``return_state``); every step is recorded by autograd, so backpropagation through time is
+the engine's reverse pass. A plain LSTM/GRU (its own cell, default activations, no mask, no per-gate
+recurrent dropout) runs instead as one fused op over the sequence (``ops.lstm_sequence``/``gru_sequence``)
+after one input matmul over ``(batch * steps, features)``.
 
 Weights: SimpleRNN ``kernel [in, u]``, ``recurrent_kernel [u, u]``, ``bias [u]``; LSTM the same
 with ``4u`` columns in gate order i, f, c, o (``unit_forget_bias`` starts f's bias at 1); GRU
@@ -14,14 +16,17 @@ import numpy as np
 
 from .. import activations, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
+from ..backend import array_module, get_backend
 from ..random import generator
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from ._args import data_format as check_data_format
 from ._args import describe, padding_mode, positive_int, positive_tuple, resolve, unsupported
-from .base import Layer
+from .base import Layer, _is_shape, to_tensor
 from .convolutional import spatial_output
+from .rnn_cells import DropoutRNNCell, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, call_cell, zeros_state
+from .symbolic import flatten, map_structure, pack_as
 
-__all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D"]
+__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM2D"]
 
 
 def _rate(layer, name, value) -> float:
@@ -32,7 +37,7 @@ def _rate(layer, name, value) -> float:
 
 
 class _RNN(Layer):
-    """Shared machinery: arguments, masks for (recurrent) dropout, the time loop and the outputs."""
+    """ConvLSTM2D's machinery: arguments, masks for (recurrent) dropout, the time loop and the outputs."""
 
     _gates = 1  # blocks of ``units`` columns in the kernels
     _states = 1  # h (LSTM: h and c)
@@ -172,200 +177,521 @@ class _RNN(Layer):
                 "go_backwards": self.go_backwards, "stateful": False, "unroll": self.unroll}
 
 
-class SimpleRNN(_RNN):
-    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+def _is_nested(value) -> bool:
+    return isinstance(value, (list, tuple))
 
-    def __init__(self, units, activation="tanh", **kwargs):
-        kwargs.pop("recurrent_activation", None)
-        super().__init__(units, activation=activation, **kwargs)
 
-    def _step(self, xw, states, state_mask):
-        z = xw + self._recurrent(states[0], state_mask)
-        if self.use_bias:
-            z = z + self.bias
-        return [self.activation(z)]
+def _as_tensor(value, dtype) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return to_tensor(value, dtype)
+
+
+def _mask_array(mask):
+    """A ``(batch, time)`` boolean array from a mask given as a Tensor, array or list (the first of a
+    list of masks, as Keras)."""
+    if isinstance(mask, (list, tuple)) and mask and hasattr(mask[0], "shape"):
+        mask = mask[0]
+    data = mask.data if isinstance(mask, Tensor) else mask
+    xp = array_module(data) if hasattr(data, "shape") else get_backend().xp
+    return xp.asarray(data).astype(bool)
+
+
+def _select(cond, new, old):
+    """``new`` where the step is kept (``cond[b]``), else ``old`` (broadcast over the feature axes)."""
+    return ops.where(cond.reshape(cond.shape + (1,) * (len(new.shape) - 1)), new, old)
+
+
+class RNN(Layer):
+    """Runs a cell over the time axis (Keras 3's ``keras.layers.RNN``).
+
+    ``cell``: a cell (``call(inputs, states) -> (output, new_states)``, ``state_size``, optionally
+    ``output_size`` and ``get_initial_state``) or a list of cells (stacked with ``StackedRNNCells``).
+    ``mask`` (batch, time): masked steps carry the states and the previous output through unchanged
+    (zeros instead with ``zero_output_for_mask``). ``stateful=True`` keeps the final states as the next
+    call's initial states (``layer.states``; ``reset_state()`` zeroes them)."""
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        if not callable(getattr(cell, "call", None)):
+            raise ValueError(f"{type(self).__name__}: argument `cell` should have a `call` method, got {cell!r}")
+        if getattr(cell, "state_size", None) is None:
+            raise ValueError(f"{type(self).__name__}: the RNN cell should have a `state_size` attribute (an "
+                             f"integer or a list of integers, one per state), got {cell!r}")
+        activity_regularizer = kwargs.pop("activity_regularizer", None)
+        super().__init__(**kwargs)
+        unsupported(self, activity_regularizer=activity_regularizer)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.cell = cell
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
+        self.supports_masking = True
+        self.states = None
+        self._expected_batch_size = None
+        state_size = cell.state_size
+        if not isinstance(state_size, (list, tuple, int, np.integer)):
+            raise ValueError(f"{describe(self)}: state_size must be an integer or a list/tuple of integers (one "
+                             f"per state), got {state_size!r}")
+        self.single_state = isinstance(state_size, (int, np.integer))
+        self.state_size = [int(state_size)] if self.single_state else list(state_size)
+
+    def __getattr__(self, item):
+        """``layer.kernel`` and the cell's other weights, as before the cell existed."""
+        cell = self.__dict__.get("cell")
+        params = cell.__dict__.get("_params") if cell is not None else None
+        if params is not None and item in params:
+            return params[item]
+        return Layer.__getattr__(self, item)
+
+    # -- shapes and weights ------------------------------------------------------------------
+    def check_input_shape(self, input_shape) -> None:
+        if not _is_shape(input_shape) or len(input_shape) < 3:
+            raise ValueError(f"{describe(self)} expects inputs of rank 3 or more (batch, timesteps, features), got "
+                             f"shape {input_shape}")
+        if self.cell.__dict__.get("built") and isinstance(self.cell, Layer):
+            self.cell.check_input_shape((input_shape[0],) + tuple(input_shape[2:]))
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, length = sequences_shape[0], sequences_shape[1]
+        states = []
+        for size in self.state_size:
+            if isinstance(size, (list, tuple)):
+                states.append([(batch, s) for s in size])
+            else:
+                states.append((batch, size))
+        out_size = getattr(self.cell, "output_size", None)
+        if out_size is None:
+            out_size = self.state_size[0]
+        out = (batch, length, out_size) if self.return_sequences else (batch, out_size)
+        return [out, *states] if self.return_state else out
+
+    def compute_mask(self, inputs, mask):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None for _ in self.state_size]
+        return output_mask
+
+    def build(self, sequences_shape, initial_state_shape=None) -> None:
+        step_shape = (sequences_shape[0],) + tuple(sequences_shape[2:])
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            self.cell._build_once(step_shape)
+        if isinstance(self.cell, Layer):  # Keras's variable paths: <rnn>/<cell>/<weight>
+            for layer in self.cell._flatten_layers():
+                for key, p in layer._params.items():
+                    if p.name == f"{layer.name}/{key}":
+                        p.name = f"{self.name}/{layer.name}/{key}"
+        if self.stateful and sequences_shape[0] is not None:
+            if self.states is not None:
+                self.reset_state()
+            else:
+                self._create_state_variables(sequences_shape[0])
+
+    # -- states ------------------------------------------------------------------------------
+    def _create_state_variables(self, batch_size) -> None:
+        self.states = [_as_tensor(s, self.dtype).detach() for s in flatten(self.get_initial_state(batch_size))]
+        self._expected_batch_size = int(batch_size)
+
+    def get_initial_state(self, batch_size):
+        fn = getattr(self.cell, "get_initial_state", None)
+        if fn is None:
+            return [zeros_state(batch_size, d, self.dtype) for d in self.state_size]
+        state = fn(batch_size=batch_size)
+        return list(state) if _is_nested(state) else [state]
+
+    def reset_states(self) -> None:
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Zero the states of a stateful layer (Keras 3)."""
+        if self.states is not None:
+            self.states = [Tensor._wrap(s.xp.zeros_like(s.data)) for s in self.states]
+
+    # -- running -----------------------------------------------------------------------------
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if self.unroll and sequences.shape[1] is None:  # pragma: no cover - eager shapes are known
+            raise ValueError(f"{describe(self)}: cannot unroll an RNN whose time dimension is undefined")
+        batch = sequences.shape[0]
+        if initial_state is None:
+            if self.stateful:
+                if self.states is None:
+                    self._create_state_variables(batch)
+                initial_state = pack_as(self.get_initial_state(1), list(self.states))
+            else:
+                initial_state = self.get_initial_state(batch)
+        if self.stateful and self._expected_batch_size is not None and batch != self._expected_batch_size:
+            raise ValueError(f"{describe(self)}: if an RNN is stateful, the batch size of the input sequences must "
+                             f"be the same as the batch size of the initial state.\n- Expected batch size: "
+                             f"{self._expected_batch_size}\n- Received batch size: {batch}")
+        if not _is_nested(initial_state):
+            initial_state = [initial_state]
+        initial_state = map_structure(lambda s: _as_tensor(s, self.dtype), list(initial_state))
+        m = _mask_array(mask) if mask is not None else None
+        self._reset_dropout_masks(self.cell)
+        try:
+            result = self._fused_loop(sequences, initial_state, m, training)
+            if result is None:
+                result = self._loop(sequences, initial_state, m, training)
+        finally:
+            self._reset_dropout_masks(self.cell)
+        last, outputs, states = result
+        if self.stateful:
+            self.states = [s.detach() for s in flatten(states)]
+        out = outputs() if self.return_sequences else last
+        return [out, *states] if self.return_state else out
+
+    def _reset_dropout_masks(self, cell) -> None:
+        if isinstance(cell, DropoutRNNCell):
+            cell.reset_dropout_mask()
+            cell.reset_recurrent_dropout_mask()
+        if isinstance(cell, StackedRNNCells):
+            for c in cell.cells:
+                self._reset_dropout_masks(c)
+
+    def _fused_loop(self, sequences, initial_state, mask, training):
+        """``(last output, () -> all outputs, final states)`` from a fused op, or None (the step loop)."""
+        return None
+
+    def _loop(self, sequences, initial_state, mask, training):
+        """Keras's ``backend.rnn``: the cell at every step; masked steps keep the previous states and output."""
+        steps = sequences.shape[1]
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        states = initial_state
+        prev_out = None
+        outputs = []
+        for t in order:
+            out, new_states = call_cell(self.cell, sequences[:, t], states, training)
+            if not _is_nested(new_states):
+                new_states = [new_states]
+            if mask is not None:
+                keep = mask[:, t]
+                if prev_out is None or self.zero_output_for_mask:
+                    fallback = Tensor._wrap(out.xp.zeros(out.shape, dtype=out.dtype))
+                else:
+                    fallback = prev_out
+                out = _select(keep, out, fallback)
+                new_states = pack_as(new_states, [_select(keep, n, o) for n, o in
+                                                  zip(flatten(new_states), flatten(states))])
+            states, prev_out = new_states, out
+            if self.return_sequences:
+                outputs.append(out)
+        return prev_out, (lambda: ops.stack(outputs, axis=1)), list(states)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
+                "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask,
+                "cell": serialize_keras_object(self.cell)}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None) -> "RNN":
+        config = dict(config)
+        cell = deserialize_keras_object(config.pop("cell"), custom_objects=custom_objects)
+        return cls(cell, **config)
+
+
+_CELL_ARGS = ("units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+              "recurrent_initializer", "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
+              "bias_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
+              "recurrent_dropout")
+
+
+def _delegate(name):
+    return property(lambda self: getattr(self.cell, name), doc=f"The cell's ``{name}``.")
+
+
+class _CellRNN(RNN):
+    """LSTM, GRU and SimpleRNN: an RNN of their own cell (named ``<kind>_cell``, as Keras), whose
+    arguments they take and expose (``layer.units`` reads ``layer.cell.units``)."""
+
+    _cell_class: type = SimpleRNNCell
+    _cell_name = "simple_rnn_cell"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, unroll=False, use_cudnn="auto", zero_output_for_mask=False,
+                 **kwargs):
+        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in Layer._COMMON}
+        cell = self._cell_class(
+            units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+            name=self._cell_name, dtype=layer_kwargs.get("dtype"), trainable=layer_kwargs.get("trainable", True),
+            implementation=kwargs.pop("implementation", 2), **kwargs)
+        super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask,
+                         activity_regularizer=activity_regularizer, **layer_kwargs)
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"{describe(self)}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}")
+        self.use_cudnn = use_cudnn
+
+    def check_input_shape(self, input_shape) -> None:
+        if not _is_shape(input_shape) or len(input_shape) != 3:
+            raise ValueError(f"{describe(self)} expects inputs of rank 3 (batch, timesteps, features), got shape "
+                             f"{tuple(input_shape)}")
+        if input_shape[-1] is None:
+            raise ValueError(f"{describe(self)}: the feature dimension must be known, got {tuple(input_shape)}")
+        if self.cell.built and input_shape[-1] != self.cell.kernel.shape[0]:
+            raise ValueError(f"{describe(self)} was built for {self.cell.kernel.shape[0]} features, got "
+                             f"{input_shape[-1]} (input shape {tuple(input_shape)})")
+
+    def _fused_inputs(self, sequences, mask, training):
+        """The projected inputs ``x W (+ b)`` for a fused op, or None when the step loop must run
+        (a mask, another cell class, other activations, per-gate recurrent dropout)."""
+        cell = self.cell
+        if mask is not None or type(cell) is not self._cell_class or not cell._standard():
+            return None
+        if training and 0.0 < cell.recurrent_dropout < 1.0:
+            return None
+        n, steps, features = sequences.shape
+        x = sequences
+        if training and 0.0 < cell.dropout < 1.0:
+            dp = cell.get_dropout_mask(sequences[:, 0])
+            x = x * (dp[0] if isinstance(dp, list) else dp).reshape((n, 1, features))
+        return ops.matmul(x.reshape((n * steps, features)), cell.kernel).reshape((n, steps, -1))
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.pop("recurrent_activation")
+        del cfg["cell"]
+        cell_cfg = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_cfg.pop(key, None)
+        return {**cfg, **cell_cfg, "activity_regularizer": None}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None) -> "RNN":
+        return cls(**config)
+
+
+for _name in _CELL_ARGS + ("seed",):
+    setattr(_CellRNN, _name, _delegate(_name))
+
+
+class SimpleRNN(_CellRNN):
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)`` over a sequence."""
+
+    _cell_class = SimpleRNNCell
+    _cell_name = "simple_rnn_cell"
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("seed")  # Keras 3's SimpleRNN leaves it out of its config too
         return cfg
 
 
-class LSTM(_RNN):
-    """Long short-term memory: gates i, f, c, o; states ``[h, c]``."""
+class LSTM(_CellRNN):
+    """Long short-term memory over a sequence (``LSTMCell``): states ``[h, c]``. Without a mask and
+    with the default activations the whole pass is one fused op (``ops.lstm_sequence``)."""
 
-    _gates = 4
-    _states = 2
+    _cell_class = LSTMCell
+    _cell_name = "lstm_cell"
+
+    unit_forget_bias = _delegate("unit_forget_bias")
 
     def __init__(self, units, unit_forget_bias=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        super().__init__(units, unit_forget_bias=unit_forget_bias, **kwargs)
 
-    def _bias_init(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        base, u = self.bias_initializer, self.units
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
-        def init(shape, dtype=None):
-            values = np.asarray(base((u * 4,), dtype=dtype))
-            values = values.copy()
-            values[u:2 * u] = 1.0
-            return values
-
-        return init
-
-    def _fused_sequence(self, projected, states, state_mask):
-        if not self._standard():
+    def _fused_loop(self, sequences, initial_state, mask, training):
+        projected = self._fused_inputs(sequences, mask, training)
+        if projected is None:
             return None
-        u = self.units
-        xw = projected + self.bias if self.use_bias else projected
-        hc = ops.lstm_sequence(xw, self.recurrent_kernel, states[0], states[1], state_mask, self.go_backwards)
+        cell, u = self.cell, self.cell.units
+        xw = projected + cell.bias if cell.use_bias else projected
+        hc = ops.lstm_sequence(xw, cell.recurrent_kernel, initial_state[0], initial_state[1], None,
+                               self.go_backwards)
         last = hc[:, -1]
-        out = hc[:, :, :u] if self.return_sequences else last[:, :u]
-        return out, [last[:, :u], last[:, u:]]
-
-    def _step(self, xw, states, state_mask):
-        h, c = states
-        z = xw + self._recurrent(h, state_mask)
-        if self.use_bias:
-            z = z + self.bias
-        u = self.units
-        i = self.recurrent_activation(z[:, :u])
-        f = self.recurrent_activation(z[:, u:2 * u])
-        g = self.activation(z[:, 2 * u:3 * u])
-        o = self.recurrent_activation(z[:, 3 * u:])
-        c = f * c + i * g
-        return [o * self.activation(c), c]
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+        h = last[:, :u]
+        return h, (lambda: hc[:, :, :u]), [h, last[:, u:]]
 
 
-class GRU(_RNN):
-    """Gated recurrent unit: gates z (update), r (reset), h; ``reset_after=True`` applies the reset
-    gate after the recurrent matmul, with separate input and recurrent biases (Keras 3's default)."""
+class GRU(_CellRNN):
+    """Gated recurrent unit over a sequence (``GRUCell``). Without a mask, with ``reset_after=True``
+    and the default activations the whole pass is one fused op (``ops.gru_sequence``)."""
 
-    _gates = 3
+    _cell_class = GRUCell
+    _cell_name = "gru_cell"
+
+    reset_after = _delegate("reset_after")
 
     def __init__(self, units, reset_after=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.reset_after = bool(reset_after)
+        super().__init__(units, reset_after=reset_after, **kwargs)
 
-    def _bias_shape(self) -> tuple:
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
-    def _fused_sequence(self, projected, states, state_mask):
-        if not (self.reset_after and self._standard()):
+    def _fused_loop(self, sequences, initial_state, mask, training):
+        if not self.cell.reset_after:
             return None
-        xw = projected + self.bias[0] if self.use_bias else projected
-        hs = ops.gru_sequence(xw, self.recurrent_kernel, self.bias[1] if self.use_bias else None, states[0],
-                              state_mask, self.go_backwards)
+        projected = self._fused_inputs(sequences, mask, training)
+        if projected is None:
+            return None
+        cell = self.cell
+        xw = projected + cell.bias[0] if cell.use_bias else projected
+        hs = ops.gru_sequence(xw, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None,
+                              initial_state[0], None, self.go_backwards)
         last = hs[:, -1]
-        return (hs if self.return_sequences else last), [last]
-
-    def _step(self, xw, states, state_mask):
-        h = states[0]
-        u = self.units
-        if self.use_bias:
-            xw = xw + (self.bias[0] if self.reset_after else self.bias)
-        hr = h * state_mask if state_mask is not None else h
-        if self.reset_after:
-            rec = ops.matmul(hr, self.recurrent_kernel)
-            if self.use_bias:
-                rec = rec + self.bias[1]
-            z = self.recurrent_activation(xw[:, :u] + rec[:, :u])
-            r = self.recurrent_activation(xw[:, u:2 * u] + rec[:, u:2 * u])
-            hh = self.activation(xw[:, 2 * u:] + r * rec[:, 2 * u:])
-        else:
-            rec = ops.matmul(hr, self.recurrent_kernel[:, :2 * u])
-            z = self.recurrent_activation(xw[:, :u] + rec[:, :u])
-            r = self.recurrent_activation(xw[:, u:2 * u] + rec[:, u:2 * u])
-            hh = self.activation(xw[:, 2 * u:] + ops.matmul(r * hr, self.recurrent_kernel[:, 2 * u:]))
-        return [z * h + (1.0 - z) * hh]
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "reset_after": self.reset_after}
+        return last, (lambda: hs), [last]
 
 
 class Bidirectional(Layer):
-    """Runs ``layer`` forwards and a copy of it backwards over the sequence and merges the outputs
-    (``merge_mode`` 'concat' (default), 'sum', 'mul', 'ave' or None for a list). Weights: the
-    forward layer's, then the backward layer's (Keras's order)."""
+    """Runs a copy of ``layer`` forwards and another backwards over the sequence and merges their outputs
+    (``merge_mode`` 'concat' (default), 'sum', 'mul', 'ave' or None for a list). As Keras, both are
+    rebuilt from ``layer``'s config (named ``forward_<name>`` and ``backward_<name>``), masks reach both,
+    and with ``return_sequences`` masked steps output zeros. Weights: forward's, then backward's."""
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, _RNN):
-            raise ValueError(f"{describe(self)}: expects a SimpleRNN, LSTM or GRU layer, got {layer!r}")
+        if not isinstance(layer, Layer):
+            raise ValueError(f"{describe(self)}: expects a keras.layers.Layer instance (an RNN), got {layer!r}")
+        if backward_layer is not None and not isinstance(backward_layer, Layer):
+            raise ValueError(f"{describe(self)}: backward_layer must be a keras.layers.Layer instance, got "
+                             f"{backward_layer!r}")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
             raise ValueError(f"{describe(self)}: merge_mode must be 'concat', 'sum', 'mul', 'ave' or None, "
                              f"got {merge_mode!r}")
-        self.merge_mode = merge_mode
-        self.forward_layer = layer
+        self.forward_layer = self._copy(layer, "forward_", go_backwards=None)
         if backward_layer is None:
-            cfg = layer.get_config()
-            cfg.update(name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
-            backward_layer = type(layer).from_config(cfg)
+            backward_layer = self._copy(layer, "backward_", go_backwards=True)
         self.backward_layer = backward_layer
+        if self.forward_layer.go_backwards == self.backward_layer.go_backwards:
+            raise ValueError(f"{describe(self)}: forward layer and backward layer should have different "
+                             f"`go_backwards` values, got {self.forward_layer.go_backwards} for both")
+        for attr in ("stateful", "return_sequences", "return_state"):
+            a, b = getattr(self.forward_layer, attr, False), getattr(self.backward_layer, attr, False)
+            if a != b:
+                raise ValueError(f"{describe(self)}: forward layer and backward layer are expected to have the "
+                                 f"same value for attribute {attr!r}, got {a!r} and {b!r}")
+        for sub in (self.forward_layer, self.backward_layer):
+            if getattr(sub, "zero_output_for_mask", None) is not None:
+                sub.zero_output_for_mask = sub.return_sequences
+        self.merge_mode = merge_mode
+        self.stateful = getattr(layer, "stateful", False)
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        self.supports_masking = True
         self._initial_weights = weights
+
+    @staticmethod
+    def _copy(layer, prefix, go_backwards):
+        cfg = layer.get_config()
+        name = layer.name[len(prefix):] if layer.name.startswith(prefix) else layer.name
+        cfg["name"] = f"{prefix}{name}"
+        if go_backwards is not None:
+            cfg["go_backwards"] = go_backwards
+        copy = type(layer).from_config(cfg)
+        if hasattr(layer, "use_cudnn"):
+            copy.use_cudnn = layer.use_cudnn
+        return copy
 
     def check_input_shape(self, input_shape) -> None:
         self.forward_layer.check_input_shape(input_shape)
 
-    def build(self, input_shape) -> None:
-        self.forward_layer.build_from_shape(input_shape)
-        self.backward_layer.build_from_shape(input_shape)
+    def build(self, sequences_shape, initial_state_shape=None) -> None:
+        for sub in (self.forward_layer, self.backward_layer):
+            if not sub.built:
+                sub._build_once(sequences_shape)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
 
-    def compute_output_shape(self, input_shape):
-        out = self.forward_layer.compute_output_shape(input_shape)
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        out = self.forward_layer.compute_output_shape(sequences_shape)
         states = []
         if self.return_state:
-            out, states = out[0], out[1:]
-            states = states + states
+            out, states = out[0], list(out[1:])
         if self.merge_mode == "concat":
             out = tuple(out[:-1]) + (None if out[-1] is None else 2 * out[-1],)
         elif self.merge_mode is None:
-            out = [out, out]
+            out = [tuple(out), tuple(out)]
+        if self.return_state:
+            return (out if isinstance(out, list) else [tuple(out)]) + states + states
+        return out
+
+    def compute_mask(self, inputs, mask):
+        if isinstance(mask, list):
+            mask = mask[0]
+        if self.return_sequences:
+            output_mask = [mask, mask] if not self.merge_mode else mask
+        else:
+            output_mask = [None, None] if not self.merge_mode else None
+        if self.return_state and self.states is not None:
+            state_mask = [None for _ in self.states]
+            return (output_mask if isinstance(output_mask, list) else [output_mask]) + state_mask * 2
+        return output_mask
+
+    @property
+    def states(self):
+        fwd, bwd = getattr(self.forward_layer, "states", None), getattr(self.backward_layer, "states", None)
+        if fwd and bwd:
+            return tuple(list(fwd) + list(bwd))
+        return None
+
+    def reset_states(self) -> None:
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        kwargs = {"training": training}
+        if mask is not None:
+            kwargs["mask"] = mask
+        fwd_state = bwd_state = None
+        if initial_state is not None:
+            half = len(initial_state) // 2
+            fwd_state, bwd_state = list(initial_state[:half]), list(initial_state[half:])
+        y = self.forward_layer(sequences, initial_state=fwd_state, **kwargs)
+        y_rev = self.backward_layer(sequences, initial_state=bwd_state, **kwargs)
+        states = []
+        if self.return_state:
+            states = list(y[1:]) + list(y_rev[1:])
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = y_rev[:, ::-1]
+        if self.merge_mode == "concat":
+            out = ops.concatenate([y, y_rev], axis=-1)
+        elif self.merge_mode == "sum":
+            out = y + y_rev
+        elif self.merge_mode == "mul":
+            out = y * y_rev
+        elif self.merge_mode == "ave":
+            out = (y + y_rev) * 0.5
+        else:
+            out = [y, y_rev]
         if self.return_state:
             return (out if isinstance(out, list) else [out]) + states
         return out
 
-    def call(self, inputs, training=None):
-        fwd = self.forward_layer.call(inputs, training=training)
-        bwd = self.backward_layer.call(inputs, training=training)
-        f_states = b_states = []
-        if self.return_state:
-            fwd, f_states = fwd[0], fwd[1:]
-            bwd, b_states = bwd[0], bwd[1:]
-        if self.return_sequences:
-            bwd = bwd[:, ::-1]
-        if self.merge_mode == "concat":
-            out = ops.concatenate([fwd, bwd], axis=-1)
-        elif self.merge_mode == "sum":
-            out = fwd + bwd
-        elif self.merge_mode == "mul":
-            out = fwd * bwd
-        elif self.merge_mode == "ave":
-            out = (fwd + bwd) * 0.5
-        else:
-            out = [fwd, bwd]
-        if self.return_state:
-            return (out if isinstance(out, list) else [out]) + list(f_states) + list(b_states)
-        return out
-
     def get_config(self) -> dict:
-        return {**super().get_config(), "layer": serialize_keras_object(self.forward_layer),
-                "merge_mode": self.merge_mode, "backward_layer": serialize_keras_object(self.backward_layer)}
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": serialize_keras_object(self.forward_layer),
+                "backward_layer": serialize_keras_object(self.backward_layer)}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Bidirectional":
+    def from_config(cls, config: dict, custom_objects=None) -> "Bidirectional":
         config = dict(config)
-        config["layer"] = deserialize_keras_object(config["layer"])
+        config["layer"] = deserialize_keras_object(config["layer"], custom_objects=custom_objects)
         if config.get("backward_layer") is not None:
-            config["backward_layer"] = deserialize_keras_object(config["backward_layer"])
+            config["backward_layer"] = deserialize_keras_object(config["backward_layer"],
+                                                                custom_objects=custom_objects)
         return cls(**config)
 
 
@@ -391,7 +717,7 @@ class ConvLSTM2D(_RNN):
             raise ValueError(f"{describe(self)}: only data_format='channels_last' is supported")
         self.unit_forget_bias = bool(unit_forget_bias)
 
-    _bias_init = LSTM._bias_init
+    _bias_init = LSTMCell._bias_init
 
     def check_input_shape(self, input_shape) -> None:
         if len(input_shape) != 5 or input_shape[-1] is None:
