@@ -1,12 +1,16 @@
 """Saving: model files (zip of config + safetensors, never pickle) and Keras-style object registration."""
-from .api import load_model, save_model  # noqa: F401 - .keras files in Keras 3's format, others gradflow's
+from .api import (  # noqa: F401 - .keras/.weights.h5 files in Keras 3's format, others gradflow's
+    load_model,
+    load_weights,
+    save_model,
+    save_weights,
+)
+from .layer_hooks import SavingHooks  # noqa: F401 - the hooks every Layer has
 from .saving_lib import (  # noqa: F401
     FORMAT,
     FORMAT_VERSION,
     ModelFileError,
     atomic_write,
-    load_weights,
-    save_weights,
     weights_from_bytes,
     weights_to_bytes,
 )

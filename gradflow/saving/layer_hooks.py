@@ -91,7 +91,7 @@ class SavingHooks:
         if not config or getattr(self, "built", False):
             return
         if "input_shape" in config:
-            self.build_from_shape(_as_shape(config["input_shape"]))
+            self._build_once(_as_shape(config["input_shape"]))  # build, mark built, record the shape
         elif "shapes_dict" in config:
             shapes = {k: _as_shape(v) for k, v in config["shapes_dict"].items()}
             self.build(**shapes)

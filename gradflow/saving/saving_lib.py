@@ -7,22 +7,30 @@
 * ``model.weights.safetensors``: every weight, keyed by its name (``dense/kernel``), with the
   model's weight order in the metadata;
 * ``optimizer.safetensors``: the optimizer state (moments, iteration count), so training
-  resumes exactly.
+  resumes exactly;
+* ``hooks.safetensors`` and ``assets/...`` (only when the model has layers of the user's that define
+  Keras's ``save_own_variables`` / ``save_assets`` hooks): what those hooks stored, keyed by the
+  layer's Keras path (``<path>/vars/<key>``, ``assets/<path>/<file>``), handed back to
+  ``load_own_variables`` / ``load_assets`` on load.
 
-``model.save_weights(path)`` writes the weights alone as plain safetensors, whatever the name.
+``model.save_weights(path)`` writes the weights alone as plain safetensors (any name but
+``*.weights.h5``, which gets Keras 3's h5 layout: see :mod:`.api`); plain safetensors carry no
+hook state.
 Writes go to a temporary file in the same directory, are fsync'ed and then renamed over the
 target, so a crash mid-write leaves the previous file intact; the target keeps its permission
 bits, and temporary files of earlier killed saves of it are removed. Loads check everything (zip
-integrity, JSON, every name/shape/dtype, the optimizer state) before touching a model; any
-problem raises :class:`ModelFileError` (a ``ValueError``) naming the file, the member and the
-limit, and the model stays as it was. Only registered layer classes, and optimizers/losses/metrics
-by registered name, are ever instantiated from a file.
+integrity, JSON, every name/shape/dtype, the optimizer state) before touching a model (a load
+hook that fails puts every weight back); any problem raises :class:`ModelFileError` (a
+``ValueError``) naming the file, the member and the limit, and the model stays as it was. Only
+registered layer classes, and optimizers/losses/metrics by registered name, are ever
+instantiated from a file.
 
-Reading is bounded by what the model needs: the zip's directory is checked first (only the three
-members above, sizes within their limits, nothing else inflated), safetensors headers are checked
-against their member's size before any tensor is read, the model is rebuilt under a budget of the
-values its file stores (a config claiming larger layers is refused before their weights exist),
-and its shapes are compared with the stored ones before the tensor data is read.
+Reading is bounded by what the model needs: the zip's directory is checked first (only the
+members above, asset names that stay inside their folder, sizes within their limits, nothing else
+inflated), safetensors headers are checked against their member's size before any tensor is
+read, the model is rebuilt under a budget of the values its file stores (a config claiming larger
+layers is refused before their weights exist), and its shapes are compared with the stored ones
+before the tensor data is read.
 """
 from __future__ import annotations
 
