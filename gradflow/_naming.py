@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-__all__ = ["snake_case", "unique_name", "clear_session"]
+__all__ = ["snake_case", "unique_name", "clear_session", "next_uid"]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -24,6 +24,12 @@ def unique_name(base: str) -> str:
     n = _name_counts[base]
     _name_counts[base] += 1
     return base if n == 0 else f"{base}_{n}"
+
+
+def next_uid(prefix: str) -> int:
+    """The counter of ``prefix`` after one more use (``keras.backend.get_uid``: 1 the first time)."""
+    _name_counts[prefix] += 1
+    return _name_counts[prefix]
 
 
 def clear_session() -> None:

@@ -14,8 +14,26 @@ import sys
 import types
 from collections.abc import Mapping
 
+from .backend import (  # noqa: F401 - keras.config's names for the backend's settings
+    backend,
+    epsilon,
+    floatx,
+    image_data_format,
+    set_backend,
+    set_epsilon,
+    set_floatx,
+    set_image_data_format,
+)
+
 __all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "check_finite", "VALID_KERNELS",
-           "KERNEL_OPS"]
+           "KERNEL_OPS",
+           # keras.config's names
+           "backend", "set_backend", "floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format",
+           "set_image_data_format", "enable_unsafe_deserialization", "enable_interactive_logging",
+           "disable_interactive_logging", "is_interactive_logging_enabled", "enable_traceback_filtering",
+           "disable_traceback_filtering", "is_traceback_filtering_enabled", "enable_flash_attention",
+           "disable_flash_attention", "is_flash_attention_enabled", "is_nnx_enabled", "max_epochs", "set_max_epochs",
+           "max_steps_per_epoch", "set_max_steps_per_epoch"]
 
 VALID_KERNELS = ("auto", "numpy", "numba", "cuda", "vendor", "reference")
 #: the hot-path ops whose implementation can be chosen (gradflow.dispatch.HOT_OPS)
@@ -103,5 +121,101 @@ autotune: bool = _env_switch("GRADFLOW_AUTOTUNE")
 #: the first step, and ``fit`` stops at a batch whose loss is not finite without applying its update.
 #: ``False`` trains on regardless, as Keras does (``GRADFLOW_CHECK_FINITE=0`` at import)
 check_finite: bool = _env_switch("GRADFLOW_CHECK_FINITE")
+
+
+
+# -- keras.config's switches ----------------------------------------------------------------------
+def _env_int(name: str):
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+_UNSAFE_DESERIALIZATION = [False]
+_INTERACTIVE_LOGGING = [True]
+_TRACEBACK_FILTERING = [True]
+_FLASH_ATTENTION: list[bool | None] = [None]
+_MAX_EPOCHS = [_env_int("KERAS_MAX_EPOCHS")]
+_MAX_STEPS_PER_EPOCH = [_env_int("KERAS_MAX_STEPS_PER_EPOCH")]
+
+
+def enable_unsafe_deserialization() -> None:
+    """Keras's switch for loading code (lambdas) from files. gradflow never runs code read from a file,
+    whatever this says: a saved Lambda names a registered function instead."""
+    _UNSAFE_DESERIALIZATION[0] = True
+
+
+def enable_interactive_logging() -> None:
+    """Progress bars and ``summary()`` print to stdout (the default)."""
+    _INTERACTIVE_LOGGING[0] = True
+
+
+def disable_interactive_logging() -> None:
+    """Progress output goes to the ``gradflow`` logger at INFO level instead of stdout (Keras: absl logging)."""
+    _INTERACTIVE_LOGGING[0] = False
+
+
+def is_interactive_logging_enabled() -> bool:
+    return _INTERACTIVE_LOGGING[0]
+
+
+def enable_traceback_filtering() -> None:
+    """Kept for Keras scripts: gradflow shows whole tracebacks (it has no internal frames to hide)."""
+    _TRACEBACK_FILTERING[0] = True
+
+
+def disable_traceback_filtering() -> None:
+    _TRACEBACK_FILTERING[0] = False
+
+
+def is_traceback_filtering_enabled() -> bool:
+    return _TRACEBACK_FILTERING[0]
+
+
+def enable_flash_attention() -> None:
+    """Back to the automatic choice (None), as Keras; gradflow's attention has one implementation, whose results
+    are the same either way."""
+    _FLASH_ATTENTION[0] = None
+
+
+def disable_flash_attention() -> None:
+    _FLASH_ATTENTION[0] = False
+
+
+def is_flash_attention_enabled():
+    """None (the default: automatic, also after enable_flash_attention) or False (disable_flash_attention)."""
+    return _FLASH_ATTENTION[0]
+
+
+def is_nnx_enabled() -> bool:
+    """Flax NNX integration is a JAX backend feature: always False."""
+    return False
+
+
+def _limit(value, name: str):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
+    return value
+
+
+def max_epochs():
+    """The cap on ``epochs`` of every ``fit`` (None: none), from set_max_epochs or ``KERAS_MAX_EPOCHS``."""
+    return _MAX_EPOCHS[0]
+
+
+def set_max_epochs(max_epochs) -> None:
+    """Cap the epochs of every ``fit`` call (for quick debugging runs); None removes the cap."""
+    _MAX_EPOCHS[0] = _limit(max_epochs, "max_epochs")
+
+
+def max_steps_per_epoch():
+    """The cap on the steps of each epoch of fit/evaluate/predict (None: none), from set_max_steps_per_epoch
+    or ``KERAS_MAX_STEPS_PER_EPOCH``."""
+    return _MAX_STEPS_PER_EPOCH[0]
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch) -> None:
+    """Cap the steps of each epoch of fit/evaluate/predict; None removes the cap."""
+    _MAX_STEPS_PER_EPOCH[0] = _limit(max_steps_per_epoch, "max_steps_per_epoch")
+
 
 sys.modules[__name__].__class__ = _Settings

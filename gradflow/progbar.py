@@ -10,9 +10,12 @@ values are asked for lazily (a callable), only when a line is drawn, so a GPU sy
 """
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
+
+from . import config
 
 __all__ = ["Progbar", "format_value", "format_logs", "is_interactive"]
 
@@ -150,6 +153,10 @@ class Progbar:
         return f" {green}{_TODO}{_RULE * (self.width - done)}{_RESET}"
 
     def _write(self, text: str) -> None:
+        if not config.is_interactive_logging_enabled():  # keras.config.disable_interactive_logging
+            if text.strip():
+                logging.getLogger("gradflow").info(text.strip("\r\n"))
+            return
         stream = self.stream
         stream.write(text)
         stream.flush()

@@ -28,7 +28,7 @@ def test_report_counts_names_and_cases(real_keras, capsys):
     assert "JaxLayer" not in rows[0].names and "Dense" in rows[0].present
 
 
-@pytest.mark.parametrize("namespace", ["constraints", "optimizers.schedules", "optimizers", "activations", "tree"])
+@pytest.mark.parametrize("namespace", ["constraints", "optimizers.schedules", "optimizers", "activations", "tree", "config", "backend"])
 def test_namespace_cases_pass(real_keras, namespace):
     cov = _coverage()
     import gradflow

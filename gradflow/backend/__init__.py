@@ -17,13 +17,15 @@ import numpy as np
 
 from .base import Backend, BackendUnavailableError
 from .cupy_backend import CupyBackend, cupy_status
+from .keras_api import get_uid, is_float_dtype, is_int_dtype, is_keras_tensor, result_type, standardize_dtype
 from .numpy_backend import NumpyBackend, ReferenceBackend
 
 __all__ = [
     "Backend", "BackendUnavailableError", "VALID_BACKENDS", "get_backend", "set_backend",
     "use_backend", "backend_for", "array_module", "device_of", "is_cupy_array",
     "memory_stats", "free_memory", "epsilon", "set_epsilon", "floatx", "set_floatx", "image_data_format",
-    "set_image_data_format", "clear_session", "backend",
+    "set_image_data_format", "clear_session", "backend", "standardize_dtype", "result_type", "is_float_dtype",
+    "is_int_dtype", "is_keras_tensor", "get_uid",
 ]
 
 _EPSILON = [1e-7]

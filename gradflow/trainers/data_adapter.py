@@ -404,6 +404,10 @@ class BatchStream:
     def __init__(self, source, steps=None, steps_name: str = "steps_per_epoch"):
         if steps is not None:
             steps = check_batch_size(steps, steps_name)
+        cap = config.max_steps_per_epoch()  # keras.config.set_max_steps_per_epoch
+        if cap and (steps is None or cap < steps):
+            warnings.warn(f"Limiting {steps_name} to {cap}", stacklevel=3)
+            steps = cap
         self.source = source
         self.steps = steps
         self._it = None

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 
+from .. import config as gf_config
 from .. import metrics as metrics_mod
 from .. import optimizers
 from .._threads import owned_cpu_threads, training_threads
@@ -521,6 +523,9 @@ class Trainer:
         verbose = resolve_verbose(verbose)
         batch_size = da.check_batch_size(batch_size)
         epochs = _check_int(epochs, "epochs")
+        if gf_config.max_epochs() and gf_config.max_epochs() < epochs:  # keras.config.set_max_epochs
+            warnings.warn(f"Limiting epochs to {gf_config.max_epochs()}", stacklevel=2)
+            epochs = gf_config.max_epochs()
         initial_epoch = _check_int(initial_epoch, "initial_epoch")
         if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) or \
                 not 0.0 <= float(validation_split) < 1.0:
