@@ -212,6 +212,9 @@ class Layer(SavingHooks):
     supports_masking = False
     #: ``compute_mask`` gives None when no mask comes in (merge layers, pooling): calls without masks skip it
     _mask_needs_input = False
+    #: warn when a mask comes in and this layer drops it (Keras's layers do; its ops, such as the
+    #: arithmetic on symbolic tensors, are Operations that drop masks silently)
+    _mask_warning = True
     _COMMON = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim")
 
     def __init_subclass__(cls, **kwargs):
@@ -526,6 +529,8 @@ class Layer(SavingHooks):
                 set_keras_mask(tensor, mask)
 
     def _warn_mask_dropped(self) -> None:
+        if not self._mask_warning:
+            return
         warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with a mask "
                       f"attached to it. However, this layer does not support masking and will therefore destroy "
                       f"the mask information. Downstream layers will not see the mask.", stacklevel=3)
@@ -616,8 +621,9 @@ class Layer(SavingHooks):
         xp = get_backend().xp
         unknown = any(d is None for s in shapes + extra_shapes for d in s[1:])
 
-        def zeros(shape, dtype, fill):
-            return Tensor(xp.zeros(tuple(fill if d is None else d for d in shape), dtype=dtype))
+        def zeros(shape, dtype, fill):  # (masks, boolean, are all True: every step kept)
+            make = xp.ones if np.dtype(dtype).kind == "b" else xp.zeros
+            return Tensor(make(tuple(fill if d is None else d for d in shape), dtype=dtype))
 
         runs = []
         for fill in ((1, 2) if unknown else (1,)):
@@ -640,7 +646,14 @@ class Layer(SavingHooks):
                 dims[0] = None
             for other in flat_runs[1:]:
                 dims = [None if (d is None or d != o) else d for d, o in zip(dims, other[i].shape)]
-            return KerasTensor(dims, t.dtype)
+            out = KerasTensor(dims, t.dtype)
+            mask = getattr(t, "_keras_mask", None)
+            if mask is not None:  # the call returned a masked tensor (e.g. a sublayer's): so will real calls
+                out._keras_mask = KerasTensor([None if k >= len(dims) or dims[k] is None else s
+                                               for k, s in enumerate(mask.shape)], "bool")
+                if batch_unknown and out._keras_mask.shape:
+                    out._keras_mask.shape = (None,) + out._keras_mask.shape[1:]
+            return out
 
         return pack_as(runs[0], [spec(i, t) for i, t in enumerate(flat_runs[0])])
 
@@ -769,7 +782,7 @@ class Layer(SavingHooks):
                 self.check_input_shape(shapes)
                 self.input_shape = shapes
             if "training" in static or no_rule or extra:
-                outputs = self._probe_outputs(shapes, static, extra, dtypes)
+                outputs = self._probe_outputs(shapes, static, self._probe_masks(inputs, args, kwargs, extra), dtypes)
                 self.output_shape = map_structure(lambda kt: kt.shape, outputs)
             else:
                 out_shape = self.compute_output_shape(shapes)
@@ -789,6 +802,20 @@ class Layer(SavingHooks):
             t._node, t._index = node, i
         self._inbound_nodes.append(node)
         return outputs
+
+    def _probe_masks(self, inputs, args, kwargs, extra):
+        """``extra`` plus the symbolic masks ``call`` would be given (a probe run of ``call`` then
+        sees a mask where a real call does: Keras's symbolic calls pass them too)."""
+        if not self._masks_involved(inputs, args, kwargs):
+            return extra
+        filled = dict(kwargs)
+        self._populate_masks(inputs, args, filled)
+        masks = {k: v for k, v in filled.items()
+                 if k not in kwargs and any(isinstance(m, KerasTensor) for m in flatten(v))}
+        if not masks:
+            return extra
+        rest, tensor_kwargs = extra or ((), {})
+        return tuple(rest), {**tensor_kwargs, **masks}
 
     def _output_dtype(self, flat_inputs) -> str:
         return self.dtype.name if self.dtype.kind == "f" else (flat_inputs[0].dtype if flat_inputs else self.dtype.name)

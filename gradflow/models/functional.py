@@ -431,11 +431,30 @@ class _Ref:
         self.slot = slot
 
 
-def _node_masked(node) -> bool:
-    """Whether a mask reaches or leaves this call in the symbolic graph (its step then follows
-    Keras's mask rules; every other step runs as before, fused where it can)."""
-    return any(t._keras_mask is not None for t in node.flat_inputs) or any(
-        t._keras_mask is not None for t in node.flat_outputs)
+def model_has_masks(layer) -> bool:
+    """Whether ``layer`` is a graph model (Functional or Sequential) that masks reach inside."""
+    nodes = getattr(layer, "_nodes", None)
+    if nodes is None:
+        nodes = getattr(layer, "_graph_nodes", None) or ()
+    return any(t._keras_mask is not None for n in nodes for t in n.flat_inputs + n.flat_outputs)
+
+
+def masked_nodes(nodes, everything: bool = False) -> set:
+    """The ids of the calls masks may reach at run time: where the symbolic graph has a mask, and
+    downstream of a nested model that masks reach inside (its outputs carry masks at run time,
+    though Keras gives its symbolic outputs none); all of them with ``everything``."""
+    out, maybe = set(), set()
+    for node in nodes:
+        layer = node.layer
+        incoming = everything or any(t._keras_mask is not None or id(t) in maybe for t in node.flat_inputs)
+        is_model = hasattr(layer, "_make_forward")
+        emits = is_model and model_has_masks(layer)
+        if incoming or emits or any(t._keras_mask is not None for t in node.flat_outputs):
+            out.add(id(node))
+        for t in node.flat_outputs:
+            if t._keras_mask is not None or emits or (incoming and (is_model or layer.supports_masking)):
+                maybe.add(id(t))
+    return out
 
 
 def _plan(model: Functional, heads: frozenset, inference: bool = False, masked: bool = False):
@@ -443,7 +462,7 @@ def _plan(model: Functional, heads: frozenset, inference: bool = False, masked: 
     inference with ``inference=True``: models.fusion). Calls that masks reach (all of them with
     ``masked``) run through the layers' mask rules and are not fused."""
     slot = {}
-    with_masks = {id(n) for n in model._nodes if masked or _node_masked(n)}
+    with_masks = masked_nodes(model._nodes, masked)
 
     def slot_of(t):
         key = id(t)

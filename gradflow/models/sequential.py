@@ -13,6 +13,7 @@ from ..autograd.tensor import Tensor
 from ..layers.base import Layer, set_keras_mask, to_tensor
 from ..layers.input_layer import InputLayer
 from ..layers.symbolic import KerasTensor
+from .functional import masked_nodes
 from .fusion import fused_layers, head_fusable, plan_step
 from .model import Model
 from .plan import training_or_inference
@@ -253,7 +254,8 @@ class Sequential(Model):
             return [True] * len(self._layers)
         if len(nodes) != len(self._layers):
             return [False] * len(self._layers)
-        return [any(t._keras_mask is not None for t in n.flat_inputs + n.flat_outputs) for n in nodes]
+        ids = masked_nodes(nodes)
+        return [id(n) in ids for n in nodes]
 
     def _build_forward(self, heads, masked=False):
         body = self._layers[:-1] if heads else self._layers

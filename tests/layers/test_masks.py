@@ -361,3 +361,72 @@ def test_build_by_hand_marks_built():
         layer.build((None, 2))
         assert layer.built
     np.testing.assert_allclose(OwnBuild()(np.ones((1, 2), "float32")).numpy(), [[1.0, 1.0]])
+
+
+def _nested(k, variant):
+    inp = k.Input((None,), dtype="int32")
+    if variant == "sequential":
+        h = k.Sequential([k.Input((None,), dtype="int32"), _emb(k), k.layers.Dense(3)])(inp)
+    elif variant == "functional":
+        i2 = k.Input((None,), dtype="int32")
+        h = k.Model(i2, k.layers.Dense(3)(_emb(k)(i2)))(inp)
+    else:
+        class Wrap(k.layers.Layer):
+            """A layer whose call returns a sublayer's masked output (no compute_mask of its own)."""
+
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.emb = _emb(k)
+
+            def call(self, x):
+                return self.emb(x)
+
+        h = Wrap()(inp)
+    return k.Model(inp, k.layers.GlobalAveragePooling1D()(h))
+
+
+@pytest.mark.parametrize("variant", ["sequential", "functional", "custom_layer"])
+def test_masks_made_inside_nested_models_and_layers(real_keras, variant):
+    """Masks made inside a nested model or a custom layer reach the layers after it at run time, as
+    in Keras (whose symbolic outputs of a nested model carry none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k_model, g_model = _nested(real_keras, variant), _nested(gf, variant)
+        g_model.set_weights(k_model.get_weights())
+        want = _np(k_model(IDS))
+        np.testing.assert_allclose(g_model(IDS).numpy(), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g_model.predict(IDS, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def _guide_model(k):
+    """The custom layers of keras-io's "Understanding masking & padding" guide."""
+    class TemporalSoftmax(k.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs, mask=None):
+            assert mask is not None
+            m = k.ops.expand_dims(k.ops.cast(mask, "float32"), -1)
+            e = k.ops.exp(inputs) * m
+            return e / k.ops.sum(e * m, axis=-1, keepdims=True)
+
+    class TemporalSplit(k.layers.Layer):
+        def call(self, inputs):
+            return [inputs[:, :3], inputs[:, 3:]]
+
+        def compute_mask(self, inputs, mask=None):
+            return None if mask is None else [mask[:, :3], mask[:, 3:]]
+
+    inputs = k.Input(shape=(STEPS,), dtype="int32")
+    first, _ = TemporalSplit()(_emb(k)(inputs))
+    return k.Model(inputs, TemporalSoftmax()(k.layers.Dense(1)(first)))
+
+
+def test_masking_guide_custom_layers(real_keras):
+    """A layer whose call needs its mask gets it in the symbolic call too; a compute_mask of its own
+    splits the mask as it splits the data."""
+    k_model, g_model = _guide_model(real_keras), _guide_model(gf)
+    g_model.set_weights(k_model.get_weights())
+    np.testing.assert_allclose(g_model(IDS).numpy(), _np(k_model(IDS)), rtol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(_mask(g_model(IDS)), _mask(k_model(IDS)))
