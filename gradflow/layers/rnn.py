@@ -445,11 +445,11 @@ class _CellRNN(RNN):
             raise ValueError(f"{describe(self)} was built for {self.cell.kernel.shape[0]} features, got "
                              f"{input_shape[-1]} (input shape {tuple(input_shape)})")
 
-    def _fused_inputs(self, sequences, mask, training):
-        """The projected inputs ``x W (+ b)`` for a fused op, or None when the step loop must run
-        (a mask, another cell class, other activations, per-gate recurrent dropout)."""
+    def _fused_inputs(self, sequences, training):
+        """The projected inputs ``x W`` for a fused op, or None when the step loop must run (another
+        cell class, other activations, per-gate recurrent dropout)."""
         cell = self.cell
-        if mask is not None or type(cell) is not self._cell_class or not cell._standard():
+        if type(cell) is not self._cell_class or not cell._standard():
             return None
         if training and 0.0 < cell.recurrent_dropout < 1.0:
             return None
@@ -459,6 +459,21 @@ class _CellRNN(RNN):
             dp = cell.get_dropout_mask(sequences[:, 0])
             x = x * (dp[0] if isinstance(dp, list) else dp).reshape((n, 1, features))
         return ops.matmul(x.reshape((n * steps, features)), cell.kernel).reshape((n, steps, -1))
+
+    def _fused_outputs(self, h, mask):
+        """``(last output, () -> all outputs)`` from the states ``h`` (batch, T, u) a fused op carried
+        through a mask: as Keras's loop, a masked step repeats the previous output (zeros before the
+        first kept step) or, with ``zero_output_for_mask``, outputs zeros."""
+        if mask is None:
+            return h[:, -1], (lambda: h)
+        keep = mask[:, ::-1] if self.go_backwards else mask  # processing order
+        if not self.zero_output_for_mask:
+            keep = array_module(keep).cumsum(keep, axis=1) > 0
+        zeros = Tensor._wrap(h.xp.zeros((), dtype=h.dtype))
+        if not self.return_sequences:
+            return ops.where(keep[:, -1:], h[:, -1], zeros), None
+        out = ops.where(keep[:, :, None], h, zeros)
+        return out[:, -1], (lambda: out)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
@@ -508,16 +523,18 @@ class LSTM(_CellRNN):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def _fused_loop(self, sequences, initial_state, mask, training):
-        projected = self._fused_inputs(sequences, mask, training)
+        projected = self._fused_inputs(sequences, training)
         if projected is None:
             return None
         cell, u = self.cell, self.cell.units
         xw = projected + cell.bias if cell.use_bias else projected
         hc = ops.lstm_sequence(xw, cell.recurrent_kernel, initial_state[0], initial_state[1], None,
-                               self.go_backwards)
+                               self.go_backwards, mask)
         last = hc[:, -1]
-        h = last[:, :u]
-        return h, (lambda: hc[:, :, :u]), [h, last[:, u:]]
+        if mask is None:
+            return last[:, :u], (lambda: hc[:, :, :u]), [last[:, :u], last[:, u:]]
+        out_last, outputs = self._fused_outputs(hc[:, :, :u] if self.return_sequences else hc[:, -1:, :u], mask)
+        return out_last, outputs, [last[:, :u], last[:, u:]]
 
 
 class GRU(_CellRNN):
@@ -538,15 +555,18 @@ class GRU(_CellRNN):
     def _fused_loop(self, sequences, initial_state, mask, training):
         if not self.cell.reset_after:
             return None
-        projected = self._fused_inputs(sequences, mask, training)
+        projected = self._fused_inputs(sequences, training)
         if projected is None:
             return None
         cell = self.cell
         xw = projected + cell.bias[0] if cell.use_bias else projected
         hs = ops.gru_sequence(xw, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None,
-                              initial_state[0], None, self.go_backwards)
+                              initial_state[0], None, self.go_backwards, mask)
         last = hs[:, -1]
-        return last, (lambda: hs), [last]
+        if mask is None:
+            return last, (lambda: hs), [last]
+        out_last, outputs = self._fused_outputs(hs if self.return_sequences else hs[:, -1:], mask)
+        return out_last, outputs, [last]
 
 
 class Bidirectional(Layer):

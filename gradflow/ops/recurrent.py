@@ -12,6 +12,8 @@ gradient as one matmul over all steps at the end. The input projection ``x W + b
 
 ``mask`` is the recurrent-dropout mask applied to ``h`` before ``h @ U`` (or None); ``reverse``
 processes the steps last to first (``go_backwards``), outputs in processing order as Keras.
+``step_mask`` (batch, T) booleans in input order (or None): at a masked step the states carry
+through unchanged (Keras's ``mask``); the layer derives its masked outputs from the carried states.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def _steps(T, reverse):
 
 class LSTMSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, h0, c0, mask, reverse):
+    def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None):
         xp = array_module(xw)
         N, T, four_u = xw.shape
         u = four_u // 4
@@ -49,18 +51,23 @@ class LSTMSequence(Function):
             i, f, o = _sigmoid(xp, z[:, :u]), _sigmoid(xp, z[:, u:2 * u]), _sigmoid(xp, z[:, 3 * u:])
             g = xp.tanh(z[:, 2 * u:3 * u])
             cs_prev[s], hms[s] = c, hm
-            c = f * c + i * g
-            tc = xp.tanh(c)
-            h = o * tc
+            c_new = f * c + i * g
+            tc = xp.tanh(c_new)
+            h_new = o * tc
+            if step_mask is not None:
+                keep = step_mask[:, t:t + 1]
+                h, c = xp.where(keep, h_new, h), xp.where(keep, c_new, c)
+            else:
+                h, c = h_new, c_new
             gates[s, :, :u], gates[s, :, u:2 * u], gates[s, :, 2 * u:3 * u], gates[s, :, 3 * u:] = i, f, g, o
             tcs[s] = tc
             out[:, s, :u], out[:, s, u:] = h, c
-        ctx.saved = (gates, tcs, hms, cs_prev, U, mask, reverse)
+        ctx.saved = (gates, tcs, hms, cs_prev, U, mask, reverse, step_mask)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        gates, tcs, hms, cs_prev, U, mask, reverse = ctx.saved
+        gates, tcs, hms, cs_prev, U, mask, reverse, step_mask = ctx.saved
         xp = array_module(grad)
         T, N, four_u = gates.shape
         u = four_u // 4
@@ -75,7 +82,13 @@ class LSTMSequence(Function):
             i, f, g, o = (gates[s, :, k * u:(k + 1) * u] for k in range(4))
             tc = tcs[s]
             dh = grad[:, s, :u] + dh_next
-            dc = grad[:, s, u:] + dc_next + dh * o * (1.0 - tc * tc)
+            dc = grad[:, s, u:] + dc_next
+            dh_carry = dc_carry = None
+            if step_mask is not None:  # a masked step passes the gradient straight to the previous states
+                keep = step_mask[:, order[s]:order[s] + 1]
+                dh_carry, dc_carry = xp.where(keep, 0, dh), xp.where(keep, 0, dc)
+                dh, dc = xp.where(keep, dh, 0), xp.where(keep, dc, 0)
+            dc = dc + dh * o * (1.0 - tc * tc)
             dz = dzs[s]
             dz[:, :u] = dc * g * i * (1.0 - i)
             dz[:, u:2 * u] = dc * cs_prev[s] * f * (1.0 - f)
@@ -85,13 +98,15 @@ class LSTMSequence(Function):
             dhm = mm(dz, Ut)
             dh_next = dhm * mask if mask is not None else dhm
             dc_next = dc * f
+            if dh_carry is not None:
+                dh_next, dc_next = dh_next + dh_carry, dc_next + dc_carry
         dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), dzs.reshape(T * N, four_u))
-        return dxw, dU, dh_next, dc_next, None, None
+        return dxw, dU, dh_next, dc_next, None, None, None
 
 
 class GRUSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, b_rec, h0, mask, reverse):
+    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None):
         xp = array_module(xw)
         N, T, three_u = xw.shape
         u = three_u // 3
@@ -111,16 +126,17 @@ class GRUSequence(Function):
             r = _sigmoid(xp, x_t[:, u:2 * u] + rec[:, u:2 * u])
             hh = xp.tanh(x_t[:, 2 * u:] + r * rec[:, 2 * u:])
             hs_prev[s], hms[s] = h, hm
-            h = z * h + (1.0 - z) * hh
+            h_new = z * h + (1.0 - z) * hh
+            h = xp.where(step_mask[:, t:t + 1], h_new, h) if step_mask is not None else h_new
             saved[s, :, :u], saved[s, :, u:2 * u], saved[s, :, 2 * u:3 * u], saved[s, :, 3 * u:] = z, r, hh, \
                 rec[:, 2 * u:]
             out[:, s] = h
-        ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None)
+        ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None, step_mask)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        saved, hms, hs_prev, U, mask, reverse, has_b = ctx.saved
+        saved, hms, hs_prev, U, mask, reverse, has_b, step_mask = ctx.saved
         xp = array_module(grad)
         T, N, four_u = saved.shape
         u = four_u // 4
@@ -133,6 +149,10 @@ class GRUSequence(Function):
         for s in range(T - 1, -1, -1):
             z, r, hh, rec_h = (saved[s, :, k * u:(k + 1) * u] for k in range(4))
             dh = grad[:, s] + dh_next
+            dh_carry = None
+            if step_mask is not None:  # a masked step passes the gradient straight to the previous state
+                keep = step_mask[:, order[s]:order[s] + 1]
+                dh_carry, dh = xp.where(keep, 0, dh), xp.where(keep, dh, 0)
             dz = dh * (hs_prev[s] - hh) * z * (1.0 - z)
             da_h = dh * (1.0 - z) * (1.0 - hh * hh)
             da_r = da_h * rec_h * r * (1.0 - r)
@@ -142,15 +162,24 @@ class GRUSequence(Function):
             drec[:, :u], drec[:, u:2 * u], drec[:, 2 * u:] = dz, da_r, da_h * r
             dhm = mm(drec, Ut)
             dh_next = dh * z + (dhm * mask if mask is not None else dhm)
+            if dh_carry is not None:
+                dh_next = dh_next + dh_carry
         flat = drecs.reshape(T * N, 3 * u)
         dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), flat)
         db = flat.sum(axis=0) if has_b else None
-        return dxw, dU, db, dh_next, None, None
+        return dxw, dU, db, dh_next, None, None, None
 
 
-def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False):
-    return LSTMSequence.apply(xw, U, h0, c0, mask, reverse)
+def _bool_mask(step_mask):
+    if step_mask is None:
+        return None
+    data = getattr(step_mask, "data", step_mask)
+    return array_module(data).asarray(data).astype(bool)
 
 
-def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False):
-    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse)
+def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False, step_mask=None):
+    return LSTMSequence.apply(xw, U, h0, c0, mask, reverse, _bool_mask(step_mask))
+
+
+def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None):
+    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask))

@@ -186,14 +186,49 @@ def test_compute_mask_follows_keras():
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU"])
-def test_fused_path_equals_step_loop(name):
-    """The fused op (no mask) and the per-step loop (an all-true mask) agree, outputs and gradients."""
-    layer = getattr(L, name)(3, return_sequences=True, return_state=True, go_backwards=True)
-    x = _x((2, 5, 4))
-    fused_out, fused_grads = run_gf(layer, x)
-    step_out, step_grads = run_gf(layer, x, {"mask": np.ones((2, 5), bool)})
-    for a, b in zip(fused_out + fused_grads, step_out + step_grads):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("kwargs", [
+    {"return_sequences": True, "return_state": True, "go_backwards": True},
+    {"return_state": True},
+    {"return_sequences": True, "zero_output_for_mask": True, "go_backwards": True},
+])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_path_equals_step_loop(name, kwargs, masked):
+    """The fused ops (LSTM/GRU) and Keras's step loop (RNN of the same cell) agree on outputs, states
+    and gradients, with and without a mask (left and right padding, a fully masked row)."""
+    fused = getattr(L, name)(3, **kwargs)
+    loop = L.RNN(getattr(L, name + "Cell")(3), **kwargs)
+    x = _x((4, 5, 2))
+    fused(x)
+    loop(x)
+    loop.set_weights(fused.get_weights())
+    call = {"mask": _mask(4, 5, [5, 3, 0, 0]) | _mask(4, 5, [0, 0, 2, 0], left=True)} if masked else {}
+    h0 = {"initial_state": [_x((4, 3), seed=4)] * (2 if name == "LSTM" else 1)}
+    for extra in ({}, h0):
+        f_out, f_grads = run_gf(fused, x, {**call, **extra})
+        l_out, l_grads = run_gf(loop, x, {**call, **extra})
+        for a, b in zip(f_out + f_grads, l_out + l_grads):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lstm_sequence", "gru_sequence"])
+def test_fused_ops_with_step_mask_gradcheck(name):
+    rng = np.random.default_rng(1)
+    n, t, u = 2, 4, 3
+    k = 4 if name == "lstm_sequence" else 3
+    arrays = [rng.normal(size=(n, t, k * u)), rng.normal(size=(u, k * u)) * 0.5, rng.normal(size=(n, u))]
+    step_mask = np.array([[True, False, True, False], [False, True, True, True]])
+    if name == "lstm_sequence":
+        arrays.append(rng.normal(size=(n, u)))
+
+        def fn(xw, U, h0, c0):
+            return gf.ops.lstm_sequence(xw, U, h0, c0, None, True, step_mask)
+    else:
+        arrays.insert(2, rng.normal(size=(k * u,)))
+
+        def fn(xw, U, b, h0):
+            return gf.ops.gru_sequence(xw, U, b, h0, None, False, step_mask)
+    with gf.use_backend("reference"):
+        assert gf.gradcheck(fn, arrays)
 
 
 # -- Bidirectional -----------------------------------------------------------------------------
