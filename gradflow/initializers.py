@@ -85,19 +85,27 @@ class Initializer:
 
 
 class _Seeded(Initializer):
-    """An initializer that draws random numbers: the global generator, or its own ``seed``."""
+    """An initializer that draws random numbers: the global generator, or its own ``seed`` (an
+    int: the same values at every call; a ``keras.random.SeedGenerator``: a new draw per call)."""
 
     def __init__(self, seed=None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise ValueError(f"{type(self).__name__}: seed must be an int or None, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        if isinstance(seed, dict):  # a SeedGenerator's config, as Keras saves it
+            seed = _seed_generator_class().from_config(seed.get("config", {}))
+        if seed is not None and not isinstance(seed, _seed_generator_class()) and (
+                isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError("`seed` argument should be an instance of `keras.random.SeedGenerator()` or an integer. "
+                             f"Received: seed={seed}")
+        self.seed = int(seed) if isinstance(seed, (int, np.integer)) else seed
 
     def _rng(self):
         """The backend's seeded generator, or a fresh one from ``seed`` (NumPy's or CuPy's: both
         have the ``standard_normal`` and ``random`` used below)."""
         if self.seed is None:
             return _backend().generator()
-        return _backend().xp.random.default_rng(self.seed)
+        if isinstance(self.seed, int):
+            return _backend().xp.random.default_rng(self.seed)
+        pair = [int(v) & 0xFFFFFFFFFFFFFFFF for v in self.seed.next().numpy()]
+        return _backend().xp.random.default_rng(int(np.random.SeedSequence(pair).generate_state(1, np.uint64)[0]))
 
     def _normal(self, rng, shape):
         return rng.standard_normal(size=shape, dtype=np.float64)
@@ -115,7 +123,20 @@ class _Seeded(Initializer):
         return z
 
     def get_config(self) -> dict:
-        return {"seed": self.seed}
+        return {"seed": _seed_config(self.seed)}
+
+
+def _seed_generator_class() -> type:
+    """``gradflow.random.SeedGenerator`` (registered there: random sits above this module)."""
+    return registered("random")["SeedGenerator"]  # type: ignore[return-value]
+
+
+def _seed_config(seed):
+    """An int or None as is; a SeedGenerator as Keras serializes it."""
+    if seed is None or isinstance(seed, int):
+        return seed
+    return {"module": "keras.random", "class_name": "SeedGenerator", "config": seed.get_config(),
+            "registered_name": None}
 
 
 class Zeros(Initializer):
@@ -244,7 +265,7 @@ class _Preset(VarianceScaling):
         super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self) -> dict:
-        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {"seed": _seed_config(self.seed), "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 class GlorotUniform(_Preset):

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend as _backend
 from ._naming import snake_case, unique_name
+from ._registry import register
 from .autograd.tensor import Tensor
 from .ops import zeros_like
 from .variables import Variable
@@ -67,6 +68,9 @@ class SeedGenerator:
 def _int32(v: int) -> int:
     """``v``'s low 32 bits as a signed int (Keras's int32 seed rule)."""
     return ((v & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+
+
+register("random", "SeedGenerator", SeedGenerator)  # initializers take one as their seed
 
 
 def make_default_seed() -> int:

@@ -143,3 +143,33 @@ def test_dropout_and_shuffle():
     (s * s).sum().backward()  # differentiable, like Keras's gather
     np.testing.assert_allclose(t.grad.numpy(), 2 * t.numpy())
     np.testing.assert_array_equal(np.sort(R.shuffle(np.arange(50), seed=4).numpy()), np.arange(50))
+
+
+def _seeded_layer(k):
+    class Noisy(k.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = k.random.SeedGenerator(3)
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(2,), initializer="ones", name="w")
+
+        def call(self, x):
+            return x * self.w + k.random.normal((2,), seed=self.seed_generator)
+
+    return Noisy(name="noisy")
+
+
+def test_layers_count_seed_state_in_variables_not_weights(real_keras, tmp_path):
+    counts = []
+    for k in (real_keras, gf):
+        layer = _seeded_layer(k)
+        model = k.Sequential([k.Input((2,)), layer])
+        counts.append((len(model.weights), len(model.variables), len(model.non_trainable_variables),
+                       len(model.trainable_variables), len(layer.variables)))
+    assert counts[0] == counts[1] == (1, 2, 1, 1, 2)
+    state = model.variables[-1]
+    assert state.name == "seed_generator_state" and state.dtype == np.int32
+    before = int(state.numpy()[1])
+    model(np.ones((1, 2), dtype="float32"))  # a draw advances the generator's state
+    assert state.numpy()[1] == before + 1

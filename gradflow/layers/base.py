@@ -22,6 +22,7 @@ from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..metrics import Metric
 from ..ops import to_device
+from ..random import SeedGenerator
 from ..saving.layer_hooks import SavingHooks
 from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
@@ -386,9 +387,21 @@ class Layer(SavingHooks):
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
-    variables = property(lambda self: self.weights)
     trainable_variables = property(lambda self: self.trainable_weights)
-    non_trainable_variables = property(lambda self: self.non_trainable_weights)
+
+    @property
+    def variables(self) -> list:
+        """``weights`` plus the state of the SeedGenerators the layers hold (Keras 3: in
+        ``variables`` and ``non_trainable_variables``, never in ``weights`` or saved files)."""
+        return self.weights + self._seed_states()
+
+    @property
+    def non_trainable_variables(self) -> list:
+        return self.non_trainable_weights + self._seed_states()
+
+    def _seed_states(self) -> list:
+        return [value.state for layer in self._flatten_layers() for value in vars(layer).values()
+                if isinstance(value, SeedGenerator)]
 
     @property
     def trainable(self) -> bool:
