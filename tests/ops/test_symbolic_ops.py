@@ -302,3 +302,34 @@ def test_keras_tensor_methods_follow_keras(real_keras):
         got, want = eval(expr, {"x": x, "np": np}), eval(expr, {"x": k, "np": np})
         assert (got.shape, got.dtype) == (tuple(want.shape), want.dtype), expr
         assert got._node is not None
+
+
+# -- conv and pooling: every rank and data format, against Keras ------------------------------------
+def _conv_cases():
+    rng = np.random.default_rng(3)
+    cases = []
+    for rank in (1, 2, 3):
+        x = rng.normal(size=(2, *(7,) * rank, 3)).astype(np.float32)
+        w = rng.normal(size=(*(3,) * rank, 3, 4)).astype(np.float32)
+        for fmt in ("channels_last", "channels_first"):
+            xf = np.moveaxis(x, -1, 1).copy() if fmt == "channels_first" else x
+            cases.append(("conv", (xf, w), {"strides": 2, "padding": "same", "data_format": fmt}))
+            cases.append(("conv", (xf, w), {"dilation_rate": 2 if rank == 1 else 1, "data_format": fmt}))
+            for op in ("max_pool", "average_pool"):
+                cases.append((op, (xf, 2), {"data_format": fmt}))
+                cases.append((op, (xf, 3), {"strides": 2, "padding": "same", "data_format": fmt}))
+    return cases
+
+
+CONV_CASES = _conv_cases()
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONV_CASES)])
+def test_conv_and_pooling_every_rank_and_format_equal_keras(case, real_keras):
+    name, args, kwargs = case
+    got = _gradflow(name)(*args, **kwargs)
+    want = real_keras.ops.convert_to_numpy(getattr(real_keras.ops, name)(*args, **kwargs))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-4)
+    sym = _gradflow(name)(KerasTensor((None, *args[0].shape[1:])), *args[1:], **kwargs)
+    assert sym.shape == (None, *want.shape[1:])
