@@ -333,3 +333,43 @@ def test_conv_and_pooling_every_rank_and_format_equal_keras(case, real_keras):
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-4)
     sym = _gradflow(name)(KerasTensor((None, *args[0].shape[1:])), *args[1:], **kwargs)
     assert sym.shape == (None, *want.shape[1:])
+
+
+# -- image.resize: Keras's methods and options, differentiable --------------------------------------
+def _resize_cases():
+    rng = np.random.default_rng(5)
+    img = rng.uniform(0, 255, size=(2, 9, 12, 3)).astype(np.float32)
+    cases = []
+    for method in ("bilinear", "nearest", "bicubic"):
+        for size in ((4, 5), (13, 17), (9, 6)):
+            for antialias in (False, True):
+                cases.append((img, size, {"interpolation": method, "antialias": antialias}))
+    cases += [(img, (6, 6), {"crop_to_aspect_ratio": True}), (img, (6, 6), {"pad_to_aspect_ratio": True,
+                                                                            "fill_value": 2.0}),
+              (np.moveaxis(img, -1, 1).copy(), (5, 7), {"data_format": "channels_first", "interpolation": "bicubic"}),
+              (img[0], (4, 20), {}), (img.astype(np.uint8), (5, 7), {"interpolation": "bicubic"}),
+              (img.astype(np.uint8), (20, 7), {})]
+    return cases
+
+
+RESIZE_CASES = _resize_cases()
+
+
+@pytest.mark.parametrize("case", RESIZE_CASES, ids=[f"resize-{i}" for i in range(len(RESIZE_CASES))])
+def test_image_resize_equals_keras(case, real_keras):
+    images, size, kwargs = case
+    got = ops.image.resize(images, size, **kwargs)
+    want = real_keras.ops.convert_to_numpy(real_keras.ops.image.resize(images, size, **kwargs))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy().astype(np.float64), want, rtol=1e-4, atol=2e-3 if want.dtype == np.float32
+                               else 1)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
+def test_image_resize_is_differentiable(interpolation):
+    x = gf.Tensor(np.random.default_rng(1).normal(size=(1, 5, 6, 2)), dtype=np.float64, requires_grad=True)
+    for antialias in (False, True):
+        assert gradcheck(lambda t: ops.image.resize(t, (3, 8), interpolation=interpolation, antialias=antialias),
+                         (x,))
+    y = ops.image.resize(gf.Tensor(np.ones((1, 4, 4, 1), np.float32), requires_grad=True), (8, 8))
+    assert y.requires_grad and y.dtype == np.float32
