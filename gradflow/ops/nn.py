@@ -17,6 +17,7 @@ from . import elementwise, keras_names
 from ._kernel import kernel
 from .elementwise import relu
 from .keras_names import convert_to_tensor
+from .shape import pad as keras_pad
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
@@ -37,34 +38,110 @@ def __getattr__(name):
     raise AttributeError(f"module 'gradflow.ops.nn' has no attribute {name!r}")
 
 
-# -- Keras's ops.conv / ops.max_pool ... spellings ------------------------------------------
+# -- Keras's ops.conv / ops.max_pool ... spellings: ranks 3, 4 and 5, either data format ----------
+def _tuple(value, n: int, name: str) -> tuple:
+    out = (int(value),) * n if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+    if len(out) != n:
+        raise ValueError(f"{name} must be an int or {n} ints, got {value!r}")
+    return out
+
+
+def _format(data_format, where: str) -> bool:
+    """True for channels-first (Keras's ``data_format``; None means channels-last)."""
+    fmt = "channels_last" if data_format is None else str(data_format).lower()
+    if fmt not in ("channels_last", "channels_first"):
+        raise ValueError(f"{where}: data_format must be 'channels_last' or 'channels_first', got {data_format!r}")
+    return fmt == "channels_first"
+
+
+def _to_last(x, first: bool):
+    return x.transpose((0, *range(2, x.ndim), 1)) if first else x
+
+
+def _to_first(y, first: bool):
+    return y.transpose((0, y.ndim - 1, *range(1, y.ndim - 1))) if first else y
+
+
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.conv`` for 1-D ``(N, steps, C)`` and 2-D ``(N, H, W, C)`` channels-last inputs."""
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"ops.conv: only data_format='channels_last' is supported, got {data_format!r}")
+    """Keras's ``ops.conv``: 1-D ``(N, steps, C)``, 2-D ``(N, H, W, C)`` or 3-D ``(N, D, H, W, C)``
+    inputs (channels first with ``data_format='channels_first'``); the kernel ``(*spatial, C, F)``."""
+    first = _format(data_format, "ops.conv")
     inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    if inputs.ndim == 3:
-        s = strides if isinstance(strides, int) else strides[0]
-        d = dilation_rate if isinstance(dilation_rate, int) else dilation_rate[0]
-        n, steps, c = inputs.shape
-        y = conv2d(inputs.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s), padding, (1, d))
-        return y.reshape((n, y.shape[2], y.shape[3]))
-    if inputs.ndim == 4:
-        return conv2d(inputs, kernel, None, strides, padding, dilation_rate)
-    raise ValueError(f"ops.conv supports 1-D and 2-D convolutions (inputs of rank 3 or 4), got rank {inputs.ndim}")
+    rank = inputs.ndim - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"ops.conv: inputs must have rank 3, 4 or 5 (1-D, 2-D or 3-D), got shape {inputs.shape}")
+    if kernel.ndim != rank + 2:
+        raise ValueError(f"ops.conv: a {rank}-D convolution needs a kernel of rank {rank + 2}, got {kernel.shape}")
+    s, d = _tuple(strides, rank, "strides"), _tuple(dilation_rate, rank, "dilation_rate")
+    x = _to_last(inputs, first)
+    if rank == 1:
+        n, steps, c = x.shape
+        y = conv2d(x.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, s[0]), padding,
+                   (1, d[0]))
+        y = y.reshape((n, y.shape[2], y.shape[3]))
+    elif rank == 2:
+        y = conv2d(x, kernel, None, s, padding, d)
+    else:
+        y = _conv3d(x, kernel, s, padding, d)
+    return _to_first(y, first)
+
+
+def _conv3d(x, kernel, strides, padding, dilation):
+    """(N, D, H, W, C) by a (kd, kh, kw, C, F) kernel: one batched conv2d per kernel depth tap (the
+    output depths folded into the batch), summed."""
+    n, depth, height, width, c = x.shape
+    (kd, kh, kw), (sd, sh, sw), (dd, dh, dw) = kernel.shape[:3], strides, dilation
+    (lo, hi), _ = conv_padding(padding, (depth, depth), (kd, kd), (sd, sd), (dd, dd))
+    if lo or hi:
+        x = keras_pad(x, ((0, 0), (lo, hi), (0, 0), (0, 0), (0, 0)))
+    out_d = conv_output_size(depth, kd, sd, lo, hi, dd)
+    hw_pads = conv_padding(padding, (height, width), (kh, kw), (sh, sw), (dh, dw))
+    y = None
+    for i in range(kd):
+        taps = x[:, i * dd: i * dd + sd * (out_d - 1) + 1: sd]
+        part = conv2d(taps.reshape((n * out_d, height, width, c)), kernel[i], None, (sh, sw), hw_pads, (dh, dw))
+        y = part if y is None else y + part
+    return y.reshape((n, out_d, y.shape[1], y.shape[2], y.shape[3]))
 
 
 def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Keras's ``ops.depthwise_conv`` (2-D, channels-last)."""
-    return depthwise_conv2d(convert_to_tensor(inputs), convert_to_tensor(kernel), strides, padding, dilation_rate)
+    """Keras's ``ops.depthwise_conv`` (2-D; channels first with ``data_format='channels_first'``)."""
+    first = _format(data_format, "ops.depthwise_conv")
+    x = _to_last(convert_to_tensor(inputs), first)
+    return _to_first(depthwise_conv2d(x, convert_to_tensor(kernel), strides, padding, dilation_rate), first)
+
+
+def _pool(pool2d, inputs, pool_size, strides, padding, data_format, where):
+    first = _format(data_format, where)
+    x = _to_last(convert_to_tensor(inputs), first)
+    rank = x.ndim - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"{where}: inputs must have rank 3, 4 or 5 (1-D, 2-D or 3-D), got shape {x.shape}")
+    pool = _tuple(pool_size, rank, "pool_size")
+    stride = pool if strides is None else _tuple(strides, rank, "strides")
+    if rank == 1:
+        n, steps, c = x.shape
+        y = pool2d(x.reshape((n, 1, steps, c)), (1, pool[0]), (1, stride[0]), padding)
+        y = y.reshape((n, y.shape[2], c))
+    elif rank == 2:
+        y = pool2d(x, pool, stride, padding)
+    else:  # height and width per depth, then depth: max and mean (padded cells not counted) both separate
+        n, depth, height, width, c = x.shape
+        y = pool2d(x.reshape((n * depth, height, width, c)), pool[1:], stride[1:], padding)
+        oh, ow = y.shape[1], y.shape[2]
+        y = pool2d(y.reshape((n, depth, oh * ow, c)), (pool[0], 1), (stride[0], 1), padding)
+        y = y.reshape((n, y.shape[1], oh, ow, c))
+    return _to_first(y, first)
 
 
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return max_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
+    """Keras's ``ops.max_pool`` over 1-D, 2-D or 3-D windows."""
+    return _pool(max_pool2d, inputs, pool_size, strides, padding, data_format, "ops.max_pool")
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
-    return avg_pool2d(convert_to_tensor(inputs), pool_size, strides, padding)
+    """Keras's ``ops.average_pool`` over 1-D, 2-D or 3-D windows ('same': padded cells not counted)."""
+    return _pool(avg_pool2d, inputs, pool_size, strides, padding, data_format, "ops.average_pool")
 
 
 # -- softmax family -------------------------------------------------------------------------

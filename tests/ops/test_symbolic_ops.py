@@ -6,6 +6,7 @@ import pytest
 
 import gradflow as gf
 from gradflow import ops
+from gradflow.autograd import gradcheck
 from gradflow.layers.symbolic import KerasTensor
 from gradflow.ops import _symbolic
 
@@ -175,3 +176,200 @@ def test_ops_on_numpy_inputs_return_tensors(case):
     for t in out if isinstance(out, (list, tuple)) else [out]:
         assert isinstance(t, gf.Tensor), type(t)
         assert np.asarray(t).shape == t.shape == t.numpy().shape
+
+
+# -- dtype rules and arguments (issue 23): values and dtypes against Keras on concrete inputs ------
+I32 = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
+F32 = np.array([[0.5, -1.5, 2.0], [3.0, 0.25, -2.0]], np.float32)
+VALUE_CASES = [
+    ("exp", (I32,), {}), ("log", (I32,), {}), ("sqrt", (I32,), {}), ("tanh", (I32,), {}),
+    ("add", (I32, F32), {}), ("subtract", (F32, I32), {}), ("multiply", (I32, F32), {}),
+    ("divide", (I32, F32), {}), ("power", (F32, I32), {}), ("maximum", (I32, F32), {}),
+    ("add", (I32, 2.5), {}), ("multiply", (I32, 2), {}), ("divide", (I32, 2), {}), ("power", (I32, 2), {}),
+    ("add", (F32, 2.5), {}), ("multiply", (F32, np.float32(3)), {}),
+    ("mean", (I32,), {}), ("sum", (I32,), {}), ("sum", (I32,), {"axis": 0}), ("mean", (I32,), {"axis": 1}),
+    ("arange", (5,), {}), ("arange", (0, 2, 0.5), {}), ("argmax", (F32,), {"axis": 1}),
+    ("argmin", (F32,), {"axis": 0}), ("argmax", (F32,), {"axis": 1, "keepdims": True}),
+    ("argmax", (F32,), {}), ("matmul", (I32, I32.T), {}), ("dot", (I32, I32.T), {}),
+    ("matmul", (I32, F32.T), {}),
+    ("pad", (F32, ((1, 1), (2, 0))), {"mode": "reflect"}), ("pad", (F32, ((1, 0), (1, 1))), {"constant_values": 7.0}),
+    ("expand_dims", (F32, (0, 3)), {}), ("expand_dims", (F32, (-1, 1)), {}),
+    ("where", (F32 > 0, I32, 0.5), {}),
+    ("var", (I32,), {}), ("std", (I32,), {"axis": 1}), ("clip", (F32, 0, 1.5), {}),
+    ("square", (F32,), {}), ("relu", (F32,), {}), ("sigmoid", (F32,), {}), ("softmax", (F32,), {}),
+    ("norm", (F32,), {"axis": 1}), ("one_hot", (I32 % 3, 4), {}),
+    ("floor_divide", (F32, 2.0), {}), ("mod", (I32, 4), {}), ("round", (F32,), {}),
+]
+
+
+@pytest.mark.parametrize("case", VALUE_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(VALUE_CASES)])
+def test_values_and_dtypes_equal_keras(case, real_keras):
+    name, args, kwargs = case
+    got = _gradflow(name)(*args, **kwargs)
+    want = getattr(real_keras.ops, name)(*args, **kwargs)
+    got, want = (list(got), list(want)) if isinstance(want, (list, tuple)) else ([got], [want])
+    assert _specs(got) == _specs([real_keras.ops.convert_to_numpy(w) for w in want])
+    for g, w in zip(got, want):
+        assert isinstance(g, gf.Tensor)
+        np.testing.assert_allclose(g.numpy(), real_keras.ops.convert_to_numpy(w), rtol=1e-6, atol=1e-6)
+
+
+# Keras on torch pads 'symmetric' as 'edge' and refuses 'edge' and 'wrap', and its one-argument
+# ``where`` is one (ndim, n) int64 tensor; these follow Keras's documented NumPy semantics (its JAX
+# and NumPy backends): numpy.pad, and numpy.nonzero's tuple with Keras's int32 indices
+NUMPY_CASES = [
+    ("pad", (F32, ((0, 1), (2, 2))), {"mode": "symmetric"}, lambda x, w, mode: np.pad(x, w, mode=mode)),
+    ("pad", (I32, 1), {"mode": "edge"}, lambda x, w, mode: np.pad(x, w, mode=mode)),
+    ("pad", (F32, ((0, 0), (1, 2))), {"mode": "wrap"}, lambda x, w, mode: np.pad(x, w, mode=mode)),
+    ("where", (F32 > 0,), {}, lambda c: tuple(i.astype(np.int32) for i in np.nonzero(c))),
+]
+
+
+@pytest.mark.parametrize("case", NUMPY_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(NUMPY_CASES)])
+def test_numpy_semantics_where_keras_torch_differs(case):
+    name, args, kwargs, reference = case
+    got, want = _gradflow(name)(*args, **kwargs), reference(*args, **kwargs)
+    got, want = (list(got), list(want)) if isinstance(want, tuple) else ([got], [want])
+    for g, w in zip(got, want):
+        assert isinstance(g, gf.Tensor) and g.dtype == w.dtype
+        np.testing.assert_array_equal(g.numpy(), w)
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum"])
+def test_float32_with_python_numbers_stays_float32(name):
+    x = gf.Tensor(np.abs(F32) + 0.1, requires_grad=True)
+    for other in (2, 2.5, np.float32(2)):
+        for out in (_gradflow(name)(x, other), _gradflow(name)(other, x)):
+            assert out.dtype == np.float32
+            out.sum().backward()
+            assert x.grad.dtype == np.float32
+            x.grad = None
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+def test_pad_gradient(mode):
+    x = gf.Tensor(np.random.default_rng(0).normal(size=(3, 4)), dtype=np.float64, requires_grad=True)
+    assert gradcheck(lambda t: ops.pad(t, ((1, 2), (2, 1)), mode=mode), (x,))
+
+
+# -- ops in functional models -----------------------------------------------------------------------
+def test_a_functional_model_written_with_ops_trains_saves_and_reloads(tmp_path):
+    inp = gf.Input((8,))
+    h = ops.reshape(inp, (-1, 2, 4))
+    h = ops.transpose(h, (0, 2, 1))
+    h = gf.layers.Dense(3, activation="relu")(h)
+    h = ops.mean(h, axis=1) * 2.0 + ops.max(h, axis=1)
+    h = ops.concatenate([h, 1 - h[:, :1], ops.square(h), abs(h) // 0.5], axis=-1)
+    h = ops.pad(ops.expand_dims(h, 1), ((0, 0), (0, 0), (1, 1)), mode="reflect")[:, 0]
+    out = gf.layers.Dense(2, activation="softmax")(h)
+    model = gf.Model(inp, out)
+    assert model.output_shape == (None, 2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    first = model.fit(x, y, epochs=3, verbose=0).history["loss"]
+    assert first[-1] < first[0]
+    want = model.predict(x, verbose=0)
+    for name in ("ops.keras", "ops.gflow"):
+        model.save(tmp_path / name)
+        loaded = gf.models.load_model(tmp_path / name)
+        np.testing.assert_allclose(loaded.predict(x, verbose=0), want, rtol=1e-6, atol=1e-7)
+    clone = gf.models.clone_model(model)
+    assert [type(l).__name__ for l in clone.layers] == [type(l).__name__ for l in model.layers]
+
+
+def test_op_nodes_keep_integer_inputs_and_constant_arguments():
+    ids = gf.Input((5,), dtype="int32")
+    table = np.arange(12, dtype=np.float32).reshape(6, 2)
+    picked = ops.matmul(ops.one_hot(ids, 6), table)  # a constant array argument, saved in the config
+    count = ops.sum(ops.cast(ids > 2, "int32"), axis=1)
+    assert (picked.shape, picked.dtype, count.shape, count.dtype) == ((None, 5, 2), "float32", (None,), "int32")
+    model = gf.Model(ids, [picked, count])
+    rebuilt = gf.Model.from_config(model.get_config())
+    data = np.array([[0, 1, 2, 3, 5], [5, 5, 4, 0, 1]], np.int32)
+    for a, b in zip(model.predict(data, verbose=0), rebuilt.predict(data, verbose=0)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict(data, verbose=0)[0], table[data])
+
+
+def test_keras_tensor_methods_follow_keras(real_keras):
+    x, k = KerasTensor((None, 4, 3)), real_keras.KerasTensor((None, 4, 3))
+    for expr in ["x.reshape((-1, 12))", "x.squeeze()", "x + x", "2 - x", "x * 3", "x / 2", "-x", "abs(x)",
+                 "x ** 2", "2 ** x", "x // 2", "x % 2", "x < 1", "x <= x", "x > 1", "x >= 1", "x != 1",
+                 "(x > 1) & (x < 2)", "(x > 1) | (x < 2)", "~(x > 1)", "(x > 1) ^ (x < 2)", "x[:, 0]",
+                 "x[..., None, 1:]", "round(x)", "x @ np.ones((3, 2), np.float32)"]:
+        got, want = eval(expr, {"x": x, "np": np}), eval(expr, {"x": k, "np": np})
+        assert (got.shape, got.dtype) == (tuple(want.shape), want.dtype), expr
+        assert got._node is not None
+
+
+# -- conv and pooling: every rank and data format, against Keras ------------------------------------
+def _conv_cases():
+    rng = np.random.default_rng(3)
+    cases = []
+    for rank in (1, 2, 3):
+        x = rng.normal(size=(2, *(7,) * rank, 3)).astype(np.float32)
+        w = rng.normal(size=(*(3,) * rank, 3, 4)).astype(np.float32)
+        for fmt in ("channels_last", "channels_first"):
+            xf = np.moveaxis(x, -1, 1).copy() if fmt == "channels_first" else x
+            cases.append(("conv", (xf, w), {"strides": 2, "padding": "same", "data_format": fmt}))
+            cases.append(("conv", (xf, w), {"dilation_rate": 2 if rank == 1 else 1, "data_format": fmt}))
+            for op in ("max_pool", "average_pool"):
+                cases.append((op, (xf, 2), {"data_format": fmt}))
+                cases.append((op, (xf, 3), {"strides": 2, "padding": "same", "data_format": fmt}))
+    return cases
+
+
+CONV_CASES = _conv_cases()
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONV_CASES)])
+def test_conv_and_pooling_every_rank_and_format_equal_keras(case, real_keras):
+    name, args, kwargs = case
+    got = _gradflow(name)(*args, **kwargs)
+    want = real_keras.ops.convert_to_numpy(getattr(real_keras.ops, name)(*args, **kwargs))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-4)
+    sym = _gradflow(name)(KerasTensor((None, *args[0].shape[1:])), *args[1:], **kwargs)
+    assert sym.shape == (None, *want.shape[1:])
+
+
+# -- image.resize: Keras's methods and options, differentiable --------------------------------------
+def _resize_cases():
+    rng = np.random.default_rng(5)
+    img = rng.uniform(0, 255, size=(2, 9, 12, 3)).astype(np.float32)
+    cases = []
+    for method in ("bilinear", "nearest", "bicubic"):
+        for size in ((4, 5), (13, 17), (9, 6)):
+            for antialias in (False, True):
+                cases.append((img, size, {"interpolation": method, "antialias": antialias}))
+    cases += [(img, (6, 6), {"crop_to_aspect_ratio": True}), (img, (6, 6), {"pad_to_aspect_ratio": True,
+                                                                            "fill_value": 2.0}),
+              (np.moveaxis(img, -1, 1).copy(), (5, 7), {"data_format": "channels_first", "interpolation": "bicubic"}),
+              (img[0], (4, 20), {}), (img.astype(np.uint8), (5, 7), {"interpolation": "bicubic"}),
+              (img.astype(np.uint8), (20, 7), {})]
+    return cases
+
+
+RESIZE_CASES = _resize_cases()
+
+
+@pytest.mark.parametrize("case", RESIZE_CASES, ids=[f"resize-{i}" for i in range(len(RESIZE_CASES))])
+def test_image_resize_equals_keras(case, real_keras):
+    images, size, kwargs = case
+    got = ops.image.resize(images, size, **kwargs)
+    want = real_keras.ops.convert_to_numpy(real_keras.ops.image.resize(images, size, **kwargs))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.numpy().astype(np.float64), want, rtol=1e-4, atol=2e-3 if want.dtype == np.float32
+                               else 1)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic"])
+def test_image_resize_is_differentiable(interpolation):
+    x = gf.Tensor(np.random.default_rng(1).normal(size=(1, 5, 6, 2)), dtype=np.float64, requires_grad=True)
+    for antialias in (False, True):
+        assert gradcheck(lambda t: ops.image.resize(t, (3, 8), interpolation=interpolation, antialias=antialias),
+                         (x,))
+    y = ops.image.resize(gf.Tensor(np.ones((1, 4, 4, 1), np.float32), requires_grad=True), (8, 8))
+    assert y.requires_grad and y.dtype == np.float32
