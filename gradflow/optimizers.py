@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -35,7 +36,7 @@ from .schedules import LearningRateSchedule
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Lamb",
-    "Ftrl", "Adafactor",
+    "Ftrl", "Adafactor", "Muon",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -118,6 +119,17 @@ class Optimizer:
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):
         cls = type(self).__name__
+        # Keras's base arguments (in every Keras optimizer config): accepted where they change nothing
+        self.use_ema = _flag(cls, "use_ema", kwargs.pop("use_ema", False))
+        self.ema_momentum = _real(cls, "ema_momentum", kwargs.pop("ema_momentum", 0.99), lo=0, hi=1)
+        self.ema_overwrite_frequency = kwargs.pop("ema_overwrite_frequency", None)
+        self.loss_scale_factor = kwargs.pop("loss_scale_factor", None)
+        self.gradient_accumulation_steps = kwargs.pop("gradient_accumulation_steps", None)
+        for arg, value in (("use_ema", self.use_ema or None), ("loss_scale_factor", self.loss_scale_factor),
+                           ("gradient_accumulation_steps", self.gradient_accumulation_steps)):
+            if value is not None:
+                raise ValueError(f"{cls}: `{arg}` is not supported by gradflow (use its default), got "
+                                 f"{arg}={value!r}")
         if kwargs:
             raise ValueError(f"{cls}: argument(s) not recognized: {sorted(kwargs)}")
         self.name = str(name) if name is not None else cls.lower()
@@ -325,16 +337,21 @@ class Optimizer:
         if apply_if is not None:
             written = [p.data for _, p in pairs] + [v.data for v in self._variables]
             saved = [a.copy() for a in written]
-        decay = None if not self.weight_decay else 1.0 - lr * self.weight_decay
         with no_grad():
+            for _, p in pairs:  # Keras: every weight decays, then every update step runs
+                wd = self._weight_decay_for(p)
+                if wd and self._uses_weight_decay(p):
+                    p.data *= 1.0 - lr * wd
             for g, (_, p) in zip(grads, pairs):
-                if decay is not None and self._uses_weight_decay(p):
-                    p.data *= decay
                 self.update_step(Tensor(g), p, Tensor(np.asarray(lr, dtype=p.data.dtype)))
         self._apply_constraints(pairs)
         if saved is not None:
             rollback_unless(apply_if, written, saved)
         self._iterations += 1
+
+    def _weight_decay_for(self, variable):
+        """The decoupled weight decay of ``variable`` in a build + update_step optimizer (Muon: per kind)."""
+        return self.weight_decay
 
     def _apply_constraints(self, pairs) -> None:
         """``w = constraint(w)`` for each updated weight that has one (Keras: after the update)."""
@@ -653,7 +670,10 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.get_config: a callable learning rate ({lr!r}) cannot be "
                              f"serialised; use a LearningRateSchedule subclass with get_config()")
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency, "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None):
@@ -1300,11 +1320,95 @@ class Adafactor(_KerasStyle):
                 "relative_step": self.relative_step}
 
 
+class Muon(_KerasStyle):
+    """Muon (Keras defaults): 2-D weights follow momentum orthogonalised by ``ns_steps`` Newton-Schulz
+    iterations (``muon_a/b/c``), scaled by ``sqrt(max(n, m)) * rms_rate``; other weights (and embeddings
+    and ``exclude_layers`` matches, by name) follow AdamW with ``adam_beta_1/2``, ``adam_lr_ratio`` and
+    ``adam_weight_decay``."""
+
+    def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
+                 epsilon=1e-7, weight_decay=0.004, clipnorm=None, clipvalue=None, global_clipnorm=None, name="muon",
+                 exclude_layers=None, exclude_embeddings=True, muon_a=3.4445, muon_b=-4.7750, muon_c=2.0315,
+                 adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True, rms_rate=0.2, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.adam_beta_1 = _real("Muon", "adam_beta_1", adam_beta_1)
+        self.adam_beta_2 = _real("Muon", "adam_beta_2", adam_beta_2)
+        self.epsilon = _real("Muon", "epsilon", epsilon)
+        self.muon_a, self.muon_b, self.muon_c = float(muon_a), float(muon_b), float(muon_c)
+        self.adam_lr_ratio = adam_lr_ratio
+        self.momentum = _real("Muon", "momentum", momentum)
+        self.ns_steps = int(ns_steps)
+        self.nesterov = _flag("Muon", "nesterov", nesterov)
+        self.exclude_embeddings = _flag("Muon", "exclude_embeddings", exclude_embeddings)
+        self.exclude_layers = list(exclude_layers or [])
+        self.adam_weight_decay = _real("Muon", "adam_weight_decay", adam_weight_decay, allow_none=True)
+        self.rms_rate = _real("Muon", "rms_rate", rms_rate, allow_none=True)
+
+    def _should_use_adamw(self, variable) -> bool:
+        if len(variable.shape) != 2:
+            return True
+        path = getattr(variable, "name", None) or ""
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(keyword, path) for keyword in self.exclude_layers)
+
+    def _weight_decay_for(self, variable):
+        return self.adam_weight_decay if self._should_use_adamw(variable) else self.weight_decay
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.momentums = [self.add_variable_from_reference(v, "momentum") for v in self._trainable_variables]
+        self.adam_velocities = [self.add_variable_from_reference(v, "velocity") if self._should_use_adamw(v)
+                                else None for v in self._trainable_variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        i = self._get_variable_index(variable)
+        m, v = self.momentums[i].data, self.adam_velocities[i]
+        if v is not None:
+            lr *= self.adam_lr_ratio
+            t = self._iterations + 1
+            alpha = lr * math.sqrt(1.0 - self.adam_beta_2 ** t) / (1.0 - self.adam_beta_1 ** t)
+            m += (g - m) * (1.0 - self.adam_beta_1)
+            v.data[...] += (g * g - v.data) * (1.0 - self.adam_beta_2)
+            w -= ((m * alpha) / (array_module(w).sqrt(v.data) + self.epsilon)).astype(w.dtype, copy=False)
+            return
+        m += g + m * (self.momentum - 1.0)
+        update = self._newton_schulz(g + self.momentum * m if self.nesterov else m)
+        step = lr * update
+        if self.rms_rate is not None:
+            step = step * (math.sqrt(max(step.shape[0], step.shape[1])) * self.rms_rate)
+        w -= step.astype(w.dtype, copy=False)
+
+    def _newton_schulz(self, x):
+        """Keras's quintic Newton-Schulz iteration towards the orthogonal factor of ``x`` (2-D)."""
+        xp = array_module(x)
+        a, b, c = self.muon_a, self.muon_b, self.muon_c
+        tall = x.shape[-2] > x.shape[-1]
+        if tall:
+            x = xp.swapaxes(x, -1, -2)
+        x = x / (xp.sqrt(xp.sum(x * x, axis=(-2, -1), keepdims=True)) + 1e-7)
+        for _ in range(self.ns_steps):
+            gram = x @ xp.swapaxes(x, -1, -2)
+            x = a * x + (b * gram + c * gram @ gram) @ x
+        return xp.swapaxes(x, -1, -2) if tall else x
+
+    def get_config(self):
+        return {**super().get_config(), "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
+                "epsilon": self.epsilon, "exclude_layers": self.exclude_layers, "muon_a": self.muon_a,
+                "muon_b": self.muon_b, "muon_c": self.muon_c, "adam_lr_ratio": self.adam_lr_ratio,
+                "momentum": self.momentum, "ns_steps": self.ns_steps, "nesterov": self.nesterov,
+                "exclude_embeddings": self.exclude_embeddings, "adam_weight_decay": self.adam_weight_decay,
+                "rms_rate": self.rms_rate}
+
+
 # -- lookup and serialisation ------------------------------------------------------------------
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
             "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl,
-            "adafactor": Adafactor}
+            "adafactor": Adafactor, "muon": Muon}
 
 
 def serialize(optimizer: Optimizer) -> dict:
