@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import activations, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
-from ..backend import get_backend
+from ..backend import array_module, get_backend
 from ..random import generator
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from ._args import describe, positive_int, resolve, unsupported
@@ -224,7 +224,9 @@ class LSTMCell(_GatedCell):
         base, u = self.bias_initializer, self.units
 
         def init(shape, dtype=None):
-            values = np.array(base((u * 4,), dtype=dtype))
+            values = base((u * 4,), dtype=dtype)
+            values = values.data if isinstance(values, Tensor) else values  # NumPy, CuPy or a Tensor of either
+            values = array_module(values).array(values, copy=True)
             values[u:2 * u] = 1.0
             return values
 

@@ -18,6 +18,7 @@ through unchanged (Keras's ``mask``); the layer derives its masked outputs from 
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ._kernel import kernel
 
@@ -173,7 +174,7 @@ class GRUSequence(Function):
 def _bool_mask(step_mask):
     if step_mask is None:
         return None
-    data = getattr(step_mask, "data", step_mask)
+    data = step_mask.data if isinstance(step_mask, Tensor) else step_mask
     return array_module(data).asarray(data).astype(bool)
 
 
