@@ -102,7 +102,8 @@ class Variable(Parameter):
     @trainable.setter
     def trainable(self, value) -> None:
         _TRAINABLE.__set__(self, bool(value))
-        if self.data.dtype.kind == "f":
+        data = getattr(self, "data", None)  # absent while copy/pickle restores the slots
+        if data is not None and data.dtype.kind == "f":
             self.requires_grad = bool(value)
 
     path = property(lambda self: self._path, doc="Where the variable sits in its model (``dense/kernel``).")

@@ -118,3 +118,10 @@ def test_fit_logs_hold_floats_and_metrics_names_equal_keras(real_keras, rng):
         assert isinstance(model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"], float)
         names.append(before + [model.metrics_names])
     assert names[0] == names[1] == [[], ["loss", "compile_metrics"]]
+
+
+def test_results_format_like_numbers():
+    m = M.Mean()
+    m.update_state([1.0, 2.0])
+    assert f"{m.result():.4f}" == "1.5000"  # keras-io loops print results with format specs
+    assert f"{m.result()}" == "1.5"  # as torch formats a 0-d tensor

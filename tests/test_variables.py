@@ -1,5 +1,8 @@
 """gradflow.Variable against Keras 3's keras.Variable: construction, updates, conversions, use in
 ops and as a layer weight."""
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -92,3 +95,12 @@ def test_layer_weights_are_variables():
     model.compile(optimizer="sgd", loss="mse")
     model.fit(np.ones((4, 2), dtype="float32"), np.zeros((4, 1), dtype="float32"), epochs=1, verbose=0)
     assert all(isinstance(w, Variable) for w in model.trainable_weights)
+
+
+def test_copies_and_pickles_keep_the_flags():
+    frozen = Variable(np.ones(2, dtype="float32"), name="f")
+    frozen.requires_grad = False  # a frozen layer's weight: trainable, but no gradient for now
+    for clone in (copy.deepcopy(frozen), pickle.loads(pickle.dumps(frozen))):
+        assert isinstance(clone, Variable) and clone.path == "f"
+        assert clone.trainable and not clone.requires_grad
+        np.testing.assert_array_equal(clone.numpy(), frozen.numpy())

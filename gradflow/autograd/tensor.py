@@ -98,6 +98,12 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """``f"{t:.4f}"`` formats a 0-d tensor's value (as torch does: metric results are tensors)."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     def __int__(self):
         return int(self.item())
 
