@@ -156,3 +156,40 @@ def test_ctc_impossible_alignment_is_infinite():
     # three labels with a repeat need 4 steps; 3 steps cannot emit them
     got = L.ctc(np.array([[1, 1, 2]]), Tensor(np.zeros((1, 3, 4), np.float32)))
     assert np.isinf(got.numpy()).all()
+
+
+def _fit_both(real_keras, build, x, y, loss):
+    out, weights = [], None
+    for lib in (real_keras, __import__("gradflow")):
+        model = build(lib)
+        model.compile(optimizer=lib.optimizers.SGD(0.05), loss=loss(lib))
+        if weights is None:
+            weights = model.get_weights()
+        else:
+            model.set_weights(weights)
+        hist = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False).history["loss"]
+        out.append((hist, model.evaluate(x, y, verbose=0)))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=2e-5)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=2e-5)
+
+
+def test_fit_with_circle_masks_like_keras(real_keras):
+    """In a batch, samples without a positive pair have loss 0 and Keras leaves them out of the mean."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5)).astype(np.float32)
+    y = np.array([0, 1, 0, 2, 1, 0, 2, 1], np.float32)
+
+    def build(k):
+        norm = (k.layers.UnitNormalization() if hasattr(k.layers, "UnitNormalization") and k is real_keras else
+                k.layers.Lambda(lambda t: t / k.ops.sqrt(k.ops.sum(t * t, axis=-1, keepdims=True))))
+        return k.Sequential([k.Input((5,)), k.layers.Dense(3), norm])
+
+    _fit_both(real_keras, build, x, y, lambda k: k.losses.Circle(gamma=10.0))
+
+
+def test_fit_with_ctc_matches_keras(real_keras):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 9, 4)).astype(np.float32)
+    y = np.array([[1, 2, 0], [3, 0, 0], [1, 1, 2], [2, 0, 0]] * 2, np.float32)
+    _fit_both(real_keras, lambda k: k.Sequential([k.Input((9, 4)), k.layers.Dense(5)]), x, y,
+              lambda k: k.losses.CTC())

@@ -153,6 +153,24 @@ def _wrap_build(build):
     return build_wrapper
 
 
+def _call_with_activity_loss(layer):
+    """``layer``'s class ``call``, then ``add_loss(activity_regularizer(output) / batch size)`` for each
+    output Tensor (Keras 3's ``Layer.__call__``)."""
+    call = type(layer).call
+
+    def activity_call(*args, **kwargs):
+        out = call(layer, *args, **kwargs)
+        reg = layer.activity_regularizer
+        for t in flatten(out) if reg is not None else ():
+            if isinstance(t, Tensor):
+                loss = reg(t)
+                layer.add_loss(loss / t.shape[0] if t.ndim and t.shape[0] else loss)
+        return out
+
+    activity_call.__wrapped__ = call  # type: ignore[attr-defined]
+    return activity_call
+
+
 def _is_shape(value) -> bool:
     return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
 
@@ -242,6 +260,7 @@ class Layer(SavingHooks):
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, batch_size=None, input_dim=None, **kwargs):
         kwargs.pop("autocast", None)
+        activity_regularizer = kwargs.pop("activity_regularizer", None)
         if kwargs:
             bad = ", ".join(sorted(kwargs))
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s): {bad}")
@@ -269,6 +288,8 @@ class Layer(SavingHooks):
         self._regularizers: dict[str, object] = {}
         self._inbound_nodes: list = []
         self._added_losses: list = []
+        if activity_regularizer is not None:
+            self.activity_regularizer = activity_regularizer
 
     def __setattr__(self, name, value):
         """Track layers assigned as attributes (directly or in lists/dicts), as Keras does."""
@@ -450,6 +471,20 @@ class Layer(SavingHooks):
     def regularization_losses(self) -> list[Tensor]:
         """The penalty of every regularised weight, as scalar Tensors (added to the loss)."""
         return [reg(p) for reg, p in self._regularized()]
+
+    # -- activity regularization (Keras 3: a loss on each output, divided by the batch size) --------
+    @property
+    def activity_regularizer(self):
+        return self.__dict__.get("_activity_regularizer")
+
+    @activity_regularizer.setter
+    def activity_regularizer(self, value) -> None:
+        reg = regularizers.get(value)
+        self.__dict__["_activity_regularizer"] = reg
+        if reg is None:
+            self.__dict__.pop("call", None)
+        elif "call" not in self.__dict__:  # on the instance, so models' planned passes run it too
+            self.__dict__["call"] = _call_with_activity_loss(self)
 
     def add_loss(self, loss) -> None:
         """Add a loss term (a scalar Tensor) from ``call``: fit adds it to the compiled loss."""
@@ -861,6 +896,8 @@ class Layer(SavingHooks):
         """JSON-able constructor arguments (subclasses extend). For a user's layer that does not
         define ``get_config``, the arguments its constructor was called with, when they are plain values."""
         cfg = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype.name}
+        if self.activity_regularizer is not None:
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
             cfg["batch_input_shape"] = list(self._batch_input_shape)
         if not type(self).__module__.startswith("gradflow.") and type(self).get_config is Layer.get_config:

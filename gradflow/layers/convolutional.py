@@ -64,12 +64,13 @@ class _Conv(WithActivation, Layer):
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
-        if groups != 1:
-            raise ValueError(f"{describe(self)}: only groups=1 is supported, got groups={groups!r}")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        unsupported(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.filters = positive_int(self, "filters", filters)
+        self.groups = positive_int(self, "groups", groups)
+        if self.filters % self.groups:
+            raise ValueError(f"{describe(self)}: the number of filters must be evenly divisible by the number of "
+                             f"groups; got filters={self.filters}, groups={self.groups}")
         self.kernel_size = positive_tuple(self, "kernel_size", kernel_size, self.rank)
         self.strides = positive_tuple(self, "strides", strides, self.rank)
         self.dilation_rate = positive_tuple(self, "dilation_rate", dilation_rate, self.rank)
@@ -109,6 +110,8 @@ class _Conv(WithActivation, Layer):
                              f"got shape {tuple(input_shape)}")
         if self.built:
             built_for = self._params[self._channels_weight].shape[self._channels_axis_of_weight]
+            if self._channels_axis_of_weight == -2 and self._channels_weight == "kernel":
+                built_for *= self.groups
             if channels != built_for:
                 raise ValueError(f"{describe(self)} was built for {built_for} input channels, "
                                  f"got {channels} (input shape {tuple(input_shape)})")
@@ -117,7 +120,11 @@ class _Conv(WithActivation, Layer):
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
-        self.add_weight(name="kernel", shape=(*self.kernel_size, channels, self.filters),
+        if channels % self.groups:
+            raise ValueError(f"{describe(self)}: the number of input channels must be evenly divisible by the number "
+                             f"of groups; got groups={self.groups} for an input of {channels} channels (input shape "
+                             f"{tuple(input_shape)})")
+        self.add_weight(name="kernel", shape=(*self.kernel_size, channels // self.groups, self.filters),
                         initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
@@ -125,6 +132,20 @@ class _Conv(WithActivation, Layer):
 
     def compute_output_shape(self, input_shape):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.filters)
+
+    def _grouped(self, conv, inputs, kernel):
+        """``conv(inputs, kernel)`` per group (Keras's ``groups``): each slice of the input channels with
+        its slice of the filters, the results concatenated along the channel axis."""
+        if self.groups == 1:
+            return conv(inputs, kernel)
+        axis = self._channel_axis() % inputs.ndim
+        per_in, per_out = kernel.shape[-2], self.filters // self.groups
+        index = [slice(None)] * inputs.ndim
+        outs = []
+        for g in range(self.groups):
+            index[axis] = slice(g * per_in, (g + 1) * per_in)
+            outs.append(conv(inputs[tuple(index)], kernel[..., g * per_out:(g + 1) * per_out]))
+        return ops.concatenate(outs, axis=axis)
 
     def convolution_op(self, inputs, kernel):  # pragma: no cover - each rank defines it
         """The convolution of ``inputs`` with ``kernel``, without bias or activation (Keras's
@@ -146,7 +167,7 @@ class _Conv(WithActivation, Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": 1, "activation": self.activation_name,
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups, "activation": self.activation_name,
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -165,13 +186,16 @@ class Conv2D(_Conv):
     """
 
     def convolution_op(self, inputs, kernel):
+        return self._grouped(self._single_convolution, inputs, kernel)
+
+    def _single_convolution(self, inputs, kernel):
         y = ops.conv2d(to_channels_last(inputs, self.data_format), kernel, None, self.strides, self.padding,
                        self.dilation_rate)
         return from_channels_last(y, self.data_format)
 
     def _own_convolution(self) -> bool:
-        """``convolution_op`` is Conv2D's: the bias and a ReLU may run in the conv kernel's epilogue."""
-        return type(self).convolution_op is Conv2D.convolution_op
+        """``convolution_op`` is Conv2D's, ungrouped: the bias and a ReLU may run in the conv kernel's epilogue."""
+        return type(self).convolution_op is Conv2D.convolution_op and self.groups == 1
 
     def call(self, inputs):
         if not self._own_convolution():
@@ -213,7 +237,19 @@ class Conv2DTranspose(Conv2D):
                          kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                          activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                          bias_constraint=bias_constraint, **kwargs)
-        unsupported(self, output_padding=output_padding)
+        self.output_padding = None
+        if output_padding is not None:
+            pads = (output_padding,) * self.rank if isinstance(output_padding, int) else tuple(output_padding)
+            if len(pads) != self.rank or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0
+                                                 for p in pads):
+                raise ValueError(f"{describe(self)}: output_padding must be a non-negative int or a tuple of "
+                                 f"{self.rank} of them, got output_padding={output_padding!r}")
+            for i, (p, s) in enumerate(zip(pads, self.strides)):
+                if p >= s:
+                    raise ValueError(f"{describe(self)}: output_padding must be strictly less than strides on every "
+                                     f"axis; at axis {i} output_padding is {p} but strides is {s} (output_padding="
+                                     f"{pads}, strides={self.strides})")
+            self.output_padding = pads
 
     _channels_axis_of_weight = -1
     _checks_window = False
@@ -227,10 +263,27 @@ class Conv2DTranspose(Conv2D):
                             regularizer=self.bias_regularizer)
 
     def compute_output_shape(self, input_shape):
-        spatial = (None if n is None else conv_transpose_output_size(n, k, s, self.padding, d)
-                   for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
-                                         self.dilation_rate))
+        spatial = (None if n is None else self._length(n, axis) for axis, n in enumerate(self._spatial(input_shape)))
         return self._with_channels(input_shape[0], spatial, self.filters)
+
+    def _length(self, n: int, axis: int) -> int:
+        """Keras's output length along one axis; with ``output_padding`` (k the dilated kernel size):
+        ``(n - 1) * stride + k - 2 * pad + output_padding``, pad = k // 2 for 'same', 0 for 'valid'."""
+        k, s, d = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
+        if self.output_padding is None:
+            return conv_transpose_output_size(n, k, s, self.padding, d)
+        k = d * (k - 1) + 1
+        return (n - 1) * s + k - 2 * (k // 2 if self.padding == "same" else 0) + self.output_padding[axis]
+
+    def _start(self, axis: int) -> int:
+        """Where the output starts in the full transposed convolution (length (n - 1) * stride + k, k the
+        dilated kernel size): Keras's window with ``output_padding`` (its JAX padding, which its torch
+        backend crops to), ``k - 1 - left_pad``; negative means zeros before the full output."""
+        k = self.dilation_rate[axis] * (self.kernel_size[axis] - 1) + 1
+        if self.padding == "valid":
+            return 0
+        pad_len = k + k % 2 - 2 + self.output_padding[axis]
+        return k - 1 - min(pad_len // 2 + pad_len % 2, k - 1)
 
     convolution_op = _NoConvolutionOp()
 
@@ -241,13 +294,31 @@ class Conv2DTranspose(Conv2D):
         return self._conv(x, None)
 
     def _conv(self, x, activation):
-        y = ops.conv2d_transpose(to_channels_last(x, self.data_format), self.kernel,
-                                 self.bias if self.use_bias else None, self.strides, self.padding, self.dilation_rate)
+        x = to_channels_last(x, self.data_format)
+        bias = self.bias if self.use_bias else None
+        if self.output_padding is None:
+            y = ops.conv2d_transpose(x, self.kernel, bias, self.strides, self.padding, self.dilation_rate)
+        else:  # the full ('valid') transposed convolution, cut to Keras's window (zeros past its end)
+            y = ops.conv2d_transpose(x, self.kernel, None, self.strides, "valid", self.dilation_rate)
+            for axis in (0, 1):
+                start, length, have = self._start(axis), self._length(x.shape[1 + axis], axis), y.shape[1 + axis]
+                before, after = max(-start, 0), max(start + length - have, 0)
+                if before or after:
+                    pads = [(0, 0)] * 4
+                    pads[1 + axis] = (before, after)
+                    y = ops.pad(y, pads)
+                    start += before
+                index = [slice(None)] * 4
+                index[1 + axis] = slice(start, start + length)
+                y = y[tuple(index)]
+            if bias is not None:
+                y = y + bias
         y = from_channels_last(y, self.data_format)
         return ops.relu(y) if activation == "relu" else y
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "output_padding": None}
+        pads = None if self.output_padding is None else list(self.output_padding)
+        return {**super().get_config(), "output_padding": pads}
 
 
 class DepthwiseConv2D(Conv2D):
@@ -388,7 +459,7 @@ class Conv1D(_Conv):
         return (out,)
 
     def convolution_op(self, inputs, kernel):
-        return self._conv1d(inputs, kernel, None, None)
+        return self._grouped(lambda x, k: self._conv1d(x, k, None, None), inputs, kernel)
 
     def _conv1d(self, x, kernel, bias, activation):
         """A 2-D convolution of height 1 (bias and ReLU in its epilogue when given)."""
@@ -402,7 +473,7 @@ class Conv1D(_Conv):
         return y.transpose(0, 2, 1) if self.data_format == "channels_first" else y
 
     def _own_convolution(self) -> bool:
-        return type(self).convolution_op is Conv1D.convolution_op
+        return type(self).convolution_op is Conv1D.convolution_op and self.groups == 1
 
     def call(self, inputs):
         if not self._own_convolution():

@@ -28,6 +28,9 @@ class Conv3D(_Conv):
     rank = 3
 
     def convolution_op(self, inputs, kernel):
+        return self._grouped(self._single_convolution, inputs, kernel)
+
+    def _single_convolution(self, inputs, kernel):
         x = _channels_last(self, inputs)
         n, depth, height, width, c = x.shape
         (kd, kh, kw), (sd, sh, sw), (dd, dh, dw) = self.kernel_size, self.strides, self.dilation_rate

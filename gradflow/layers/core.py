@@ -21,9 +21,8 @@ class Dense(WithActivation, Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                    bias_constraint=bias_constraint)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        unsupported(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.units = positive_int(self, "units", units)
         self._set_activation(activation)
         self.use_bias = bool(use_bias)

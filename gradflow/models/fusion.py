@@ -42,8 +42,8 @@ _REPLACED = {
 
 def is_fusable(layer, base: type) -> bool:
     """``layer`` is a ``base`` whose class keeps the methods of ``base`` that fusion replaces."""
-    if not isinstance(layer, base):
-        return False
+    if not isinstance(layer, base) or getattr(layer, "groups", 1) != 1 or "call" in vars(layer):
+        return False  # a grouped convolution, or a call wrapped on the instance (activity_regularizer)
     cls = type(layer)
     return all(getattr(cls, name) is getattr(base, name) for name in _REPLACED[base.__name__])
 

@@ -111,6 +111,7 @@ class CompiledLoss:
     def _simple(self, loss_obj) -> bool:
         """Keras's default reduction with no mask: the fast ``mean`` path applies."""
         return (loss_obj.reduction == "sum_over_batch_size"
+                and type(loss_obj)._output_mask is losses.Loss._output_mask
                 and (type(loss_obj)._mask is losses.Loss._mask or getattr(loss_obj, "ignore_class", None) is None))
 
     def reducer(self, fused: bool):

@@ -105,7 +105,7 @@ BAD = [
     (lambda: L.Conv2D(2, 3, dilation_rate=0), r"dilation_rate=0"),
     (lambda: L.Conv2D(2, 3, padding="full"), r"conv2d.*'valid' or 'same'.*padding='full'"),
     (lambda: L.Conv2D(2, 3, data_format="NHWC"), r"conv2d.*channels_last.*data_format='NHWC'"),
-    (lambda: L.Conv2D(2, 3, groups=2), r"conv2d.*groups=2"),
+    (lambda: L.Conv2D(3, 3, groups=2), r"conv2d.*groups=2"),
     (lambda: L.Conv2D(2, 3).build_from_shape((None, 8, 8)), r"conv2d.*rank 4.*\(None, 8, 8\).*rank 3"),
     (lambda: L.Conv2D(2, (5, 3)).build_from_shape((None, 4, 8, 1)), r"conv2d.*kernel_size \(5, 3\).*\(4, 8\)"),
     (lambda: L.Conv2D(2, 3, dilation_rate=3).build_from_shape((None, 6, 6, 1)), r"conv2d.*dilation_rate \(3, 3\).*at least 7"),
