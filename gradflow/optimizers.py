@@ -36,7 +36,7 @@ from .schedules import LearningRateSchedule
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Lamb",
-    "Ftrl", "Adafactor", "Muon",
+    "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW",
     "get", "serialize", "deserialize", "schedules",
 ]
 
@@ -1404,11 +1404,56 @@ class Muon(_KerasStyle):
                 "rms_rate": self.rms_rate}
 
 
+class ScheduleFreeAdamW(_KerasStyle):
+    """Schedule-free AdamW (Keras defaults: ``learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+    warmup_steps=0``): the weights are the interpolation ``y`` between the averaged iterate ``x`` and the
+    base sequence ``z`` (the ``momentum`` slot), which takes Adam-normalised gradient steps."""
+
+    def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name="schedulefreeadamw",
+                 **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.beta_1 = _real("ScheduleFreeAdamW", "beta_1", beta_1)
+        self.beta_2 = _real("ScheduleFreeAdamW", "beta_2", beta_2)
+        self.epsilon = _real("ScheduleFreeAdamW", "epsilon", epsilon)
+        self.warmup_steps = warmup_steps
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(self._trainable_variables,
+                                                                         ["momentum", "velocity"])
+        for z, var in zip(self._momentums, self._trainable_variables):
+            z.data[...] = var.data
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, g, w = self._scalar_lr(learning_rate), gradient.data, variable.data
+        xp = array_module(w)
+        t = float(self._iterations + 1)
+        if self.warmup_steps > 0:
+            lr *= min(t / self.warmup_steps, 1.0)
+        i = self._get_variable_index(variable)
+        z, v = self._momentums[i].data, self._velocities[i].data
+        z_old = z.copy()
+        v += (g * g - v) * (1.0 - self.beta_2)
+        denom = xp.sqrt(v / (1.0 - self.beta_2 ** t)) + self.epsilon
+        z -= (lr * g / denom).astype(w.dtype, copy=False)
+        b1, weight = self.beta_1, 1.0 / t
+        x_old = (w - (1.0 - b1) * z_old) / b1
+        x_new = (1.0 - weight) * x_old + weight * z
+        w[...] = (1.0 - b1) * z + b1 * x_new
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "warmup_steps": self.warmup_steps}
+
+
 # -- lookup and serialisation ------------------------------------------------------------------
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
             "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl,
-            "adafactor": Adafactor, "muon": Muon}
+            "adafactor": Adafactor, "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
 
 
 def serialize(optimizer: Optimizer) -> dict:

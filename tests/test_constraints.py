@@ -81,3 +81,47 @@ def test_custom_optimizer_trains_a_model():
     model.compile(optimizer=PlainSGD(learning_rate=0.1), loss="mse")
     hist = model.fit(x, y, epochs=5, batch_size=16, verbose=0)
     assert hist.history["loss"][-1] < 0.1 * hist.history["loss"][0]
+
+
+LAYERS = [
+    ("Dense", dict(units=3, kernel_constraint="max_norm", bias_constraint="non_neg"), (4, 5)),
+    ("Conv2D", dict(filters=2, kernel_size=2, kernel_constraint="unit_norm", bias_constraint="non_neg"), (2, 4, 4, 3)),
+    ("DepthwiseConv2D", dict(kernel_size=2, depthwise_constraint="non_neg"), (2, 4, 4, 3)),
+    ("SeparableConv2D", dict(filters=2, kernel_size=2, pointwise_constraint="non_neg"), (2, 4, 4, 3)),
+    ("Embedding", dict(input_dim=6, output_dim=3, embeddings_constraint="unit_norm"), None),
+    ("BatchNormalization", dict(gamma_constraint="non_neg", beta_constraint="max_norm"), (4, 3)),
+    ("LayerNormalization", dict(gamma_constraint="non_neg"), (4, 3)),
+    ("PReLU", dict(alpha_constraint="non_neg", alpha_initializer="ones"), (4, 3)),
+]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("name,kwargs,shape", LAYERS, ids=[row[0] for row in LAYERS])
+def test_layer_constraints_train_like_keras(real_keras, name, kwargs, shape):
+    """Same weights, same batch, two SGD steps: the constrained weights agree with Keras's, and the
+    constraint entries of get_config too."""
+    k = real_keras
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, size=(4, 2)) if shape is None else rng.normal(size=shape).astype("float32")
+    ours, theirs = getattr(keras.layers, name)(**kwargs), getattr(k.layers, name)(**kwargs)
+    models = []
+    for mod, layer in ((keras, ours), (k, theirs)):
+        inp = mod.Input(x.shape[1:], dtype="int32" if shape is None else "float32")
+        model = mod.Model(inp, layer(inp))
+        model.compile(optimizer=mod.optimizers.SGD(0.5), loss="mse")
+        models.append(model)
+    models[0].set_weights([np.asarray(w) for w in models[1].get_weights()])
+    y = rng.normal(size=models[1].output_shape[1:]).astype("float32")[None].repeat(x.shape[0], 0)
+    for model in models:
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    k_cfg, g_cfg = theirs.get_config(), ours.get_config()
+    for key in [key for key in k_cfg if key.endswith("_constraint")]:
+        if k_cfg[key] is None:
+            assert g_cfg[key] is None, key
+            continue
+        assert g_cfg[key] is not None and g_cfg[key]["class_name"] == k_cfg[key]["class_name"], key
+        assert g_cfg[key]["config"] == k_cfg[key]["config"], key
+    clone = type(ours).from_config(g_cfg)
+    assert clone.get_config() == g_cfg

@@ -7,7 +7,7 @@ import pytest
 import gradflow as keras
 from gradflow import optimizers
 
-NEW = ["Lion", "Lamb", "Ftrl", "Adafactor", "Muon"]
+NEW = ["Lion", "Lamb", "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW"]
 
 
 def _data():
@@ -20,7 +20,7 @@ def _data():
 def test_trains_a_model(name):
     x, y = _data()
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
-    lr = {"Ftrl": 0.5, "Adafactor": 0.1, "Muon": 0.02}.get(name, 0.01)
+    lr = {"Ftrl": 0.5, "Adafactor": 0.1, "Muon": 0.02, "ScheduleFreeAdamW": 0.02}.get(name, 0.01)
     model.compile(optimizer=getattr(optimizers, name)(learning_rate=lr), loss="mse")
     hist = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
     assert hist.history["loss"][-1] < 0.7 * hist.history["loss"][0]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numbers
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
-from ._args import describe, resolve, unsupported
+from ._args import describe, resolve
 from .base import Layer
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"]
@@ -69,7 +69,7 @@ class PReLU(_Elementwise):
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, alpha_constraint=alpha_constraint)
+        self.alpha_constraint = constraints.get(alpha_constraint)
         self.alpha_initializer = resolve(self, "alpha_initializer", initializers.get, alpha_initializer)
         self.alpha_regularizer = resolve(self, "alpha_regularizer", regularizers.get, alpha_regularizer)
         if shared_axes is None:
@@ -89,14 +89,15 @@ class PReLU(_Elementwise):
             raise ValueError(f"{describe(self)}: every non-shared axis needs a known size, got input shape "
                              f"{tuple(input_shape)}")
         self.add_weight(name="alpha", shape=tuple(shape), initializer=self.alpha_initializer,
-                        regularizer=self.alpha_regularizer)
+                        regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
 
     def call(self, inputs):
         return ops.relu(inputs) - self.alpha * ops.relu(-inputs)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer), "alpha_constraint": None,
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": constraints.serialize(self.alpha_constraint),
                 "shared_axes": self.shared_axes}
 
 

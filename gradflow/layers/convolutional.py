@@ -3,7 +3,7 @@ Conv1D ``[k, in, filters]`` (a 2-D convolution of height 1 on the same kernels) 
 ``[kh, kw, filters, in]`` (conv2d's backward-input kernel as its forward pass)."""
 from __future__ import annotations
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..ops.nn import conv_output_size, conv_padding, conv_transpose_output_size
 from ._activation import WithActivation
 from ._args import (
@@ -15,7 +15,6 @@ from ._args import (
     positive_tuple,
     resolve,
     to_channels_last,
-    unsupported,
 )
 from ._args import data_format as check_data_format
 from .base import Layer, register_alias
@@ -65,7 +64,8 @@ class _Conv(WithActivation, Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        unsupported(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.filters = positive_int(self, "filters", filters)
         self.groups = positive_int(self, "groups", groups)
         if self.filters % self.groups:
@@ -125,10 +125,11 @@ class _Conv(WithActivation, Layer):
                              f"of groups; got groups={self.groups} for an input of {channels} channels (input shape "
                              f"{tuple(input_shape)})")
         self.add_weight(name="kernel", shape=(*self.kernel_size, channels // self.groups, self.filters),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.filters)
@@ -172,7 +173,9 @@ class _Conv(WithActivation, Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Conv2D(_Conv):
@@ -257,10 +260,11 @@ class Conv2DTranspose(Conv2D):
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
         self.add_weight(name="kernel", shape=(*self.kernel_size, self.filters, channels),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         spatial = (None if n is None else self._length(n, axis) for axis, n in enumerate(self._spatial(input_shape)))
@@ -343,10 +347,11 @@ class DepthwiseConv2D(Conv2D):
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
         self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
         if self.use_bias:
             self.add_weight(name="bias", shape=(channels * self.depth_multiplier,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape),
@@ -374,6 +379,7 @@ class DepthwiseConv2D(Conv2D):
             cfg.pop(key)
         cfg["depthwise_initializer"] = cfg.pop("kernel_initializer")
         cfg["depthwise_regularizer"] = cfg.pop("kernel_regularizer")
+        cfg["depthwise_constraint"] = cfg.pop("kernel_constraint")
         return {**cfg, "depth_multiplier": self.depth_multiplier}
 
 
@@ -393,7 +399,7 @@ class SeparableConv2D(DepthwiseConv2D):
                          bias_initializer=bias_initializer, depthwise_regularizer=depthwise_regularizer,
                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                          depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
-        unsupported(self, pointwise_constraint=pointwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
         self.out_filters = positive_int(self, "filters", filters)
         self.pointwise_initializer = resolve(self, "pointwise_initializer", initializers.get, pointwise_initializer)
         self.pointwise_regularizer = resolve(self, "pointwise_regularizer", regularizers.get, pointwise_regularizer)
@@ -401,12 +407,14 @@ class SeparableConv2D(DepthwiseConv2D):
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
         self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
-                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
         self.add_weight(name="pointwise_kernel", shape=(1, 1, channels * self.depth_multiplier, self.out_filters),
-                        initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer)
+                        initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+                        constraint=self.pointwise_constraint)
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.out_filters,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return self._with_channels(input_shape[0], self._out_spatial(input_shape), self.out_filters)
@@ -421,7 +429,8 @@ class SeparableConv2D(DepthwiseConv2D):
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.out_filters,
                 "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer)}
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+                "pointwise_constraint": constraints.serialize(self.pointwise_constraint)}
 
 
 class Conv1D(_Conv):

@@ -1,9 +1,9 @@
 """Core layers: Dense (a matmul on the last axis, any rank) and Activation."""
 from __future__ import annotations
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ._activation import WithActivation
-from ._args import describe, positive_int, resolve, unsupported
+from ._args import describe, positive_int, resolve
 from .base import Layer
 
 __all__ = ["Dense", "Activation", "Identity"]
@@ -22,7 +22,8 @@ class Dense(WithActivation, Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        unsupported(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.units = positive_int(self, "units", units)
         self._set_activation(activation)
         self.use_bias = bool(use_bias)
@@ -45,10 +46,10 @@ class Dense(WithActivation, Layer):
 
     def build(self, input_shape) -> None:
         self.add_weight(name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
-                        regularizer=self.kernel_regularizer)
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
             self.add_weight(name="bias", shape=(self.units,), initializer=self.bias_initializer,
-                            regularizer=self.bias_regularizer)
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -74,7 +75,9 @@ class Dense(WithActivation, Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(WithActivation, Layer):

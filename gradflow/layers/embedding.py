@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
@@ -23,7 +23,8 @@ class Embedding(Layer):
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, input_length=None,
                  **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, embeddings_constraint=embeddings_constraint, lora_rank=lora_rank)
+        unsupported(self, lora_rank=lora_rank)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.input_dim = positive_int(self, "input_dim", input_dim)
         self.output_dim = positive_int(self, "output_dim", output_dim)
         self.embeddings_initializer = resolve(self, "embeddings_initializer", initializers.get,
@@ -36,7 +37,8 @@ class Embedding(Layer):
 
     def build(self, input_shape) -> None:
         self.add_weight(name="embeddings", shape=(self.input_dim, self.output_dim),
-                        initializer=self.embeddings_initializer, regularizer=self.embeddings_regularizer)
+                        initializer=self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+                        constraint=self.embeddings_constraint)
         if self._initial_weights is not None:
             self.set_weights(self._initial_weights)
             self._initial_weights = None
@@ -68,4 +70,4 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": None, "mask_zero": self.mask_zero}
+                "embeddings_constraint": constraints.serialize(self.embeddings_constraint), "mask_zero": self.mask_zero}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ._args import describe, resolve, unsupported
+from ._args import describe, resolve
 from .base import Layer, to_tensor
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
@@ -30,7 +30,8 @@ class BatchNormalization(Layer):
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = bool(synchronized)
         if isinstance(axis, (list, tuple)) and len(axis) == 1:
             axis = axis[0]
@@ -73,9 +74,10 @@ class BatchNormalization(Layer):
         c = (input_shape[self._feature_axis(len(input_shape))],)
         if self.scale:
             self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
-            self.add_weight(name="beta", shape=c, initializer=self.beta_initializer, regularizer=self.beta_regularizer)
+            self.add_weight(name="beta", shape=c, initializer=self.beta_initializer, regularizer=self.beta_regularizer,
+                            constraint=self.beta_constraint)
         self.add_weight(name="moving_mean", shape=c, initializer=self.moving_mean_initializer, trainable=False)
         self.add_weight(name="moving_variance", shape=c, initializer=self.moving_variance_initializer, trainable=False)
 
@@ -151,7 +153,9 @@ class BatchNormalization(Layer):
                 "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
                 "moving_mean_initializer": ser(self.moving_mean_initializer),
                 "moving_variance_initializer": ser(self.moving_variance_initializer),
-                "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer)}
+                "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class LayerNormalization(Layer):
@@ -167,7 +171,8 @@ class LayerNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
         if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
             raise ValueError(f"{describe(self)}: axis must be an int or a list of ints, got axis={axis!r}")
@@ -208,10 +213,10 @@ class LayerNormalization(Layer):
         shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
         if self.scale:
             self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center and not self.rms_scaling:
             self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
-                            regularizer=self.beta_regularizer)
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -235,7 +240,9 @@ class LayerNormalization(Layer):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "rms_scaling": self.rms_scaling,
                 "beta_initializer": ser(self.beta_initializer), "gamma_initializer": ser(self.gamma_initializer),
-                "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer)}
+                "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class GroupNormalization(Layer):
@@ -248,7 +255,8 @@ class GroupNormalization(Layer):
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or (groups < 1 and groups != -1):
             raise ValueError(f"{describe(self)}: groups must be a positive int or -1, got groups={groups!r}")
         self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
@@ -278,10 +286,10 @@ class GroupNormalization(Layer):
         channels = input_shape[self.axis]
         if self.scale:
             self.add_weight(name="gamma", shape=(channels,), initializer=self.gamma_initializer,
-                            regularizer=self.gamma_regularizer)
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
         if self.center:
             self.add_weight(name="beta", shape=(channels,), initializer=self.beta_initializer,
-                            regularizer=self.beta_regularizer)
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -313,7 +321,9 @@ class GroupNormalization(Layer):
         return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "beta_initializer": ser(self.beta_initializer),
                 "gamma_initializer": ser(self.gamma_initializer), "beta_regularizer": reg(self.beta_regularizer),
-                "gamma_regularizer": reg(self.gamma_regularizer), "beta_constraint": None, "gamma_constraint": None}
+                "gamma_regularizer": reg(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class UnitNormalization(Layer):

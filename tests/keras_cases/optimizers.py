@@ -36,6 +36,9 @@ def _run(module, make_var, kwargs, name, to_tensor=np.copy):
     return opt, [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in variables]
 
 
+# ScheduleFreeAdamW has no case: Keras's source reads the momentum before its update (`momentum_old =
+# momentum.value`), but on the torch backend that read aliases the variable, so Keras-on-torch recovers x
+# from the updated momentum. gradflow follows the source (and the JAX/TF backends).
 @case("optimizers", *_OPTIMIZERS)
 def optimizer_steps(k, gf, name):
     """Four steps on the same gradients give the same weights; the configs agree on the shared keys."""
