@@ -373,3 +373,13 @@ def test_image_resize_is_differentiable(interpolation):
                          (x,))
     y = ops.image.resize(gf.Tensor(np.ones((1, 4, 4, 1), np.float32), requires_grad=True), (8, 8))
     assert y.requires_grad and y.dtype == np.float32
+
+
+def test_resizing_and_center_crop_upscaling_keep_the_gradient():
+    x = gf.Tensor(np.random.default_rng(2).normal(size=(2, 4, 4, 3)).astype(np.float32), requires_grad=True)
+    for layer in (gf.layers.Resizing(8, 6), gf.layers.CenterCrop(6, 6)):
+        y = layer(x)
+        assert y.shape[1:3] == (layer.height, layer.width) and y.requires_grad
+        y.sum().backward()
+        assert x.grad is not None and np.abs(x.grad.numpy()).sum() > 0
+        x.grad = None
