@@ -57,11 +57,20 @@ class Model(Trainer, Layer):
     def __new__(cls, *args, **kwargs):
         from .functional import Functional  # noqa: PLC0415 - functional imports this module
 
-        if functional_init_arguments(args, kwargs) and not issubclass(cls, Functional):
-            cls = Functional if cls is Model else _inject_functional(cls, Functional)
+        # As Keras 3: only ``Model(inputs, outputs)`` itself is redirected here. A subclass becomes a graph
+        # model when *its* ``Model.__init__`` receives inputs and outputs (below), not when its own
+        # constructor happens to take two positional arguments (``VAE(encoder, decoder)``).
+        if cls is Model and functional_init_arguments(args, kwargs):
+            cls = Functional
         return Layer.__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
+        from .functional import Functional  # noqa: PLC0415 - functional imports this module
+
+        if functional_init_arguments(args, kwargs) and not isinstance(self, Functional):
+            _inject_functional(type(self), Functional)  # a subclass called super().__init__(inputs, outputs)
+            Functional.__init__(self, *args, **kwargs)
+            return
         if args or not set(kwargs) <= {"name", "trainable", "dtype"}:
             bad = list(kwargs) if not args else [repr(a) for a in args]
             raise TypeError(f"Model() takes inputs and outputs (the functional API) or, in a subclass, only "

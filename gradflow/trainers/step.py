@@ -410,8 +410,11 @@ def custom_step(model, kind: str):
 
     def step(xs, ys, sws):
         x = model._x_for_step(xs)
-        data = (x,) if ys is None else ((x, model._pack_targets(ys)) if sws is None else
-                                        (x, model._pack_targets(ys), model._pack_targets(sws)))
+        if ys is None:  # Keras's pack_x_y_sample_weight: fit(x) passes x itself, fit([x]) passes ([x],)
+            data = (x,) if isinstance(x, (tuple, list)) else x
+        else:
+            data = (x, model._pack_targets(ys)) if sws is None else (x, model._pack_targets(ys),
+                                                                       model._pack_targets(sws))
         state["logs"] = to_logs(user_step(data))
         return None
 

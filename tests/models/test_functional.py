@@ -204,6 +204,31 @@ def test_a_functional_subclass_with_inputs_and_outputs_keeps_its_methods():
     assert model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
 
 
+def test_a_subclass_taking_two_models_positionally_is_not_a_graph_model():
+    # keras-io's VAE(encoder, decoder): two positional arguments to the subclass are not (inputs, outputs);
+    # as in Keras 3, only what reaches Model.__init__ decides
+    class Pair(keras.Model):
+        def __init__(self, first, second, **kwargs):
+            super().__init__(**kwargs)
+            self.first, self.second = first, second
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    model = Pair(layers.Dense(3), layers.Dense(2))
+    assert not isinstance(model, keras.models.Functional)
+    assert model(np.ones((4, 5), np.float32)).shape == (4, 2)
+
+    class Forwarding(keras.Model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.extra = 1
+
+    inp = keras.Input(shape=(3,))
+    model = Forwarding(inputs=inp, outputs=layers.Dense(2)(inp))
+    assert model.extra == 1 and model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
+
+
 class _Gate(keras.Layer):
     """``call(x, gate, scale=1.0)``: a second tensor passed positionally, a plain keyword value."""
 

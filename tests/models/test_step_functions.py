@@ -192,3 +192,32 @@ def test_add_loss_counts_from_the_first_step_of_a_fresh_model(mk):
     model(x)
     model(x)
     assert len(model.losses) == 1  # an outermost call starts from no added losses
+
+
+def test_an_overridden_train_step_gets_x_itself_when_fit_has_no_targets():
+    # Keras's pack_x_y_sample_weight: fit(x) passes x (keras-io's VAE calls self.encoder(data)), fit([x])
+    # passes ([x],), fit(x, y) passes (x, y)
+    seen = []
+
+    class Recording(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            seen.append(type(data).__name__ if not isinstance(data, tuple) else
+                        tuple(type(d).__name__ for d in data))
+            return {}
+
+    x = np.zeros((4, 3), np.float32)
+    model = Recording()
+    model.compile(optimizer="sgd")
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    model.fit([x], epochs=1, batch_size=4, verbose=0)
+    model.fit(x, np.zeros((4, 1), np.float32), epochs=1, batch_size=4, verbose=0)
+    assert seen[0] not in ("tuple", "list") and not isinstance(seen[0], tuple)
+    assert seen[1] == ("list",)
+    assert len(seen[2]) == 2
