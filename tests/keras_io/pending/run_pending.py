@@ -38,8 +38,12 @@ def run_port(path, keyword, timeout):
         return False, [f"timed out after {timeout} s"], time.perf_counter() - start
     out = proc.stdout + proc.stderr
     errors = []
+    in_failures = False
     for line in out.splitlines():
-        m = ERROR_LINE.match(line.strip())
+        if line.startswith("=") and line.endswith("="):  # a section header: only FAILURES/ERRORS count
+            in_failures = " FAILURES " in line or " ERRORS " in line
+            continue
+        m = ERROR_LINE.match(line.strip()) if in_failures else None
         if m:
             where = os.path.relpath(m.group(1), ROOT) if m.group(1).startswith("/") else m.group(1)
             errors.append(f"{where}:{m.group(2)}: {m.group(3)}")
@@ -72,7 +76,8 @@ def main(argv=None):
         print(f"{'PASS' if ok else 'FAIL'} {path.name} ({seconds:.0f} s)", flush=True)
         for err in errors[:4]:
             print(f"    {err[:300]}", flush=True)
-    print(f"{passed}/{len(ports)} pending ports pass on gradflow")
+    print(f"{passed}/{len(ports)} pending ports pass (pytest -k {keyword!r})" if keyword else
+          f"{passed}/{len(ports)} pending ports pass")
     return 0 if passed == len(ports) else 1
 
 
