@@ -349,7 +349,8 @@ class BatchSource:
         self.where = where
         # the Sequence protocol wins when present (an ImageDataGenerator flow has __next__ too)
         self.sequence = hasattr(data, "__getitem__") and hasattr(data, "__len__")
-        self.shuffle = bool(shuffle) and self.sequence
+        # a dataset that orders itself (as a Keras tf.data dataset) says so: fit's shuffle leaves it alone
+        self.shuffle = bool(shuffle) and self.sequence and getattr(data, "_fit_shuffles", True)
         self.restartable = self.sequence or not hasattr(data, "__next__")
         try:
             self.size = len(data) if self.sequence else (len(data) if hasattr(data, "__len__") else None)
