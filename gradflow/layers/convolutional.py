@@ -20,7 +20,7 @@ from ._args import data_format as check_data_format
 from .base import Layer, register_alias
 
 __all__ = ["Conv2D", "Convolution2D", "Conv1D", "Convolution1D", "Conv2DTranspose", "Convolution2DTranspose",
-           "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D"]
+           "Conv1DTranspose", "Convolution1DTranspose", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D"]
 
 
 def spatial_output(layer, hw, window, strides, padding, dilation=(1, 1), what="kernel_size"):
@@ -325,6 +325,50 @@ class Conv2DTranspose(Conv2D):
         return {**super().get_config(), "output_padding": pads}
 
 
+class Conv1DTranspose(Conv2DTranspose):
+    """Transposed 1-D convolution over ``(batch, steps, channels)``: upsamples by ``strides``. Kernel
+    ``[kernel_size, filters, in_channels]`` (Keras's layout). Runs as a Conv2DTranspose of height 1,
+    on the same kernels."""
+
+    rank = 1
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, output_padding=output_padding,
+                         data_format=data_format, dilation_rate=dilation_rate, activation=activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, **kwargs)
+
+    def _conv(self, x, activation):
+        if self.data_format == "channels_first":
+            x = x.transpose(0, 2, 1)
+        n, steps, channels = x.shape
+        x = x.reshape((n, 1, steps, channels))
+        w = self.kernel.reshape((1, *self.kernel.shape))
+        strides, dilation = (1, *self.strides), (1, *self.dilation_rate)
+        bias = self.bias if self.use_bias else None
+        if self.output_padding is None:
+            y = ops.conv2d_transpose(x, w, bias, strides, self.padding, dilation)
+        else:  # the full ('valid') transposed convolution, cut to Keras's window (zeros past its end)
+            y = ops.conv2d_transpose(x, w, None, strides, "valid", dilation)
+            start, length, have = self._start(0), self._length(steps, 0), y.shape[2]
+            before, after = max(-start, 0), max(start + length - have, 0)
+            if before or after:
+                y = ops.pad(y, [(0, 0), (0, 0), (before, after), (0, 0)])
+                start += before
+            y = y[:, :, start:start + length]
+            if bias is not None:
+                y = y + bias
+        y = y.reshape((n, y.shape[2], y.shape[3]))
+        if self.data_format == "channels_first":
+            y = y.transpose(0, 2, 1)
+        return ops.relu(y) if activation == "relu" else y
+
+
 class DepthwiseConv2D(Conv2D):
     """Each input channel convolved with ``depth_multiplier`` filters of its own; kernel
     ``depthwise_kernel [kh, kw, in_channels, depth_multiplier]``, output ``in * depth_multiplier``
@@ -498,8 +542,10 @@ class Conv1D(_Conv):
 
 
 Convolution2D, Convolution1D, Convolution2DTranspose = Conv2D, Conv1D, Conv2DTranspose  # Keras 2 names
+Convolution1DTranspose = Conv1DTranspose
 SeparableConvolution2D = SeparableConv2D
 for _alias, _cls in (("Convolution2D", Conv2D), ("Convolution1D", Conv1D),
                      ("Convolution2DTranspose", Conv2DTranspose), ("Deconvolution2D", Conv2DTranspose),
+                     ("Convolution1DTranspose", Conv1DTranspose),
                      ("SeparableConvolution2D", SeparableConv2D)):
     register_alias(_alias, _cls)

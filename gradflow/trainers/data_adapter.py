@@ -349,7 +349,8 @@ class BatchSource:
         self.where = where
         # the Sequence protocol wins when present (an ImageDataGenerator flow has __next__ too)
         self.sequence = hasattr(data, "__getitem__") and hasattr(data, "__len__")
-        self.shuffle = bool(shuffle) and self.sequence
+        # a dataset that orders itself (as a Keras tf.data dataset) says so: fit's shuffle leaves it alone
+        self.shuffle = bool(shuffle) and self.sequence and getattr(data, "_fit_shuffles", True)
         self.restartable = self.sequence or not hasattr(data, "__next__")
         try:
             self.size = len(data) if self.sequence else (len(data) if hasattr(data, "__len__") else None)
@@ -518,10 +519,21 @@ def _split_y(spec: ModelSpec, y, where: str) -> list:
             raise ValueError(f"{where}: y has keys {unknown} that are not outputs of the model; outputs: {names}")
         return [None if y.get(k) is None else as_array(y[k], f"{where}: y[{k!r}]") for k in names]
     if n > 1:
-        if not isinstance(y, (list, tuple)) or len(y) != n:
-            raise ValueError(f"{where}: the model has {n} outputs {names}; pass y as a list of {n} arrays or a "
-                             f"dict keyed by output name")
-        return [None if v is None else as_array(v, f"{where}: y[{i}] ({names[i]!r})") for i, v in enumerate(y)]
+        flat = list(y) if isinstance(y, (list, tuple)) else [y]
+        if len(flat) != n:
+            # Keras 3 (CompileLoss): outputs compiled with a None loss take no target, so y may hold
+            # only the targets of the outputs that have a loss, in output order
+            with_loss = [k for k, e in enumerate(spec.losses) if e is not None]
+            if not 0 < len(with_loss) < n or len(flat) != len(with_loss):
+                raise ValueError(f"{where}: the model has {n} outputs {names}; pass y as a list of {n} arrays or "
+                                 f"a dict keyed by output name" + (
+                                     f" (or one array for each of the {len(with_loss)} outputs with a loss: "
+                                     f"{[names[k] for k in with_loss]})" if 0 < len(with_loss) < n else ""))
+            placed: list = [None] * n
+            for k, v in zip(with_loss, flat):
+                placed[k] = v
+            flat = placed
+        return [None if v is None else as_array(v, f"{where}: y[{i}] ({names[i]!r})") for i, v in enumerate(flat)]
     if isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape"):
         y = y[0]
     return [as_array(y, f"{where}: y")]

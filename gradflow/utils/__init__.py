@@ -19,6 +19,7 @@ from .py_dataset import PyDataset
 from .seed import set_random_seed
 from .sequences import pad_sequences
 from .split import train_test_split
+from .timeseries import timeseries_dataset_from_array
 
 Sequence = PyDataset  # Keras 2's name for the same protocol
 
@@ -28,5 +29,5 @@ __all__ = [
     "load_img", "img_to_array", "array_to_img", "save_img", "image_dataset_from_directory", "plot_model",
     "model_to_dot", "pad_sequences", "register_keras_serializable", "serialize_keras_object",
     "deserialize_keras_object", "custom_object_scope", "CustomObjectScope", "get_custom_objects",
-    "get_registered_name", "get_registered_object",
+    "get_registered_name", "get_registered_object", "timeseries_dataset_from_array",
 ]
