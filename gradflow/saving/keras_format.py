@@ -252,7 +252,7 @@ def _weights_plan(model, root, where: str):
             if str(i) not in store:
                 raise ModelFileError(f"{where}: no variable {i} for layer {layer.name!r} at {path or '/'}/vars")
             assigns.append((p, _read_checked(store[str(i)], p.name, p.shape, p.dtype, where)))
-    covered = {id(p) for p, _ in assigns} | {id(p) for layer, _ in hooks for p in own_variables(layer)}
+    covered = {id(p) for p, _ in assigns} | {id(p) for layer, _ in hooks for p in layer._params.values()}
     missing = [p.name for p in model.weights if id(p) not in covered]
     if missing:
         raise ModelFileError(f"{where}: the file has no values for the model's weights {missing}")
@@ -596,8 +596,8 @@ def save_keras_model(model, path) -> None:
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:
-        entry["compile_config"] = (model.get_compile_config() if user_defines(model, "get_compile_config")
-                                   else _keras_compile_config(model))
+        entry["compile_config"] = (serialize_keras_object(model.get_compile_config())  # as Keras: objects in it
+                                   if user_defines(model, "get_compile_config") else _keras_compile_config(model))
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         write_weights(f, model)
