@@ -40,14 +40,13 @@ from .saving_lib import (
     parse_json,
 )
 from .serialization import deserialize_keras_object, serialize_keras_object
-from .walk import fixed_layout, is_a, saveables
+from .walk import is_a, saveables
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model", "save_keras_weights", "load_keras_weights"]
 
 KERAS_VERSION = "3.15.1"  # the format version gradflow writes (read by Keras 3.x)
-_SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order
-    "SimpleRNN": ["cell"], "LSTM": ["cell"], "GRU": ["cell"],
-    "Bidirectional": ["forward_layer", "backward_layer"],
+_SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order (RNNs and their
+    # wrappers are walked by attribute instead: saving/walk.py)
     "MultiHeadAttention": ["query_dense", "key_dense", "value_dense", "output_dense"],
 }
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
@@ -194,8 +193,6 @@ def _group_datasets(group, class_name: str, where: str) -> list:
         if _has(group, sub):
             inner = _child(group, sub, where)
             out += _group_datasets(inner, "", where)
-            if _has(inner, "cell"):
-                out += _group_datasets(_child(inner, "cell", where), "", where)
     return out
 
 
@@ -471,19 +468,6 @@ def write_weights(root, model) -> None:
 def _write_group(group, layer, name: str) -> None:
     """One gradflow layer's weights where Keras keeps them (see ``_group_datasets``)."""
     weights = [w.numpy() for w in layer.weights]
-    if name in ("SimpleRNN", "LSTM", "GRU"):
-        group.create_group("vars")
-        cell = group.create_group("cell").create_group("vars")
-        for i, w in enumerate(weights):
-            cell.create_dataset(str(i), data=w)
-        return
-    if name == "Bidirectional":
-        group.create_group("vars")
-        _write_group(group.create_group("forward_layer"), layer.forward_layer,
-                     fixed_layout(layer.forward_layer) or "")
-        _write_group(group.create_group("backward_layer"), layer.backward_layer,
-                     fixed_layout(layer.backward_layer) or "")
-        return
     if name == "MultiHeadAttention":
         group.create_group("vars")
         per = 2 if layer.use_bias else 1

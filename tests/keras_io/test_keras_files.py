@@ -59,7 +59,23 @@ def reshaping(k):
     return k.Model(inputs, k.layers.Identity()(k.layers.UnitNormalization()(k.layers.Flatten()(x))))
 
 
+def wrapped_rnns(k):
+    """RNN(cell), StackedRNNCells, TimeDistributed and Bidirectional over them: Keras nests their variables
+    (``rnn/cell/vars``, ``rnn_1/cell/cells/gru_cell/vars``, ``time_distributed/layer/vars``,
+    ``bidirectional/forward_layer/cell/vars``)."""
+    layers = k.layers
+    inputs = k.Input(shape=(5, 3))
+    x = layers.RNN(layers.LSTMCell(4), return_sequences=True)(inputs)
+    x = layers.RNN(layers.StackedRNNCells([layers.SimpleRNNCell(3), layers.GRUCell(2), layers.GRUCell(3)]),
+                   return_sequences=True)(x)
+    x = layers.TimeDistributed(layers.Dense(3))(x)
+    x = layers.Bidirectional(layers.RNN(layers.GRUCell(2), return_sequences=True))(x)
+    x = layers.Bidirectional(layers.RNN(layers.StackedRNNCells([layers.LSTMCell(2), layers.SimpleRNNCell(2)])))(x)
+    return k.Model(inputs, layers.Dense(2)(x))
+
+
 MODELS = {"cnn": (cnn, (12, 12, 1), None), "recurrent": (recurrent, (7, 4), None),
+          "wrapped_rnns": (wrapped_rnns, (5, 3), None),
           "transformer": (transformer, (6,), 20), "sequential": (sequential, (5,), None),
           "reshaping": (reshaping, (5,), None)}
 
