@@ -200,6 +200,20 @@ def _is_tracked_value(value, empty: bool) -> bool:
     return False
 
 
+def _track_variable(layer, name: str, value) -> None:
+    """A ``keras.Variable`` made outside ``add_weight`` and assigned to ``layer.<name>`` becomes one of the
+    layer's own weights (Keras 3's tracker), in assignment order; ``_attr_variables`` names them."""
+    params = layer.__dict__.get("_params")
+    if params is None or any(p is value for p in params.values()):
+        return
+    key, i = name, 0
+    while key in params:
+        i += 1
+        key = f"{name}_{i}"
+    params[key] = value
+    layer.__dict__.setdefault("_attr_variables", set()).add(id(value))
+
+
 def _layers_in(value):
     if isinstance(value, Layer):
         yield value
@@ -301,6 +315,8 @@ class Layer(SavingHooks):
             tracked[name] = value
         elif tracked is not None and name in tracked:
             del tracked[name]
+        if isinstance(value, Variable) and "/" not in value.path:  # a free keras.Variable: the layer's, as Keras
+            _track_variable(self, name, value)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):

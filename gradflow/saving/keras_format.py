@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .._registry import find
+from ..ops import _symbolic
 from .layer_hooks import overrides, own_variables, user_defines
 from .saving_lib import (
     ModelFileError,
@@ -40,14 +41,13 @@ from .saving_lib import (
     parse_json,
 )
 from .serialization import deserialize_keras_object, serialize_keras_object
-from .walk import fixed_layout, is_a, saveables
+from .walk import is_a, saveables
 
 __all__ = ["is_keras_archive", "load_keras_model", "save_keras_model", "save_keras_weights", "load_keras_weights"]
 
 KERAS_VERSION = "3.15.1"  # the format version gradflow writes (read by Keras 3.x)
-_SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order
-    "SimpleRNN": ["cell"], "LSTM": ["cell"], "GRU": ["cell"],
-    "Bidirectional": ["forward_layer", "backward_layer"],
+_SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order (RNNs and their
+    # wrappers are walked by attribute instead: saving/walk.py)
     "MultiHeadAttention": ["query_dense", "key_dense", "value_dense", "output_dense"],
 }
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
@@ -122,6 +122,8 @@ def _from_keras(value, where: str):
     if value.get("class_name") == "__keras_tensor__":
         return value
     value = {k: v for k, v in value.items() if k != "shared_object_id"}
+    if str(value.get("module") or "").startswith("keras.src.ops.") and "inbound_nodes" in value:
+        return _op_from_keras(value, where)
     if "class_name" in value and isinstance(value.get("config"), dict):
         cls = _gradflow_class(value, where)
         config = {k: _from_keras(v, where) for k, v in value["config"].items()}
@@ -156,6 +158,117 @@ def _gradflow_class(entry: dict, where: str):
 def _model_config(class_name, config, where):
     config.pop("dtype", None)
     return config
+
+
+# -- ops in functional graphs (gradflow's OpLayer nodes, Keras's Operation nodes) ---------------
+#: gradflow op -> (Keras module under keras.src.ops, Operation class, how many of the op's leading
+#: parameters are the call's arguments, the Keras constructor arguments the other parameters become, in order)
+_KERAS_OPS = {
+    "reshape": ("numpy", "Reshape", 1, ("newshape",)), "transpose": ("numpy", "Transpose", 1, ("axes",)),
+    "concatenate": ("numpy", "Concatenate", 1, ("axis",)), "stack": ("numpy", "Stack", 1, ("axis",)),
+    "mean": ("numpy", "Mean", 1, ("axis", "keepdims")), "sum": ("numpy", "Sum", 1, ("axis", "keepdims")),
+    "max": ("numpy", "Max", 1, ("axis", "keepdims")), "min": ("numpy", "Min", 1, ("axis", "keepdims")),
+    "expand_dims": ("numpy", "ExpandDims", 1, ("axis",)), "squeeze": ("numpy", "Squeeze", 1, ("axis",)),
+    "add": ("numpy", "Add", 2, ()), "subtract": ("numpy", "Subtract", 2, ()), "multiply": ("numpy", "Multiply", 2, ()),
+    "divide": ("numpy", "Divide", 2, ()), "matmul": ("numpy", "Matmul", 2, ()), "power": ("numpy", "Power", 2, ()),
+    "maximum": ("numpy", "Maximum", 2, ()), "minimum": ("numpy", "Minimum", 2, ()),
+    "negative": ("numpy", "Negative", 1, ()), "abs": ("numpy", "Absolute", 1, ()), "exp": ("numpy", "Exp", 1, ()),
+    "log": ("numpy", "Log", 1, ()), "sqrt": ("numpy", "Sqrt", 1, ()), "square": ("numpy", "Square", 1, ()),
+    "tanh": ("numpy", "Tanh", 1, ()), "relu": ("nn", "Relu", 1, ()), "sigmoid": ("nn", "Sigmoid", 1, ()),
+    "softmax": ("nn", "Softmax", 1, ("axis",)), "cast": ("core", "Cast", 1, ("dtype",)),
+}
+_OP_ALIASES = {"sub": "subtract", "mul": "multiply", "div": "divide", "pow": "power", "neg": "negative"}
+_FROM_KERAS_OPS = {(f"keras.src.ops.{mod}", cls): op for op, (mod, cls, _, _) in _KERAS_OPS.items()}
+
+
+def _is_tensor_entry(value) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _json_args(value):
+    """Op arguments as JSON: tuples as lists, dtypes by name (Keras's config of the same call)."""
+    if isinstance(value, (list, tuple)):
+        return [_json_args(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_args(v) for k, v in value.items()}
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(), "dtype": value.dtype.name}}
+    return value
+
+
+def _op_to_keras(entry: dict) -> dict:
+    """A gradflow ``OpLayer`` node as the Keras Operation node Keras 3 writes for the same call: the call's
+    tensors (and constants in their places) in the node's args, the op's other arguments in its config."""
+    cfg = entry["config"]
+    op = _OP_ALIASES.get(cfg["op"], cfg["op"])
+    if op not in _KERAS_OPS:
+        raise ValueError(f"the op {cfg['op']!r} (node {cfg.get('name')!r}) has no Keras counterpart gradflow can "
+                         f"write; supported: {sorted(_KERAS_OPS)}; or wrap it in a layer")
+    module, class_name, n_call, config_names = _KERAS_OPS[op]
+    args, kwargs = _symbolic.decode(cfg["arguments"])
+    params = list(inspect.signature(_symbolic.get_op(cfg["op"])).parameters)
+    bound = dict(zip(params, args), **kwargs)
+    nodes = entry.get("inbound_nodes") or [{}]
+    node_args = nodes[0].get("args") or []
+    tensors = node_args[0] if len(node_args) == 1 and isinstance(node_args[0], list) else list(node_args)
+
+    def fill(value):
+        if isinstance(value, _symbolic.Slot):
+            return tensors[value.index]
+        if isinstance(value, (list, tuple)):
+            return [fill(v) for v in value]
+        return _json_args(value)
+
+    call_args = [fill(bound[p]) for p in params[:n_call] if p in bound]
+    config = {"name": cfg["name"]}
+    for param, key in zip(params[n_call:], config_names):
+        if param in bound:
+            config[key] = _json_args(bound[param])
+    return {"module": f"keras.src.ops.{module}", "class_name": class_name, "config": config,
+            "registered_name": class_name, "name": entry.get("name", cfg["name"]),
+            "inbound_nodes": [{"args": call_args, "kwargs": {}}]}
+
+
+def _op_from_keras(entry: dict, where: str) -> dict:
+    """A Keras Operation node (``keras.src.ops.numpy.Reshape`` ...) as gradflow's ``OpLayer`` entry."""
+    op = _FROM_KERAS_OPS.get((entry.get("module"), entry.get("class_name")))
+    config = entry.get("config") or {}
+    name = config.get("name") or entry.get("name")
+    if op is None:
+        raise ValueError(f"{where}: the Keras op {entry.get('module')}.{entry.get('class_name')} (node {name!r}) is "
+                         f"not available in gradflow; supported: {sorted(cls for _, cls in _FROM_KERAS_OPS)}")
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1 or (nodes[0].get("kwargs") or {}):
+        raise ValueError(f"{where}: op node {name!r}: expected one call with positional arguments")
+    _, _, n_call, config_names = _KERAS_OPS[op]
+    tensors: list = []
+
+    def slot(value):
+        if _is_tensor_entry(value):
+            tensors.append(value)
+            return _symbolic.Slot(len(tensors) - 1)
+        if isinstance(value, list):
+            return [slot(v) for v in value]
+        return value
+
+    args = [slot(v) for v in nodes[0].get("args") or []]
+    params = list(inspect.signature(_symbolic.get_op(op)).parameters)
+    if len(args) > n_call:
+        raise ValueError(f"{where}: op node {name!r}: {len(args)} call arguments, {op} takes {n_call}")
+    unknown = set(config) - set(config_names) - {"name"}
+    if unknown:
+        raise ValueError(f"{where}: op node {name!r}: Keras {entry.get('class_name')} arguments {sorted(unknown)} "
+                         f"are not supported by gradflow")
+    kwargs = {param: config[key] for param, key in zip(params[n_call:], config_names) if key in config}
+    template = [args, kwargs]
+    node_args = [tensors[0]] if len(tensors) == 1 else [tensors]
+    return {"class_name": "OpLayer",
+            "config": {"name": name, "op": op, "arguments": _symbolic.encode(template)},
+            "name": entry.get("name", name), "inbound_nodes": [{"args": node_args, "kwargs": {}}]}
 
 
 # -- weights ----------------------------------------------------------------------------------
@@ -194,8 +307,6 @@ def _group_datasets(group, class_name: str, where: str) -> list:
         if _has(group, sub):
             inner = _child(group, sub, where)
             out += _group_datasets(inner, "", where)
-            if _has(inner, "cell"):
-                out += _group_datasets(_child(inner, "cell", where), "", where)
     return out
 
 
@@ -252,7 +363,7 @@ def _weights_plan(model, root, where: str):
             if str(i) not in store:
                 raise ModelFileError(f"{where}: no variable {i} for layer {layer.name!r} at {path or '/'}/vars")
             assigns.append((p, _read_checked(store[str(i)], p.name, p.shape, p.dtype, where)))
-    covered = {id(p) for p, _ in assigns} | {id(p) for layer, _ in hooks for p in own_variables(layer)}
+    covered = {id(p) for p, _ in assigns} | {id(p) for layer, _ in hooks for p in layer._params.values()}
     missing = [p.name for p in model.weights if id(p) not in covered]
     if missing:
         raise ModelFileError(f"{where}: the file has no values for the model's weights {missing}")
@@ -385,6 +496,8 @@ def _to_keras(value):
             keras_module, name = "keras.src.models.functional", "Functional"
         elif name == "Sequential":
             keras_module = "keras"
+        elif name == "OpLayer":
+            return _op_to_keras(value)
         else:
             cls = find("layers", name)
             if name == "TensorOp":
@@ -471,19 +584,6 @@ def write_weights(root, model) -> None:
 def _write_group(group, layer, name: str) -> None:
     """One gradflow layer's weights where Keras keeps them (see ``_group_datasets``)."""
     weights = [w.numpy() for w in layer.weights]
-    if name in ("SimpleRNN", "LSTM", "GRU"):
-        group.create_group("vars")
-        cell = group.create_group("cell").create_group("vars")
-        for i, w in enumerate(weights):
-            cell.create_dataset(str(i), data=w)
-        return
-    if name == "Bidirectional":
-        group.create_group("vars")
-        _write_group(group.create_group("forward_layer"), layer.forward_layer,
-                     fixed_layout(layer.forward_layer) or "")
-        _write_group(group.create_group("backward_layer"), layer.backward_layer,
-                     fixed_layout(layer.backward_layer) or "")
-        return
     if name == "MultiHeadAttention":
         group.create_group("vars")
         per = 2 if layer.use_bias else 1
@@ -596,8 +696,8 @@ def save_keras_model(model, path) -> None:
         entry["build_config"] = {"input_shape": list(model.input_shape)}
     opt = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if opt is not None:
-        entry["compile_config"] = (model.get_compile_config() if user_defines(model, "get_compile_config")
-                                   else _keras_compile_config(model))
+        entry["compile_config"] = (serialize_keras_object(model.get_compile_config())  # as Keras: objects in it
+                                   if user_defines(model, "get_compile_config") else _keras_compile_config(model))
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         write_weights(f, model)

@@ -18,9 +18,18 @@ import numpy as np
 __all__ = ["SavingHooks", "overrides", "own_variables", "user_defines"]
 
 
+#: gradflow layers whose Keras counterparts save only their named weights (their own save_own_variables):
+#: a keras.Variable a subclass tracks as an attribute is not among them
+_NAMED_WEIGHTS = frozenset({"Dense", "EinsumDense", "Embedding", "_Conv"})
+
+
 def own_variables(layer) -> list:
     """The variables ``layer`` created itself, Keras's order: trainable ones first, then the others."""
     params = list(getattr(layer, "_params", {}).values())
+    extra = layer.__dict__.get("_attr_variables")
+    if extra and any(k.__name__ in _NAMED_WEIGHTS and k.__module__.startswith("gradflow.")
+                     for k in type(layer).__mro__):
+        params = [p for p in params if id(p) not in extra]
     return [p for p in params if p.trainable] + [p for p in params if not p.trainable]
 
 

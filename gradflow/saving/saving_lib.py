@@ -52,7 +52,7 @@ import numpy as np
 from .._version import __version__
 from ..distribution import writes_files
 from ..summary import unique_weights
-from .layer_hooks import overrides
+from .layer_hooks import overrides, user_defines
 from .serialization import deserialize_keras_object, serialize_keras_object
 from .walk import join, saveables
 
@@ -587,6 +587,8 @@ def save_model(model, path) -> None:
                          f"fit it, or give the first layer input_shape=")
     params = _model_weights(model)
     compile_cfg = model.get_compile_config() if getattr(model, "compiled", False) else None
+    if compile_cfg is not None and user_defines(model, "get_compile_config"):  # the user's objects, as Keras does
+        compile_cfg = serialize_keras_object(compile_cfg)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

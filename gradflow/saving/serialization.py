@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
+
+import numpy as np
 
 from .._registry import (  # noqa: F401
     CustomObjectScope,
     custom_object_scope,
+    find,
     find_class,
     get_custom_objects,
     get_registered_name,
@@ -37,12 +41,42 @@ def _serialize_values(value):
     return value
 
 
-def serialize_keras_object(obj) -> dict:
+_FUNCTION_KINDS = ("activations", "losses", "metrics")  # where a built-in function entry is looked up
+
+
+def _serialize_function(fn) -> dict:
+    """A function as Keras 3 writes one: by its registered name (``"package>name"``), or, for gradflow's
+    own functions, by name under the matching ``keras.*`` module."""
+    registered = registered_name(fn)
+    module = getattr(fn, "__module__", None) or "builtins"
+    if registered is None:
+        if getattr(fn, "__name__", "<lambda>") == "<lambda>" or not module.startswith("gradflow."):
+            raise TypeError(f"cannot serialize the function {fn!r}: register it with "
+                            f"@keras.saving.register_keras_serializable() (lambdas cannot be saved)")
+        parts = module.split(".")
+        module = f"keras.{parts[1]}" if len(parts) > 1 else "keras"
+        return {"module": module, "class_name": "function", "config": fn.__name__, "registered_name": fn.__name__}
+    return {"module": module, "class_name": "function", "config": registered, "registered_name": registered}
+
+
+def serialize_keras_object(obj):
     """``{"module", "class_name", "config", "registered_name"}`` of a layer, model, regularizer,
     initializer, loss, metric or optimizer (anything with ``get_config``); objects inside the
-    config (a layer passed to another's constructor) are serialized as well."""
+    config (a layer passed to another's constructor) are serialized as well. As in Keras, plain values
+    stay as they are, lists and dicts are serialized item by item, NumPy scalars become Python numbers
+    and registered functions ``{"class_name": "function", "config": "package>name", ...}``."""
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+        return _serialize_function(obj)
     cls = type(obj)
     if not hasattr(obj, "get_config"):
         raise TypeError(f"cannot serialize {obj!r}: {cls.__name__} has no get_config()")
@@ -89,10 +123,47 @@ def _close_layer(name: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def deserialize_keras_object(entry: dict, custom_objects=None):
-    """The layer or model a ``serialize_keras_object`` entry describes (registered classes only)."""
+def _deserialize_function(entry: dict, custom_objects):
+    name = entry.get("config")
+    if not isinstance(name, str):
+        raise TypeError(f"a function entry needs its name as 'config', got {entry!r}")
+    for key in (name, entry.get("registered_name")):
+        if isinstance(key, str):
+            found = get_registered_object(key, custom_objects)
+            if found is not None:
+                return found
+    module = str(entry.get("module") or "")
+    if module == "builtins" or module.split(".")[0] in ("keras", "gradflow"):
+        for kind in _FUNCTION_KINDS:
+            found = find(kind, name)
+            if found is not None:
+                return found
+    raise TypeError(f"could not locate the function {name!r}: register it with "
+                    f"@keras.saving.register_keras_serializable() or pass custom_objects={{{name!r}: ...}}")
+
+
+def deserialize_keras_object(entry, custom_objects=None):
+    """The object a ``serialize_keras_object`` entry describes (registered classes and functions only).
+    As in Keras, None and plain values come back as they are (a string the user registered, or passed in
+    ``custom_objects``, is that object), lists item by item, and dicts that are no entry key by key."""
+    if entry is None:
+        return None
+    if isinstance(entry, str):
+        found = get_registered_object(entry, custom_objects)
+        return entry if found is None else found
+    if isinstance(entry, (bool, int, float)):
+        return entry
+    if isinstance(entry, (list, tuple)):
+        return [deserialize_keras_object(v, custom_objects) for v in entry]
     if not isinstance(entry, dict):
         raise ValueError(f"expected a {{'class_name': ..., 'config': {{...}}}} entry, got {entry!r}")
+    if "class_name" not in entry or "config" not in entry:
+        return {k: deserialize_keras_object(v, custom_objects) for k, v in entry.items()}
+    if entry["class_name"] == "function":
+        return _deserialize_function(entry, custom_objects)
+    if entry["class_name"] == "__numpy__":
+        config = entry["config"] or {}
+        return np.asarray(config.get("value"), dtype=config.get("dtype"))
     cls = _lookup_class(entry, custom_objects)
     config = entry.get("config") or {}
     if not isinstance(config, dict):

@@ -5,8 +5,9 @@ A model is visited depth first from the root (path ``""``): a Sequential or func
 sublayers follow under the attribute that holds them, attributes sorted by name with private ones
 last (a list or dict of layers is a container: ``<attr>/<snake name>``). Each layer is visited once
 (at the first path that reaches it). gradflow's own layers keep the fixed layouts
-:mod:`gradflow.saving.keras_format` knows (``cell``, ``forward_layer``...); the user's layers go through
-their ``save_own_variables`` / ``load_own_variables`` / ``save_assets`` / ``load_assets`` hooks.
+:mod:`gradflow.saving.keras_format` knows (attention projections); RNN wrappers are walked by
+attribute; the user's layers go through their ``save_own_variables`` / ``load_own_variables`` /
+``save_assets`` / ``load_assets`` hooks.
 """
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from .layer_hooks import SavingHooks, overrides
 __all__ = ["saveables", "join", "fixed_layout", "is_a"]
 
 #: gradflow layers whose weights Keras keeps in sub-objects (see keras_format._SUBGROUPS)
-_NESTED = ("SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention")
+_NESTED = ("MultiHeadAttention",)
+#: gradflow layers that hold other layers as Keras's do (``rnn/cell``, ``rnn/cell/cells/<cell>``,
+#: ``bidirectional/forward_layer``, ``time_distributed/layer``): visited by attribute, like models, so any
+#: nesting of them (a Bidirectional RNN of StackedRNNCells) lands where Keras keeps it
+_WRAPPERS = ("RNN", "StackedRNNCells", "Bidirectional", "TimeDistributed")
 
 
 def is_a(obj, class_name: str) -> bool:
@@ -37,7 +42,7 @@ def _hooked(obj) -> bool:
 def fixed_layout(obj):
     """The gradflow class name whose fixed layout ``obj``'s weights follow, or None when its state goes
     through its hooks and its sublayers are visited by attribute (models, the user's layers)."""
-    if is_a(obj, "Model"):
+    if is_a(obj, "Model") or any(is_a(obj, name) for name in _WRAPPERS):
         return None
     cls = type(obj)
     if cls.__module__.startswith("gradflow."):

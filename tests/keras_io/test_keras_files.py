@@ -59,7 +59,35 @@ def reshaping(k):
     return k.Model(inputs, k.layers.Identity()(k.layers.UnitNormalization()(k.layers.Flatten()(x))))
 
 
-MODELS = {"cnn": (cnn, (12, 12, 1), None), "recurrent": (recurrent, (7, 4), None),
+def wrapped_rnns(k):
+    """RNN(cell), StackedRNNCells, TimeDistributed and Bidirectional over them: Keras nests their variables
+    (``rnn/cell/vars``, ``rnn_1/cell/cells/gru_cell/vars``, ``time_distributed/layer/vars``,
+    ``bidirectional/forward_layer/cell/vars``)."""
+    layers = k.layers
+    inputs = k.Input(shape=(5, 3))
+    x = layers.RNN(layers.LSTMCell(4), return_sequences=True)(inputs)
+    x = layers.RNN(layers.StackedRNNCells([layers.SimpleRNNCell(3), layers.GRUCell(2), layers.GRUCell(3)]),
+                   return_sequences=True)(x)
+    x = layers.TimeDistributed(layers.Dense(3))(x)
+    x = layers.Bidirectional(layers.RNN(layers.GRUCell(2), return_sequences=True))(x)
+    x = layers.Bidirectional(layers.RNN(layers.StackedRNNCells([layers.LSTMCell(2), layers.SimpleRNNCell(2)])))(x)
+    return k.Model(inputs, layers.Dense(2)(x))
+
+
+def with_ops(k):
+    """Ops called on symbolic tensors (gradflow's OpLayer nodes): Keras records ``keras.src.ops.numpy.Reshape``
+    and the like, the op's arguments in the node's config and constants in its call arguments."""
+    inputs = k.Input(shape=(6,))
+    x = k.layers.Dense(6)(inputs)
+    y = k.ops.transpose(k.ops.reshape(x, (-1, 2, 3)), (0, 2, 1))
+    z = 1.0 - x * 2.0 + inputs
+    w = k.ops.concatenate([k.ops.reshape(y, (-1, 6)), k.ops.tanh(z)], axis=-1)
+    w = k.ops.squeeze(k.ops.expand_dims(k.ops.softmax(w, axis=-1), 1), axis=1)
+    return k.Model(inputs, k.ops.mean(k.layers.Dense(4)(w), axis=-1, keepdims=True))
+
+
+MODELS = {"cnn": (cnn, (12, 12, 1), None), "recurrent": (recurrent, (7, 4), None), "with_ops": (with_ops, (6,), None),
+          "wrapped_rnns": (wrapped_rnns, (5, 3), None),
           "transformer": (transformer, (6,), 20), "sequential": (sequential, (5,), None),
           "reshaping": (reshaping, (5,), None)}
 

@@ -249,3 +249,49 @@ def test_utils_aliases():
     entry = keras.utils.serialize_keras_object(Counter(2))
     assert entry["registered_name"] == "hooks_test>Counter"
     assert keras.utils.deserialize_keras_object(entry).units == 2
+
+
+@keras.saving.register_keras_serializable(package="hooks_test")
+def halved_mse(y_true, y_pred):
+    return keras.ops.mean(keras.ops.square(y_pred - y_true), axis=-1) / 2
+
+
+def test_functions_and_containers_serialize_as_keras():
+    """Keras 3: a registered function is ``{"class_name": "function", "config": "package>name"}``; lists and
+    dicts are serialized item by item; strings come back as they are unless registered."""
+    entry = keras.saving.serialize_keras_object({"loss": halved_mse, "metrics": ["accuracy", halved_mse], "n": 2})
+    assert entry["loss"] == {"module": __name__, "class_name": "function", "config": "hooks_test>halved_mse",
+                             "registered_name": "hooks_test>halved_mse"}
+    json.dumps(entry)
+    back = keras.saving.deserialize_keras_object(entry)
+    assert back == {"loss": halved_mse, "metrics": ["accuracy", halved_mse], "n": 2}
+    assert keras.saving.deserialize_keras_object("SGD") == "SGD"
+    with pytest.raises(TypeError, match="register"):
+        keras.saving.serialize_keras_object(lambda x: x)
+
+
+def test_free_variable_is_a_layer_weight():
+    """A keras.Variable assigned to a layer attribute is one of its weights (first, when made in __init__);
+    a Dense subclass's default save_own_variables still stores only the kernel and bias, as Keras's."""
+
+    class Scaled(keras.layers.Dense):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.scale = keras.Variable(np.ones((units,)), name="scale", dtype="float32")
+
+    class Plain(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.v = keras.Variable(np.zeros((2,)), name="v", dtype="float32")
+
+    layer = Scaled(3)
+    layer.build((None, 4))
+    assert [w.name for w in layer.weights][0] == "scale" and len(layer.weights) == 3
+    store = {}
+    layer.save_own_variables(store)
+    assert sorted(store) == ["0", "1"] and store["0"].shape == (4, 3)
+    plain = Plain()
+    assert plain.weights == [plain.v]
+    store = {}
+    plain.save_own_variables(store)
+    assert list(store) == ["0"]
