@@ -11,6 +11,8 @@ from .elementwise import __all__ as _e
 from .linalg import matmul
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
+from .numpy_table import *  # noqa: F401,F403
+from .numpy_table import __all__ as _t
 from .recurrent import gru_sequence as gru_sequence
 from .recurrent import lstm_sequence as lstm_sequence
 from .reduction import *  # noqa: F401,F403
@@ -26,7 +28,7 @@ from .keras_names import __all__ as _k
 # isort: split
 from . import image  # noqa: F401 - keras.ops.image.resize
 
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_k]))
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_t, *_k]))
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------
