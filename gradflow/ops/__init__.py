@@ -11,6 +11,8 @@ from .elementwise import __all__ as _e
 from .linalg import matmul
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
+from .nn_table import *  # noqa: F401,F403
+from .nn_table import __all__ as _a
 from .numpy_table import *  # noqa: F401,F403
 from .numpy_table import __all__ as _t
 from .recurrent import gru_sequence as gru_sequence
@@ -28,7 +30,7 @@ from .keras_names import __all__ as _k
 # isort: split
 from . import image  # noqa: F401 - keras.ops.image.resize
 
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_t, *_k]))
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

@@ -53,6 +53,14 @@ CASES = [
     ("stop_gradient", (X,), {}, 0), ("full_like", (X, 2.5), {}, 0), ("full_like", (I32, 3), {"dtype": "float32"}, 0),
     ("meshgrid", (X[0], U[0, :3]), {}, 0), ("meshgrid", (X[0], U[0, :3]), {"indexing": "ij"}, 0),
 ]
+# keras.ops.nn's activations (gradflow/ops/nn_table.py)
+NN = [*[(n, (X * 2,), {}, 1) for n in ("elu", "selu", "softplus", "softsign", "leaky_relu", "hard_sigmoid",
+                                       "hard_silu", "hard_swish", "gelu", "celu", "glu", "hard_shrink",
+                                       "hard_tanh", "log_sigmoid", "soft_shrink", "sparse_plus", "sparse_sigmoid",
+                                       "sparsemax", "squareplus", "tanh_shrink")],
+      ("gelu", (X,), {"approximate": False}, 1), ("elu", (X,), {"alpha": 0.5}, 1), ("glu", (X3,), {"axis": 0}, 1),
+      ("threshold", (X, 0.3, -2.0), {}, 1), ("leaky_relu", (X, 0.3), {}, 1)]
+CASES += NN
 CREATION = [("linspace", (0.0, 1.0, 5), {}), ("linspace", (0, 4, 3), {"endpoint": False}),
             ("identity", (3,), {}), ("eye", (3, 4), {"k": 1}), ("tri", (3,), {"k": -1}), ("eye", (2,), {"dtype": "int32"})]
 
@@ -122,4 +130,6 @@ def table_op(k, gf, name):
             check_creation(k, gf, row)
 
 
-case("ops.numpy", *NAMES)(table_op)
+NN_NAMES = sorted({row[0] for row in NN})
+case("ops.numpy", *sorted(set(NAMES) - set(NN_NAMES)))(table_op)
+case("ops.nn", *NN_NAMES)(table_op)

@@ -111,6 +111,12 @@ CASES = [
     ("split", (X, [1, 4]), {"axis": 1}, None), ("outer", (S(3), S(5)), {}, None),
     ("einsum", ("bij,jk->bik", X, W48), {}, None), ("einsum", ("bij,bkj->bik", X, X), {}, None),
     ("full_like", (X, 2.0), {}, None), ("meshgrid", (S(3), S(5)), {}, None),
+    # keras.ops.nn's activations (gradflow/ops/nn_table.py)
+    *[(n, (X,), {}, None) for n in ("elu", "selu", "softplus", "softsign", "leaky_relu", "hard_sigmoid", "hard_silu",
+                                    "hard_swish", "gelu", "celu", "glu", "hard_shrink", "hard_tanh", "log_sigmoid",
+                                    "soft_shrink", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus",
+                                    "tanh_shrink")],
+    ("threshold", (X, 0.5, 0.0), {}, None),
 ]
 # ops that take no tensor (creation): their concrete result's shape and dtype equal Keras's
 CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {}), ("full", ((2,), 3.0), {}), ("arange", (5,), {}),
