@@ -8,7 +8,8 @@ from . import _wrap  # noqa: F401 - wraps every public op with the symbolic disp
 # isort: split
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
-from .linalg import matmul
+from .linalg import *  # noqa: F401,F403
+from .linalg import __all__ as _l
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
 from .nn_table import *  # noqa: F401,F403
@@ -28,9 +29,11 @@ from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
 
 # isort: split
-from . import image  # noqa: F401 - keras.ops.image.resize
+from . import image, linalg  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*
 
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
+linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defined with the Keras names)
+
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

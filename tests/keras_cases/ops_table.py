@@ -81,7 +81,7 @@ def _differentiated(row):
     return list(range(offset, offset + n))
 
 
-def check_row(real_keras, gf, case):
+def check_row(real_keras, gf, case, keras_ns=None, gf_ns=None):
     """One row: values, dtypes and gradients (Keras through torch autograd) equal Keras's."""
     import torch  # noqa: PLC0415 - the gradient of Keras's op (torch backend)
 
@@ -89,7 +89,8 @@ def check_row(real_keras, gf, case):
     wrt = _differentiated(case)
     got_in = [gf.Tensor(a, requires_grad=i in wrt) if isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
     k_in = [torch.tensor(a, requires_grad=i in wrt) if isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
-    got, want = _flat(getattr(gf.ops, name)(*got_in, **kwargs)), _flat(getattr(real_keras.ops, name)(*k_in, **kwargs))
+    got, want = _flat(getattr(gf_ns or gf.ops, name)(*got_in, **kwargs)), _flat(
+        getattr(keras_ns or real_keras.ops, name)(*k_in, **kwargs))
     assert len(got) == len(want)
     weights = []
     for g, w in zip(got, want):
@@ -133,3 +134,36 @@ def table_op(k, gf, name):
 NN_NAMES = sorted({row[0] for row in NN})
 case("ops.numpy", *sorted(set(NAMES) - set(NN_NAMES)))(table_op)
 case("ops.nn", *NN_NAMES)(table_op)
+
+
+# keras.ops.linalg (gradflow/ops/linalg.py): values and dtypes; gradients where gradflow has them
+SPD = (SQ @ SQ.T + 4 * np.eye(4)).astype(np.float32)
+LINALG = [("inv", (SQ,), {}, 1), ("det", (SQ,), {}, 1), ("det", (np.stack([SQ, SPD]),), {}, 1),
+          ("solve", (SQ, X.T), {}, 2), ("solve", (SPD, X[0]), {}, 2),
+          ("cholesky", (SPD,), {}, 0), ("cholesky", (SPD,), {"upper": True}, 0), ("norm", (X,), {}, 1),
+          ("norm", (X,), {"ord": 1, "axis": 0}, 1)]
+_FACTORS = [("qr", (X,), {}), ("svd", (X,), {"full_matrices": False}), ("eigh", (SPD,), {})]
+
+
+def _linalg(k, gf, name):
+    for row in LINALG:
+        if row[0] == name:
+            check_row(k, gf, row, k.ops.linalg, gf.ops.linalg)
+    for name_, args, kwargs in _FACTORS:  # factors are unique up to signs: compare what they rebuild
+        if name_ != name:
+            continue
+        got = [t.numpy() for t in getattr(gf.ops.linalg, name)(*args, **kwargs)]
+        want = [k.ops.convert_to_numpy(t) for t in getattr(k.ops.linalg, name)(*args, **kwargs)]
+        assert [(g.shape, g.dtype) for g in got] == [(w.shape, w.dtype) for w in want]
+        if name == "qr":
+            np.testing.assert_allclose(got[0] @ got[1], args[0], rtol=1e-5, atol=1e-5)
+        elif name == "svd":
+            np.testing.assert_allclose((got[0] * got[1][None]) @ got[2], args[0], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose((got[1] * got[0][None]) @ got[1].T, args[0], rtol=1e-4, atol=1e-4)
+
+
+case("ops.linalg", "inv", "det", "solve", "cholesky", "norm", "qr", "svd", "eigh")(_linalg)
+case("ops", "inv", "det", "solve", "cholesky", "qr", "svd", "eigh")(_linalg)

@@ -41,7 +41,17 @@ def test_values_dtypes_and_gradients_equal_keras(case, real_keras):
     TABLE.check_row(real_keras, gf, case)
 
 
-GRAD_CASES = [c for c in CASES if c[3]]
+@pytest.mark.parametrize("case", TABLE.LINALG, ids=_ids(TABLE.LINALG))
+def test_linalg_values_dtypes_and_gradients_equal_keras(case, real_keras):
+    TABLE.check_row(real_keras, gf, case, real_keras.ops.linalg, ops.linalg)
+
+
+@pytest.mark.parametrize("name", ["qr", "svd", "eigh"])
+def test_linalg_factorizations_rebuild_their_input(name, real_keras):
+    TABLE._linalg(real_keras, gf, name)
+
+
+GRAD_CASES = [c for c in CASES + TABLE.LINALG if c[3]]
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=_ids(GRAD_CASES))
@@ -49,13 +59,14 @@ def test_gradcheck_on_the_reference_backend(case):
     name, args, kwargs, _ = case
     wrt = TABLE._differentiated(case)
     with gf.use_backend("reference"):
-        inputs = [gf.Tensor(np.asarray(args[i], np.float64), requires_grad=True) for i in wrt]
+        # contiguous: gradcheck perturbs through reshape(-1), a copy for a transposed array
+        inputs = [gf.Tensor(np.ascontiguousarray(args[i], np.float64), requires_grad=True) for i in wrt]
 
         def fn(*ts):
             full = list(args)
             for i, t in zip(wrt, ts):
                 full[i] = t
-            out = TABLE._flat(getattr(ops, name)(*full, **kwargs))
+            out = TABLE._flat(getattr(ops.linalg if name == "norm" else ops, name)(*full, **kwargs))
             return ops.concatenate([ops.reshape(o, (-1,)) for o in out if o.dtype.kind == "f"], axis=0)
 
         assert gradcheck(fn, inputs)
