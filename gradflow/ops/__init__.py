@@ -29,9 +29,11 @@ from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
 
 # isort: split
-from . import image, linalg  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*
+from . import image, linalg, nn  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*, keras.ops.nn.*
 
 linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defined with the Keras names)
+for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions in the ops.nn module too
+    setattr(nn, _name, globals()[_name])
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 
