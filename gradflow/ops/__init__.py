@@ -8,9 +8,14 @@ from . import _wrap  # noqa: F401 - wraps every public op with the symbolic disp
 # isort: split
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import __all__ as _e
-from .linalg import matmul
+from .linalg import *  # noqa: F401,F403
+from .linalg import __all__ as _l
 from .nn import *  # noqa: F401,F403
 from .nn import __all__ as _n
+from .nn_table import *  # noqa: F401,F403
+from .nn_table import __all__ as _a
+from .numpy_table import *  # noqa: F401,F403
+from .numpy_table import __all__ as _t
 from .recurrent import gru_sequence as gru_sequence
 from .recurrent import lstm_sequence as lstm_sequence
 from .reduction import *  # noqa: F401,F403
@@ -24,9 +29,13 @@ from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
 
 # isort: split
-from . import image  # noqa: F401 - keras.ops.image.resize
+from . import image, linalg, nn  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*, keras.ops.nn.*
 
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, "matmul", "lstm_sequence", "gru_sequence", *_k]))
+linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defined with the Keras names)
+for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions in the ops.nn module too
+    setattr(nn, _name, globals()[_name])
+
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

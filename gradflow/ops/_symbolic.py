@@ -213,9 +213,12 @@ _BATCH_FILLS, _FILLS = (2, 3), (83, 89)
 
 def output_spec(fn: Callable[..., Any], args, kwargs):
     """The outputs of ``fn(*args, **kwargs)`` as :class:`Spec` in the outputs' nesting;
-    ``args``/``kwargs`` hold symbolic tensors (anything with ``shape`` and ``dtype``)."""
+    ``args``/``kwargs`` hold symbolic tensors (anything with ``shape`` and ``dtype``). An op marked
+    ``fn.__probe_identity__ = True`` (``linalg.inv``...) is probed with identity matrices in place of
+    square ones, which it could not invert."""
     xp = get_backend().xp
     unknown = False
+    identity = getattr(fn, "__probe_identity__", False)
 
     def probe(run):
         nonlocal unknown
@@ -230,6 +233,8 @@ def output_spec(fn: Callable[..., Any], args, kwargs):
                     unknown = True
                     d = (_BATCH_FILLS if axis == 0 else _FILLS)[run]
                 shape.append(d)
+            if identity and len(shape) >= 2 and shape[-1] == shape[-2]:  # a matrix op needs an invertible probe
+                return Tensor._wrap(xp.broadcast_to(xp.eye(shape[-1], dtype=np.dtype(v.dtype)), tuple(shape)).copy())
             return Tensor._wrap(xp.ones(tuple(shape), dtype=np.dtype(v.dtype)))
 
         real_args, real_kwargs = _map(real, [list(args), dict(kwargs)])

@@ -2,7 +2,7 @@
 place, before ``ops/__init__`` exports the names: importing this module is the one step."""
 from __future__ import annotations
 
-from . import elementwise, image, keras_names, linalg, nn, recurrent, reduction, shape
+from . import elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
 from ._symbolic import export
 
 __all__: list[str] = []
@@ -13,6 +13,6 @@ _NOT_OPS = {"pair", "batch_norm_affine", "fold_batch_norm", "conv_padding", "poo
             "conv_transpose_output_size", "scatter_add", "to_device", "shape", "convert_to_numpy"}
 
 for _module, _prefix in ((elementwise, ""), (reduction, ""), (shape, ""), (linalg, ""), (nn, ""),
-                         (keras_names, ""), (image, "image.")):
+                         (keras_names, ""), (numpy_table, ""), (nn_table, ""), (image, "image.")):
     export(vars(_module), _module.__all__, _prefix, _NOT_OPS)
 export(vars(recurrent), ("lstm_sequence", "gru_sequence"))

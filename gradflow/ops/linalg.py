@@ -7,8 +7,9 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ._kernel import kernel
-from .dtypes import result_type
+from .dtypes import float_dtype, result_type
 from .elementwise import _dtype_of, _promote
+from .numpy_table import TableOp
 
 __all__ = ["matmul"]
 
@@ -67,3 +68,99 @@ def matmul(a, b):
         dtype = "int32"
     x, y = (v.data if isinstance(v, Tensor) else array_module(v).asarray(v) for v in (a, b))
     return Tensor._wrap(array_module(x).matmul(x.astype(dtype), y.astype(dtype)))
+
+
+# -- keras.ops.linalg, from a table of (forward, gradient rule) rows run by numpy_table.TableOp ---
+def _t(a):
+    return a.swapaxes(-1, -2)
+
+
+def _inv_grad(xp, g, y, a):
+    return (-(_t(y) @ g @ _t(y)),)
+
+
+def _det_grad(xp, g, y, a):
+    return ((g * y)[..., None, None] * _t(xp.linalg.inv(a)),)
+
+
+def _solve_forward(xp, a, b):
+    vector = b.ndim == a.ndim - 1
+    out = xp.linalg.solve(a, b[..., None] if vector else b)
+    return out[..., 0] if vector else out
+
+
+def _solve_grad(xp, g, y, a, b):
+    vector = b.ndim == a.ndim - 1
+    g2, y2 = (g[..., None], y[..., None]) if vector else (g, y)
+    gb = xp.linalg.solve(_t(a), g2)
+    return -(gb @ _t(y2)), (gb[..., 0] if vector else gb)
+
+
+#: name -> (forward, gradient rule or None for no gradient)
+LINALG = {
+    "inv": (lambda xp, a: xp.linalg.inv(a), _inv_grad),
+    "det": (lambda xp, a: xp.linalg.det(a), _det_grad),
+    "solve": (_solve_forward, _solve_grad),
+    "cholesky": (lambda xp, a: xp.linalg.cholesky(a), None),
+}
+
+
+def _float(x) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return x if x.dtype.kind == "f" else x.astype(float_dtype())
+
+
+def _linalg(name, *inputs):
+    forward, grad = LINALG[name]
+    return TableOp.apply(*(_float(x) for x in inputs), forward=forward, grad=grad, kw={})
+
+
+def inv(a):
+    """``keras.ops.linalg.inv`` (differentiable)."""
+    return _linalg("inv", a)
+
+
+def det(a):
+    """``keras.ops.linalg.det`` (differentiable)."""
+    return _linalg("det", a)
+
+
+def solve(a, b):
+    """``keras.ops.linalg.solve``: ``x`` with ``a @ x == b`` (differentiable in both)."""
+    a, b = _float(a), _float(b)
+    dtype = result_type(a, b)
+    return _linalg("solve", a.astype(dtype) if a.dtype != dtype else a, b.astype(dtype) if b.dtype != dtype else b)
+
+
+def cholesky(x, upper=False):
+    """``keras.ops.linalg.cholesky`` (no gradient yet)."""
+    out = _linalg("cholesky", x)
+    return Tensor._wrap(_t(out.data).copy()) if upper else out
+
+
+def _constant(*arrays):
+    return tuple(Tensor._wrap(a) for a in arrays)
+
+
+def qr(x, mode="reduced"):
+    """``keras.ops.linalg.qr``: ``(q, r)`` (no gradient yet)."""
+    d = _float(x).data
+    return _constant(*array_module(d).linalg.qr(d, mode=mode))
+
+
+def svd(x, full_matrices=True, compute_uv=True):
+    """``keras.ops.linalg.svd``: ``(u, s, vh)``, or ``s`` (no gradient yet)."""
+    d = _float(x).data
+    out = array_module(d).linalg.svd(d, full_matrices=full_matrices, compute_uv=compute_uv)
+    return _constant(*out) if compute_uv else Tensor._wrap(out)
+
+
+def eigh(x):
+    """``keras.ops.linalg.eigh``: ``(eigenvalues, eigenvectors)`` (no gradient yet)."""
+    d = _float(x).data
+    return _constant(*array_module(d).linalg.eigh(d))
+
+
+__all__ += ["inv", "det", "solve", "cholesky", "qr", "svd", "eigh"]
+for _fn in (inv, solve, cholesky):  # probed on identities for the symbolic output spec (ops._symbolic)
+    setattr(_fn, "__probe_identity__", True)  # noqa: B010 - a marker attribute on a function
