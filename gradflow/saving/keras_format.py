@@ -200,14 +200,14 @@ def _json_args(value):
     return value
 
 
-def _op_to_keras(entry: dict) -> dict:
+def _op_to_keras(entry: dict) -> dict | None:
     """A gradflow ``OpLayer`` node as the Keras Operation node Keras 3 writes for the same call: the call's
-    tensors (and constants in their places) in the node's args, the op's other arguments in its config."""
+    tensors (and constants in their places) in the node's args, the op's other arguments in its config;
+    None for an op outside the table (it is then written as gradflow's own OpLayer, which only gradflow reads)."""
     cfg = entry["config"]
     op = _OP_ALIASES.get(cfg["op"], cfg["op"])
     if op not in _KERAS_OPS:
-        raise ValueError(f"the op {cfg['op']!r} (node {cfg.get('name')!r}) has no Keras counterpart gradflow can "
-                         f"write; supported: {sorted(_KERAS_OPS)}; or wrap it in a layer")
+        return None
     module, class_name, n_call, config_names = _KERAS_OPS[op]
     args, kwargs = _symbolic.decode(cfg["arguments"])
     params = list(inspect.signature(_symbolic.get_op(cfg["op"])).parameters)
@@ -496,8 +496,15 @@ def _to_keras(value):
             keras_module, name = "keras.src.models.functional", "Functional"
         elif name == "Sequential":
             keras_module = "keras"
+        elif name == "OpLayer" and (as_keras := _op_to_keras(value)) is not None:
+            return as_keras
         elif name == "OpLayer":
-            return _op_to_keras(value)
+            op = value["config"]["op"]
+            warnings.warn(f"the op {op!r} (node {value['config'].get('name')!r}) has no Keras counterpart in "
+                          f"gradflow's table ({', '.join(sorted(_KERAS_OPS))}): it is written as gradflow's OpLayer, "
+                          f"so gradflow loads this file and Keras does not; wrap it in a layer for Keras",
+                          stacklevel=2)
+            keras_module = "gradflow.layers"
         else:
             cls = find("layers", name)
             if name == "TensorOp":

@@ -308,7 +308,11 @@ def test_a_functional_model_written_with_ops_trains_saves_and_reloads(tmp_path):
     assert first[-1] < first[0]
     want = model.predict(x, verbose=0)
     for name in ("ops.keras", "ops.gflow"):
-        model.save(tmp_path / name)
+        if name.endswith(".keras"):  # getitem and pad are outside the Keras op table: said, and kept as OpLayer
+            with pytest.warns(UserWarning, match="has no Keras counterpart"):
+                model.save(tmp_path / name)
+        else:
+            model.save(tmp_path / name)
         loaded = gf.models.load_model(tmp_path / name)
         np.testing.assert_allclose(loaded.predict(x, verbose=0), want, rtol=1e-6, atol=1e-7)
     clone = gf.models.clone_model(model)
