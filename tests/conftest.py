@@ -47,7 +47,7 @@ def real_keras():
     k = pytest.importorskip("keras")
     if k.backend.backend() != "torch":  # pragma: no cover - a process that imported Keras with another backend
         pytest.skip(f"Keras runs on {k.backend.backend()!r} here; these comparisons use its torch backend")
-    k.backend.clear_session()
+    k.backend.clear_session(free_memory=False)  # no forced gc.collect per test: 0.2-0.4 s each on a large heap
     # Keras draws its initial weights (and dropout masks) from torch's generator: seeded, so a comparison
     # or a Keras-side accuracy threshold does not pass or fail with the draw (unseeded, ports flaked 1 run in 3)
     k.utils.set_random_seed(1234)
