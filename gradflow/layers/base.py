@@ -80,14 +80,23 @@ class _CallContext(threading.local):
 _CONTEXT = _CallContext()
 
 
-def _call_flags(cls) -> tuple[bool, bool, dict]:
-    """(``call`` accepts ``training``, accepts ``mask``, defaults of its keyword arguments), cached per class."""
-    flags = cls.__dict__.get("_call_flags_cache")
-    if flags is None:
+def _call_params(cls):
+    """The parameters of ``cls.call`` (empty when they cannot be read), read once per class."""
+    params = cls.__dict__.get("_call_params_cache")
+    if params is None:
         try:
             params = inspect.signature(cls.call).parameters
         except (TypeError, ValueError):
             params = {}
+        cls._call_params_cache = params
+    return params
+
+
+def _call_flags(cls) -> tuple[bool, bool, dict]:
+    """(``call`` accepts ``training``, accepts ``mask``, defaults of its keyword arguments), cached per class."""
+    flags = cls.__dict__.get("_call_flags_cache")
+    if flags is None:
+        params = _call_params(cls)
         var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         defaults = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
         flags = ("training" in params or var_kw, "mask" in params or var_kw, defaults)
@@ -131,11 +140,7 @@ def _call_names(cls) -> tuple:
     """The names of ``call``'s parameters (without ``self``), cached per class."""
     names = cls.__dict__.get("_call_names_cache")
     if names is None:
-        try:
-            params = inspect.signature(cls.call).parameters
-        except (TypeError, ValueError):
-            params = {}
-        names = tuple(n for n, p in params.items()
+        names = tuple(n for n, p in _call_params(cls).items()
                       if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD))[1:]
         cls._call_names_cache = names
     return names
