@@ -69,6 +69,14 @@ from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
 
+# preproc
+# isort: split
+from .category_encoding import CategoryEncoding
+from .discretization import Discretization
+from .hashing import HashedCrossing, Hashing
+from .lookup import IntegerLookup, StringLookup
+from .pipeline import Pipeline
+
 __all__ = [
     "Masking",
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -89,6 +97,8 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
+    # preproc
+    "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing", "IntegerLookup", "StringLookup", "Pipeline",
 ]
 
 
