@@ -76,6 +76,7 @@ from .discretization import Discretization
 from .hashing import HashedCrossing, Hashing
 from .lookup import IntegerLookup, StringLookup
 from .pipeline import Pipeline
+from .text_vectorization import TextVectorization
 
 __all__ = [
     "Masking",
@@ -99,6 +100,7 @@ __all__ = [
     "serialize", "deserialize",
     # preproc
     "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing", "IntegerLookup", "StringLookup", "Pipeline",
+    "TextVectorization",
 ]
 
 
