@@ -107,7 +107,8 @@ class DataLayer(Layer):
         return self.dtype.name
 
     def _output_dtype(self, flat_inputs) -> str:
-        return self.output_dtype()
+        dtype = self.output_dtype()
+        return "object" if dtype == "string" else dtype  # symbolic string tensors hold NumPy objects
 
     @staticmethod
     def floatx() -> str:

@@ -34,6 +34,8 @@ class InputLayer(Layer):
                              "gradflow")
         shape = input_shape if shape is None else shape
         batch_shape = batch_input_shape if batch_shape is None else batch_shape
+        if dtype in ("string", "str"):  # Keras's string inputs (for the lookup and text layers): NumPy objects
+            dtype = "object"
         super().__init__(name=name, dtype=dtype, **kwargs)
         if shape is None and batch_shape is None:
             raise ValueError(f"{describe(self)}: pass shape= (without the batch axis) or batch_shape=")
@@ -66,7 +68,8 @@ class InputLayer(Layer):
         return x
 
     def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype.name, "batch_shape": list(self.batch_shape)}
+        dtype = "string" if self.dtype.kind in "OUS" else self.dtype.name
+        return {"name": self.name, "dtype": dtype, "batch_shape": list(self.batch_shape)}
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,  # noqa: N802

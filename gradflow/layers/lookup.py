@@ -37,6 +37,9 @@ def _listify(value):
 class IndexLookup(DataLayer):
     """The shared core of StringLookup and IntegerLookup (Keras's ``IndexLookup``)."""
 
+    #: Keras's config holds ``vocabulary_size`` (the frozen size), taken through ``**kwargs``
+    _COMMON = DataLayer._COMMON + ("vocabulary_size",)
+
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary_dtype, vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", sparse=False, pad_to_max_tokens=False,
                  oov_method="floormod", name=None, salt=None, **kwargs):

@@ -45,6 +45,9 @@ def _ngrams(tokens: list, widths) -> list:
 class TextVectorization(DataLayer):
     """Turn strings into token indices or bag-of-words vectors (Keras 3's TextVectorization)."""
 
+    #: Keras's config holds ``vocabulary_size``, taken through ``**kwargs``
+    _COMMON = DataLayer._COMMON + ("vocabulary_size",)
+
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
                  output_mode="int", output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
                  idf_weights=None, sparse=False, ragged=False, encoding="utf-8", name=None, **kwargs):
@@ -105,8 +108,11 @@ class TextVectorization(DataLayer):
         if self._split is None:
             if len(input_shape) <= 1:
                 input_shape = tuple(input_shape) + (1,)
-        else:
-            input_shape = tuple(input_shape) + (None,)
+        else:  # one row of tokens per string (a trailing axis of 1 is the strings' own, as call squeezes it)
+            input_shape = tuple(input_shape)
+            if len(input_shape) > 1 and input_shape[-1] == 1:
+                input_shape = input_shape[:-1]
+            input_shape = input_shape + (None,)
         return self._lookup_layer.compute_output_shape(input_shape)
 
     # -- vocabulary ----------------------------------------------------------------------------

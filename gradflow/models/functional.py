@@ -280,7 +280,8 @@ class Functional(Model):
                 if not isinstance(v, KerasTensor):
                     return v
                 return {"class_name": "__keras_tensor__",
-                        "config": {"shape": list(v.shape), "dtype": v.dtype, "keras_history": self._history(v, index)}}
+                        "config": {"shape": list(v.shape), "dtype": "string" if v.dtype == "object" else v.dtype,
+                                   "keras_history": self._history(v, index)}}
 
             for node in layer._inbound_nodes:
                 if id(node) in mine:

@@ -45,7 +45,7 @@ def fixed_layout(obj):
     if is_a(obj, "Model") or any(is_a(obj, name) for name in _WRAPPERS):
         return None
     cls = type(obj)
-    if cls.__module__.startswith("gradflow."):
+    if cls.__module__.startswith("gradflow.") and not _hooked(obj):  # (a lookup layer's state goes by its hooks)
         return cls.__name__
     if not _hooked(obj):  # a user's subclass of an RNN or attention layer keeps its parent's layout
         for base in cls.__mro__:

@@ -115,20 +115,27 @@ def as_array(value, name: str):
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name}: could not turn the data into an array ({exc}); "
                              f"expected a NumPy array or a list of equally shaped rows") from None
-    if arr.dtype.kind not in "biuf":
-        what = {"O": "Python objects (a ragged list or mixed types?)", "U": "strings", "S": "bytes",
-                "c": "complex numbers"}.get(arr.dtype.kind, f"dtype {arr.dtype}")
-        if arr.dtype.kind in "USO" and _looks_like_labels(name):
-            fix = ("class names must become integer class ids first: `names, y = np.unique(y, "
-                   "return_inverse=True)` gives ids 0..k-1 (names[i] is class i's name)")
-        else:
-            fix = "convert it with np.asarray(..., dtype='float32') first"
-        raise TypeError(f"{name} must hold numbers (int, float or bool), got {what} (dtype {arr.dtype}); {fix}")
+    if arr.dtype.kind in "US" and not _looks_like_labels(name):
+        pass  # strings for a model's string input (Input(dtype="string")): convert_for_model checks the dtype
+    elif arr.dtype.kind not in "biuf":
+        _refuse(arr, name)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have a batch axis, got a scalar")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(arr.shape)}); expected at least one sample")
     return arr
+
+
+def _refuse(arr, name: str):
+    """The TypeError for data that is not numbers."""
+    what = {"O": "Python objects (a ragged list or mixed types?)", "U": "strings", "S": "bytes",
+            "c": "complex numbers"}.get(arr.dtype.kind, f"dtype {arr.dtype}")
+    if arr.dtype.kind in "USO" and _looks_like_labels(name):
+        fix = ("class names must become integer class ids first: `names, y = np.unique(y, "
+               "return_inverse=True)` gives ids 0..k-1 (names[i] is class i's name)")
+    else:
+        fix = "convert it with np.asarray(..., dtype='float32') first"
+    raise TypeError(f"{name} must hold numbers (int, float or bool), got {what} (dtype {arr.dtype}); {fix}")
 
 
 class NonFiniteDataError(ValueError):
@@ -677,8 +684,12 @@ def convert_for_model(spec: ModelSpec, xs, y, sw, where: str, need_y: bool, clas
     given = [a.dtype for a in xs]
     wanted = spec.input_dtypes if spec.input_dtypes is not None and len(spec.input_dtypes) == len(xs) else \
         [dtype] * len(xs)
+    for label, a, want in zip(_input_labels(spec, len(xs), where), xs, wanted):
+        if a.dtype.kind in "US" and np.dtype(want).kind != "O":
+            _refuse(a, label)  # strings only for a string input
     with np.errstate(over="ignore"):  # values beyond the dtype's range become inf: check_finite names them
-        xs = [a.astype(want, copy=False) if a.dtype != want else a for a, want in zip(xs, wanted)]
+        xs = [a if a.dtype.kind in "US" else a.astype(want, copy=False) if a.dtype != want else a
+              for a, want in zip(xs, wanted)]
     if check:
         for label, a, was in zip(_input_labels(spec, len(xs), where), xs, given):
             check_finite(a, label, was)

@@ -448,7 +448,7 @@ class Trainer:
         dtype = self._dtype()
         input_dtypes = None
         if inputs:  # integer inputs a functional model declares (Input(dtype='int32')) stay integer
-            input_dtypes = tuple(np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else dtype for t in inputs)
+            input_dtypes = tuple(np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iubO" else dtype for t in inputs)
         try:
             shapes = tuple(self._output_shapes())
         except (TypeError, IndexError):
