@@ -24,6 +24,19 @@ from .shape import *  # noqa: F401,F403
 from .shape import __all__ as _s
 
 # isort: split
+# wt-ops
+from .control_flow import *  # noqa: F401,F403
+from .control_flow import __all__ as _wt_ops_flow
+from .core_ops import *  # noqa: F401,F403
+from .core_ops import __all__ as _wt_ops_core
+from .fft import *  # noqa: F401,F403
+from .fft import __all__ as _wt_ops_fft
+from .numpy_more import *  # noqa: F401,F403
+from .numpy_more import __all__ as _wt_ops_numpy
+from .segment import *  # noqa: F401,F403
+from .segment import __all__ as _wt_ops_segment
+
+# isort: split
 # keras_names last: its ``shape`` function wins over the submodule name
 from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
@@ -36,6 +49,9 @@ for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions i
     setattr(nn, _name, globals()[_name])
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
+# wt-ops
+__all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
+            if n not in __all__]
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

@@ -5,6 +5,10 @@ from __future__ import annotations
 from . import elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
 from ._symbolic import export
 
+# isort: split
+# wt-ops
+from . import control_flow, core_ops, fft, numpy_more, segment
+
 __all__: list[str] = []
 
 #: functions that take no tensors or act outside the graph (geometry helpers, in-place scatter,
@@ -16,3 +20,6 @@ for _module, _prefix in ((elementwise, ""), (reduction, ""), (shape, ""), (linal
                          (keras_names, ""), (numpy_table, ""), (nn_table, ""), (image, "image.")):
     export(vars(_module), _module.__all__, _prefix, _NOT_OPS)
 export(vars(recurrent), ("lstm_sequence", "gru_sequence"))
+# wt-ops
+for _module in (numpy_more, control_flow, core_ops, fft, segment):
+    export(vars(_module), _module.__all__, "", _NOT_OPS | set(getattr(_module, "PYTHON_SIDE", ())))
