@@ -219,3 +219,194 @@ def metric_base(k, gf):
     assert float(m.result()) == _N and [v.name for v in m.variables] == ["n"]
     m.reset_state()
     assert float(m.result()) == 0
+
+
+# -- losses ---------------------------------------------------------------------------------------
+_EMB = _RNG.normal(size=(_N, 5)).astype("float32")
+_CTC_LABELS = _RNG.integers(1, _C, size=(2, 3))
+_CTC_PRED = _probs((2, 6, _C))
+_LOSS_DATA = {**{kind: batches[0] for kind, batches in _DATA.items()},
+              "sparse_int": (_LABELS[0].astype("int32"), _DATA["sparse"][0][1]),
+              "circle": (_RNG.integers(0, 3, size=_N).astype("int32"), _EMB),
+              "ctc": (_CTC_LABELS.astype("int32"), _CTC_PRED)}
+#: loss class -> (function name, data kind, constructor argument sets besides the defaults)
+_LOSSES = {
+    "MeanSquaredError": ("mean_squared_error", "regression", []),
+    "MeanAbsoluteError": ("mean_absolute_error", "regression", []),
+    "MeanAbsolutePercentageError": ("mean_absolute_percentage_error", "positive", []),
+    "MeanSquaredLogarithmicError": ("mean_squared_logarithmic_error", "positive", []),
+    "CosineSimilarity": ("cosine_similarity", "regression", [{"axis": 1}]),
+    "Huber": ("huber", "regression", [{"delta": 0.5}]),
+    "LogCosh": ("log_cosh", "regression", []),
+    "Hinge": ("hinge", "logits", []),
+    "SquaredHinge": ("squared_hinge", "logits", []),
+    "CategoricalHinge": ("categorical_hinge", "onehot", []),
+    "KLDivergence": ("kl_divergence", "onehot", []),
+    "Poisson": ("poisson", "positive", []),
+    "BinaryCrossentropy": ("binary_crossentropy", "binary", [{"label_smoothing": 0.1}]),
+    "BinaryFocalCrossentropy": ("binary_focal_crossentropy", "binary",
+                                [{"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5}]),
+    "CategoricalCrossentropy": ("categorical_crossentropy", "onehot", [{"label_smoothing": 0.1}]),
+    "CategoricalFocalCrossentropy": ("categorical_focal_crossentropy", "onehot", [{"alpha": 0.5, "gamma": 1.0}]),
+    "SparseCategoricalCrossentropy": ("sparse_categorical_crossentropy", "sparse_int", [{"ignore_class": 1}]),
+    "CategoricalGeneralizedCrossEntropy": ("categorical_generalized_cross_entropy", "sparse_int", [{"q": 0.3}]),
+    "Dice": ("dice", "binary", [{"axis": 1}]),
+    "Tversky": ("tversky", "binary", [{"alpha": 0.3, "beta": 0.7}]),
+    "Circle": ("circle", "circle", [{"gamma": 10.0, "margin": 0.2}]),
+    "CTC": ("ctc", "ctc", []),
+}
+_LOGIT_ARGS = {"BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+               "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy"}
+_FN_KWARGS = {"categorical_generalized_cross_entropy": {"q": 0.5}}
+
+
+def _loss_pair(k, gf, fn, y_true, y_pred, reduce_weights):
+    """(ours, theirs, our gradient, their gradient) of ``fn`` (a name of each module's losses, or a pair of
+    callables) at (y_true, y_pred); the gradient is of sum(loss * reduce_weights) with respect to y_pred."""
+    import torch  # noqa: PLC0415 - the gradient of Keras's loss (torch backend)
+
+    k_fn, g_fn = fn
+    tp = torch.tensor(y_pred, requires_grad=True)
+    theirs = k_fn(torch.tensor(y_true), tp)
+    gp = gf.Tensor(y_pred, requires_grad=True)
+    ours = g_fn(y_true, gp)
+    w = reduce_weights.reshape(-1)[:int(np.prod(theirs.shape))].reshape(tuple(theirs.shape))
+    (theirs * torch.tensor(w)).sum().backward()
+    (ours * gf.Tensor(np.ascontiguousarray(w))).sum().backward()
+    return _numpy(ours), theirs.detach().numpy(), gp.grad.numpy() if gp.grad is not None else None, tp.grad.numpy()
+
+
+def _check_loss(k, gf, fn, y_true, y_pred, what, rtol=2e-5):
+    weights = _RNG.uniform(0.5, 1.5, size=4096).astype("float32")
+    ours, theirs, g_ours, g_theirs = _loss_pair(k, gf, fn, y_true, y_pred, weights)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, \
+        f"{what}: {ours.shape} {ours.dtype} != Keras's {theirs.shape} {theirs.dtype}"
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=2e-6, err_msg=f"{what} values")
+    assert g_ours is not None, f"{what}: no gradient reaches y_pred"
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=max(rtol, 2e-4), atol=2e-5, err_msg=f"{what} gradient")
+
+
+@case("losses", *_LOSSES)
+def loss_class(k, gf, name):
+    fn_name, kind, arg_sets = _LOSSES[name]
+    y_true, y_pred = _LOSS_DATA[kind]
+    required = _FN_KWARGS.get(fn_name, {})
+    for kwargs in [required, *arg_sets] if required.keys() != (arg_sets[0] if arg_sets else {}).keys() \
+            else arg_sets:
+        for reduction in ("sum_over_batch_size", "sum", "mean", "none"):
+            theirs = getattr(k.losses, name)(reduction=reduction, **kwargs)
+            ours = getattr(gf.losses, name)(reduction=reduction, **kwargs)
+            for sw in (None, _SW[0][: len(y_true)]):
+                _check_loss(k, gf, (lambda t, p, m=theirs, w=sw: m(t, p, sample_weight=w),
+                                    lambda t, p, m=ours, w=sw: m(t, p, sample_weight=w)),
+                            y_true, y_pred, f"{name}({kwargs}, reduction={reduction}, sample_weight={sw is not None})")
+        _same_config(ours.get_config(), theirs.get_config(), name)
+        back = type(ours).from_config(theirs.get_config())
+        _same_config(back.get_config(), theirs.get_config(), f"{name}.from_config")
+    if name in _LOGIT_ARGS:
+        logits = _RNG.normal(size=y_pred.shape).astype("float32")
+        kwargs = {**required, "from_logits": True}
+        _check_loss(k, gf, (getattr(k.losses, name)(**kwargs), getattr(gf.losses, name)(**kwargs)),
+                    y_true, logits, f"{name}(from_logits=True)")
+
+
+@case("losses", *{fn for fn, _, _ in _LOSSES.values()})
+def loss_function(k, gf, name):
+    kind = next(kd for fn, kd, _ in _LOSSES.values() if fn == name)
+    kwargs = _FN_KWARGS.get(name, {})
+    y_true, y_pred = _LOSS_DATA[kind]
+    _check_loss(k, gf, (lambda t, p: getattr(k.losses, name)(t, p, **kwargs),
+                        lambda t, p: getattr(gf.losses, name)(t, p, **kwargs)), y_true, y_pred, name)
+
+
+@case("losses", "Loss", "get", "serialize", "deserialize")
+def loss_lookup(k, gf):
+    for name in _LOSSES:
+        fn_name = _LOSSES[name][0]
+        if fn_name in _FN_KWARGS:
+            continue
+        k_obj = getattr(k.losses, name)()
+        g_obj = gf.losses.deserialize(k.losses.serialize(k_obj))
+        assert type(g_obj).__name__ == name, (name, g_obj)
+        assert gf.losses.get(fn_name) is getattr(gf.losses, fn_name)
+        assert gf.losses.deserialize(fn_name) is getattr(gf.losses, fn_name), fn_name
+
+    class Scaled(gf.losses.Loss):
+        def call(self, y_true, y_pred):
+            return gf.ops.mean(gf.ops.square(y_pred - y_true), axis=-1) * 2.0
+
+    class KScaled(k.losses.Loss):
+        def call(self, y_true, y_pred):
+            return k.ops.mean(k.ops.square(y_pred - y_true), axis=-1) * 2.0
+
+    y_true, y_pred = _LOSS_DATA["regression"]
+    _check_loss(k, gf, (KScaled(), Scaled()), y_true, y_pred, "custom Loss")
+
+
+# -- initializers ---------------------------------------------------------------------------------
+#: initializer class -> constructor argument sets (random ones also get seed=)
+_INITIALIZERS = {
+    "Zeros": [{}], "Ones": [{}], "Constant": [{}, {"value": 0.7}],
+    "Identity": [{}, {"gain": 2.0}], "IdentityInitializer": [{}],
+    "RandomNormal": [{}, {"mean": 0.5, "stddev": 0.3}], "RandomUniform": [{}, {"minval": -0.2, "maxval": 0.6}],
+    "TruncatedNormal": [{}, {"mean": 0.1, "stddev": 0.2}],
+    "VarianceScaling": [{}, {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"},
+                        {"mode": "fan_out", "distribution": "untruncated_normal"}],
+    "GlorotNormal": [{}], "GlorotUniform": [{}], "HeNormal": [{}], "HeUniform": [{}], "LecunNormal": [{}],
+    "LecunUniform": [{}], "Orthogonal": [{}, {"gain": 0.5}], "OrthogonalInitializer": [{}],
+    "STFT": [{}, {"side": "imag", "window": "hamming", "scaling": "spectrum", "periodic": True},
+             {"window": None, "scaling": None}],
+    "STFTInitializer": [{"window": "blackman"}],
+}
+_DETERMINISTIC = {"Zeros", "Ones", "Constant", "Identity", "IdentityInitializer", "STFT", "STFTInitializer"}
+_ALIASES = {"zeros": "Zeros", "ones": "Ones", "constant": "Constant", "identity": "Identity",
+            "random_normal": "RandomNormal", "random_uniform": "RandomUniform", "truncated_normal": "TruncatedNormal",
+            "variance_scaling": "VarianceScaling", "glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform",
+            "he_normal": "HeNormal", "he_uniform": "HeUniform", "lecun_normal": "LecunNormal",
+            "lecun_uniform": "LecunUniform", "orthogonal": "Orthogonal", "stft": "STFT"}
+
+
+@case("initializers", *_INITIALIZERS, *_ALIASES)
+def initializer_draws(k, gf, name):
+    cls = _ALIASES.get(name, name)
+    shape = (16, 1, 9) if cls.startswith("STFT") else (120, 80)
+    for kwargs in _INITIALIZERS[cls]:
+        if cls not in _DETERMINISTIC:
+            kwargs = {**kwargs, "seed": 5}
+        theirs, ours = getattr(k.initializers, name)(**kwargs), getattr(gf.initializers, name)(**kwargs)
+        t, o = _numpy(theirs(shape, dtype="float32")), _numpy(ours(shape, dtype="float32"))
+        what = f"{name}({kwargs})"
+        assert o.shape == t.shape and o.dtype == t.dtype, f"{what}: {o.shape} {o.dtype} != {t.shape} {t.dtype}"
+        if cls in _DETERMINISTIC:
+            np.testing.assert_allclose(o, t, rtol=1e-5, atol=5e-6, err_msg=what)  # Keras's STFT: float32 math
+        else:
+            scale = max(float(t.std()), 1e-3)
+            assert abs(o.mean() - t.mean()) < 0.05 * scale + 1e-6, f"{what}: mean {o.mean()} != {t.mean()}"
+            assert abs(o.std() / scale - 1) < 0.04, f"{what}: std {o.std()} != {t.std()}"
+            assert abs(o.min() - t.min()) < 0.15 * scale and abs(o.max() - t.max()) < 0.15 * scale \
+                or "Normal" in cls or "Orthogonal" in cls or kwargs.get("distribution", "").endswith("normal") \
+                or cls == "VarianceScaling" and "distribution" not in kwargs, f"{what}: range differs"
+            again = _numpy(ours(shape, dtype="float32"))
+            np.testing.assert_array_equal(again, o, err_msg=f"{what}: a seeded initializer repeats its draw")
+        if cls.startswith("Orthogonal"):
+            gain = kwargs.get("gain", 1.0)
+            np.testing.assert_allclose(o.T @ o, gain ** 2 * np.eye(shape[1]), atol=2e-5, err_msg=what)
+        assert ours.get_config() == theirs.get_config(), (what, ours.get_config(), theirs.get_config())
+        back = gf.initializers.deserialize(k.initializers.serialize(theirs))
+        assert back.get_config() == theirs.get_config(), what
+        assert gf.initializers.get(name) is not None
+
+
+@case("initializers", "Initializer", "get", "serialize", "deserialize")
+def initializer_lookup(k, gf):
+    for name in set(_ALIASES) - {"constant"}:  # Keras's get("constant") raises (Constant.from_config({}))
+        assert type(gf.initializers.get(name)).__name__ == type(k.initializers.get(name)).__name__, name
+    for name in _INITIALIZERS:
+        cfg = k.initializers.serialize(getattr(k.initializers, name)())
+        assert type(gf.initializers.deserialize(cfg)).__name__ == type(k.initializers.deserialize(cfg)).__name__
+
+    class Halves(gf.initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            return gf.ops.full(shape, 0.5, dtype=dtype)
+
+    assert float(gf.ops.sum(Halves()((2, 3)))) == 3.0
