@@ -25,6 +25,8 @@ __all__ = [
     "random_uniform", "truncated_normal", "variance_scaling", "glorot_uniform", "glorot_normal",
     "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "orthogonal", "identity",
     "compute_fans", "get", "serialize", "deserialize",
+    # metrics
+    "STFT", "STFTInitializer", "stft", "IdentityInitializer", "OrthogonalInitializer",
 ]
 
 #: std of a standard normal truncated to [-2, 2] (Keras divides by it so the std comes out right)
@@ -349,15 +351,71 @@ class Identity(Initializer):
         return _out((self.gain * _backend().xp.eye(*shape)).astype(_dtype(dtype)))
 
 
+#: generalized-cosine windows: name -> coefficients a_k of sum_k (-1)^k a_k cos(2 pi k n / M)
+_WINDOWS = {"hann": (0.5, 0.5), "hanning": (0.5, 0.5), "hamming": (0.54, 0.46), "boxcar": (1.0,),
+            "blackman": (0.42, 0.5, 0.08)}
+
+
+def _window(name: str, length: int, periodic: bool):
+    """``scipy.signal.get_window(name, length, fftbins=periodic)`` for the cosine windows."""
+    coefs = _WINDOWS.get(name)
+    if coefs is None:
+        raise ValueError(f"STFT: unknown window {name!r}; known: {', '.join(sorted(_WINDOWS))}")
+    if length == 1:
+        return np.ones(1)
+    m = length if periodic else length - 1
+    n = np.arange(length)
+    return sum((-1) ** k * a * np.cos(2.0 * np.pi * k * n / m) for k, a in enumerate(coefs))
+
+
+class STFT(Initializer):
+    """The real or imaginary part of a windowed DFT as a Conv1D kernel of shape
+    ``(frame_length, input_channels, fft_bins)`` (Keras's STFT initializer, for STFTSpectrogram)."""
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            _window(window, 1, periodic)
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(f"scaling must be None, 'density' or 'spectrum', got {scaling!r}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype=None):
+        frame_length, _, fft_length = _shape(shape)
+        freq = np.arange(fft_length).reshape(1, 1, -1) / ((fft_length - 1) * 2)
+        time = np.arange(frame_length).reshape(-1, 1, 1)
+        args = -2.0 * time * freq * np.pi
+        kernel = np.cos(args) if self.side == "real" else np.sin(args)
+        if self.window is not None:
+            win = _window(self.window, frame_length, self.periodic) if isinstance(self.window, str) \
+                else np.asarray(self.window, dtype=np.float64)
+            if win.shape != (frame_length,):
+                raise ValueError(f"STFT: the window must have shape ({frame_length},), got {win.shape}")
+            scaling = 1.0
+            if self.scaling == "density":
+                scaling = np.sqrt(np.sum(win ** 2))
+            elif self.scaling == "spectrum":
+                scaling = np.sum(np.abs(win))
+            kernel = kernel * win.reshape(-1, 1, 1) / scaling
+        return _out(_backend().asarray(kernel.astype(_dtype(dtype))))
+
+    def get_config(self) -> dict:
+        return {"side": self.side, "window": self.window, "periodic": self.periodic, "scaling": self.scaling}
+
+
 # Keras-style lower-case names are the classes themselves (``zeros()`` is an initializer).
 zeros, ones, constant = Zeros, Ones, Constant
 random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
 variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+# metrics
+IdentityInitializer, OrthogonalInitializer, STFTInitializer, stft = Identity, Orthogonal, STFT, STFT
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
 
 _CLASSES = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity)
+            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity,
+            STFT)
 
 
 def _snake(name: str) -> str:
@@ -372,7 +430,7 @@ for _cls in _CLASSES:
     NAMES[_cls.__name__] = _cls
     NAMES[_snake(_cls.__name__)] = _cls
 NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros,
-              "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity})
+              "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity, "STFTInitializer": STFT})
 
 
 _LOOKUP = NameRegistry("initializer", Initializer, "initializers",

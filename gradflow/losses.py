@@ -454,7 +454,7 @@ def _weights_like(sample_weight, values: Tensor):
     w = _array_like(sample_weight, values.data, values.dtype)
     if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
         w = w.reshape(w.shape[:-1])
-    if w.ndim > values.ndim:
+    if w.ndim > values.ndim and values.ndim:  # a scalar loss (Dice, Tversky) broadcasts, as in Keras
         raise ValueError(f"sample_weight of shape {w.shape} has more axes than the loss values {values.shape}")
     if w.ndim and values.shape[: w.ndim] == w.shape:
         w = w.reshape(w.shape + (1,) * (values.ndim - w.ndim))  # (N,) weights for (N, T) losses

@@ -13,6 +13,8 @@ in Keras, turns "accuracy"/"acc" into binary, categorical or sparse-categorical 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import initializers
@@ -31,6 +33,16 @@ __all__ = [
     "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "get", "resolve_accuracy", "serialize", "deserialize",
+    # metrics
+    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Poisson",
+    "Hinge", "SquaredHinge", "CategoricalHinge", "LogCoshError", "MeanSquaredLogarithmicError", "CosineSimilarity",
+    "PearsonCorrelation", "ConcordanceCorrelation", "Sum", "RootMeanSquaredError", "R2Score", "FBetaScore",
+    "F1Score", "IoU", "BinaryIoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity", "PrecisionAtRecall", "RecallAtPrecision",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
+    "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "huber", "kl_divergence",
+    "log_cosh", "poisson", "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error", "pearson_correlation", "concordance_correlation",
 ]
 
 _EPS = _losses.EPSILON
@@ -268,8 +280,11 @@ class MeanMetricWrapper(Mean):
         return {**super().get_config(), **self.fn_kwargs}
 
 
-def _wrapper(cls_name, fn, default_name, doc, **defaults):
-    """A MeanMetricWrapper subclass with Keras's constructor (name, dtype and the fn's kwargs)."""
+def _wrapper(cls_name, fn, default_name, doc, config=None, **defaults):
+    """A MeanMetricWrapper subclass with Keras's constructor (name, dtype and the fn's kwargs).
+
+    ``config``: which of the fn's kwargs ``get_config`` saves (default: all of them, as Keras's
+    MeanMetricWrapper; some Keras classes save none)."""
 
     def __init__(self, name=default_name, dtype=None, **kwargs):
         unknown = set(kwargs) - set(defaults)
@@ -277,7 +292,12 @@ def _wrapper(cls_name, fn, default_name, doc, **defaults):
             raise TypeError(f"{cls_name}() got unexpected arguments {sorted(unknown)}")
         MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **{**defaults, **kwargs})
 
-    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+    attrs = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    if config is not None:
+        def get_config(self):
+            return {"name": self.name, "dtype": self.dtype, **{k: self.fn_kwargs[k] for k in config}}
+        attrs["get_config"] = get_config
+    return type(cls_name, (MeanMetricWrapper,), attrs)
 
 
 Accuracy = _wrapper("Accuracy", accuracy, "accuracy", "How often y_pred equals y_true exactly.")
@@ -572,8 +592,7 @@ class AUC(_Counts):
         counts = [_confusion(t[..., j], p[..., j], self._thresholds_like(p), sample_weight) for j in range(p.shape[-1])]
         xp = array_module(p)
         if self.true_positives is None:
-            self.num_labels = p.shape[-1]
-            self._make_counts((self.num_thresholds, self.num_labels))
+            self._make_counts((self.num_thresholds, p.shape[-1]))  # num_labels stays as given (Keras)
         for k, key in enumerate(_COUNTS):
             _accumulate(getattr(self, key), xp.stack([c[k] for c in counts], axis=-1))
 
@@ -628,6 +647,475 @@ class AUC(_Counts):
         if self.init_thresholds is not None:  # as Keras: the generated thresholds are not saved
             cfg["thresholds"] = self.thresholds[1:-1]
         return cfg
+
+
+# -- loss-metrics: Keras's metric functions are its loss functions; the classes average them ---
+binary_crossentropy = _losses.binary_crossentropy
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_crossentropy = _losses.categorical_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+sparse_categorical_crossentropy = _losses.sparse_categorical_crossentropy
+hinge = _losses.hinge
+squared_hinge = _losses.squared_hinge
+categorical_hinge = _losses.categorical_hinge
+huber = _losses.huber
+kl_divergence = _losses.kl_divergence
+log_cosh = _losses.log_cosh
+poisson = _losses.poisson
+mean_squared_error = _losses.mean_squared_error
+mean_absolute_error = _losses.mean_absolute_error
+mean_absolute_percentage_error = _losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _losses.mean_squared_logarithmic_error
+
+
+def _float_pair(y_true, y_pred):
+    """(t, p, dtype): float64 arrays of the same rank on y_pred's device, and the result's dtype."""
+    t, p = _inputs(y_true, y_pred)
+    dtype = p.dtype if p.dtype.kind == "f" else _floatx()
+    t, p = _losses._same_rank(t.astype(np.float64), p.astype(np.float64))
+    return t, p, dtype
+
+
+def _cosine_similarity(y_true, y_pred, axis=-1):
+    """sum(l2_normalize(y_true) * l2_normalize(y_pred), axis): Keras's metric (1 is best), the
+    negative of the loss."""
+    t, p, dtype = _float_pair(y_true, y_pred)
+    xp = array_module(p)
+    tn = t / xp.sqrt(xp.maximum((t * t).sum(axis=axis, keepdims=True), _EPS))
+    pn = p / xp.sqrt(xp.maximum((p * p).sum(axis=axis, keepdims=True), _EPS))
+    return _out((tn * pn).sum(axis=axis), dtype)
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Pearson's correlation of y_true and y_pred along ``axis`` (one value per sample)."""
+    t, p, dtype = _float_pair(y_true, y_pred)
+    tn = t - t.mean(axis=axis, keepdims=True)
+    pn = p - p.mean(axis=axis, keepdims=True)
+    tn = tn / tn.std(axis=axis, keepdims=True)
+    pn = pn / pn.std(axis=axis, keepdims=True)
+    return _out((tn * pn).mean(axis=axis), dtype)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Lin's concordance correlation along ``axis``, term for term as Keras computes it (whose
+    covariance centres y_true on y_pred's mean)."""
+    t, p, dtype = _float_pair(y_true, y_pred)
+    t_mean, p_mean = t.mean(axis=axis, keepdims=True), p.mean(axis=axis, keepdims=True)
+    t_var, p_var = (t - t_mean).var(axis=axis, keepdims=True), (p - p_mean).var(axis=axis, keepdims=True)
+    covar = (t - p_mean) * (p - p_mean)
+    norm = t_var + p_var + (t_mean - p_mean) ** 2
+    return _out((2.0 * covar / (norm + _EPS)).mean(axis=axis), dtype)
+
+
+BinaryCrossentropy = _wrapper("BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
+                              "Epoch mean of the binary crossentropy.", from_logits=False, label_smoothing=0)
+CategoricalCrossentropy = _wrapper("CategoricalCrossentropy", categorical_crossentropy, "categorical_crossentropy",
+                                   "Epoch mean of the categorical crossentropy (one-hot labels).",
+                                   from_logits=False, label_smoothing=0, axis=-1)
+SparseCategoricalCrossentropy = _wrapper("SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
+                                         "sparse_categorical_crossentropy",
+                                         "Epoch mean of the crossentropy of integer labels.",
+                                         from_logits=False, ignore_class=None, axis=-1)
+KLDivergence = _wrapper("KLDivergence", kl_divergence, "kl_divergence", "Epoch mean of the KL divergence.", ())
+Poisson = _wrapper("Poisson", poisson, "poisson", "Epoch mean of y_pred - y_true * log(y_pred).", ())
+Hinge = _wrapper("Hinge", hinge, "hinge", "Epoch mean of the hinge loss.", ())
+SquaredHinge = _wrapper("SquaredHinge", squared_hinge, "squared_hinge", "Epoch mean of the squared hinge loss.", ())
+CategoricalHinge = _wrapper("CategoricalHinge", categorical_hinge, "categorical_hinge",
+                            "Epoch mean of the categorical hinge loss.", ())
+LogCoshError = _wrapper("LogCoshError", log_cosh, "logcosh", "Epoch mean of log(cosh(y_pred - y_true)).", ())
+MeanSquaredLogarithmicError = _wrapper("MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+                                       "mean_squared_logarithmic_error",
+                                       "Epoch mean of mean((log1p(y_pred) - log1p(y_true))**2).", ())
+CosineSimilarity = _wrapper("CosineSimilarity", _cosine_similarity, "cosine_similarity",
+                            "Epoch mean of the cosine similarity along ``axis`` (1 is best).", (), axis=-1)
+PearsonCorrelation = _wrapper("PearsonCorrelation", pearson_correlation, "pearson_correlation",
+                              "Epoch mean of the per-sample Pearson correlation.", ("axis",), axis=-1)
+ConcordanceCorrelation = _wrapper("ConcordanceCorrelation", concordance_correlation, "concordance_correlation",
+                                  "Epoch mean of the per-sample concordance correlation.", ("axis",), axis=-1)
+
+
+class Sum(Metric):
+    """The weighted sum of every value seen."""
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), "zeros", dtype="float64", name="total")
+
+    def update_state(self, values, sample_weight=None):
+        v = _arr(values).astype(np.float64)
+        if sample_weight is not None:
+            sw = _losses._array_like(sample_weight, v, np.float64)
+            v, sw = _losses._same_rank(v, sw)
+            if 0 < sw.ndim < v.ndim:
+                sw = sw.reshape(sw.shape + (1,) * (v.ndim - sw.ndim))
+            v = v * sw
+        _accumulate(self.total, v.sum())
+
+    def result(self) -> Tensor:
+        return _out(self.total.data, self.dtype)
+
+
+class RootMeanSquaredError(Mean):
+    """sqrt of the epoch mean of (y_pred - y_true)**2."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p, _ = _float_pair(y_true, y_pred)
+        super().update_state((p - t) ** 2, sample_weight)
+
+    def result(self) -> Tensor:
+        mean = super().result()
+        return _out(array_module(mean.data).sqrt(mean.data), self.dtype)
+
+
+def _per_class_state(metric: Metric, names, shape) -> None:
+    """Float64 state variables made on the first batch (Keras's ``_build``), one attribute each."""
+    for name, attr in names:
+        setattr(metric, attr, metric.add_variable(shape, "zeros", dtype="float64", name=name))
+
+
+def _expect_2d(cls_name, t, p):
+    if t.ndim != 2 or p.ndim != 2:
+        raise ValueError(f"{cls_name} expects 2D inputs with shape (batch_size, output_dim); got y_true of shape "
+                         f"{t.shape} and y_pred of shape {p.shape}")
+
+
+class R2Score(Metric):
+    """The coefficient of determination per output column, aggregated as ``class_aggregation``
+    says (None, "uniform_average", "variance_weighted_average"); adjusted with ``num_regressors``."""
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError("class_aggregation must be None, 'uniform_average' or 'variance_weighted_average', "
+                             f"got {class_aggregation!r}")
+        if num_regressors < 0:
+            raise ValueError(f"num_regressors must be >= 0, got {num_regressors}")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = num_regressors
+        self.num_samples = self.add_variable((), "zeros", dtype="float64", name="num_samples")
+        self._built = False
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p, _ = _float_pair(y_true, y_pred)
+        _expect_2d("R2Score", t, p)
+        if not self._built:
+            _per_class_state(self, (("squared_sum", "squared_sum"), ("sum", "sum"), ("residual", "total_mse"),
+                                    ("count", "count")), (p.shape[-1],))
+            self._built = True
+        xp = array_module(p)
+        sw = xp.ones((), dtype=np.float64) if sample_weight is None else \
+            _losses._array_like(sample_weight, p, np.float64)
+        if sw.ndim == 1:
+            sw = sw[:, None]
+        sw = xp.broadcast_to(sw, t.shape)
+        wt = t * sw
+        _accumulate(self.sum, wt.sum(axis=0))
+        _accumulate(self.squared_sum, (t * wt).sum(axis=0))
+        _accumulate(self.total_mse, ((t - p) ** 2 * sw).sum(axis=0))
+        _accumulate(self.count, sw.sum(axis=0))
+        _accumulate(self.num_samples, float(t.size))
+
+    def result(self) -> Tensor:
+        if not self._built:
+            return Tensor(np.nan, dtype=self.dtype)
+        total_sum, count = _to_host(self.sum.data), _to_host(self.count.data)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = total_sum / count
+            total = _to_host(self.squared_sum.data) - total_sum * mean
+            raw = 1.0 - _to_host(self.total_mse.data) / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            score = raw.mean()
+        elif self.class_aggregation == "variance_weighted_average":
+            score = np.sum(total * raw) / np.sum(total)
+        else:
+            score = raw
+        n = float(_to_host(self.num_samples.data))
+        if self.num_regressors != 0:
+            if self.num_regressors >= n - 1:
+                warnings.warn("too few samples for the adjusted R2 score (num_regressors >= samples - 1): "
+                              "falling back to the standard R2 score", stacklevel=2)
+            else:
+                score = 1.0 - (1.0 - score) * (n - 1.0) / (n - self.num_regressors - 1.0)
+        return Tensor(np.asarray(score), dtype=self.dtype)
+
+    def reset_state(self):
+        for var in self.variables:
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
+class FBetaScore(Metric):
+    """F-beta of multi-label or one-hot predictions, per class (``average=None``) or aggregated
+    ("micro", "macro", "weighted"). Without ``threshold`` each row's largest score is the positive."""
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"average must be one of None, 'micro', 'macro', 'weighted'; got {average!r}")
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"beta must be a Python float > 0, got {beta!r}")
+        if threshold is not None and (not isinstance(threshold, float) or not 0.0 < threshold <= 1.0):
+            raise ValueError(f"threshold must be a Python float in (0, 1], got {threshold!r}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.axis = None if average == "micro" else 0
+        self._built = False
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = _inputs(y_true, y_pred)
+        t, p = t.astype(np.float64), p.astype(np.float64)
+        _expect_2d("FBetaScore", t, p)
+        if not self._built:
+            _per_class_state(self, ((n, n) for n in ("true_positives", "false_positives", "false_negatives",
+                                                      "intermediate_weights")),
+                             () if self.average == "micro" else (p.shape[-1],))
+            self._built = True
+        xp = array_module(p)
+        if self.threshold is None:
+            pos = (p >= p.max(axis=-1, keepdims=True)) & (xp.abs(p) > 1e-9)
+        else:
+            pos = p > self.threshold
+        p = pos.astype(np.float64)
+        sw = None if sample_weight is None else _losses._array_like(sample_weight, p, np.float64)[:, None]
+
+        def wsum(v):
+            return (v if sw is None else v * sw).sum(axis=self.axis)
+
+        _accumulate(self.true_positives, wsum(p * t))
+        _accumulate(self.false_positives, wsum(p * (1 - t)))
+        _accumulate(self.false_negatives, wsum((1 - p) * t))
+        _accumulate(self.intermediate_weights, wsum(t))
+
+    def result(self) -> Tensor:
+        if not self._built:
+            return Tensor(0.0, dtype=self.dtype)
+        tp, fp, fn = (_to_host(v.data) for v in (self.true_positives, self.false_positives, self.false_negatives))
+        precision = tp / (tp + fp + _EPS)
+        recall = tp / (tp + fn + _EPS)
+        b2 = self.beta ** 2
+        f = precision * recall / (b2 * precision + recall + _EPS) * (1 + b2)
+        if self.average == "weighted":
+            w = _to_host(self.intermediate_weights.data)
+            f = np.sum(f * w / (np.sum(w) + _EPS))
+        elif self.average is not None:
+            f = np.mean(f)
+        return Tensor(np.asarray(f), dtype=self.dtype)
+
+    def reset_state(self):
+        for var in self.variables:
+            var.assign(np.zeros(var.shape, dtype=var.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """FBetaScore with beta = 1."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["beta"]
+        return cfg
+
+
+# -- IoU family: one accumulated confusion matrix (rows: labels, columns: predictions) ----------
+class _IoUBase(Metric):
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(name=name, dtype=dtype or "int32")
+        self.num_classes = num_classes
+        self.ignore_class = ignore_class
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.axis = axis
+        self.total_cm = self.add_variable((num_classes, num_classes), "zeros", dtype="float64",
+                                          name="total_confusion_matrix")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = _inputs(y_true, y_pred)
+        if not self.sparse_y_true:
+            t = t.argmax(axis=self.axis)
+        if not self.sparse_y_pred:
+            p = p.argmax(axis=self.axis)
+        integer = np.dtype(self.dtype).kind in "iu"
+        cast = np.int64 if integer else np.float64
+        t, p = t.astype(cast).reshape(-1), p.astype(cast).reshape(-1)
+        xp = array_module(p)
+        if sample_weight is None:
+            sw = xp.ones(t.shape, dtype=np.float64)
+        else:
+            sw = _losses._array_like(sample_weight, p).astype(cast).astype(np.float64)
+            sw = xp.broadcast_to(sw.reshape(-1) if sw.ndim > 1 else sw, t.shape)
+        n = self.num_classes
+        keep = (t >= 0) & (t < n) & (p >= 0) & (p < n)
+        if self.ignore_class is not None:
+            keep &= t != self.ignore_class
+        t, p = xp.where(keep, t, 0).astype(np.int64), xp.where(keep, p, 0).astype(np.int64)
+        cm = _bincount(t * n + p, xp.where(keep, sw, 0.0), n * n).reshape(n, n)
+        _accumulate(self.total_cm, cm)
+
+    def reset_state(self):
+        self.total_cm.assign(np.zeros(self.total_cm.shape))
+
+
+class IoU(_IoUBase):
+    """Mean intersection-over-union of the classes ``target_class_ids``: tp / (tp + fp + fn) each."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+        self.target_class_ids = list(target_class_ids)
+
+    def result(self) -> Tensor:
+        cm = _to_host(self.total_cm.data)
+        tp = np.diag(cm)
+        den = (cm.sum(axis=0) + cm.sum(axis=1) - tp)[self.target_class_ids].astype(np.float32)
+        tp = tp[self.target_class_ids].astype(np.float32)
+        valid = den > 1e-9
+        iou = np.where(valid, tp / (den + np.float32(_EPS)), 0.0)
+        return Tensor(np.sum(iou, axis=self.axis) / (np.sum(valid) + _EPS), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """IoU of binary labels against predictions thresholded at ``threshold`` (y_pred >= threshold)."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = _inputs(y_true, y_pred)
+        super().update_state(t, (p.astype(np.float32) >= self.threshold).astype(np.int64), sample_weight)
+
+    def get_config(self):
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name,
+                "dtype": self.dtype}
+
+
+class MeanIoU(IoU):
+    """IoU averaged over every class."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)), name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=sparse_y_true, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["target_class_ids"]
+        return cfg
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot labels (and, unless ``sparse_y_pred``, per-class scores)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name=name, dtype=dtype, ignore_class=ignore_class,
+                         sparse_y_true=False, sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["sparse_y_true"]
+        return cfg
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot labels (and, unless ``sparse_y_pred``, per-class scores)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name=name, dtype=dtype, ignore_class=ignore_class, sparse_y_true=False,
+                         sparse_y_pred=sparse_y_pred, axis=axis)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["sparse_y_true"]
+        return cfg
+
+
+# -- one value under a constraint on another, from confusion counts at evenly spaced thresholds --
+class _AtConstraint(_Counts):
+    """Keras's SensitivitySpecificityBase: counts at ``num_thresholds`` thresholds 0 .. 1 and the best
+    ``_dependent`` among thresholds where ``_constrained`` >= ``value``. A table row per subclass:
+    (argument name, constrained rate, dependent rate)."""
+
+    _arg = ""
+    _rates: tuple = ("", "")
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{self._arg} must be in the range [0, 1], got {value}")
+        if num_thresholds <= 0:
+            raise ValueError(f"num_thresholds must be an integer > 0, got {num_thresholds}")
+        self.value, self.num_thresholds, self.class_id = value, num_thresholds, class_id
+        setattr(self, self._arg, value)
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thresholds = self._sorted = [0.5] if num_thresholds == 1 else [0.0, *inner, 1.0]
+        super().__init__(name=name or _losses._snake(type(self).__name__), dtype=dtype)
+
+    def _rate(self, which):
+        tp, fp, tn, fn = (_to_host(getattr(self, key).data) for key in _COUNTS)
+        return {"sensitivity": _divide_no_nan(tp, tp + fn), "recall": _divide_no_nan(tp, tp + fn),
+                "specificity": _divide_no_nan(tn, tn + fp), "precision": _divide_no_nan(tp, tp + fp)}[which]
+
+    def result(self) -> Tensor:
+        constrained, dependent = (self._rate(r) for r in self._rates)
+        best = np.max(np.where(constrained >= self.value, dependent, 0.0), initial=0.0)
+        return Tensor(best, dtype=self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self._arg: self.value}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity where specificity >= ``specificity``."""
+
+    _arg, _rates = "specificity", ("specificity", "sensitivity")
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity where sensitivity >= ``sensitivity``."""
+
+    _arg, _rates = "sensitivity", ("sensitivity", "specificity")
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision where recall >= ``recall``."""
+
+    _arg, _rates = "recall", ("recall", "precision")
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall where precision >= ``precision``."""
+
+    _arg, _rates = "precision", ("precision", "recall")
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
 
 
 # -- resolution ------------------------------------------------------------------------------
@@ -693,6 +1181,12 @@ _CLASSES = {c.__name__: c for c in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, Precision,
     Recall, AUC, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+    # metrics
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, KLDivergence, Poisson, Hinge,
+    SquaredHinge, CategoricalHinge, LogCoshError, MeanSquaredLogarithmicError, CosineSimilarity, PearsonCorrelation,
+    ConcordanceCorrelation, Sum, RootMeanSquaredError, R2Score, FBetaScore, F1Score, IoU, BinaryIoU, MeanIoU,
+    OneHotIoU, OneHotMeanIoU, SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall,
+    RecallAtPrecision,
 )}
 _BY_NAME = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
