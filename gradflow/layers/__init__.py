@@ -69,6 +69,32 @@ from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
 
+# isort: split
+# spatial
+from .spatial1d3d import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+    AvgPool3D,
+    Conv3DTranspose,
+    Convolution3D,
+    Convolution3DTranspose,
+    Cropping1D,
+    Cropping3D,
+    DepthwiseConv1D,
+    GlobalAvgPool3D,
+    GlobalMaxPool3D,
+    MaxPool3D,
+    SeparableConv1D,
+    SeparableConvolution1D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding3D,
+)
+
 __all__ = [
     "Masking",
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -89,6 +115,11 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
+    # spatial
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AvgPool3D", "Conv3DTranspose", "Convolution3D",
+    "Convolution3DTranspose", "Cropping1D", "Cropping3D", "DepthwiseConv1D", "GlobalAvgPool3D", "GlobalMaxPool3D",
+    "MaxPool3D", "SeparableConv1D", "SeparableConvolution1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D",
 ]
 
 
