@@ -77,6 +77,31 @@ from .hashing import HashedCrossing, Hashing
 from .lookup import IntegerLookup, StringLookup
 from .pipeline import Pipeline
 from .text_vectorization import TextVectorization
+# isort: split
+# spatial
+from .spatial1d3d import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+    AvgPool3D,
+    Conv3DTranspose,
+    Convolution3D,
+    Convolution3DTranspose,
+    Cropping1D,
+    Cropping3D,
+    DepthwiseConv1D,
+    GlobalAvgPool3D,
+    GlobalMaxPool3D,
+    MaxPool3D,
+    SeparableConv1D,
+    SeparableConvolution1D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding3D,
+)
 
 __all__ = [
     "Masking",
@@ -101,6 +126,11 @@ __all__ = [
     # preproc
     "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing", "IntegerLookup", "StringLookup", "Pipeline",
     "TextVectorization",
+    # spatial
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AvgPool3D", "Conv3DTranspose", "Convolution3D",
+    "Convolution3DTranspose", "Cropping1D", "Cropping3D", "DepthwiseConv1D", "GlobalAvgPool3D", "GlobalMaxPool3D",
+    "MaxPool3D", "SeparableConv1D", "SeparableConvolution1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D",
 ]
 
 

@@ -44,14 +44,26 @@ from .keras_names import __all__ as _k
 # isort: split
 from . import image, linalg, nn  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*, keras.ops.nn.*
 
+# isort: split
+# spatial
+from .spatial import *  # noqa: F401,F403 - conv_transpose, adaptive pools, fold/unfold... (and 1-D depthwise_conv)
+from .spatial import __all__ as _sp
+
+for _name in _sp:  # keras.ops.nn.<name> too
+    setattr(nn, _name, globals()[_name])
+
 linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defined with the Keras names)
 for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions in the ops.nn module too
     setattr(nn, _name, globals()[_name])
 
+<<<<<<< HEAD
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 # wt-ops
 __all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
             if n not in __all__]
+=======
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))
+>>>>>>> wt-spatial
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

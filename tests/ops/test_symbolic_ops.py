@@ -137,6 +137,16 @@ CASES = [
     # keras.ops.linalg
     *[(n, (S(None, 4, 4),), {}, None) for n in ("inv", "det", "cholesky", "qr", "svd", "eigh")],
     ("solve", (S(None, 4, 4), S(None, 4, 2)), {}, None),
+    # spatial (gradflow/ops/spatial.py)
+    ("conv_transpose", (IMG, np.ones((3, 3, 5, 4), np.float32)), {"strides": 2, "padding": "same"}, None),
+    ("conv_transpose", (S(None, 5, 4), np.ones((3, 2, 4), np.float32)), {"output_padding": 1, "strides": 2}, None),
+    ("depthwise_conv", (S(None, 9, 4), np.ones((3, 4, 2), np.float32)), {}, None),
+    ("separable_conv", (IMG, DEPTH2, np.ones((1, 1, 8, 3), np.float32)), {"padding": "same"}, None),
+    # Keras's symbolic spec of the adaptive pools is wrong (it keeps len(output_size) input axes and
+    # takes no int): compare with the eager result, which matches Keras's eager one (tests/keras_cases)
+    ("adaptive_average_pool", (IMG, (3, 2)), {}, "self"), ("adaptive_max_pool", (S(None, 7, 4), 3), {}, "self"),
+    ("depth_to_space", (IMG, 2), {}, None), ("space_to_depth", (IMG, 2), {}, None),
+    ("unfold", (S(None, 4, 6, 5), 2), {}, None), ("fold", (S(None, 8, 20), (5, 6), 2), {}, None),
 ]
 # ops that take no tensor (creation): their concrete result's shape and dtype equal Keras's
 CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {}), ("full", ((2,), 3.0), {}), ("arange", (5,), {}),
