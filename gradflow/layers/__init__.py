@@ -3,6 +3,33 @@ from ..saving.serialization import deserialize_keras_object, serialize_keras_obj
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import MultiHeadAttention
 from .augmentation import RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+
+# augment
+from .augmentation_color import (
+    AutoContrast,
+    Equalization,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from .augmentation_geometry import (
+    CutMix,
+    MaxNumBoundingBoxes,
+    MixUp,
+    RandomCrop,
+    RandomElasticTransform,
+    RandomErasing,
+    RandomGaussianBlur,
+    RandomPerspective,
+    RandomShear,
+)
+from .augmentation_policy import AugMix, ContrastLimitedAdaptiveHistogramEqualization, RandAugment
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
 from .convolutional import (
     Conv1D,
@@ -89,6 +116,12 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
+    # augment
+    "AugMix", "AutoContrast", "CutMix", "MixUp", "RandAugment", "Equalization",
+    "ContrastLimitedAdaptiveHistogramEqualization", "MaxNumBoundingBoxes", "RandomColorDegeneration",
+    "RandomColorJitter", "RandomCrop", "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur",
+    "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPerspective", "RandomPosterization", "RandomSaturation",
+    "RandomSharpness", "RandomShear", "Solarization",
 ]
 
 
