@@ -149,7 +149,9 @@ class RandomGrayscale(_ImageLayer):
         return np.where(apply, _gray(x), x)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "factor": self.factor}
+        cfg = {**super().get_config(), "factor": self.factor}
+        cfg.pop("seed")  # Keras's RandomGrayscale does not save its seed
+        return cfg
 
 
 class RandomColorDegeneration(_ImageLayer):

@@ -187,8 +187,9 @@ class RandomShear(_ImageLayer):
 
     def _shear_factor(self, f, name):
         vals = list(f) if isinstance(f, (tuple, list)) else [f]
+        low = -1.0 if len(vals) == 2 else 0.0  # a saved (-f, f) pair loads back (Keras's own check refuses it)
         if len(vals) not in (1, 2) or isinstance(f, (tuple, list)) and len(vals) != 2 or \
-                any(not 0.0 <= v <= 1.0 for v in vals):
+                any(not low <= v <= 1.0 for v in vals):
             raise ValueError(f"{describe(self)}: the `x_factor` and `y_factor` arguments should be a number (or a "
                              f"list of two numbers) in the range [0, 1]. Received: {name}={f}")
         return tuple(sorted(vals)) if len(vals) == 2 else (-abs(vals[0]), abs(vals[0]))

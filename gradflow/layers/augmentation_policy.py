@@ -131,14 +131,15 @@ class ContrastLimitedAdaptiveHistogramEqualization(_ImageLayer):
                                                           mode="symmetric")
         tiled = padded.reshape(b, gh, th, gw, tw, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, gh, gw, c, th * tw)
         vals = np.clip(tiled.astype(np.int32), 0, 255)
-        hists = np.zeros((b, gh, gw, c, 256), np.float32)
+        # Keras on torch: one_hot gives int64 counts, so the clip limit is truncated to an integer
+        hists = np.zeros((b, gh, gw, c, 256), np.int64)
         for k in range(256):
             hists[..., k] = (vals == k).sum(-1)
         if self.clip_limit > 0:
-            limit = np.float32(self.clip_limit * (th * tw) / 256.0)
+            limit = int(self.clip_limit * (th * tw) / 256.0)
             clipped = np.clip(hists, 0, limit)
-            hists = clipped + (hists - clipped).sum(-1, keepdims=True) / np.float32(256.0)
-        cdf = np.cumsum(hists, axis=-1, dtype=np.float32)
+            hists = clipped + ((hists - clipped).sum(-1, keepdims=True) / 256.0).astype(np.float32)
+        cdf = np.cumsum(hists, axis=-1).astype(np.float32)
         cdf_min = cdf.min(-1, keepdims=True)
         den = np.float32(th * tw) - cdf_min
         den = np.where(den == 0, np.float32(1), den)

@@ -107,3 +107,124 @@ def image_op(k, gf, name):
     for row in IMAGE_OPS:
         if row[0] == name:
             check_image_op(k, gf, row)
+
+
+# -- layers ----------------------------------------------------------------------------------------
+IMG255 = (IMG * 255).astype(np.float32)
+BIG = RNG.uniform(0, 255, size=(2, 16, 12, 3)).astype(np.float32)
+_SKIP = {"name", "dtype", "trainable"}
+
+
+def _plain(v):
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {a: _plain(b) for a, b in v.items()}
+    return v
+
+
+def check_layer(k, gf, name, kwargs, runs, seeded_config=True):
+    """Configs equal Keras's (less name/dtype; ``seed`` too when Keras draws a default one), from_config
+    round-trips, and each ``(inputs, training)`` of ``runs`` gives Keras's values, dtype and shape."""
+    kl, gl = getattr(k.layers, name)(**kwargs), getattr(gf.layers, name)(**kwargs)
+    kc, gc = kl.get_config(), gl.get_config()
+    skip = _SKIP | (set() if seeded_config else {"seed"})
+    assert set(kc) - _SKIP == set(gc) - _SKIP, (name, sorted(set(kc) ^ set(gc)))
+    for key in set(kc) - skip:
+        assert _plain(kc[key]) == _plain(gc[key]), (name, key, kc[key], gc[key])
+    again = type(gl).from_config(gc).get_config()
+    assert _plain({a: b for a, b in again.items() if a != "name"}) == _plain({a: b for a, b in gc.items()
+                                                                             if a != "name"})
+    for x, training in runs:
+        want = kl(x, training=training)
+        got = gl(x, training=training)
+        if isinstance(want, dict):
+            for key in want:
+                _same(k, got[key], want[key], f"{name}[{key}]")
+        else:
+            _same(k, got, want, name)
+
+
+def _same(k, got, want, what, atol=2e-4):
+    if isinstance(want, dict):
+        for key in want:
+            _same(k, got[key], want[key], f"{what}.{key}")
+        return
+    w = k.ops.convert_to_numpy(want)
+    g = got.numpy() if hasattr(got, "numpy") else np.asarray(got)
+    assert g.shape == w.shape, (what, g.shape, w.shape)
+    assert g.dtype == w.dtype, (what, g.dtype, w.dtype)
+    np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=1e-4, atol=atol, err_msg=what)
+
+
+CF_IMG = np.moveaxis(IMG255, -1, 1).copy()
+# (layer, kwargs, [(inputs, training)]): deterministic settings (fixed factor ranges, inference)
+LAYERS = [
+    ("AutoContrast", {"value_range": (0, 1)}, [(IMG, True), (IMG, False), (IMG1, True)]),
+    ("AutoContrast", {}, [(IMG255, True), (CF_IMG, True)]),
+    ("Equalization", {}, [(IMG255, True), (IMG255, False)]),
+    ("Equalization", {"value_range": (0, 1), "bins": 32}, [(IMG, True)]),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"tile_grid_size": (2, 3)}, [(BIG, True), (BIG, False)]),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"value_range": (0, 1), "clip_limit": 2.0,
+                                                      "tile_grid_size": (3, 2)}, [(IMG, True)]),
+    ("Solarization", {"value_range": (0, 1)}, [(IMG, True), (IMG, False)]),
+    ("Solarization", {"addition_factor": 0.5, "threshold_factor": (0.2, 0.6), "seed": 1}, [(IMG255, False)]),
+    ("RandomInvert", {"factor": (1.0, 1.0), "value_range": (0, 1)}, [(IMG, True), (IMG, False)]),
+    ("RandomInvert", {"factor": 0.0, "seed": 3}, [(IMG255, True)]),
+    ("RandomGrayscale", {"factor": 1.0}, [(IMG, True), (IMG, False)]),
+    ("RandomGrayscale", {"factor": 0.0, "seed": 2}, [(IMG, True)]),
+    ("RandomColorDegeneration", {"factor": (0.3, 0.3)}, [(IMG255, True), (IMG255, False)]),
+    ("RandomHue", {"factor": (0.0, 0.0), "value_range": (0, 1)}, [(IMG, True), (IMG, False)]),
+    ("RandomSaturation", {"factor": (0.7, 0.7), "value_range": (0, 1)}, [(IMG, True), (IMG, False)]),
+    ("RandomPosterization", {"factor": (3, 3)}, [(IMG255, True), (IMG255, False)]),
+    ("RandomPosterization", {"factor": (5, 5), "value_range": (0, 1)}, [(IMG, True)]),
+    ("RandomSharpness", {"factor": (0.2, 0.2)}, [(IMG255, True), (IMG255, False)]),
+    ("RandomSharpness", {"factor": (0.7, 0.7), "value_range": (0, 1), "data_format": "channels_first"},
+     [(np.moveaxis(IMG, -1, 1).copy(), True)]),
+    ("RandomColorJitter", {"saturation_factor": (0.7, 0.7), "hue_factor": (0.0, 0.0)}, [(IMG255, True)]),
+    ("RandomCrop", {"height": 10, "width": 12, "seed": 3}, [(IMG255, True), (IMG255, False)]),
+    ("RandomCrop", {"height": 4, "width": 5, "seed": 3}, [(IMG255, False)]),
+    ("RandomErasing", {"factor": 0.0, "seed": 3}, [(IMG255, True), (IMG255, False)]),
+    ("RandomErasing", {"fill_value": 7.0, "scale": (0.1, 0.2), "seed": 3}, [(IMG255, False)]),
+    ("RandomGaussianBlur", {"factor": (1.0, 1.0), "sigma": (0.6, 0.6)}, [(IMG255, True), (IMG255, False)]),
+    ("RandomGaussianBlur", {"factor": (1.0, 1.0), "kernel_size": 5, "sigma": (0.8, 0.8), "value_range": (0, 1)},
+     [(IMG, True)]),
+    ("RandomPerspective", {"factor": 0.0, "seed": 4}, [(IMG255, True), (IMG255, False)]),
+    ("RandomPerspective", {"factor": (1.0, 1.0), "scale": 0.0}, [(IMG255, True)]),
+    ("RandomShear", {}, [(IMG255, True), (IMG255, False)]),
+    ("RandomShear", {"x_factor": 0.3, "y_factor": (0.1, 0.2), "fill_mode": "constant", "seed": 1}, [(IMG, False)]),
+    ("RandomElasticTransform", {"scale": 0.0}, [(IMG255, True), (IMG255, False)]),
+    ("RandomElasticTransform", {"factor": 0.0, "scale": 0.5, "value_range": (0, 1), "seed": 1}, [(IMG, False)]),
+    ("MixUp", {"alpha": 0.4, "seed": 1}, [(IMG255, False)]),
+    ("CutMix", {"factor": 0.5, "seed": 1}, [(IMG255, False), (IMG1, True)]),
+    ("RandAugment", {"num_ops": 3, "factor": 0.3, "seed": 1}, [(IMG255, False)]),
+    ("AugMix", {"num_chains": 2, "chain_depth": 2, "all_ops": False, "seed": 1}, [(IMG255, False)]),
+    ("MaxNumBoundingBoxes", {"max_number": 3, "bounding_box_format": "xyxy"},
+     [({"images": IMG255, "bounding_boxes": {"boxes": RNG.uniform(0, 5, (2, 5, 4)).astype(np.float32),
+                                             "labels": np.arange(10, dtype=np.float32).reshape(2, 5)}}, False)]),
+    # the layers gradflow had: deterministic settings against Keras
+    ("RandomFlip", {"mode": "horizontal", "seed": 1}, [(IMG255, False)]),
+    ("RandomRotation", {"factor": 0.0}, [(IMG255, True), (IMG255, False)]),
+    ("RandomTranslation", {"height_factor": 0.0, "width_factor": 0.0}, [(IMG255, True)]),
+    ("RandomZoom", {"height_factor": 0.0}, [(IMG255, True), (IMG255, False)]),
+    ("RandomContrast", {"factor": 0.0}, [(IMG255, True), (IMG255, False)]),
+    ("RandomBrightness", {"factor": 0.0}, [(IMG255, True), (IMG255, False)]),
+    ("RandomBrightness", {"factor": (0.1, 0.1), "value_range": (0, 1)}, [(IMG, True)]),
+    ("Resizing", {"height": 5, "width": 11}, [(IMG255, True)]),
+    ("Resizing", {"height": 12, "width": 6, "interpolation": "bicubic", "antialias": True}, [(IMG255, True)]),
+    ("Resizing", {"height": 6, "width": 6, "pad_to_aspect_ratio": True, "fill_value": 3.0}, [(IMG255, True)]),
+    ("Resizing", {"height": 6, "width": 6, "crop_to_aspect_ratio": True, "interpolation": "nearest"},
+     [(IMG255, True)]),
+    ("CenterCrop", {"height": 5, "width": 4}, [(IMG255, True), (IMG1, True)]),
+    ("CenterCrop", {"height": 9, "width": 12}, [(IMG255, True)]),
+    ("Rescaling", {"scale": 1 / 255, "offset": -0.5}, [(IMG255, True)]),
+]
+# Keras draws a default seed for RandomCrop when none is given; every other seed is compared
+LAYER_NAMES = sorted({row[0] for row in LAYERS})
+
+
+@case("layers", *LAYER_NAMES)
+def image_layer(k, gf, name):
+    for row in LAYERS:
+        if row[0] == name:
+            check_layer(k, gf, *row)
