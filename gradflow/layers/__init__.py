@@ -3,6 +3,33 @@ from ..saving.serialization import deserialize_keras_object, serialize_keras_obj
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import MultiHeadAttention
 from .augmentation import RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+
+# augment
+from .augmentation_color import (
+    AutoContrast,
+    Equalization,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPosterization,
+    RandomSaturation,
+    RandomSharpness,
+    Solarization,
+)
+from .augmentation_geometry import (
+    CutMix,
+    MaxNumBoundingBoxes,
+    MixUp,
+    RandomCrop,
+    RandomElasticTransform,
+    RandomErasing,
+    RandomGaussianBlur,
+    RandomPerspective,
+    RandomShear,
+)
+from .augmentation_policy import AugMix, ContrastLimitedAdaptiveHistogramEqualization, RandAugment
 from .base import Layer, clear_session, layer_class, register_alias, registered_layers, snake_case
 from .convolutional import (
     Conv1D,
@@ -131,6 +158,12 @@ __all__ = [
     "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AvgPool3D", "Conv3DTranspose", "Convolution3D",
     "Convolution3DTranspose", "Cropping1D", "Cropping3D", "DepthwiseConv1D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool3D", "SeparableConv1D", "SeparableConvolution1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D",
+    # augment
+    "AugMix", "AutoContrast", "CutMix", "MixUp", "RandAugment", "Equalization",
+    "ContrastLimitedAdaptiveHistogramEqualization", "MaxNumBoundingBoxes", "RandomColorDegeneration",
+    "RandomColorJitter", "RandomCrop", "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur",
+    "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPerspective", "RandomPosterization", "RandomSaturation",
+    "RandomSharpness", "RandomShear", "Solarization",
 ]
 
 

@@ -42,6 +42,11 @@ def _factor_range(layer, name: str, value, bound: float | None = 1.0) -> tuple[f
     return lo, hi
 
 
+def _plain(value):
+    """A factor as its JSON-able self (a pair as a list)."""
+    return value if value is None or np.ndim(value) == 0 else [float(v) for v in value]
+
+
 class _RandomImageLayer(Layer):
     """Shared plumbing: seeding, channel layout, inference identity, and for the layers that are not
     ``_on_device`` the NumPy round trip."""
@@ -151,14 +156,14 @@ class RandomTranslation(_RandomImageLayer):
         self.height_factor = _factor_range(self, "height_factor", height_factor)
         self.width_factor = _factor_range(self, "width_factor", width_factor)
         self._check_fill(fill_mode, interpolation, fill_value)
+        self._as_given = {"height_factor": _plain(height_factor), "width_factor": _plain(width_factor)}
 
     def _transform(self, arr, rng):
         return image.random_translation(arr, rng, self.height_factor, self.width_factor,
                                         self.interpolation, self.fill_mode, self.fill_value)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "height_factor": list(self.height_factor),
-                "width_factor": list(self.width_factor), **self._fill_config()}
+        return {**super().get_config(), **self._as_given, **self._fill_config()}  # Keras saves them as given
 
 
 class RandomRotation(_RandomImageLayer):
@@ -192,6 +197,7 @@ class RandomZoom(_RandomImageLayer):
                 raise ValueError(f"{describe(self)}: {name} lower bound must be > -1 (zoom factor 1 + lower > 0), "
                                  f"got {name}={rng!r}")
         self._check_fill(fill_mode, interpolation, fill_value)
+        self._as_given = {"height_factor": _plain(height_factor), "width_factor": _plain(width_factor)}
 
     def _transform(self, arr, rng):
         n = arr.shape[0] if arr.ndim == 4 else 1
@@ -202,8 +208,7 @@ class RandomZoom(_RandomImageLayer):
         return image.zoom(arr, zy, zx, self.interpolation, self.fill_mode, self.fill_value)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "height_factor": list(self.height_factor),
-                "width_factor": None if self.width_factor is None else list(self.width_factor), **self._fill_config()}
+        return {**super().get_config(), **self._as_given, **self._fill_config()}  # Keras saves them as given
 
 
 class RandomContrast(_RandomImageLayer):

@@ -186,24 +186,32 @@ class CenterCrop(_ImageSize):
 
 
 class Resizing(_ImageSize):
-    """Resample images to ``height x width`` ('bilinear' default, or 'nearest'), half-pixel centres
-    like Keras/TF; ``crop_to_aspect_ratio`` first crops the largest central window of the target ratio."""
+    """Resample images to ``height x width`` with Keras's ``ops.image.resize``: 'bilinear' (default),
+    'nearest', 'bicubic', 'lanczos3' or 'lanczos5', ``antialias``, and ``crop_to_aspect_ratio`` /
+    ``pad_to_aspect_ratio`` (padding with ``fill_value``). Differentiable."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
                  fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
         super().__init__(height, width, data_format=data_format, **kwargs)
-        if interpolation not in ("bilinear", "nearest"):
-            raise ValueError(f"{describe(self)}: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
-        if pad_to_aspect_ratio or antialias:
-            raise ValueError(f"{describe(self)}: pad_to_aspect_ratio and antialias are not supported by gradflow")
+        methods = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+        if interpolation not in methods:
+            raise ValueError(f"{describe(self)}: interpolation must be one of {methods}, got {interpolation!r}")
+        if fill_mode != "constant":
+            raise ValueError(f"{describe(self)}: only fill_mode='constant' is supported, got {fill_mode!r}")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError(f"{describe(self)}: only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be True")
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)
+        self.fill_mode, self.fill_value, self.antialias = fill_mode, fill_value, bool(antialias)
 
     def call(self, inputs):
         return resize(inputs, (self.height, self.width), interpolation=self.interpolation,
-                      crop_to_aspect_ratio=self.crop_to_aspect_ratio, data_format=self.data_format)
+                      antialias=self.antialias, crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+                      pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
+                      fill_value=self.fill_value, data_format=self.data_format)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "interpolation": self.interpolation,
-                "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
-
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio, "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+                "fill_mode": self.fill_mode, "fill_value": self.fill_value, "antialias": self.antialias}

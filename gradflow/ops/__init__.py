@@ -56,14 +56,11 @@ linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defin
 for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions in the ops.nn module too
     setattr(nn, _name, globals()[_name])
 
-<<<<<<< HEAD
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 # wt-ops
 __all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
             if n not in __all__]
-=======
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))
->>>>>>> wt-spatial
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------
