@@ -340,10 +340,10 @@ class HashedCrossing(DataLayer):
         return [super(HashedCrossing, self)._wrap_inputs(x) for x in inputs]
 
     def compute_output_shape(self, input_shape):
-        if (not len(input_shape) == 2 or not isinstance(input_shape[0], tuple)
-                or not isinstance(input_shape[1], tuple)):
+        # (Keras's symbolic rule takes exactly 2 inputs; its call, and gradflow, take 2 or more)
+        if len(input_shape) < 2 or not all(isinstance(s, tuple) for s in input_shape):
             raise ValueError(f"Expected as input a list/tuple of 2 tensors. Received input_shape={input_shape}")
-        if input_shape[0][-1:] != input_shape[1][-1:]:
+        if any(s[-1:] != input_shape[0][-1:] for s in input_shape[1:]):
             raise ValueError(f"Expected the two input tensors to have identical shapes. Received "
                              f"input_shape={input_shape}")
         if self.output_mode == "int":
