@@ -69,6 +69,20 @@ from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
 
+# isort: split
+# layers
+from .dot_attention import AdditiveAttention, Attention
+from .einsum_dense import EinsumDense
+from .noise import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+
 __all__ = [
     "Masking",
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -89,6 +103,9 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
+    # layers
+    "Attention", "AdditiveAttention", "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense",
 ]
 
 

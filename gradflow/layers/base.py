@@ -287,6 +287,8 @@ class Layer(SavingHooks):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
+        if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):  # Keras's DTypePolicy entry
+            dtype = dtype["config"].get("name")
         self.dtype = np.dtype(dtype) if dtype is not None else np.dtype(get_backend().default_dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)

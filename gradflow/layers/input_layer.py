@@ -66,7 +66,8 @@ class InputLayer(Layer):
         return x
 
     def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype.name, "batch_shape": list(self.batch_shape)}
+        return {"name": self.name, "dtype": self.dtype.name, "batch_shape": list(self.batch_shape), "sparse": False,
+                "ragged": False, "optional": False}
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,  # noqa: N802
