@@ -82,6 +82,8 @@ from .noise import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from .reversible_embedding import ReversibleEmbedding
+from .wrappers import SpectralNormalization, Wrapper
 
 __all__ = [
     "Masking",
@@ -105,7 +107,8 @@ __all__ = [
     "serialize", "deserialize",
     # layers
     "Attention", "AdditiveAttention", "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
-    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense", "Wrapper",
+    "SpectralNormalization", "ReversibleEmbedding",
 ]
 
 

@@ -29,6 +29,7 @@ def layer_harness():
 R = layer_harness().LayerCase
 IMG = (2, 6, 5, 3)
 SEQ = (2, 5, 3)
+RSEQ = (2, 3, 2)  # recurrent layers run a step at a time: short sequences keep their cases fast
 VOL = (2, 4, 5, 4, 2)
 RANDOM = {"random_in_training": True}
 QMASK = np.array([[True, True, False, True], [True, True, True, True]])
@@ -60,6 +61,12 @@ ROWS = [
     R("Embedding", {"input_dim": 7, "output_dim": 3}, (4, 5), {"input_dtype": "int32", "int_bound": 7}),
     R("Embedding", {"input_dim": 6, "output_dim": 2, "mask_zero": True}, (3, 4),
       {"input_dtype": "int32", "int_bound": 6}),
+    R("ReversibleEmbedding", {"input_dim": 7, "output_dim": 3}, (4, 5), {"input_dtype": "int32", "int_bound": 7}),
+    R("ReversibleEmbedding", {"input_dim": 7, "output_dim": 3, "mask_zero": True}, (4, 5),
+      {"input_dtype": "int32", "int_bound": 7}),
+    R("ReversibleEmbedding", {"input_dim": 7, "output_dim": 3}, (2, 4, 3), {"call_kwargs": {"reverse": True}}),
+    R("ReversibleEmbedding", {"input_dim": 7, "output_dim": 3, "tie_weights": False, "logit_soft_cap": 2.0},
+      (2, 4, 3), {"call_kwargs": {"reverse": True}}),
     R("Masking", {"mask_value": 0.0}, SEQ, {"inputs": _masked_steps()}),
     R("Lambda", lambda L: {"function": lambda x: x * 2.0 + 1.0}, (3, 4), {"config": False}),
     # activations
@@ -151,16 +158,20 @@ ROWS = [
     R("RandomContrast", {"factor": 0.3, "seed": 1}, IMG, RANDOM),
     R("RandomBrightness", {"factor": 0.3, "seed": 1}, IMG, RANDOM),
     # recurrent (cells run inside RNN)
-    R("SimpleRNN", {"units": 4}, SEQ),
-    R("SimpleRNN", {"units": 3, "return_sequences": True, "activation": "relu"}, SEQ),
-    R("LSTM", {"units": 4}, SEQ),
-    R("LSTM", {"units": 3, "return_sequences": True, "return_state": True, "go_backwards": True}, SEQ),
-    R("GRU", {"units": 4}, SEQ),
-    R("GRU", {"units": 3, "reset_after": False, "return_sequences": True}, SEQ),
-    R("RNN", lambda L: {"cell": L.SimpleRNNCell(3)}, SEQ),
-    R("Bidirectional", lambda L: {"layer": L.LSTM(3, return_sequences=True)}, SEQ),
-    R("Bidirectional", lambda L: {"layer": L.GRU(2), "merge_mode": "sum"}, SEQ),
+    R("SimpleRNN", {"units": 4}, RSEQ),
+    R("SimpleRNN", {"units": 3, "return_sequences": True, "activation": "relu"}, RSEQ),
+    R("LSTM", {"units": 4}, RSEQ),
+    R("LSTM", {"units": 3, "return_sequences": True, "return_state": True, "go_backwards": True}, RSEQ),
+    R("GRU", {"units": 4}, RSEQ),
+    R("GRU", {"units": 3, "reset_after": False, "return_sequences": True}, RSEQ),
+    R("RNN", lambda L: {"cell": L.SimpleRNNCell(3)}, RSEQ),
+    R("Bidirectional", lambda L: {"layer": L.LSTM(3, return_sequences=True)}, RSEQ),
+    R("Bidirectional", lambda L: {"layer": L.GRU(2), "merge_mode": "sum"}, RSEQ),
     R("TimeDistributed", lambda L: {"layer": L.Dense(3)}, (2, 4, 5)),
+    R("SpectralNormalization", lambda L: {"layer": L.Dense(4)}, (3, 5)),
+    R("SpectralNormalization", lambda L: {"layer": L.Conv2D(2, 3), "power_iterations": 3}, IMG),
+    R("SpectralNormalization", lambda L: {"layer": L.Embedding(6, 3)}, (2, 4), {"input_dtype": "int32",
+                                                                              "int_bound": 6}),
     R("ConvLSTM2D", {"filters": 3, "kernel_size": 3}, (2, 4, 6, 5, 2)),
     # attention
     R("Attention", {}, [(2, 4, 3), (2, 5, 3)]),
@@ -178,10 +189,10 @@ ROWS = [
 
 #: a cell's case runs it inside ``RNN`` (Keras calls cells with their states, one step at a time)
 CELL_ROWS = {
-    "SimpleRNNCell": R("RNN", lambda L: {"cell": L.SimpleRNNCell(4)}, SEQ),
-    "LSTMCell": R("RNN", lambda L: {"cell": L.LSTMCell(3), "return_sequences": True}, SEQ),
-    "GRUCell": R("RNN", lambda L: {"cell": L.GRUCell(3)}, SEQ),
-    "StackedRNNCells": R("RNN", lambda L: {"cell": L.StackedRNNCells([L.SimpleRNNCell(3), L.GRUCell(2)])}, SEQ),
+    "SimpleRNNCell": R("RNN", lambda L: {"cell": L.SimpleRNNCell(4)}, RSEQ),
+    "LSTMCell": R("RNN", lambda L: {"cell": L.LSTMCell(3), "return_sequences": True}, RSEQ),
+    "GRUCell": R("RNN", lambda L: {"cell": L.GRUCell(3)}, RSEQ),
+    "StackedRNNCells": R("RNN", lambda L: {"cell": L.StackedRNNCells([L.SimpleRNNCell(3), L.GRUCell(2)])}, RSEQ),
 }
 
 #: Keras's second names of a layer class: the alias runs the class's rows under its own name
@@ -306,3 +317,38 @@ def serialization(k, gf):
         cfg = h._normal(back.get_config())
         cfg.pop("name")
         assert cfg == k_cfg["config"], (cfg, k_cfg["config"])
+
+
+@case("layers", "Wrapper")
+def wrapper_subclass(k, gf):
+    """Keras's pattern for a wrapper: a subclass of Wrapper calls ``self.layer``; it builds the wrapped layer,
+    tracks its weights and writes its config under 'layer'."""
+    import torch  # noqa: PLC0415 - Keras's side runs on torch tensors
+
+    def make(mod):
+        class Twice(mod.layers.Wrapper):
+            def call(self, x):
+                return self.layer(x) * 2.0
+
+        return Twice(mod.layers.Dense(3))
+
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    k_layer, g_layer = make(k), make(gf)
+    k_layer(x)
+    g_layer(x)
+    assert [tuple(w.shape) for w in g_layer.weights] == [tuple(w.shape) for w in k_layer.weights]
+    g_layer.set_weights(k_layer.get_weights())
+    np.testing.assert_allclose(g_layer(x).numpy(), k_layer(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    h = layer_harness()
+    k_cfg, g_cfg = h._normal(k_layer.get_config()), h._normal(g_layer.get_config())
+    for cfg in (k_cfg, g_cfg):
+        cfg.pop("name"), cfg["layer"]["config"].pop("name")
+    assert g_cfg == k_cfg, (g_cfg, k_cfg)
+    clone = type(g_layer).from_config(k_layer.get_config())
+    assert type(clone.layer).__name__ == "Dense" and clone.layer.units == 3
+    try:
+        gf.layers.Wrapper("not a layer")
+    except ValueError as exc:
+        assert "isn't a supported layer type" in str(exc)
+    else:
+        raise AssertionError("Wrapper accepted a non-layer")
