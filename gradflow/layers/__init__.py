@@ -73,6 +73,7 @@ from .time_distributed import TimeDistributed
 # layers
 from .dot_attention import AdditiveAttention, Attention
 from .einsum_dense import EinsumDense
+from .input_spec import InputSpec
 from .noise import (
     ActivityRegularization,
     AlphaDropout,
@@ -108,7 +109,7 @@ __all__ = [
     # layers
     "Attention", "AdditiveAttention", "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense", "Wrapper",
-    "SpectralNormalization", "ReversibleEmbedding",
+    "SpectralNormalization", "ReversibleEmbedding", "InputSpec",
 ]
 
 

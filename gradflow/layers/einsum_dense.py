@@ -7,6 +7,7 @@ from .. import constraints, initializers, ops, regularizers
 from ._activation import WithActivation
 from ._args import unsupported
 from .base import Layer
+from .input_spec import InputSpec
 
 __all__ = ["EinsumDense"]
 
@@ -42,18 +43,12 @@ class EinsumDense(WithActivation, Layer):
         if isinstance(init, initializers.VarianceScaling) and (init.input_axes is None or init.output_axes is None):
             config = {**init.get_config(), "input_axes": input_axes, "output_axes": output_axes}
             init = type(init).from_config(config)  # fans over the axes the equation contracts and produces
-        self._input_rank = len(input_shape)
+        self.input_spec = InputSpec(ndim=len(input_shape))
         self.add_weight(name="kernel", shape=tuple(kernel_shape), initializer=init,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if bias_shape is not None:
             self.add_weight(name="bias", shape=tuple(bias_shape), initializer=self.bias_initializer,
                             regularizer=self.bias_regularizer, constraint=self.bias_constraint)
-
-    def check_input_shape(self, input_shape) -> None:
-        rank = getattr(self, "_input_rank", None)
-        if self.built and rank is not None and len(input_shape) != rank:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim={rank}, '
-                             f"found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
         return tuple(analyze_einsum_string(self.equation, self.bias_axes, input_shape, self.partial_output_shape)[2])

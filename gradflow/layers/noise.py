@@ -10,6 +10,7 @@ from .. import regularizers
 from ..autograd.tensor import Tensor
 from ._args import describe
 from .base import Layer
+from .input_spec import InputSpec
 from .regularization import Dropout
 
 __all__ = ["ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D",
@@ -122,12 +123,7 @@ class _SpatialDropout(Dropout):
 
     def __init__(self, rate, seed=None, name=None, dtype=None):
         super().__init__(rate, seed=seed, name=name, dtype=dtype)
-
-    def check_input_shape(self, input_shape) -> None:
-        if len(input_shape) != self._rank:
-            raise ValueError(f'Input {0} of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim={self._rank}, found ndim={len(input_shape)}. Full shape received: "
-                             f"{tuple(input_shape)}")
+        self.input_spec = InputSpec(ndim=self._rank)
 
     def _channels_first(self) -> bool:
         return getattr(self, "data_format", "channels_last") == "channels_first"

@@ -6,6 +6,7 @@ from .. import initializers
 from ..backend import backend_for
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from .base import Layer
+from .input_spec import InputSpec
 
 __all__ = ["Wrapper", "SpectralNormalization"]
 
@@ -60,21 +61,11 @@ class SpectralNormalization(Wrapper):
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
-        self._input_last = input_shape[-1]
+        self.input_spec = InputSpec(min_ndim=1, axes={-1: input_shape[-1]})
         kernel = self._kernel()
         self._params["kernel"] = kernel  # tracked here too (Keras's ``self.kernel = layer.kernel``): weights order
         self.add_weight(name="vector_u", shape=(1, kernel.shape[-1]),
                         initializer=initializers.TruncatedNormal(stddev=0.02), trainable=False, dtype=kernel.dtype)
-
-    def check_input_shape(self, input_shape) -> None:
-        if len(input_shape) < 1:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"min_ndim=1, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
-        last = getattr(self, "_input_last", None)
-        if self.built and last is not None and input_shape[-1] != last:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
-                             f"input shape to have value {last}, but received input with shape "
-                             f"{tuple(input_shape)}")
 
     def normalized_weights(self):
         """``(vector_u, kernel / sigma)`` after ``power_iterations`` steps (arrays; no gradient, as Keras's

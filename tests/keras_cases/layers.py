@@ -352,3 +352,62 @@ def wrapper_subclass(k, gf):
         assert "isn't a supported layer type" in str(exc)
     else:
         raise AssertionError("Wrapper accepted a non-layer")
+
+
+@case("layers", "InputSpec")
+def input_spec(k, gf):
+    """A layer's ``input_spec`` refuses the same inputs with Keras's messages (real and symbolic calls)."""
+    import torch  # noqa: PLC0415 - Keras's side runs on torch tensors
+
+    specs = [{"ndim": 3}, {"min_ndim": 3}, {"max_ndim": 2}, {"axes": {-1: 4}}, {"shape": (None, 3, 5)},
+             {"dtype": "int32"}, {"ndim": 3, "axes": {-1: 5}}]
+
+    def make(mod, spec):
+        class Checked(mod.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.input_spec = mod.layers.InputSpec(**spec)
+
+            def call(self, x):
+                return x
+
+        return Checked(name="checked")
+
+    x = np.zeros((2, 3, 5), "float32")
+    for spec in specs:
+        k_spec, g_spec = k.layers.InputSpec(**spec), gf.layers.InputSpec(**spec)
+        assert repr(g_spec) == repr(k_spec) and g_spec.get_config() == k_spec.get_config(), (g_spec, k_spec)
+        for k_in, g_in in ((torch.tensor(x), x), (torch.tensor(x[0]), x[0]), (k.Input((3, 4)), gf.Input((3, 4)))):
+            try:
+                make(k, spec)(k_in)
+                theirs = None
+            except ValueError as exc:
+                theirs = str(exc).splitlines()[0]
+            try:
+                make(gf, spec)(g_in)
+                ours = None
+            except ValueError as exc:
+                ours = str(exc).splitlines()[0]
+            assert ours == theirs, (spec, ours, theirs)
+    two = [gf.layers.InputSpec(ndim=2), gf.layers.InputSpec(ndim=2)]
+    assert gf.layers.InputSpec.from_config(two[0].get_config()).ndim == 2
+
+
+@case("initializers", "IdentityInitializer", "OrthogonalInitializer")
+def long_initializer_names(k, gf, name):
+    """The long names are the same classes as Identity/Orthogonal: configs, values (Identity), and an orthogonal
+    draw's properties (Keras's draw comes from torch's generator)."""
+    h = layer_harness()
+    kwargs = {"gain": 2.0}
+    k_init, g_init = getattr(k.initializers, name)(**kwargs), getattr(gf.initializers, name)(**kwargs)
+    assert h._normal(g_init.get_config()) == h._normal(k_init.get_config()), (g_init.get_config(),
+                                                                              k_init.get_config())
+    theirs = np.asarray(k_init((4, 3)).detach().cpu().numpy())
+    ours = np.asarray(g_init((4, 3), dtype="float32"))
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (ours.shape, ours.dtype, theirs.dtype)
+    if name == "IdentityInitializer":
+        np.testing.assert_allclose(ours, theirs)
+    else:
+        np.testing.assert_allclose(ours.T @ ours, 4.0 * np.eye(3), atol=1e-5)  # gain**2 * I
+    assert h._normal(gf.initializers.serialize(gf.initializers.get(name))) == \
+        h._normal(k.initializers.serialize(k.initializers.get(name)))
