@@ -439,3 +439,8 @@ _unknown = _LOOKUP.unknown
 serialize = _LOOKUP.serialize
 deserialize = _LOOKUP.deserialize
 get = _LOOKUP.get
+
+# layers
+#: Keras 3 exports these classes under their long names too
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
+__all__ += ["IdentityInitializer", "OrthogonalInitializer"]

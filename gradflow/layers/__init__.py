@@ -129,6 +129,22 @@ from .spatial1d3d import (
     ZeroPadding1D,
     ZeroPadding3D,
 )
+# isort: split
+# layers
+from .dot_attention import AdditiveAttention, Attention
+from .einsum_dense import EinsumDense
+from .input_spec import InputSpec
+from .noise import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+from .reversible_embedding import ReversibleEmbedding
+from .wrappers import SpectralNormalization, Wrapper
 
 __all__ = [
     "Masking",
@@ -164,6 +180,10 @@ __all__ = [
     "RandomColorJitter", "RandomCrop", "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur",
     "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPerspective", "RandomPosterization", "RandomSaturation",
     "RandomSharpness", "RandomShear", "Solarization",
+    # layers
+    "Attention", "AdditiveAttention", "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense", "Wrapper",
+    "SpectralNormalization", "ReversibleEmbedding", "InputSpec",
 ]
 
 

@@ -28,6 +28,7 @@ from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
 from ..variables import Variable
 from ._args import shape_arg
+from .input_spec import assert_input_compatibility
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
 __all__ = ["Layer", "unique_weights", "layer_class", "registered_layers", "register_alias", "clear_session",
@@ -287,6 +288,8 @@ class Layer(SavingHooks):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
+        if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):  # Keras's DTypePolicy entry
+            dtype = dtype["config"].get("name")
         self.dtype = np.dtype(dtype) if dtype is not None else np.dtype(get_backend().default_dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
@@ -357,6 +360,20 @@ class Layer(SavingHooks):
 
         walk(self)
         return out if include_self else out[1:]
+
+    @property
+    def input_spec(self):
+        """Keras's ``InputSpec`` (or a list of them, one per input) that calls are checked against."""
+        return self.__dict__.get("_input_spec")
+
+    @input_spec.setter
+    def input_spec(self, value) -> None:
+        self.__dict__["_input_spec"] = value
+
+    def _check_input_spec(self, inputs) -> None:
+        spec = self.__dict__.get("_input_spec")
+        if spec is not None:
+            assert_input_compatibility(spec, inputs, self.name)
 
     # -- weights --------------------------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
@@ -804,16 +821,19 @@ class Layer(SavingHooks):
             if self._adds_loss:
                 self._clear_losses()
         x = _convert_inputs(inputs, self.dtype)
+        self._check_input_spec(x)
         if not self.built:
             shapes = ((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
                       map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
             if type(self).compute_output_shape is Layer.compute_output_shape:
                 # no shape rule: build, then take the output shape from this call rather than a probe run
                 self._build_once(shapes)
+                self._check_input_spec(x)  # build may set it (Keras checks again)
                 out = self._run(x, args[1:], kwargs, training)
                 self.output_shape = map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
                 return out
             self.build_from_shape(shapes)
+            self._check_input_spec(x)
         else:
             real = self._checks_batch_shape
             self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)
@@ -836,6 +856,7 @@ class Layer(SavingHooks):
                             f"symbolic tensors when building a model")
         # further positional arguments and keyword arguments may hold symbolic tensors too (Keras 3:
         # LogisticEndpoint()(targets, logits)); plain keyword values are recorded as the node's arguments
+        self._check_input_spec(inputs)
         tensor_kwargs = {k: v for k, v in kwargs.items() if any_symbolic(v)}
         static = {k: v for k, v in kwargs.items() if k not in tensor_kwargs}
         extra = (tuple(args), tensor_kwargs) if args or tensor_kwargs else None
@@ -847,6 +868,7 @@ class Layer(SavingHooks):
                 self._build_once(shapes)
             elif not self.built:
                 self.build_from_shape(shapes)
+                self._check_input_spec(inputs)
             else:
                 self.check_input_shape(shapes)
                 self.input_shape = shapes

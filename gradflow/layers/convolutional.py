@@ -174,6 +174,7 @@ class _Conv(WithActivation, Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint)}
 
@@ -322,7 +323,9 @@ class Conv2DTranspose(Conv2D):
 
     def get_config(self) -> dict:
         pads = None if self.output_padding is None else list(self.output_padding)
-        return {**super().get_config(), "output_padding": pads}
+        cfg = {**super().get_config(), "output_padding": pads}
+        cfg.pop("groups")  # Keras's transposed convolutions take no groups
+        return cfg
 
 
 class Conv1DTranspose(Conv2DTranspose):
@@ -371,7 +374,7 @@ class Conv1DTranspose(Conv2DTranspose):
 
 class DepthwiseConv2D(Conv2D):
     """Each input channel convolved with ``depth_multiplier`` filters of its own; kernel
-    ``depthwise_kernel [kh, kw, in_channels, depth_multiplier]``, output ``in * depth_multiplier``
+    ``kernel [kh, kw, in_channels, depth_multiplier]``, output ``in * depth_multiplier``
     channels (MobileNet's building block)."""
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
@@ -386,11 +389,11 @@ class DepthwiseConv2D(Conv2D):
                          bias_constraint=bias_constraint, **kwargs)
         self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
 
-    _channels_weight = "depthwise_kernel"
+    _channels_weight = "kernel"  # Keras 3 names a DepthwiseConv2D's kernel 'kernel'
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]
-        self.add_weight(name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
+        self.add_weight(name="kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
                         initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
                         constraint=self.kernel_constraint)
         if self.use_bias:
@@ -410,7 +413,7 @@ class DepthwiseConv2D(Conv2D):
         return self._conv(x, None)
 
     def _conv(self, x, activation):
-        y = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.depthwise_kernel, self.strides,
+        y = ops.depthwise_conv2d(to_channels_last(x, self.data_format), self.kernel, self.strides,
                                  self.padding, self.dilation_rate)
         if self.use_bias:
             y = y + self.bias
@@ -447,6 +450,8 @@ class SeparableConv2D(DepthwiseConv2D):
         self.out_filters = positive_int(self, "filters", filters)
         self.pointwise_initializer = resolve(self, "pointwise_initializer", initializers.get, pointwise_initializer)
         self.pointwise_regularizer = resolve(self, "pointwise_regularizer", regularizers.get, pointwise_regularizer)
+
+    _channels_weight = "depthwise_kernel"
 
     def build(self, input_shape) -> None:
         channels = input_shape[self._channel_axis()]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import constraints, initializers, ops, regularizers
 from ._activation import WithActivation
-from ._args import describe, positive_int, resolve
+from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer
 
 __all__ = ["Dense", "Activation", "Identity"]
@@ -20,8 +20,10 @@ class Dense(WithActivation, Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, quantization_config=None,
+                 **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        unsupported(self, quantization_config=quantization_config)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.units = positive_int(self, "units", units)
@@ -77,7 +79,7 @@ class Dense(WithActivation, Layer):
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint)}
+                "bias_constraint": constraints.serialize(self.bias_constraint), "quantization_config": None}
 
 
 class Activation(WithActivation, Layer):

@@ -21,9 +21,9 @@ class Embedding(Layer):
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, input_length=None,
-                 **kwargs):
+                 quantization_config=None, **kwargs):
         super().__init__(**kwargs)
-        unsupported(self, lora_rank=lora_rank)
+        unsupported(self, lora_rank=lora_rank, quantization_config=quantization_config)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.input_dim = positive_int(self, "input_dim", input_dim)
         self.output_dim = positive_int(self, "output_dim", output_dim)
@@ -70,4 +70,5 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": constraints.serialize(self.embeddings_constraint), "mask_zero": self.mask_zero}
+                "embeddings_constraint": constraints.serialize(self.embeddings_constraint), "mask_zero": self.mask_zero,
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer), "quantization_config": None}

@@ -69,7 +69,8 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         dtype = "string" if self.dtype.kind in "OUS" else self.dtype.name
-        return {"name": self.name, "dtype": dtype, "batch_shape": list(self.batch_shape)}
+        return {"name": self.name, "dtype": dtype, "batch_shape": list(self.batch_shape), "sparse": False,
+                "ragged": False, "optional": False}
 
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,  # noqa: N802

@@ -1,0 +1,50 @@
+"""Every layer with a differential case (tests/keras_cases/layers.py, run by tests/keras_cases/_layer_harness.py)
+matches real Keras; the differences still open are listed (xfail, not strict: a fix elsewhere shows up as XPASS
+and its entry can go)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "keras_coverage.py"
+
+#: layer -> the difference its case still finds (in a file this branch does not own)
+KNOWN_DIFFERENCES = {
+    "BatchNormalization": "config lacks renorm, renorm_clipping, renorm_momentum (normalization.py)",
+    "LayerNormalization": "config axis is -1 where Keras writes [-1] (normalization.py)",
+    "ConvLSTM2D": "config lacks the constraints, activity_regularizer, zero_output_for_mask (rnn.py)",
+    "MultiHeadAttention": "compute_output_shape(query_shape, value_shape) signature (attention.py)",
+    "Normalization": "given mean/variance, gradflow holds 3 weights where Keras holds none (preprocessing.py)",
+    "RandomContrast": "config factor [0.3, 0.3] where Keras writes [0, 0.3] (augmentation.py)",
+    "RandomTranslation": "config factors as [-f, f] where Keras keeps f (augmentation.py)",
+    "RandomZoom": "config factors as [-f, f] where Keras keeps f (augmentation.py)",
+    "Resizing": "config lacks antialias, fill_mode, fill_value, pad_to_aspect_ratio (preprocessing.py)",
+}
+
+
+def _coverage():
+    module = sys.modules.get("keras_coverage")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("keras_coverage", _PATH)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["keras_coverage"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def _layer_names():
+    import gradflow
+
+    cases = _coverage().load_cases()
+    names = sorted(name for (ns, name) in cases if ns == "layers" and hasattr(gradflow.layers, name))
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[n], strict=False))
+            if n in KNOWN_DIFFERENCES else n for n in names]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("name", _layer_names())
+def test_layer_same_as_keras(real_keras, name):
+    import gradflow
+
+    _coverage().load_cases()[("layers", name)](real_keras, gradflow)
