@@ -64,13 +64,14 @@ from .pooling import (
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D, ZeroPadding2D
-from .rnn import GRU, LSTM, RNN, Bidirectional, ConvLSTM2D, SimpleRNN
+from .rnn import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
 
 # isort: split
 # spatial
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .spatial1d3d import (
     AdaptiveAveragePooling1D,
     AdaptiveAveragePooling2D,
@@ -120,6 +121,7 @@ __all__ = [
     "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AvgPool3D", "Conv3DTranspose", "Convolution3D",
     "Convolution3DTranspose", "Cropping1D", "Cropping3D", "DepthwiseConv1D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool3D", "SeparableConv1D", "SeparableConvolution1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D",
+    "ConvLSTM1D", "ConvLSTM3D",
 ]
 
 
