@@ -91,7 +91,7 @@ from .pooling import (
 from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from .regularization import Dropout
 from .reshaping import Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D, ZeroPadding2D
-from .rnn import GRU, LSTM, RNN, Bidirectional, ConvLSTM2D, SimpleRNN
+from .rnn import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
@@ -106,6 +106,7 @@ from .pipeline import Pipeline
 from .text_vectorization import TextVectorization
 # isort: split
 # spatial
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .spatial1d3d import (
     AdaptiveAveragePooling1D,
     AdaptiveAveragePooling2D,
@@ -184,6 +185,7 @@ __all__ = [
     "Attention", "AdditiveAttention", "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense", "Wrapper",
     "SpectralNormalization", "ReversibleEmbedding", "InputSpec",
+    "ConvLSTM1D", "ConvLSTM3D",
 ]
 
 

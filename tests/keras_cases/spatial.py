@@ -201,3 +201,21 @@ def _layer_case(k, gf, name):
 
 
 case("layers", *sorted({row[0] for row in LAYERS}))(_layer_case)
+
+
+# -- convolutional LSTMs ----------------------------------------------------------------------------
+CONV_LSTM = [
+    ("ConvLSTM1D", {"filters": 3, "kernel_size": 3, "bias_initializer": "random_normal"}, (2, 3, 7, 2)),
+    ("ConvLSTM1D", {"filters": 2, "kernel_size": 2, "padding": "same", "return_sequences": True,
+                    "data_format": "channels_first", "go_backwards": True}, (2, 3, 2, 6)),
+    ("ConvLSTM2D", {"filters": 3, "kernel_size": 3}, (2, 3, 6, 5, 2)),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": (3, 2), "padding": "same", "return_sequences": True,
+                    "return_state": True, "strides": (2, 1)}, (1, 3, 5, 4, 2)),
+    ("ConvLSTM2D", {"filters": 2, "kernel_size": 2, "data_format": "channels_first", "dilation_rate": 2,
+                    "activation": "relu", "recurrent_activation": "hard_sigmoid"}, (1, 2, 2, 5, 5)),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": 2, "return_state": True}, (1, 2, 3, 3, 4, 2)),
+    ("ConvLSTM3D", {"filters": 2, "kernel_size": (2, 1, 2), "padding": "same", "return_sequences": True,
+                    "data_format": "channels_first"}, (1, 2, 2, 3, 2, 3)),
+]
+LAYERS += CONV_LSTM
+case("layers", *sorted({row[0] for row in CONV_LSTM}))(_layer_case)
