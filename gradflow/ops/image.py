@@ -387,14 +387,34 @@ def _patches(images, size, strides, dilation_rate, padding, data_format, rank, w
                         f"Received: size={size}")
     if not strides:
         strides = size
-    channels = images.shape[-rank - 1] if first else images.shape[-1]
-    out_dim = int(np.prod(size)) * channels
-    xp = array_module(images.data)
-    kernel = Tensor._wrap(xp.eye(out_dim, dtype=images.dtype).reshape((*size, channels, out_dim)))
+    strides = (strides,) * rank if isinstance(strides, (int, np.integer)) else tuple(strides)
+    dilation = (dilation_rate,) * rank if isinstance(dilation_rate, (int, np.integer)) else tuple(dilation_rate)
     single = images.ndim == rank + 1
     x = reshape(images, (1, *images.shape)) if single else images
-    y = conv(x, kernel, strides=strides, padding=padding, data_format="channels_first" if first else "channels_last",
-             dilation_rate=dilation_rate)
+    if first:
+        x = transpose(x, (0, *range(2, x.ndim), 1))
+    # the windows as strided slices (what Keras's conv with an identity kernel computes), stacked in the
+    # kernel's (offsets..., channel) order
+    spatial = x.shape[1:-1]
+    if str(padding).lower() == "same":
+        outs = [-(-n // s) for n, s in zip(spatial, strides)]
+        totals = [max((o - 1) * s + (k - 1) * d + 1 - n, 0)
+                  for o, s, k, d, n in zip(outs, strides, size, dilation, spatial)]
+        x = pad(x, ((0, 0), *[(t // 2, t - t // 2) for t in totals], (0, 0)))
+    elif str(padding).lower() != "valid":
+        raise ValueError(f"{where}: padding must be 'valid' or 'same', got {padding!r}")
+    spatial = x.shape[1:-1]
+    outs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(spatial, size, dilation, strides)]
+    windows = []
+    for offset in np.ndindex(*size):
+        index = [slice(None)]
+        for o, d, s, n_out in zip(offset, dilation, strides, outs):
+            index.append(slice(o * d, o * d + (n_out - 1) * s + 1, s))
+        windows.append(getitem(x, (*index, slice(None))))
+    y = stack(windows, axis=-2)
+    y = reshape(y, (*y.shape[:-2], y.shape[-2] * y.shape[-1]))
+    if first:
+        y = transpose(y, (0, y.ndim - 1, *range(1, y.ndim - 1)))
     return reshape(y, tuple(y.shape[1:])) if single else y
 
 
