@@ -25,7 +25,7 @@ __all__ = ["resize", "affine_transform", "crop_images", "pad_images", "elastic_t
            "extract_patches_3d", "gaussian_blur", "hsv_to_rgb", "rgb_to_hsv", "rgb_to_grayscale", "map_coordinates",
            "perspective_transform", "scale_and_translate", "sobel_edges", "ssim"]
 
-_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area")
 
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
@@ -112,6 +112,12 @@ def _weights(n_in: int, n_out: int, method: str, antialias: bool) -> np.ndarray:
     scale = n_in / n_out
     out = np.zeros((n_out, n_in))
     i = np.arange(n_out)
+    if method == "area":  # TensorFlow's area resize: each output pixel averages the input it covers
+        for o in range(n_out):
+            lo, hi = o * scale, (o + 1) * scale
+            for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
+                out[o, j] = (min(hi, j + 1) - max(lo, j)) / scale
+        return out
     if method == "nearest":  # 'nearest-exact'
         out[i, np.minimum(np.floor((i + 0.5) * scale).astype(np.int64), n_in - 1)] = 1.0
         return out

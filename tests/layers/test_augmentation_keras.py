@@ -158,3 +158,11 @@ def test_elastic_transform_follows_its_seed():
     c = gf.ops.image.elastic_transform(IMG.astype(np.float32), alpha=3.0, sigma=1.0, seed=5).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c) and a.dtype == np.float32
+
+
+def test_area_resize_averages_the_covered_pixels():
+    x = np.random.default_rng(3).normal(size=(2, 6, 9, 2)).astype(np.float32)
+    got = gf.ops.image.resize(x, (3, 3), interpolation="area").numpy()
+    np.testing.assert_allclose(got, x.reshape(2, 3, 2, 3, 3, 2).mean(axis=(2, 4)), rtol=1e-5, atol=1e-6)
+    y = gf.layers.Resizing(4, 5, interpolation="area")(x)
+    assert y.shape == (2, 4, 5, 2) and y.dtype == np.float32
