@@ -212,16 +212,25 @@ class RandomZoom(_RandomImageLayer):
 
 
 class RandomContrast(_RandomImageLayer):
-    """Scale each image's deviation from its per-channel mean by ``U(1 - lower, 1 + upper)`` (``factor``
-    0.2 -> U(0.8, 1.2)), then clip to ``value_range`` (Keras 3 default (0, 255))."""
+    """Scale each image's deviation from its per-channel mean by ``U(1 - lower, 1 + upper)`` (Keras 3's
+    rule: ``factor`` 0.2 -> (0, 0.2) -> U(1.0, 1.2)), then clip to ``value_range`` (default (0, 255))."""
 
     _on_device = True
 
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        lo, hi = (abs(float(factor)),) * 2 if np.ndim(factor) == 0 else (float(factor[0]), float(factor[1]))
-        if lo < 0 or hi < 0 or lo > 1:
-            raise ValueError(f"{describe(self)}: factor must be >= 0 (and its lower part <= 1), got factor={factor!r}")
+        # Keras 3 (factor bounds (0, 1)): a number f gives (max(-f, 0), f) = (0, f), i.e. U(1, 1 + f); a pair
+        # (lower, upper) gives U(1 - lower, 1 + upper)
+        if np.ndim(factor) == 0:
+            f = float(factor)
+            if f < 0 or f > 1:
+                raise ValueError(f"{describe(self)}: factor must be in [0, 1], got factor={factor!r}")
+            lo, hi = max(-abs(f), 0.0), abs(f)
+        else:
+            if len(factor) != 2 or factor[0] > 1 or factor[1] < 0:
+                raise ValueError(f"{describe(self)}: factor must be a number or a pair within [0, 1], "
+                                 f"got factor={factor!r}")
+            lo, hi = sorted(float(v) for v in factor)
         self.factor = (lo, hi)
         self.value_range = (float(value_range[0]), float(value_range[1]))
 

@@ -187,13 +187,13 @@ class CenterCrop(_ImageSize):
 
 class Resizing(_ImageSize):
     """Resample images to ``height x width`` with Keras's ``ops.image.resize``: 'bilinear' (default),
-    'nearest', 'bicubic', 'lanczos3' or 'lanczos5', ``antialias``, and ``crop_to_aspect_ratio`` /
+    'nearest', 'bicubic', 'lanczos3', 'lanczos5' or 'area', ``antialias``, and ``crop_to_aspect_ratio`` /
     ``pad_to_aspect_ratio`` (padding with ``fill_value``). Differentiable."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
                  fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
         super().__init__(height, width, data_format=data_format, **kwargs)
-        methods = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+        methods = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area")
         if interpolation not in methods:
             raise ValueError(f"{describe(self)}: interpolation must be one of {methods}, got {interpolation!r}")
         if fill_mode != "constant":

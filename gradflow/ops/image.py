@@ -25,7 +25,7 @@ __all__ = ["resize", "affine_transform", "crop_images", "pad_images", "elastic_t
            "extract_patches_3d", "gaussian_blur", "hsv_to_rgb", "rgb_to_hsv", "rgb_to_grayscale", "map_coordinates",
            "perspective_transform", "scale_and_translate", "sobel_edges", "ssim"]
 
-_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+_METHODS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5", "area")
 
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
@@ -112,6 +112,12 @@ def _weights(n_in: int, n_out: int, method: str, antialias: bool) -> np.ndarray:
     scale = n_in / n_out
     out = np.zeros((n_out, n_in))
     i = np.arange(n_out)
+    if method == "area":  # TensorFlow's area resize: each output pixel averages the input it covers
+        for o in range(n_out):
+            lo, hi = o * scale, (o + 1) * scale
+            for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
+                out[o, j] = (min(hi, j + 1) - max(lo, j)) / scale
+        return out
     if method == "nearest":  # 'nearest-exact'
         out[i, np.minimum(np.floor((i + 0.5) * scale).astype(np.int64), n_in - 1)] = 1.0
         return out
@@ -387,14 +393,34 @@ def _patches(images, size, strides, dilation_rate, padding, data_format, rank, w
                         f"Received: size={size}")
     if not strides:
         strides = size
-    channels = images.shape[-rank - 1] if first else images.shape[-1]
-    out_dim = int(np.prod(size)) * channels
-    xp = array_module(images.data)
-    kernel = Tensor._wrap(xp.eye(out_dim, dtype=images.dtype).reshape((*size, channels, out_dim)))
+    strides = (strides,) * rank if isinstance(strides, (int, np.integer)) else tuple(strides)
+    dilation = (dilation_rate,) * rank if isinstance(dilation_rate, (int, np.integer)) else tuple(dilation_rate)
     single = images.ndim == rank + 1
     x = reshape(images, (1, *images.shape)) if single else images
-    y = conv(x, kernel, strides=strides, padding=padding, data_format="channels_first" if first else "channels_last",
-             dilation_rate=dilation_rate)
+    if first:
+        x = transpose(x, (0, *range(2, x.ndim), 1))
+    # the windows as strided slices (what Keras's conv with an identity kernel computes), stacked in the
+    # kernel's (offsets..., channel) order
+    spatial = x.shape[1:-1]
+    if str(padding).lower() == "same":
+        outs = [-(-n // s) for n, s in zip(spatial, strides)]
+        totals = [max((o - 1) * s + (k - 1) * d + 1 - n, 0)
+                  for o, s, k, d, n in zip(outs, strides, size, dilation, spatial)]
+        x = pad(x, ((0, 0), *[(t // 2, t - t // 2) for t in totals], (0, 0)))
+    elif str(padding).lower() != "valid":
+        raise ValueError(f"{where}: padding must be 'valid' or 'same', got {padding!r}")
+    spatial = x.shape[1:-1]
+    outs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(spatial, size, dilation, strides)]
+    windows = []
+    for offset in np.ndindex(*size):
+        index = [slice(None)]
+        for o, d, s, n_out in zip(offset, dilation, strides, outs):
+            index.append(slice(o * d, o * d + (n_out - 1) * s + 1, s))
+        windows.append(getitem(x, (*index, slice(None))))
+    y = stack(windows, axis=-2)
+    y = reshape(y, (*y.shape[:-2], y.shape[-2] * y.shape[-1]))
+    if first:
+        y = transpose(y, (0, y.ndim - 1, *range(1, y.ndim - 1)))
     return reshape(y, tuple(y.shape[1:])) if single else y
 
 
