@@ -70,6 +70,7 @@ NUMPY = [
     ("trapezoid", (X,), {}, 1), ("trapezoid", (X,), {"dx": 0.5, "axis": 0}, 1),
     ("trapezoid", (X, np.cumsum(W)), {}, 1), ("trapezoid", (I32,), {}, 0),
     ("vander", (V,), {}, 0), ("vander", (V,), {"N": 3, "increasing": True}, 0), ("vander", (I32[0],), {}, 0),
+    ("slogdet", (SQ,), {}, 1), ("slogdet", (np.stack([SQ, -SPD]),), {}, 1),
     ("diagflat", (X[:2, :2],), {}, 1), ("diagflat", (V,), {"k": -1}, 1),
     ("select", ([X > 0.5, X < -0.5], [X, Y]), {}, 0), ("select", ([X > 0], [I32]), {"default": -1}, 0),
     ("bincount", (np.array([0, 1, 1, 3, 5], np.int32),), {}, 0),
@@ -265,6 +266,7 @@ def symbolic_cases(S):
              ("dsplit", (x, 2), {}, None), ("hstack", ([x, x],), {}, None), ("vstack", ([x, x],), {}, None),
              ("dstack", ([x, x],), {}, None), ("get_item", (x, 1), {}, None), ("cross", (S(None, 3), S(None, 3)), {}, None),
              ("corrcoef", (S(3, 5),), {}, "self"), ("vdot", (x, x), {}, None), ("inner", (x, S(5, 4)), {}, None), ("kron", (S(2, 3), S(4, 5)), {}, None),
+             ("slogdet", (S(None, 4, 4),), {}, "self"),
              ("correlate", (S(5), S(3)), {}, None), ("vander", (S(5),), {}, None), ("diagflat", (S(2, 2),), {}, None),
              ("select", ([S(None, 6, 4, dtype="bool")], [x]), {}, None),
              ("argpartition", (x, 1), {}, None), ("bincount", (S(5, dtype="int32"),), {"minlength": 8}, "self"),
@@ -580,3 +582,96 @@ def symbolic_nn_linalg_cases(S):
         ("lu_factor", (S(None, 4, 4),), {}, "self"),  # Keras's spec says float32 pivots, its result int32
         ("jvp", (lambda a: a * 2, [x], [x]), {}, "self"),
     ]
+
+
+# -- names gradflow already had, without a case until now (the ops of elementwise.py, reduction.py,
+# shape.py, keras_names.py, nn.py): values, dtypes and gradients against Keras ---------------------------
+IMG = RNG.normal(size=(2, 7, 7, 3)).astype(np.float32)
+KER = RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)
+DKER = RNG.normal(size=(3, 3, 3, 2)).astype(np.float32)
+EXISTING = [
+    *[(n, (X,), {}, 1) for n in ("abs", "absolute", "exp", "tanh", "sigmoid", "relu", "relu6", "silu", "swish",
+                                 "square", "negative", "erf", "softmax", "log_softmax")],
+    *[(n, (P,), {}, 1) for n in ("log", "sqrt")],
+    *[(n, (X, Y), {}, 2) for n in ("add", "subtract", "multiply", "maximum", "minimum")],
+    ("divide", (X, P), {}, 2), ("true_divide", (X, P), {}, 2), ("power", (P, Y), {}, 2), ("power", (I32, 2), {}, 0),
+    ("add", (I32, X), {}, 0), ("multiply", (I32, 2.5), {}, 0), ("fmod", (X, P), {}, 2),
+    *[(n, (X, Y), {}, 0) for n in ("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")],
+    *[(n, (X > 0, Y > 0), {}, 0) for n in ("logical_and", "logical_or", "logical_xor")],
+    ("logical_not", (X > 0,), {}, 0), ("isposinf", (NAN,), {}, 0), ("isneginf", (-NAN,), {}, 0),
+    ("floor_divide", (X, 0.5), {}, 0), ("mod", (X * 3, 2.0), {}, 0), ("mod", (I32, 4), {}, 0), ("round", (X * 3,), {}, 0),
+    ("clip", (X, -0.5, 0.5), {}, 1), ("cast", (X, "int32"), {}, 0), ("cast", (I32, "float32"), {}, 0),
+    ("where", (X > 0, X, Y), {}, (1, 2)), ("where", (X > 0, I32, 0.5), {}, 0),
+    ("sum", (X,), {"axis": 1}, 1), ("sum", (I32,), {}, 0), ("mean", (X3,), {"axis": (0, 2)}, 1),
+    ("mean", (I32,), {}, 0), ("max", (X,), {"axis": 0}, 1), ("min", (X3,), {"axis": 1, "keepdims": True}, 1),
+    ("var", (X,), {"axis": 1}, 1), ("std", (X3,), {"axis": 2}, 1), ("argmax", (X,), {"axis": 1}, 0),
+    ("argmin", (X,), {}, 0), ("argmax", (X,), {"axis": 0, "keepdims": True}, 0),
+    ("moments", (X3, [0, 2]), {}, 1), ("norm", (X,), {"axis": 1}, 1),
+    ("reshape", (X3, (4, -1)), {}, 1), ("transpose", (X3, (2, 0, 1)), {}, 1), ("transpose", (X,), {}, 1),
+    ("expand_dims", (X, 1), {}, 1), ("expand_dims", (X, (0, 3)), {}, 1), ("squeeze", (X3[:, :1],), {"axis": 1}, 1),
+    ("concatenate", ([X, Y],), {"axis": 1}, 1), ("stack", ([X, Y],), {"axis": 2}, 1),
+    ("pad", (X, ((1, 0), (2, 1))), {}, 1), ("pad", (X, ((1, 1), (2, 2))), {"mode": "reflect"}, 1),
+    ("pad", (X, ((1, 1), (1, 1))), {"constant_values": 3.0}, 1),
+    ("matmul", (X, SQ), {}, 2), ("matmul", (I32, J32.T.copy()), {}, 0), ("dot", (X, SQ), {}, 2),
+    ("dot", (V, V), {}, 2), ("tensordot", (X3, SQ), {"axes": 1}, 2), ("tensordot", (X, Y), {"axes": [[0, 1], [0, 1]]}, 2),
+    ("one_hot", (I32 % 4, 4), {}, 0), ("one_hot", (np.array([0, 2, -1], np.int32), 3), {"axis": 0}, 0),
+    ("zeros_like", (X,), {}, 0), ("ones_like", (I32,), {}, 0), ("convert_to_tensor", (X,), {}, 0),
+    ("convert_to_tensor", (I32,), {"dtype": "float32"}, 0),
+    ("conv", (IMG, KER), {"padding": "same"}, 2), ("conv", (IMG, KER), {"strides": 2}, 2),
+    ("depthwise_conv", (IMG, DKER), {}, 2), ("max_pool", (IMG, 2), {}, 1),
+    ("average_pool", (IMG, 3), {"strides": 2, "padding": "same"}, 1),
+]
+TABLES["EXISTING"] = EXISTING
+TOLERANCES["EXISTING"] = {"rtol": 1e-4, "atol": 1e-4}
+NO_GRADCHECK |= {"abs", "absolute", "relu", "relu6", "maximum", "minimum", "clip", "max", "min", "max_pool", "fmod",
+                 "norm", "where"}
+EXISTING_CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {"dtype": "int32"}), ("full", ((2,), 3.0), {}),
+                     ("arange", (5,), {}), ("arange", (1, 4, 0.5), {})]
+CREATION += EXISTING_CREATION
+
+
+def _imag_nonzero(k, gf):
+    """Keras on torch refuses ``imag`` of real tensors and gives ``nonzero`` as one (ndim, n) tensor; these
+    follow Keras's documented NumPy semantics (its JAX and NumPy backends)."""
+    got = gf.ops.imag(X)
+    assert got.dtype == np.float32 and not got.numpy().any()
+    got = gf.ops.nonzero(I32)
+    want = np.nonzero(I32)
+    assert len(got) == len(want) and all(g.dtype == np.int32 for g in got)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w)
+    np.testing.assert_array_equal(np.stack([g.numpy() for g in got]), _np(k, k.ops.nonzero(I32)))
+
+
+def _shape_and_numpy(k, gf):
+    import torch  # noqa: PLC0415 - Keras's tensors
+
+    assert gf.ops.shape(gf.Tensor(X3)) == tuple(k.ops.shape(torch.tensor(X3)))
+    got = gf.ops.convert_to_numpy(gf.Tensor(X))
+    assert isinstance(got, np.ndarray) and got.dtype == _np(k, k.ops.convert_to_numpy(X)).dtype
+    np.testing.assert_array_equal(got, X)
+
+
+SPECIAL.update({"imag": _imag_nonzero, "nonzero": _imag_nonzero, "shape": _shape_and_numpy,
+                "convert_to_numpy": _shape_and_numpy})
+EXISTING_NAMES = sorted({r[0] for r in EXISTING} | {r[0] for r in EXISTING_CREATION}
+                        | {"imag", "nonzero", "shape", "convert_to_numpy"})
+
+
+def _existing(k, gf, name):
+    if name in SPECIAL:
+        return SPECIAL[name](k, gf)
+    for row in EXISTING:
+        if row[0] == name:
+            check_row(k, gf, row, **TOLERANCES["EXISTING"])
+    for row in EXISTING_CREATION:
+        if row[0] == name:
+            check_creation(k, gf, row)
+
+
+_NN_EXISTING = {"average_pool", "conv", "depthwise_conv", "log_softmax", "max_pool", "moments", "one_hot", "relu",
+                "relu6", "sigmoid", "silu", "softmax", "swish"}
+case("ops", *EXISTING_NAMES)(_existing)
+case("ops.numpy", *sorted(set(EXISTING_NAMES) - _NN_EXISTING - {"shape", "convert_to_numpy", "convert_to_tensor",
+                                                                  "cast", "erf", "norm"}))(_existing)
+case("ops.nn", *sorted(_NN_EXISTING))(_existing)
