@@ -58,6 +58,7 @@ for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions i
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 # wt-ops
+nn.polar = polar  # keras.ops.nn.polar (the table's nn ops join ops.nn above)
 __all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
             if n not in __all__]
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))

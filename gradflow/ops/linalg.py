@@ -4,12 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import enable_grad
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from . import numpy_table as nt
 from ._kernel import kernel
 from .dtypes import float_dtype, result_type
 from .elementwise import _dtype_of, _promote
 from .numpy_table import TableOp
+from .shape import transpose
 
 __all__ = ["matmul"]
 
@@ -163,4 +166,114 @@ def eigh(x):
 
 __all__ += ["inv", "det", "solve", "cholesky", "qr", "svd", "eigh"]
 for _fn in (inv, solve, cholesky):  # probed on identities for the symbolic output spec (ops._symbolic)
+    setattr(_fn, "__probe_identity__", True)  # noqa: B010 - a marker attribute on a function
+
+
+# -- the rest of keras.ops.linalg (wt-ops) ------------------------------------------------------------
+def _pinv_grad(xp, g, y, a, rcond):
+    """Golub and Pereyra's derivative of the pseudo-inverse ``y = pinv(a)``."""
+    yt, gt = _t(y), _t(g)
+    eye_m = xp.eye(a.shape[-2], dtype=a.dtype)
+    eye_n = xp.eye(a.shape[-1], dtype=a.dtype)
+    return (-(yt @ g @ yt) + (eye_m - a @ y) @ gt @ y @ yt + yt @ y @ gt @ (eye_n - y @ a),)
+
+
+def _pinv_forward(xp, a, rcond):
+    return xp.linalg.pinv(a, rcond=1e-15 if rcond is None else rcond).astype(a.dtype)
+
+
+def pinv(x, rcond=None):
+    """``keras.ops.linalg.pinv``: the Moore-Penrose pseudo-inverse (differentiable)."""
+    return TableOp.apply(_float(x), forward=_pinv_forward, grad=_pinv_grad, kw={"rcond": rcond})
+
+
+def cholesky_inverse(x, upper=False):
+    """``keras.ops.linalg.cholesky_inverse``: ``inv(L @ L.T)`` from the Cholesky factor ``L`` (``U.T @ U``
+    with ``upper``), differentiable."""
+    f = _float(x)
+    axes = list(range(f.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    ft = transpose(f, tuple(axes))
+    return inv(matmul(ft, f) if upper else matmul(f, ft))
+
+
+def solve_triangular(a, b, lower=False):
+    """``keras.ops.linalg.solve_triangular``: ``x`` with ``tri(a) @ x == b`` (only ``a``'s triangle is
+    read), differentiable in both."""
+    a = _float(a)
+    return solve(nt.tril(a) if lower else nt.triu(a), b)
+
+
+def lstsq(a, b, rcond=None):
+    """``keras.ops.linalg.lstsq``: the least-squares solution of ``a @ x = b`` (``pinv(a) @ b``,
+    differentiable)."""
+    a, b = _float(a), _float(b)
+    return matmul(pinv(a, rcond), b)
+
+
+def matrix_rank(x, tol=None):
+    """``keras.ops.linalg.matrix_rank``: int32 rank (``tol``: the absolute singular value threshold)."""
+    d = _float(x).data
+    return Tensor._wrap(array_module(d).asarray(array_module(d).linalg.matrix_rank(d, tol=tol)).astype(np.int32))
+
+
+def eig(x):
+    """``keras.ops.linalg.eig``: complex ``(eigenvalues, eigenvectors)`` (no gradient)."""
+    d = _float(x).data
+    w, v = array_module(d).linalg.eig(d)
+    ctype = np.complex64 if d.dtype == np.float32 else np.complex128
+    return _constant(w.astype(ctype), v.astype(ctype))
+
+
+def _lu(a):
+    """LU with partial pivoting of one square matrix: the packed factors and 0-based pivots (LAPACK's)."""
+    lu = a.astype(np.float64).copy()
+    n = lu.shape[0]
+    piv = np.zeros(n, np.int32)
+    for k in range(n):
+        p = k + int(np.argmax(np.abs(lu[k:, k])))
+        piv[k] = p
+        if p != k:
+            lu[[k, p]] = lu[[p, k]]
+        if lu[k, k] != 0:
+            lu[k + 1:, k] /= lu[k, k]
+            lu[k + 1:, k + 1:] -= np.outer(lu[k + 1:, k], lu[k, k + 1:])
+    return lu.astype(a.dtype), piv
+
+
+def lu_factor(x):
+    """``keras.ops.linalg.lu_factor``: ``(lu, pivots)`` with 0-based int32 pivots (no gradient)."""
+    d = np.asarray(_float(x).numpy())
+    flat = d.reshape((-1,) + d.shape[-2:])
+    parts = [_lu(m) for m in flat]
+    lu = np.stack([p[0] for p in parts]).reshape(d.shape)
+    piv = np.stack([p[1] for p in parts]).reshape(d.shape[:-1])
+    return Tensor(lu), Tensor(piv)
+
+
+def jvp(fun, primals, tangents, has_aux=False):
+    """``keras.ops.linalg.jvp``: ``(fun(*primals), J @ tangents)`` (``+ aux``), the Jacobian-vector product
+    built from one reverse pass per output element (exact; meant for small outputs)."""
+    xs = [Tensor(p.numpy() if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
+    vs = [np.asarray(v.numpy() if isinstance(v, Tensor) else v) for v in tangents]
+    aux = None
+    with enable_grad():  # the symbolic probe runs under no_grad
+        out = fun(*xs)
+        if has_aux:
+            out, aux = out
+        flat = out.reshape((-1,))
+        tangent = np.zeros(flat.shape, np.float64)
+        for i in range(flat.shape[0]):
+            for x in xs:
+                x.grad = None
+            flat[i].backward(retain_graph=True)
+            tangent[i] = sum(float((np.asarray(x.grad.numpy() if x.grad is not None else 0) * v).sum())
+                             for x, v in zip(xs, vs))
+    value = Tensor._wrap(out.data)
+    result = (value, Tensor(tangent.reshape(out.shape).astype(out.dtype)))
+    return (*result, aux) if has_aux else result
+
+
+__all__ += ["pinv", "cholesky_inverse", "solve_triangular", "lstsq", "matrix_rank", "eig", "lu_factor", "jvp"]
+for _fn in (pinv, cholesky_inverse, solve_triangular, lstsq, lu_factor):
     setattr(_fn, "__probe_identity__", True)  # noqa: B010 - a marker attribute on a function

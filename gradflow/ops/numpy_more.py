@@ -650,6 +650,21 @@ def select(condlist, choicelist, default=0):
     return out if isinstance(out, Tensor) else _tensor(np.asarray(out))
 
 
+def _slogdet_forward(xp, a):
+    sign, logabs = xp.linalg.slogdet(a)
+    return xp.stack([sign, logabs]).astype(a.dtype)
+
+
+def _slogdet_grad(xp, g, y, a):
+    return (g[1][..., None, None] * xp.linalg.inv(a).swapaxes(-1, -2),)
+
+
+def slogdet(x):
+    """``keras.ops.slogdet``: ``(sign, log|det|)``, differentiable in ``log|det|``."""
+    out = _run(_slogdet_forward, _slogdet_grad, _as_float(_tensor(x)))
+    return getitem(out, 0), getitem(out, 1)
+
+
 # -- indices, counts, sets (no gradient) --------------------------------------------------------
 def argpartition(x, kth, axis=-1):
     """``keras.ops.argpartition``: int32 indices with the ``kth`` element in its sorted place."""
@@ -850,6 +865,6 @@ __all__ = [*UNARY_MORE, *BINARY_MORE, *INTEGER, "bitwise_invert", "bitwise_not",
            "nanmax", "nanmin", "nanargmax", "nanargmin", "nanquantile", "nanpercentile", "nanmedian", "append",
            "array", "array_split", "hsplit", "vsplit", "dsplit", "hstack", "vstack", "dstack", "get_item", "diff",
            "cross", "inner", "vdot", "kron", "corrcoef", "correlate", "trapezoid", "vander", "diagflat", "select",
-           "argpartition", "bincount", "digitize", "searchsorted", "histogram", "nonzero", "unique",
+           "slogdet", "argpartition", "bincount", "digitize", "searchsorted", "histogram", "nonzero", "unique",
            "unravel_index", "ndim", "size", "view", "vectorize", "empty", "empty_like", "bartlett", "blackman",
            "hamming", "hanning", "kaiser", "logspace", "geomspace"]

@@ -70,6 +70,7 @@ NUMPY = [
     ("trapezoid", (X,), {}, 1), ("trapezoid", (X,), {"dx": 0.5, "axis": 0}, 1),
     ("trapezoid", (X, np.cumsum(W)), {}, 1), ("trapezoid", (I32,), {}, 0),
     ("vander", (V,), {}, 0), ("vander", (V,), {"N": 3, "increasing": True}, 0), ("vander", (I32[0],), {}, 0),
+    ("slogdet", (SQ,), {}, 1), ("slogdet", (np.stack([SQ, -SPD]),), {}, 1),
     ("diagflat", (X[:2, :2],), {}, 1), ("diagflat", (V,), {"k": -1}, 1),
     ("select", ([X > 0.5, X < -0.5], [X, Y]), {}, 0), ("select", ([X > 0], [I32]), {"default": -1}, 0),
     ("bincount", (np.array([0, 1, 1, 3, 5], np.int32),), {}, 0),
@@ -265,6 +266,7 @@ def symbolic_cases(S):
              ("dsplit", (x, 2), {}, None), ("hstack", ([x, x],), {}, None), ("vstack", ([x, x],), {}, None),
              ("dstack", ([x, x],), {}, None), ("get_item", (x, 1), {}, None), ("cross", (S(None, 3), S(None, 3)), {}, None),
              ("corrcoef", (S(3, 5),), {}, "self"), ("vdot", (x, x), {}, None), ("inner", (x, S(5, 4)), {}, None), ("kron", (S(2, 3), S(4, 5)), {}, None),
+             ("slogdet", (S(None, 4, 4),), {}, "self"),
              ("correlate", (S(5), S(3)), {}, None), ("vander", (S(5),), {}, None), ("diagflat", (S(2, 2),), {}, None),
              ("select", ([S(None, 6, 4, dtype="bool")], [x]), {}, None),
              ("argpartition", (x, 1), {}, None), ("bincount", (S(5, dtype="int32"),), {"minlength": 8}, "self"),
@@ -455,3 +457,221 @@ def symbolic_core_cases(S):
         ("switch", (0, [lambda v: gf.ops.multiply(v, 2.0)], x), {}, "self"),
         ("map", (lambda r: r * 2, x), {}, "self"), ("vectorized_map", (lambda r: r * 2, x), {}, "self"),
     ]
+
+
+# -- keras.ops.nn's losses and normalizations (gradflow/ops/nn_table.py) -------------------------------
+P = (np.abs(X) + 0.1).astype(np.float32)
+T01 = (RNG.uniform(size=(3, 4)) > 0.5).astype(np.float32)
+LOGITS = RNG.normal(size=(2, 6, 5)).astype(np.float32)
+NN = [
+    ("binary_crossentropy", (T01, U), {}, (1,)), ("binary_crossentropy", (T01, X), {"from_logits": True}, (1,)),
+    ("categorical_crossentropy", (T01, P), {}, (1,)), ("categorical_crossentropy", (T01, X), {"from_logits": True}, (1,)),
+    ("categorical_crossentropy", (T01, X), {"from_logits": True, "axis": 0}, (1,)),
+    ("sparse_categorical_crossentropy", (np.array([0, 3, 1], np.int32), P), {}, (1,)),
+    ("sparse_categorical_crossentropy", (np.array([[0], [3], [1]], np.int32), X), {"from_logits": True}, (1,)),
+    ("sparse_categorical_crossentropy", (np.array([0, 2, 1, 1], np.int32), X), {"from_logits": True, "axis": 0},
+     (1,)),
+    ("normalize", (X,), {}, 1), ("normalize", (X3,), {"axis": 1, "order": 1}, 1), ("normalize", (X,), {"order": 3}, 1),
+    ("psnr", (U, U * 0.9), {"max_val": 1.0}, 2),
+    ("multi_hot", (np.array([[0, 2], [1, 1]], np.int32), 4), {}, 0),
+    ("multi_hot", (np.array([0, 3], np.int32),), {"num_classes": 5}, 0),
+    ("batch_normalization", (X, W, W * 2, -1), {}, 3),
+    ("batch_normalization", (X3, W[:3], W[1:], 1), {"offset": V[:3], "scale": W[:3], "epsilon": 0.1}, 3),
+    ("layer_normalization", (X,), {}, 1), ("layer_normalization", (X3, W, V[:4]), {}, 3),
+    ("layer_normalization", (X3,), {"axis": (1, 2)}, 1), ("layer_normalization", (X3, W), {"rms_scaling": True}, 2),
+    ("rms_normalization", (X,), {}, 1), ("rms_normalization", (X3, W), {}, 2),
+    ("rms_normalization", (X3,), {"axis": (0, 2)}, 1),
+    ("ctc_loss", (np.array([[1, 2, 2], [3, 1, 0]], np.int32), LOGITS, np.array([3, 2], np.int32),
+                  np.array([6, 5], np.int32)), {}, (1,)),
+    ("ctc_loss", (np.array([[1, 2], [4, 4]], np.int32), LOGITS, np.array([2, 2], np.int32),
+                  np.array([6, 6], np.int32)), {"mask_index": 0}, (1,)),
+    ("ctc_decode", (LOGITS, np.array([6, 4], np.int32)), {}, 0),
+    ("ctc_decode", (LOGITS, np.array([6, 4], np.int32)), {"merge_repeated": False, "mask_index": 4}, 0),
+    ("ctc_decode", (LOGITS, np.array([6, 4], np.int32)), {"strategy": "beam_search", "beam_width": 10,
+                                                          "top_paths": 2}, 0),
+    ("ctc_decode", (LOGITS * 3, np.array([6, 5], np.int32)), {"strategy": "beam_search", "beam_width": 4}, 0),
+]
+TABLES["NN"] = NN
+TOLERANCES["NN"] = {"rtol": 1e-4, "atol": 1e-4}
+NO_GRADCHECK |= {"ctc_loss"}  # float32 logits in log space: checked against torch's gradient instead
+
+# -- keras.ops.linalg's additions (gradflow/ops/linalg.py) ---------------------------------------------
+L_FACTOR = np.linalg.cholesky(SPD).astype(np.float32)
+LINALG = [
+    ("pinv", (X,), {}, 1), ("pinv", (SQ,), {}, 1), ("pinv", (X.T.copy(),), {"rcond": 1e-3}, 1),
+    ("cholesky_inverse", (L_FACTOR,), {}, 1), ("cholesky_inverse", (L_FACTOR.T.copy(),), {"upper": True}, 1),
+    ("solve_triangular", (SQ, X.T.copy()), {}, 2), ("solve_triangular", (SQ, V[:4]), {"lower": True}, 2),
+    ("lstsq", (X.T.copy(), V[:4]), {}, 2), ("lstsq", (np.concatenate([SQ, X]), np.concatenate([X.T, Y.T[:3]])), {}, 2),
+    ("matrix_rank", (SQ,), {}, 0), ("matrix_rank", (np.ones((3, 3), np.float32),), {}, 0),
+    ("lu_factor", (SQ,), {}, 0), ("lu_factor", (np.stack([SQ, SPD]),), {}, 0),
+]
+TABLES["LINALG"] = LINALG
+TOLERANCES["LINALG"] = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def namespaces(k, gf, table):  # noqa: F811 - the table namespaces, now that NN and LINALG exist
+    """(Keras namespace, gradflow namespace) a table's names live in (None: ``ops``)."""
+    if table == "NN":
+        return (k.ops.nn if k is not None else None), gf.ops.nn
+    if table == "LINALG":
+        return (k.ops.linalg if k is not None else None), gf.ops.linalg
+    return None, None
+
+
+def _eig(k, gf):
+    got_w, got_v = (t.numpy() for t in gf.ops.linalg.eig(SQ))
+    want_w = _np(k, k.ops.linalg.eig(SQ)[0])
+    assert got_w.dtype == want_w.dtype and got_v.shape == (4, 4)
+    np.testing.assert_allclose(np.sort_complex(got_w), np.sort_complex(want_w), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(SQ @ got_v, got_v * got_w[None], rtol=1e-4, atol=1e-4)
+
+
+def _jvp(k, gf):
+    import torch  # noqa: PLC0415 - Keras's jvp runs torch.func
+
+    def fn(o):
+        return lambda a, b: o.sum(o.sin(a) * b, axis=0)
+
+    got = gf.ops.linalg.jvp(fn(gf.ops), (X, Y), (U, X))
+    want = k.ops.linalg.jvp(fn(k.ops), (torch.tensor(X), torch.tensor(Y)), (torch.tensor(U), torch.tensor(X)))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), _np(k, w), rtol=1e-5, atol=1e-6)
+    value, tangent, aux = gf.ops.linalg.jvp(lambda a: (a * a, "aux"), (V,), (W[:1].repeat(5),), has_aux=True)
+    assert aux == "aux"
+    np.testing.assert_allclose(tangent.numpy(), 2 * V * W[0], rtol=1e-6)
+
+
+SPECIAL.update({"eig": _eig, "jvp": _jvp})
+NN_NAMES = sorted({r[0] for r in NN})
+LINALG_NAMES = sorted({r[0] for r in LINALG} | {"eig", "jvp"})
+
+
+def _table_case(table):
+    def run(k, gf, name):
+        if name in SPECIAL:
+            return SPECIAL[name](k, gf)
+        keras_ns, gf_ns = namespaces(k, gf, table)
+        for row in TABLES[table]:
+            if row[0] == name:
+                check_row(k, gf, row, keras_ns, gf_ns, **TOLERANCES[table])
+    return run
+
+
+case("ops.nn", *NN_NAMES, "polar")(_table_case("NN"))
+case("ops", *NN_NAMES)(_table_case("NN"))
+case("ops.linalg", *LINALG_NAMES)(_table_case("LINALG"))
+case("ops", *LINALG_NAMES)(_table_case("LINALG"))
+
+
+def symbolic_nn_linalg_cases(S):
+    x = S(None, 6, 4)
+    p = S(None, 4)
+    return [
+        ("binary_crossentropy", (p, p), {}, None), ("categorical_crossentropy", (p, p), {}, None),
+        ("sparse_categorical_crossentropy", (S(None, dtype="int32"), p), {}, None),
+        ("normalize", (x,), {}, None), ("psnr", (x, x, 1.0), {}, None),
+        ("multi_hot", (S(None, 3, dtype="int32"), 5), {}, "self"),  # Keras's spec says int32, its result float32
+        ("batch_normalization", (x, S(4), S(4), -1), {}, None), ("layer_normalization", (x,), {}, None),
+        ("rms_normalization", (x,), {}, None),
+        ("ctc_loss", (S(None, 3, dtype="int32"), S(None, 6, 5), S(None, dtype="int32"), S(None, dtype="int32")), {},
+         "self"),
+        ("ctc_decode", (S(2, 6, 5), np.array([6, 4], np.int32)), {}, "self"),
+        ("pinv", (S(None, 4, 3),), {}, None), ("cholesky_inverse", (S(None, 4, 4),), {}, None),
+        ("solve_triangular", (S(None, 4, 4), S(None, 4, 2)), {}, None), ("lstsq", (S(5, 4), S(5, 2)), {}, None),
+        ("matrix_rank", (S(None, 4, 4),), {}, "self"), ("eig", (S(None, 4, 4),), {}, "self"),
+        ("lu_factor", (S(None, 4, 4),), {}, "self"),  # Keras's spec says float32 pivots, its result int32
+        ("jvp", (lambda a: a * 2, [x], [x]), {}, "self"),
+    ]
+
+
+# -- names gradflow already had, without a case until now (the ops of elementwise.py, reduction.py,
+# shape.py, keras_names.py, nn.py): values, dtypes and gradients against Keras ---------------------------
+IMG = RNG.normal(size=(2, 7, 7, 3)).astype(np.float32)
+KER = RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)
+DKER = RNG.normal(size=(3, 3, 3, 2)).astype(np.float32)
+EXISTING = [
+    *[(n, (X,), {}, 1) for n in ("abs", "absolute", "exp", "tanh", "sigmoid", "relu", "relu6", "silu", "swish",
+                                 "square", "negative", "erf", "softmax", "log_softmax")],
+    *[(n, (P,), {}, 1) for n in ("log", "sqrt")],
+    *[(n, (X, Y), {}, 2) for n in ("add", "subtract", "multiply", "maximum", "minimum")],
+    ("divide", (X, P), {}, 2), ("true_divide", (X, P), {}, 2), ("power", (P, Y), {}, 2), ("power", (I32, 2), {}, 0),
+    ("add", (I32, X), {}, 0), ("multiply", (I32, 2.5), {}, 0), ("fmod", (X, P), {}, 2),
+    *[(n, (X, Y), {}, 0) for n in ("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")],
+    *[(n, (X > 0, Y > 0), {}, 0) for n in ("logical_and", "logical_or", "logical_xor")],
+    ("logical_not", (X > 0,), {}, 0), ("isposinf", (NAN,), {}, 0), ("isneginf", (-NAN,), {}, 0),
+    ("floor_divide", (X, 0.5), {}, 0), ("mod", (X * 3, 2.0), {}, 0), ("mod", (I32, 4), {}, 0), ("round", (X * 3,), {}, 0),
+    ("clip", (X, -0.5, 0.5), {}, 1), ("cast", (X, "int32"), {}, 0), ("cast", (I32, "float32"), {}, 0),
+    ("where", (X > 0, X, Y), {}, (1, 2)), ("where", (X > 0, I32, 0.5), {}, 0),
+    ("sum", (X,), {"axis": 1}, 1), ("sum", (I32,), {}, 0), ("mean", (X3,), {"axis": (0, 2)}, 1),
+    ("mean", (I32,), {}, 0), ("max", (X,), {"axis": 0}, 1), ("min", (X3,), {"axis": 1, "keepdims": True}, 1),
+    ("var", (X,), {"axis": 1}, 1), ("std", (X3,), {"axis": 2}, 1), ("argmax", (X,), {"axis": 1}, 0),
+    ("argmin", (X,), {}, 0), ("argmax", (X,), {"axis": 0, "keepdims": True}, 0),
+    ("moments", (X3, [0, 2]), {}, 1), ("norm", (X,), {"axis": 1}, 1),
+    ("reshape", (X3, (4, -1)), {}, 1), ("transpose", (X3, (2, 0, 1)), {}, 1), ("transpose", (X,), {}, 1),
+    ("expand_dims", (X, 1), {}, 1), ("expand_dims", (X, (0, 3)), {}, 1), ("squeeze", (X3[:, :1],), {"axis": 1}, 1),
+    ("concatenate", ([X, Y],), {"axis": 1}, 1), ("stack", ([X, Y],), {"axis": 2}, 1),
+    ("pad", (X, ((1, 0), (2, 1))), {}, 1), ("pad", (X, ((1, 1), (2, 2))), {"mode": "reflect"}, 1),
+    ("pad", (X, ((1, 1), (1, 1))), {"constant_values": 3.0}, 1),
+    ("matmul", (X, SQ), {}, 2), ("matmul", (I32, J32.T.copy()), {}, 0), ("dot", (X, SQ), {}, 2),
+    ("dot", (V, V), {}, 2), ("tensordot", (X3, SQ), {"axes": 1}, 2), ("tensordot", (X, Y), {"axes": [[0, 1], [0, 1]]}, 2),
+    ("one_hot", (I32 % 4, 4), {}, 0), ("one_hot", (np.array([0, 2, -1], np.int32), 3), {"axis": 0}, 0),
+    ("zeros_like", (X,), {}, 0), ("ones_like", (I32,), {}, 0), ("convert_to_tensor", (X,), {}, 0),
+    ("convert_to_tensor", (I32,), {"dtype": "float32"}, 0),
+    ("conv", (IMG, KER), {"padding": "same"}, 2), ("conv", (IMG, KER), {"strides": 2}, 2),
+    ("depthwise_conv", (IMG, DKER), {}, 2), ("max_pool", (IMG, 2), {}, 1),
+    ("average_pool", (IMG, 3), {"strides": 2, "padding": "same"}, 1),
+]
+TABLES["EXISTING"] = EXISTING
+TOLERANCES["EXISTING"] = {"rtol": 1e-4, "atol": 1e-4}
+NO_GRADCHECK |= {"abs", "absolute", "relu", "relu6", "maximum", "minimum", "clip", "max", "min", "max_pool", "fmod",
+                 "norm", "where"}
+EXISTING_CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {"dtype": "int32"}), ("full", ((2,), 3.0), {}),
+                     ("arange", (5,), {}), ("arange", (1, 4, 0.5), {})]
+CREATION += EXISTING_CREATION
+
+
+def _imag_nonzero(k, gf):
+    """Keras on torch refuses ``imag`` of real tensors and gives ``nonzero`` as one (ndim, n) tensor; these
+    follow Keras's documented NumPy semantics (its JAX and NumPy backends)."""
+    got = gf.ops.imag(X)
+    assert got.dtype == np.float32 and not got.numpy().any()
+    got = gf.ops.nonzero(I32)
+    want = np.nonzero(I32)
+    assert len(got) == len(want) and all(g.dtype == np.int32 for g in got)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w)
+    np.testing.assert_array_equal(np.stack([g.numpy() for g in got]), _np(k, k.ops.nonzero(I32)))
+
+
+def _shape_and_numpy(k, gf):
+    import torch  # noqa: PLC0415 - Keras's tensors
+
+    assert gf.ops.shape(gf.Tensor(X3)) == tuple(k.ops.shape(torch.tensor(X3)))
+    got = gf.ops.convert_to_numpy(gf.Tensor(X))
+    assert isinstance(got, np.ndarray) and got.dtype == _np(k, k.ops.convert_to_numpy(X)).dtype
+    np.testing.assert_array_equal(got, X)
+
+
+SPECIAL.update({"imag": _imag_nonzero, "nonzero": _imag_nonzero, "shape": _shape_and_numpy,
+                "convert_to_numpy": _shape_and_numpy})
+EXISTING_NAMES = sorted({r[0] for r in EXISTING} | {r[0] for r in EXISTING_CREATION}
+                        | {"imag", "nonzero", "shape", "convert_to_numpy"})
+
+
+def _existing(k, gf, name):
+    if name in SPECIAL:
+        return SPECIAL[name](k, gf)
+    for row in EXISTING:
+        if row[0] == name:
+            check_row(k, gf, row, **TOLERANCES["EXISTING"])
+    for row in EXISTING_CREATION:
+        if row[0] == name:
+            check_creation(k, gf, row)
+
+
+_NN_EXISTING = {"average_pool", "conv", "depthwise_conv", "log_softmax", "max_pool", "moments", "one_hot", "relu",
+                "relu6", "sigmoid", "silu", "softmax", "swish"}
+case("ops", *EXISTING_NAMES)(_existing)
+case("ops.numpy", *sorted(set(EXISTING_NAMES) - _NN_EXISTING - {"shape", "convert_to_numpy", "convert_to_tensor",
+                                                                  "cast", "erf", "norm"}))(_existing)
+case("ops.nn", *sorted(_NN_EXISTING))(_existing)

@@ -167,7 +167,7 @@ CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {}), ("full", ((2,), 3.0), 
             ("identity", (3,), {}), ("eye", (2, 3), {}), ("tri", (3,), {})]
 # wt-ops: the rest of keras.ops (tests/keras_cases/ops_more.py)
 _MORE = _load_more()
-CASES += _MORE.symbolic_cases(S) + _MORE.symbolic_core_cases(S)
+CASES += _MORE.symbolic_cases(S) + _MORE.symbolic_core_cases(S) + _MORE.symbolic_nn_linalg_cases(S)
 CREATION += _MORE.SYMBOLIC_CREATION
 
 
