@@ -284,8 +284,8 @@ class IndexLookup(DataLayer):
             raise ValueError(f"Cannot adapt layer '{self.name}' after setting a static vocabulary via `vocabulary` "
                              f"argument or `set_vocabulary()` method.")
         if isinstance(data, list) and data and isinstance(data[0], list):  # ragged rows (TextVectorization's)
-            rows = [self._keys(np.array(r, dtype=object if self._is_string() else None)).ravel().tolist()
-                    if len(r) else [] for r in data]
+            rows = [[self._token(t.decode(getattr(self, "encoding", "utf-8")) if isinstance(t, bytes) else t)
+                     for t in r] for r in data]
         else:
             arr = self._keys(data)
             if arr.ndim == 0:

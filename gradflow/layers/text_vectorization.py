@@ -145,8 +145,7 @@ class TextVectorization(DataLayer):
         self.finalize_state()
 
     def update_state(self, data) -> None:
-        tokens = self._preprocess(data)
-        self._lookup_layer.update_state(tokens if isinstance(tokens, list) else tokens)
+        self._lookup_layer.update_state(self._preprocess(data))
 
     def finalize_state(self) -> None:
         self._lookup_layer.finalize_state()
