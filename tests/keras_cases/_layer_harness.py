@@ -43,7 +43,8 @@ class LayerCase:
 
 def run_layer_case(k, gf, name: str, init_kwargs: Mapping | Callable | None = None, input_shape: Any = (2, 3), *,
                    input_dtype: str | Sequence[str] = "float32", int_bound: int | None = None,
-                   inputs: Any = None, call_kwargs: Mapping | Callable | None = None, call_style: str = "auto",
+                   inputs: Any = None, input_mask: Any = None, call_kwargs: Mapping | Callable | None = None,
+                   call_style: str = "auto",
                    training: bool = True, random_in_training: bool = False, grad: bool = True,
                    input_grad: bool = True, symbolic: bool = True, output_shape: bool = True,
                    config: bool = True, keras_config: bool = True, config_ignore: Sequence[str] = (),
@@ -54,7 +55,8 @@ def run_layer_case(k, gf, name: str, init_kwargs: Mapping | Callable | None = No
     ``init_kwargs`` (and ``call_kwargs``) may be a callable of the layers module (``k.layers`` or ``gf.layers``) and
     the backend's array constructor, for arguments that are layers or tensors themselves. ``input_shape`` is one shape,
     or a list of shapes for a list of inputs (``call_style`` 'list': ``layer([a, b])``, 'args': ``layer(a, b)``).
-    ``inputs`` gives the arrays instead. ``random_in_training`` (dropout, noise): a training call is compared on
+    ``inputs`` gives the arrays instead; ``input_mask`` (a boolean array, or a list per input) is attached to the
+    inputs as their Keras mask, and the outputs' masks are compared too. ``random_in_training`` (dropout, noise): a training call is compared on
     shapes and dtypes only. ``int_bound``: integer inputs in ``[0, int_bound)`` (no input gradient).
     """
     import torch  # noqa: PLC0415 - Keras's gradients run through torch autograd (only where Keras is installed)
@@ -96,8 +98,8 @@ def run_layer_case(k, gf, name: str, init_kwargs: Mapping | Callable | None = No
         compare_values = not (mode and random_in_training)
         k_layer.set_weights(values)
         g_layer.set_weights(values)
-        k_out, k_in = _run_keras(k_layer, arrays, style, k_call, mode, torch, grad and compare_values)
-        g_out, g_in = _run_gradflow(gf, g_layer, arrays, style, g_call, mode)
+        k_out, k_in = _run_keras(k, k_layer, arrays, style, k_call, mode, torch, grad and compare_values, input_mask)
+        g_out, g_in = _run_gradflow(gf, g_layer, arrays, style, g_call, mode, input_mask)
         assert len(g_out) == len(k_out), f"{where}(training={mode}): {len(g_out)} outputs, Keras {len(k_out)}"
         for i, (go, ko) in enumerate(zip(g_out, k_out)):
             theirs, ours = ko.detach().cpu().numpy(), go.numpy()
@@ -106,6 +108,11 @@ def run_layer_case(k, gf, name: str, init_kwargs: Mapping | Callable | None = No
             assert ours.dtype == theirs.dtype, f"{what}: dtype {ours.dtype}, Keras {theirs.dtype}"
             if compare_values:
                 np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=f"{what}: values")
+            k_mask, g_mask = k.src.backend.get_keras_mask(ko), getattr(go, "_keras_mask", None)
+            assert (g_mask is None) == (k_mask is None), f"{what}: mask {g_mask}, Keras {k_mask}"
+            if k_mask is not None:
+                ours_m = g_mask.numpy() if hasattr(g_mask, "numpy") else np.asarray(g_mask)
+                np.testing.assert_array_equal(ours_m, k_mask.detach().cpu().numpy(), err_msg=f"{what}: mask")
         k_losses = [float(v.detach().cpu().numpy()) for v in k_layer.losses]
         g_losses = [float(v.numpy()) for v in g_layer.losses]
         assert len(g_losses) == len(k_losses), f"{where}(training={mode}): losses {g_losses}, Keras {k_losses}"
@@ -238,13 +245,25 @@ def _float(a) -> bool:
     return np.dtype(a.dtype).kind == "f"
 
 
-def _run_keras(layer, arrays, style, call_kwargs, mode, torch, grad):
+def _masks(input_mask, n) -> list:
+    if input_mask is None:
+        return [None] * n
+    return list(input_mask) if isinstance(input_mask, list) else [input_mask] * n
+
+
+def _run_keras(k, layer, arrays, style, call_kwargs, mode, torch, grad, input_mask=None):
     xs = [torch.tensor(a, requires_grad=grad and _float(a)) for a in _as_list(arrays)]
+    for x, m in zip(xs, _masks(input_mask, len(xs))):
+        if m is not None:
+            k.src.backend.set_keras_mask(x, torch.tensor(np.asarray(m)))
     return _flat(_invoke(layer, xs, style, call_kwargs, training=mode)), xs
 
 
-def _run_gradflow(gf, layer, arrays, style, call_kwargs, mode):
+def _run_gradflow(gf, layer, arrays, style, call_kwargs, mode, input_mask=None):
     xs = [gf.Tensor(a, requires_grad=_float(a)) for a in _as_list(arrays)]
+    for x, m in zip(xs, _masks(input_mask, len(xs))):
+        if m is not None:
+            x._keras_mask = gf.Tensor(np.asarray(m))
     return _flat(_invoke(layer, xs, style, call_kwargs, training=mode)), xs
 
 

@@ -33,6 +33,9 @@ RSEQ = (2, 3, 2)  # recurrent layers run a step at a time: short sequences keep 
 VOL = (2, 4, 5, 4, 2)
 RANDOM = {"random_in_training": True}
 QMASK = np.array([[True, True, False, True], [True, True, True, True]])
+STEPS = np.array([[True, True, True, False, False], [True, False, True, True, True]])  # for SEQ inputs
+STEPS_B = np.array([[False, True, True, True, True], [True, True, False, True, True]])
+RSTEPS = np.array([[True, True, False], [True, False, True]])  # for RSEQ inputs
 VMASK = np.array([[True, True, True, False, False], [True, False, True, True, True]])
 
 
@@ -101,6 +104,8 @@ ROWS = [
     R("MaxPooling3D", {}, (2, 4, 4, 6, 2)),
     R("AveragePooling3D", {"pool_size": (2, 3, 2), "strides": 1}, (1, 3, 4, 5, 2)),
     R("GlobalAveragePooling1D", {}, (2, 8, 3)),
+    R("GlobalAveragePooling1D", {}, SEQ, {"input_mask": STEPS}),
+    R("GlobalMaxPooling1D", {}, SEQ, {"input_mask": STEPS}),
     R("GlobalMaxPooling1D", {"keepdims": True}, (2, 8, 3)),
     R("GlobalAveragePooling2D", {}, IMG),
     R("GlobalMaxPooling2D", {}, IMG),
@@ -135,6 +140,17 @@ ROWS = [
     R("SpatialDropout3D", {"rate": 0.4, "seed": 1}, VOL, RANDOM),
     R("ActivityRegularization", {"l1": 0.01, "l2": 0.02}, (4, 6)),
     R("Dense", {"units": 3, "activity_regularizer": "l2"}, (4, 5)),
+    R("Dense", {"units": 3}, SEQ, {"input_mask": STEPS}),
+    R("Dropout", {"rate": 0.5}, SEQ, {"input_mask": STEPS, **RANDOM}),
+    R("Activation", {"activation": "relu"}, SEQ, {"input_mask": STEPS}),
+    R("LayerNormalization", {}, SEQ, {"input_mask": STEPS}),
+    R("Conv1D", {"filters": 2, "kernel_size": 2}, SEQ, {"input_mask": STEPS}),
+    R("Flatten", {}, SEQ, {"input_mask": STEPS}),
+    R("TimeDistributed", lambda L: {"layer": L.Dense(2)}, SEQ, {"input_mask": STEPS}),
+    R("Add", {}, [SEQ, SEQ], {"input_mask": [STEPS, STEPS_B]}),
+    R("Concatenate", {}, [SEQ, SEQ], {"input_mask": [STEPS, None]}),
+    R("GaussianNoise", {"stddev": 0.1}, SEQ, {"input_mask": STEPS, **RANDOM}),
+    R("Attention", {}, [SEQ, SEQ], {"input_mask": [STEPS, STEPS_B]}),
     R("Add", {}, [(2, 3), (2, 3)]),
     R("Subtract", {}, [(2, 3), (2, 3)]),
     R("Multiply", {}, [(2, 3), (2, 3), (2, 3)]),
@@ -159,6 +175,8 @@ ROWS = [
     R("RandomBrightness", {"factor": 0.3, "seed": 1}, IMG, RANDOM),
     # recurrent (cells run inside RNN)
     R("SimpleRNN", {"units": 4}, RSEQ),
+    R("LSTM", {"units": 2, "return_sequences": True}, RSEQ, {"input_mask": RSTEPS}),
+    R("GRU", {"units": 2}, RSEQ, {"input_mask": RSTEPS}),
     R("SimpleRNN", {"units": 3, "return_sequences": True, "activation": "relu"}, RSEQ),
     R("LSTM", {"units": 4}, RSEQ),
     R("LSTM", {"units": 3, "return_sequences": True, "return_state": True, "go_backwards": True}, RSEQ),
