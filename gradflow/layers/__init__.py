@@ -95,6 +95,7 @@ from .spatial1d3d import (
     ZeroPadding1D,
     ZeroPadding3D,
 )
+from .spectrogram import MelSpectrogram, STFTSpectrogram
 
 __all__ = [
     "Masking",
@@ -121,7 +122,7 @@ __all__ = [
     "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "AvgPool3D", "Conv3DTranspose", "Convolution3D",
     "Convolution3DTranspose", "Cropping1D", "Cropping3D", "DepthwiseConv1D", "GlobalAvgPool3D", "GlobalMaxPool3D",
     "MaxPool3D", "SeparableConv1D", "SeparableConvolution1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D",
-    "ConvLSTM1D", "ConvLSTM3D",
+    "ConvLSTM1D", "ConvLSTM3D", "MelSpectrogram", "STFTSpectrogram",
 ]
 
 
