@@ -351,64 +351,67 @@ class Identity(Initializer):
         return _out((self.gain * _backend().xp.eye(*shape)).astype(_dtype(dtype)))
 
 
-#: generalized-cosine windows: name -> coefficients a_k of sum_k (-1)^k a_k cos(2 pi k n / M)
-_WINDOWS = {"hann": (0.5, 0.5), "hanning": (0.5, 0.5), "hamming": (0.54, 0.46), "boxcar": (1.0,),
-            "blackman": (0.42, 0.5, 0.08)}
+#: the windows computed here (scipy.signal's formulas); others need scipy (``scipy.signal.get_window``)
+_COSINE_WINDOWS = {"hann": (0.5, 0.5, 0.0), "hanning": (0.5, 0.5, 0.0), "hamming": (0.54, 0.46, 0.0),
+                   "blackman": (0.42, 0.5, 0.08)}
 
 
-def _window(name: str, length: int, periodic: bool):
-    """``scipy.signal.get_window(name, length, fftbins=periodic)`` for the cosine windows."""
-    coefs = _WINDOWS.get(name)
-    if coefs is None:
-        raise ValueError(f"STFT: unknown window {name!r}; known: {', '.join(sorted(_WINDOWS))}")
-    if length == 1:
-        return np.ones(1)
-    m = length if periodic else length - 1
-    n = np.arange(length)
-    return sum((-1) ** k * a * np.cos(2.0 * np.pi * k * n / m) for k, a in enumerate(coefs))
+def _window(name: str, n: int, periodic: bool) -> np.ndarray:
+    """``scipy.signal.get_window(name, n, fftbins=periodic)`` in float64."""
+    if name in ("boxcar", "rectangular", "ones"):
+        return np.ones(n)
+    if name in _COSINE_WINDOWS and n > 1:
+        a0, a1, a2 = _COSINE_WINDOWS[name]
+        phase = 2 * np.pi * np.arange(n) / (n if periodic else n - 1)
+        return a0 - a1 * np.cos(phase) + a2 * np.cos(2 * phase)
+    if name in _COSINE_WINDOWS:
+        return np.ones(n)
+    try:
+        import scipy.signal  # noqa: PLC0415 - optional, only for windows not computed here
+    except ImportError:
+        raise ValueError(f"STFT: window {name!r} needs scipy (built in: boxcar, "
+                         f"{', '.join(_COSINE_WINDOWS)})") from None
+    return np.asarray(scipy.signal.get_window(name, n, fftbins=periodic), dtype=np.float64)
 
 
 class STFT(Initializer):
-    """The real or imaginary part of a windowed DFT as a Conv1D kernel of shape
-    ``(frame_length, input_channels, fft_bins)`` (Keras's STFT initializer, for STFTSpectrogram)."""
+    """Kernels of a short-time Fourier transform as a 1-D convolution (Keras's ``STFT`` initializer,
+    what ``layers.STFTSpectrogram`` starts from): shape ``(frame_length, input_channels, fft_bins)``,
+    the cosine (``side='real'``) or negative sine (``'imag'``) of each frequency, times ``window``
+    divided by its ``scaling`` ('density': the window's L2 norm; 'spectrum': its sum; None)."""
 
     def __init__(self, side="real", window="hann", scaling="density", periodic=False):
         if side not in ("real", "imag"):
             raise ValueError(f"side should be 'real' or 'imag', not {side}")
         if isinstance(window, str):
-            _window(window, 1, periodic)
+            _window(window, 1, bool(periodic))  # an unknown window raises here, as Keras
         if scaling is not None and scaling not in ("density", "spectrum"):
-            raise ValueError(f"scaling must be None, 'density' or 'spectrum', got {scaling!r}")
+            raise ValueError(f"Scaling is invalid, it must be `None`, 'density' or 'spectrum'. Received "
+                             f"scaling={scaling}")
         self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
 
     def __call__(self, shape, dtype=None):
         frame_length, _, fft_length = _shape(shape)
-        freq = np.arange(fft_length).reshape(1, 1, -1) / ((fft_length - 1) * 2)
-        time = np.arange(frame_length).reshape(-1, 1, 1)
-        args = -2.0 * time * freq * np.pi
+        time = np.arange(frame_length, dtype=np.float64).reshape(frame_length, 1, 1)
+        freq = np.arange(fft_length, dtype=np.float64).reshape(1, 1, fft_length) / ((fft_length - 1) * 2)
+        args = -2 * time * freq * np.pi
         kernel = np.cos(args) if self.side == "real" else np.sin(args)
         if self.window is not None:
-            win = _window(self.window, frame_length, self.periodic) if isinstance(self.window, str) \
-                else np.asarray(self.window, dtype=np.float64)
+            win = (_window(self.window, frame_length, bool(self.periodic)) if isinstance(self.window, str)
+                   else np.asarray(self.window, dtype=np.float64))
             if win.shape != (frame_length,):
-                raise ValueError(f"STFT: the window must have shape ({frame_length},), got {win.shape}")
-            scaling = 1.0
-            if self.scaling == "density":
-                scaling = np.sqrt(np.sum(win ** 2))
-            elif self.scaling == "spectrum":
-                scaling = np.sum(np.abs(win))
-            kernel = kernel * win.reshape(-1, 1, 1) / scaling
-        return _out(_backend().asarray(kernel.astype(_dtype(dtype))))
+                raise ValueError(f"The shape of `window` must be equal to [frame_length]. Received: window shape="
+                                 f"{win.shape}")
+            scale = {"density": np.sqrt((win * win).sum()), "spectrum": np.abs(win).sum()}.get(self.scaling, 1.0)
+            kernel = kernel * win.reshape(frame_length, 1, 1) / scale
+        kernel = np.broadcast_to(kernel, _shape(shape)).astype(_dtype(dtype))
+        return _out(_backend().asarray(kernel))
 
     def get_config(self) -> dict:
-        return {"side": self.side, "window": self.window, "periodic": self.periodic, "scaling": self.scaling}
+        window = self.window if self.window is None or isinstance(self.window, str) else list(self.window)
+        return {"side": self.side, "window": window, "periodic": self.periodic, "scaling": self.scaling}
 
 
-# Keras-style lower-case names are the classes themselves (``zeros()`` is an initializer).
-zeros, ones, constant = Zeros, Ones, Constant
-random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
-variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
-# metrics
 IdentityInitializer, OrthogonalInitializer, STFTInitializer, stft = Identity, Orthogonal, STFT, STFT
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
@@ -431,6 +434,8 @@ for _cls in _CLASSES:
     NAMES[_snake(_cls.__name__)] = _cls
 NAMES.update({"uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros,
               "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity, "STFTInitializer": STFT})
+
+
 
 
 _LOOKUP = NameRegistry("initializer", Initializer, "initializers",

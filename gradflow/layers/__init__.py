@@ -146,6 +146,7 @@ from .noise import (
 )
 from .reversible_embedding import ReversibleEmbedding
 from .wrappers import SpectralNormalization, Wrapper
+from .spectrogram import MelSpectrogram, STFTSpectrogram
 
 __all__ = [
     "Masking",
@@ -186,6 +187,7 @@ __all__ = [
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "EinsumDense", "Wrapper",
     "SpectralNormalization", "ReversibleEmbedding", "InputSpec",
     "ConvLSTM1D", "ConvLSTM3D",
+    "ConvLSTM1D", "ConvLSTM3D", "MelSpectrogram", "STFTSpectrogram",
 ]
 
 

@@ -219,3 +219,59 @@ CONV_LSTM = [
 ]
 LAYERS += CONV_LSTM
 case("layers", *sorted({row[0] for row in CONV_LSTM}))(_layer_case)
+
+
+# -- spectrograms -----------------------------------------------------------------------------------
+SPECTROGRAMS = [
+    ("STFTSpectrogram", {"frame_length": 16, "frame_step": 8}, (2, 64, 1)),
+    ("STFTSpectrogram", {"mode": "magnitude", "frame_length": 12, "fft_length": 16, "window": "hamming",
+                         "padding": "same", "expand_dims": True}, (2, 50, 2)),
+    ("STFTSpectrogram", {"mode": "psd", "frame_length": 16, "scaling": "spectrum", "periodic": True,
+                         "data_format": "channels_first"}, (2, 2, 48)),
+    ("STFTSpectrogram", {"mode": "stft", "frame_length": 8, "frame_step": 4, "window": None}, (1, 40, 1)),
+    ("STFTSpectrogram", {"mode": "angle", "frame_length": 8, "frame_step": 3}, (1, 30, 1)),
+    ("STFTSpectrogram", {"mode": "real", "frame_length": 8, "data_format": "channels_first",
+                         "expand_dims": True}, (1, 2, 30)),
+    ("STFTSpectrogram", {"mode": "imag", "frame_length": 8, "window": "blackman"}, (1, 30, 2)),
+]
+LAYERS += SPECTROGRAMS
+case("layers", "STFTSpectrogram")(_layer_case)
+
+MEL = [({"fft_length": 64, "sequence_stride": 16, "num_mel_bins": 12, "sampling_rate": 8000}, (2, 400)),
+       ({"fft_length": 64, "sequence_stride": 20, "sequence_length": 48, "num_mel_bins": 10, "power_to_db": False,
+         "window": "hamming", "mag_exp": 1.0, "min_freq": 100.0, "max_freq": 3000}, (300,))]
+
+
+@case("layers", "MelSpectrogram")
+def mel_spectrogram(k, gf):
+    """Values, dtype, shape, symbolic shape and config (Keras computes it outside autograd)."""
+    for kwargs, shape in MEL:
+        x = RNG.normal(size=shape).astype(np.float32)
+        k_layer, g_layer = k.layers.MelSpectrogram(**kwargs), gf.layers.MelSpectrogram(**kwargs)
+        want, got = k.ops.convert_to_numpy(k_layer(x)), g_layer(x)
+        assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-3, atol=2e-3 if kwargs.get("power_to_db", True)
+                                   else 1e-4)
+        assert _plain(g_layer.compute_output_shape(shape)) == _plain(k_layer.compute_output_shape(shape))
+        k_cfg, g_cfg = k_layer.get_config(), g_layer.get_config()
+        for key, value in k_cfg.items():
+            if key not in ("name", "dtype"):
+                assert _plain(g_cfg[key]) == _plain(value), (key, g_cfg[key], value)
+        np.testing.assert_allclose(type(g_layer).from_config(g_cfg)(x).numpy(), got.numpy())
+
+
+# -- initializers.STFT ------------------------------------------------------------------------------
+STFT_ROWS = [{}, {"side": "imag"}, {"window": "hamming", "periodic": True, "scaling": "spectrum"},
+             {"window": None, "scaling": None}, {"window": "blackman"}, {"window": "bartlett", "side": "imag"}]
+
+
+@case("initializers", "STFT", "STFTInitializer", "stft")
+def stft_initializer(k, gf, name):
+    for kwargs in STFT_ROWS:
+        g_init, k_init = getattr(gf.initializers, name)(**kwargs), getattr(k.initializers, name)(**kwargs)
+        for shape in ((16, 1, 9), (10, 1, 5)):  # Keras ignores input_channels > 1 (gradflow broadcasts)
+            got, want = g_init(shape), k.ops.convert_to_numpy(k_init(shape))
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+        assert g_init.get_config() == k_init.get_config()
+        assert gf.initializers.get(gf.initializers.serialize(g_init)).get_config() == g_init.get_config()

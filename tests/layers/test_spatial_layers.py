@@ -48,8 +48,9 @@ def test_gradients_against_finite_differences(row):
         layer(xt)
         for p in layer.trainable_weights:  # gradcheck perturbs in place, through a flat view
             p.data = np.ascontiguousarray(p.data)
-        # the recurrent layers' weights are slow to difference: their gradients are held against Keras
-        params = [] if name.startswith("ConvLSTM") else layer.trainable_weights
+        # the recurrent and spectrogram layers' weights are slow to difference (and 'angle' is
+        # discontinuous where a bin's imaginary part is 0): their gradients are held against Keras
+        params = [] if name.startswith(("ConvLSTM", "STFT")) else layer.trainable_weights
         def run(inp, *ps):
             out = layer(inp)
             return ops.concatenate([o.reshape((-1,)) for o in out]) if isinstance(out, list) else out
@@ -152,3 +153,18 @@ def test_conv_lstm_dropout_trains_and_keeps_its_weight_names():
     assert [w.name for w in layer.weights] == [f"{layer.name}/conv_lstm_cell/{n}"
                                                for n in ("kernel", "recurrent_kernel", "bias")]
     assert layer.filters == 3 and layer.kernel_size == (3,) and isinstance(layer, gf.layers.RNN)
+
+
+def test_mel_spectrogram_same_as_keras_and_differentiable(real_keras):
+    CASES.mel_spectrogram(real_keras, gf)
+    x = np.random.default_rng(3).normal(size=(1, 80))
+    with gf.use_backend("reference"):
+        layer = gf.layers.MelSpectrogram(fft_length=16, sequence_stride=8, num_mel_bins=4, power_to_db=False)
+        assert gradcheck(lambda t: layer(t), [gf.Tensor(x, requires_grad=True)])
+
+
+def test_stft_initializer_same_as_keras(real_keras):
+    for name in ("STFT", "STFTInitializer", "stft"):
+        CASES.stft_initializer(real_keras, gf, name)
+    with pytest.raises(ValueError, match="side"):
+        gf.initializers.STFT(side="both")
