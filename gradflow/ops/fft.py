@@ -113,7 +113,7 @@ def _irfft_grad(xp, g, y, s, n):
     weight[0] = 1.0
     if n % 2 == 0:
         weight[-1] = 1.0
-    spec = spec * weight / n
+    spec = spec * xp.asarray(weight) / n
     out = xp.zeros((2,) + s.shape[1:], dtype=s.dtype)
     k = min(bins, spec.shape[-1])
     out[0, ..., :k] = spec.real[..., :k]

@@ -245,6 +245,12 @@ def average(x, axis=None, weights=None):
     return div(_sum(mul(x, w), _axis(axis)), _sum(w * _tensor(np.ones(x.shape, dtype)), _axis(axis)))
 
 
+def _host(q) -> np.ndarray:
+    """``q`` (a number, array or Tensor, on the GPU too) as a float64 NumPy array."""
+    d = q.numpy() if isinstance(q, Tensor) else _data(q)
+    return np.asarray(d.get() if hasattr(d, "get") else d, np.float64)
+
+
 def _quantile_sorted(s, q, method):
     """Quantiles ``q`` (a 0-D or 1-D NumPy array) of ``s`` sorted along its last axis (differentiable)."""
     n = s.shape[-1]
@@ -278,7 +284,7 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
     others = [i for i in range(ndim) if i not in axes]
     moved = transpose(x, tuple(others + list(axes))) if ndim else x
     flat = reshape(moved, tuple(x.shape[i] for i in others) + (-1,))
-    qa = np.asarray(_data(q) if not isinstance(q, Tensor) else q.numpy(), np.float64)
+    qa = _host(q)
     out = _quantile_sorted(nt.sort(flat, -1), qa, method)  # (..., [nq])
     if qa.ndim:
         out = nt.moveaxis(out, -1, 0)
@@ -290,7 +296,7 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
 
 def percentile(x, q, axis=None, method="linear", keepdims=False):
     """``keras.ops.percentile``: ``quantile`` at ``q / 100``."""
-    qa = np.asarray(_data(q) if not isinstance(q, Tensor) else q.numpy(), np.float64) / 100.0
+    qa = _host(q) / 100.0
     return quantile(x, qa, axis, method, keepdims)
 
 
@@ -399,14 +405,14 @@ def nanquantile(x, q, axis=None, method="linear", keepdims=False):
     """``keras.ops.nanquantile`` (no gradient): NumPy's nanquantile in Keras's dtype."""
     x = _tensor(x)
     d = x.numpy()
-    out = np.nanquantile(d.astype(np.float64), np.asarray(_data(q), np.float64), axis=_axis(axis),
+    out = np.nanquantile(d.astype(np.float64), _host(q), axis=_axis(axis),
                          method=method, keepdims=keepdims)
     return Tensor(np.asarray(out).astype(result_type(x, float)))
 
 
 def nanpercentile(x, q, axis=None, method="linear", keepdims=False):
     """``keras.ops.nanpercentile``."""
-    return nanquantile(x, np.asarray(_data(q), np.float64) / 100.0, axis, method, keepdims)
+    return nanquantile(x, _host(q) / 100.0, axis, method, keepdims)
 
 
 def nanmedian(x, axis=None, keepdims=False):
