@@ -14,10 +14,13 @@ from .callback_list import CallbackList
 from .file_writers import BackupAndRestore, CSVLogger, ModelCheckpoint, TensorBoard
 from .history import History
 from .progbar_logger import ProgbarLogger
+from .remote_monitor import RemoteMonitor  # metrics
 from .training import EarlyStopping, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN
 
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
     "BackupAndRestore", "TensorBoard", "HOOKS",
+    # metrics
+    "RemoteMonitor",
 ]

@@ -11,6 +11,25 @@ from ..saving.serialization import (  # Keras 3 exports these under keras.utils 
 )
 from . import image
 from .arrays import normalize, to_categorical
+
+# metrics
+from .general import (
+    Config,
+    Progbar,
+    audio_dataset_from_directory,
+    clear_session,
+    disable_interactive_logging,
+    enable_interactive_logging,
+    get_file,
+    get_source_inputs,
+    is_interactive_logging_enabled,
+    is_keras_tensor,
+    pack_x_y_sample_weight,
+    split_dataset,
+    standardize_dtype,
+    text_dataset_from_directory,
+    unpack_x_y_sample_weight,
+)
 from .image_files import array_to_img, image_dataset_from_directory, img_to_array, load_img, save_img
 from .image_generator import ArrayIterator, ImageDataGenerator
 from .model_plot import model_to_dot, plot_model
@@ -30,4 +49,9 @@ __all__ = [
     "model_to_dot", "pad_sequences", "register_keras_serializable", "serialize_keras_object",
     "deserialize_keras_object", "custom_object_scope", "CustomObjectScope", "get_custom_objects",
     "get_registered_name", "get_registered_object", "timeseries_dataset_from_array",
+    # metrics
+    "Config", "Progbar", "audio_dataset_from_directory", "clear_session", "disable_interactive_logging",
+    "enable_interactive_logging", "get_file", "get_source_inputs", "is_interactive_logging_enabled",
+    "is_keras_tensor", "pack_x_y_sample_weight", "split_dataset", "standardize_dtype",
+    "text_dataset_from_directory", "unpack_x_y_sample_weight",
 ]
