@@ -69,6 +69,11 @@ from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .symbolic import KerasTensor
 from .time_distributed import TimeDistributed
 
+# isort: split
+# attn
+from .attention import GroupQueryAttention
+from .normalization import RMSNormalization
+
 __all__ = [
     "Masking",
     "Layer", "layer_class", "registered_layers", "register_alias", "clear_session", "snake_case",
@@ -89,6 +94,8 @@ __all__ = [
     "GroupNormalization", "UnitNormalization", "UpSampling1D", "RepeatVector", "Permute", "Identity",
     "RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "TimeDistributed",
     "serialize", "deserialize",
+    # attn
+    "GroupQueryAttention", "RMSNormalization",
 ]
 
 

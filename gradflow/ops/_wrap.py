@@ -2,7 +2,7 @@
 place, before ``ops/__init__`` exports the names: importing this module is the one step."""
 from __future__ import annotations
 
-from . import elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
+from . import attention, elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
 from ._symbolic import export
 
 __all__: list[str] = []
@@ -16,3 +16,5 @@ for _module, _prefix in ((elementwise, ""), (reduction, ""), (shape, ""), (linal
                          (keras_names, ""), (numpy_table, ""), (nn_table, ""), (image, "image.")):
     export(vars(_module), _module.__all__, _prefix, _NOT_OPS)
 export(vars(recurrent), ("lstm_sequence", "gru_sequence"))
+# attn
+export(vars(attention), attention.__all__)

@@ -120,6 +120,9 @@ CASES = [
     # keras.ops.linalg
     *[(n, (S(None, 4, 4),), {}, None) for n in ("inv", "det", "cholesky", "qr", "svd", "eigh")],
     ("solve", (S(None, 4, 4), S(None, 4, 2)), {}, None),
+    # attn
+    ("dot_product_attention", (S(None, 5, 4, 3), S(None, 6, 2, 3), S(None, 6, 2, 3)), {"is_causal": True}, None),
+    ("layer_normalization", (X,), {"axis": -1}, None), ("rms_normalization", (X,), {}, None),
 ]
 # ops that take no tensor (creation): their concrete result's shape and dtype equal Keras's
 CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {}), ("full", ((2,), 3.0), {}), ("arange", (5,), {}),
