@@ -229,6 +229,61 @@ def matmul_cases(impls, torch, rng, dtype):
         yield "matmul", label, "flops", 2 * n ** 3, fns, tfn
 
 
+# attn: fused attention (model T's shape: batch 32, 200 steps, 2 heads of 32) and layer norm
+ATTENTIONS = [("T attention 32x200x2x32", (32, 200, 2, 32)), ("causal 8x512x4x64", (8, 512, 4, 64))]
+LAYER_NORMS = [("T layer norm 6400x32", (32 * 200, 32)), ("layer norm 8192x512", (8192, 512))]
+
+
+def _fused_impls():
+    from gradflow.kernels import cpu, reference_fused, vectorized_fused
+
+    return {"reference": reference_fused, "numpy": vectorized_fused, "numba": cpu}
+
+
+def attention_cases(impls, torch, rng, dtype):
+    impls = _fused_impls()
+    for label, (B, T, N, H) in ATTENTIONS:
+        causal = label.startswith("causal")
+        q, k, v, do = (rng.standard_normal((B, T, N, H)).astype(dtype) for _ in range(4))
+        o, lse = impls["numpy"].attention_forward(q, k, v, is_causal=causal)
+        flops = 4 * B * N * T * T * H // (2 if causal else 1)
+        tf = tb = None
+        if torch is not None:
+            tq, tk, tv = (torch.from_numpy(a).transpose(1, 2) for a in (q, k, v))
+            sdpa = torch.nn.functional.scaled_dot_product_attention
+            tf = lambda: sdpa(tq, tk, tv, is_causal=causal)  # noqa: E731
+            gq, gk, gv = (a.clone().requires_grad_() for a in (tq, tk, tv))
+            tdo = torch.from_numpy(do).transpose(1, 2)
+
+            def tb():
+                out = sdpa(gq, gk, gv, is_causal=causal)
+                torch.autograd.grad(out, (gq, gk, gv), tdo)
+        yield ("attention_forward", label, "flops", flops,
+               {n: (lambda m=m: m.attention_forward(q, k, v, is_causal=causal)) for n, m in impls.items()}, tf)
+        yield ("attention_backward", label, "flops", 2 * flops,
+               {n: (lambda m=m: m.attention_backward(do, q, k, v, o, lse, is_causal=causal)) for n, m in impls.items()},
+               tb)
+
+
+def layer_norm_cases(impls, torch, rng, dtype):
+    impls = _fused_impls()
+    for label, (M, C) in LAYER_NORMS:
+        x, dy = rng.standard_normal((M, C)).astype(dtype), rng.standard_normal((M, C)).astype(dtype)
+        gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+        _, mean, inv = impls["numpy"].layer_norm_forward(x, gamma, beta, 1e-6)
+        tf = tb = None
+        if torch is not None:
+            tx, tdy, tg, tbeta = (torch.from_numpy(a) for a in (x, dy, gamma, beta))
+            tm, ti = torch.from_numpy(mean).reshape(M, 1), torch.from_numpy(inv).reshape(M, 1)
+            tf = lambda: torch.ops.aten.native_layer_norm(tx, [C], tg, tbeta, 1e-6)  # noqa: E731
+            tb = lambda: torch.ops.aten.native_layer_norm_backward(  # noqa: E731
+                tdy, tx, [C], tm, ti, tg, tbeta, [True, True, True])
+        yield ("layer_norm_forward", label, "bytes", 2 * x.nbytes,
+               {n: (lambda m=m: m.layer_norm_forward(x, gamma, beta, 1e-6)) for n, m in impls.items()}, tf)
+        yield ("layer_norm_backward", label, "bytes", 3 * x.nbytes,
+               {n: (lambda m=m: m.layer_norm_backward(dy, x, gamma, mean, inv)) for n, m in impls.items()}, tb)
+
+
 # -- the table --------------------------------------------------------------------------------
 def run(args):
     torch = load_torch()
@@ -237,7 +292,8 @@ def run(args):
     dtype = np.float32
     peak_flops, peak_bw = measure_peaks(args.repeats)
     rows = []
-    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases]
+    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases,
+              attention_cases, layer_norm_cases]  # attn
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:

@@ -147,6 +147,10 @@ from .noise import (
 from .reversible_embedding import ReversibleEmbedding
 from .wrappers import SpectralNormalization, Wrapper
 from .spectrogram import MelSpectrogram, STFTSpectrogram
+# isort: split
+# attn
+from .attention import GroupQueryAttention
+from .normalization import RMSNormalization
 
 __all__ = [
     "Masking",
@@ -188,6 +192,8 @@ __all__ = [
     "SpectralNormalization", "ReversibleEmbedding", "InputSpec",
     "ConvLSTM1D", "ConvLSTM3D",
     "ConvLSTM1D", "ConvLSTM3D", "MelSpectrogram", "STFTSpectrogram",
+    # attn
+    "GroupQueryAttention", "RMSNormalization",
 ]
 
 

@@ -13,10 +13,11 @@ import numpy as np
 
 from .. import initializers, ops, regularizers
 from ..autograd.tensor import Tensor
+from ..ops.attention import fused_attention
 from ._args import describe, positive_int, resolve, unsupported
-from .base import Layer, get_keras_mask, set_keras_mask
+from .base import Layer, get_keras_mask, register_alias, set_keras_mask
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "GroupQueryAttention"]
 
 _LARGE_NEGATIVE = -1e9  # what Keras adds to masked-out scores before the softmax (float32)
 
@@ -101,14 +102,43 @@ class MultiHeadAttention(Layer):
                             regularizer=self.bias_regularizer)
 
     # -- running -----------------------------------------------------------------------------
-    def _project(self, x, part, depth):
-        """``(B, T, F) -> (B, heads, T, depth)``."""
+    def _project(self, x, part, depth, heads_first=True):
+        """``(B, T, F) -> (B, heads, T, depth)`` (``heads_first=False``: ``(B, T, heads, depth)``)."""
         b, t, f = x.shape
         w = self._params[f"{part}/kernel"]
-        y = ops.matmul(x.reshape((b * t, f)), w.reshape((f, self.num_heads * depth)))
+        heads = w.shape[1]
+        y = ops.matmul(x.reshape((b * t, f)), w.reshape((f, heads * depth)))
         if self.use_bias:
-            y = y + self._params[f"{part}/bias"].reshape((self.num_heads * depth,))
-        return y.reshape((b, t, self.num_heads, depth)).transpose(0, 2, 1, 3)
+            y = y + self._params[f"{part}/bias"].reshape((heads * depth,))
+        y = y.reshape((b, t, heads, depth))
+        return y.transpose(0, 2, 1, 3) if heads_first else y
+
+    def _output(self, context, b, tq):
+        """``context (B, Tq, heads, value_dim)`` through the output projection: ``(B, Tq, d_out)``."""
+        wo = self._params["attention_output/kernel"]
+        hv = wo.shape[0] * wo.shape[1]
+        out = ops.matmul(context.reshape((b * tq, hv)), wo.reshape((hv, wo.shape[-1])))
+        if self.use_bias:
+            out = out + self._params["attention_output/bias"]
+        return out.reshape((b, tq, wo.shape[-1]))
+
+    def _dropout_seed(self):
+        """The seed of this call's dropout keep mask: from the layer's own generator when it has a
+        ``seed``, else None (the op draws one from the backend's generator)."""
+        if self.seed is None:
+            return None
+        rng = self.__dict__.get("_seed_rng")
+        if rng is None:
+            rng = self.__dict__["_seed_rng"] = np.random.default_rng(self.seed)
+        return int(rng.integers(0, 2**62))
+
+    def _fused(self, q, k, v, mask, causal, training, scale):
+        """Attention on the fused kernel: ``(B, T, heads, depth)`` in, ``(B, Tq, heads, value_dim)`` out."""
+        if mask is not None:
+            mask = mask[:, None] if mask.ndim == 3 else mask
+        rate = self.dropout if training else 0.0
+        return fused_attention(q, k, v, mask=mask, scale=scale, is_causal=causal, dropout_rate=rate,
+                               seed=self._dropout_seed() if rate else None)
 
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False, training=None,
              use_causal_mask=False, query_mask=None, value_mask=None, key_mask=None):
@@ -121,12 +151,22 @@ class MultiHeadAttention(Layer):
             self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
         b, tq, _ = query.shape
         tk = key.shape[1]
-        q = self._project(query, "query", self.key_dim) * (1.0 / math.sqrt(self.key_dim))  # a Python float: no float64
+        scale = 1.0 / math.sqrt(self.key_dim)  # a Python float: no float64 promotion
+        bool_mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
+        if not return_attention_scores:  # the fused kernel: no (B, heads, Tq, Tk) tensor
+            context = self._fused(self._project(query, "query", self.key_dim, False),
+                                  self._project(key, "key", self.key_dim, False),
+                                  self._project(value, "value", self.value_dim, False),
+                                  bool_mask, use_causal_mask, training, scale)
+            out = self._output(context, b, tq)
+            if query_mask is not None:
+                set_keras_mask(out, query_mask)
+            return out
+        q = self._project(query, "query", self.key_dim) * scale
         k = self._project(key, "key", self.key_dim)
         v = self._project(value, "value", self.value_dim)
         scores = ops.matmul(q, k.transpose(0, 1, 3, 2))  # (B, heads, Tq, Tk)
-        mask = self._mask(self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query),
-                          use_causal_mask, b, tq, tk, query)
+        mask = self._mask(bool_mask, use_causal_mask, b, tq, tk, query)
         if mask is not None:
             scores = scores + Tensor._wrap(((1.0 - mask) * _LARGE_NEGATIVE).astype(scores.dtype))
         weights = ops.softmax(scores, axis=-1)
@@ -136,15 +176,10 @@ class MultiHeadAttention(Layer):
         else:
             weights_used = weights
         context = ops.matmul(weights_used, v).transpose(0, 2, 1, 3)  # (B, Tq, heads, value_dim)
-        wo = self._params["attention_output/kernel"]
-        out = ops.matmul(context.reshape((b * tq, self.num_heads * self.value_dim)),
-                         wo.reshape((self.num_heads * self.value_dim, wo.shape[-1])))
-        if self.use_bias:
-            out = out + self._params["attention_output/bias"]
-        out = out.reshape((b, tq, wo.shape[-1]))
+        out = self._output(context, b, tq)
         if query_mask is not None:
             set_keras_mask(out, query_mask)
-        return (out, weights) if return_attention_scores else out
+        return out, weights
 
     @staticmethod
     def _attention_mask(query_mask, value_mask, key_mask, attention_mask, like):
@@ -192,4 +227,89 @@ class MultiHeadAttention(Layer):
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
                 "output_shape": self._output_dim, "attention_axes": None, "seed": self.seed,
                 "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer),
-                "kernel_regularizer": reg(self.kernel_regularizer), "bias_regularizer": reg(self.bias_regularizer)}
+                "kernel_regularizer": reg(self.kernel_regularizer), "bias_regularizer": reg(self.bias_regularizer),
+                "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None, "use_gate": False,
+                "sliding_window": None}
+
+
+class GroupQueryAttention(MultiHeadAttention):
+    """Keras's ``GroupQueryAttention``: ``num_query_heads`` query heads share ``num_key_value_heads``
+    key/value heads (each kv head serves ``num_query_heads // num_key_value_heads`` query heads).
+
+    Weights, in Keras's order: ``query/kernel [d_q, query_heads, head_dim]`` (and bias), ``key`` and
+    ``value`` ``[d_kv, kv_heads, head_dim]``, ``attention_output/kernel [query_heads, head_dim, d_q]``.
+    ``call(query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
+    return_attention_scores=False, training=None, use_causal_mask=False)``. Without attention scores
+    it runs on the fused kernel, which reads the shared heads in place (no repeat)."""
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0, use_bias=True,
+                 sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None, **kwargs):
+        super().__init__(num_heads=num_query_heads, key_dim=head_dim, dropout=dropout, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                         bias_constraint=bias_constraint, seed=seed, flash_attention=flash_attention,
+                         use_gate=use_gate, sliding_window=sliding_window, **kwargs)
+        self.num_key_value_heads = positive_int(self, "num_key_value_heads", num_key_value_heads)
+        if self.num_heads % self.num_key_value_heads:
+            raise ValueError("`num_query_heads` must be divisible by `num_key_value_heads`.")
+        self.head_dim = self.key_dim
+        self.num_query_heads = self.num_heads
+
+    def _build_weights(self, q, v, k) -> None:
+        kv = self.num_key_value_heads
+        for part, features, heads in (("query", q[-1], self.num_heads), ("key", k[-1], kv), ("value", v[-1], kv)):
+            self.add_weight(name=f"{part}/kernel", shape=(features, heads, self.head_dim),
+                            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+            if self.use_bias:
+                self.add_weight(name=f"{part}/bias", shape=(heads, self.head_dim), initializer=self.bias_initializer,
+                                regularizer=self.bias_regularizer)
+        self.add_weight(name="attention_output/kernel", shape=(self.num_heads, self.head_dim, q[-1]),
+                        initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight(name="attention_output/bias", shape=(q[-1],), initializer=self.bias_initializer,
+                            regularizer=self.bias_regularizer)
+
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
+             return_attention_scores=False, training=None, use_causal_mask=False):
+        key = value if key is None else key
+        for t in (query, value, key):
+            set_keras_mask(t, None)
+        if not self._params:
+            self.check_input_shape([query.shape, value.shape, key.shape])
+            self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        b, tq, _ = query.shape
+        tk = key.shape[1]
+        scale = 1.0 / math.sqrt(self.head_dim)
+        bool_mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
+        q = self._project(query, "query", self.head_dim, False)
+        k = self._project(key, "key", self.head_dim, False)
+        v = self._project(value, "value", self.head_dim, False)
+        if not return_attention_scores:
+            return self._output(self._fused(q, k, v, bool_mask, use_causal_mask, training, scale), b, tq)
+        groups = self.num_heads // self.num_key_value_heads
+        k = ops.repeat(k, groups, axis=2).transpose(0, 2, 3, 1)  # (B, heads, head_dim, Tk)
+        v = ops.repeat(v, groups, axis=2).transpose(0, 2, 1, 3)
+        scores = ops.matmul(q.transpose(0, 2, 1, 3) * scale, k)
+        mask = self._mask(bool_mask, use_causal_mask, b, tq, tk, query)
+        if mask is not None:
+            scores = scores + Tensor._wrap(((1.0 - mask) * _LARGE_NEGATIVE).astype(scores.dtype))
+        weights = ops.softmax(scores, axis=-1)
+        used = ops.dropout(weights, self.dropout, training=True) if training and self.dropout > 0.0 else weights
+        context = ops.matmul(used, v).transpose(0, 2, 1, 3)
+        return self._output(context, b, tq), weights
+
+    def compute_output_shape(self, input_shape):
+        return tuple(self._shapes(input_shape)[0])
+
+    def get_config(self) -> dict:
+        base = super().get_config()
+        for name in ("num_heads", "key_dim", "value_dim", "output_shape", "attention_axes"):
+            base.pop(name, None)
+        return {**base, "head_dim": self.head_dim, "num_query_heads": self.num_heads,
+                "num_key_value_heads": self.num_key_value_heads}
+
+
+register_alias("GroupedQueryAttention", GroupQueryAttention)  # Keras's class name in saved configs

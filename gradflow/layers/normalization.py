@@ -6,10 +6,11 @@ import numpy as np
 from .. import constraints, initializers, ops, regularizers
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from ..ops.attention import normalize_last
 from ._args import describe, resolve
 from .base import Layer, to_tensor
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -223,6 +224,9 @@ class LayerNormalization(Layer):
 
     def call(self, x):
         axes = self._axes(x.ndim)
+        if not self.rms_scaling:  # the fused layer-norm kernel, forward and backward
+            return normalize_last(x, self._params.get("gamma"), self._params.get("beta"), list(axes), self.epsilon,
+                                  rms=False)
         # the parameters broadcast over the non-normalised axes
         bshape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
@@ -343,3 +347,36 @@ class UnitNormalization(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
+
+
+class RMSNormalization(Layer):
+    """Keras's ``RMSNormalization``: ``x / sqrt(mean(x**2 over axis) + epsilon) * scale``, on the fused
+    layer-norm kernel. ``scale`` has the shape of the normalised axes (ones at first)."""
+    supports_masking = True
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def build(self, input_shape) -> None:
+        if isinstance(self.axis, (list, tuple)):
+            self.axis = sorted(self.axis)
+            shape = tuple(input_shape[dim] for dim in self.axis)
+        else:
+            shape = (input_shape[self.axis],)
+            self.axis = [self.axis]
+        self.add_weight(name="scale", shape=shape, initializer="ones")
+
+    def call(self, x):
+        return normalize_last(x, self._params["scale"], None, self.axis, self.epsilon, rms=True)
+
+    def compute_output_shape(self, input_shape):
+        for axis in [self.axis] if isinstance(self.axis, int) else self.axis:
+            if axis >= len(input_shape) or axis < -len(input_shape):
+                raise ValueError(f"Axis {axis} is out of bounds for input shape {input_shape}. Received: "
+                                 f"axis={self.axis}")
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}

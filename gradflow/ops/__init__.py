@@ -42,6 +42,11 @@ from .keras_names import *  # noqa: F401,F403
 from .keras_names import __all__ as _k
 
 # isort: split
+# attn
+from .attention import *  # noqa: F401,F403
+from .attention import __all__ as _attn
+
+# isort: split
 from . import image, linalg, nn  # noqa: F401 - keras.ops.image.resize, keras.ops.linalg.*, keras.ops.nn.*
 
 # isort: split
@@ -55,6 +60,8 @@ for _name in _sp:  # keras.ops.nn.<name> too
 linalg.norm = norm  # type: ignore[attr-defined]  # keras.ops.linalg.norm (defined with the Keras names)
 for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions in the ops.nn module too
     setattr(nn, _name, globals()[_name])
+for _name in _attn:  # attn: keras.ops.nn.dot_product_attention, layer_normalization, rms_normalization
+    setattr(nn, _name, globals()[_name])
 
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
 # wt-ops
@@ -62,6 +69,7 @@ nn.polar = polar  # keras.ops.nn.polar (the table's nn ops join ops.nn above)
 __all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
             if n not in __all__]
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_attn]))
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

@@ -2,7 +2,7 @@
 place, before ``ops/__init__`` exports the names: importing this module is the one step."""
 from __future__ import annotations
 
-from . import elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
+from . import attention, elementwise, image, keras_names, linalg, nn, nn_table, numpy_table, recurrent, reduction, shape
 from ._symbolic import export
 
 # isort: split
@@ -23,3 +23,5 @@ export(vars(recurrent), ("lstm_sequence", "gru_sequence"))
 # wt-ops
 for _module in (numpy_more, control_flow, core_ops, fft, segment):
     export(vars(_module), _module.__all__, "", _NOT_OPS | set(getattr(_module, "PYTHON_SIDE", ())))
+# attn
+export(vars(attention), attention.__all__)

@@ -160,6 +160,9 @@ CASES = [
     ("adaptive_average_pool", (IMG, (3, 2)), {}, "self"), ("adaptive_max_pool", (S(None, 7, 4), 3), {}, "self"),
     ("depth_to_space", (IMG, 2), {}, None), ("space_to_depth", (IMG, 2), {}, None),
     ("unfold", (S(None, 4, 6, 5), 2), {}, None), ("fold", (S(None, 8, 20), (5, 6), 2), {}, None),
+    # attn
+    ("dot_product_attention", (S(None, 5, 4, 3), S(None, 6, 2, 3), S(None, 6, 2, 3)), {"is_causal": True}, None),
+    ("layer_normalization", (X,), {"axis": -1}, None), ("rms_normalization", (X,), {}, None),
 ]
 # ops that take no tensor (creation): their concrete result's shape and dtype equal Keras's
 CREATION = [("zeros", ((2, 3),), {}), ("ones", (4,), {}), ("full", ((2,), 3.0), {}), ("arange", (5,), {}),

@@ -1,0 +1,181 @@
+"""Fused attention and normalisation ops: Keras's ``dot_product_attention``, ``layer_normalization``
+and ``rms_normalization``, on the ``attention_*`` and ``layer_norm_*`` kernels of the registry.
+
+``dot_product_attention`` never builds the ``(B, N, T, S)`` scores on the Numba path (the kernel is
+blocked over keys with a running max and sum), stays in the inputs' dtype, and recomputes the
+probabilities in backward from the saved row log-sum-exp. ``fused_attention`` is the same op with
+dropout on the probabilities (MultiHeadAttention and GroupQueryAttention call it). CuPy arrays run
+the ``numpy`` implementation, written with their array module.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import config, dispatch
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ..backend import get_backend, is_cupy_array
+from ._kernel import kernel
+from .dtypes import result_type
+from .keras_names import convert_to_tensor
+
+__all__ = ["dot_product_attention", "layer_normalization", "rms_normalization"]
+
+
+def _impl(op: str, like):
+    if is_cupy_array(like):
+        return dispatch.implementations(op, "cpu")["numpy"].load()
+    return kernel(op, like)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+class _Attention(Function):
+    @staticmethod
+    def forward(ctx, q, k, v, bias, mask, scale, is_causal, rate, seed):
+        o, lse = _impl("attention_forward", q)(q, k, v, bias=bias, mask=mask, scale=scale, is_causal=is_causal,
+                                               dropout_rate=rate, dropout_seed=seed)
+        ctx.saved = (q, k, v, o, lse, bias, mask)
+        ctx.args = (scale, is_causal, rate, seed)
+        return o
+
+    @staticmethod
+    def backward(ctx, g):
+        q, k, v, o, lse, bias, mask = ctx.saved
+        scale, is_causal, rate, seed = ctx.args
+        need_dbias = bias is not None and ctx.needs_input_grad[3]
+        dq, dk, dv, dbias = _impl("attention_backward", q)(
+            g, q, k, v, o, lse, bias=bias, mask=mask, scale=scale, is_causal=is_causal, dropout_rate=rate,
+            dropout_seed=seed, need_dbias=need_dbias)
+        return dq, dk, dv, dbias, None, None, None, None, None
+
+
+def _as_tensor(x, dtype):
+    t = x if isinstance(x, Tensor) else convert_to_tensor(x)
+    return t if t.dtype == np.dtype(dtype) else t.astype(dtype)
+
+
+def fused_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, dropout_rate=0.0,
+                    seed=None):
+    """Scaled-dot-product attention over ``(B, T, N, H)`` tensors with dropout ``dropout_rate`` on the
+    probabilities (its keep mask drawn from ``seed``, a non-negative int; None draws one from the
+    backend's generator). ``mask``: booleans broadcastable to ``(B, N, T, S)``, True attends."""
+    dtype = result_type(query, key, value)
+    if np.dtype(dtype).kind != "f":
+        dtype = config.floatx()
+    q, k, v = (_as_tensor(t, dtype) for t in (query, key, value))
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"dot_product_attention only supports 4D inputs. Received: query.shape={tuple(q.shape)}, "
+                         f"key.shape={tuple(k.shape)}, value.shape={tuple(v.shape)}.")
+    if k.shape[:3] != v.shape[:3] or q.shape[-1] != k.shape[-1] or q.shape[0] != k.shape[0] \
+            or q.shape[2] % k.shape[2]:
+        raise ValueError(f"dot_product_attention: expected query (B, T, N, H), key (B, S, K, H) and value (B, S, K, "
+                         f"Hv) with N a multiple of K, got shapes {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}")
+    if bias is not None:
+        bias = _as_tensor(bias, dtype)
+    if mask is not None:
+        xp = q.xp
+        mask = xp.asarray(_data(mask)).astype(bool)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(_data(scale))
+    rate = float(dropout_rate or 0.0)
+    if rate and seed is None:
+        seed = int(get_backend().generator().integers(0, 2**62))
+    return _Attention.apply(q, k, v, bias, mask, scale, bool(is_causal), rate, int(seed or 0))
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, flash_attention=None,
+                          attn_logits_soft_cap=None):
+    """Keras's ``ops.dot_product_attention``: ``softmax(query key^T * scale + bias, masked) value`` with
+    query ``(B, T, N, H)``, key and value ``(B, S, K, H)`` (grouped heads when ``K < N``). ``mask``:
+    booleans, True attends (masked logits become a large negative number); ``is_causal``: query ``t``
+    sees keys ``<= t``. ``flash_attention`` is accepted for Keras's signature: on the CPU the fused
+    kernel is always the flash-style one. As on Keras's torch backend, ``bias`` and ``mask`` are
+    exclusive and ``attn_logits_soft_cap`` is refused."""
+    del flash_attention
+    if attn_logits_soft_cap is not None:
+        raise ValueError("attn_logits_soft_cap is only supported for JAX on TPU. Set attn_logits_soft_cap=None "
+                         "when not using JAX on TPU.")
+    if bias is not None and mask is not None:
+        raise ValueError("Only one of `bias` and `mask` can be provided. Received both.")
+    return fused_attention(query, key, value, bias=bias, mask=mask, scale=scale, is_causal=is_causal)
+
+
+# -- layer and RMS normalisation ------------------------------------------------------------------
+class _LayerNorm(Function):
+    @staticmethod
+    def forward(ctx, x2, gamma, beta, eps, rms):
+        y, mean, inv = _impl("layer_norm_forward", x2)(x2, gamma, beta, eps, rms=rms)
+        ctx.saved = (x2, gamma, mean, inv)
+        ctx.rms = rms
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, gamma, mean, inv = ctx.saved
+        dx, dgamma, dbeta = _impl("layer_norm_backward", x2)(g, x2, gamma, mean, inv, rms=ctx.rms)
+        return (dx, dgamma if gamma is not None else None, dbeta if ctx.needs_input_grad[2] else None,
+                None, None)
+
+
+def _axes(axis, ndim: int) -> list[int]:
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    out = sorted({int(a) % ndim for a in axes}) if ndim else []
+    if len(out) != len(axes) or any(not -ndim <= int(a) < ndim for a in axes):
+        raise ValueError(f"normalization: axis {axis!r} is out of range for an input of rank {ndim}")
+    return out
+
+
+def normalize_last(x, gamma, beta, axis, epsilon, rms: bool):
+    """``x`` normalised over ``axis`` on the fused kernel: the axes are moved last and flattened, then
+    put back. ``gamma``/``beta`` (Tensors or None) have the normalised axes' sizes."""
+    x = x if isinstance(x, Tensor) else convert_to_tensor(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(config.floatx())
+    x = x if x.dtype == dtype else x.astype(dtype)
+    ndim = x.ndim
+    if ndim == 0:
+        return normalize_last(x.reshape((1,)), gamma, beta, -1, epsilon, rms).reshape(())
+    axes = _axes(axis, ndim)
+    rest = [a for a in range(ndim) if a not in axes]
+    perm = rest + axes
+    moved = x if perm == list(range(ndim)) else x.transpose(perm)
+    kept = tuple(moved.shape[:len(rest)])
+    c = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    x2 = moved.reshape((-1, c))
+    g = None if gamma is None else _as_tensor(gamma, dtype).reshape((c,))
+    b = None if beta is None else _as_tensor(beta, dtype).reshape((c,))
+    eps = float(config.epsilon() if epsilon is None else epsilon)
+    y = _LayerNorm.apply(x2, g, b, eps, rms).reshape(kept + tuple(x.shape[a] for a in axes))
+    if perm == list(range(ndim)):
+        return y
+    return y.transpose(tuple(int(i) for i in np.argsort(perm)))
+
+
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
+    """Keras's ``ops.layer_normalization``: ``(x - mean) / sqrt(var + epsilon) * gamma + beta`` over
+    ``axis`` (``epsilon`` defaults to ``config.epsilon()``). ``rms_scaling=True`` is Keras's deprecated
+    variant, computed as Keras does: ``x / sqrt(var + epsilon) * gamma``."""
+    rms_scaling = kwargs.pop("rms_scaling", False)
+    if kwargs:
+        raise TypeError(f"layer_normalization got unexpected keyword arguments {sorted(kwargs)}")
+    if rms_scaling:
+        x = x if isinstance(x, Tensor) else convert_to_tensor(x)
+        axes = tuple(_axes(axis, x.ndim))
+        eps = float(config.epsilon() if epsilon is None else epsilon)
+        centred = x - x.mean(axis=axes, keepdims=True)
+        y = x * ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+        if gamma is not None:
+            shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
+            y = y * _as_tensor(gamma, y.dtype).reshape(shape)
+        return y
+    return normalize_last(x, gamma, beta, axis, epsilon, rms=False)
+
+
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
+    """Keras's ``ops.rms_normalization``: ``x / sqrt(mean(x**2) + epsilon) * scale`` over ``axis``."""
+    return normalize_last(x, scale, None, axis, epsilon, rms=True)
+
