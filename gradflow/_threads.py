@@ -7,12 +7,22 @@ on the CPU it therefore runs BLAS on one thread and lets the Numba kernels use a
 (measured on the 2-core machines: model A epoch 0.45 s -> 0.20 s). Users' own BLAS calls outside
 ``fit``/``evaluate``/``predict`` are untouched. ``GRADFLOW_BLAS_THREADS=N`` sets the count used
 during training instead (0 leaves BLAS alone).
+
+The same blocks run with denormal floats flushed to zero (``config.flush_denormals``, on by default;
+MXCSR FTZ|DAZ through ``gradflow.kernels.cpu._fpenv``, which needs Numba): arithmetic on denormals,
+which gradients through long recurrences reach, is ~100x slower. ``fit``/``evaluate``/``predict``
+set it on the calling thread and on every Numba worker, a model call under ``no_grad`` on the calling
+thread only (the fused recurrent kernels set it on their workers themselves); each thread gets its
+own setting back at the end, so the user's NumPy and Numba code outside these calls keeps IEEE
+denormals. Code of the user's that gradflow runs inside them (callbacks, custom layers) sees FTZ.
+A custom training loop (``loss.backward()`` outside ``fit``) gets it only in the recurrent kernels.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import functools
+import importlib
 import os
 import sys
 
@@ -66,22 +76,47 @@ def _blas_threads() -> int | None:
     return _blas_parsed[1]
 
 
-def training_threads(device: str):
+def training_threads(device: str, workers: bool = True):
     """Context manager: BLAS limited to ``GRADFLOW_BLAS_THREADS`` (default 1) on the CPU, when the
-    Numba kernels may run; a no-op on the GPU, with kernels pinned to numpy/reference, or
+    Numba kernels may run, and denormals flushed (``config.flush_denormals``; on Numba's workers too
+    when ``workers``); a no-op on the GPU, and for BLAS with kernels pinned to numpy/reference or
     without threadpoolctl."""
     if _active[0]:  # already inside a limited block (predict -> forward): nothing more to do
         return _NULL
+    if device != "cpu":
+        return _NULL
+    keep_large_buffers()
     n = _blas_threads()
-    if device == "cpu":
-        keep_large_buffers()
-    if device != "cpu" or n is None or config.kernels in ("numpy", "reference"):
+    blas: list = []
+    if n is not None and config.kernels not in ("numpy", "reference"):
+        try:
+            blas = _blas_controllers()
+        except Exception:  # threadpoolctl missing or unable to see the BLAS: run as is
+            blas = []
+    # not on the float64 oracle, nor loading Numba for it when the kernels are pinned to numpy
+    wants_flush = config.flush_denormals and config.kernels != "reference" and (
+        config.kernels != "numpy" or "numba" in sys.modules)
+    flush = _flusher(workers) if wants_flush else None
+    if not blas and flush is None:
         return _NULL
-    try:
-        blas = _blas_controllers()
-    except Exception:  # threadpoolctl missing or unable to see the BLAS: run as is
-        return _NULL
-    return _Limited(blas, n)
+    return _Limited(blas, n or 0, flush)
+
+
+_fpenv_state: list = [None, False]  # [gradflow.kernels.cpu._fpenv, tried to load]
+
+
+def _flusher(workers: bool):
+    """A fresh ``_fpenv.Flushed`` block, or None without Numba or off x86 (nothing flushes then)."""
+    if not _fpenv_state[1]:
+        _fpenv_state[1] = True
+        try:  # Numba is optional and heavy: loaded on the first CPU fit/predict, as the kernels are
+            _fpenv_state[0] = importlib.import_module("gradflow.kernels.cpu._fpenv")
+        except Exception:
+            _fpenv_state[0] = None
+    mod = _fpenv_state[0]
+    if mod is None or not mod.HAVE_MXCSR:
+        return None
+    return mod.Flushed(workers)
 
 
 _NULL = contextlib.nullcontext()
@@ -93,13 +128,15 @@ class _Limited:
     calls (threadpoolctl's ``limit`` re-reads every library's info, ~15 us, most of a one-sample
     predict)."""
 
-    __slots__ = ("blas", "n", "before")
+    __slots__ = ("blas", "n", "before", "flush")
 
-    def __init__(self, blas, n: int):
-        self.blas, self.n, self.before = blas, n, []
+    def __init__(self, blas, n: int, flush=None):
+        self.blas, self.n, self.before, self.flush = blas, n, [], flush
 
     def __enter__(self):
         _active[0] += 1
+        if self.flush is not None:
+            self.flush.__enter__()
         for c in self.blas:
             try:
                 count = c.get_num_threads()
@@ -112,6 +149,8 @@ class _Limited:
 
     def __exit__(self, *exc):
         _active[0] -= 1
+        if self.flush is not None:
+            self.flush.__exit__(*exc)
         for c, count in self.before:
             try:
                 c.set_num_threads(count)
@@ -126,7 +165,7 @@ def inference_threads(x):
     array or Tensor): ``model(x)`` under ``no_grad`` gets the same protection from spinning BLAS
     threads as ``predict`` (measured: a Numba kernel right after a two-thread BLAS call ran ~3 ms
     late on the 2-core machine, against ~10 us)."""
-    return training_threads("cuda" if is_cupy_array(getattr(x, "data", x)) else "cpu")
+    return training_threads("cuda" if is_cupy_array(getattr(x, "data", x)) else "cpu", workers=False)
 
 
 #: the BLAS libraries' threadpoolctl controllers, and len(sys.modules) when they were found

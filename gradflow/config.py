@@ -33,7 +33,9 @@ __all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "
            "disable_interactive_logging", "is_interactive_logging_enabled", "enable_traceback_filtering",
            "disable_traceback_filtering", "is_traceback_filtering_enabled", "enable_flash_attention",
            "disable_flash_attention", "is_flash_attention_enabled", "is_nnx_enabled", "max_epochs", "set_max_epochs",
-           "max_steps_per_epoch", "set_max_steps_per_epoch"]
+           "max_steps_per_epoch", "set_max_steps_per_epoch",
+           # rnn
+           "flush_denormals", "set_flush_denormals", "is_flush_denormals_enabled"]
 
 VALID_KERNELS = ("auto", "numpy", "numba", "cuda", "vendor", "reference")
 #: the hot-path ops whose implementation can be chosen (gradflow.dispatch.HOT_OPS)
@@ -45,7 +47,7 @@ KERNEL_OPS = (
     "matmul", "bias_act_backward", "bn_relu_max_pool_forward", "bn_relu_max_pool_backward",
     "conv2d_pool_forward",
 )
-_SWITCHES = ("allow_tf32", "deterministic", "autotune", "check_finite")
+_SWITCHES = ("allow_tf32", "deterministic", "autotune", "check_finite", "flush_denormals")
 
 
 def _kernel_name(value, where: str) -> str:
@@ -121,6 +123,22 @@ autotune: bool = _env_switch("GRADFLOW_AUTOTUNE")
 #: the first step, and ``fit`` stops at a batch whose loss is not finite without applying its update.
 #: ``False`` trains on regardless, as Keras does (``GRADFLOW_CHECK_FINITE=0`` at import)
 check_finite: bool = _env_switch("GRADFLOW_CHECK_FINITE")
+#: flush denormal floats to zero (x86 MXCSR flush-to-zero and denormals-are-zero, as PyTorch) in the
+#: threads that run gradflow's CPU kernels, while gradflow runs them: inside fit/evaluate/predict and
+#: model calls (the main thread and Numba's workers, restored after) and inside the fused recurrent
+#: kernels. Arithmetic on denormals runs ~100x slower; gradients through long recurrences reach them.
+#: Code of yours that runs inside those calls (callbacks, custom layers) sees the flushed mode too; your
+#: code outside them never does. ``GRADFLOW_FLUSH_DENORMALS=0`` at import, or False, turns it off
+flush_denormals: bool = _env_switch("GRADFLOW_FLUSH_DENORMALS")
+
+
+def set_flush_denormals(flag: bool) -> None:
+    """Turn flushing denormals to zero inside gradflow's CPU work on (the default) or off."""
+    sys.modules[__name__].flush_denormals = flag
+
+
+def is_flush_denormals_enabled() -> bool:
+    return bool(sys.modules[__name__].flush_denormals)
 
 
 

@@ -2,9 +2,10 @@
 
 ``RNN`` steps its cell through time as Keras's ``backend.rnn`` does (masks, ``go_backwards``,
 ``stateful``, ``return_state``); every step is recorded by autograd, so backpropagation through time is
-the engine's reverse pass. A plain LSTM/GRU (its own cell, default activations, no mask, no per-gate
-recurrent dropout) runs instead as one fused op over the sequence (``ops.lstm_sequence``/``gru_sequence``)
-after one input matmul over ``(batch * steps, features)``.
+the engine's reverse pass. A plain SimpleRNN/LSTM/GRU (its own cell, default activations, no recurrent
+dropout while training; masks and go_backwards allowed) runs instead as one fused op over the sequence
+(``ops.lstm_sequence``/``gru_sequence``/``ops.recurrent.simple_rnn_sequence``) after one input matmul
+over ``(batch * steps, features)``.
 
 Weights: SimpleRNN ``kernel [in, u]``, ``recurrent_kernel [u, u]``, ``bias [u]``; LSTM the same
 with ``4u`` columns in gate order i, f, c, o (``unit_forget_bias`` starts f's bias at 1); GRU
@@ -17,6 +18,7 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend
+from ..ops.recurrent import simple_rnn_sequence
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from ._args import describe, unsupported
 from .base import Layer, _is_shape, to_tensor
@@ -350,6 +352,19 @@ class SimpleRNN(_CellRNN):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
+    def _fused_loop(self, sequences, initial_state, mask, training):
+        projected = self._fused_inputs(sequences, training)
+        if projected is None:
+            return None
+        cell = self.cell
+        xw = projected + cell.bias if cell.use_bias else projected
+        hs = simple_rnn_sequence(xw, cell.recurrent_kernel, initial_state[0], None, self.go_backwards, mask)
+        last = hs[:, -1]
+        if mask is None:
+            return last, (lambda: hs), [last]
+        out_last, outputs = self._fused_outputs(hs if self.return_sequences else hs[:, -1:], mask)
+        return out_last, outputs, [last]
+
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.pop("seed")  # Keras 3's SimpleRNN leaves it out of its config too
@@ -387,8 +402,8 @@ class LSTM(_CellRNN):
 
 
 class GRU(_CellRNN):
-    """Gated recurrent unit over a sequence (``GRUCell``). Without a mask, with ``reset_after=True``
-    and the default activations the whole pass is one fused op (``ops.gru_sequence``)."""
+    """Gated recurrent unit over a sequence (``GRUCell``). With the default activations (either
+    ``reset_after``) the whole pass is one fused op (``ops.gru_sequence``)."""
 
     _cell_class = GRUCell
     _cell_name = "gru_cell"
@@ -402,15 +417,17 @@ class GRU(_CellRNN):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def _fused_loop(self, sequences, initial_state, mask, training):
-        if not self.cell.reset_after:
-            return None
         projected = self._fused_inputs(sequences, training)
         if projected is None:
             return None
         cell = self.cell
-        xw = projected + cell.bias[0] if cell.use_bias else projected
-        hs = ops.gru_sequence(xw, cell.recurrent_kernel, cell.bias[1] if cell.use_bias else None,
-                              initial_state[0], None, self.go_backwards, mask)
+        if cell.reset_after:
+            xw = projected + cell.bias[0] if cell.use_bias else projected
+            b_rec = cell.bias[1] if cell.use_bias else None
+        else:  # the whole bias goes with the inputs
+            xw, b_rec = (projected + cell.bias if cell.use_bias else projected), None
+        hs = ops.gru_sequence(xw, cell.recurrent_kernel, b_rec, initial_state[0], None, self.go_backwards, mask,
+                              reset_after=cell.reset_after)
         last = hs[:, -1]
         if mask is None:
             return last, (lambda: hs), [last]

@@ -1,14 +1,22 @@
-"""Fused recurrent sequences: a whole LSTM or GRU pass over time as one autograd node.
+"""Fused recurrent sequences: a whole LSTM, GRU or SimpleRNN pass over time as one autograd node.
 
-Forward walks the steps with the dispatched matmul kernel for ``h @ U`` and keeps the gates;
-backward walks them in reverse (backpropagation through time) and computes the recurrent kernel's
-gradient as one matmul over all steps at the end. The input projection ``x W + b`` stays outside
-(one matmul over ``batch * steps``), so its gradient is ordinary autograd.
+On NumPy arrays of float32/float64 (kernels ``auto`` or ``numba``, Numba installed) forward and
+backward are each one call of the fused Numba kernels in ``gradflow.kernels.cpu.recurrent``: the
+step's ``h @ U``, the gate nonlinearities and the state update run together per block of batch rows,
+and backward through time accumulates ``dU`` in the same pass. Elsewhere (CuPy, the numpy/reference
+kernel choice, a recurrent-dropout ``mask``, other dtypes) forward walks the steps with the
+dispatched matmul kernel for ``h @ U`` and keeps the gates; backward walks them in reverse and
+computes the recurrent kernel's gradient as one matmul over all steps at the end. The input
+projection ``x W + b`` stays outside (one matmul over ``batch * steps``), so its gradient is
+ordinary autograd.
 
 * ``lstm_sequence(xw, U, h0, c0, mask, reverse)`` -> ``[h_t | c_t]`` for every processed step,
   shape ``(N, T, 2u)`` (Keras's gate order i, f, c, o; tanh and sigmoid);
-* ``gru_sequence(xw, U, b_rec, h0, mask, reverse)`` -> ``h_t`` ``(N, T, u)`` (Keras 3's
-  reset_after rule, gates z, r, h).
+* ``gru_sequence(xw, U, b_rec, h0, mask, reverse, step_mask, reset_after=True)`` -> ``h_t``
+  ``(N, T, u)`` (gates z, r, h; Keras 3's reset_after rule ``r * (h U_h + b_rec_h)``, or with
+  ``reset_after=False`` ``(r * h) U_h``, where ``b_rec`` must be None);
+* ``simple_rnn_sequence(xw, U, h0, mask, reverse, step_mask)`` -> ``h_t = tanh(xw_t + h U)``
+  ``(N, T, u)`` (not exported from ``gradflow.ops``: SimpleRNN's own fused path).
 
 ``mask`` is the recurrent-dropout mask applied to ``h`` before ``h @ U`` (or None); ``reverse``
 processes the steps last to first (``go_backwards``), outputs in processing order as Keras.
@@ -17,12 +25,49 @@ through unchanged (Keras's ``mask``); the layer derives its masked outputs from 
 """
 from __future__ import annotations
 
+import importlib
+
+import numpy as np
+
+from .. import config
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ..backend import array_module
+from ..backend import array_module, get_backend
 from ._kernel import kernel
 
-__all__ = ["lstm_sequence", "gru_sequence"]
+__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence"]
+
+_FUSED_MODULE = "gradflow.kernels.cpu.recurrent"
+_fused_state: list = [None, False]  # [the module, tried to load]
+
+
+def _fused(*arrays):
+    """The Numba recurrent kernels when they apply to ``arrays`` (NumPy, one float32/float64 dtype,
+    kernels ``auto``/``numba``, not the reference backend), else None (the step-by-step path)."""
+    if config.kernels not in ("auto", "numba") or get_backend().name == "reference":
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in (np.float32, np.float64) or not all(type(a) is np.ndarray and a.dtype == dtype
+                                                            for a in arrays):
+        return None
+    if not _fused_state[1]:
+        _fused_state[1] = True
+        try:  # Numba is optional: loaded on first use, as the dispatch registry does
+            _fused_state[0] = importlib.import_module(_FUSED_MODULE)
+        except ImportError:
+            _fused_state[0] = None
+    return _fused_state[0]
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+def _keep(step_mask, n, t):
+    """(uint8 keep array, has_keep) for the kernels."""
+    if step_mask is None:
+        return np.ones((1, 1), dtype=np.uint8), False
+    return _c(np.broadcast_to(step_mask, (n, t))).view(np.uint8), True
 
 
 def _sigmoid(xp, a):
@@ -36,6 +81,10 @@ def _steps(T, reverse):
 class LSTMSequence(Function):
     @staticmethod
     def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None):
+        K = _fused(xw, U, h0, c0) if mask is None else None
+        if K is not None:
+            return _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask)
+        ctx.fused = None
         xp = array_module(xw)
         N, T, four_u = xw.shape
         u = four_u // 4
@@ -68,6 +117,8 @@ class LSTMSequence(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fused is not None:
+            return _lstm_fused_backward(ctx, grad)
         gates, tcs, hms, cs_prev, U, mask, reverse, step_mask = ctx.saved
         xp = array_module(grad)
         T, N, four_u = gates.shape
@@ -107,7 +158,14 @@ class LSTMSequence(Function):
 
 class GRUSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None):
+    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None, reset_after=True):
+        if not reset_after and b_rec is not None:
+            raise ValueError("gru_sequence: with reset_after=False the recurrent bias b_rec must be None (the "
+                             "whole bias goes into xw)")
+        K = _fused(xw, U, h0, *(() if b_rec is None else (b_rec,))) if mask is None else None
+        if K is not None:
+            return _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after)
+        ctx.fused = None
         xp = array_module(xw)
         N, T, three_u = xw.shape
         u = three_u // 3
@@ -119,25 +177,35 @@ class GRUSequence(Function):
         h = h0
         for s, t in enumerate(_steps(T, reverse)):
             hm = h * mask if mask is not None else h
-            rec = mm(xp.ascontiguousarray(hm), U)
-            if b_rec is not None:
-                rec = rec + b_rec
             x_t = xw[:, t]
+            if reset_after:
+                rec = mm(xp.ascontiguousarray(hm), U)
+                if b_rec is not None:
+                    rec = rec + b_rec
+            else:
+                rec = xp.empty((N, three_u), dtype=xw.dtype)
+                rec[:, :2 * u] = mm(xp.ascontiguousarray(hm), xp.ascontiguousarray(U[:, :2 * u]))
             z = _sigmoid(xp, x_t[:, :u] + rec[:, :u])
             r = _sigmoid(xp, x_t[:, u:2 * u] + rec[:, u:2 * u])
-            hh = xp.tanh(x_t[:, 2 * u:] + r * rec[:, 2 * u:])
+            if not reset_after:  # the reset gate applies to the state before the matmul
+                rec[:, 2 * u:] = mm(xp.ascontiguousarray(r * hm), xp.ascontiguousarray(U[:, 2 * u:]))
+                hh = xp.tanh(x_t[:, 2 * u:] + rec[:, 2 * u:])
+            else:
+                hh = xp.tanh(x_t[:, 2 * u:] + r * rec[:, 2 * u:])
             hs_prev[s], hms[s] = h, hm
             h_new = z * h + (1.0 - z) * hh
             h = xp.where(step_mask[:, t:t + 1], h_new, h) if step_mask is not None else h_new
             saved[s, :, :u], saved[s, :, u:2 * u], saved[s, :, 2 * u:3 * u], saved[s, :, 3 * u:] = z, r, hh, \
                 rec[:, 2 * u:]
             out[:, s] = h
-        ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None, step_mask)
+        ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None, step_mask, reset_after)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        saved, hms, hs_prev, U, mask, reverse, has_b, step_mask = ctx.saved
+        if ctx.fused is not None:
+            return _gru_fused_backward(ctx, grad)
+        saved, hms, hs_prev, U, mask, reverse, has_b, step_mask, reset_after = ctx.saved
         xp = array_module(grad)
         T, N, four_u = saved.shape
         u = four_u // 4
@@ -146,6 +214,7 @@ class GRUSequence(Function):
         drecs = xp.empty((T, N, 3 * u), dtype=grad.dtype)
         Ut = xp.ascontiguousarray(U.T)
         dh_next = xp.zeros((N, u), dtype=grad.dtype)
+        rhms = None if reset_after else xp.empty_like(hms)
         order = list(_steps(T, reverse))
         for s in range(T - 1, -1, -1):
             z, r, hh, rec_h = (saved[s, :, k * u:(k + 1) * u] for k in range(4))
@@ -156,19 +225,165 @@ class GRUSequence(Function):
                 dh_carry, dh = xp.where(keep, 0, dh), xp.where(keep, dh, 0)
             dz = dh * (hs_prev[s] - hh) * z * (1.0 - z)
             da_h = dh * (1.0 - z) * (1.0 - hh * hh)
-            da_r = da_h * rec_h * r * (1.0 - r)
             t = order[s]
-            dxw[:, t, :u], dxw[:, t, u:2 * u], dxw[:, t, 2 * u:] = dz, da_r, da_h
             drec = drecs[s]
-            drec[:, :u], drec[:, u:2 * u], drec[:, 2 * u:] = dz, da_r, da_h * r
-            dhm = mm(drec, Ut)
+            if reset_after:
+                da_r = da_h * rec_h * r * (1.0 - r)
+                drec[:, :u], drec[:, u:2 * u], drec[:, 2 * u:] = dz, da_r, da_h * r
+                dhm = mm(drec, Ut)
+            else:  # rec_h is unused; h's part of U multiplied r * hm
+                d_rh = mm(xp.ascontiguousarray(da_h), xp.ascontiguousarray(Ut[2 * u:]))
+                da_r = d_rh * hms[s] * r * (1.0 - r)
+                drec[:, :u], drec[:, u:2 * u], drec[:, 2 * u:] = dz, da_r, da_h
+                dhm = mm(xp.ascontiguousarray(drec[:, :2 * u]), xp.ascontiguousarray(Ut[:2 * u])) + d_rh * r
+                rhms[s] = r * hms[s]  # the h-part's input, for dU below
+            dxw[:, t, :u], dxw[:, t, u:2 * u], dxw[:, t, 2 * u:] = dz, da_r, da_h
             dh_next = dh * z + (dhm * mask if mask is not None else dhm)
             if dh_carry is not None:
                 dh_next = dh_next + dh_carry
         flat = drecs.reshape(T * N, 3 * u)
-        dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), flat)
+        if reset_after:
+            dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), flat)
+        else:  # z and r multiplied hm, h's part r * hm
+            dU = xp.concatenate([mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), xp.ascontiguousarray(
+                flat[:, :2 * u])), mm(xp.ascontiguousarray(rhms.reshape(T * N, u).T),
+                                      xp.ascontiguousarray(flat[:, 2 * u:]))], axis=1)
         db = flat.sum(axis=0) if has_b else None
-        return dxw, dU, db, dh_next, None, None, None
+        return dxw, dU, db, dh_next, None, None, None, None
+
+
+class SimpleRNNSequence(Function):
+    @staticmethod
+    def forward(ctx, xw, U, h0, mask, reverse, step_mask=None):
+        K = _fused(xw, U, h0) if mask is None else None
+        if K is not None:
+            return _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask)
+        ctx.fused = None
+        xp = array_module(xw)
+        N, T, u = xw.shape
+        mm = kernel("matmul", xw)
+        out = xp.empty((N, T, u), dtype=xw.dtype)
+        hms = xp.empty((T, N, u), dtype=xw.dtype)
+        h = h0
+        for s, t in enumerate(_steps(T, reverse)):
+            hm = h * mask if mask is not None else h
+            hms[s] = hm
+            h_new = xp.tanh(xw[:, t] + mm(xp.ascontiguousarray(hm), U))
+            h = xp.where(step_mask[:, t:t + 1], h_new, h) if step_mask is not None else h_new
+            out[:, s] = h
+        ctx.saved = (out, hms, U, mask, reverse, step_mask)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.fused is not None:
+            return _simple_fused_backward(ctx, grad)
+        out, hms, U, mask, reverse, step_mask = ctx.saved
+        xp = array_module(grad)
+        N, T, u = out.shape
+        mm = kernel("matmul", grad)
+        dxw = xp.empty((N, T, u), dtype=grad.dtype)
+        das = xp.empty((T, N, u), dtype=grad.dtype)
+        Ut = xp.ascontiguousarray(U.T)
+        dh_next = xp.zeros((N, u), dtype=grad.dtype)
+        order = list(_steps(T, reverse))
+        for s in range(T - 1, -1, -1):
+            dh = grad[:, s] + dh_next
+            dh_carry = None
+            if step_mask is not None:
+                keep = step_mask[:, order[s]:order[s] + 1]
+                dh_carry, dh = xp.where(keep, 0, dh), xp.where(keep, dh, 0)
+            da = das[s]
+            da[...] = dh * (1.0 - out[:, s] * out[:, s])
+            dxw[:, order[s]] = da
+            dhm = mm(da, Ut)
+            dh_next = dhm * mask if mask is not None else dhm
+            if dh_carry is not None:
+                dh_next = dh_next + dh_carry
+        dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), das.reshape(T * N, u))
+        return dxw, dU, dh_next, None, None, None
+
+
+# -- the fused Numba path -------------------------------------------------------------------------
+def _flush() -> bool:
+    return bool(getattr(config, "flush_denormals", True))
+
+
+def _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask):
+    N, T, G = xw.shape
+    u = G // 4
+    keep, has_keep = _keep(step_mask, N, T)
+    rows = K.block_rows(N)
+    out = np.empty((N, T, 2 * u), dtype=xw.dtype)
+    saved = np.empty((N, T, 5 * u), dtype=xw.dtype)
+    h0, c0 = _c(h0), _c(c0)
+    K.lstm_forward(_c(xw), _c(U), h0, c0, keep, has_keep, bool(reverse), rows, out, saved, _flush())
+    ctx.fused = (K, U, h0, c0, keep, has_keep, bool(reverse), rows, out, saved)
+    return out
+
+
+def _lstm_fused_backward(ctx, grad):
+    K, U, h0, c0, keep, has_keep, reverse, rows, out, saved = ctx.fused
+    N, T, two_u = out.shape
+    u = two_u // 2
+    grad = _c(grad.astype(out.dtype, copy=False))
+    dxw = np.empty((N, T, 4 * u), dtype=out.dtype)
+    dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
+    parts = np.empty(((N + rows - 1) // rows, u, 4 * u), dtype=out.dtype)
+    K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, parts, _flush())
+    return dxw, parts.sum(axis=0), dh0, dc0, None, None, None
+
+
+def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after):
+    N, T, G = xw.shape
+    u = G // 3
+    keep, has_keep = _keep(step_mask, N, T)
+    rows = K.block_rows(N)
+    out = np.empty((N, T, u), dtype=xw.dtype)
+    saved = np.empty((N, T, 4 * u), dtype=xw.dtype)
+    h0 = _c(h0)
+    b = _c(b_rec) if b_rec is not None else np.zeros(G, dtype=xw.dtype)
+    K.gru_forward(_c(xw), _c(U), b, b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows,
+                  out, saved, _flush())
+    ctx.fused = (K, U, b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows, out, saved)
+    return out
+
+
+def _gru_fused_backward(ctx, grad):
+    K, U, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved = ctx.fused
+    N, T, u = out.shape
+    grad = _c(grad.astype(out.dtype, copy=False))
+    dxw = np.empty((N, T, 3 * u), dtype=out.dtype)
+    dh0 = np.empty_like(h0)
+    blocks = (N + rows - 1) // rows
+    parts = np.empty((blocks, u, 3 * u), dtype=out.dtype)
+    db_parts = np.empty((blocks, 3 * u), dtype=out.dtype)
+    K.gru_backward(grad, _c(U.T), reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, parts,
+                   db_parts, _flush())
+    db = db_parts.sum(axis=0) if has_b else None
+    return dxw, parts.sum(axis=0), db, dh0, None, None, None, None
+
+
+def _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask):
+    N, T, u = xw.shape
+    keep, has_keep = _keep(step_mask, N, T)
+    rows = K.block_rows(N)
+    out = np.empty((N, T, u), dtype=xw.dtype)
+    h0 = _c(h0)
+    K.simple_rnn_forward(_c(xw), _c(U), h0, keep, has_keep, bool(reverse), rows, out, _flush())
+    ctx.fused = (K, U, h0, keep, has_keep, bool(reverse), rows, out)
+    return out
+
+
+def _simple_fused_backward(ctx, grad):
+    K, U, h0, keep, has_keep, reverse, rows, out = ctx.fused
+    N, T, u = out.shape
+    grad = _c(grad.astype(out.dtype, copy=False))
+    dxw = np.empty((N, T, u), dtype=out.dtype)
+    dh0 = np.empty_like(h0)
+    parts = np.empty(((N + rows - 1) // rows, u, u), dtype=out.dtype)
+    K.simple_rnn_backward(grad, _c(U.T), h0, keep, has_keep, reverse, rows, out, dxw, dh0, parts, _flush())
+    return dxw, parts.sum(axis=0), dh0, None, None, None
 
 
 def _bool_mask(step_mask):
@@ -182,5 +397,9 @@ def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False, step_mask=None):
     return LSTMSequence.apply(xw, U, h0, c0, mask, reverse, _bool_mask(step_mask))
 
 
-def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None):
-    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask))
+def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None, reset_after=True):
+    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask), bool(reset_after))
+
+
+def simple_rnn_sequence(xw, U, h0, mask=None, reverse=False, step_mask=None):
+    return SimpleRNNSequence.apply(xw, U, h0, mask, reverse, _bool_mask(step_mask))

@@ -1,0 +1,105 @@
+"""The fused Numba recurrent kernels (kernels/cpu/recurrent.py) against the step-by-step NumPy path of
+gradflow.ops.recurrent and against the float64 ``reference`` backend: LSTM, GRU (both reset rules)
+and SimpleRNN, forward and backward, with step masks, go_backwards, odd sizes, float32 and float64."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow.ops import recurrent as rec
+
+pytest.importorskip("numba")
+
+KINDS = ("lstm", "gru", "gru_ra_false", "simple")
+GATES = {"lstm": 4, "gru": 3, "gru_ra_false": 3, "simple": 1}
+
+
+def _inputs(kind, n, t, u, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    g = GATES[kind]
+    arrays = {"xw": rng.normal(size=(n, t, g * u)), "U": rng.normal(size=(u, g * u)) * (0.6 / np.sqrt(u)),
+              "h0": rng.normal(size=(n, u)) * 0.5}
+    if kind == "lstm":
+        arrays["c0"] = rng.normal(size=(n, u)) * 0.5
+    if kind == "gru":
+        arrays["b"] = rng.normal(size=(g * u,)) * 0.3
+    return {k: v.astype(dtype) for k, v in arrays.items()}, rng.normal(size=(n, t, (2 if kind == "lstm" else 1) * u))
+
+
+def _run(kind, arrays, reverse, step_mask, gout):
+    """Forward output and every input gradient, as float64 NumPy arrays."""
+    ts = {k: gf.Tensor(v, requires_grad=True) for k, v in arrays.items()}
+    if kind == "lstm":
+        y = rec.lstm_sequence(ts["xw"], ts["U"], ts["h0"], ts["c0"], None, reverse, step_mask)
+    elif kind == "gru":
+        y = rec.gru_sequence(ts["xw"], ts["U"], ts["b"], ts["h0"], None, reverse, step_mask)
+    elif kind == "gru_ra_false":
+        y = rec.gru_sequence(ts["xw"], ts["U"], None, ts["h0"], None, reverse, step_mask, reset_after=False)
+    else:
+        y = rec.simple_rnn_sequence(ts["xw"], ts["U"], ts["h0"], None, reverse, step_mask)
+    (y * gf.Tensor(gout.astype(y.dtype))).sum().backward()
+    assert y.dtype == arrays["xw"].dtype
+    for k, tensor in ts.items():
+        assert tensor.grad is not None and tensor.grad.dtype == arrays[k].dtype, k
+    return [np.asarray(y.numpy(), np.float64)] + [np.asarray(ts[k].grad.numpy(), np.float64) for k in sorted(ts)]
+
+
+def _mask(n, t, seed):
+    m = np.random.default_rng(seed).random((n, t)) > 0.35
+    m[0, :] = False  # a row with every step masked
+    return m
+
+
+CASES = [  # n, t, u, reverse, masked
+    (1, 1, 1, False, False), (3, 5, 7, False, True), (5, 4, 3, True, True), (9, 6, 5, True, False),
+    (2, 7, 16, False, True),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_matches_step_path(kind, monkeypatch):
+    for dtype, tol in ((np.float32, 2e-5), (np.float64, 1e-11)):
+        for n, t, u, reverse, masked in CASES:
+            arrays, gout = _inputs(kind, n, t, u, dtype, seed=n + t)
+            step_mask = _mask(n, t, u) if masked else None
+            assert rec._fused(arrays["xw"]) is not None
+            fused = _run(kind, arrays, reverse, step_mask, gout)
+            monkeypatch.setattr(gf.config, "kernels", "numpy")
+            assert rec._fused(arrays["xw"]) is None
+            plain = _run(kind, arrays, reverse, step_mask, gout)
+            monkeypatch.setattr(gf.config, "kernels", "auto")
+            for a, b in zip(fused, plain):
+                scale = max(1.0, float(np.abs(b).max()))
+                np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=f"{kind} {dtype} {n, t, u}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_matches_reference_backend(kind):
+    n, t, u = 3, 5, 4
+    arrays, gout = _inputs(kind, n, t, u, np.float32, seed=7)
+    step_mask = _mask(n, t, 3)
+    fused = _run(kind, arrays, True, step_mask, gout)
+    with gf.use_backend("reference"):
+        ref = _run(kind, {k: v.astype(np.float64) for k, v in arrays.items()}, True, step_mask, gout)
+    for a, b in zip(fused, ref):
+        assert np.linalg.norm(a - b) <= 1e-5 * max(1.0, np.linalg.norm(b))
+
+
+def test_kernels_write_every_output():
+    """The raw kernels fill outputs that start as NaN (odd sizes, a block of rows not dividing n)."""
+    from gradflow.kernels.cpu import recurrent as K
+
+    n, t, u = 5, 3, 3
+    arrays, gout = _inputs("gru", n, t, u, np.float64, seed=3)
+    keep = _mask(n, t, 1).view(np.uint8)
+    out = np.full((n, t, u), np.nan)
+    saved = np.full((n, t, 4 * u), np.nan)
+    K.gru_forward(arrays["xw"], arrays["U"], arrays["b"], True, True, arrays["h0"], keep, True, False, 2, out, saved,
+                  True)
+    dxw, dh0 = np.full((n, t, 3 * u), np.nan), np.full((n, u), np.nan)
+    parts, db = np.full((3, u, 3 * u), np.nan), np.full((3, 3 * u), np.nan)
+    K.gru_backward(np.ascontiguousarray(gout), np.ascontiguousarray(arrays["U"].T), True, arrays["h0"], keep, True,
+                   False, 2, out, saved, dxw, dh0, parts, db, True)
+    for a in (out, dxw, dh0, parts, db):
+        assert np.isfinite(a).all()

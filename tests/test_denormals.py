@@ -1,0 +1,79 @@
+"""Denormals flush to zero inside gradflow's CPU work (config.flush_denormals) and never outside it."""
+import numpy as np
+import pytest
+
+import gradflow as gf
+
+pytest.importorskip("numba")
+fpenv = pytest.importorskip("gradflow.kernels.cpu._fpenv")
+pytestmark = pytest.mark.skipif(not fpenv.HAVE_MXCSR, reason="MXCSR is x86 only")
+
+TINY = np.float32(1e-39)  # a float32 denormal; half of it is one too
+
+
+def _half_model():
+    model = gf.Sequential([gf.Input((8,)), gf.layers.Dense(8, use_bias=False)])
+    model.layers[0].set_weights([np.eye(8, dtype=np.float32) * 0.5])
+    return model
+
+
+def _user_numpy():
+    a = np.full((16, 16), TINY, dtype=np.float32)
+    return float((a @ np.eye(16, dtype=np.float32) * np.float32(0.5))[0, 0])
+
+
+def test_predict_flushes_and_user_numpy_keeps_denormals(monkeypatch):
+    before_main, before_workers = fpenv.get_csr(), fpenv.workers_csr()
+    assert _user_numpy() > 0.0
+    x = np.full((4, 8), TINY, dtype=np.float32)
+    seen = []
+    model = _half_model()
+    out = model.predict(x, verbose=0)
+    assert (out == 0.0).all()  # inside gradflow: flushed (x * 0.5 is a denormal)
+    with gf.no_grad():
+        seen.append(model(x).numpy())  # an inference model call flushes on the calling thread too
+    assert (seen[0] == 0.0).all()
+    # outside: the user's NumPy code on this thread and Numba's workers are as they were
+    assert _user_numpy() > 0.0
+    assert fpenv.get_csr() & fpenv.FTZ_DAZ == before_main & fpenv.FTZ_DAZ
+    assert [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()] == [v & fpenv.FTZ_DAZ for v in before_workers]
+    gf.config.set_flush_denormals(False)
+    try:
+        assert gf.config.is_flush_denormals_enabled() is False
+        assert (model.predict(x, verbose=0) > 0.0).all()  # switched off: IEEE denormals
+    finally:
+        gf.config.set_flush_denormals(True)
+    with pytest.raises(ValueError, match="flush_denormals"):
+        gf.config.set_flush_denormals("yes")
+
+
+def test_fit_sets_ftz_on_numba_workers():
+    """Inside fit every Numba worker runs with FTZ|DAZ (a callback reads each thread's MXCSR)."""
+    seen = []
+    model = _half_model()
+    model.compile(optimizer="sgd", loss="mse")
+    cb = gf.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        (fpenv.get_csr(), list(fpenv.workers_csr()))))
+    model.fit(np.ones((8, 8), np.float32), np.ones((8, 8), np.float32), epochs=1, verbose=0, callbacks=[cb])
+    main, workers = seen[0]
+    assert main & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ
+    assert all(v & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ for v in workers)
+    assert fpenv.get_csr() & fpenv.FTZ_DAZ == 0 or main == 0
+
+
+def test_recurrent_kernel_flushes_its_own_threads():
+    """The fused recurrent kernels set FTZ|DAZ inside themselves (also outside fit) and restore it."""
+    from gradflow.ops import recurrent as rec
+
+    n, t, u = 4, 3, 2
+    xw = np.full((n, t, u), TINY, np.float32)
+    U = np.zeros((u, u), np.float32)
+    h0 = np.zeros((n, u), np.float32)
+    y = rec.simple_rnn_sequence(gf.Tensor(xw), gf.Tensor(U), gf.Tensor(h0)).numpy()
+    assert (y == 0.0).all()  # tanh(denormal) = denormal unless flushed
+    assert _user_numpy() > 0.0
+    gf.config.set_flush_denormals(False)
+    try:
+        assert (rec.simple_rnn_sequence(gf.Tensor(xw), gf.Tensor(U), gf.Tensor(h0)).numpy() > 0.0).all()
+    finally:
+        gf.config.set_flush_denormals(True)
