@@ -412,6 +412,10 @@ class STFT(Initializer):
         return {"side": self.side, "window": window, "periodic": self.periodic, "scaling": self.scaling}
 
 
+# Keras-style lower-case names are the classes themselves (``zeros()`` is an initializer).
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
 IdentityInitializer, OrthogonalInitializer, STFTInitializer, stft = Identity, Orthogonal, STFT, STFT
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal

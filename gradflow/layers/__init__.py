@@ -104,6 +104,7 @@ from .hashing import HashedCrossing, Hashing
 from .lookup import IntegerLookup, StringLookup
 from .pipeline import Pipeline
 from .text_vectorization import TextVectorization
+
 # isort: split
 # spatial
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
@@ -130,6 +131,7 @@ from .spatial1d3d import (
     ZeroPadding1D,
     ZeroPadding3D,
 )
+
 # isort: split
 # layers
 from .dot_attention import AdditiveAttention, Attention
@@ -145,8 +147,9 @@ from .noise import (
     SpatialDropout3D,
 )
 from .reversible_embedding import ReversibleEmbedding
-from .wrappers import SpectralNormalization, Wrapper
 from .spectrogram import MelSpectrogram, STFTSpectrogram
+from .wrappers import SpectralNormalization, Wrapper
+
 # isort: split
 # attn
 from .attention import GroupQueryAttention
