@@ -1,4 +1,5 @@
 """Differentiable ops on Tensors: elementwise, reductions, shape, linear algebra and nn."""
+import types as _types
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,10 @@ __all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_f
             if n not in __all__]
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_attn]))
+# keras.ops.numpy: the same functions under Keras's submodule name (not in __all__: ``from gradflow.ops
+# import *`` must not shadow the numpy package)
+numpy = _types.ModuleType("gradflow.ops.numpy", "keras.ops.numpy: gradflow.ops' NumPy-shaped ops.")
+numpy.__dict__.update({_name: globals()[_name] for _name in __all__})
 
 
 # -- Tensor's operators and methods -------------------------------------------------------------

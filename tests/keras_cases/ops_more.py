@@ -7,6 +7,8 @@ gradchecks the differentiable ones; tests/ops/test_symbolic_ops.py takes ``SYMBO
 import numpy as np
 from keras_coverage import case
 
+import gradflow as gf  # the branches of the symbolic control-flow rows compute with gradflow
+
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(3, 4)).astype(np.float32)
 Y = RNG.normal(size=(3, 4)).astype(np.float32)
@@ -429,8 +431,6 @@ def core_op(k, gf, name):
 
 
 def symbolic_core_cases(S):
-    import gradflow as gf  # noqa: PLC0415 - the branches of the control-flow rows compute with gradflow
-
     x = S(None, 6, 4)
     return [
         ("slice", (x, (0, 1, 1), (2, 2, 3)), {}, None), ("slice_update", (x, (0, 1, 1), np.ones((1, 2, 2), np.float32)),

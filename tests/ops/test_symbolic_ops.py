@@ -1,6 +1,10 @@
 """Every exported op on symbolic tensors: the output shape and dtype equal Keras's
 (``keras.ops.<name>`` on ``keras.KerasTensor``), generated from one table; every op on NumPy inputs
 returns a gradflow Tensor; a functional model written with ops trains, saves and reloads."""
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -32,10 +36,6 @@ class S:
 
 def _load_more():
     """tests/keras_cases/ops_more.py, loaded by path as the coverage report loads it."""
-    import importlib.util  # noqa: PLC0415 - a test-only loader
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
     tests = Path(__file__).resolve().parents[1]
     for name, path in (("keras_coverage", tests / "keras_coverage.py"),
                        ("_keras_cases_ops_more", tests / "keras_cases" / "ops_more.py")):
