@@ -275,3 +275,43 @@ def stft_initializer(k, gf, name):
             np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
         assert g_init.get_config() == k_init.get_config()
         assert gf.initializers.get(gf.initializers.serialize(g_init)).get_config() == g_init.get_config()
+
+
+# -- the family members gradflow had before (same harness) ------------------------------------------
+EXISTING = [
+    ("Conv1D", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same", "bias_initializer": "random_normal"},
+     (2, 9, 2)),
+    ("Conv1D", {"filters": 2, "kernel_size": 2, "padding": "causal", "dilation_rate": 2,
+                "data_format": "channels_first"}, (2, 3, 8)),
+    ("Conv2D", {"filters": 3, "kernel_size": (3, 2), "strides": (2, 1), "padding": "same", "activation": "relu"},
+     (2, 6, 5, 2)),
+    ("Conv2D", {"filters": 4, "kernel_size": 2, "groups": 2, "data_format": "channels_first"}, (1, 4, 5, 5)),
+    ("Conv3D", {"filters": 2, "kernel_size": 2, "strides": (1, 2, 1), "padding": "same"}, (1, 3, 4, 3, 2)),
+    ("Conv1DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1}, (2, 5, 3)),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same",
+                         "data_format": "channels_first"}, (1, 3, 4, 5)),
+    ("DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 2, "data_format": "channels_first"}, (1, 2, 5, 6)),
+    ("SeparableConv2D", {"filters": 3, "kernel_size": 2, "strides": 2, "data_format": "channels_first"},
+     (1, 2, 6, 6)),
+    ("MaxPooling1D", {"pool_size": 3, "strides": 2, "padding": "same", "data_format": "channels_first"},
+     (2, 3, 8)),
+    ("AveragePooling1D", {"pool_size": 2}, (2, 8, 3)),
+    ("MaxPooling2D", {"pool_size": (2, 3), "strides": 1, "data_format": "channels_first"}, (1, 2, 5, 6)),
+    ("AveragePooling2D", {"pool_size": 2, "strides": 2}, (2, 6, 5, 3)),
+    ("MaxPooling3D", {"pool_size": 2, "data_format": "channels_first"}, (1, 2, 4, 4, 4)),
+    ("AveragePooling3D", {"pool_size": (2, 1, 2), "strides": 1}, (1, 3, 4, 4, 2)),
+    ("GlobalAveragePooling1D", {"data_format": "channels_first", "keepdims": True}, (2, 3, 5)),
+    ("GlobalMaxPooling1D", {}, (2, 5, 3)),
+    ("GlobalAveragePooling2D", {"keepdims": True}, (2, 4, 5, 3)),
+    ("GlobalMaxPooling2D", {"data_format": "channels_first"}, (2, 3, 4, 5)),
+    ("GlobalAveragePooling3D", {}, (1, 2, 3, 4, 2)),
+    ("GlobalMaxPooling3D", {"keepdims": True}, (1, 2, 3, 4, 2)),
+    ("Cropping2D", {"cropping": ((1, 0), (2, 1)), "data_format": "channels_first"}, (1, 2, 5, 6)),
+    ("ZeroPadding2D", {"padding": (1, 2)}, (1, 3, 4, 2)),
+    ("UpSampling1D", {"size": 3}, (2, 4, 3)),
+    ("UpSampling2D", {"size": (2, 3), "interpolation": "bilinear"}, (1, 3, 4, 2)),
+    ("UpSampling2D", {"data_format": "channels_first"}, (1, 2, 3, 4)),
+]
+_START = len(LAYERS)
+LAYERS += EXISTING
+case("layers", *sorted({row[0] for row in EXISTING}))(_layer_case)
