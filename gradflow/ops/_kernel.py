@@ -35,6 +35,8 @@ def _via_float32(fn, half):
         return a.astype(half) if getattr(a, "dtype", None) == np.float32 else a
 
     def call(*args, **kwargs):
-        return down(fn(*(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()}))
+        out = fn(*(up(a) for a in args), **{k: up(v) for k, v in kwargs.items()})
+        with np.errstate(over="ignore"):  # overflow to inf is what loss scaling detects and backs off from
+            return down(out)
 
     return call
