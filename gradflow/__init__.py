@@ -40,7 +40,9 @@ ops.install_tensor_methods()
 
 _LAZY = {"layers", "models", "losses", "metrics", "optimizers", "callbacks", "schedules", "activations",
          "initializers", "regularizers", "datasets", "utils", "saving", "kernels", "applications", "trainers",
-         "preprocessing", "distribution", "variables", "constraints", "tree"}
+         "preprocessing", "distribution", "variables", "constraints", "tree",
+         # metrics
+         "mixed_precision", "dtype_policies"}
 #: Keras 3's top-level names (``import gradflow as keras; keras.Sequential(...)``), imported on first use
 _KERAS_NAMES = {"Sequential": "models", "Model": "models", "Functional": "models", "Input": "layers",
                 "InputLayer": "layers", "Layer": "layers", "KerasTensor": "layers",

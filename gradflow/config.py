@@ -24,6 +24,7 @@ from .backend import (  # noqa: F401 - keras.config's names for the backend's se
     set_floatx,
     set_image_data_format,
 )
+from .dtype_policies import dtype_policy, set_dtype_policy  # noqa: F401 - keras.config's names
 
 __all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "check_finite", "VALID_KERNELS",
            "KERNEL_OPS",
@@ -35,7 +36,9 @@ __all__ = ["kernels", "op_kernels", "allow_tf32", "deterministic", "autotune", "
            "disable_flash_attention", "is_flash_attention_enabled", "is_nnx_enabled", "max_epochs", "set_max_epochs",
            "max_steps_per_epoch", "set_max_steps_per_epoch",
            # rnn
-           "flush_denormals", "set_flush_denormals", "is_flush_denormals_enabled"]
+           "flush_denormals", "set_flush_denormals", "is_flush_denormals_enabled",
+           # metrics
+           "dtype_policy", "set_dtype_policy"]
 
 VALID_KERNELS = ("auto", "numpy", "numba", "cuda", "vendor", "reference")
 #: the hot-path ops whose implementation can be chosen (gradflow.dispatch.HOT_OPS)

@@ -511,6 +511,8 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _pred(y_pred)
+        if y_pred.dtype == np.float16:  # a mixed_float16 output: Keras's loss computes in floatx
+            y_pred = F.cast(y_pred, np.float32)
         losses = self.call(y_true, y_pred)
         mask, out_mask = self._mask(y_true, y_pred), self._output_mask(losses)
         if out_mask is not None:

@@ -38,6 +38,8 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Lamb",
     "Ftrl", "Adafactor", "Muon", "ScheduleFreeAdamW",
     "get", "serialize", "deserialize", "schedules",
+    # metrics
+    "LossScaleOptimizer",
 ]
 
 
@@ -1449,11 +1451,131 @@ class ScheduleFreeAdamW(_KerasStyle):
                 "warmup_steps": self.warmup_steps}
 
 
+# -- dynamic loss scaling (mixed_float16) ------------------------------------------------------
+class LossScaleOptimizer(Optimizer):
+    """Keras's dynamic loss scaling around ``inner_optimizer``: the trainer multiplies the loss by
+    ``dynamic_scale`` (``scale_loss``) before the backward pass so float16 gradients do not underflow;
+    ``apply``/``step`` divide the gradients by it again. A step whose gradients are not all finite is
+    skipped and the scale halves; after ``dynamic_growth_steps`` finite steps in a row it doubles."""
+
+    _DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                 "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                 "gradient_accumulation_steps": None}
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        for arg in [a for a in kwargs if a in self._DEFAULTS]:
+            if kwargs.pop(arg) != self._DEFAULTS[arg]:
+                raise ValueError(f"LossScaleOptimizer does not support `{arg}`. Instead, set `{arg}` on the "
+                                 "`inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        super().__init__(learning_rate=0.0, name=name or "loss_scale_optimizer")
+        self.inner_optimizer = get(inner_optimizer)
+        self.initial_scale = float(initial_scale)
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+        self.dynamic_scale = self.initial_scale
+        self.step_counter = 0
+
+    @property  # type: ignore[override]
+    def learning_rate(self) -> float:
+        inner = self.__dict__.get("inner_optimizer")
+        return inner.learning_rate if inner is not None else self._current_lr()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        inner = self.__dict__.get("inner_optimizer")
+        if inner is not None:
+            inner.learning_rate = value
+        else:
+            Optimizer.learning_rate.fset(self, value)  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def iterations(self) -> int:
+        inner = self.__dict__.get("inner_optimizer")
+        return inner.iterations if inner is not None else self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        inner = self.__dict__.get("inner_optimizer")
+        if inner is not None:
+            inner.iterations = value
+        else:
+            Optimizer.iterations.fset(self, value)  # type: ignore[attr-defined]
+
+    @property
+    def variables(self) -> list:
+        return list(self.inner_optimizer.variables)
+
+    def scale_loss(self, loss):
+        """``loss * dynamic_scale`` (what the backward pass starts from)."""
+        return loss * self.dynamic_scale
+
+    def build(self, var_list) -> None:
+        self.inner_optimizer.build(var_list)
+        self._built = True
+
+    def _finite(self, grads) -> bool:
+        total = 0.0
+        with np.errstate(all="ignore"):
+            for g in grads:
+                data = g.data if isinstance(g, Tensor) else g
+                total = total + float(data.sum())
+        return math.isfinite(total)
+
+    def _advance(self, finite: bool) -> None:
+        if not finite:
+            self.step_counter = 0
+            self.dynamic_scale *= 0.5
+        elif self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter = 0
+            self.dynamic_scale *= 2.0
+        else:
+            self.step_counter += 1
+
+    def apply_gradients(self, grads_and_vars) -> int:
+        pairs = list(grads_and_vars)
+        finite = self._finite([g for g, _ in pairs if g is not None])
+        if finite:
+            inv = 1.0 / self.dynamic_scale
+            self.inner_optimizer.apply_gradients([(None if g is None else g * inv, v) for g, v in pairs])
+        self._advance(finite)
+        return self.iterations
+
+    def step(self, params, apply_if=None) -> None:
+        params = list(params)
+        grads = [p.grad for p in params if p.grad is not None]
+        finite = self._finite(grads)
+        if finite:
+            inv = 1.0 / self.dynamic_scale
+            for p in params:
+                if p.grad is not None:
+                    p.grad = p.grad * inv
+            self.inner_optimizer.step(params, apply_if)
+        self._advance(finite)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        inner = config.pop("inner_optimizer")
+        if isinstance(inner, dict):
+            inner = deserialize(inner, custom_objects)
+        return cls(inner, **config)
+
+
 # -- lookup and serialisation ------------------------------------------------------------------
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
             "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl,
-            "adafactor": Adafactor, "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
+            "adafactor": Adafactor, "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW,
+            # metrics
+            "lossscaleoptimizer": LossScaleOptimizer}
 
 
 def serialize(optimizer: Optimizer) -> dict:

@@ -19,7 +19,7 @@ def _coverage():
     return module
 
 
-@pytest.mark.parametrize("namespace", ["metrics", "losses", "initializers"])
+@pytest.mark.parametrize("namespace", ["metrics", "losses", "initializers", "mixed_precision", "utils", "callbacks"])
 def test_namespace_cases_pass(real_keras, namespace):
     import gradflow
 

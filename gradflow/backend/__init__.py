@@ -47,10 +47,14 @@ def floatx() -> str:
 
 
 def set_floatx(value: str) -> None:
-    """Only the active backend's own default is supported (float32 on numpy/cupy, float64 on reference)."""
-    if np.dtype(value) != np.dtype(get_backend().default_dtype):
-        raise ValueError(f"set_floatx({value!r}): the {get_backend().name} backend computes in {floatx()}; "
-                         f"use GRADFLOW_BACKEND=reference for float64")
+    """The default float type of new tensors, layers and weights: 'float16', 'float32' or 'float64' (as
+    Keras; the reference backend computes in float64 only)."""
+    if value not in ("float16", "float32", "float64"):
+        raise ValueError(f"Unknown `floatx` value: {value!r}. Expected one of 'float16', 'float32', 'float64'")
+    backend = get_backend()
+    if backend.name == "reference" and value != "float64":
+        raise ValueError(f"set_floatx({value!r}): the reference backend computes in float64")
+    backend.default_dtype = getattr(np, value)
 
 
 def image_data_format() -> str:

@@ -14,13 +14,14 @@ import warnings
 
 import numpy as np
 
-from .. import constraints, initializers, regularizers
+from .. import constraints, dtype_policies, initializers, regularizers
 from .._naming import clear_session, snake_case, unique_name
 from .._registry import registered
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..metrics import Metric
+from ..ops import cast as _cast
 from ..ops import to_device
 from ..random import SeedGenerator
 from ..saving.layer_hooks import SavingHooks
@@ -186,6 +187,38 @@ def _shapes_of(structure):
     return map_structure(lambda t: tuple(t.shape), structure)
 
 
+_HALF = frozenset({"float16", "bfloat16"})
+
+
+def _autocast(inputs, dtype: np.dtype):
+    """Keras's autocast where half precision is involved: floating Tensors to ``dtype`` (differentiably)
+    when either side is float16/bfloat16 (float32/float64 inputs keep passing through as before)."""
+    def cast(v):
+        if isinstance(v, Tensor) and v.dtype.kind == "f" and v.dtype != dtype and (
+                v.dtype.name in _HALF or dtype.name in _HALF):
+            return _cast(v, dtype)
+        return v
+    return cast(inputs) if isinstance(inputs, Tensor) else map_structure(cast, inputs)
+
+
+class _CastVariables:
+    """While a mixed-policy layer's ``call`` runs, its trainable float variables read as Tensors of the
+    compute dtype (cast in the graph, so gradients reach the float32 variables), as Keras's AutocastScope."""
+
+    def __init__(self, layer, dtype: np.dtype):
+        self.layer, self.dtype, self.saved = layer, dtype, {}
+
+    def __enter__(self):
+        d = self.layer.__dict__
+        self.saved = {k: v for k, v in d.items() if isinstance(v, Parameter) and v.trainable
+                      and v.dtype.kind == "f" and v.dtype != self.dtype}
+        for key, var in self.saved.items():
+            d[key] = _cast(var, self.dtype)
+
+    def __exit__(self, *exc):
+        self.layer.__dict__.update(self.saved)
+
+
 def _convert_inputs(inputs, dtype):
     """Arrays and lists of arrays as Tensors (float data in the layer's dtype)."""
     if isinstance(inputs, Tensor):
@@ -288,9 +321,10 @@ class Layer(SavingHooks):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got {name!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):  # Keras's DTypePolicy entry
-            dtype = dtype["config"].get("name")
-        self.dtype = np.dtype(dtype) if dtype is not None else np.dtype(get_backend().default_dtype)
+        self._dtype_policy = dtype_policies.get(dtype)  # metrics: dtype= takes a policy (or its name)
+        # a policy other than the global one (a float32 head in a mixed model) casts half inputs in plans too
+        self._explicit_dtype = dtype is not None and self._dtype_policy != dtype_policies.dtype_policy()
+        self.dtype = dtype_policies.numpy_dtype(self._dtype_policy.variable_dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
@@ -782,6 +816,25 @@ class Layer(SavingHooks):
             self.check_input_shape(shape)
         return x
 
+    @property
+    def dtype_policy(self):
+        """The layer's DTypePolicy (Keras): ``compute_dtype`` for inputs and math, ``variable_dtype`` for weights."""
+        policy = self.__dict__.get("_dtype_policy")
+        return policy if policy is not None else dtype_policies.DTypePolicy(self.dtype.name)
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = dtype_policies.get(value)
+        self.dtype = dtype_policies.numpy_dtype(self._dtype_policy.variable_dtype)
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.dtype_policy.variable_dtype
+
     def _invoke(self, inputs, args, kwargs, training):
         """``call`` with ``training``/``mask`` passed only where its signature takes them."""
         takes_training, takes_mask, defaults = _call_flags(type(self))
@@ -798,6 +851,15 @@ class Layer(SavingHooks):
         ctx.training = training
         ctx.depth += 1
         try:
+            policy = self.__dict__.get("_dtype_policy")
+            if policy is not None and not hasattr(self, "_make_forward"):  # (models: Keras's Functional does
+                # not convert its inputs; its layers do)
+                compute = dtype_policies.numpy_dtype(policy.compute_dtype)
+                if policy.is_mixed:
+                    with _CastVariables(self, compute):
+                        out = self.call(_autocast(inputs, compute), *args, **kwargs)
+                    return _autocast(out, compute)
+                inputs = _autocast(inputs, compute)
             return self.call(inputs, *args, **kwargs)
         finally:
             ctx.depth -= 1
@@ -909,7 +971,9 @@ class Layer(SavingHooks):
         return tuple(rest), {**tensor_kwargs, **masks}
 
     def _output_dtype(self, flat_inputs) -> str:
-        return self.dtype.name if self.dtype.kind == "f" else (flat_inputs[0].dtype if flat_inputs else self.dtype.name)
+        if self.dtype.kind == "f":
+            return self.compute_dtype
+        return (flat_inputs[0].dtype if flat_inputs else self.dtype.name)
 
     def call(self, inputs, training: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
@@ -938,7 +1002,9 @@ class Layer(SavingHooks):
     def get_config(self) -> dict:
         """JSON-able constructor arguments (subclasses extend). For a user's layer that does not
         define ``get_config``, the arguments its constructor was called with, when they are plain values."""
-        cfg = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype.name}
+        policy = self.__dict__.get("_dtype_policy")
+        cfg = {"name": self.name, "trainable": self._trainable,
+               "dtype": policy.name if policy is not None and policy.is_mixed else self.dtype.name}
         if self.activity_regularizer is not None:
             cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:

@@ -24,7 +24,7 @@ equal running the layers one by one (within float rounding).
 from __future__ import annotations
 
 from .fused_ops import fused_runner
-from .plan import layer_runner
+from .plan import layer_runner, mixed_precision
 
 __all__ = ["fused_layers", "match_fusion", "match_inference_fusion", "plan_step", "is_fusable", "head_fusable"]
 
@@ -60,6 +60,8 @@ def head_fusable(layer) -> bool:
     (no subclass overrides ``call`` below the class that defines ``_pre_activation``), so a model may
     take its logits and fuse the activation with the cross-entropy."""
     act = getattr(layer, "activation_name", None)
+    if mixed_precision(layer):  # Keras's loss upcasts the half-precision probabilities instead
+        return False
     if act not in ("softmax", "sigmoid") or not hasattr(layer, "call_pre_activation"):
         return False
     call, pre = _defining_class(type(layer), "call"), _defining_class(type(layer), "_pre_activation")
@@ -135,7 +137,10 @@ def fused_layers(layers, inference: bool = False) -> list:
     match = match_inference_fusion if inference else match_fusion
     out, i = [], 0
     while i < len(layers):
-        fused, absorbed = match(layers[i], lambda k, i=i: layers[i + k] if i + k < len(layers) else None)
+        if mixed_precision(layers[i]):  # the fused kernels do not cast to the compute dtype
+            fused, absorbed = {}, 0
+        else:
+            fused, absorbed = match(layers[i], lambda k, i=i: layers[i + k] if i + k < len(layers) else None)
         out.append((layers[i], fused))
         i += 1 + absorbed
     return out

@@ -7,7 +7,7 @@ from .._threads import inference_threads
 from ..autograd.grad_mode import is_grad_enabled
 from ..layers.base import _CONTEXT, _call_flags
 
-__all__ = ["layer_runner", "training_or_inference"]
+__all__ = ["layer_runner", "training_or_inference", "mixed_precision"]
 
 
 def layer_runner(layer, static=None):
@@ -18,7 +18,8 @@ def layer_runner(layer, static=None):
     with ``static`` arguments recorded in the graph (such as ``training=False`` on a frozen base
     model, which wins), goes through ``_invoke``."""
     static = dict(static or {})
-    if not static and not hasattr(layer, "_make_forward"):  # a layer, not a nested model
+    if not static and not hasattr(layer, "_make_forward") and not _casts_inputs(layer):  # a layer, not a
+        # nested model (nor a mixed-precision layer, whose _invoke casts its inputs and variables)
         call = layer.call
         if _call_flags(type(layer))[0]:
             return call
@@ -27,6 +28,18 @@ def layer_runner(layer, static=None):
         fixed = static["training"]
         return lambda x, training: layer._invoke(x, (), dict(static), fixed)
     return lambda x, training: layer._invoke(x, (), dict(static), training)
+
+
+def mixed_precision(layer) -> bool:
+    """Whether ``layer`` computes in another dtype than its variables' (a mixed_float16 policy)."""
+    policy = layer.__dict__.get("_dtype_policy")
+    return policy is not None and policy.is_mixed
+
+
+def _casts_inputs(layer) -> bool:
+    """A mixed-precision layer, or one given its dtype explicitly (a float32 head in a mixed model): its
+    ``_invoke`` casts half-precision inputs."""
+    return mixed_precision(layer) or layer.__dict__.get("_explicit_dtype", False)
 
 
 def training_or_inference(training_plan, inference_plan):

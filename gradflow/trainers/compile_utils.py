@@ -18,6 +18,7 @@ from .. import metrics as metrics_mod
 from ..autograd.tensor import Tensor
 from ..backend import array_module, is_cupy_array
 from ..layers.symbolic import flatten
+from ..ops import cast as _cast
 
 __all__ = ["CompiledLoss", "CompiledMetrics", "CompileMetrics", "loss_identifier_name", "apply_activation",
            "class_weights_for"]
@@ -134,6 +135,8 @@ class CompiledLoss:
 
         def reduce(y, out, sw):
             mask = getattr(out, "_keras_mask", None)
+            if out.dtype == np.float16:  # a mixed_float16 output: the loss computes in float32, as Keras's
+                out = _cast(out, np.float32)
             return plain(y, out, sw) if mask is None else masked(y, out, sw, mask)
 
         return reduce

@@ -293,6 +293,7 @@ class StepPlan:
         # closes at the first non-finite step and is read every GATE_CHECK_STEPS steps (flush)
         gate = FiniteGate() if check and self.model._compute_backend().device == "cuda" else None
         optimizer = self.optimizer
+        scaled = hasattr(optimizer, "scale_loss")
 
         def flush():
             if gate is None:
@@ -318,7 +319,11 @@ class StepPlan:
             outs = forward(local_xs, True)
             loss = loss_of(local_xs, local_ys, outs, local_sws)
             if loss.requires_grad:
-                value = backward(loss, share, params, stateful)
+                if scaled:  # LossScaleOptimizer: backward from loss * scale, report the loss itself
+                    scale = optimizer.dynamic_scale
+                    value = backward(optimizer.scale_loss(loss), share, params, stateful) / scale
+                else:
+                    value = backward(loss, share, params, stateful)
                 if gate is not None:
                     ok = gate.update(all_finite([value] + [p.data for p in guarded]))
                     rollback_unless(ok, [p.data for p in guarded], saved)

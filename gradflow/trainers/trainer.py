@@ -149,8 +149,9 @@ class Trainer:
 
         With several outputs, ``loss``/``loss_weights``/``metrics`` may be lists (output order)
         or dicts keyed by output name; one loss applies to every output. ``run_eagerly``,
-        ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` are accepted for
-        compatibility and have no effect (gradflow always runs eagerly).
+        ``steps_per_execution`` and ``jit_compile`` are accepted for compatibility and have no effect
+        (gradflow always runs eagerly). ``auto_scale_loss``: under the mixed_float16 policy the optimizer
+        is wrapped in a LossScaleOptimizer, as Keras does.
         """
         opt = optimizers.get(optimizer)
         if loss_weights is not None and not isinstance(loss_weights, (list, tuple, dict, numbers.Real)):
@@ -161,6 +162,10 @@ class Trainer:
                                  f"{what}={value!r}")
         if loss is not None and not isinstance(loss, (list, tuple, dict)):
             CompiledLoss(loss)  # a bad name fails here, not at fit
+        policy = getattr(self, "dtype_policy", None)
+        if auto_scale_loss and policy is not None and policy.name == "mixed_float16" and \
+                not isinstance(opt, optimizers.LossScaleOptimizer):
+            opt = optimizers.LossScaleOptimizer(opt, name="loss_scale_optimizer")  # as Keras's compile
         before = {name: self.__dict__.get(name) for name in _COMPILE_STATE}
         self.optimizer = opt
         self._compile_args = {"loss": loss, "metrics": metrics, "weighted_metrics": weighted_metrics,
