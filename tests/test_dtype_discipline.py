@@ -182,3 +182,14 @@ def test_op_keeps_float32(case):
     for x in gf.tree.flatten(inputs):
         if isinstance(x, Tensor) and x.grad is not None:
             assert x.grad.dtype == x.dtype, f"{name}: gradient {x.grad.dtype} for a {x.dtype} input"
+
+
+@pytest.mark.parametrize("name", ["dot_product_attention", "layer_normalization", "rms_normalization"])
+def test_fused_ops_keep_float16(name):
+    """The fused kernels take float32/64; float16 is computed in float32 and given back as float16."""
+    x = Tensor(_float((2, 5, 2, 4)).astype(np.float16), requires_grad=True)
+    args = (x, x, x) if name == "dot_product_attention" else (x,)
+    out = getattr(gf.ops, name)(*args)
+    assert out.dtype == np.float16
+    out.sum().backward()
+    assert x.grad.dtype == np.float16

@@ -67,7 +67,8 @@ def fused_attention(query, key, value, bias=None, mask=None, scale=None, is_caus
     dtype = result_type(query, key, value)
     if np.dtype(dtype).kind != "f":
         dtype = config.floatx()
-    q, k, v = (_as_tensor(t, dtype) for t in (query, key, value))
+    work = np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.dtype(np.float32)  # float16: in 32
+    q, k, v = (_as_tensor(t, work) for t in (query, key, value))
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise ValueError(f"dot_product_attention only supports 4D inputs. Received: query.shape={tuple(q.shape)}, "
                          f"key.shape={tuple(k.shape)}, value.shape={tuple(v.shape)}.")
@@ -77,7 +78,7 @@ def fused_attention(query, key, value, bias=None, mask=None, scale=None, is_caus
                          f"Hv) with N a multiple of K, got shapes {tuple(q.shape)}, {tuple(k.shape)}, "
                          f"{tuple(v.shape)}")
     if bias is not None:
-        bias = _as_tensor(bias, dtype)
+        bias = _as_tensor(bias, work)
     if mask is not None:
         xp = q.xp
         mask = xp.asarray(_data(mask)).astype(bool)
@@ -85,7 +86,8 @@ def fused_attention(query, key, value, bias=None, mask=None, scale=None, is_caus
     rate = float(dropout_rate or 0.0)
     if rate and seed is None:
         seed = int(get_backend().generator().integers(0, 2**62))
-    return _Attention.apply(q, k, v, bias, mask, scale, bool(is_causal), rate, int(seed or 0))
+    out = _Attention.apply(q, k, v, bias, mask, scale, bool(is_causal), rate, int(seed or 0))
+    return out if out.dtype == np.dtype(dtype) else out.astype(dtype)
 
 
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, flash_attention=None,
@@ -135,6 +137,8 @@ def normalize_last(x, gamma, beta, axis, epsilon, rms: bool):
     put back. ``gamma``/``beta`` (Tensors or None) have the normalised axes' sizes."""
     x = x if isinstance(x, Tensor) else convert_to_tensor(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(config.floatx())
+    if dtype not in (np.float32, np.float64):  # float16: computed in float32, as Keras does
+        return normalize_last(x.astype("float32"), gamma, beta, axis, epsilon, rms).astype(dtype)
     x = x if x.dtype == dtype else x.astype(dtype)
     ndim = x.ndim
     if ndim == 0:
