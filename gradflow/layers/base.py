@@ -21,7 +21,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..metrics import Metric
-from ..ops import to_device
+from ..ops import cast, to_device
 from ..random import SeedGenerator
 from ..saving.layer_hooks import SavingHooks
 from ..saving.saving_lib import WEIGHT_GUARD
@@ -57,8 +57,11 @@ def register_alias(alias: str, cls: type) -> None:
 
 
 def to_tensor(x, dtype=None) -> Tensor:
-    """Wrap arrays/lists as Tensors (float data to the layer dtype)."""
+    """Wrap arrays/lists as Tensors (float data to the layer dtype; a float Tensor of another float dtype is cast,
+    differentiably, as Keras's autocast does)."""
     if isinstance(x, Tensor):
+        if dtype is not None and x.dtype != dtype and x.dtype.kind == "f" and np.dtype(dtype).kind == "f":
+            return cast(x, dtype)
         return x
     arr = x if hasattr(x, "__array_interface__") or hasattr(x, "__cuda_array_interface__") else np.asarray(x)
     if dtype is not None and arr.dtype.kind in "fiub" and arr.dtype != dtype:
@@ -189,7 +192,7 @@ def _shapes_of(structure):
 def _convert_inputs(inputs, dtype):
     """Arrays and lists of arrays as Tensors (float data in the layer's dtype)."""
     if isinstance(inputs, Tensor):
-        return inputs
+        return to_tensor(inputs, dtype)
     if isinstance(inputs, (list, tuple, dict)) and all(hasattr(v, "shape") for v in flatten(inputs)) and inputs:
         return map_structure(lambda v: to_tensor(v, dtype), inputs)
     return to_tensor(inputs, dtype)
