@@ -21,8 +21,8 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
 from ..metrics import Metric
+from ..ops import cast, to_device
 from ..ops import cast as _cast
-from ..ops import to_device
 from ..random import SeedGenerator
 from ..saving.layer_hooks import SavingHooks
 from ..saving.saving_lib import WEIGHT_GUARD
@@ -57,9 +57,17 @@ def register_alias(alias: str, cls: type) -> None:
     _REGISTRY[alias] = cls
 
 
+#: compute dtypes of the mixed-policy layers whose ``call`` is running (innermost last)
+_MIXED_COMPUTE: list[np.dtype] = []
+
+
 def to_tensor(x, dtype=None) -> Tensor:
-    """Wrap arrays/lists as Tensors (float data to the layer dtype)."""
+    """Wrap arrays/lists as Tensors (float data to the layer dtype; a float Tensor of another float dtype is cast,
+    differentiably, as Keras's autocast does)."""
     if isinstance(x, Tensor):
+        if (dtype is not None and x.dtype != dtype and x.dtype.kind == "f" and np.dtype(dtype).kind == "f"
+                and x.dtype not in _MIXED_COMPUTE):  # a mixed layer's inputs stay in its compute dtype
+            return cast(x, dtype)
         return x
     arr = x if hasattr(x, "__array_interface__") or hasattr(x, "__cuda_array_interface__") else np.asarray(x)
     if dtype is not None and arr.dtype.kind in "fiub" and arr.dtype != dtype:
@@ -209,6 +217,7 @@ class _CastVariables:
         self.layer, self.dtype, self.saved = layer, dtype, {}
 
     def __enter__(self):
+        _MIXED_COMPUTE.append(self.dtype)
         d = self.layer.__dict__
         self.saved = {k: v for k, v in d.items() if isinstance(v, Parameter) and v.trainable
                       and v.dtype.kind == "f" and v.dtype != self.dtype}
@@ -216,13 +225,14 @@ class _CastVariables:
             d[key] = _cast(var, self.dtype)
 
     def __exit__(self, *exc):
+        _MIXED_COMPUTE.pop()
         self.layer.__dict__.update(self.saved)
 
 
 def _convert_inputs(inputs, dtype):
     """Arrays and lists of arrays as Tensors (float data in the layer's dtype)."""
     if isinstance(inputs, Tensor):
-        return inputs
+        return to_tensor(inputs, dtype)
     if isinstance(inputs, (list, tuple, dict)) and all(hasattr(v, "shape") for v in flatten(inputs)) and inputs:
         return map_structure(lambda v: to_tensor(v, dtype), inputs)
     return to_tensor(inputs, dtype)
