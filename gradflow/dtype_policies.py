@@ -53,7 +53,9 @@ class DTypePolicy:
             dtype = "bfloat16" if name == "bfloat16" else np.dtype(name).name
         except TypeError:
             dtype = None
-        if dtype is None or (dtype != "bfloat16" and np.dtype(dtype).kind not in "fiub"):
+        if name in ("string", "str"):  # Keras's string inputs (lookup/text layers): NumPy object arrays
+            dtype = "object"
+        if dtype is None or (dtype != "bfloat16" and np.dtype(dtype).kind not in "fiubOUS"):
             raise ValueError(f"Cannot convert {name!r} to a mixed precision DTypePolicy. Valid policies include "
                              "'mixed_float16', 'mixed_bfloat16', and the name of any float dtype such as 'float32'.")
         return dtype, dtype

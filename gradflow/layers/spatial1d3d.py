@@ -57,7 +57,7 @@ class Conv3DTranspose(Conv2DTranspose):
 
 class DepthwiseConv1D(DepthwiseConv2D):
     """Each channel of ``(batch, steps, channels)`` convolved with ``depth_multiplier`` filters of its
-    own; ``depthwise_kernel [k, in_channels, depth_multiplier]`` (Keras's layout)."""
+    own; ``kernel [k, in_channels, depth_multiplier]`` (Keras's layout)."""
 
     rank = 1
 
@@ -73,7 +73,7 @@ class DepthwiseConv1D(DepthwiseConv2D):
                          depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
 
     def _conv(self, x, activation):
-        y = ops.depthwise_conv(x, self.depthwise_kernel, self.strides, self.padding, self.data_format,
+        y = ops.depthwise_conv(x, self.kernel, self.strides, self.padding, self.data_format,
                                self.dilation_rate)
         if self.use_bias:
             y = _add_bias(self, y, self.bias)

@@ -13,13 +13,8 @@ _PATH = Path(__file__).resolve().parents[1] / "keras_coverage.py"
 KNOWN_DIFFERENCES = {
     "BatchNormalization": "config lacks renorm, renorm_clipping, renorm_momentum (normalization.py)",
     "LayerNormalization": "config axis is -1 where Keras writes [-1] (normalization.py)",
-    "ConvLSTM2D": "config lacks the constraints, activity_regularizer, zero_output_for_mask (rnn.py)",
     "MultiHeadAttention": "compute_output_shape(query_shape, value_shape) signature (attention.py)",
     "Normalization": "given mean/variance, gradflow holds 3 weights where Keras holds none (preprocessing.py)",
-    "RandomContrast": "config factor [0.3, 0.3] where Keras writes [0, 0.3] (augmentation.py)",
-    "RandomTranslation": "config factors as [-f, f] where Keras keeps f (augmentation.py)",
-    "RandomZoom": "config factors as [-f, f] where Keras keeps f (augmentation.py)",
-    "Resizing": "config lacks antialias, fill_mode, fill_value, pad_to_aspect_ratio (preprocessing.py)",
 }
 
 
