@@ -13,6 +13,7 @@ input channel c), so it vectorises:
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -167,7 +168,8 @@ def depthwise_conv2d_forward(x, w, stride, padding, dilation, out=None):
     check_float(op, x, w)
     dtype = x.dtype
     y = _result(op, out, (g.N, g.OH, g.OW, g.C * g.F), dtype)
-    _forward(np.ascontiguousarray(x), _w2(w, g, dtype), y, g.F, g.sh, g.sw, g.top, g.left, g.dh, g.dw)
+    with numba.parallel_chunksize(1):  # dynamic scheduling: a busy core does not hold the others back
+        _forward(np.ascontiguousarray(x), _w2(w, g, dtype), y, g.F, g.sh, g.sw, g.top, g.left, g.dh, g.dw)
     return y
 
 
@@ -178,7 +180,9 @@ def depthwise_conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, o
     check_shape(op, "dy", dy.shape, (g.N, g.OH, g.OW, g.C * g.F))
     dtype = dy.dtype
     dx = _result(op, out, (g.N, g.H, g.W, g.C), dtype)
-    _backward_input(np.ascontiguousarray(dy), _w2(w, g, dtype), dx, g.F, g.sh, g.sw, g.top, g.left, g.dh, g.dw)
+    with numba.parallel_chunksize(1):
+        _backward_input(np.ascontiguousarray(dy), _w2(w, g, dtype), dx, g.F, g.sh, g.sw, g.top, g.left, g.dh,
+                        g.dw)
     return dx
 
 
@@ -191,7 +195,8 @@ def depthwise_conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, 
     dw = _result(op, out, (g.KH, g.KW, g.C, g.F), dtype)
     nchunks = max(1, min(FILTER_CHUNKS, g.N * g.OH))
     part = np.empty((nchunks, g.KH, g.KW, g.C * g.F), dtype)
-    _backward_filter(np.ascontiguousarray(dy), np.ascontiguousarray(x, dtype=dtype), part, g.F, g.sh, g.sw, g.top,
-                     g.left, g.dh, g.dw)
+    with numba.parallel_chunksize(1):
+        _backward_filter(np.ascontiguousarray(dy), np.ascontiguousarray(x, dtype=dtype), part, g.F, g.sh, g.sw,
+                         g.top, g.left, g.dh, g.dw)
     _sum_chunks(part, dw)
     return dw
