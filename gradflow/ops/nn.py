@@ -368,17 +368,22 @@ class DepthwiseConv2D(Function):
     @staticmethod
     def forward(ctx, x, w, stride, pads, dilation, out_hw):
         xp = array_module(x)
+        ctx.dtypes = (x.dtype, w.dtype)
+        if x.dtype.kind == "f" and x.dtype.itemsize < 4:  # float16 & co: the kernels compute in float32
+            x, w = x.astype(np.float32), w.astype(np.float32)
         x = xp.ascontiguousarray(x)
         ctx.x, ctx.w, ctx.geom = x, w, (stride, pads, dilation)
-        return kernel("depthwise_conv2d_forward", x)(x, w, stride, pads, dilation)
+        y = kernel("depthwise_conv2d_forward", x)(x, w, stride, pads, dilation)
+        return y.astype(ctx.dtypes[0], copy=False)
 
     @staticmethod
     def backward(ctx, g):
         need_x, need_w = ctx.needs_input_grad[:2]
-        g = array_module(g).ascontiguousarray(g)
+        g = array_module(g).ascontiguousarray(g, dtype=ctx.x.dtype)
         dx = kernel("depthwise_conv2d_backward_input", g)(g, ctx.w, ctx.x.shape, *ctx.geom) if need_x else None
         dw = kernel("depthwise_conv2d_backward_filter", g)(g, ctx.x, ctx.w.shape, *ctx.geom) if need_w else None
-        return dx, dw, None, None, None, None
+        return (None if dx is None else dx.astype(ctx.dtypes[0], copy=False),
+                None if dw is None else dw.astype(ctx.dtypes[1], copy=False), None, None, None, None)
 
 
 def depthwise_conv2d(x, w, strides=1, padding="valid", dilation=1):

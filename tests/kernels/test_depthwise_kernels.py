@@ -116,3 +116,16 @@ def test_op_uses_the_dispatched_kernel_and_every_implementation_agrees(monkeypat
     for name in ("numba", "numpy"):
         for got, ref in zip(results[name], results["reference"]):
             assert got.dtype == np.float32 and rel_err(got, ref) < 1e-5
+
+
+def test_op_keeps_half_precision_dtypes_computing_in_float32(rng):
+    """float16 inputs (which the kernels do not take) run in float32 and come back as float16."""
+    x0 = rng.standard_normal((1, 6, 5, 2)).astype(np.float16)
+    w0 = rng.standard_normal((3, 3, 2, 2)).astype(np.float16)
+    x, w = gf.Tensor(x0, requires_grad=True), gf.Tensor(w0, requires_grad=True)
+    y = gf.ops.depthwise_conv2d(x, w, padding="same")
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == w.grad.dtype == np.float16
+    geo = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    ref = D.reference_forward(x0.astype(np.float64), w0.astype(np.float64), *geo)
+    np.testing.assert_allclose(y.numpy().astype(np.float64), ref, rtol=2e-2, atol=2e-2)
