@@ -102,6 +102,9 @@ def test_kernels_check_shapes_and_dtypes():
 def test_op_uses_the_dispatched_kernel_and_every_implementation_agrees(monkeypatch, rng):
     """gradflow.ops.depthwise_conv2d (value and both gradients) is the same with each kernel set."""
     assert dispatch.available("depthwise_conv2d_forward") == ["numba", "numpy", "reference"]
+    for op in D.OPS:  # CuPy arrays: the array-module code under both GPU names, as before the kernels
+        assert {n: i.target for n, i in dispatch.implementations(op, "cuda").items()} == {
+            "cuda": f"gradflow.kernels.depthwise:numpy_{op[17:]}", "vendor": f"gradflow.kernels.depthwise:numpy_{op[17:]}"}
     x0 = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
     w0 = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
     results = {}
