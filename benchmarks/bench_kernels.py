@@ -282,6 +282,31 @@ def layer_norm_cases(impls, torch, rng, dtype):
                {n: (lambda m=m: m.layer_norm_forward(x, gamma, beta, 1e-6)) for n, m in impls.items()}, tf)
         yield ("layer_norm_backward", label, "bytes", 3 * x.nbytes,
                {n: (lambda m=m: m.layer_norm_backward(dy, x, gamma, mean, inv)) for n, m in impls.items()}, tb)
+# convk: depthwise conv2d (MobileNet's 3x3 blocks), its own kernel modules
+DEPTHWISE = [("M dwconv 3x3 32x32x64", (64, 32, 32, 64), (3, 3, 64, 1), 1),
+             ("M dwconv 3x3/2 32x32x128", (64, 32, 32, 128), (3, 3, 128, 1), 2)]
+
+
+def depthwise_cases(impls, torch, rng, dtype):
+    from gradflow.kernels import depthwise as dw_np  # noqa: PLC0415 - lazy like load_impls: Numba on demand
+    from gradflow.kernels.cpu import depthwise as dw_nb  # noqa: PLC0415 - lazy like load_impls
+
+    mods = {"reference": ("reference_forward", "reference_backward_input", "reference_backward_filter"),
+            "numpy": ("numpy_forward", "numpy_backward_input", "numpy_backward_filter")}
+    for label, xs, ws, s in DEPTHWISE:
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        pad = (1, 1) if s == 1 else (0, 1)  # Keras's 'same' for a 3x3 kernel on an even size
+        geo = ((s, s), (pad, pad), (1, 1))
+        y = dw_nb.depthwise_conv2d_forward(x, w, *geo)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        fns = {k: tuple(getattr(dw_np, n) for n in names) for k, names in mods.items()}
+        fns["numba"] = (dw_nb.depthwise_conv2d_forward, dw_nb.depthwise_conv2d_backward_input,
+                        dw_nb.depthwise_conv2d_backward_filter)
+        flops = 2 * y.size * ws[0] * ws[1]
+        passes = {"fwd": lambda f: (lambda: f[0](x, w, *geo)), "bwd_input": lambda f: (lambda: f[1](dy, w, xs, *geo)),
+                  "bwd_filter": lambda f: (lambda: f[2](dy, x, ws, *geo))}
+        for name, make in passes.items():
+            yield "depthwise_" + name, label, "flops", flops, {k: make(f) for k, f in fns.items()}, None
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -294,6 +319,7 @@ def run(args):
     rows = []
     groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases,
               attention_cases, layer_norm_cases]  # attn
+    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases, depthwise_cases]
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:

@@ -19,3 +19,13 @@ for _op in FUSED_OPS:
     register(_op, "reference", f"{_P}.reference_fused:{_op}", device="cpu")
     register(_op, "numpy", f"{_P}.vectorized_fused:{_op}", device="cpu")
     register(_op, "numba", f"{_P}.cpu:{_op}", device="cpu")
+# convk: depthwise conv2d, outside KERNEL_OPS (no CUDA kernels yet): on CuPy arrays, under either GPU name,
+# the per-tap array-module code that serves 'numpy'
+_DW = "gradflow.kernels.depthwise"
+for _op, _part in zip(("depthwise_conv2d_forward", "depthwise_conv2d_backward_input",
+                       "depthwise_conv2d_backward_filter"), ("forward", "backward_input", "backward_filter")):
+    register(_op, "reference", f"{_DW}:reference_{_part}", device="cpu")
+    register(_op, "numpy", f"{_DW}:numpy_{_part}", device="cpu")
+    register(_op, "numba", f"{_P}.cpu.depthwise:{_op}", device="cpu")
+    register(_op, "cuda", f"{_DW}:numpy_{_part}", device="cuda")
+    register(_op, "vendor", f"{_DW}:numpy_{_part}", device="cuda")

@@ -362,59 +362,28 @@ _VALID = ((0, 0), (0, 0))
 
 
 class DepthwiseConv2D(Function):
-    """Each input channel convolved with its own ``multiplier`` filters: one vectorised multiply-add
-    per kernel tap over the whole batch (kh * kw passes), forward and backward."""
+    """Each input channel convolved with its own ``multiplier`` filters, on the depthwise kernels
+    (``depthwise_conv2d_forward`` / ``_backward_input`` / ``_backward_filter``, chosen by dispatch)."""
 
     @staticmethod
     def forward(ctx, x, w, stride, pads, dilation, out_hw):
         xp = array_module(x)
-        (top, bottom), (left, right) = pads
-        xpad = xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))) if any((top, bottom, left, right)) else x
-        kh, kw, c, m = w.shape
-        (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
-        y = xp.zeros((x.shape[0], oh, ow, c, m), dtype=x.dtype)
-        y4 = y.reshape(x.shape[0], oh, ow, c * m)
-        tmp = xp.empty_like(y4) if m == 1 else None
-        for i in range(kh):
-            for j in range(kw):
-                window = xpad[:, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
-                if m == 1:  # one filter per channel: a multiply into a reused buffer, then an add
-                    xp.multiply(window, w[i, j, :, 0], out=tmp)
-                    y4 += tmp
-                else:
-                    y += window[..., None] * w[i, j]
-        ctx.xpad, ctx.w, ctx.geom, ctx.x_shape = xpad, w, (stride, dilation, out_hw, pads), x.shape
-        return y.reshape(x.shape[0], oh, ow, c * m)
+        ctx.dtypes = (x.dtype, w.dtype)
+        if x.dtype.kind == "f" and x.dtype.itemsize < 4:  # float16 & co: the kernels compute in float32
+            x, w = x.astype(np.float32), w.astype(np.float32)
+        x = xp.ascontiguousarray(x)
+        ctx.x, ctx.w, ctx.geom = x, w, (stride, pads, dilation)
+        y = kernel("depthwise_conv2d_forward", x)(x, w, stride, pads, dilation)
+        return y.astype(ctx.dtypes[0], copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        xpad, w = ctx.xpad, ctx.w
-        (sh, sw), (dh, dw), (oh, ow), ((top, _), (left, _)) = ctx.geom
-        xp = array_module(g)
-        kh, kw, c, m = w.shape
-        g = g.reshape(g.shape[0], oh, ow, c, m)
         need_x, need_w = ctx.needs_input_grad[:2]
-        dxpad = xp.zeros_like(xpad) if need_x else None
-        dwt = xp.zeros_like(w) if need_w else None
-        g4 = g[..., 0] if m == 1 else None
-        tmp = xp.empty_like(g4) if need_x and m == 1 else None
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-                cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-                if need_w:  # one contraction per tap, no (N, OH, OW, C, M) temporary
-                    dwt[i, j] = xp.einsum("nhwc,nhwcm->cm", xpad[:, rows, cols], g)
-                if need_x:
-                    if m == 1:
-                        xp.multiply(g4, w[i, j, :, 0], out=tmp)
-                        dxpad[:, rows, cols] += tmp
-                    else:
-                        dxpad[:, rows, cols] += xp.einsum("nhwcm,cm->nhwc", g, w[i, j])
-        dx = None
-        if need_x:
-            H, W = ctx.x_shape[1:3]
-            dx = dxpad[:, top:top + H, left:left + W]
-        return dx, dwt, None, None, None, None
+        g = array_module(g).ascontiguousarray(g, dtype=ctx.x.dtype)
+        dx = kernel("depthwise_conv2d_backward_input", g)(g, ctx.w, ctx.x.shape, *ctx.geom) if need_x else None
+        dw = kernel("depthwise_conv2d_backward_filter", g)(g, ctx.x, ctx.w.shape, *ctx.geom) if need_w else None
+        return (None if dx is None else dx.astype(ctx.dtypes[0], copy=False),
+                None if dw is None else dw.astype(ctx.dtypes[1], copy=False), None, None, None, None)
 
 
 def depthwise_conv2d(x, w, strides=1, padding="valid", dilation=1):
