@@ -7,6 +7,7 @@ variants, and outputs on the same weights."""
 import contextlib
 import io
 import pickle
+import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -117,3 +118,114 @@ def dataset_loaders(k, gf, name):
                     theirs_mod.get_word_index()
         if name == "reuters":
             assert gf.datasets.reuters.get_label_names() == k.datasets.reuters.get_label_names()
+
+
+# --- applications -------------------------------------------------------------------------------------------
+
+def _is_auto(k, layer):
+    """A name Keras numbered itself (``conv2d_7``): it depends on the session's counters, not the model."""
+    from keras.src.utils.naming import to_snake_case  # noqa: PLC0415 - Keras's own auto-name rule
+
+    return re.fullmatch(re.escape(to_snake_case(type(layer).__name__)) + r"(_\d+)?", layer.name) is not None
+
+
+def same_architecture(k, ours, theirs):
+    """Same named layers (in order), the same weight shapes per named layer, the same weight count and
+    output shape; auto-named layers must at least agree in class and weight shapes, in order."""
+    assert ours.count_params() == theirs.count_params(), (ours.count_params(), theirs.count_params())
+    assert tuple(ours.output_shape) == tuple(theirs.output_shape), (ours.output_shape, theirs.output_shape)
+    assert ours.name == theirs.name, (ours.name, theirs.name)
+    named = {layer.name: layer for layer in ours.layers}
+    their_named = [layer for layer in theirs.layers if not _is_auto(k, layer)]
+    missing = [layer.name for layer in their_named if layer.name not in named]
+    assert not missing, f"layers Keras names and gradflow lacks: {missing[:10]}"
+    for layer in their_named:
+        mine = named[layer.name]
+        assert type(mine).__name__ == type(layer).__name__, (layer.name, type(mine).__name__, type(layer).__name__)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        assert [tuple(w.shape) for w in mine.weights] == shapes, (layer.name, shapes)
+    assert sorted(tuple(w.shape) for w in ours.weights) == sorted(tuple(w.shape) for w in theirs.weights)
+    assert len(ours.layers) == len(theirs.layers), (len(ours.layers), len(theirs.layers))
+
+
+def same_outputs(k, gf, ours, theirs, shape, tmp, rtol=2e-4, atol=2e-5):
+    """Keras's random weights, written as a Keras-2 h5 (the layout of the published ImageNet files), loaded
+    into gradflow's model; then the same predictions on the same inputs."""
+    import h5py  # noqa: PLC0415 - only to write the Keras-2 h5 file
+    from keras.src.legacy.saving import legacy_h5_format  # noqa: PLC0415 - Keras's writer of that layout
+
+    rng = np.random.default_rng(0)
+    for w in theirs.weights:  # non-trivial moving statistics too
+        value = rng.normal(size=tuple(w.shape)).astype("float32") * 0.2
+        if "variance" in w.path:
+            value = np.abs(value) + 0.5
+        w.assign(value)
+    path = Path(tmp) / "weights.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, theirs)
+    gf.applications._common.load_weights(ours, str(path))
+    x = rng.uniform(-1, 1, size=shape).astype("float32")
+    theirs_y = k.ops.convert_to_numpy(theirs(x, training=False))
+    ours_y = ours(x, training=False).numpy()
+    np.testing.assert_allclose(ours_y, theirs_y, rtol=rtol, atol=atol)
+
+
+_SMALL = {  # name -> kwargs of a small, quick variant (both libraries)
+    "ResNet50": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
+    "ResNet50V2": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "max"},
+    "DenseNet121": {"include_top": False, "input_shape": (32, 32, 3)},
+    "MobileNet": {"include_top": True, "input_shape": (32, 32, 3), "alpha": 0.25, "classes": 7},
+    "MobileNetV2": {"include_top": False, "input_shape": (32, 32, 3), "alpha": 0.35},
+    "Xception": {"include_top": False, "input_shape": (71, 71, 3), "pooling": "avg"},
+    "InceptionV3": {"include_top": False, "input_shape": (75, 75, 3)},
+    "VGG16": {"include_top": False, "input_shape": (32, 32, 3)},
+    "VGG19": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "max"},
+}
+_OUTPUTS = {"MobileNet": (2, 32, 32, 3), "ResNet50V2": (1, 32, 32, 3)}
+
+
+@case("applications", *_SMALL)
+def application_architecture(k, gf, name):
+    kwargs = dict(_SMALL[name], weights=None)
+    theirs = getattr(k.applications, name)(**kwargs)
+    ours = getattr(gf.applications, name)(**kwargs)
+    same_architecture(k, ours, theirs)
+    if name in _OUTPUTS:
+        with tempfile.TemporaryDirectory() as tmp:
+            same_outputs(k, gf, ours, theirs, _OUTPUTS[name], tmp)
+
+
+_MODULES = {"imagenet_utils": None, "resnet": "caffe", "resnet50": "caffe", "resnet_v2": "tf", "vgg16": "caffe",
+            "vgg19": "caffe", "densenet": "torch", "mobilenet": "tf", "mobilenet_v2": "tf", "xception": "tf",
+            "inception_v3": "tf"}
+
+
+@case("applications", *_MODULES)
+def application_module(k, gf, name):
+    ours_mod, theirs_mod = getattr(gf.applications, name), getattr(k.applications, name)
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, size=(2, 5, 4, 3)).astype("float32")
+    modes = [{"mode": m} for m in ("caffe", "tf", "torch")] if name == "imagenet_utils" else [{}]
+    for kwargs in modes:
+        for data_format in (None, "channels_first"):
+            x = images if data_format is None else np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+            theirs = theirs_mod.preprocess_input(x.copy(), data_format=data_format, **kwargs)
+            ours = ours_mod.preprocess_input(x.copy(), data_format=data_format, **kwargs)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-4, err_msg=f"{name} {kwargs}")
+            assert ours.dtype == theirs.dtype
+        as_tensor = ours_mod.preprocess_input(gf.ops.convert_to_tensor(images), **kwargs)
+        np.testing.assert_allclose(as_tensor.numpy(), theirs_mod.preprocess_input(images.copy(), **kwargs),
+                                   rtol=1e-6, atol=1e-4, err_msg=f"{name} {kwargs} on a tensor")
+    ints = rng.integers(0, 255, size=(1, 3, 3, 3)).astype("uint8")
+    np.testing.assert_allclose(ours_mod.preprocess_input(ints.copy()), theirs_mod.preprocess_input(ints.copy()),
+                               rtol=1e-6, atol=1e-4)
+    from keras.src.applications import imagenet_utils as kiu  # noqa: PLC0415 - its class index cache
+
+    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}
+    saved = kiu.CLASS_INDEX, gf.applications.imagenet_utils.CLASS_INDEX
+    kiu.CLASS_INDEX = gf.applications.imagenet_utils.CLASS_INDEX = index
+    try:
+        preds = rng.uniform(size=(2, 1000)).astype("float32")
+        assert ours_mod.decode_predictions(preds, top=3) == theirs_mod.decode_predictions(preds, top=3)
+    finally:
+        kiu.CLASS_INDEX, gf.applications.imagenet_utils.CLASS_INDEX = saved
