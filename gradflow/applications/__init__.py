@@ -4,6 +4,7 @@ files by layer, Keras 3 ``.weights.h5``/``.keras``, gradflow's own); 'imagenet' 
 file once into ``$GRADFLOW_MODELS`` (``~/.gradflow/models``), checks its hash and loads it."""
 from . import (
     densenet,
+    efficientnet,
     imagenet_utils,
     inception_v3,
     mobilenet,
@@ -17,6 +18,16 @@ from . import (
 )
 from ._weights import WeightsUnavailableError
 from .densenet import DenseNet121, DenseNet169, DenseNet201
+from .efficientnet import (
+    EfficientNetB0,
+    EfficientNetB1,
+    EfficientNetB2,
+    EfficientNetB3,
+    EfficientNetB4,
+    EfficientNetB5,
+    EfficientNetB6,
+    EfficientNetB7,
+)
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
@@ -28,5 +39,7 @@ __all__ = [
     "VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2",
     "DenseNet121", "DenseNet169", "DenseNet201", "MobileNet", "MobileNetV2", "Xception", "InceptionV3",
     "WeightsUnavailableError", "imagenet_utils", "resnet", "resnet50", "resnet_v2", "densenet", "mobilenet",
-    "mobilenet_v2", "vgg16", "vgg19", "xception", "inception_v3",
+    "mobilenet_v2", "vgg16", "vgg19", "xception", "inception_v3", "efficientnet",
+    "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5",
+    "EfficientNetB6", "EfficientNetB7",
 ]

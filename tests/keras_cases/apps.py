@@ -179,9 +179,10 @@ _SMALL = {  # name -> kwargs of a small, quick variant (both libraries)
     "Xception": {"include_top": False, "input_shape": (71, 71, 3), "pooling": "avg"},
     "InceptionV3": {"include_top": False, "input_shape": (75, 75, 3)},
     "VGG16": {"include_top": False, "input_shape": (32, 32, 3)},
+    "EfficientNetB0": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
     "VGG19": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "max"},
 }
-_OUTPUTS = {"MobileNet": (2, 32, 32, 3), "ResNet50V2": (1, 32, 32, 3)}
+_OUTPUTS = {"MobileNet": (2, 32, 32, 3), "ResNet50V2": (1, 32, 32, 3), "EfficientNetB0": (1, 32, 32, 3)}
 
 
 @case("applications", *_SMALL)
@@ -197,7 +198,7 @@ def application_architecture(k, gf, name):
 
 _MODULES = {"imagenet_utils": None, "resnet": "caffe", "resnet50": "caffe", "resnet_v2": "tf", "vgg16": "caffe",
             "vgg19": "caffe", "densenet": "torch", "mobilenet": "tf", "mobilenet_v2": "tf", "xception": "tf",
-            "inception_v3": "tf"}
+            "inception_v3": "tf", "efficientnet": None}
 
 
 @case("applications", *_MODULES)
