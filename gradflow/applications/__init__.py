@@ -3,6 +3,7 @@ counts. ``weights=None`` builds them untrained; a path loads a weights file (Ker
 files by layer, Keras 3 ``.weights.h5``/``.keras``, gradflow's own); 'imagenet' fetches Keras's published
 file once into ``$GRADFLOW_MODELS`` (``~/.gradflow/models``), checks its hash and loads it."""
 from . import (
+    convnext,
     densenet,
     efficientnet,
     imagenet_utils,
@@ -17,6 +18,7 @@ from . import (
     xception,
 )
 from ._weights import WeightsUnavailableError
+from .convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
 from .densenet import DenseNet121, DenseNet169, DenseNet201
 from .efficientnet import (
     EfficientNetB0,
@@ -41,5 +43,6 @@ __all__ = [
     "WeightsUnavailableError", "imagenet_utils", "resnet", "resnet50", "resnet_v2", "densenet", "mobilenet",
     "mobilenet_v2", "vgg16", "vgg19", "xception", "inception_v3", "efficientnet",
     "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5",
-    "EfficientNetB6", "EfficientNetB7",
+    "EfficientNetB6", "EfficientNetB7", "convnext", "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
+    "ConvNeXtXLarge",
 ]
