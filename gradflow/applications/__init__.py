@@ -10,6 +10,7 @@ from . import (
     inception_v3,
     mobilenet,
     mobilenet_v2,
+    mobilenet_v3,
     resnet,
     resnet50,
     resnet_v2,
@@ -33,6 +34,7 @@ from .efficientnet import (
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from .resnet import ResNet50, ResNet50V2, ResNet101, ResNet101V2, ResNet152, ResNet152V2
 from .vgg import VGG16, VGG19
 from .xception import Xception
@@ -44,5 +46,5 @@ __all__ = [
     "mobilenet_v2", "vgg16", "vgg19", "xception", "inception_v3", "efficientnet",
     "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5",
     "EfficientNetB6", "EfficientNetB7", "convnext", "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
-    "ConvNeXtXLarge",
+    "ConvNeXtXLarge", "mobilenet_v3", "MobileNetV3Small", "MobileNetV3Large",
 ]
