@@ -6,6 +6,7 @@ from . import (
     convnext,
     densenet,
     efficientnet,
+    efficientnet_v2,
     imagenet_utils,
     inception_v3,
     mobilenet,
@@ -31,6 +32,15 @@ from .efficientnet import (
     EfficientNetB6,
     EfficientNetB7,
 )
+from .efficientnet_v2 import (
+    EfficientNetV2B0,
+    EfficientNetV2B1,
+    EfficientNetV2B2,
+    EfficientNetV2B3,
+    EfficientNetV2L,
+    EfficientNetV2M,
+    EfficientNetV2S,
+)
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
@@ -47,4 +57,6 @@ __all__ = [
     "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5",
     "EfficientNetB6", "EfficientNetB7", "convnext", "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
     "ConvNeXtXLarge", "mobilenet_v3", "MobileNetV3Small", "MobileNetV3Large",
+    "efficientnet_v2", "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+    "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L",
 ]

@@ -183,12 +183,14 @@ _SMALL = {  # name -> kwargs of a small, quick variant (both libraries)
     "VGG16": {"include_top": False, "input_shape": (32, 32, 3)},
     "EfficientNetB0": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
     "ConvNeXtTiny": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
+    "EfficientNetV2B0": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
     "MobileNetV3Small": {"include_top": True, "input_shape": (32, 32, 3), "alpha": 0.75, "classes": 5},
     "MobileNetV3Large": {"include_top": False, "input_shape": (32, 32, 3), "minimalistic": True},
     "VGG19": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "max"},
 }
 _OUTPUTS = {"MobileNet": (2, 32, 32, 3), "ResNet50V2": (1, 32, 32, 3), "EfficientNetB0": (1, 32, 32, 3),
-            "ConvNeXtTiny": (1, 32, 32, 3), "MobileNetV3Small": (1, 32, 32, 3)}
+            "ConvNeXtTiny": (1, 32, 32, 3), "MobileNetV3Small": (1, 32, 32, 3),
+            "EfficientNetV2B0": (1, 32, 32, 3)}
 
 
 @case("applications", *_SMALL)
@@ -204,7 +206,7 @@ def application_architecture(k, gf, name):
 
 _MODULES = {"imagenet_utils": None, "resnet": "caffe", "resnet50": "caffe", "resnet_v2": "tf", "vgg16": "caffe",
             "vgg19": "caffe", "densenet": "torch", "mobilenet": "tf", "mobilenet_v2": "tf", "xception": "tf",
-            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None}
+            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None, "efficientnet_v2": None}
 
 
 @case("applications", *_MODULES)
