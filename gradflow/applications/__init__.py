@@ -8,6 +8,7 @@ from . import (
     efficientnet,
     efficientnet_v2,
     imagenet_utils,
+    inception_resnet_v2,
     inception_v3,
     mobilenet,
     mobilenet_v2,
@@ -41,6 +42,7 @@ from .efficientnet_v2 import (
     EfficientNetV2M,
     EfficientNetV2S,
 )
+from .inception_resnet_v2 import InceptionResNetV2
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
@@ -58,5 +60,5 @@ __all__ = [
     "EfficientNetB6", "EfficientNetB7", "convnext", "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
     "ConvNeXtXLarge", "mobilenet_v3", "MobileNetV3Small", "MobileNetV3Large",
     "efficientnet_v2", "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
-    "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L",
+    "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L", "inception_resnet_v2", "InceptionResNetV2",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 from .. import initializers, ops, random
 from .. import layers as _layers
 
-__all__ = ["Normalization", "LayerScale", "StochasticDepth"]
+__all__ = ["Normalization", "LayerScale", "StochasticDepth", "CustomScaleLayer"]
 
 
 class Normalization(_layers.Normalization):
@@ -67,3 +67,20 @@ class StochasticDepth(_layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "drop_path_rate": self.drop_path_rate}
+
+
+class CustomScaleLayer(_layers.Layer):
+    """InceptionResNetV2's residual merge: ``inputs[0] + inputs[1] * scale``."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def call(self, inputs):
+        return inputs[0] + inputs[1] * self.scale
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}

@@ -180,6 +180,7 @@ _SMALL = {  # name -> kwargs of a small, quick variant (both libraries)
     "MobileNetV2": {"include_top": False, "input_shape": (32, 32, 3), "alpha": 0.35},
     "Xception": {"include_top": False, "input_shape": (71, 71, 3), "pooling": "avg"},
     "InceptionV3": {"include_top": False, "input_shape": (75, 75, 3)},
+    "InceptionResNetV2": {"include_top": False, "input_shape": (75, 75, 3), "pooling": "avg"},
     "VGG16": {"include_top": False, "input_shape": (32, 32, 3)},
     "EfficientNetB0": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
     "ConvNeXtTiny": {"include_top": False, "input_shape": (32, 32, 3), "pooling": "avg"},
@@ -206,7 +207,7 @@ def application_architecture(k, gf, name):
 
 _MODULES = {"imagenet_utils": None, "resnet": "caffe", "resnet50": "caffe", "resnet_v2": "tf", "vgg16": "caffe",
             "vgg19": "caffe", "densenet": "torch", "mobilenet": "tf", "mobilenet_v2": "tf", "xception": "tf",
-            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None, "efficientnet_v2": None}
+            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None, "efficientnet_v2": None, "inception_resnet_v2": "tf"}
 
 
 @case("applications", *_MODULES)
