@@ -13,6 +13,7 @@ from . import (
     mobilenet,
     mobilenet_v2,
     mobilenet_v3,
+    nasnet,
     resnet,
     resnet50,
     resnet_v2,
@@ -47,6 +48,7 @@ from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from .nasnet import NASNetLarge, NASNetMobile
 from .resnet import ResNet50, ResNet50V2, ResNet101, ResNet101V2, ResNet152, ResNet152V2
 from .vgg import VGG16, VGG19
 from .xception import Xception
@@ -61,4 +63,5 @@ __all__ = [
     "ConvNeXtXLarge", "mobilenet_v3", "MobileNetV3Small", "MobileNetV3Large",
     "efficientnet_v2", "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
     "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L", "inception_resnet_v2", "InceptionResNetV2",
+    "nasnet", "NASNetMobile", "NASNetLarge",
 ]

@@ -49,8 +49,8 @@ def correct_pad(x, kernel_size):
     """Keras's ``imagenet_utils.correct_pad``: the padding a stride-2 'valid' conv needs to act as 'same'."""
     h, w = x.shape[1:3]
     adjust = (1, 1) if h is None else (1 - h % 2, 1 - w % 2)
-    c = kernel_size // 2
-    return ((c - adjust[0], c), (c - adjust[1], c))
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return ((kh // 2 - adjust[0], kh // 2), (kw // 2 - adjust[1], kw // 2))
 
 
 def _block(inputs, activation, drop_rate, name, filters_in, filters_out, kernel_size, strides, expand_ratio,

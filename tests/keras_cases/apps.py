@@ -194,8 +194,16 @@ _OUTPUTS = {"MobileNet": (2, 32, 32, 3), "ResNet50V2": (1, 32, 32, 3), "Efficien
             "EfficientNetV2B0": (1, 32, 32, 3)}
 
 
-@case("applications", *_SMALL)
+@case("applications", *_SMALL, "NASNetMobile")
 def application_architecture(k, gf, name):
+    if name == "NASNetMobile":  # Keras's NASNetMobile refuses the torch backend; its NASNet builds the same model
+        from keras.src.applications.nasnet import NASNet  # noqa: PLC0415 - Keras's builder behind NASNetMobile
+
+        kwargs = {"include_top": False, "input_shape": (32, 32, 3), "weights": None}
+        theirs = NASNet(penultimate_filters=1056, num_blocks=4, stem_block_filters=32, skip_reduction=False,
+                        filter_multiplier=2, default_size=224, name="nasnet_mobile", **kwargs)
+        same_architecture(k, gf.applications.NASNetMobile(**kwargs), theirs)
+        return
     kwargs = dict(_SMALL[name], weights=None)
     theirs = getattr(k.applications, name)(**kwargs)
     ours = getattr(gf.applications, name)(**kwargs)
@@ -207,7 +215,7 @@ def application_architecture(k, gf, name):
 
 _MODULES = {"imagenet_utils": None, "resnet": "caffe", "resnet50": "caffe", "resnet_v2": "tf", "vgg16": "caffe",
             "vgg19": "caffe", "densenet": "torch", "mobilenet": "tf", "mobilenet_v2": "tf", "xception": "tf",
-            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None, "efficientnet_v2": None, "inception_resnet_v2": "tf"}
+            "inception_v3": "tf", "efficientnet": None, "convnext": None, "mobilenet_v3": None, "efficientnet_v2": None, "inception_resnet_v2": "tf", "nasnet": "tf"}
 
 
 @case("applications", *_MODULES)
