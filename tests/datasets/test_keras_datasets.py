@@ -132,3 +132,8 @@ def test_pickles_cannot_run_code(tmp_path):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(DatasetFormatError, match="builtins.print"):
         cifar100.load_data(path=archive)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_idx_datasets_same_arrays_as_keras(real_keras, name):
+    _apps_cases().idx_datasets(real_keras, gradflow, name)

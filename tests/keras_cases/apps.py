@@ -120,6 +120,44 @@ def dataset_loaders(k, gf, name):
             assert gf.datasets.reuters.get_label_names() == k.datasets.reuters.get_label_names()
 
 
+def _idx(array) -> bytes:
+    array = np.asarray(array, dtype=np.uint8)
+    return bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) + array.tobytes()
+
+
+@case("datasets", "mnist", "fashion_mnist")
+def idx_datasets(k, gf, name):
+    """The same tiny arrays as gzipped IDX files (gradflow's mnist and both fashion_mnist readers) and as
+    Keras's mnist.npz: identical arrays from both libraries."""
+    import gzip  # noqa: PLC0415 - only this case writes gzipped IDX
+
+    rng = np.random.default_rng(7)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (6, 28, 28)),
+              "train-labels-idx1-ubyte": rng.integers(0, 10, 6),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (4, 28, 28)),
+              "t10k-labels-idx1-ubyte": rng.integers(0, 10, 4)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for stem, array in arrays.items():
+            (Path(tmp) / f"{stem}.gz").write_bytes(gzip.compress(_idx(array)))
+        npz = Path(tmp) / "mnist.npz"
+        np.savez(npz, x_train=arrays["train-images-idx3-ubyte"].astype(np.uint8),
+                 y_train=arrays["train-labels-idx1-ubyte"].astype(np.uint8),
+                 x_test=arrays["t10k-images-idx3-ubyte"].astype(np.uint8),
+                 y_test=arrays["t10k-labels-idx1-ubyte"].astype(np.uint8))
+        import importlib  # noqa: PLC0415 - Keras's private loader module, only here
+
+        mod = importlib.import_module(f"keras.src.datasets.{name}")
+        saved = mod.get_file
+        mod.get_file = (lambda *a, **kw: str(npz)) if name == "mnist" else \
+            (lambda fname, *a, **kw: str(Path(tmp) / fname))
+        try:
+            theirs = mod.load_data()
+        finally:
+            mod.get_file = saved
+        ours = getattr(gf.datasets, name).load_data(path=tmp, verify=False)
+        _same(ours, theirs, name)
+
+
 # --- applications -------------------------------------------------------------------------------------------
 
 def _is_auto(k, layer):
