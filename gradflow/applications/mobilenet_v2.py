@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from ..layers import Add, BatchNormalization, Conv2D, DepthwiseConv2D, ReLU, ZeroPadding2D
-from ._common import application_input, check_weights, finish
+from . import imagenet_utils
+from ._common import KERAS_WEIGHTS, application_input, check_weights, finish, resolve_weights
 
-__all__ = ["MobileNetV2"]
+__all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
 
 
 def _make_divisible(v, divisor=8):
@@ -59,7 +60,12 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
     if alpha <= 0:
         raise ValueError(f"MobileNetV2: alpha must be > 0, got {alpha!r}")
     check_weights("MobileNetV2", weights, include_top, classes)
-    inputs = application_input("MobileNetV2", input_shape, input_tensor, (224, 224, 3), include_top, 32)
+    inputs = application_input("MobileNetV2", input_shape, input_tensor, (224, 224, 3), include_top, 32, weights)
+    rows = inputs.shape[1]
+    stem = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+    fname = f"{stem}.h5" if include_top else f"{stem}_no_top.h5"
+    weights = resolve_weights("MobileNetV2", weights, include_top,
+                              (fname, f"{KERAS_WEIGHTS}mobilenet_v2/{fname}", None))
     x = Conv2D(_make_divisible(32 * alpha, 8), kernel_size=3, strides=(2, 2), padding="same", use_bias=False,
                name="Conv1")(inputs)
     x = _bn("bn_Conv1")(x)
@@ -70,6 +76,15 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, inp
                name="Conv_1")(x)
     x = _bn("Conv_1_bn")(x)
     x = ReLU(6.0, name="out_relu")(x)
-    rows = inputs.shape[1]
     model_name = name or f"mobilenetv2_{alpha:0.2f}_{rows}"
     return finish("MobileNetV2", model_name, inputs, x, include_top, pooling, classes, classifier_activation, weights)
+
+
+def preprocess_input(x, data_format=None):
+    """Keras's MobileNetV2 preprocessing: scaled to [-1, 1] ("tf")."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+
+
+def decode_predictions(preds, top=5):
+    """The ``top`` ImageNet classes of each prediction."""
+    return imagenet_utils.decode_predictions(preds, top=top)

@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 from ..layers import Conv2D, Dense, Flatten, MaxPooling2D
-from ._common import application_input, check_weights, finish
+from ._common import application_input, check_weights, finish, keras_weights, resolve_weights
 
 __all__ = ["VGG16", "VGG19"]
 
 
+_HASHES = {"VGG16": ("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"),
+           "VGG19": ("cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6")}
+
+
 def _vgg(name, convs, include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation):
     check_weights(name, weights, include_top, classes)
-    inputs = application_input(name, input_shape, input_tensor, (224, 224, 3), include_top, 32)
+    inputs = application_input(name, input_shape, input_tensor, (224, 224, 3), include_top, 32, weights)
+    low = name.lower()
+    imagenet = keras_weights(low, f"{low}_weights_tf_dim_ordering_tf_kernels.h5", _HASHES[name][0],
+                             f"{low}_weights_tf_dim_ordering_tf_kernels_notop.h5", _HASHES[name][1])
+    weights = resolve_weights(name, weights, include_top, imagenet)
     x = inputs
     for block, (filters, count) in enumerate(zip((64, 128, 256, 512, 512), convs), start=1):
         for i in range(1, count + 1):
@@ -21,7 +29,7 @@ def _vgg(name, convs, include_top, weights, input_tensor, input_shape, pooling, 
         h = Dense(4096, activation="relu", name="fc1")(h)
         return Dense(4096, activation="relu", name="fc2")(h)
 
-    return finish(name, name.lower(), inputs, x, include_top, pooling, classes, classifier_activation, weights, top)
+    return finish(name, low, inputs, x, include_top, pooling, classes, classifier_activation, weights, top)
 
 
 def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802

@@ -3,9 +3,13 @@
 ``digits`` ships inside gradflow (offline); ``mnist``, ``fashion_mnist`` and ``cifar10`` read
 their standard files from ``path`` or ``$GRADFLOW_DATA``, download missing ones when online, and
 check every file's SHA-256 (``load_data(verify=False)`` or ``GRADFLOW_DATA_VERIFY=0`` for files that
-cannot be checked: your own data in the standard layout, test fixtures).
+cannot be checked: your own data in the standard layout, test fixtures). ``boston_housing``,
+``california_housing``, ``cifar100``, ``imdb`` and ``reuters`` read the very files Keras downloads
+(``.npz``, ``.json``, ``cifar-100-python.tar.gz``) with Keras's arguments and results; their pickled
+arrays are read by an unpickler that can build NumPy arrays and plain containers only.
 """
-from . import cifar10, digits, fashion_mnist, mnist
+# apps
+from . import boston_housing, california_housing, cifar10, cifar100, digits, fashion_mnist, imdb, mnist, reuters
 from ._files import (
     DatasetChecksumError,
     DatasetError,
@@ -18,4 +22,6 @@ from ._files import (
 __all__ = [
     "mnist", "fashion_mnist", "cifar10", "digits", "data_dir",
     "DatasetError", "DatasetUnavailableError", "DatasetChecksumError", "DatasetFormatError", "DatasetUnverifiedError",
+    # apps
+    "boston_housing", "california_housing", "cifar100", "imdb", "reuters",
 ]

@@ -7,6 +7,11 @@ import pytest
 import gradflow as gf
 from gradflow import applications
 
+
+def _offline(url):
+    raise OSError("no network")
+
+
 COUNTS = {"ResNet50": 25_636_712, "MobileNetV2": 3_538_984}  # Keras's documented totals
 
 
@@ -20,15 +25,17 @@ def test_vgg16_with_top_has_keras_count():
     assert model.count_params() == 138_357_544 and model.output_shape == (None, 1000)
 
 
-def test_heads_pooling_and_errors(tmp_path):
+def test_heads_pooling_and_errors(tmp_path, monkeypatch):
     base = applications.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3), pooling="avg")
     assert base.output_shape == (None, 2048)
     small = applications.MobileNetV2(include_top=True, weights=None, classes=10, input_shape=(224, 224, 3))
     assert small.output_shape == (None, 10)
-    with pytest.raises(ValueError, match=r"does not download pretrained weights.*weights=None"):
+    monkeypatch.setenv("GRADFLOW_MODELS", str(tmp_path / "models"))  # offline: a clear error, nothing built
+    monkeypatch.setattr(gf.datasets._files, "_open_url", _offline)
+    with pytest.raises(applications.WeightsUnavailableError, match=r"cannot be downloaded.*weights=None"):
         applications.VGG16(weights="imagenet")
     with pytest.raises(ValueError, match=r"include_top=True the input must be \(224, 224, 3\)"):
-        applications.VGG16(weights=None, input_shape=(32, 32, 3))
+        applications.VGG16(weights="imagenet", input_shape=(32, 32, 3))
     with pytest.raises(FileNotFoundError, match="no weights file"):
         applications.VGG19(weights=str(tmp_path / "missing.safetensors"))
     tiny = applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.35)

@@ -1,0 +1,149 @@
+"""The files Keras's own loaders download (one ``.npz``, ``.json`` or ``.tar.gz`` each): where they live,
+how they are fetched and checked, and a ``.npz`` reader that unpickles nothing but NumPy arrays.
+
+Keras publishes SHA-256 hashes for its data files and MD5 hashes for its word indexes; both are checked.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._files import (
+    VERIFY_ENV,
+    DatasetChecksumError,
+    DatasetFormatError,
+    DatasetUnavailableError,
+    data_dir,
+    download,
+    resolve_verify,
+    verify_file,
+)
+
+__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "restricted_load", "split_shuffled"]
+
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+# The only globals a pickled NumPy array needs (numpy < 2 and >= 2 spellings); anything else is refused.
+_ALLOWED_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+})
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file (only NumPy arrays, "
+                                     f"lists, numbers, strings and dicts are allowed)")
+
+
+def restricted_load(fh, encoding: str = "ASCII"):
+    """Unpickle ``fh`` allowing only NumPy arrays and plain Python containers (no code can run)."""
+    return _ArraysOnly(fh, encoding=encoding).load()
+
+
+def _load_npy(raw: bytes, where: str):
+    fh = io.BytesIO(raw)
+    try:
+        return np.lib.format.read_array(fh, allow_pickle=False)
+    except ValueError:
+        pass
+    fh.seek(0)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version[0] == 1:
+            np.lib.format.read_array_header_1_0(fh)
+        elif version[0] in (2, 3):
+            np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        return restricted_load(fh, encoding="latin1")
+    except (ValueError, pickle.UnpicklingError, EOFError) as exc:
+        raise DatasetFormatError(f"{where}: not a readable .npy member ({exc})") from None
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every ``.npy`` member of the ``.npz`` at ``path``; object arrays (ragged sequences) are read with an
+    unpickler that can build NumPy arrays and lists only."""
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if member.endswith(".npy"):
+                    arrays[member[:-4]] = _load_npy(archive.read(member), f"{path}:{member}")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetFormatError(f"{path}: not a readable .npz archive ({exc})") from None
+    return arrays
+
+
+def _check(path: Path, file_hash: str, dataset: str) -> None:
+    if len(file_hash) == 64:
+        verify_file(path, file_hash, dataset)
+        return
+    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    if digest != file_hash.lower():
+        raise DatasetChecksumError(
+            f"{dataset}: {path} has MD5 {digest}, expected the published {file_hash.lower()}; delete it to download "
+            f"a fresh copy, or pass verify=False (or set {VERIFY_ENV}=0) to use it anyway")
+
+
+def keras_file(dataset: str, fname: str, file_hash: str, path=None, verify=None,
+               origin: str | None = None) -> Path:
+    """The local copy of Keras's published file ``fname``, hash-checked (SHA-256 or MD5 ``file_hash``).
+
+    ``path`` may be the file itself, a directory holding ``fname``, or (as in Keras) a file name under the
+    data directory ``$GRADFLOW_DATA/<dataset>``. A missing file is downloaded from ``origin`` (default
+    Keras's bucket + ``fname``); offline, a :class:`DatasetUnavailableError` says where to put it.
+    """
+    verify = resolve_verify(verify)
+    if path is None:
+        target = data_dir() / dataset / fname
+    else:
+        p = Path(os.fspath(path)).expanduser()
+        if p.is_dir():
+            target = p / fname
+        elif p.is_file() or p.is_absolute() or p.parent != Path("."):
+            target = p
+        else:
+            target = data_dir() / dataset / p
+    if target.is_file():
+        if verify:
+            _check(target, file_hash, dataset)
+        return target
+    url = origin or KERAS_ORIGIN + fname
+    try:
+        download(url, target, file_hash if len(file_hash) == 64 else None)
+    except DatasetChecksumError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DatasetUnavailableError(
+            f"{dataset}: cannot find or download {fname}. Place Keras's published {fname} at {target} (or pass "
+            f"load_data(path=...) for the file or a directory holding it, or set GRADFLOW_DATA). Download of "
+            f"{url} failed: {exc}") from None
+    if len(file_hash) != 64:
+        try:
+            _check(target, file_hash, dataset)
+        except DatasetChecksumError:
+            target.unlink()
+            raise
+    return target
+
+
+def split_shuffled(x, y, test_split: float, seed: int):
+    """Keras's split for the regression sets: shuffle with ``RandomState(seed)``, then the first
+    ``int(len * (1 - test_split))`` rows train."""
+    if not 0 <= test_split < 1:
+        raise ValueError(f"Invalid `test_split` argument: {test_split}. It must be between 0 and 1 "
+                         f"(exclusive of 1).")
+    indices = np.arange(len(x))
+    np.random.RandomState(seed).shuffle(indices)
+    x, y = x[indices], y[indices]
+    n = int(len(x) * (1 - test_split))
+    return (np.array(x[:n]), np.array(y[:n])), (np.array(x[n:]), np.array(y[n:]))
