@@ -317,9 +317,8 @@ def run(args):
     dtype = np.float32
     peak_flops, peak_bw = measure_peaks(args.repeats)
     rows = []
-    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases,
-              attention_cases, layer_norm_cases]  # attn
-    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases, depthwise_cases]
+    groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases, depthwise_cases,
+              attention_cases, layer_norm_cases]
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:
