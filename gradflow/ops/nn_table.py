@@ -190,39 +190,6 @@ def _broadcast_param(v, x, axes):
     return v
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
-    """``keras.ops.nn.layer_normalization`` (``rms_scaling=True``: scale by ``rsqrt(var)`` only)."""
-    rms_scaling = kwargs.pop("rms_scaling", False)
-    eps = _EPSILON if epsilon is None else epsilon
-    original = _ops.convert_to_tensor(x).dtype
-    x = _float(x)
-    axes = _axes_list(axis, x.ndim)
-    gamma, beta = _broadcast_param(gamma, x, axes), _broadcast_param(beta, x, axes)
-    mean, var = _ops.moments(x, axes, keepdims=True)
-    inv = _ops.rsqrt(var + eps)
-    if rms_scaling:
-        out = x * inv
-        out = out * gamma if gamma is not None else out
-    else:
-        out = (x - mean) * (inv * gamma if gamma is not None else inv)
-        out = out + beta if beta is not None else out
-    return out if out.dtype == original or original.kind != "f" else _ops.cast(out, original)
-
-
-def rms_normalization(x, scale=None, axis=-1, epsilon=None):
-    """``keras.ops.nn.rms_normalization``: ``x * rsqrt(mean(x^2) + epsilon) * scale``."""
-    eps = _EPSILON if epsilon is None else epsilon
-    original = _ops.convert_to_tensor(x).dtype
-    x = _float(x)
-    if x.ndim == 0:
-        x = _ops.expand_dims(x, 0)
-    axes = _axes_list(axis, x.ndim)
-    out = x * _ops.rsqrt(_ops.mean(x * x, axis=tuple(axes), keepdims=True) + eps)
-    if scale is not None:
-        out = out * _broadcast_param(scale, x, axes)
-    return out if out.dtype == original or original.kind != "f" else _ops.cast(out, original)
-
-
 def ctc_loss(target, output, target_length, output_length, mask_index=0):
     """``keras.ops.nn.ctc_loss``: per-sample CTC loss of logits ``output`` (B, T, C), each sample over its
     first ``output_length`` steps (differentiable in ``output``)."""
@@ -314,5 +281,5 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
 
 #: keras.ops.nn's names beyond the activations (also in keras.ops)
 NN_MORE = ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "normalize", "psnr",
-           "multi_hot", "batch_normalization", "layer_normalization", "rms_normalization", "ctc_loss", "ctc_decode"]
+           "multi_hot", "batch_normalization", "ctc_loss", "ctc_decode"]
 __all__ += NN_MORE
