@@ -64,13 +64,9 @@ for _name in _a:  # keras.ops.nn.<activation>: the table's (wrapped) functions i
 for _name in _attn:  # attn: keras.ops.nn.dot_product_attention, layer_normalization, rms_normalization
     setattr(nn, _name, globals()[_name])
 
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k]))
-# wt-ops
+__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp,
+                              *_attn, *_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]))
 nn.polar = polar  # keras.ops.nn.polar (the table's nn ops join ops.nn above)
-__all__ += [n for n in [*_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]
-            if n not in __all__]
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp]))
-__all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_attn]))
 # keras.ops.numpy: the same functions under Keras's submodule name (not in __all__: ``from gradflow.ops
 # import *`` must not shadow the numpy package)
 numpy = _types.ModuleType("gradflow.ops.numpy", "keras.ops.numpy: gradflow.ops' NumPy-shaped ops.")
