@@ -135,16 +135,20 @@ class _Limited:
 
     def __enter__(self):
         _active[0] += 1
-        if self.flush is not None:
-            self.flush.__enter__()
-        for c in self.blas:
-            try:
-                count = c.get_num_threads()
-                if count != self.n:
-                    c.set_num_threads(self.n)
-                    self.before.append((c, count))
-            except Exception:  # a library that cannot be set: leave it
-                continue
+        try:
+            if self.flush is not None:
+                self.flush.__enter__()
+            for c in self.blas:
+                try:
+                    count = c.get_num_threads()
+                    if count != self.n:
+                        c.set_num_threads(self.n)
+                        self.before.append((c, count))
+                except Exception:  # a library that cannot be set: leave it
+                    continue
+        except BaseException:  # a KeyboardInterrupt mid-entry: `with` will not call __exit__, so undo here
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):

@@ -77,3 +77,21 @@ def test_recurrent_kernel_flushes_its_own_threads():
         assert (rec.simple_rnn_sequence(gf.Tensor(xw), gf.Tensor(U), gf.Tensor(h0)).numpy() > 0.0).all()
     finally:
         gf.config.set_flush_denormals(True)
+
+
+def test_an_interrupt_while_entering_leaves_this_thread_unflushed():
+    """A KeyboardInterrupt raised inside the entry of gradflow's thread block (as a SIGINT mid-fit
+    does) must not leave the caller's thread flushed: ``with`` never calls ``__exit__`` then."""
+    from gradflow import _threads
+
+    class Interrupting:
+        def get_num_threads(self):
+            raise KeyboardInterrupt
+
+    before, active = fpenv.get_csr() & fpenv.FTZ_DAZ, _threads._active[0]
+    with pytest.raises(KeyboardInterrupt):
+        with _threads._Limited([Interrupting()], 1, fpenv.Flushed()):
+            pass
+    assert fpenv.get_csr() & fpenv.FTZ_DAZ == before
+    assert _threads._active[0] == active
+    assert _user_numpy() > 0.0

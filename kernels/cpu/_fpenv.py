@@ -149,17 +149,23 @@ class Flushed:
 
     def __enter__(self):
         self.main = int(get_csr())
-        # before this thread's: a pool started now would inherit this thread's register for good
-        if self.workers:
-            self.prev[:] = -1
-            _flush_workers(self.prev, True, self.main)
-        else:
-            _launch_threads()
-        set_csr(self.main | FTZ_DAZ)
+        try:
+            # before this thread's: a pool started now would inherit this thread's register for good
+            if self.workers:
+                self.prev[:] = -1
+                _flush_workers(self.prev, True, self.main)
+            else:
+                _launch_threads()
+            set_csr(self.main | FTZ_DAZ)
+        except BaseException:  # interrupted mid-entry (SIGINT): `with` skips __exit__, so restore here
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
-        if self.workers:
-            _flush_workers(self.prev, False, self.main)
-        set_csr((int(get_csr()) & ~FTZ_DAZ) | (self.main & FTZ_DAZ))
+        try:
+            if self.workers:
+                _flush_workers(self.prev, False, self.main)
+        finally:  # this thread's register first of all, even when interrupted here
+            set_csr((int(get_csr()) & ~FTZ_DAZ) | (self.main & FTZ_DAZ))
         return False
