@@ -108,6 +108,38 @@ def data(name: str, n: int, cfg: dict, seed: int = 0):
 
 
 # -- PyTorch modules computing exactly Keras's layers, on the same weights ---------------------------------
+def _torch_rnn(name: str, P: list, torch):
+    """``nn.LSTM`` (Keras's gate order i, f, c, o is PyTorch's) or ``nn.GRU`` (Keras's z, r, h
+    reordered to PyTorch's r, z, n; Keras's ``reset_after=True`` is PyTorch's GRU) with Keras's
+    kernel, recurrent kernel and bias; ``forward`` returns ``(outputs, (h_n, ...))``."""
+    kernel, recurrent, bias = (P[i].detach() for i in (1, 2, 3))
+    u = recurrent.shape[0]
+    if name == "L":
+        rnn = torch.nn.LSTM(kernel.shape[0], u, batch_first=True)
+        b_ih, b_hh = bias, torch.zeros_like(bias)
+        order = slice(None)
+    else:
+        rnn = torch.nn.GRU(kernel.shape[0], u, batch_first=True)
+        b_ih, b_hh = bias[0], bias[1]
+        order = torch.cat([torch.arange(u, 2 * u), torch.arange(0, u), torch.arange(2 * u, 3 * u)])
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(kernel[:, order].T)
+        rnn.weight_hh_l0.copy_(recurrent[:, order].T)
+        rnn.bias_ih_l0.copy_(b_ih[order])
+        rnn.bias_hh_l0.copy_(b_hh[order])
+
+    class Last(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            out, state = self.rnn(x)
+            return out, (state[0] if name == "L" else state,)
+
+    return Last()
+
+
 def torch_model(name: str, weights: list, torch, cfg: dict):
     """A PyTorch module for model ``name`` holding ``weights`` (gradflow's ``get_weights()`` order),
     and its loss function ``(output, target) -> loss``."""
@@ -119,6 +151,8 @@ def torch_model(name: str, weights: list, torch, cfg: dict):
             super().__init__()
             self.p = nn.ParameterList(P)
             self.bn = {}
+            if name in "LG":
+                self.rnn = _torch_rnn(name, P, torch)
 
         def bn_apply(self, x, i, gamma, beta, mean, var):  # NHWC batch norm, Keras momentum 0.99, eps 1e-3
             if self.training:
@@ -132,28 +166,9 @@ def torch_model(name: str, weights: list, torch, cfg: dict):
 
         def forward(self, x):
             p = self.p
-            if name in "LG":
-                e = F.embedding(x, p[0])
-                N, T, _ = e.shape
-                xw = e @ p[1] + (p[3] if name == "L" else p[3][0])
-                U = p[2]
-                u = U.shape[0]
-                h = e.new_zeros(N, u)
-                c = e.new_zeros(N, u)
-                for t in range(T):
-                    if name == "L":
-                        z = xw[:, t] + h @ U
-                        i, f, g, o = torch.sigmoid(z[:, :u]), torch.sigmoid(z[:, u:2 * u]), torch.tanh(
-                            z[:, 2 * u:3 * u]), torch.sigmoid(z[:, 3 * u:])
-                        c = f * c + i * g
-                        h = o * torch.tanh(c)
-                    else:
-                        rec = h @ U + p[3][1]
-                        zg = torch.sigmoid(xw[:, t, :u] + rec[:, :u])
-                        rg = torch.sigmoid(xw[:, t, u:2 * u] + rec[:, u:2 * u])
-                        hh = torch.tanh(xw[:, t, 2 * u:] + rg * rec[:, 2 * u:])
-                        h = zg * h + (1 - zg) * hh
-                return torch.sigmoid(h @ p[4] + p[5])
+            if name in "LG":  # PyTorch's own fused nn.LSTM / nn.GRU, holding Keras's weights
+                _, (h, *_) = self.rnn(F.embedding(x, p[0]))
+                return torch.sigmoid(h[-1] @ p[4] + p[5])
             if name == "T":
                 x = F.embedding(x, p[0]) + p[1][: x.shape[1]]
                 q, k_, v = (torch.einsum("btd,dhk->bthk", x, p[j]) + p[j + 1] for j in (2, 4, 6))
@@ -203,6 +218,7 @@ def run_framework(framework: str, name: str, weights: list, n: int, repeats: int
         import torch
 
         torch.manual_seed(0)
+        torch.set_flush_denormal(True)  # as gradflow flushes inside fit: the same arithmetic on both sides
         model, loss_fn = torch_model(name, weights, torch, cfg)
         xt, yt = torch.from_numpy(x.astype(np.int64) if name in "LGT" else x), torch.from_numpy(y)
         opt = torch.optim.Adam(model.parameters(), 1e-3, eps=1e-7)
