@@ -152,15 +152,17 @@ class _Limited:
         return self
 
     def __exit__(self, *exc):
-        _active[0] -= 1
-        if self.flush is not None:
-            self.flush.__exit__(*exc)
-        for c, count in self.before:
-            try:
-                c.set_num_threads(count)
-            except Exception:
-                pass
-        self.before = []
+        try:
+            if self.flush is not None:  # first: an interrupt here must not leave the caller flushed
+                self.flush.__exit__(*exc)
+        finally:
+            _active[0] -= 1
+            for c, count in self.before:
+                try:
+                    c.set_num_threads(count)
+                except Exception:
+                    pass
+            self.before = []
         return False
 
 
