@@ -84,18 +84,17 @@ def set_csr(value):
 
 @njit(cache=True)
 def enter(flush):
-    """Inside a kernel: set FTZ|DAZ on this thread when ``flush``; returns the value to restore."""
+    """Inside a kernel: FTZ|DAZ on this thread when ``flush``, off otherwise; returns the value to restore."""
     saved = np.int64(_stmxcsr())
-    if flush:
-        _ldmxcsr(np.uint32(saved | FTZ_DAZ))
+    # both ways: switched off, a kernel runs IEEE even on a thread something else left flushed
+    _ldmxcsr(np.uint32(saved | FTZ_DAZ) if flush else np.uint32(saved & ~FTZ_DAZ))
     return saved
 
 
 @njit(cache=True)
 def leave(saved, flush):
     """Inside a kernel: restore what ``enter`` saved."""
-    if flush:
-        _ldmxcsr(np.uint32(saved))
+    _ldmxcsr(np.uint32(saved))
 
 
 @njit(parallel=True, cache=True)
