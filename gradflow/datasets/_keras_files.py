@@ -1,5 +1,6 @@
 """The files Keras's own loaders download (one ``.npz``, ``.json`` or ``.tar.gz`` each): where they live,
-how they are fetched and checked, and a ``.npz`` reader that unpickles nothing but NumPy arrays.
+how they are fetched and checked, and a ``.npz`` reader that never runs ``pickle``: the object arrays
+inside are decoded as data (``_pickled_data.py``), NumPy arrays and plain containers only.
 
 Keras publishes SHA-256 hashes for its data files and MD5 hashes for its word indexes; both are checked.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -24,29 +24,11 @@ from ._files import (
     resolve_verify,
     verify_file,
 )
+from ._pickled_data import PickledDataError, decode
 
-__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "restricted_load", "split_shuffled"]
+__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "split_shuffled"]
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-
-# The only globals a pickled NumPy array needs (numpy < 2 and >= 2 spellings); anything else is refused.
-_ALLOWED_GLOBALS = frozenset({
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-})
-
-
-class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset file (only NumPy arrays, "
-                                     f"lists, numbers, strings and dicts are allowed)")
-
-
-def restricted_load(fh, encoding: str = "ASCII"):
-    """Unpickle ``fh`` allowing only NumPy arrays and plain Python containers (no code can run)."""
-    return _ArraysOnly(fh, encoding=encoding).load()
 
 
 def _load_npy(raw: bytes, where: str):
@@ -64,14 +46,17 @@ def _load_npy(raw: bytes, where: str):
             np.lib.format.read_array_header_2_0(fh)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-        return restricted_load(fh, encoding="latin1")
-    except (ValueError, pickle.UnpicklingError, EOFError) as exc:
+        array = decode(fh, encoding="latin1")
+    except (ValueError, PickledDataError, EOFError) as exc:
         raise DatasetFormatError(f"{where}: not a readable .npy member ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise DatasetFormatError(f"{where}: expected an array, got {type(array).__name__}")
+    return array
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every ``.npy`` member of the ``.npz`` at ``path``; object arrays (ragged sequences) are read with an
-    unpickler that can build NumPy arrays and lists only."""
+    """Every ``.npy`` member of the ``.npz`` at ``path``; object arrays (ragged sequences) are decoded as data,
+    NumPy arrays and lists only (no code can run)."""
     arrays = {}
     try:
         with zipfile.ZipFile(path) as archive:

@@ -1,20 +1,21 @@
 """CIFAR-100: 50,000 train and 10,000 test 32x32 colour images, 100 fine / 20 coarse classes.
 
 Reads Keras's file, ``cifar-100-python.tar.gz`` (SHA-256 checked), straight from the archive. Its
-``train`` and ``test`` members are pickles; they are read with an unpickler that can build NumPy
-arrays, lists and dicts only (as Keras does), so a tampered file cannot run code.
+``train`` and ``test`` members are pickle streams; gradflow never runs ``pickle`` on them but decodes
+them as data (``_pickled_data.py``: NumPy arrays, lists and dicts only), so a tampered file cannot run
+code.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import tarfile
 import zlib
 
 import numpy as np
 
 from ._files import DatasetFormatError
-from ._keras_files import keras_file, restricted_load
+from ._keras_files import keras_file
+from ._pickled_data import PickledDataError, decode
 
 __all__ = ["load_data"]
 
@@ -45,8 +46,8 @@ def _read_archive(archive) -> dict:
             for member in tar:
                 name = os.path.basename(member.name)
                 if member.isfile() and name in ("train", "test") and name not in found:
-                    found[name] = restricted_load(tar.extractfile(member), encoding="bytes")
-    except (tarfile.TarError, EOFError, OSError, zlib.error, pickle.UnpicklingError) as exc:
+                    found[name] = decode(tar.extractfile(member), encoding="bytes")
+    except (tarfile.TarError, EOFError, OSError, zlib.error, PickledDataError) as exc:
         raise DatasetFormatError(f"{archive}: corrupt archive or batch ({exc})") from None
     missing = [n for n in ("train", "test") if n not in found]
     if missing:
