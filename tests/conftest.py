@@ -1,6 +1,8 @@
 """Shared test setup: the `gpu` marker skips cleanly where no CUDA device works."""
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,10 @@ import pytest
 # Tunings persist in the user's cache directory by default: the tests (and the subprocesses they start)
 # keep theirs in a folder of their own instead, so they neither read nor change the user's.
 os.environ.setdefault("GRADFLOW_CACHE_DIR", tempfile.mkdtemp(prefix="gradflow-test-cache-"))
+
+# The differential-case registry (tests/keras_coverage.py) is imported by name: ``from keras_coverage import
+# case_module`` loads a module of tests/keras_cases/ once for the tests and the coverage report alike.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gradflow  # noqa: E402
 from gradflow.backend import cupy_status  # noqa: E402

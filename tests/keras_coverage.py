@@ -55,20 +55,35 @@ def _bind(fn, name):
 _loaded = False
 
 
+def case_module(stem: str):
+    """``tests/keras_cases/<stem>.py``, imported once by path (the folder is not a package) and kept in
+    ``sys.modules`` as ``_keras_cases_<stem>``: the tests that run a module's cases and the coverage report
+    share one copy. Its ``from keras_coverage import case`` resolves to this module."""
+    sys.modules.setdefault("keras_coverage", sys.modules[__name__])
+    name = f"_keras_cases_{stem}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, CASES_DIR / f"{stem}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return module
+
+
 def load_cases() -> dict[tuple[str, str], Case]:
     """Import every module of ``tests/keras_cases/`` (once) so that their cases are registered here."""
     global _loaded
     if not _loaded:
         _loaded = True
         sys.modules.setdefault("tests.keras_coverage", sys.modules[__name__])
-        sys.modules.setdefault("keras_coverage", sys.modules[__name__])
         for path in sorted(CASES_DIR.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            spec = importlib.util.spec_from_file_location(f"_keras_cases_{path.stem}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            if not path.name.startswith("_"):
+                case_module(path.stem)
     return CASES
 
 

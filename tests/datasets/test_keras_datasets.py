@@ -2,17 +2,15 @@
 network); the same arrays as Keras's own loaders (tests/keras_cases/apps.py), hashes checked, pickles
 restricted to NumPy arrays, a clear offline error."""
 import hashlib
-import importlib.util
 import io
 import pickle
-import sys
 import tarfile
 import urllib.error
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow
 from gradflow.datasets import (
@@ -27,20 +25,9 @@ from gradflow.datasets import (
     reuters,
 )
 
-_CASES = Path(__file__).resolve().parents[1] / "keras_cases" / "apps.py"
-
 
 def _apps_cases():
-    sys.path.insert(0, str(_CASES.parents[1]))
-    try:
-        import keras_coverage  # noqa: F401, PLC0415 - the registry the cases module imports
-
-        spec = importlib.util.spec_from_file_location("_apps_cases_for_datasets", _CASES)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(_CASES.parents[1]))
+    return case_module("apps")
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,15 @@ are fine; its case runs them all). A name whose rows live in another module regi
 calling ``layer_harness().run_layer_case`` the same way.
 
 Loaded by path by tests/keras_coverage.py (``load_cases``), which makes ``keras_coverage`` importable."""
-import importlib.util
-import sys
 from collections import defaultdict
 
 import numpy as np
-from keras_coverage import CASES_DIR, case
+from keras_coverage import case, case_module
 
 
 def layer_harness():
     """tests/keras_cases/_layer_harness.py, loaded by path once (this folder is not a package)."""
-    module = sys.modules.get("_layer_harness")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("_layer_harness", CASES_DIR / "_layer_harness.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_layer_harness"] = module
-        spec.loader.exec_module(module)
-    return module
+    return case_module("_layer_harness")
 
 
 R = layer_harness().LayerCase

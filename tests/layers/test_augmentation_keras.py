@@ -2,32 +2,15 @@
 tests/keras_cases/augment.py (deterministic settings against real Keras), and for the random draws,
 which cannot match Keras's, invariants: shape, dtype, range, identity in inference, same seed -> same
 output, and the rates the factors promise."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 from gradflow.autograd import gradcheck
 
-_CASES = Path(__file__).resolve().parents[1] / "keras_cases" / "augment.py"
-
-
-def _cases():
-    if "keras_coverage" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("keras_coverage", _CASES.parents[1] / "keras_coverage.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["keras_coverage"] = module
-        spec.loader.exec_module(module)
-    spec = importlib.util.spec_from_file_location("_augment_cases", _CASES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CASES = _cases()
+CASES = case_module("augment")
 
 
 @pytest.mark.parametrize("name", CASES.IMAGE_NAMES)

@@ -1,13 +1,9 @@
 """Every layer with a differential case (tests/keras_cases/layers.py, run by tests/keras_cases/_layer_harness.py)
 matches real Keras; the differences still open are listed (xfail, not strict: a fix elsewhere shows up as XPASS
 and its entry can go)."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-_PATH = Path(__file__).resolve().parents[1] / "keras_coverage.py"
+from keras_coverage import load_cases
 
 #: layer -> the difference its case still finds (in a file this branch does not own)
 KNOWN_DIFFERENCES = {
@@ -18,20 +14,10 @@ KNOWN_DIFFERENCES = {
 }
 
 
-def _coverage():
-    module = sys.modules.get("keras_coverage")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("keras_coverage", _PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["keras_coverage"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def _layer_names():
     import gradflow
 
-    cases = _coverage().load_cases()
+    cases = load_cases()
     names = sorted(name for (ns, name) in cases if ns == "layers" and hasattr(gradflow.layers, name))
     return [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[n], strict=False))
             if n in KNOWN_DIFFERENCES else n for n in names]
@@ -42,4 +28,4 @@ def _layer_names():
 def test_layer_same_as_keras(real_keras, name):
     import gradflow
 
-    _coverage().load_cases()[("layers", name)](real_keras, gradflow)
+    load_cases()[("layers", name)](real_keras, gradflow)

@@ -5,13 +5,11 @@ Each row of DOCSTRING_EXAMPLES is an example of the layer's docstring in Keras's
 returns (TensorFlow's int64 for lookups and their counts: some docstrings print float32). The
 comparison against a live Keras is tests/layers/test_preproc_keras_diff.py (it needs TensorFlow).
 """
-import importlib.util
-import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import load_cases
 
 import gradflow as gf
 
@@ -245,14 +243,7 @@ def test_strings_refused_for_numeric_inputs():
 def test_coverage_cases_pass(real_keras):
     """The cases of tests/keras_cases/preproc.py (docstring examples, and live Keras where it needs no
     TensorFlow) pass: the coverage report counts them."""
-    path = Path(__file__).resolve().parents[1] / "keras_coverage.py"
-    module = sys.modules.get("keras_coverage")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("keras_coverage", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["keras_coverage"] = module
-        spec.loader.exec_module(module)
-    cases = module.load_cases()
+    cases = load_cases()
     names = ("StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "HashedCrossing", "CategoryEncoding",
              "Discretization", "Pipeline")
     for name in names:

@@ -2,33 +2,16 @@
 row of tests/keras_cases/spatial.py against real Keras (values, input and weight gradients, shapes,
 configs), gradients against finite differences on the float64 reference backend, and use in a
 functional model that trains and saves."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 from gradflow import ops
 from gradflow.autograd import gradcheck
 
-_CASES = Path(__file__).resolve().parents[1] / "keras_cases" / "spatial.py"
-
-
-def _cases():
-    if "keras_coverage" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("keras_coverage", _CASES.parents[1] / "keras_coverage.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["keras_coverage"] = module
-        spec.loader.exec_module(module)
-    spec = importlib.util.spec_from_file_location("_spatial_layer_cases", _CASES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CASES = _cases()
+CASES = case_module("spatial")
 IDS = [f"{row[0]}-{i}" for i, row in enumerate(CASES.LAYERS)]
 
 

@@ -2,32 +2,16 @@
 table in ``tests/keras_cases/ops_table.py`` (the coverage report's cases) compares values, dtypes and
 gradients with real Keras (its gradient through torch autograd), and gradcheck checks every
 differentiable row on the float64 ``reference`` backend."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 from gradflow import ops
 from gradflow.autograd import gradcheck
 
-_TESTS = Path(__file__).resolve().parents[1]
-
-
-def _load(name, path):
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-_load("keras_coverage", _TESTS / "keras_coverage.py")
-TABLE = _load("_keras_cases_ops_table", _TESTS / "keras_cases" / "ops_table.py")
+TABLE = case_module("ops_table")
 CASES, CREATION = TABLE.CASES, TABLE.CREATION
 X = TABLE.X
 

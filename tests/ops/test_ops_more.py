@@ -2,32 +2,16 @@
 the nn/linalg additions): each row of ``tests/keras_cases/ops_more.py`` (the coverage report's cases)
 compares values, dtypes and gradients with real Keras, and gradcheck checks every differentiable row on
 the float64 ``reference`` backend."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 from gradflow import ops
 from gradflow.autograd import gradcheck
 
-_TESTS = Path(__file__).resolve().parents[1]
-
-
-def _load(name, path):
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-_load("keras_coverage", _TESTS / "keras_coverage.py")
-MORE = _load("_keras_cases_ops_more", _TESTS / "keras_cases" / "ops_more.py")
+MORE = case_module("ops_more")
 ROWS = [(ns, row) for ns, rows in MORE.TABLES.items() for row in rows]
 
 

@@ -1,12 +1,10 @@
 """Every exported op on symbolic tensors: the output shape and dtype equal Keras's
 (``keras.ops.<name>`` on ``keras.KerasTensor``), generated from one table; every op on NumPy inputs
 returns a gradflow Tensor; a functional model written with ops trains, saves and reloads."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 from gradflow import ops
@@ -35,16 +33,8 @@ class S:
 
 
 def _load_more():
-    """tests/keras_cases/ops_more.py, loaded by path as the coverage report loads it."""
-    tests = Path(__file__).resolve().parents[1]
-    for name, path in (("keras_coverage", tests / "keras_coverage.py"),
-                       ("_keras_cases_ops_more", tests / "keras_cases" / "ops_more.py")):
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-    return sys.modules["_keras_cases_ops_more"]
+    """tests/keras_cases/ops_more.py, the module the coverage report runs."""
+    return case_module("ops_more")
 
 
 X = S(None, 6, 4)
