@@ -1,8 +1,10 @@
-"""CIFAR-10: 50,000 train and 10,000 test 32x32 colour images in 10 classes (binary version).
+"""CIFAR-10: 50,000 train and 10,000 test 32x32 colour images in 10 classes.
 
-Reads ``cifar-10-binary.tar.gz`` (straight from the archive, nothing extracted) or its extracted
-``cifar-10-batches-bin/`` folder. Each record is 1 label byte then 3,072 pixel bytes in CHW order.
-The Python version of CIFAR is a pickle; gradflow never unpickles.
+Reads the binary version, ``cifar-10-binary.tar.gz`` (straight from the archive, nothing extracted) or
+its extracted ``cifar-10-batches-bin/`` folder: each record is 1 label byte then 3,072 pixel bytes in
+CHW order. It also reads the file Keras downloads, ``cifar-10-python.tar.gz`` (or its extracted
+``cifar-10-batches-py/`` folder, as in ``~/.keras/datasets``), whose batches are pickle streams:
+gradflow never runs ``pickle`` on them but decodes them as data (``_pickled_data.py``).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from ._files import (
     unverified,
     verify_file,
 )
+from ._pickled_data import PickledDataError, decode
 
 __all__ = ["load_data", "REMOTE", "CLASS_NAMES", "TRAIN_FILES", "TEST_FILE"]
 
@@ -36,6 +39,13 @@ TEST_FILE = "test_batch.bin"
 IMAGE_SHAPE = (3, 32, 32)  # as stored: channels first
 RECORD_BYTES = 1 + 3 * 32 * 32
 RECORDS_PER_FILE = 10000
+
+# Keras's file (the Python version): its name, folder, members and the SHA-256 Keras checks
+PY_ARCHIVE = "cifar-10-python.tar.gz"
+PY_DIR = "cifar-10-batches-py"
+PY_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+PY_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+PY_TEST_FILE = "test_batch"
 
 # SHA-256 as listed in tensorflow/datasets url_checksums/cifar10.txt.
 REMOTE = Remote(
@@ -50,11 +60,18 @@ def load_data(path=None, verify=None):
     """Return ``((x_train, y_train), (x_test, y_test))``: x uint8 ``(N, 32, 32, 3)``, y uint8 ``(N, 1)``.
 
     ``path`` may be the archive itself, a directory holding it, the extracted
-    ``cifar-10-batches-bin`` folder, or its parent. Without ``path`` the archive is looked for in
-    (and downloaded into) ``$GRADFLOW_DATA/cifar10``. The archive's SHA-256 is checked; an extracted
-    folder cannot be checked, so it needs ``verify=False`` (default: ``$GRADFLOW_DATA_VERIFY``, on).
+    ``cifar-10-batches-bin`` folder, or its parent; or Keras's ``cifar-10-python.tar.gz``, a directory
+    holding it, or its extracted ``cifar-10-batches-py`` folder (``~/.keras/datasets/cifar-10-batches-py``).
+    Without ``path`` the binary archive is looked for in (and downloaded into)
+    ``$GRADFLOW_DATA/cifar10``. An archive's SHA-256 is checked; an extracted folder cannot be checked,
+    so it needs ``verify=False`` (default: ``$GRADFLOW_DATA_VERIFY``, on).
     """
-    blobs = _read_batches(dataset_dir(REMOTE.dataset, path), resolve_verify(verify))
+    location = dataset_dir(REMOTE.dataset, path)
+    verify = resolve_verify(verify)
+    python_version = _python_version(location, verify)
+    if python_version is not None:
+        return python_version
+    blobs = _read_batches(location, verify)
     train = [_decode(*blobs[name]) for name in TRAIN_FILES]
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
@@ -130,3 +147,87 @@ def _decode(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetFormatError(f"{name}: expected labels in 0..{len(CLASS_NAMES) - 1}, got {int(y.max())}")
     x = np.ascontiguousarray(records[:, 1:].reshape((-1,) + IMAGE_SHAPE).transpose(0, 2, 3, 1))
     return x, y
+
+
+def _python_version(location: Path, verify: bool):
+    """The arrays from Keras's Python-version file or folder at ``location``, or None when there is none."""
+    if location.is_file():
+        if not _is_python_archive(location):
+            return None
+        if verify:
+            verify_file(location, PY_SHA256, REMOTE.dataset)
+        return _python_arrays(_read_python_archive(location))
+    archive = find_existing(location, (PY_ARCHIVE,))
+    if archive is not None and find_existing(location, (ARCHIVE,)) is None:
+        if verify:
+            verify_file(archive, PY_SHA256, REMOTE.dataset)
+        return _python_arrays(_read_python_archive(archive))
+    needed = PY_TRAIN_FILES + (PY_TEST_FILE,)
+    for folder in (location, location / PY_DIR):
+        if all((folder / name).is_file() for name in needed):
+            if verify:
+                raise unverified(REMOTE.dataset, folder, PY_ARCHIVE)
+            batches = {}
+            for name in needed:
+                with open(folder / name, "rb") as fh:
+                    batches[name] = _decode_python_batch(str(folder / name), fh)
+            return _python_arrays(batches)
+    return None
+
+
+def _is_python_archive(archive: Path) -> bool:
+    """Whether the tar at ``archive`` is the Python version (its first batch member tells)."""
+    names = set(PY_TRAIN_FILES + (PY_TEST_FILE,))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                name = os.path.basename(member.name)
+                if member.isfile() and (name in names or name in TRAIN_FILES or name == TEST_FILE):
+                    return name in names
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
+    return False
+
+
+def _read_python_archive(archive: Path) -> dict:
+    needed = PY_TRAIN_FILES + (PY_TEST_FILE,)
+    batches: dict = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                name = os.path.basename(member.name)
+                if member.isfile() and name in needed and name not in batches:
+                    batches[name] = _decode_python_batch(f"{archive}:{member.name}", tar.extractfile(member))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
+    missing = [name for name in needed if name not in batches]
+    if missing:
+        raise DatasetFormatError(f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
+    return batches
+
+
+def _decode_python_batch(where: str, fh) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch (a dict with ``data`` (N, 3072) uint8 and ``labels``) -> x (N, 32, 32, 3), y (N, 1)."""
+    try:
+        batch = decode(fh, encoding="bytes")
+    except PickledDataError as exc:
+        raise DatasetFormatError(f"{where}: not a CIFAR batch ({exc})") from None
+    if not isinstance(batch, dict):
+        raise DatasetFormatError(f"{where}: expected a dict batch, got {type(batch).__name__}")
+    batch = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise DatasetFormatError(f"{where}: expected keys 'data' and 'labels', got {sorted(map(str, batch))}")
+    data = np.asarray(batch["data"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != RECORD_BYTES - 1:
+        raise DatasetFormatError(f"{where}: expected uint8 data of shape (N, 3072), got {data.dtype} {data.shape}")
+    labels = np.asarray(batch["labels"])
+    if labels.shape != (data.shape[0],) or (labels.size and not 0 <= int(labels.min()) <= int(labels.max()) < 10):
+        raise DatasetFormatError(f"{where}: expected {data.shape[0]} labels in 0..9, got shape {labels.shape}")
+    x = np.ascontiguousarray(data.reshape((-1,) + IMAGE_SHAPE).transpose(0, 2, 3, 1))
+    return x, labels.astype(np.uint8).reshape(-1, 1)
+
+
+def _python_arrays(batches: dict):
+    x_train = np.concatenate([batches[name][0] for name in PY_TRAIN_FILES])
+    y_train = np.concatenate([batches[name][1] for name in PY_TRAIN_FILES])
+    return (x_train, y_train), batches[PY_TEST_FILE]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from gradflow.datasets import DatasetFormatError, cifar10
+from gradflow.datasets import DatasetChecksumError, DatasetFormatError, DatasetUnverifiedError, cifar10
 
 
 def _expected(files):
@@ -98,3 +98,75 @@ def test_never_unpickles():
 
     source = inspect.getsource(cifar10)
     assert "pickle.load" not in source and "allow_pickle=True" not in source
+
+
+def _write_python_version(folder, per_batch=3, seed=0, protocol=2):
+    """Keras's file layout (``cifar-10-batches-py``), pickled as the published file is; returns the folder."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in cifar10.PY_TRAIN_FILES + (cifar10.PY_TEST_FILE,):
+        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8), b"filenames": [b"a.png"] * per_batch}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    return folder
+
+
+def _expected_python(folder):
+    import pickle
+
+    def one(name):
+        d = pickle.loads((folder / name).read_bytes())
+        x = d[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(d[b"labels"], np.uint8)[:, None]
+    train = [one(n) for n in cifar10.PY_TRAIN_FILES]
+    return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), one(cifar10.PY_TEST_FILE)
+
+
+@pytest.mark.parametrize("layout", ["folder", "parent", "archive", "archive_in_dir"])
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_reads_keras_python_version(tmp_path, layout, protocol):
+    import tarfile
+
+    folder = _write_python_version(tmp_path / "src" / cifar10.PY_DIR, protocol=protocol)
+    expected = _expected_python(folder)
+    if layout in ("archive", "archive_in_dir"):
+        path = tmp_path / "dl" / cifar10.PY_ARCHIVE
+        path.parent.mkdir()
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(folder, arcname=cifar10.PY_DIR)
+        path = path.parent if layout == "archive_in_dir" else path
+    else:
+        path = folder if layout == "folder" else folder.parent
+    got = cifar10.load_data(path=path, verify=False)
+    for (xg, yg), (xe, ye) in zip(got, expected, strict=True):
+        assert xg.dtype == np.uint8 and yg.dtype == np.uint8 and xg.flags.c_contiguous
+        np.testing.assert_array_equal(xg, xe)
+        np.testing.assert_array_equal(yg, ye)
+    if layout in ("archive", "archive_in_dir"):
+        with pytest.raises(DatasetChecksumError, match="expected the published 6d958be0"):
+            cifar10.load_data(path=path, verify=True)  # not the published file: its SHA-256 is checked
+    else:
+        with pytest.raises(DatasetUnverifiedError, match="cannot be checked"):
+            cifar10.load_data(path=path, verify=True)
+
+
+def test_python_version_refuses_code_and_bad_batches(tmp_path):
+    import pickle
+
+    folder = _write_python_version(tmp_path / cifar10.PY_DIR)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(DatasetFormatError, match=r"data_batch_3: not a CIFAR batch .*refusing to load builtins.print"):
+        cifar10.load_data(path=folder, verify=False)
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 12]}))
+    with pytest.raises(DatasetFormatError, match="data_batch_3: expected 2 labels in 0..9"):
+        cifar10.load_data(path=folder, verify=False)
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 3000), np.uint8), b"labels": [1, 2]}))
+    with pytest.raises(DatasetFormatError, match=r"expected uint8 data of shape \(N, 3072\), got uint8 \(2, 3000\)"):
+        cifar10.load_data(path=folder, verify=False)

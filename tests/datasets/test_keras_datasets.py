@@ -41,6 +41,10 @@ def test_same_arrays_as_keras(real_keras, name):
     cases.dataset_loaders(real_keras, gradflow, name)
 
 
+def test_cifar10_from_keras_file_same_arrays_as_keras(real_keras):
+    case_module("datasets_more").cifar10_keras_file(real_keras, gradflow)
+
+
 def test_shapes_and_splits(files):
     (x, y), (xt, yt) = boston_housing.load_data(files["boston_housing.npz"])
     assert x.shape == (18, 13) and xt.shape == (5, 13) and y.shape == (18,)
