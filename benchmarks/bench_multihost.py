@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,71 @@ for _ in range(500):
 if c.rank == 0:
     print((time.perf_counter() - t) / 500)
 """
+
+
+CPU_WORKER = """
+import json, os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from bench_multihost import tasks_cpu
+import gradflow as keras
+from bench_models import gradflow_model
+
+out, steps, batch = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
+dist = keras.distribution.DataParallel()
+keras.distribution.set_distribution(dist)
+rng = np.random.default_rng(0)
+x = rng.random((batch * dist.size * steps, 32, 32, 3), dtype=np.float32)
+y = rng.integers(0, 10, len(x))
+model = gradflow_model("B", x.shape[1:])
+model.fit(x[: 2 * batch * dist.size], y[: 2 * batch * dist.size], batch_size=batch *
+          dist.size, epochs=1, verbose=0, shuffle=False)
+waited = [0.0]
+start = dist.comm.iallreduce_
+class Timed:
+    def __init__(self, handle):
+        self.handle = handle
+    def wait(self):
+        t = time.perf_counter()
+        self.handle.wait()
+        waited[0] += time.perf_counter() - t
+dist.comm.iallreduce_ = lambda array: Timed(start(array))
+me, daemon = os.getpid(), os.getppid()
+before = tasks_cpu(me), tasks_cpu(daemon)
+t = time.perf_counter()
+model.fit(x, y, batch_size=batch * dist.size, epochs=1, verbose=0, shuffle=False)
+wall = time.perf_counter() - t
+after = tasks_cpu(me), tasks_cpu(daemon)
+import numba
+row = {"rank": dist.rank, "wall_s": wall, "steps": steps, "wait_s": waited[0],
+       "env": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                              "GRADFLOW_BLAS_THREADS", "OMPI_MCA_mpi_yield_when_idle")},
+       "cpus": sorted(os.sched_getaffinity(0)), "numba_threads": numba.get_num_threads(), "numba_layer": numba.threading_layer(),
+       "before": before, "after": after}
+rows = dist.comm.allgather(row)
+if dist.rank == 0:
+    open(out, "w").write(json.dumps(rows))
+"""
+
+
+def tasks_cpu(pid: int) -> dict:
+    """{tid: [name, user s, system s]} of every thread of process ``pid`` (from /proc; {} when it is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1: text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        found[tid] = [name, int(fields[11]) / tick, int(fields[12]) / tick]  # utime, stime (fields 14, 15)
+    return found
 
 
 def _rate_gbit(rate: str) -> float:
@@ -75,6 +141,57 @@ def _latency(hosts) -> float:
     finally:
         os.unlink(fh.name)
     return float(r.stdout.strip().splitlines()[-1]) / 2
+
+
+def _delta(before: dict, after: dict) -> list:
+    """[(name, user s, system s)] of each thread over the interval (threads born in it count from 0)."""
+    rows = []
+    for tid, (name, user, system) in after.items():
+        _, user0, system0 = before.get(tid, (name, 0.0, 0.0))
+        rows.append((name, user - user0, system - system0))
+    return rows
+
+
+def cpu_accounting(hosts_count: int, steps: int, batch: int, env: dict, mca: list[str], label: str) -> list[dict]:
+    """Per-thread CPU time of each rank and of the Open MPI daemon that started it, over ``steps`` steps
+    of model B on ``hosts_count`` hosts (unshaped links), with ``env`` and extra ``--mca`` pairs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "cpu_worker.py"
+        script.write_text(CPU_WORKER)
+        out = Path(tmp) / "cpu.json"
+        with hosts_module.Hosts(hosts_count) as hosts:
+            cmd = hosts.mpirun(hosts_count, [sys.executable, "-m", "mpi4py", str(script), str(out), str(HERE),
+                                             str(steps), str(batch)], env, extra=mca)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env={**os.environ, **env})
+        if r.returncode != 0:
+            raise SystemExit(f"bench_multihost --cpu ({label}) failed:\n{(r.stdout + r.stderr)[-3000:]}")
+        rows = json.loads(out.read_text())
+    for row in rows:
+        row["label"] = label
+        row["rank_cpu"] = _delta(row["before"][0], row["after"][0])
+        row["daemon_cpu"] = _delta(row["before"][1], row["after"][1])
+        del row["before"], row["after"]
+    return rows
+
+
+def print_cpu(rows: list[dict]) -> None:
+    print("| run | rank | step ms | wait ms/step | rank threads (busy) | rank user s | rank sys s "
+          "| daemon user s | daemon sys s | NUMBA_NUM_THREADS seen | Numba threads | cores allowed |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+    for row in rows:
+        ru = sum(u for _, u, _ in row["rank_cpu"])
+        rs = sum(s for _, _, s in row["rank_cpu"])
+        busy = sum(1 for _, u, s in row["rank_cpu"] if u + s > 0.05)
+        du = sum(u for _, u, _ in row["daemon_cpu"])
+        ds = sum(s for _, _, s in row["daemon_cpu"])
+        print(f"| {row['label']} | {row['rank']} | {row['wall_s'] / row['steps'] * 1e3:.1f} "
+              f"| {row['wait_s'] / row['steps'] * 1e3:.1f} | {busy}/{len(row['rank_cpu'])} | {ru:.2f} | {rs:.2f} "
+              f"| {du:.2f} | {ds:.2f} | {row['env']['NUMBA_NUM_THREADS']} | {row['numba_threads']} "
+              f"| {','.join(map(str, row['cpus']))} |")
+    for row in rows:
+        hot = sorted(row["rank_cpu"], key=lambda t: -(t[1] + t[2]))[:6]
+        print(f"  {row['label']} rank {row['rank']} busiest threads: "
+              + ", ".join(f"{n} {u:.2f}u/{s:.2f}s" for n, u, s in hot))
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 SUBNET = "10.199.{site}.0/24"
-#: TCP retransmissions before a connection is dropped on the test hosts (about 6 s in all; Linux's 15: ~15 min)
-TCP_RETRIES2 = 6
+#: TCP retransmissions before a connection is dropped on the test hosts (0.2 + 0.4 + ... + 3.2 s: about 6 s
+#: in all; Linux's 15: ~15 min), so mpirun soon gives up on a host whose link went down
+TCP_RETRIES2 = 4
 #: what every rank gets (forwarded with ``mpirun -x``): one Numba/OpenMP/BLAS thread each, as these hosts
 #: share the machine's cores (unbound, a rank would start a thread per core of the whole machine)
 RANK_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -118,7 +119,7 @@ class Hosts:
             _ip("ip", "addr", "add", f"{address}/24", "dev", f"gfl{i}", ns=name)
             for dev in (f"gfl{i}", "lo"):
                 _ip("ip", "link", "set", dev, "up", ns=name)
-            # give up on an unanswered TCP peer after ~10 s of retransmissions (Linux: ~15 min), so the
+            # give up on an unanswered TCP peer after ~6 s of retransmissions (Linux: ~15 min), so the
             # launcher's connection to a host that vanished fails and mpirun ends the job
             _ip("sysctl", "-q", "-w", f"net.ipv4.tcp_retries2={TCP_RETRIES2}", ns=name)
             _ip("ip", "link", "set", f"gfp{i}", "master", "br0", ns=self.switch)
