@@ -24,8 +24,10 @@ SUBNET = "10.199.{site}.0/24"
 #: in all; Linux's 15: ~15 min), so mpirun soon gives up on a host whose link went down
 TCP_RETRIES2 = 4
 #: what every rank gets (forwarded with ``mpirun -x``): one Numba/OpenMP/BLAS thread each, as these hosts
-#: share the machine's cores (unbound, a rank would start a thread per core of the whole machine)
-RANK_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: share the machine's cores (unbound, a rank would start a thread per core of the whole machine), and a
+#: waiting rank sleeps between tests of its collective instead of polling the shared core (README)
+RANK_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "GRADFLOW_COLLECTIVE_POLL": "0.0002"}
 #: mpirun options for hosts that share one machine's cores. Each host's daemon believes it has the
 #: machine to itself and binds its rank to core 0, so every rank ran on the same core (measured: each
 #: rank's sched_getaffinity was {0}); and a rank waiting in MPI_Wait polls at full speed unless told to
