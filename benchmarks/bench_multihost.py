@@ -151,42 +151,55 @@ def _fit_line(points: list) -> tuple:
     return max(float(a), 0.0), max(float(b), 0.0)
 
 
-def fit(measured: dict, ranks: int) -> dict:
+def fit(measured: dict, ranks: int, breaks: int = 2) -> dict:
     """The cost model fitted to a sweep: ``t(m) = a + b m`` per regime of Open MPI's algorithm choice.
 
-    One line over 4 B - 4 MB rarely holds (Open MPI switches algorithms by size), so the sizes are cut
-    at the break that makes the worst relative error smallest, and each side gets its own line. In
-    ring terms, ``a = 2 (P - 1) alpha * rounds`` and ``b = 2 (P - 1) / P * beta``: alpha is the
-    per-message latency (from the small-message side, rounds = 1), beta the inverse bandwidth (from
-    the large-message side), and ``rounds`` the latency rounds the large-message algorithm pays
-    (segments per ring step; 1 for an unsegmented ring)."""
+    One line over 4 B - 4 MB rarely holds (Open MPI switches algorithms, and TCP from eager to
+    rendezvous, by size), so the sizes are cut at up to ``breaks`` places, chosen to make the worst
+    relative error smallest (each regime at least two sizes; a break must buy a clearly better fit),
+    and each regime gets its own line. In ring terms ``a = 2 (P - 1) alpha * rounds`` and
+    ``b = 2 (P - 1) / P * beta``: alpha is the per-message latency (from the smallest sizes, rounds
+    = 1), beta the inverse bandwidth (from the largest), and ``rounds`` the latency rounds the
+    large-message algorithm pays (segments per ring step; 1 for an unsegmented ring)."""
     points = sorted(measured.items())
+    n = len(points)
 
-    def worst(lines, cut):
-        err = 0.0
-        for m, t in points:
-            a, b = lines[0] if m <= cut else lines[1]
-            err = max(err, abs(a + b * m - t) / t)
-        return err
+    def lines_for(cuts):
+        bounds = [0, *cuts, n]
+        return [(points[hi - 1][0], _fit_line(points[lo:hi])) for lo, hi in zip(bounds, bounds[1:])]
 
-    one = _fit_line(points)
-    best = (worst((one, one), float("inf")), float("inf"), one, one)
-    for k in range(2, len(points) - 1):  # at least two sizes on each side
-        small, large = _fit_line(points[:k]), _fit_line(points[k:])
-        err = worst((small, large), points[k - 1][0])
-        if err < best[0] - 0.02:  # a break must buy a clearly better fit
-            best = (err, points[k - 1][0], small, large)
-    err, cut, small, large = best
+    def worst(lines):
+        return max(abs(_line_at(lines, m) - t) / t for m, t in points)
+
+    candidates = [()]
+    if breaks >= 1:
+        candidates += [(k,) for k in range(2, n - 1)]
+    if breaks >= 2:
+        candidates += [(k, k2) for k in range(2, n - 1) for k2 in range(k + 2, n - 1)]
+    best_err, best = float("inf"), None
+    for cuts in candidates:  # fewest breaks first: a later one must beat the best by 2 points
+        lines = lines_for(cuts)
+        err = worst(lines)
+        if best is None or err < best_err - 0.02:
+            best_err, best = err, lines
+    first, last = best[0][1], best[-1][1]
     hops = 2 * (ranks - 1)
-    alpha = small[0] / hops
-    beta = large[1] / (hops / ranks) if large[1] > 0 else float("nan")
-    return {"cut": cut, "small": small, "large": large, "max_rel_err": err, "alpha_s": alpha,
-            "beta_s_per_byte": beta, "rounds": large[0] / small[0] if small[0] > 0 else float("nan")}
+    return {"lines": best, "max_rel_err": best_err, "alpha_s": first[0] / hops,
+            "beta_s_per_byte": last[1] / (hops / ranks), "rounds": last[0] / first[0] if first[0] > 0 else float("nan"),
+            "cuts": [upto for upto, _ in best[:-1]]}
+
+
+def _line_at(lines, nbytes: float) -> float:
+    for upto, (a, b) in lines:
+        if nbytes <= upto:
+            return a + b * nbytes
+    a, b = lines[-1][1]
+    return a + b * nbytes
 
 
 def predict(model: dict, nbytes: float) -> float:
-    a, b = model["small"] if nbytes <= model["cut"] else model["large"]
-    return a + b * nbytes
+    """Seconds of one all-reduce of ``nbytes`` by the fitted model."""
+    return _line_at(model["lines"], nbytes)
 
 
 def tasks_cpu(pid: int) -> dict:
@@ -319,11 +332,11 @@ def main_sweep(args, counts: list[int], rates: list[str]) -> int:
             print(f"\n{n} hosts, link {rate}: | bytes | measured us | fitted us | error |")
             for m, t in sorted(measured.items()):
                 print(f"| {m} | {t * 1e6:.1f} | {predict(model, m) * 1e6:.1f} | {predict(model, m) / t - 1:+.0%} |")
-    print("\n| hosts | link | alpha us | 1/beta Gbit/s | cut bytes | rounds (large msgs) | worst error |")
+    print("\n| hosts | link | alpha us | 1/beta Gbit/s | regimes up to bytes | rounds (large msgs) | worst error |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for rate, n, model in fits:
         gbit = 8 / model["beta_s_per_byte"] / 1e9 if model["beta_s_per_byte"] > 0 else float("inf")
-        print(f"| {n} | {rate} | {model['alpha_s'] * 1e6:.1f} | {gbit:.2f} | {model['cut']:g} | "
+        print(f"| {n} | {rate} | {model['alpha_s'] * 1e6:.1f} | {gbit:.2f} | {', '.join(map(str, model['cuts']))} | "
               f"{model['rounds']:.1f} | {model['max_rel_err']:.0%} |")
     return 0
 
