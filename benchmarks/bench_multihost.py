@@ -18,9 +18,12 @@ import argparse
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -45,6 +48,180 @@ if c.rank == 0:
 """
 
 
+CPU_WORKER = """
+import json, os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from bench_multihost import tasks_cpu
+import gradflow as keras
+from bench_models import gradflow_model
+
+out, steps, batch = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
+dist = keras.distribution.DataParallel()
+keras.distribution.set_distribution(dist)
+rng = np.random.default_rng(0)
+x = rng.random((batch * dist.size * steps, 32, 32, 3), dtype=np.float32)
+y = rng.integers(0, 10, len(x))
+model = gradflow_model("B", x.shape[1:])
+model.fit(x[: 2 * batch * dist.size], y[: 2 * batch * dist.size], batch_size=batch *
+          dist.size, epochs=1, verbose=0, shuffle=False)
+waited = [0.0]
+start = dist.comm.iallreduce_
+class Timed:
+    def __init__(self, handle):
+        self.handle = handle
+    def wait(self):
+        t = time.perf_counter()
+        self.handle.wait()
+        waited[0] += time.perf_counter() - t
+dist.comm.iallreduce_ = lambda array: Timed(start(array))
+calls = {}
+for name in ("allreduce_", "bcast", "allgather"):
+    def counted(*a, _f=getattr(dist.comm, name), _n=name, **k):
+        calls[_n] = calls.get(_n, 0) + 1
+        return _f(*a, **k)
+    setattr(dist.comm, name, counted)
+def counted_i(array, _f=dist.comm.iallreduce_):
+    calls["iallreduce_"] = calls.get("iallreduce_", 0) + 1
+    return _f(array)
+dist.comm.iallreduce_ = counted_i
+me, daemon = os.getpid(), os.getppid()
+before = tasks_cpu(me), tasks_cpu(daemon)
+t = time.perf_counter()
+model.fit(x, y, batch_size=batch * dist.size, epochs=1, verbose=0, shuffle=False)
+wall = time.perf_counter() - t
+after = tasks_cpu(me), tasks_cpu(daemon)
+import numba
+row = {"rank": dist.rank, "wall_s": wall, "steps": steps, "wait_s": waited[0],
+       "env": {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                              "GRADFLOW_BLAS_THREADS", "OMPI_MCA_mpi_yield_when_idle")},
+       "cpus": sorted(os.sched_getaffinity(0)), "numba_threads": numba.get_num_threads(),
+       "collectives": calls,
+       "before": before, "after": after}
+rows = dist.comm.allgather(row)
+if dist.rank == 0:
+    open(out, "w").write(json.dumps(rows))
+"""
+
+
+SWEEP = """
+import json, sys, time, numpy as np
+from mpi4py import MPI
+c = MPI.COMM_WORLD
+found = {}
+for nbytes in [int(v) for v in sys.argv[2].split(",")]:
+    buf = np.zeros(max(1, nbytes // 4), np.float32)
+    reps = max(5, min(200, int(2e6 // max(nbytes, 10000))))
+    for _ in range(3):
+        c.Allreduce(MPI.IN_PLACE, buf)
+    times = []
+    for _ in range(reps):
+        c.Barrier()
+        t = time.perf_counter()
+        c.Allreduce(MPI.IN_PLACE, buf)
+        times.append(time.perf_counter() - t)
+    found[buf.nbytes] = c.allreduce(sorted(times)[len(times) // 2]) / c.size  # the ranks' mean of medians
+if c.rank == 0:
+    open(sys.argv[1], "w").write(json.dumps(found))
+"""
+#: message sizes of the sweep, 4 B to 4 MiB
+SWEEP_BYTES = [4 << (2 * k) for k in range(11)]
+QUICK_BYTES = [8, 4096, 65536, 524288, 4 << 20]
+
+
+def sweep(hosts, ranks: int, sizes: list[int]) -> dict:
+    """{bytes: seconds of one MPI_Allreduce (float32 sum) over ``ranks`` hosts}: median over repeats,
+    averaged over the ranks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, out = Path(tmp) / "sweep.py", Path(tmp) / "sweep.json"
+        script.write_text(SWEEP)
+        r = hosts.run(ranks, [sys.executable, str(script), str(out), ",".join(map(str, sizes))], env=_env(),
+                      timeout=900)
+        if r.returncode != 0:
+            raise SystemExit(f"bench_multihost: the sweep on {ranks} hosts failed:\n{(r.stdout + r.stderr)[-3000:]}")
+        return {int(k): v for k, v in json.loads(out.read_text()).items()}
+
+
+def _fit_line(points: list) -> tuple:
+    """(a, b) of ``t = a + b * bytes`` minimizing the squared RELATIVE error (every size counts alike)."""
+    m = np.array([p[0] for p in points], float)
+    t = np.array([p[1] for p in points], float)
+    rows = np.stack([1 / t, m / t], axis=1)
+    (a, b), *_ = np.linalg.lstsq(rows, np.ones_like(t), rcond=None)
+    return max(float(a), 0.0), max(float(b), 0.0)
+
+
+def fit(measured: dict, ranks: int, breaks: int = 2) -> dict:
+    """The cost model fitted to a sweep: ``t(m) = a + b m`` per regime of Open MPI's algorithm choice.
+
+    One line over 4 B - 4 MB rarely holds (Open MPI switches algorithms, and TCP from eager to
+    rendezvous, by size), so the sizes are cut at up to ``breaks`` places, chosen to make the worst
+    relative error smallest (each regime at least two sizes; a break must buy a clearly better fit),
+    and each regime gets its own line. In ring terms ``a = 2 (P - 1) alpha * rounds`` and
+    ``b = 2 (P - 1) / P * beta``: alpha is the per-message latency (from the smallest sizes, rounds
+    = 1), beta the inverse bandwidth (from the largest), and ``rounds`` the latency rounds the
+    large-message algorithm pays (segments per ring step; 1 for an unsegmented ring)."""
+    points = sorted(measured.items())
+    n = len(points)
+
+    def lines_for(cuts):
+        bounds = [0, *cuts, n]
+        return [(points[hi - 1][0], _fit_line(points[lo:hi])) for lo, hi in zip(bounds, bounds[1:])]
+
+    def worst(lines):
+        return max(abs(_line_at(lines, m) - t) / t for m, t in points)
+
+    candidates = [()]
+    if breaks >= 1:
+        candidates += [(k,) for k in range(2, n - 1)]
+    if breaks >= 2:
+        candidates += [(k, k2) for k in range(2, n - 1) for k2 in range(k + 2, n - 1)]
+    best_err, best = float("inf"), None
+    for cuts in candidates:  # fewest breaks first: a later one must beat the best by 2 points
+        lines = lines_for(cuts)
+        err = worst(lines)
+        if best is None or err < best_err - 0.02:
+            best_err, best = err, lines
+    first, last = best[0][1], best[-1][1]
+    hops = 2 * (ranks - 1)
+    return {"lines": best, "max_rel_err": best_err, "alpha_s": first[0] / hops,
+            "beta_s_per_byte": last[1] / (hops / ranks), "rounds": last[0] / first[0] if first[0] > 0 else float("nan"),
+            "cuts": [upto for upto, _ in best[:-1]]}
+
+
+def _line_at(lines, nbytes: float) -> float:
+    for upto, (a, b) in lines:
+        if nbytes <= upto:
+            return a + b * nbytes
+    a, b = lines[-1][1]
+    return a + b * nbytes
+
+
+def predict(model: dict, nbytes: float) -> float:
+    """Seconds of one all-reduce of ``nbytes`` by the fitted model."""
+    return _line_at(model["lines"], nbytes)
+
+
+def tasks_cpu(pid: int) -> dict:
+    """{tid: [name, user s, system s]} of every thread of process ``pid`` (from /proc; {} when it is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1: text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        found[tid] = [name, int(fields[11]) / tick, int(fields[12]) / tick]  # utime, stime (fields 14, 15)
+    return found
+
+
 def _rate_gbit(rate: str) -> float:
     units = {"kbit": 1e-6, "mbit": 1e-3, "gbit": 1.0}
     for unit, scale in units.items():
@@ -54,8 +231,8 @@ def _rate_gbit(rate: str) -> float:
 
 
 def _env() -> dict:
-    return {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONPATH": str(HERE.parent), "GRADFLOW_CACHE_DIR": os.environ.get("GRADFLOW_CACHE_DIR", "off")}
+    return {**hosts_module.RANK_ENV, "PYTHONPATH": str(HERE.parent),
+            "GRADFLOW_CACHE_DIR": os.environ.get("GRADFLOW_CACHE_DIR", "off")}
 
 
 def _timed(hosts, ranks, args, out: Path) -> dict:
@@ -77,6 +254,107 @@ def _latency(hosts) -> float:
     return float(r.stdout.strip().splitlines()[-1]) / 2
 
 
+def _delta(before: dict, after: dict) -> list:
+    """[(name, user s, system s)] of each thread over the interval (threads born in it count from 0)."""
+    rows = []
+    for tid, (name, user, system) in after.items():
+        _, user0, system0 = before.get(tid, (name, 0.0, 0.0))
+        rows.append((name, user - user0, system - system0))
+    return rows
+
+
+def cpu_accounting(hosts_count: int, steps: int, batch: int, env: dict, mca: list[str], label: str,
+                   defaults: bool = False) -> list[dict]:
+    """Per-thread CPU time of each rank and of the Open MPI daemon that started it, over ``steps`` steps
+    of model B on ``hosts_count`` hosts (unshaped links), with ``env`` and extra mpirun options ``mca``;
+    ``defaults``: Open MPI's own binding and polling instead of hosts.SHARED_CORES."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "cpu_worker.py"
+        script.write_text(CPU_WORKER)
+        out = Path(tmp) / "cpu.json"
+        with hosts_module.Hosts(hosts_count) as hosts:
+            if defaults:
+                hosts.shared_cores = []
+            cmd = hosts.mpirun(hosts_count, [sys.executable, "-m", "mpi4py", str(script), str(out), str(HERE),
+                                             str(steps), str(batch)], env, extra=mca)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
+                               env={**os.environ, **hosts_module.RANK_ENV, **env})
+        if r.returncode != 0:
+            raise SystemExit(f"bench_multihost --cpu ({label}) failed:\n{(r.stdout + r.stderr)[-3000:]}")
+        rows = json.loads(out.read_text())
+    for row in rows:
+        row["label"] = label
+        row["rank_cpu"] = _delta(row["before"][0], row["after"][0])
+        row["daemon_cpu"] = _delta(row["before"][1], row["after"][1])
+        del row["before"], row["after"]
+    return rows
+
+
+def print_cpu(rows: list[dict]) -> None:
+    print("| run | rank | step ms | wait ms/step | rank threads (busy) | rank user s | rank sys s | daemon user s "
+          "| daemon sys s | NUMBA_NUM_THREADS seen | Numba threads | cores allowed | collectives/step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
+    for row in rows:
+        ru = sum(u for _, u, _ in row["rank_cpu"])
+        rs = sum(s for _, _, s in row["rank_cpu"])
+        busy = sum(1 for _, u, s in row["rank_cpu"] if u + s > 0.05)
+        du = sum(u for _, u, _ in row["daemon_cpu"])
+        ds = sum(s for _, _, s in row["daemon_cpu"])
+        print(f"| {row['label']} | {row['rank']} | {row['wall_s'] / row['steps'] * 1e3:.1f} "
+              f"| {row['wait_s'] / row['steps'] * 1e3:.1f} | {busy}/{len(row['rank_cpu'])} | {ru:.2f} | {rs:.2f} "
+              f"| {du:.2f} | {ds:.2f} | {row['env']['NUMBA_NUM_THREADS']} | {row['numba_threads']} "
+              f"| {','.join(map(str, row['cpus']))} | "
+              + ", ".join(f"{k} {v / row['steps']:g}" for k, v in sorted(row["collectives"].items())) + " |")
+    for row in rows:
+        hot = sorted(row["rank_cpu"], key=lambda t: -(t[1] + t[2]))[:6]
+        print(f"  {row['label']} rank {row['rank']} busiest threads: "
+              + ", ".join(f"{n} {u:.2f}u/{s:.2f}s" for n, u, s in hot))
+
+
+def _small_bytes(model_name: str) -> int:
+    """Bytes of the step's small all-reduce (the loss and every batch-norm moving vector, float64)."""
+    return 8 * (1 + (2 * (32 + 64 + 128) if model_name == "B" else 0))
+
+
+def main_sweep(args, counts: list[int], rates: list[str]) -> int:
+    """--sweep: all-reduce time against message size on each link and host count, the fitted model
+    beside every measurement, and the fitted alpha, beta and rounds."""
+    sizes = [int(v) for v in args.sizes.split(",")] if args.sizes else SWEEP_BYTES
+    fits = []
+    for rate in rates:
+        for n in counts:
+            with hosts_module.Hosts(n, rate=None if rate == "none" else rate) as hosts:
+                if args.openmpi_defaults:
+                    hosts.shared_cores = []
+                measured = sweep(hosts, n, sizes)
+            model = fit(measured, n)
+            fits.append((rate, n, model))
+            print(f"\n{n} hosts, link {rate}: | bytes | measured us | fitted us | error |")
+            for m, t in sorted(measured.items()):
+                print(f"| {m} | {t * 1e6:.1f} | {predict(model, m) * 1e6:.1f} | {predict(model, m) / t - 1:+.0%} |")
+    print("\n| hosts | link | alpha us | 1/beta Gbit/s | regimes up to bytes | rounds (large msgs) | worst error |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for rate, n, model in fits:
+        gbit = 8 / model["beta_s_per_byte"] / 1e9 if model["beta_s_per_byte"] > 0 else float("inf")
+        print(f"| {n} | {rate} | {model['alpha_s'] * 1e6:.1f} | {gbit:.2f} | {', '.join(map(str, model['cuts']))} | "
+              f"{model['rounds']:.1f} | {model['max_rel_err']:.0%} |")
+    return 0
+
+
+def main_cpu(args, counts: list[int]) -> int:
+    """--cpu: CPU time of every rank's threads and of its Open MPI daemon over ``--steps`` steps, with
+    Open MPI's own binding and polling ("before") and with SHARED_CORES ("after")."""
+    rows = cpu_accounting(1, args.steps, args.batch, _env(), [], "1 host alone")
+    for n in counts:
+        rows += cpu_accounting(n, args.steps, args.batch, _env(), [], f"{n} hosts, Open MPI defaults", defaults=True)
+        shared = f"{n} hosts, " + " ".join(hosts_module.SHARED_CORES)
+        rows += cpu_accounting(n, args.steps, args.batch, {**_env(), "GRADFLOW_COLLECTIVE_POLL": "0"}, [], shared)
+        rows += cpu_accounting(n, args.steps, args.batch, _env(), [], shared + ", GRADFLOW_COLLECTIVE_POLL="
+                               + _env()["GRADFLOW_COLLECTIVE_POLL"])
+    print_cpu(rows)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("A", "B"), default="B")
@@ -86,6 +364,14 @@ def main(argv=None) -> int:
     p.add_argument("--rates", default="10gbit,1gbit")
     p.add_argument("--hosts", default="2,3")
     p.add_argument("--quick", action="store_true", help="256 samples per host, 1 repeat, 2 hosts at 1gbit")
+    p.add_argument("--sweep", action="store_true", help="all-reduce time against message size, and the fitted "
+                   "model (alpha, beta, rounds) per link and host count; --rates may include 'none' (unshaped)")
+    p.add_argument("--sizes", default=None, help="--sweep's message sizes in bytes (default 4 B to 4 MiB)")
+    p.add_argument("--cpu", action="store_true", help="per-thread CPU time of each rank and Open MPI daemon "
+                   "over --steps steps of model B, with Open MPI's defaults and with the shared-core settings")
+    p.add_argument("--openmpi-defaults", action="store_true", help="--sweep with Open MPI's own binding and "
+                   "polling instead of the shared-core settings (hosts.SHARED_CORES)")
+    p.add_argument("--steps", type=int, default=8, help="--cpu's timed steps")
     args = p.parse_args(argv)
     if args.quick:
         args.samples, args.repeats, args.rates, args.hosts = 256, 1, "1gbit", "2"
@@ -94,6 +380,10 @@ def main(argv=None) -> int:
         print(f"bench_multihost: skipped - {why}")
         return 0
     counts = [int(n) for n in args.hosts.split(",")]
+    if args.sweep:
+        return main_sweep(args, counts, args.rates.split(","))
+    if args.cpu:
+        return main_cpu(args, counts)
     per_host_batch, per_host_samples = args.batch, args.samples
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,22 +396,30 @@ def main(argv=None) -> int:
             for n in counts:
                 args.batch, args.samples = per_host_batch * n, per_host_samples * n
                 with hosts_module.Hosts(n, rate=rate) as hosts:
+                    fitted = fit(sweep(hosts, n, QUICK_BYTES), n)
                     res = _timed(hosts, n, args, Path(tmp) / f"{rate}-{n}.json")
                 steps = res["steps"]
                 step = res["epoch_s"] / steps
                 ar = res["allreduce_s"] / steps
                 model_ar = 2 * (n - 1) / n * res["param_bytes"] / (_rate_gbit(rate) * 1e9 / 8) + 2 * (n - 1) * latency
+                fitted_ar = predict(fitted, res["param_bytes"])
+                fitted_small = predict(fitted, _small_bytes(args.model))
                 efficiency = res["samples_per_s"] / (n * alone["samples_per_s"])
                 compute = alone["epoch_s"] / alone["steps"]
-                rows.append((n, rate, step, ar, model_ar, efficiency, compute / (compute + model_ar)))
+                rows.append((n, rate, step, ar, model_ar, fitted_ar, fitted_small, efficiency,
+                             compute / (compute + model_ar), compute / (compute + fitted_ar + fitted_small)))
     print(f"model {args.model}, {per_host_batch} samples per host per step, {res['param_bytes'] / 1e3:.1f} kB of "
           f"gradients, one rank and one thread per host; one host alone: {alone['samples_per_s']:.0f} samples/s; "
           f"measured one-hop latency {latency * 1e6:.0f} us")
-    print("\n| hosts | link | step ms | all-reduce ms (measured) | all-reduce ms (ring model) | efficiency (measured) "
-          "| efficiency (model) |\n|---:|---|---:|---:|---:|---:|---:|")
-    for n, rate, step, ar, model_ar, eff, model_eff in rows:
-        print(f"| {n} | {rate} | {step * 1e3:.1f} | {ar * 1e3:.2f} | {model_ar * 1e3:.2f} | {eff:.0%} "
-              f"| {model_eff:.0%} |")
+    print("The fitted columns come from an all-reduce sweep on the same hosts (bench_multihost --sweep): the "
+          "gradients' all-reduce, and the step's one small all-reduce (loss + batch-norm statistics), which "
+          "is blocking and so counts in the step but not in the measured all-reduce wait.")
+    print("\n| hosts | link | step ms | all-reduce ms (measured wait) | ring model ms | fitted: gradients ms "
+          "| fitted: small ms | efficiency (measured) | efficiency (ring model) | efficiency (fitted) |\n"
+          "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, rate, step, ar, model_ar, fitted_ar, fitted_small, eff, model_eff, fitted_eff in rows:
+        print(f"| {n} | {rate} | {step * 1e3:.1f} | {ar * 1e3:.2f} | {model_ar * 1e3:.2f} | {fitted_ar * 1e3:.2f} "
+              f"| {fitted_small * 1e3:.2f} | {eff:.0%} | {model_eff:.0%} | {fitted_eff:.0%} |")
     return 0
 
 

@@ -4,6 +4,11 @@ Every MPI collective has a bounded wait: a watchdog thread ends the process, wit
 the rank, the collective and the limit, when one has waited ``GRADFLOW_COLLECTIVE_TIMEOUT`` seconds
 (default 600; 0 waits forever) for the other processes, as a host that died or a link that went down
 would otherwise leave the survivors waiting for good. Its exit ends the job under mpirun.
+
+MPI_Wait polls at full speed until the other ranks' data arrives. Where ranks share cores (more ranks
+than cores, or Numba threads beside them) that polling takes the core from the ranks still computing:
+``GRADFLOW_COLLECTIVE_POLL`` (seconds, default 0: MPI's own wait) makes a waiting rank test its
+request and sleep that long in between instead, at the price of up to that much added latency.
 """
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ import numpy as np
 from ..backend import is_cupy_array
 
 __all__ = ["Communicator", "MPICommunicator", "FakeCommunicator", "NCCLCommunicator", "local_rank",
-           "collective_timeout", "TIMEOUT_ENV", "TIMEOUT_EXIT_CODE"]
+           "collective_timeout", "TIMEOUT_ENV", "TIMEOUT_EXIT_CODE", "collective_poll", "POLL_ENV"]
 
 TIMEOUT_ENV = "GRADFLOW_COLLECTIVE_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0
 #: the exit status of a process whose collective timed out (sysexits' EX_UNAVAILABLE)
 TIMEOUT_EXIT_CODE = 69
+POLL_ENV = "GRADFLOW_COLLECTIVE_POLL"
 
 
 def collective_timeout() -> float:
@@ -37,6 +43,31 @@ def collective_timeout() -> float:
     if value < 0:
         raise ValueError(f"{TIMEOUT_ENV}={raw!r} must be >= 0 seconds (0 waits forever)")
     return value
+
+
+def collective_poll() -> float:
+    """Seconds a waiting rank sleeps between tests of its request (``$GRADFLOW_COLLECTIVE_POLL``; 0, the
+    default: MPI_Wait, which polls without sleeping)."""
+    raw = os.environ.get(POLL_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{POLL_ENV}={raw!r} is not a number of seconds (0: MPI's own wait)") from None
+    if value < 0:
+        raise ValueError(f"{POLL_ENV}={raw!r} must be >= 0 seconds (0: MPI's own wait)")
+    return value
+
+
+def _finish(request, poll: float) -> None:
+    """Wait for an MPI request: MPI_Wait, or with ``poll`` > 0 MPI_Test (which also drives Open MPI's
+    progress) with a sleep of ``poll`` seconds between tests, leaving the core to others meanwhile."""
+    if poll <= 0:
+        request.Wait()
+        return
+    while not request.Test():
+        time.sleep(poll)
 
 
 class _Watchdog:
@@ -118,15 +149,15 @@ _DONE = _Done()
 
 
 class _MPIRequest:
-    __slots__ = ("request", "watchdog")
+    __slots__ = ("request", "watchdog", "poll")
 
-    def __init__(self, request, watchdog):
-        self.request, self.watchdog = request, watchdog
+    def __init__(self, request, watchdog, poll=0.0):
+        self.request, self.watchdog, self.poll = request, watchdog, poll
 
     def wait(self) -> None:
         self.watchdog.start("a gradient all-reduce")
         try:
-            self.request.Wait()
+            _finish(self.request, self.poll)
         finally:
             self.watchdog.stop()
 
@@ -154,6 +185,7 @@ class MPICommunicator(Communicator):
         self.comm = self._mpi().COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.watchdog = _Watchdog(self.rank, self.size, collective_timeout() if timeout is None else timeout)
+        self.poll = collective_poll()
 
     @staticmethod
     def _mpi():
@@ -190,14 +222,17 @@ class MPICommunicator(Communicator):
 
     def allreduce_(self, array) -> None:
         """Sum ``array`` over the ranks, in place (a contiguous NumPy array)."""
-        if self.size > 1:
+        if self.size > 1 and self.poll > 0:  # non-blocking, so the wait can sleep between tests
+            self._guarded("an all-reduce", lambda: _finish(self.comm.Iallreduce(self._mpi().IN_PLACE, array),
+                                                            self.poll))
+        elif self.size > 1:
             self._guarded("an all-reduce", self.comm.Allreduce, self._mpi().IN_PLACE, array)
 
     def iallreduce_(self, array):
         """MPI_Iallreduce in place (progress is the MPI library's: Open MPI advances it inside MPI calls)."""
         if self.size == 1:
             return _DONE
-        return _MPIRequest(self.comm.Iallreduce(self._mpi().IN_PLACE, array), self.watchdog)
+        return _MPIRequest(self.comm.Iallreduce(self._mpi().IN_PLACE, array), self.watchdog, self.poll)
 
     def bcast(self, obj, root=0):
         return self._guarded(f"a broadcast from rank {root}", self.comm.bcast, obj, root=root) if self.size > 1 \

@@ -20,8 +20,20 @@ import time
 from pathlib import Path
 
 SUBNET = "10.199.{site}.0/24"
-#: TCP retransmissions before a connection is dropped on the test hosts (about 6 s in all; Linux's 15: ~15 min)
-TCP_RETRIES2 = 6
+#: TCP retransmissions before a connection is dropped on the test hosts (0.2 + 0.4 + ... + 3.2 s: about 6 s
+#: in all; Linux's 15: ~15 min), so mpirun soon gives up on a host whose link went down
+TCP_RETRIES2 = 4
+#: what every rank gets (forwarded with ``mpirun -x``): one Numba/OpenMP/BLAS thread each, as these hosts
+#: share the machine's cores (unbound, a rank would start a thread per core of the whole machine), and a
+#: waiting rank sleeps between tests of its collective instead of polling the shared core (README)
+RANK_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "GRADFLOW_COLLECTIVE_POLL": "0.0002"}
+#: mpirun options for hosts that share one machine's cores. Each host's daemon believes it has the
+#: machine to itself and binds its rank to core 0, so every rank ran on the same core (measured: each
+#: rank's sched_getaffinity was {0}); and a rank waiting in MPI_Wait polls at full speed unless told to
+#: yield, taking its core from the ranks still computing. On real hosts keep Open MPI's binding.
+SHARED_CORES = ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
+_made = [0]  # Hosts made by this process: each gets names of its own, so several can exist at once
 _AGENT = """#!/bin/sh
 # Open MPI's ssh stand-in: "agent [ssh options] HOST COMMAND..." runs COMMAND in HOST's namespace.
 while [ "${{1#-}}" != "$1" ]; do shift; done
@@ -75,13 +87,15 @@ class Hosts:
 
     def __init__(self, n: int, rate: str | None = None, delay: str | None = None):
         self.n, self.rate, self.delay = n, rate, delay
-        tag = f"{os.getpid() % 100000}"
-        self.site = os.getpid() % 250 + 1
+        _made[0] += 1
+        tag = f"{os.getpid() % 100000}{chr(96 + _made[0] % 26)}"  # e.g. gf1234a; names stay under 15 bytes
+        self.site = (os.getpid() + 7 * _made[0]) % 250 + 1
         self.names = [f"gf{tag}h{i}" for i in range(n)]
-        self.switch = f"gf{tag}sw"
+        self.switch = f"gf{tag}s"
         self.addresses = [f"10.199.{self.site}.{i + 1}" for i in range(n)]
         self.folder = Path(tempfile.mkdtemp(prefix="gradflow-hosts-"))
         self.agent = self.folder / "agent"
+        self.shared_cores = list(SHARED_CORES)  # [] gives Open MPI's own binding and polling back
         self.hostfile = self.folder / "hostfile"
 
     # -- setup and teardown ----------------------------------------------------------------------
@@ -107,7 +121,7 @@ class Hosts:
             _ip("ip", "addr", "add", f"{address}/24", "dev", f"gfl{i}", ns=name)
             for dev in (f"gfl{i}", "lo"):
                 _ip("ip", "link", "set", dev, "up", ns=name)
-            # give up on an unanswered TCP peer after ~10 s of retransmissions (Linux: ~15 min), so the
+            # give up on an unanswered TCP peer after ~6 s of retransmissions (Linux: ~15 min), so the
             # launcher's connection to a host that vanished fails and mpirun ends the job
             _ip("sysctl", "-q", "-w", f"net.ipv4.tcp_retries2={TCP_RETRIES2}", ns=name)
             _ip("ip", "link", "set", f"gfp{i}", "master", "br0", ns=self.switch)
@@ -154,16 +168,17 @@ class Hosts:
                 pass
 
     # -- running ranks ---------------------------------------------------------------------------
-    def mpirun(self, ranks: int, argv: list[str], env: dict | None = None) -> list[str]:
-        """The command that starts ``ranks`` ranks, one per host from the first, over TCP only."""
+    def mpirun(self, ranks: int, argv: list[str], env: dict | None = None, extra: list[str] | tuple = ()) -> list[str]:
+        """The command that starts ``ranks`` ranks, one per host from the first, over TCP only (``extra``:
+        more mpirun options, e.g. ``["--mca", "mpi_yield_when_idle", "1"]``)."""
         mpirun = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
         subnet = f"10.199.{self.site}.0/24"
         inner = [mpirun, "--allow-run-as-root", "--hostfile", str(self.hostfile), "-n", str(ranks),
                  "--map-by", "node", "--prtemca", "plm_ssh_agent", str(self.agent),
                  "--prtemca", "prte_if_include", subnet, "--mca", "pml", "ob1", "--mca", "btl", "tcp,self",
                  "--mca", "btl_tcp_if_include", subnet,
-                 *self.keepalive()]
-        for key in sorted(env or {}):
+                 *self.keepalive(), *self.shared_cores, *extra]
+        for key in sorted({**RANK_ENV, **(env or {})}):
             inner += ["-x", key]
         inner += argv
         script = f"hostname {self.names[0]}; exec " + " ".join(_quote(a) for a in inner)
@@ -177,7 +192,7 @@ class Hosts:
                 str(seconds), "--prtemca", "oob_tcp_keepalive_probes", str(probes)]
 
     def run(self, ranks: int, argv: list[str], env: dict | None = None, timeout: float = 300):
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**os.environ, **RANK_ENV, **(env or {})}
         start = time.monotonic()
         r = subprocess.run(self.mpirun(ranks, argv, env), capture_output=True, text=True, timeout=timeout,
                            env=full_env)
