@@ -22,6 +22,7 @@ import difflib
 import math
 import numbers
 import re
+import sys
 import warnings
 from collections.abc import MutableMapping
 
@@ -1828,3 +1829,4 @@ def get(identifier) -> Optimizer:
 
 
 register_module("optimizers", globals())
+sys.modules.setdefault(f"{__name__}.legacy", legacy)  # `import gradflow.optimizers.legacy`, as in Keras
