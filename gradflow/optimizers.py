@@ -22,16 +22,20 @@ import difflib
 import math
 import numbers
 import re
+import sys
 import warnings
+from collections.abc import MutableMapping
 
 import numpy as np
 
 from . import initializers, schedules
+from . import optimizers_legacy as legacy
 from ._interrupts import sigint_deferred
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Parameter, Tensor
 from .backend import array_module, device_of, is_cupy_array
+from .saving.serialization import deserialize_keras_object, serialize_keras_object
 from .schedules import LearningRateSchedule
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "get", "serialize", "deserialize", "schedules",
     # metrics
     "LossScaleOptimizer",
+    # utilsopt
+    "MultiOptimizer", "OptimizerMap", "legacy",
 ]
 
 
@@ -802,7 +808,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="SGD", **kwargs):
+                 clipvalue=None, global_clipnorm=None, name="sgd", **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.momentum = _real("SGD", "momentum", momentum, lo=0, hi=1)
         self.nesterov = _flag("SGD", "nesterov", nesterov)
@@ -1412,8 +1418,8 @@ class ScheduleFreeAdamW(_KerasStyle):
     base sequence ``z`` (the ``momentum`` slot), which takes Adam-normalised gradient steps."""
 
     def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0,
-                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name="schedulefreeadamw",
-                 **kwargs):
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name="schedule_free_adam_w", **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.beta_1 = _real("ScheduleFreeAdamW", "beta_1", beta_1)
         self.beta_2 = _real("ScheduleFreeAdamW", "beta_2", beta_2)
@@ -1557,7 +1563,7 @@ class LossScaleOptimizer(Optimizer):
         self._advance(finite)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+        return {"name": self.name, "inner_optimizer": serialize_keras_object(self.inner_optimizer),
                 "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
 
     @classmethod
@@ -1569,13 +1575,217 @@ class LossScaleOptimizer(Optimizer):
         return cls(inner, **config)
 
 
+# -- one optimizer per group of variables ------------------------------------------------------
+def _var_path(variable) -> str:
+    return getattr(variable, "path", None) or getattr(variable, "name", None) or ""
+
+
+class OptimizerMap(MutableMapping):
+    """Keras's map from variable paths to optimizers: ``map[path]`` is the optimizer whose key equals
+    ``path``, else the one whose key (a regular expression) ``re.fullmatch``-es it, else
+    ``default_optimizer``; calling the map with a variable looks its ``path`` up."""
+
+    def __init__(self, default_optimizer, optimizer_map=None):
+        if not isinstance(default_optimizer, Optimizer):
+            raise TypeError(f"default_optimizer must be a Keras Optimizer instance. Received: {default_optimizer}")
+        if optimizer_map is not None and not isinstance(optimizer_map, dict):
+            raise TypeError(f"optimizer_map must be a dictionary. Received: {optimizer_map}")
+        self._default_optimizer = default_optimizer
+        self._optimizer_map = optimizer_map or {}
+
+    @property
+    def default_optimizer(self):
+        return self._default_optimizer
+
+    def __getitem__(self, key):
+        if key in self._optimizer_map:
+            return self._optimizer_map[key]
+        matching = [pattern for pattern in self._optimizer_map if re.fullmatch(pattern, key)]
+        if len(matching) > 1:
+            raise ValueError(f"Multiple optimizers assigned to variable {key}.")
+        return self._optimizer_map[matching[0]] if matching else self._default_optimizer
+
+    def __setitem__(self, key, optimizer):
+        if key in self._optimizer_map:
+            raise ValueError(f"'{key}' already exists in the OptimizerMap with value {self._optimizer_map[key]}. "
+                             "Please make sure to not use duplicated keys.")
+        if not isinstance(key, str):
+            raise ValueError(f"key must be a string. Received: {key}")
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be a Keras Optimizer instance. Received: {optimizer}")
+        if isinstance(optimizer, LossScaleOptimizer):
+            raise ValueError("optimizer cannot be LossScaleOptimizer.")
+        if isinstance(optimizer, MultiOptimizer):
+            raise ValueError("optimizer cannot be MultiOptimizer.")
+        self._optimizer_map[key] = optimizer
+
+    def __delitem__(self, key):
+        del self._optimizer_map[key]
+
+    def __len__(self):
+        return len(self._optimizer_map)
+
+    def __iter__(self):
+        return iter(self._optimizer_map)
+
+    def __call__(self, variable):
+        return self[_var_path(variable)]
+
+    def get_config(self) -> dict:
+        return {"default_optimizer": serialize_keras_object(self._default_optimizer),
+                "optimizer_map": serialize_keras_object(self._optimizer_map)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(deserialize_keras_object(config["default_optimizer"], custom_objects),
+                   deserialize_keras_object(config["optimizer_map"], custom_objects))
+
+
+class MultiOptimizer(Optimizer):
+    """Keras's wrapper that steps each variable with the optimizer ``optimizer_map(variable)`` gives (an
+    ``OptimizerMap`` or any callable). It has no learning rate of its own (reading or setting it raises);
+    ``optimizers`` lists the inner ones, ``iterations`` counts the steps of the whole."""
+
+    def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
+        super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name or "multi_optimizer")
+        self._optimizer_map = optimizer_map
+        inner: list[Optimizer] = []
+        for opt in [*getattr(optimizer_map, "values", list)(), getattr(optimizer_map, "default_optimizer", None)]:
+            if opt is not None and not any(opt is o for o in inner):
+                inner.append(opt)
+        self._inner_optimizers = inner
+        self._var_to_optimizer_idx: dict[int, int] = {}
+
+    @property  # type: ignore[override]
+    def learning_rate(self):
+        raise AttributeError("Learning rate cannot be accessed on a MultiOptimizer. Access the learning rate on "
+                             "the individual sub-optimizers instead.")
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if "_inner_optimizers" in self.__dict__:
+            raise AttributeError("Learning rate cannot be set on a MultiOptimizer. Set the learning rate on the "
+                                 "individual sub-optimizers instead.")
+        Optimizer.learning_rate.fset(self, value)  # type: ignore[attr-defined]
+
+    @property
+    def optimizers(self) -> list:
+        return self._inner_optimizers
+
+    @property
+    def variables(self) -> list:
+        out = list(self._variables)
+        for opt in self._inner_optimizers:
+            out.extend(opt.variables)
+        return out
+
+    def _index_of(self, var) -> int:
+        idx = self._var_to_optimizer_idx.get(id(var))
+        if idx is not None:
+            return idx
+        opt = self._optimizer_map(var)
+        if not isinstance(opt, Optimizer):
+            raise ValueError(f"Optimizer for variable {var} is not an Optimizer instance.")
+        if isinstance(opt, LossScaleOptimizer):
+            raise ValueError("LossScaleOptimizer cannot be used inside an MultiOptimizer.")
+        if isinstance(opt, MultiOptimizer):
+            raise ValueError("MultiOptimizer cannot be used inside an MultiOptimizer.")
+        found = [i for i, o in enumerate(self._inner_optimizers) if o is opt]
+        if not found:
+            self._inner_optimizers.append(opt)
+        idx = found[0] if found else len(self._inner_optimizers) - 1
+        self._var_to_optimizer_idx[id(var)] = idx
+        return idx
+
+    def _groups(self, items, var_of):
+        groups: list[list] = [[] for _ in self._inner_optimizers]
+        for item in items:
+            idx = self._index_of(var_of(item))
+            groups.extend([] for _ in range(len(self._inner_optimizers) - len(groups)))
+            groups[idx].append(item)
+        return groups
+
+    def build(self, var_list) -> None:
+        if self.built:
+            return
+        var_list = [p for p in var_list if getattr(p, "trainable", True)]
+        for opt, variables in zip(self._inner_optimizers, self._groups(var_list, lambda v: v)):
+            if variables:
+                opt.build(variables)
+        self._trainable_variables = list(var_list)
+        self._trainable_variables_indices = {id(p): i for i, p in enumerate(var_list)}
+        self._built = True
+
+    def apply_gradients(self, grads_and_vars) -> int:
+        pairs = [(g, v) for g, v in grads_and_vars]
+        if not pairs:
+            return self._iterations
+        if not self.built:
+            self.build([v for _, v in pairs])
+        for opt, sub in zip(self._inner_optimizers, self._groups(pairs, lambda pair: pair[1])):
+            if sub:
+                opt.apply_gradients(sub)
+        self._iterations += 1
+        return self._iterations
+
+    def step(self, params, apply_if=None) -> None:
+        params = [p for p in params if p.grad is not None and getattr(p, "trainable", True)]
+        if not params:
+            return
+        if not self.built:
+            self.build(params)
+        for opt, sub in zip(self._inner_optimizers, self._groups(params, lambda p: p)):
+            if sub:
+                opt.step(sub, apply_if)
+        self._iterations += 1
+
+    def get_state(self, params) -> dict:
+        """``iterations`` and each inner optimizer's state under ``optimizer_<k>/``."""
+        params = list(params)
+        state = {"iterations": np.asarray(self._iterations, dtype=np.int64)}
+        for k, (opt, sub) in enumerate(zip(self._inner_optimizers, self._groups(params, lambda p: p))):
+            for key, value in opt.get_state(sub).items():
+                state[f"optimizer_{k}/{key}"] = value
+        return state
+
+    def set_state(self, state: dict, params) -> None:
+        params = list(params)
+        groups = self._groups(params, lambda p: p)
+        parts: list[dict] = [{} for _ in self._inner_optimizers]
+        for key, value in state.items():
+            head, _, rest = key.partition("/")
+            if key == "iterations":
+                continue
+            if not head.startswith("optimizer_") or not head[10:].isdigit() or int(head[10:]) >= len(parts):
+                raise ValueError(f"MultiOptimizer.set_state: unknown state entry {key!r}")
+            parts[int(head[10:])][rest] = value
+        if "iterations" not in state:
+            raise ValueError("MultiOptimizer.set_state: the state has no 'iterations' entry")
+        for opt, sub, part in zip(self._inner_optimizers, groups, parts):
+            if part:
+                opt.set_state(part, sub)
+        self._iterations = int(_as_numpy(state["iterations"]).reshape(()))
+
+    def get_config(self) -> dict:
+        return {"optimizer_map": serialize_keras_object(self._optimizer_map),
+                "loss_scale_factor": self.loss_scale_factor, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["optimizer_map"] = deserialize_keras_object(config["optimizer_map"], custom_objects)
+        return cls(**config)
+
+
 # -- lookup and serialisation ------------------------------------------------------------------
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
             "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "lamb": Lamb, "ftrl": Ftrl,
             "adafactor": Adafactor, "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW,
             # metrics
-            "lossscaleoptimizer": LossScaleOptimizer}
+            "lossscaleoptimizer": LossScaleOptimizer,
+            # utilsopt
+            "multioptimizer": MultiOptimizer}
 
 
 def serialize(optimizer: Optimizer) -> dict:
@@ -1619,3 +1829,4 @@ def get(identifier) -> Optimizer:
 
 
 register_module("optimizers", globals())
+sys.modules.setdefault(f"{__name__}.legacy", legacy)  # `import gradflow.optimizers.legacy`, as in Keras

@@ -81,13 +81,28 @@ def serialize_keras_object(obj):
     if not hasattr(obj, "get_config"):
         raise TypeError(f"cannot serialize {obj!r}: {cls.__name__} has no get_config()")
     registered = registered_name(cls)
-    entry = {"module": cls.__module__, "class_name": cls.__name__, "config": _serialize_values(obj.get_config()),
+    entry = {"module": _keras_module(cls), "class_name": cls.__name__, "config": _serialize_values(obj.get_config()),
              "registered_name": registered or cls.__name__}
     if _builds_from_config(obj):
         cfg = obj.get_build_config()
         if cfg is not None:
             entry["build_config"] = cfg
     return entry
+
+
+#: gradflow's subpackage -> the Keras module that exports the same class (so Keras loads gradflow's entries)
+_KERAS_MODULES = {"layers": "keras.layers", "optimizers": "keras.optimizers", "losses": "keras.losses",
+                  "metrics": "keras.metrics", "initializers": "keras.initializers",
+                  "regularizers": "keras.regularizers", "constraints": "keras.constraints",
+                  "schedules": "keras.optimizers.schedules", "dtype_policies": "keras.dtype_policies"}
+
+
+def _keras_module(cls) -> str:
+    """``keras.<namespace>`` for gradflow's own classes (Keras 3 writes its public module), else the class's."""
+    parts = cls.__module__.split(".")
+    if parts[0] == "gradflow" and len(parts) > 1 and registered_name(cls) is None:
+        return _KERAS_MODULES.get(parts[1], cls.__module__)
+    return cls.__module__
 
 
 def _builds_from_config(obj) -> bool:

@@ -9,7 +9,9 @@ from ..saving.serialization import (  # Keras 3 exports these under keras.utils 
     register_keras_serializable,
     serialize_keras_object,
 )
-from . import image
+
+# utilsopt
+from . import bounding_boxes, image, legacy
 from .arrays import normalize, to_categorical
 
 # metrics
@@ -54,4 +56,6 @@ __all__ = [
     "enable_interactive_logging", "get_file", "get_source_inputs", "is_interactive_logging_enabled",
     "is_keras_tensor", "pack_x_y_sample_weight", "split_dataset", "standardize_dtype",
     "text_dataset_from_directory", "unpack_x_y_sample_weight",
+    # utilsopt
+    "bounding_boxes", "legacy",
 ]
