@@ -95,10 +95,14 @@ def test_allreduce_gradients_sums_every_rank_and_dtype(size):
 
 
 def test_broadcast_model_gives_every_rank_rank_zeros_weights():
-    chief = _model(100).get_weights()
+    # different initial weights on every rank, built before the rank threads start: set_random_seed is
+    # process-global, so ranks seeding it at once would make rank 0's model differ from `chief`
+    models = [_model(100 + rank) for rank in range(3)]
+    chief = [w.copy() for w in models[0].get_weights()]
+    assert not np.array_equal(models[1].get_weights()[0], chief[0])
 
     def fn(dp, rank):
-        model = _model(100 + rank)  # different initial weights on every rank
+        model = models[rank]
         dp.broadcast_model(model)
         return model.get_weights()
 

