@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections.abc
 import csv
 import os
+import shutil
 import warnings
 
 import numpy as np
@@ -14,58 +15,73 @@ import numpy as np
 from ..distribution import writes_files
 from ..saving.saving_lib import atomic_write, weights_from_bytes, weights_to_bytes
 from .callback import Callback
-from .monitor import check_mode, monitored, resolve_mode
+from .monitor import MonitorCallback
 
 __all__ = ["ModelCheckpoint", "CSVLogger", "BackupAndRestore", "TensorBoard"]
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the model (``model.save(path)``) or its weights (``model.save_weights(path)``) (Keras defaults:
     ``monitor='val_loss', verbose=0, save_best_only=False, save_weights_only=False, mode='auto',
     save_freq='epoch', initial_value_threshold=None``).
 
     ``filepath`` may hold ``{epoch:02d}`` (1-based, as Keras) and any log key, e.g. ``{val_loss:.2f}``;
     with an integer ``save_freq`` it saves every that many batches (``{batch}`` is 1-based too).
-    With ``save_best_only`` it saves only when ``monitor`` improves; when ``monitor`` is missing from the
-    logs it warns and does not save.
+    With ``save_best_only`` it saves only when ``monitor`` improves (on ``initial_value_threshold``
+    first); when ``monitor`` is missing from the logs it warns and saves, as Keras. As Keras, a
+    ``.keras`` path needs ``save_weights_only=False``.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
-        super().__init__()
+        super().__init__(monitor, mode, initial_value_threshold)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError(f"ModelCheckpoint: `save_freq` must be 'epoch' or an integer >= 1, got {save_freq!r}")
-        self.filepath = os.fspath(filepath)
-        self.monitor = monitor
+            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or integer "
+                             f"values >= 1")
         self.verbose = verbose
+        self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        self.mode = check_mode("ModelCheckpoint", mode)
         self.save_freq = save_freq
-        self.best = initial_value_threshold
-        self._op = None
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = None
         self._current_epoch = 0
-        self._batches_since_save = 0
+        if save_weights_only and self.filepath.endswith(".keras"):
+            raise ValueError(f"When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
+                             f"end in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._should_save_on_batch(batch):
             self._save(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save(epoch, None, logs)
+
+    def _should_save_on_batch(self, batch) -> bool:
+        """Keras's count: batches since the last save, across epochs (a batch index that does not grow
+        starts a new epoch)."""
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            self._batches_seen_since_last_saving += batch + 1
+        else:
+            self._batches_seen_since_last_saving += batch - self._last_batch_seen
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
 
     def _path(self, epoch, batch, logs):
         fields = dict(logs or {})
         fields["epoch"] = epoch + 1
-        if batch is not None:
+        if batch is not None and "batch" not in fields:
             fields["batch"] = batch + 1
         try:
             return self.filepath.format(**fields)
@@ -73,34 +89,48 @@ class ModelCheckpoint(Callback):
             raise KeyError(f"ModelCheckpoint: cannot format filepath {self.filepath!r}: {e!r} is not among "
                            f"the available fields {sorted(fields)}") from None
 
-    def _save(self, epoch, batch, logs):
-        path = self._path(epoch, batch, logs)
-        if self.save_best_only:
-            if self._op is None:
-                self._op = resolve_mode(self.mode, self.monitor, self.model)
-            current = monitored("ModelCheckpoint", self.monitor, logs, "saving the best model")
-            if current is None:
-                return
-            if self.best is not None and not (current < self.best if self._op == "min" else current > self.best):
-                if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
-                return
+    def _should_save(self, epoch, logs, path) -> bool:
+        if not self.save_best_only:
             if self.verbose > 0:
-                before = "None" if self.best is None else f"{self.best:.5f}"
+                print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            return True
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=4)
+            return True
+        if np.ndim(current) > 0:
+            warnings.warn(f"Can save best model only when `monitor` is a scalar value. Received: {current}. "
+                          f"Falling back to `save_best_only=False`.", stacklevel=4)
+            return True
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        before = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current, self.best):
+            if self.verbose > 0:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {before} to {current:.5f}, "
                       f"saving model to {path}")
             self.best = current
-        elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {before}")
+        return False
+
+    def _save(self, epoch, batch, logs):
+        path = self._path(epoch, batch, logs)
+        if not self._should_save(epoch, logs, path):
+            return
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         if os.path.isdir(path):
-            raise IsADirectoryError(f"ModelCheckpoint: filepath {path!r} is a directory; give a file path")
+            raise IsADirectoryError(f"Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an "
+                                    f"existing directory: {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class CSVLogger(Callback):
@@ -141,8 +171,8 @@ class CSVLogger(Callback):
             return
         if self.keys is None:
             self.keys = sorted(logs)
-            expected = getattr(self.model, "metrics_names", None) or ()
-            self.keys += [k for k in expected if isinstance(k, str) and k.startswith("val_") and k not in self.keys]
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]  # Keras: NA columns for a validation to come
         if self._writer is None:
             sep = self.sep
 
@@ -275,6 +305,8 @@ class BackupAndRestore(Callback):
             for path in (self._latest, self._previous):
                 if os.path.exists(path):
                     os.remove(path)
+            if os.path.isdir(self.backup_dir):  # Keras removes the whole folder
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 class TensorBoard(Callback):
