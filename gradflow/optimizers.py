@@ -117,6 +117,8 @@ class Optimizer:
     """
 
     _n_tmp = 1  # scratch buffers per parameter used by _direction
+    #: Keras's base arguments every optimizer takes through ``**kwargs`` (what a .keras config may hold)
+    _COMMON = ("use_ema", "ema_momentum", "ema_overwrite_frequency")
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):

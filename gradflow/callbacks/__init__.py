@@ -15,6 +15,7 @@ from .file_writers import BackupAndRestore, CSVLogger, ModelCheckpoint, TensorBo
 from .history import History
 from .progbar_logger import ProgbarLogger
 from .remote_monitor import RemoteMonitor  # metrics
+from .swap_ema_weights import SwapEMAWeights  # cb
 from .training import EarlyStopping, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN
 
 __all__ = [
@@ -23,4 +24,6 @@ __all__ = [
     "BackupAndRestore", "TensorBoard", "HOOKS",
     # metrics
     "RemoteMonitor",
+    # cb
+    "SwapEMAWeights",
 ]

@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import re
+import struct
 import tempfile
 import warnings
 
@@ -457,3 +458,207 @@ def progbar_logger(k, gf):
 
     assert len(keys(gl)) == len(keys(kl)) == 2, (gl, kl)
     assert keys(gl) == keys(kl), (gl, kl)  # the same metrics, in the same order, with the same 4 digits
+
+
+# -- the optimizers' moving averages (use_ema) and SwapEMAWeights -----------------------------------
+def _ema_steps(mod, name, kwargs, steps=5):
+    """``steps`` updates of two variables from the same gradients: (weights, averages, iterations)."""
+    rng = np.random.default_rng(3)
+    w0 = [rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(2,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in w0] for _ in range(steps)]
+    if mod.__name__ == "gradflow":
+        variables = [mod.Parameter(w.copy()) for w in w0]
+        convert = np.copy
+    else:
+        variables = [mod.Variable(w.copy()) for w in w0]
+        convert = mod.ops.convert_to_tensor
+    opt = getattr(mod.optimizers, name)(use_ema=True, **kwargs)
+    for g in grads:
+        opt.apply_gradients(zip([convert(x) for x in g], variables))
+    averages = [np.asarray(a.numpy() if hasattr(a, "numpy") else a) for a in opt._model_variables_moving_average]
+    return [np.asarray(v.numpy()) for v in variables], averages, int(np.asarray(opt.iterations)), opt
+
+
+@case("callbacks", "SwapEMAWeights")
+def ema_and_swap(k, gf):
+    """use_ema: the same weights and averages after several steps (Adam; SGD with ema_overwrite_frequency),
+    config and argument errors; SwapEMAWeights: the same validation numbers, predictions and final weights."""
+    for name, kwargs in (("Adam", {"ema_momentum": 0.9}), ("SGD", {"ema_overwrite_frequency": 2, "momentum": 0.5}),
+                         ("SGD", {"ema_overwrite_frequency": 3, "ema_momentum": 0.5, "learning_rate": 0.1})):
+        (kw, ka, ki, ko), (gw, ga, gi, go) = (_ema_steps(mod, name, kwargs) for mod in (k, gf))
+        assert gi == ki, (name, kwargs)
+        for a, b in zip(gw + ga, kw + ka):
+            _close(a, b, f"{name}{kwargs}", rtol=1e-6, atol=1e-7)
+        g_cfg, k_cfg = go.get_config(), ko.get_config()
+        for key in ("use_ema", "ema_momentum", "ema_overwrite_frequency"):
+            assert g_cfg[key] == k_cfg[key], key
+        assert gf.optimizers.deserialize(k.optimizers.serialize(ko)).use_ema is True
+    for mod in (k, gf):
+        _raises(ValueError, lambda: mod.optimizers.SGD(use_ema=True, ema_momentum=1.5))
+        _raises(ValueError, lambda: mod.optimizers.SGD(use_ema=True, ema_overwrite_frequency=1.5))
+    # SwapEMAWeights in fit: validation with the averages, fit ends on them (finalize_variable_values)
+    for swap_on_epoch in (False, True):
+        out = []
+        for mod in (k, gf):
+            model = _model(mod, mod.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5))
+            _, hist = _fit(mod, [mod.callbacks.SwapEMAWeights(swap_on_epoch=swap_on_epoch)], epochs=2, model=model)
+            with contextlib.redirect_stdout(io.StringIO()):
+                ev = model.evaluate(_XV, _YV, verbose=0, callbacks=[mod.callbacks.SwapEMAWeights()])
+            out.append((hist.history, ev, _weights(model)))
+        (kh, ke, kw), (gh, ge, gw) = out
+        for key in kh:
+            _close(gh[key], kh[key], f"{key} swap_on_epoch={swap_on_epoch}", rtol=1e-4, atol=1e-5)
+        _close(ge, ke, "evaluate", rtol=1e-4, atol=1e-5)
+        for a, b in zip(gw, kw):
+            _close(a, b, "final weights", rtol=1e-4, atol=1e-5)
+    for mod in (k, gf):
+        assert mod.callbacks.SwapEMAWeights().swap_on_epoch is False
+        model = _model(mod)  # an optimizer without use_ema: refused at the first swap
+        _raises(ValueError, lambda: _fit(mod, [mod.callbacks.SwapEMAWeights()], epochs=1, model=model))
+
+
+# -- TensorBoard --------------------------------------------------------------------------------------
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _read_events(folder):
+    """[(run, tag, step, value)] of every event file under ``folder``, each record's TFRecord framing and
+    both masked CRC32Cs checked; value: a float (scalars), 'histogram', or the tensor's plugin name."""
+    from tensorboardX.proto import event_pb2  # noqa: PLC0415 - the reader gradflow's writer ships with
+
+    out = []
+    for run in sorted(os.listdir(folder)):
+        for name in sorted(os.listdir(os.path.join(folder, run))):
+            assert name.startswith("events.out.tfevents."), name
+            data = open(os.path.join(folder, run, name), "rb").read()
+            pos = 0
+            while pos < len(data):
+                header = data[pos:pos + 8]
+                (length,) = struct.unpack("<Q", header)
+                (len_crc,) = struct.unpack("<I", data[pos + 8:pos + 12])
+                assert len_crc == _masked_crc32c(header), "length CRC"
+                body = data[pos + 12:pos + 12 + length]
+                (body_crc,) = struct.unpack("<I", data[pos + 12 + length:pos + 16 + length])
+                assert body_crc == _masked_crc32c(body), "data CRC"
+                pos += 16 + length
+                event = event_pb2.Event.FromString(body)
+                for v in event.summary.value:
+                    kind = v.WhichOneof("value")
+                    value = (v.simple_value if kind == "simple_value" else "histogram" if kind == "histo"
+                             else v.metadata.plugin_data.plugin_name)
+                    out.append((run, v.tag, int(event.step), value))
+    return out
+
+
+class _FakeSummary:
+    """Stands in for ``tensorflow.summary`` (absent here) under Keras's TensorBoard: records what it writes."""
+
+    def __init__(self):
+        self.records, self._default, self._record_if = [], [], []
+
+    def create_file_writer(self, logdir):
+        summary = self
+
+        class Writer:
+            def as_default(self, step=None):
+                @contextlib.contextmanager
+                def ctx():
+                    summary._default.append((os.path.basename(logdir), step))
+                    try:
+                        yield
+                    finally:
+                        summary._default.pop()
+                return ctx()
+
+            def flush(self):
+                pass
+
+            def close(self):
+                pass
+
+        return Writer()
+
+    @contextlib.contextmanager
+    def record_if(self, condition):
+        self._record_if.append(condition)
+        try:
+            yield
+        finally:
+            self._record_if.pop()
+
+    def _write(self, tag, value, step):
+        if not self._default or (self._record_if and not self._record_if[-1]()):
+            return
+        run, default_step = self._default[-1]
+        self.records.append((run, tag, int(np.asarray(default_step if step is None else step)), value))
+
+    def scalar(self, name, data, step=None):
+        self._write(name, float(np.asarray(data)), step)
+
+    def histogram(self, name, data, step=None):
+        self._write(name, "histogram", step)
+
+
+def _tags(records):
+    """The records with layer numbering (dense_3 -> dense) taken out and time-based values dropped."""
+    out = []
+    for run, tag, step, value in records:
+        tag = re.sub(r"_\d+/", "/", tag)
+        if "steps_per_second" in tag or not isinstance(value, float):
+            value = None
+        out.append((run, tag, step, value))
+    return out
+
+
+@case("callbacks", "TensorBoard")
+def tensorboard(k, gf):
+    """The summaries (run, tag, step, value) Keras's TensorBoard writes on torch (its tf.summary calls
+    recorded) are what gradflow writes in real event files (TFRecord framing and CRCs checked)."""
+    settings = [dict(), dict(update_freq="batch", histogram_freq=2, write_steps_per_second=True),
+                dict(update_freq=3, write_steps_per_second=False)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, kwargs in enumerate(settings):
+            fake = _FakeSummary()
+            kcb = k.callbacks.TensorBoard(log_dir=os.path.join(tmp, f"k{i}"), write_graph=False, **kwargs)
+            kcb._summary_module = fake
+            _fit(k, [kcb], epochs=3)
+            gdir = os.path.join(tmp, f"g{i}")
+            _fit(gf, [gf.callbacks.TensorBoard(log_dir=gdir, write_graph=False, **kwargs)], epochs=3)
+            theirs, ours = sorted(_tags(fake.records), key=str), sorted(_tags(_read_events(gdir)), key=str)
+            if kwargs.get("update_freq") == 3:
+                # Keras's record_if(step % 3 == 0) of the last batch stays active at the epoch's end (and in
+                # on_test_end), so it drops the epoch summaries of most epochs; gradflow writes them all
+                theirs, ours = ([r for r in rs if r[1].startswith("batch_")] for rs in (theirs, ours))
+            assert [r[:3] for r in ours] == [r[:3] for r in theirs], (kwargs, sorted({r[:3] for r in ours} ^ {r[:3] for r in theirs}))
+            for a, b in zip(ours, theirs):
+                if isinstance(b[3], float):
+                    _close(a[3], b[3], str(a), rtol=1e-4, atol=1e-5)
+        gdir = os.path.join(tmp, "graph")
+        _fit(gf, [gf.callbacks.TensorBoard(log_dir=gdir)], epochs=1, validation=False)
+        assert ("train", "keras", 0, "graph_keras_model") in _read_events(gdir)
+    kd, gd = k.callbacks.TensorBoard(), gf.callbacks.TensorBoard()
+    for attr in ("log_dir", "histogram_freq", "write_graph", "write_images", "write_steps_per_second", "update_freq",
+                 "embeddings_freq", "embeddings_metadata"):
+        assert getattr(gd, attr) == getattr(kd, attr), attr
+    assert gf.callbacks.TensorBoard(update_freq="batch").update_freq == k.callbacks.TensorBoard(
+        update_freq="batch").update_freq == 1
+    for mod in (k, gf):
+        _raises(ValueError, lambda: mod.callbacks.TensorBoard(profile_batch=2))
