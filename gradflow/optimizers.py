@@ -1638,6 +1638,10 @@ class LossScaleOptimizer(Optimizer):
             self.inner_optimizer.step(params, apply_if)
         self._advance(finite)
 
+    def finalize_variable_values(self, var_list) -> None:
+        """The inner optimizer's (its use_ema averages), as Keras's."""
+        self.inner_optimizer.finalize_variable_values(var_list)
+
     def get_config(self) -> dict:
         return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
                 "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}

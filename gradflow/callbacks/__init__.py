@@ -4,8 +4,9 @@ A model passed to ``set_model`` needs only what a callback uses: ``stop_training
 (with a settable ``learning_rate``), ``get_weights``/``set_weights``, ``save``/``save_weights``.
 
 Layout: ``callback`` (the base class), ``callback_list``, ``history``, ``progbar_logger`` (progress
-lines), ``training`` (callbacks that steer training), ``file_writers`` (those that write files) and
-``monitor`` (what the monitoring ones share).
+lines), ``training`` (callbacks that steer training), ``file_writers`` (those that write files),
+``swap_ema_weights`` (evaluation with the optimizer's use_ema averages) and ``monitor`` (Keras's
+MonitorCallback: what the monitoring ones share).
 """
 from __future__ import annotations
 
