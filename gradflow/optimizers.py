@@ -123,6 +123,8 @@ class Optimizer:
     """
 
     _n_tmp = 1  # scratch buffers per parameter used by _direction
+    #: Keras's base arguments every optimizer takes through ``**kwargs`` (what a .keras config may hold)
+    _COMMON = ("use_ema", "ema_momentum", "ema_overwrite_frequency")
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):
@@ -131,9 +133,14 @@ class Optimizer:
         self.use_ema = _flag(cls, "use_ema", kwargs.pop("use_ema", False))
         self.ema_momentum = _real(cls, "ema_momentum", kwargs.pop("ema_momentum", 0.99), lo=0, hi=1)
         self.ema_overwrite_frequency = kwargs.pop("ema_overwrite_frequency", None)
+        freq = self.ema_overwrite_frequency
+        if self.use_ema and freq and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
+            raise ValueError(f"`ema_overwrite_frequency` must be an integer >= 1 or None. Received: "
+                             f"ema_overwrite_frequency={freq}")
+        self._ema: dict[int, tuple] = {}  # id(param) -> (param, its moving average: a Parameter)
         self.loss_scale_factor = kwargs.pop("loss_scale_factor", None)
         self.gradient_accumulation_steps = kwargs.pop("gradient_accumulation_steps", None)
-        for arg, value in (("use_ema", self.use_ema or None), ("loss_scale_factor", self.loss_scale_factor),
+        for arg, value in (("loss_scale_factor", self.loss_scale_factor),
                            ("gradient_accumulation_steps", self.gradient_accumulation_steps)):
             if value is not None:
                 raise ValueError(f"{cls}: `{arg}` is not supported by gradflow (use its default), got "
@@ -269,6 +276,8 @@ class Optimizer:
         var_list = [p for p in var_list if getattr(p, "trainable", True)]
         self._trainable_variables = list(var_list)
         self._trainable_variables_indices = {id(p): i for i, p in enumerate(var_list)}
+        if self.use_ema:  # Keras: the averages come first, before the subclass's slots
+            self._ema_averages(var_list)
         if not self._custom_update_step():
             for p in var_list:
                 self._entry(p)
@@ -377,7 +386,66 @@ class Optimizer:
         if self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
         commit = self._commit_custom if self._custom_update_step() else self._commit
-        sigint_deferred(commit, pairs, grads, lr, apply_if)
+        if self.use_ema:
+            sigint_deferred(self._commit_with_ema, commit, pairs, grads, lr, apply_if)
+        else:
+            sigint_deferred(commit, pairs, grads, lr, apply_if)
+
+    # -- exponential moving average of the weights (Keras's use_ema) ----------------------------
+    def _ema_averages(self, params) -> list:
+        """The moving average of each of ``params`` (made, zero, for those that have none yet)."""
+        out = []
+        for p in params:
+            pair = self._ema.get(id(p))
+            if pair is None or pair[0] is not p:
+                base = (getattr(p, "name", None) or "variable").replace("/", "_")
+                avg = Parameter(array_module(p.data).zeros(p.data.shape, dtype=p.data.dtype),
+                                name=f"{base}_average", trainable=False)
+                pair = self._ema[id(p)] = (p, avg)
+            out.append(pair[1])
+        return out
+
+    @property
+    def _model_variables_moving_average(self) -> list:
+        """Keras's name: the averages, in the order of the weights they follow."""
+        if not self.use_ema or not self._ema:
+            raise AttributeError("_model_variables_moving_average")  # as in Keras: none before the first build
+        return [avg for _, avg in self._ema.values()]
+
+    def _commit_with_ema(self, commit, pairs, grads, lr, apply_if=None) -> None:
+        """One step, then Keras's average update ``avg = m * avg + (1 - m) * w`` (``m = 0`` at the first
+        step) of every weight the optimizer follows, in the weights' dtype; every
+        ``ema_overwrite_frequency`` steps the weights take their averages."""
+        first = self._iterations == 0
+        self._ema_averages([p for _, p in pairs])
+        followed = list(self._ema.values())
+        overwrite = bool(self.ema_overwrite_frequency) and (self._iterations + 1) % self.ema_overwrite_frequency == 0
+        saved = written = None
+        if apply_if is not None:
+            written = [avg.data for _, avg in followed] + ([p.data for p, _ in followed] if overwrite else [])
+            saved = [a.copy() for a in written]
+        commit(pairs, grads, lr, apply_if)
+        for p, avg in followed:
+            w, a = p.data, avg.data
+            m = w.dtype.type(0.0 if first else self.ema_momentum)
+            a[...] = m * a + (w.dtype.type(1) - m) * w
+        if overwrite:
+            self._overwrite_with_averages([p for p, _ in followed])
+        if saved is not None:
+            rollback_unless(apply_if, written, saved)
+
+    def _overwrite_with_averages(self, var_list) -> None:
+        for p in var_list:
+            pair = self._ema.get(id(p))
+            if pair is not None and pair[0] is p:
+                p.data[...] = pair[1].data
+
+    def finalize_variable_values(self, var_list) -> None:
+        """With ``use_ema``, the weights take their moving averages (what ``fit`` does at its end, as Keras)."""
+        if not self.use_ema:
+            return
+        with no_grad():
+            self._overwrite_with_averages(list(var_list))  # the weights that have an average
 
     def _commit(self, pairs, grads, lr, apply_if=None) -> None:
         """Every in-place change of one step: slots, parameters, then ``iterations`` (run with Ctrl-C
@@ -595,6 +663,10 @@ class Optimizer:
                 state[f"param_{i}/{n}"] = _host(s).copy()
         for j, v in enumerate(self._variables):  # a build + update_step optimizer's own variables
             state[f"variable_{j}"] = _host(v.data).copy()
+        for i, p in enumerate(params):  # use_ema: the moving averages
+            pair = self._ema.get(id(p))
+            if pair is not None and pair[0] is p:
+                state[f"param_{i}/average"] = _host(pair[1].data).copy()
         return state
 
     def set_state(self, state: dict, params) -> None:
@@ -614,8 +686,15 @@ class Optimizer:
                 raise ValueError(f"{cls}.set_state: the state has no {key!r} entry")
         scalars: dict[str, float] = {}
         per_param: dict[int, dict] = {}
+        averages: dict[int, np.ndarray] = {}
         for key, value in state.items():
             arr = _as_numpy(value)
+            if self.use_ema and key.startswith("param_") and key.endswith("/average") and key[6:-8].isdigit():
+                i = int(key[6:-8])
+                if i >= len(params) or arr.shape != tuple(params[i].shape):
+                    raise ValueError(f"{cls}.set_state: {key!r} does not match the parameters given")
+                averages[i] = arr
+                continue
             if arr.dtype.kind not in "fiub":
                 raise ValueError(f"{cls}.set_state: {key!r} must hold numbers, got dtype {arr.dtype}")
             if key in ("iterations", "learning_rate") or key in globals_:
@@ -652,6 +731,9 @@ class Optimizer:
         sigint_deferred(self._restore, params, names, globals_, scalars, per_param, int(iterations))
         for j, arr in variables.items():
             self._variables[j].assign(arr)
+        for i, arr in averages.items():
+            avg = self._ema_averages([params[i]])[0]
+            avg.data[...] = array_module(avg.data).asarray(arr, dtype=avg.data.dtype)
 
     def _restore(self, params, names, globals_, scalars, per_param, iterations) -> None:
         """The changes of ``set_state``, all checked before (run with Ctrl-C held back)."""
@@ -1561,6 +1643,10 @@ class LossScaleOptimizer(Optimizer):
                     p.grad = p.grad * inv
             self.inner_optimizer.step(params, apply_if)
         self._advance(finite)
+
+    def finalize_variable_values(self, var_list) -> None:
+        """The inner optimizer's (its use_ema averages), as Keras's."""
+        self.inner_optimizer.finalize_variable_values(var_list)
 
     def get_config(self) -> dict:
         return {"name": self.name, "inner_optimizer": serialize_keras_object(self.inner_optimizer),

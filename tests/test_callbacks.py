@@ -242,12 +242,12 @@ def test_model_checkpoint_mode_max_with_epoch_in_name(tmp_path):
     assert [p for _, p in model.saved] == [str(tmp_path / "m1.keras"), str(tmp_path / "m3.keras")]
 
 
-def test_model_checkpoint_missing_monitor_warns_and_skips(tmp_path):
+def test_model_checkpoint_missing_monitor_warns_and_saves(tmp_path):
     model = FakeModel()
     ck = cbs.ModelCheckpoint(str(tmp_path / "m.keras"), save_best_only=True)
     with pytest.warns(UserWarning, match="val_loss"):
         fit(model, [ck], [{"loss": 1.0}])
-    assert model.saved == []
+    assert len(model.saved) == 1  # as Keras: saved anyway
 
 
 def test_model_checkpoint_batch_frequency_and_bad_field(tmp_path):
@@ -325,18 +325,19 @@ def test_csv_logger_writes_sorted_columns(tmp_path):
     fit(model, [cbs.CSVLogger(path)], [{"loss": 1.5, "val_loss": 2.0}, {"loss": 0.5, "val_loss": 1.0}])
     with open(path) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["epoch", "loss", "val_loss", "val_accuracy"]
-    assert rows[1] == ["0", "1.5", "2.0", "NA"]
-    assert rows[2] == ["1", "0.5", "1.0", "NA"]
+    assert rows[0] == ["epoch", "loss", "val_loss"]  # as Keras: the first epoch's keys
+    assert rows[1] == ["0", "1.5", "2.0"]
+    assert rows[2] == ["1", "0.5", "1.0"]
 
 
 def test_csv_logger_append_and_separator(tmp_path):
     path = tmp_path / "log.tsv"
     fit(FakeModel(), [cbs.CSVLogger(path, separator="\t")], [{"loss": 1.0}])
     fit(FakeModel(), [cbs.CSVLogger(path, separator="\t", append=True)], [{"loss": 2.0}])
-    assert path.read_text().splitlines() == ["epoch\tloss", "0\t1.0", "0\t2.0"]
+    # as Keras: without validation keys, val_ columns (NA) are added
+    assert path.read_text().splitlines() == ["epoch\tloss\tval_loss", "0\t1.0\tNA", "0\t2.0\tNA"]
     fit(FakeModel(), [cbs.CSVLogger(path, separator="\t")], [{"loss": 3.0}])  # overwrite
-    assert path.read_text().splitlines() == ["epoch\tloss", "0\t3.0"]
+    assert path.read_text().splitlines() == ["epoch\tloss\tval_loss", "0\t3.0\tNA"]
 
 
 def test_terminate_on_nan(capsys):

@@ -51,8 +51,8 @@ def test_keras_base_arguments():
     cfg = opt.get_config()
     assert cfg["ema_momentum"] == 0.9 and cfg["use_ema"] is False
     assert optimizers.Adam.from_config(cfg).get_config() == cfg
-    with pytest.raises(ValueError, match="use_ema"):
-        optimizers.SGD(use_ema=True)
+    with pytest.raises(ValueError, match="ema_overwrite_frequency"):
+        optimizers.SGD(use_ema=True, ema_overwrite_frequency=0.5)
     with pytest.raises(ValueError, match="not recognized"):
         optimizers.SGD(momentun=0.9)
 

@@ -23,7 +23,7 @@ class Callback:
 
     def __init__(self):
         self.model = None
-        self.params = {}
+        self.params = None  # as Keras: set by fit (set_params)
 
     def set_params(self, params):
         self.params = params

@@ -7,6 +7,8 @@ from __future__ import annotations
 import collections.abc
 import csv
 import os
+import shutil
+import time
 import warnings
 
 import numpy as np
@@ -14,58 +16,73 @@ import numpy as np
 from ..distribution import writes_files
 from ..saving.saving_lib import atomic_write, weights_from_bytes, weights_to_bytes
 from .callback import Callback
-from .monitor import check_mode, monitored, resolve_mode
+from .monitor import MonitorCallback
 
 __all__ = ["ModelCheckpoint", "CSVLogger", "BackupAndRestore", "TensorBoard"]
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the model (``model.save(path)``) or its weights (``model.save_weights(path)``) (Keras defaults:
     ``monitor='val_loss', verbose=0, save_best_only=False, save_weights_only=False, mode='auto',
     save_freq='epoch', initial_value_threshold=None``).
 
     ``filepath`` may hold ``{epoch:02d}`` (1-based, as Keras) and any log key, e.g. ``{val_loss:.2f}``;
     with an integer ``save_freq`` it saves every that many batches (``{batch}`` is 1-based too).
-    With ``save_best_only`` it saves only when ``monitor`` improves; when ``monitor`` is missing from the
-    logs it warns and does not save.
+    With ``save_best_only`` it saves only when ``monitor`` improves (on ``initial_value_threshold``
+    first); when ``monitor`` is missing from the logs it warns and saves, as Keras. As Keras, a
+    ``.keras`` path needs ``save_weights_only=False``.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
-        super().__init__()
+        super().__init__(monitor, mode, initial_value_threshold)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
-            raise ValueError(f"ModelCheckpoint: `save_freq` must be 'epoch' or an integer >= 1, got {save_freq!r}")
-        self.filepath = os.fspath(filepath)
-        self.monitor = monitor
+            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are 'epoch' or integer "
+                             f"values >= 1")
         self.verbose = verbose
+        self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        self.mode = check_mode("ModelCheckpoint", mode)
         self.save_freq = save_freq
-        self.best = initial_value_threshold
-        self._op = None
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = None
         self._current_epoch = 0
-        self._batches_since_save = 0
+        if save_weights_only and self.filepath.endswith(".keras"):
+            raise ValueError(f"When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
+                             f"end in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq == "epoch":
-            return
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
+        if self._should_save_on_batch(batch):
             self._save(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save(epoch, None, logs)
+
+    def _should_save_on_batch(self, batch) -> bool:
+        """Keras's count: batches since the last save, across epochs (a batch index that does not grow
+        starts a new epoch)."""
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            self._batches_seen_since_last_saving += batch + 1
+        else:
+            self._batches_seen_since_last_saving += batch - self._last_batch_seen
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
 
     def _path(self, epoch, batch, logs):
         fields = dict(logs or {})
         fields["epoch"] = epoch + 1
-        if batch is not None:
+        if batch is not None and "batch" not in fields:
             fields["batch"] = batch + 1
         try:
             return self.filepath.format(**fields)
@@ -73,34 +90,48 @@ class ModelCheckpoint(Callback):
             raise KeyError(f"ModelCheckpoint: cannot format filepath {self.filepath!r}: {e!r} is not among "
                            f"the available fields {sorted(fields)}") from None
 
-    def _save(self, epoch, batch, logs):
-        path = self._path(epoch, batch, logs)
-        if self.save_best_only:
-            if self._op is None:
-                self._op = resolve_mode(self.mode, self.monitor, self.model)
-            current = monitored("ModelCheckpoint", self.monitor, logs, "saving the best model")
-            if current is None:
-                return
-            if self.best is not None and not (current < self.best if self._op == "min" else current > self.best):
-                if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
-                return
+    def _should_save(self, epoch, logs, path) -> bool:
+        if not self.save_best_only:
             if self.verbose > 0:
-                before = "None" if self.best is None else f"{self.best:.5f}"
+                print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            return True
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=4)
+            return True
+        if np.ndim(current) > 0:
+            warnings.warn(f"Can save best model only when `monitor` is a scalar value. Received: {current}. "
+                          f"Falling back to `save_best_only=False`.", stacklevel=4)
+            return True
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        before = "None" if self.best is None else f"{self.best:.5f}"
+        if self._is_improvement(current, self.best):
+            if self.verbose > 0:
                 print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {before} to {current:.5f}, "
                       f"saving model to {path}")
             self.best = current
-        elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {before}")
+        return False
+
+    def _save(self, epoch, batch, logs):
+        path = self._path(epoch, batch, logs)
+        if not self._should_save(epoch, logs, path):
+            return
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         if os.path.isdir(path):
-            raise IsADirectoryError(f"ModelCheckpoint: filepath {path!r} is a directory; give a file path")
+            raise IsADirectoryError(f"Please specify a non-directory filepath for ModelCheckpoint. Filepath used is an "
+                                    f"existing directory: {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class CSVLogger(Callback):
@@ -141,8 +172,8 @@ class CSVLogger(Callback):
             return
         if self.keys is None:
             self.keys = sorted(logs)
-            expected = getattr(self.model, "metrics_names", None) or ()
-            self.keys += [k for k in expected if isinstance(k, str) and k.startswith("val_") and k not in self.keys]
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]  # Keras: NA columns for a validation to come
         if self._writer is None:
             sep = self.sep
 
@@ -275,12 +306,19 @@ class BackupAndRestore(Callback):
             for path in (self._latest, self._previous):
                 if os.path.exists(path):
                     os.remove(path)
+            if os.path.isdir(self.backup_dir):  # Keras removes the whole folder
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 class TensorBoard(Callback):
-    """Write the epoch's losses and metrics (``train/`` and ``validation/`` runs under ``log_dir``),
-    the learning rate, and with ``histogram_freq`` the weight histograms, as TensorBoard event files.
-    ``update_freq`` 'epoch' (default) or 'batch' / an int for batch-level scalars."""
+    """Write TensorBoard event files (through tensorboardX) under ``log_dir``: in ``train/`` the epoch's
+    losses and metrics (``epoch_<name>``), ``epoch_learning_rate`` (and ``epoch_steps_per_second`` with
+    ``write_steps_per_second``), with ``update_freq`` 'batch' or N the batch logs (``batch_<name>`` every
+    N batches) and with ``histogram_freq`` the weights (``<weight path>/histogram``, at epochs 0, N, 2N...);
+    in ``validation/`` the epoch's ``val_`` values (``epoch_<name>``) and each evaluation's
+    (``evaluation_<name>_vs_iterations`` at the optimizer's iterations); with ``write_graph`` the model's
+    JSON config (tag ``keras``, the graph_keras_model plugin) at set_model. What Keras 3 writes on its torch
+    backend, tag for tag; ``profile_batch`` is refused there and here."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
@@ -291,15 +329,34 @@ class TensorBoard(Callback):
         except ImportError:
             raise ImportError('the TensorBoard callback writes event files through tensorboardX: '
                               'pip install "gradflow-keras[tensorboard]"') from None
-        self.log_dir = os.fspath(log_dir)
-        self.histogram_freq = int(histogram_freq)
-        self.update_freq = update_freq
         if update_freq not in ("epoch", "batch") and (
                 isinstance(update_freq, bool) or not isinstance(update_freq, int)):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or an int, got {update_freq!r}")
-        self.write_steps_per_second = bool(write_steps_per_second)
+        if profile_batch:
+            raise ValueError(f"Profiling is not yet available with the gradflow backend. Received: "
+                             f"profile_batch={profile_batch} (must be 0)")
+        self.log_dir = str(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
         self._writers = {}
-        self._step = 0
+        self._global_train_batch = 0
+        self._global_test_batch = 0
+        self._previous_epoch_iterations = 0
+        self._batch_start_time = 0.0
+        self._epoch_start_time = 0.0
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._train_dir = os.path.join(self.log_dir, "train")
+        self._val_dir = os.path.join(self.log_dir, "validation")
+        self._close_writers()
+        if self.write_graph and model is not None and type(model).__name__ in ("Functional", "Sequential"):
+            self._write_model_config(model)
 
     def _writer(self, run):
         if not writes_files():  # data parallel: rank 0 logs the job's (global) figures
@@ -307,39 +364,116 @@ class TensorBoard(Callback):
         if run not in self._writers:
             from tensorboardX import SummaryWriter  # noqa: PLC0415 - optional dependency (tensorboardX)
 
-            self._writers[run] = SummaryWriter(os.path.join(self.log_dir, run))
+            self._writers[run] = SummaryWriter(self._train_dir if run == "train" else self._val_dir)
         return self._writers[run]
 
+    def _write_model_config(self, model):
+        """Keras's ``keras_model_summary``: the model's JSON as a string tensor, tag 'keras', step 0."""
+        from tensorboardX.proto import summary_pb2, tensor_pb2, types_pb2  # noqa: PLC0415 - optional dependency
+
+        try:
+            json_string = model.to_json()
+        except Exception as exc:  # noqa: BLE001 - Keras: a model that cannot be serialised is skipped
+            warnings.warn(f"Model failed to serialize as JSON. Ignoring... {exc}", stacklevel=3)
+            return
+        metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="graph_keras_model", content=b"1"))
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[json_string.encode()])
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="keras", metadata=metadata,
+                                                                       tensor=tensor)])
+        writer = self._writer("train")
+        if not isinstance(writer, _NoWriter):
+            writer._get_file_writer().add_summary(summary, 0)
+
+    def _scalar(self, run, tag, value, step):
+        self._writer(run).add_scalar(tag, float(value), int(step))
+
     def on_train_begin(self, logs=None):
-        self._step = 0
+        self._global_train_batch = 0
+        self._previous_epoch_iterations = 0
+
+    def on_train_end(self, logs=None):
+        self._close_writers()
+
+    def on_test_end(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "iterations"):
+            for name, value in (logs or {}).items():
+                if np.ndim(value) == 0:
+                    self._scalar("validation", f"evaluation_{name}_vs_iterations", value, optimizer.iterations)
+            self._flush()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start_time = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        every = 1 if self.update_freq == "batch" else self.update_freq
-        if self.update_freq != "epoch" and self._step % every == 0:
-            for key, value in (logs or {}).items():
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq != 0:
+            return  # Keras: batch summaries go to no writer, or are not recorded at this step
+        if self.write_steps_per_second:
+            elapsed = max(time.time() - self._batch_start_time, 1e-9)
+            self._scalar("train", "batch_steps_per_second", 1.0 / elapsed, self._global_train_batch)
+        if isinstance(logs, dict):
+            for name, value in logs.items():
                 if np.ndim(value) == 0:
-                    self._writer("train").add_scalar(f"batch_{key}", float(value), self._step)
+                    self._scalar("train", f"batch_{name}", value, self._global_train_batch)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._global_test_batch += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            self._previous_epoch_iterations = float(self.model.optimizer.iterations)
+            self._epoch_start_time = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            if np.ndim(value) != 0:
-                continue
-            run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            self._writer(run).add_scalar(f"epoch_{name}", float(value), epoch)
-        opt = getattr(self.model, "optimizer", None)
-        if opt is not None:
-            self._writer("train").add_scalar("epoch_learning_rate", float(opt.learning_rate), epoch)
-        if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
-            for w in self.model.weights:
-                self._writer("train").add_histogram(w.name, w.numpy(), epoch)
+        self._log_epoch_metrics(epoch, logs)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            prefix = f"{getattr(self.model, 'name', '')}/"
+            for layer in getattr(self.model, "layers", ()):
+                for weight in layer.weights:
+                    name = (getattr(weight, "path", None) or weight.name).replace(":", "_")
+                    if prefix != "/" and not name.startswith(prefix):  # Keras's paths start at the model
+                        name = prefix + name
+                    self._writer("train").add_histogram(f"{name}/histogram", _host_array(weight), epoch)
+        self._flush()
+
+    def _log_epoch_metrics(self, epoch, logs):
+        if not logs:
+            return
+        train_logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val_logs = {k: v for k, v in logs.items() if k.startswith("val_")}
+        optimizer = getattr(self.model, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        if hasattr(optimizer, "optimizers"):
+            for opt in optimizer.optimizers:
+                train_logs[f"learning_rate_{opt.name}"] = float(opt.learning_rate)
+        elif optimizer is not None and hasattr(optimizer, "learning_rate"):
+            train_logs["learning_rate"] = float(optimizer.learning_rate)
+        if self.write_steps_per_second:
+            elapsed = max(time.time() - self._epoch_start_time, 1e-9)
+            train_logs["steps_per_second"] = (float(optimizer.iterations) - self._previous_epoch_iterations) / elapsed
+        for name, value in train_logs.items():
+            if np.ndim(value) == 0:
+                self._scalar("train", f"epoch_{name}", value, epoch)
+        for name, value in val_logs.items():
+            if np.ndim(value) == 0:
+                self._scalar("validation", f"epoch_{name[4:]}", value, epoch)
+
+    def _flush(self):
         for writer in self._writers.values():
             writer.flush()
 
-    def on_train_end(self, logs=None):
+    def _close_writers(self):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def _host_array(weight):
+    data = weight.numpy() if hasattr(weight, "numpy") else weight
+    return np.asarray(data)
 
 
 class _NoWriter:

@@ -2,19 +2,17 @@
 TerminateOnNaN and LambdaCallback (Keras 3's names, arguments and defaults)."""
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 
 import numpy as np
 
 from .callback import HOOKS, Callback
-from .monitor import check_mode, monitored, resolve_mode
+from .monitor import MonitorCallback, monitored
 
 __all__ = ["EarlyStopping", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "LambdaCallback"]
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop training when ``monitor`` stops improving (Keras defaults: ``monitor='val_loss', min_delta=0,
     patience=0, verbose=0, mode='auto', baseline=None, restore_best_weights=False, start_from_epoch=0``).
 
@@ -25,19 +23,15 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
+        super().__init__(monitor, mode, min_delta=min_delta)
         if patience < 0 or start_from_epoch < 0:
             raise ValueError(f"EarlyStopping: `patience` and `start_from_epoch` must be >= 0, got "
                              f"patience={patience}, start_from_epoch={start_from_epoch}")
-        self.monitor = monitor
-        self.min_delta = abs(min_delta)
         self.patience = patience
         self.verbose = verbose
-        self.mode = check_mode("EarlyStopping", mode)
         self.baseline = baseline
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self._op = None
         self._reset()
 
     def _reset(self):
@@ -47,19 +41,12 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.best_epoch = 0
 
-    def _is_improvement(self, value, reference):
-        if reference is None:
-            return True
-        if self._op == "min":
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
-
     def on_train_begin(self, logs=None):
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._op is None:
-            self._op = resolve_mode(self.mode, self.monitor, self.model)
+        if self.monitor_op is None:
+            self._set_monitor_op()
         current = monitored("EarlyStopping", self.monitor, logs, "early stopping")
         if current is None or epoch < self.start_from_epoch:
             return
@@ -95,34 +82,24 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
-        if not callable(schedule):
-            raise ValueError(f"LearningRateScheduler: `schedule` must be callable, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
-        self._two_args = _takes_two_args(schedule)
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = _optimizer_of(self.model, "LearningRateScheduler")
-        lr = self.schedule(epoch, float(optimizer.learning_rate)) if self._two_args else self.schedule(epoch)
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(float(lr)):
-            raise ValueError(f"LearningRateScheduler: the schedule must return a finite float, got {lr!r} "
-                             f"at epoch {epoch}")
+        try:  # Keras: schedule(epoch, lr), or schedule(epoch) where that raises a TypeError
+            lr = self.schedule(epoch, float(optimizer.learning_rate))
+        except TypeError:
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {lr}")
         optimizer.learning_rate = float(lr)
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(_optimizer_of(self.model, "LearningRateScheduler").learning_rate)
-
-
-def _takes_two_args(fn) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
 
 
 def _optimizer_of(model, cls):
@@ -132,27 +109,24 @@ def _optimizer_of(model, cls):
     return optimizer
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience`` epochs
     (Keras defaults: ``monitor='val_loss', factor=0.1, patience=10, verbose=0, mode='auto', min_delta=1e-4,
     cooldown=0, min_lr=0.0``); never below ``min_lr``; waits ``cooldown`` epochs after a reduction.
-    Adds ``learning_rate`` to the epoch logs."""
+    Adds ``learning_rate`` to the epoch logs. Other keywords are ignored, as in Keras."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
-                 cooldown=0, min_lr=0.0):
-        super().__init__()
-        if not 0 <= factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: `factor` must be in [0, 1), got factor={factor}")
-        self.monitor = monitor
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__(monitor, mode, min_delta=min_delta)
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
         self.factor = factor
+        self.min_lr = min_lr
         self.patience = patience
         self.verbose = verbose
-        self.mode = check_mode("ReduceLROnPlateau", mode)
-        self.min_delta = min_delta
         self.cooldown = cooldown
-        self.min_lr = min_lr
-        self._op = None
-        self._reset()
+        self.cooldown_counter = 0
+        self.wait = 0
 
     def _reset(self):
         self.best = None
@@ -165,26 +139,19 @@ class ReduceLROnPlateau(Callback):
     def on_train_begin(self, logs=None):
         self._reset()
 
-    def _improved(self, current):
-        if self.best is None:
-            return True
-        if self._op == "min":
-            return current < self.best - self.min_delta
-        return current > self.best + self.min_delta
-
     def on_epoch_end(self, epoch, logs=None):
         optimizer = _optimizer_of(self.model, "ReduceLROnPlateau")
         if logs is not None:
             logs["learning_rate"] = float(optimizer.learning_rate)
-        if self._op is None:
-            self._op = resolve_mode(self.mode, self.monitor, self.model)
+        if self.monitor_op is None:
+            self._set_monitor_op()
         current = monitored("ReduceLROnPlateau", self.monitor, logs, "learning rate reduction")
         if current is None:
             return
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._improved(current):
+        if self._is_improvement(current, self.best):
             self.best = current
             self.wait = 0
         elif not self.in_cooldown():

@@ -619,6 +619,8 @@ def _optimizer_arrays(model) -> list:
     out = [np.asarray(state["iterations"], dtype=np.int64)]
     if "learning_rate" in state:
         out.append(np.asarray(state["learning_rate"], dtype=np.float32))
+    if getattr(opt, "use_ema", False):  # Keras: the moving averages come before the slots
+        out += [state.get(f"param_{i}/average", np.zeros(p.shape, p.dtype)) for i, p in enumerate(params)]
     for i in range(len(params)):
         for slot in opt._slot_names():
             key = f"param_{i}/{slot}"
@@ -637,11 +639,13 @@ def _optimizer_values(model, datasets, where) -> list:
     names = opt._slot_names()
     has_lr = opt.get_config().get("learning_rate") is not None and not isinstance(
         opt.get_config().get("learning_rate"), dict)
-    expected = 1 + int(has_lr) + len(params) * len(names)
+    n_ema = len(params) if getattr(opt, "use_ema", False) else 0
+    expected = 1 + int(has_lr) + n_ema + len(params) * len(names)
     if len(datasets) != expected:
         raise ModelFileError(f"{where}: the file holds {len(datasets)} optimizer variables, the model's optimizer "
                              f"({type(opt).__name__}) needs {expected}")
     specs = [("iterations", (), np.int64)] + ([("learning_rate", (), np.float32)] if has_lr else [])
+    specs += [(f"{p.name}/average", tuple(p.shape), p.dtype) for p in params[:n_ema]]
     specs += [(f"{p.name}/{slot}", tuple(p.shape), p.dtype) for p in params for slot in names]
     out = []
     for d, (name, shape, dtype) in zip(datasets, specs):
@@ -659,11 +663,15 @@ def _set_optimizer_arrays(model, arrays, where) -> None:
     opt = model.optimizer
     params = model._optimizer_params()
     names = opt._slot_names()
-    has_lr = len(arrays) == 2 + len(params) * len(names)
+    n_ema = len(params) if getattr(opt, "use_ema", False) else 0
+    has_lr = len(arrays) == 2 + n_ema + len(params) * len(names)
     state = {"iterations": np.asarray(arrays[0], dtype=np.int64)}
     rest = arrays[1:]
     if has_lr:
         state["learning_rate"], rest = np.asarray(rest[0], dtype=np.float64), rest[1:]
+    for i in range(n_ema):
+        state[f"param_{i}/average"] = rest[i]
+    rest = rest[n_ema:]
     for i in range(len(params)):
         for j, slot in enumerate(names):
             state[f"param_{i}/{slot}"] = rest[i * len(names) + j]

@@ -567,6 +567,8 @@ class Trainer:
         initial_epoch = strategy.resume_epoch(self, initial_epoch, restored)
         logs = loops.run_epochs(self, stream, val_stream, train_fn, test_fn, cbs, epochs, initial_epoch, val_freq,
                                 self._compute_backend().device == "cuda")
+        if epochs > 0 and hasattr(self.optimizer, "finalize_variable_values"):  # use_ema: the averages (Keras)
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(logs)
         return self.history
 
