@@ -1825,6 +1825,12 @@ class MultiOptimizer(Optimizer):
                 opt.step(sub, apply_if)
         self._iterations += 1
 
+    def finalize_variable_values(self, var_list) -> None:
+        """Each inner optimizer finalizes its own variables (their use_ema averages), as Keras's."""
+        for opt, variables in zip(self._inner_optimizers, self._groups(list(var_list), lambda v: v)):
+            if variables:
+                opt.finalize_variable_values(variables)
+
     def get_state(self, params) -> dict:
         """``iterations`` and each inner optimizer's state under ``optimizer_<k>/``."""
         params = list(params)
