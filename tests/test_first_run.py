@@ -44,12 +44,12 @@ SCRIPT = textwrap.dedent("""
     from gradflow.kernels.cpu import _jit
 
     gradflow.config.deterministic = True
-    gradflow.config.op_kernels = {"matmul": "numpy"}  # Dense on NumPy: its kernels must not compile
-    x = np.random.default_rng(0).random((4, 6, 6, 2), dtype=np.float32)
-    y = np.zeros((4, 3, 3, 2), np.float32)
-    model = models.Sequential([layers.Input((6, 6, 2)), layers.MaxPooling2D(2), layers.Dense(2, use_bias=False)])
+    # pooling large enough for Numba; a Dense small enough that its matmul runs NumPy (dispatch.SMALL_WORK)
+    x = np.random.default_rng(0).random((8, 64, 64, 4), dtype=np.float32)
+    y = np.zeros((8, 32, 32, 2), np.float32)
+    model = models.Sequential([layers.Input((64, 64, 4)), layers.MaxPooling2D(2), layers.Dense(2, use_bias=False)])
     model.compile(optimizer="sgd", loss="mse")
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     json.dump({"compiled": compiled, "cache_dir": _jit.kernel_cache_dir(),
                "cached": sorted(d.py_func.__qualname__ for d in _jit.cached_kernels() if d.signatures)},
               sys.stdout)
@@ -76,7 +76,7 @@ def test_first_run_compiles_only_what_runs_and_second_run_nothing(tmp_path):
     names = {(mod, name) for mod, name, _ in first["compiled"]}
     assert names, "the numba pooling kernels should have compiled"
     # only the kernels of the op that ran on Numba (pooling) and the thread setup: nothing compiled
-    # ahead, nothing for the ops that ran elsewhere (Dense's matmul on NumPy)
+    # ahead, nothing for the op that ran on NumPy (Dense's small matmul)
     allowed = ("gradflow.kernels.cpu.pooling", "gradflow.kernels.cpu._fpenv")
     assert all(mod.startswith(allowed) for mod, _ in names), sorted(names)
     # one float32 specialization: nothing compiled for float64 (or any dtype the run never used)
@@ -134,3 +134,31 @@ def test_every_kernel_file_uses_the_shared_njit():
         text = path.read_text()
         assert "from numba import njit" not in text and "numba.njit(" not in text.replace(
             "disp = numba.njit(", ""), path.name
+
+
+def test_small_calls_run_numpy_under_deterministic_auto(monkeypatch):
+    """Deterministic auto sends calls below dispatch.SMALL_WORK's limit to NumPy (no Numba compile
+    for a tiny Dense layer), decided by shapes alone; an explicit choice or autotuning is untouched."""
+    import numpy as np
+
+    from gradflow import config, dispatch
+    from gradflow.kernels import cpu, vectorized
+
+    monkeypatch.setattr(config, "kernels", "auto")
+    monkeypatch.setattr(config, "op_kernels", {})
+    monkeypatch.setattr(config, "deterministic", True)
+    dispatch.reset()
+    fn = dispatch.get("matmul", "cpu", "numpy")
+    assert isinstance(fn, dispatch._BySize) and fn.small_fn is vectorized.matmul and fn.fn is cpu.matmul
+    a = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(fn(a, a.T), np.full((4, 4), 3, np.float32))
+    assert "numpy" in dispatch.explain(print_fn=None).split("matmul", 1)[1].splitlines()[0]
+    work, limit = dispatch.SMALL_WORK["matmul"]
+    assert work(np.empty((256, 256)), np.empty((256, 10))) == 256 * 256 * 10 < limit
+    assert work(np.empty((2, 64, 128)), np.empty((128, 256))) == 2 * 64 * 128 * 256 >= limit
+    monkeypatch.setattr(config, "op_kernels", {"matmul": "numba"})
+    assert dispatch.get("matmul", "cpu", "numpy") is cpu.matmul
+    monkeypatch.setattr(config, "op_kernels", {})
+    monkeypatch.setattr(config, "deterministic", False)
+    assert not isinstance(dispatch.get("matmul", "cpu", "numpy"), dispatch._BySize)
+    dispatch.reset()
