@@ -11,7 +11,11 @@ How an implementation is chosen (``choose``/``get``/``call``), first rule that a
 3. ``auto`` under ``config.deterministic`` (the default): the first loadable name in ``AUTO_ORDER``
    for the device, never a choice made by timing, so the same seed and inputs give bit-identical
    results in every process whatever the machine's load (what still changes results: the kernel
-   set, the backend, and for some BLAS calls the thread count);
+   set, the backend, and for some BLAS calls the thread count). One rule by size, not by time:
+   a call of an op in ``SMALL_WORK`` whose work is below its limit (a Dense layer of a few
+   thousand weights, a pooling of a few thousand values) runs ``numpy`` instead of ``numba``,
+   where both take microseconds, so a first run never waits seconds for that Numba kernel to
+   compile;
 4. ``auto`` with a winner already timed for this (op, device, shape key): the winner;
 5. ``auto`` with ``config.autotune`` on and two or more loadable candidates (``AUTO_ORDER`` for
    the device minus ``reference``): the call itself is timed, with the arguments it really has
@@ -52,7 +56,7 @@ from .backend import cupy_status
 __all__ = [
     "HOT_OPS", "register", "get", "call", "implementations", "available", "choose", "explain",
     "KernelUnavailable", "reset", "record_tuned", "shape_key", "batch_bucket", "tuned", "TUNE_REPEATS",
-    "PREFER_MARGIN", "BUSY_LOAD", "cache_dir",
+    "PREFER_MARGIN", "BUSY_LOAD", "cache_dir", "SMALL_WORK",
 ]
 
 HOT_OPS = config.KERNEL_OPS
@@ -65,6 +69,33 @@ TUNE_REPEATS = 2
 PREFER_MARGIN = 0.05
 #: 1-minute load average per core above which timings are not trusted enough to be saved
 BUSY_LOAD = 1.5
+
+
+def _matmul_work(a, b, *_, **__) -> int:
+    """Multiply-adds of ``a @ b`` (batch dimensions broadcast: one of them is 1 or both agree)."""
+    if a.ndim < 2 or b.ndim < 2:
+        return int(a.size * b.size)
+    batch = max(a.size // max(1, a.shape[-2] * a.shape[-1]), b.size // max(1, b.shape[-2] * b.shape[-1]))
+    return int(batch * a.shape[-2] * a.shape[-1] * b.shape[-1])
+
+
+def _first_size(x, *_, **__) -> int:
+    return int(x.size)
+
+
+def _shape_size(dy, argmax, x_shape, *_, **__) -> int:
+    size = 1
+    for d in x_shape:
+        size *= int(d)
+    return size
+
+
+#: op -> (work of a call, limit): deterministic ``auto`` runs ``numpy`` for calls with less work (rule 3)
+SMALL_WORK: dict[str, tuple[Callable, int]] = {
+    "matmul": (_matmul_work, 1 << 20),
+    "max_pool2d_forward": (_first_size, 1 << 17),
+    "max_pool2d_backward": (_shape_size, 1 << 17),
+}
 
 
 class KernelUnavailable(RuntimeError):
@@ -223,6 +254,9 @@ def get(op: str, device: str = "cpu", backend_name: str | None = None, key=None)
     if fn is None:
         _last[(op, device)] = last
         fn = impls[name].load()
+        small = _small_path(op, device, backend_name, name, impls)
+        if small is not None:
+            fn, last = _BySize(op, device, small, fn, last), None
     if key is None:
         _get_cache[ck] = (fn, last)
     return fn
@@ -278,6 +312,42 @@ def reset() -> None:
         _get_cache.clear()
         _busy_keys.clear()
         _disk_loaded = None
+
+
+def _small_path(op, device, backend_name, name, impls):
+    """The ``numpy`` function that small calls of ``op`` take instead of ``numba`` (rule 3), or None."""
+    if (op not in SMALL_WORK or name != "numba" or device != "cpu" or backend_name == "reference"
+            or not config.deterministic or _requested(op) != "auto" or "numpy" not in impls):
+        return None
+    try:
+        return impls["numpy"].load()
+    except KernelUnavailable:
+        return None
+
+
+class _BySize:
+    """Deterministic ``auto`` for an op in ``SMALL_WORK``: ``numpy`` below the work limit, else the
+    chosen implementation (the Numba kernel then compiles only when a call is large enough)."""
+
+    def __init__(self, op, device, small_fn, fn, last):
+        self.op, self.device, self.small_fn, self.fn, self.last = op, device, small_fn, fn, last
+        self.work, self.limit = SMALL_WORK[op]
+        self.small_last = ("numpy", f"auto (deterministic): a call below {self.limit} units of work runs numpy, "
+                                    f"so the Numba kernel compiles only for larger calls")
+
+    def __repr__(self) -> str:
+        return f"<{self.op}: numpy below {self.limit} units of work, else {self.last[0]}>"
+
+    def __call__(self, *args, **kwargs):
+        try:
+            small = self.work(*args, **kwargs) < self.limit
+        except (AttributeError, TypeError, IndexError):  # not arrays: let the implementation say what is wrong
+            small = False
+        if small:
+            _last[(self.op, self.device)] = self.small_last
+            return self.small_fn(*args, **kwargs)
+        _last[(self.op, self.device)] = self.last
+        return self.fn(*args, **kwargs)
 
 
 # -- shape keys -------------------------------------------------------------------------------

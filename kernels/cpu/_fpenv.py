@@ -23,10 +23,12 @@ import platform
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.ufunc.parallel import _launch_threads
+
+from ._jit import njit
 
 __all__ = ["FTZ_DAZ", "HAVE_MXCSR", "enter", "leave", "get_csr", "set_csr", "workers_csr", "set_workers_csr",
            "Flushed"]

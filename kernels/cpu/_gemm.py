@@ -7,7 +7,7 @@ we measured this runs at or above OpenBLAS's single-thread speed, without BLAS t
 """
 from __future__ import annotations
 
-from numba import njit
+from ._jit import njit
 
 __all__ = ["FASTMATH", "gemm_nt", "dot"]
 

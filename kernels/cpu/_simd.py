@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ._jit import njit
 
 __all__ = ["NRS", "NR_MAX", "MR_MAX", "MR_LIMIT", "POOL_WIDTHS", "mr_max", "pick_nr", "tile", "tile_rows",
            "tile_pool_rows"]

@@ -19,10 +19,11 @@ recomputed from ``lse``, and ``delta = rowsum(dO * O)`` replaces the softmax's r
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_float, check_out
 from ..reference_fused import large_negative
+from ._jit import njit
 
 __all__ = ["attention_forward", "attention_backward", "BQ", "BK"]
 

@@ -7,10 +7,11 @@ the same pass: the shift keeps E[x^2] - E[x]^2 from cancelling when |mean| >> st
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_activation, check_bn, check_float, check_out, check_shape
 from .._workspace import scratch
+from ._jit import njit
 
 __all__ = ["batch_norm_forward", "batch_norm_inference", "batch_norm_backward"]
 

@@ -13,10 +13,11 @@ Partial sums live in fixed chunks added in order: results do not depend on the t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_bn_pool, check_float, check_out
 from .._workspace import scratch
+from ._jit import njit
 from .batchnorm import CHUNKS, _coefficients, _stats, _vec
 
 __all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward"]

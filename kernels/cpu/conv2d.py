@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import (
     bias_grad_into,
@@ -42,6 +42,7 @@ from .._geometry import (
 )
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
+from ._jit import njit
 from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]

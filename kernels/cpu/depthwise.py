@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_float, check_out, check_shape, conv_geometry
 from ..depthwise import OPS
+from ._jit import njit
 
 __all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward_input", "depthwise_conv2d_backward_filter"]
 

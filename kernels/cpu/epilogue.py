@@ -7,10 +7,11 @@ added in order, so the result does not depend on the thread count.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_bias_act, check_float, check_out
 from .._workspace import scratch
+from ._jit import njit
 
 __all__ = ["bias_act_backward"]
 

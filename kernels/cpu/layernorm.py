@@ -9,9 +9,10 @@ Sums accumulate in the inputs' dtype, as PyTorch does on the CPU.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_float, check_out
+from ._jit import njit
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "CHUNKS"]
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_float, check_out, matmul_shape
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
+from ._jit import njit
 from ._simd import NRS, mr_max, pick_nr, tile_rows
 
 __all__ = ["matmul", "transpose_into"]

@@ -7,9 +7,10 @@ first in-bounds cell seeds the running max and padded cells never win.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_float, check_out, check_shape, pool_geometry
+from ._jit import njit
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 

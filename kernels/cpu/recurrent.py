@@ -24,10 +24,11 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._fpenv import enter, leave
 from ._gemm import FASTMATH
+from ._jit import njit
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
            "simple_rnn_backward", "block_rows"]
