@@ -6,13 +6,18 @@ import numpy as np
 __all__ = ["to_categorical", "normalize"]
 
 
-def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.ndarray:
+def to_categorical(y, num_classes: int | None = None, dtype=None) -> np.ndarray:
     """One-hot encode integer labels: shape ``y.shape + (num_classes,)``.
 
     Like Keras, a trailing axis of size 1 is dropped first, so ``(N, 1)`` labels give ``(N, C)``.
     ``num_classes`` defaults to ``max(y) + 1``. Negative, non-integer or too-large labels raise.
+    The dtype is Keras's: float64 for arrays and lists (NumPy's default, as Keras builds it), float32
+    for a gradflow Tensor (Keras's ``one_hot`` on a backend tensor); ``dtype`` (gradflow's extension)
+    chooses another. Losses cast the labels to the predictions' dtype, so float64 labels train float32.
     """
-    y = np.asarray(y)
+    if dtype is None:
+        dtype = "float32" if hasattr(y, "numpy") and not isinstance(y, np.ndarray) else "float64"
+    y = y.numpy() if hasattr(y, "numpy") and not isinstance(y, np.ndarray) else np.asarray(y)
     if y.dtype == bool or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         raise TypeError(f"to_categorical: expected integer class labels, got dtype {y.dtype}")
     if np.issubdtype(y.dtype, np.floating):
@@ -44,11 +49,11 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.nda
 def normalize(x, axis: int = -1, order: int | float = 2) -> np.ndarray:
     """Scale ``x`` to unit ``order``-norm along ``axis``; zero-norm slices stay zero (Keras semantics).
 
-    Floating inputs keep their dtype; integer inputs come back as float32.
+    Floating inputs keep their dtype; integer inputs come back as float64 (Keras's NumPy result).
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
+        x = x.astype(np.float64)
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     norm = np.where(norm == 0, 1, norm).astype(x.dtype, copy=False)
     return x / norm

@@ -399,11 +399,10 @@ def pad_sequences(k, gf):
 def arrays(k, gf):
     for y, n in (([0, 2, 1, 2], None), (np.array([[1], [0]]), 3), (np.array([[0, 1], [2, 0]]), 4),
                  (np.array([1.0, 0.0]), 2)):
-        # Keras returns float64; gradflow's default is float32 (pinned by tests/utils/test_arrays.py, and what
-        # its losses take without a cast): the same dtype when asked for
-        theirs, ours = k.utils.to_categorical(y, n), gf.utils.to_categorical(y, n, dtype="float64")
+        # Keras returns float64 for arrays and lists (gradflow's `dtype=` extension picks another)
+        theirs, ours = k.utils.to_categorical(y, n), gf.utils.to_categorical(y, n)
         assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (y, ours.dtype, theirs.dtype)
-        assert gf.utils.to_categorical(y, n).dtype == np.float32
+        assert gf.utils.to_categorical(y, n, dtype="float32").dtype == np.float32
         assert np.array_equal(ours, theirs)
     x = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
     x[1] = 0
@@ -411,8 +410,7 @@ def arrays(k, gf):
         for axis, order in ((-1, 2), (1, 1), (1, np.inf)):  # (Keras's axis=0 takes the last axis: its bug)
             theirs = np.asarray(k.ops.convert_to_numpy(k.utils.normalize(data, axis, order)))
             ours = np.asarray(gf.utils.normalize(data, axis, order))
-            # integers: Keras gives float64, gradflow float32 (pinned by tests/utils/test_arrays.py)
-            assert ours.dtype == (theirs.dtype if data.dtype.kind == "f" else np.float32), (data.dtype, ours.dtype)
+            assert ours.dtype == theirs.dtype, (data.dtype, ours.dtype)
             _close(ours, theirs, rtol=1e-6)
 
 

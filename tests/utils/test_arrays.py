@@ -7,8 +7,11 @@ from gradflow.utils import normalize, to_categorical
 
 def test_to_categorical_basic():
     out = to_categorical([0, 2, 1, 2])
-    np.testing.assert_array_equal(out, np.eye(3, dtype=np.float32)[[0, 2, 1, 2]])
-    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.eye(3)[[0, 2, 1, 2]])
+    assert out.dtype == np.float64  # Keras's dtype for arrays and lists
+    import gradflow as gf
+
+    assert to_categorical(gf.Tensor(np.array([0, 2]))).dtype == np.float32  # for tensors: Keras's one_hot
 
 
 def test_to_categorical_column_labels_and_num_classes():
@@ -69,5 +72,5 @@ def test_normalize_dtypes_and_axes():
     out = normalize(x, axis=1)
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(np.linalg.norm(out, axis=1)[x.sum(axis=1) > 0], 1.0, rtol=1e-6)
-    assert normalize(np.array([3, 4])).dtype == np.float32
+    assert normalize(np.array([3, 4])).dtype == np.float64  # Keras: NumPy's float64 for integers
     np.testing.assert_allclose(normalize(np.array([3, 4])), [0.6, 0.8], rtol=1e-6)
