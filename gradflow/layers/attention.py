@@ -43,6 +43,7 @@ class MultiHeadAttention(Layer):
         if attention_axes not in (None, 1, (1,), [1]):
             raise ValueError(f"{describe(self)}: only attention over the steps axis (attention_axes=None) is "
                              f"supported, got attention_axes={attention_axes!r}")
+        self._attention_axes = None if attention_axes is None else (1,)  # Keras: (1,) once built
         self.num_heads = positive_int(self, "num_heads", num_heads)
         self.key_dim = positive_int(self, "key_dim", key_dim)
         self.value_dim = positive_int(self, "value_dim", value_dim) if value_dim is not None else self.key_dim
@@ -86,6 +87,7 @@ class MultiHeadAttention(Layer):
             self._build_weights(*self._shapes(input_shape))
 
     def _build_weights(self, q, v, k) -> None:
+        self._attention_axes = (1,)  # Keras: the steps axis of rank-3 inputs, as its config then says
         h = self.num_heads
         for part, features, depth in (("query", q[-1], self.key_dim), ("key", k[-1], self.key_dim),
                                       ("value", v[-1], self.value_dim)):
@@ -217,15 +219,26 @@ class MultiHeadAttention(Layer):
             mask = tri if mask is None else mask * tri
         return mask
 
-    def compute_output_shape(self, input_shape):
-        q, _, _ = self._shapes(input_shape)
-        return (q[0], q[1], self._output_dim or q[-1])
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """Keras's signature ``(query_shape, value_shape, key_shape=None)``; one list of the shapes (what
+        the functional engine passes) works too."""
+        q, v, k = self._shapes_of(query_shape, value_shape, key_shape)
+        if tuple(v[1:-1]) != tuple(k[1:-1]):
+            raise ValueError(f"{describe(self)}: all dimensions of `value` and `key`, except the last one, must be "
+                             f"equal. Received: value_shape={v} and key_shape={k}")
+        return q[:-1] + (self._output_dim or q[-1],)
+
+    def _shapes_of(self, query_shape, value_shape, key_shape):
+        if value_shape is None:
+            return self._shapes(query_shape)
+        v = tuple(value_shape)
+        return tuple(query_shape), v, v if key_shape is None else tuple(key_shape)
 
     def get_config(self) -> dict:
         ser, reg = initializers.serialize, regularizers.serialize
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-                "output_shape": self._output_dim, "attention_axes": None, "seed": self.seed,
+                "output_shape": self._output_dim, "attention_axes": self._attention_axes, "seed": self.seed,
                 "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer),
                 "kernel_regularizer": reg(self.kernel_regularizer), "bias_regularizer": reg(self.bias_regularizer),
                 "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None, "use_gate": False,
@@ -301,8 +314,15 @@ class GroupQueryAttention(MultiHeadAttention):
         context = ops.matmul(used, v).transpose(0, 2, 1, 3)
         return self._output(context, b, tq), weights
 
-    def compute_output_shape(self, input_shape):
-        return tuple(self._shapes(input_shape)[0])
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        q, v, k = self._shapes_of(query_shape, value_shape, key_shape)
+        if q[-1] != v[-1]:
+            raise ValueError(f"{describe(self)}: the last dimension of `query_shape` and `value_shape` must be "
+                             f"equal, but are {q[-1]}, {v[-1]}. Received: query_shape={q}, value_shape={v}")
+        if tuple(v[1:-1]) != tuple(k[1:-1]):
+            raise ValueError(f"{describe(self)}: all dimensions of `value` and `key`, except the last one, must be "
+                             f"equal. Received: value_shape={v} and key_shape={k}")
+        return q
 
     def get_config(self) -> dict:
         base = super().get_config()

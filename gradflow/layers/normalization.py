@@ -23,14 +23,37 @@ class BatchNormalization(Layer):
     ``synchronized=True`` (Keras 3's argument): in a multi-process DataParallel job the training
     statistics are those of the global batch (``ops.sync_batch_norm``), so training equals one
     process with the same global batch; alone it changes nothing.
+
+    ``renorm=True`` is batch renormalization as Keras computes it: training normalizes with the batch
+    statistics, then corrects by ``r = stddev / renorm_stddev`` and ``d = (mean - renorm_mean) /
+    renorm_stddev`` (clipped by ``renorm_clipping``'s ``rmin``/``rmax``/``dmax``, no gradient through
+    them); ``renorm_mean``/``renorm_stddev`` move with ``renorm_momentum``, and the inference statistics
+    are tracked as a moving standard deviation (``moving_stddev``) from which ``moving_variance`` follows.
     """
     supports_masking = True  # Keras: a mask passes through unchanged
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
-                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, renorm=False,
+                 renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
+        self.renorm = bool(renorm)
+        if self.renorm:
+            renorm_clipping = renorm_clipping or {}
+            keys = ["rmax", "rmin", "dmax"]
+            if set(renorm_clipping) - set(keys):
+                raise ValueError(f"{describe(self)}: received invalid keys for `renorm_clipping` argument: "
+                                 f"{renorm_clipping}. Supported values: {keys}.")
+            rmax, rmin, dmax = (renorm_clipping.get(k) for k in ("rmax", "rmin", "dmax"))
+            if rmax is not None and rmin is not None and rmax < rmin:
+                raise ValueError(f"{describe(self)}: rmax should be greater than rmin in the `renorm_clipping` "
+                                 f"argument. Received: rmax={rmax}, rmin={rmin}.")
+            if dmax is not None and dmax < 0:
+                raise ValueError(f"{describe(self)}: dmax should be non-negative in the `renorm_clipping` "
+                                 f"argument. Received: dmax={dmax}.")
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = float(renorm_momentum)
         self.beta_constraint = constraints.get(beta_constraint)
         self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = bool(synchronized)
@@ -81,6 +104,13 @@ class BatchNormalization(Layer):
                             constraint=self.beta_constraint)
         self.add_weight(name="moving_mean", shape=c, initializer=self.moving_mean_initializer, trainable=False)
         self.add_weight(name="moving_variance", shape=c, initializer=self.moving_variance_initializer, trainable=False)
+        if self.renorm:  # Keras's order and names; the standard deviations start at sqrt(moving variance init)
+            def stddev_init(shape, dtype=None):
+                return np.sqrt(np.asarray(initializers.get(self.moving_variance_initializer)(shape, dtype=dtype)))
+
+            self.add_weight(name="moving_stddev", shape=c, initializer=stddev_init, trainable=False)
+            self.add_weight(name="renorm_mean", shape=c, initializer=self.moving_mean_initializer, trainable=False)
+            self.add_weight(name="renorm_stddev", shape=c, initializer=stddev_init, trainable=False)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -95,6 +125,8 @@ class BatchNormalization(Layer):
             raise ValueError(f"{describe(self)}: the mask must have one dimension less than the inputs; got "
                              f"mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}")
         gamma, beta = self._params.get("gamma"), self._params.get("beta")
+        if training and self.trainable and self.renorm:
+            return self._renorm_training(inputs, mask, axis, gamma, beta)
         if training and self.trainable and mask is not None:
             return self._masked_training(inputs, mask, axis, gamma, beta)
         if training and self.trainable:
@@ -112,6 +144,14 @@ class BatchNormalization(Layer):
         """Normalise with the mean and variance of the entries ``mask`` keeps (Keras's masked
         moments: sums over the kept entries divided by their count + 1e-7), and update the moving
         statistics with them."""
+        y, mean, var = self._masked_normalize(x, mask, axis)
+        y = self._affine(y, axis, gamma, beta)
+        self._update_moving(mean, var)
+        return y
+
+    def _masked_normalize(self, x, mask, axis):
+        """``((x - mean) / sqrt(var + epsilon), mean, var)`` over the entries ``mask`` keeps (the
+        statistics as flat arrays)."""
         m = to_tensor(mask).data
         xp = array_module(m)
         keep = xp.broadcast_to(xp.expand_dims(m.astype(bool), -1), x.shape)
@@ -120,14 +160,61 @@ class BatchNormalization(Layer):
         keep = Tensor._wrap(keep)
         mean = ops.sum(ops.where(keep, x, 0.0), axes, keepdims=True) / count
         var = ops.sum(ops.square(ops.where(keep, x - mean, 0.0)), axes, keepdims=True) / count
-        y = (x - mean) * (var + self.epsilon) ** -0.5
-        shape = tuple(x.shape[i] if i == axis else 1 for i in range(x.ndim))
+        return (x - mean) * (var + self.epsilon) ** -0.5, mean.data.reshape(-1), var.data.reshape(-1)
+
+    @staticmethod
+    def _affine(y, axis, gamma, beta):
+        shape = tuple(y.shape[i] if i == axis else 1 for i in range(y.ndim))
         if gamma is not None:
             y = y * gamma.reshape(shape)
         if beta is not None:
             y = y + beta.reshape(shape)
-        self._update_moving(mean.data.reshape(-1), var.data.reshape(-1))
         return y
+
+    def _renorm_training(self, x, mask, axis, gamma, beta):
+        """Batch renormalization (Keras's ``renorm=True``): the batch-normalized ``x`` times ``r * gamma``
+        plus ``d * gamma + beta``, with ``r`` and ``d`` constants of this step (no gradient)."""
+        if mask is not None:
+            y, mean, var = self._masked_normalize(x, mask, axis)
+        else:
+            comm = self._sync_comm()
+            if comm is not None:
+                y, mean, var = ops.sync_batch_norm(x, None, None, axis=axis, eps=self.epsilon, comm=comm)
+            else:
+                y, mean, var = ops.batch_norm(x, None, None, axis=axis, eps=self.epsilon, training=True)
+        xp = array_module(mean)
+        stddev = xp.sqrt(var + self.epsilon)
+        renorm_stddev = xp.maximum(self.renorm_stddev.data.astype(mean.dtype), np.sqrt(self.epsilon))
+        r = stddev / renorm_stddev
+        d = (mean - self.renorm_mean.data.astype(mean.dtype)) / renorm_stddev
+        clip = self.renorm_clipping
+        if clip.get("rmin") is not None:
+            r = xp.maximum(r, clip["rmin"])
+        if clip.get("rmax") is not None:
+            r = xp.minimum(r, clip["rmax"])
+        if clip.get("dmax") is not None:
+            d = xp.clip(d, -clip["dmax"], clip["dmax"])
+        dtype = y.dtype
+        r_t, d_t = Tensor._wrap(r.astype(dtype)), Tensor._wrap(d.astype(dtype))
+        eff_gamma = r_t if gamma is None else r_t * gamma
+        eff_beta = d_t if gamma is None else d_t * gamma
+        if beta is not None:
+            eff_beta = eff_beta + beta
+        y = self._affine(y, axis, eff_gamma, eff_beta)
+        self._update_renorm(mean, stddev)
+        return y
+
+    def _update_renorm(self, mean, stddev) -> None:
+        """Keras's renorm updates: renorm_mean/renorm_stddev with renorm_momentum, moving_mean and
+        moving_stddev with momentum, and moving_variance = relu(moving_stddev**2 - epsilon)."""
+        rm, m = self.renorm_momentum, self.momentum
+        for param, batch, momentum in ((self.renorm_mean, mean, rm), (self.renorm_stddev, stddev, rm),
+                                       (self.moving_mean, mean, m), (self.moving_stddev, stddev, m)):
+            data = param.data
+            data[...] = (data * momentum + batch * (1.0 - momentum)).astype(data.dtype)
+        xp = array_module(self.moving_stddev.data)
+        s = self.moving_stddev.data
+        self.moving_variance.data[...] = xp.maximum(s * s - self.epsilon, 0).astype(self.moving_variance.data.dtype)
 
     def _sync_comm(self):
         """The communicator of the active multi-process DataParallel job when ``synchronized``
@@ -156,7 +243,8 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer": ser(self.moving_variance_initializer),
                 "beta_regularizer": reg(self.beta_regularizer), "gamma_regularizer": reg(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                "gamma_constraint": constraints.serialize(self.gamma_constraint), "renorm": self.renorm,
+                "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
 
 
 class LayerNormalization(Layer):
@@ -212,6 +300,8 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape) -> None:
         shape = tuple(input_shape[a] for a in self._axes(len(input_shape)))
+        # Keras: once built, the axis is a (sorted) list, as get_config then writes it
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
         if self.scale:
             self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
                             regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ..ops.image import resize
@@ -86,24 +87,42 @@ class Normalization(Layer):
         return tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
 
     def build(self, input_shape) -> None:
-        shape = self._stat_shape(input_shape)[1:]
-        mean = variance = None
-        if self.input_mean is not None:
-            try:
-                mean = np.broadcast_to(self.input_mean, shape)
-                variance = np.broadcast_to(self.input_variance, shape)
-            except ValueError:
-                raise ValueError(f"{describe(self)}: mean/variance of shape {self.input_mean.shape} do not fit the "
-                                 f"statistics shape {shape} for input shape {tuple(input_shape)}") from None
-        self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
-        self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
-        self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int64")
-        if mean is not None:
-            self.mean.assign(mean)
-            self.variance.assign(variance)
+        """Keras's layout: adapted statistics are the weights ``mean``/``variance`` (the kept axes' sizes) and
+        ``count``; given ``mean``/``variance`` are constants (no weights), aligned right to left with the
+        kept axes and broadcast."""
+        bshape = self._stat_shape(input_shape)
+        self._broadcast_shape = bshape
+        kept = self._kept(len(input_shape))
+        if self.input_mean is None:
+            shape = tuple(input_shape[a] for a in kept)
+            self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+            self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
+            self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int64")
+            return
+        mean, variance = self.input_mean, self.input_variance
+        if mean.ndim:
+            aligned = [1] * len(input_shape)
+            for i in range(1, mean.ndim + 1):
+                if i > len(kept):
+                    aligned = None
+                    break
+                aligned[kept[-i]] = mean.shape[-i]
+            if aligned is None:
+                raise ValueError(f"{describe(self)}: mean/variance of shape {mean.shape} do not fit the kept axes "
+                                 f"{list(kept)} of input shape {tuple(input_shape)}")
+            mean, variance = mean.reshape(aligned), variance.reshape(aligned)
+        try:
+            mean, variance = np.broadcast_to(mean, bshape), np.broadcast_to(variance, bshape)
+        except ValueError:
+            raise ValueError(f"{describe(self)}: mean/variance of shape {self.input_mean.shape} do not fit the "
+                             f"statistics shape {bshape} for input shape {tuple(input_shape)}") from None
+        dtype = self.compute_dtype
+        self._given = (np.array(mean, dtype=dtype), np.array(variance, dtype=dtype))
 
     def adapt(self, data, batch_size=None, steps=None) -> None:
         """Learn the mean and variance of ``data`` (an array, or an iterable of batches)."""
+        if self.input_mean is not None:
+            raise ValueError(f"{describe(self)}: was given mean and variance; adapt() cannot learn them")
         batches = [data] if hasattr(data, "shape") or isinstance(data, list) and data and np.isscalar(data[0]) \
             else data
         total = count = None
@@ -134,9 +153,16 @@ class Normalization(Layer):
         return tuple(input_shape)
 
     def call(self, inputs):
-        mean, std = self.mean, (self.variance + 1e-7) ** 0.5  # Keras: sqrt(max(variance, epsilon))
+        if self.input_mean is not None:
+            xp = array_module(inputs.data)
+            mean, variance = (Tensor._wrap(xp.asarray(v)) for v in self._given)
+        else:
+            mean, variance = self.mean.reshape(self._broadcast_shape), self.variance.reshape(self._broadcast_shape)
+        if inputs.dtype != mean.dtype:  # Keras converts the inputs to the compute dtype
+            inputs = ops.cast(inputs, mean.dtype)
+        std = ops.maximum(ops.sqrt(variance), 1e-7)  # Keras: max(sqrt(variance), epsilon)
         if self.invert:
-            return inputs * std + mean
+            return mean + inputs * std
         return (inputs - mean) / std
 
     def get_config(self) -> dict:

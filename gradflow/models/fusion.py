@@ -118,7 +118,7 @@ def match_fusion(layer, successor):
     k-th layer after it on a single-consumer chain (None past the end); ``({}, 0)`` for none."""
     from ..layers import Activation, BatchNormalization, Conv2D  # noqa: PLC0415
 
-    if is_fusable(layer, BatchNormalization):
+    if is_fusable(layer, BatchNormalization) and not layer.renorm:  # renorm trains through its own call
         nxt = successor(1)
         if is_fusable(nxt, Activation) and nxt.activation_name == "relu":
             if _fusable_pool(successor(2)):

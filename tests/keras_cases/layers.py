@@ -105,6 +105,10 @@ ROWS = [
     # normalization
     R("BatchNormalization", {}, (4, 3)),
     R("BatchNormalization", {"momentum": 0.9, "center": False, "gamma_initializer": "random_normal"}, (2, 3, 4, 2)),
+    R("BatchNormalization", {"renorm": True, "gamma_initializer": "random_normal", "beta_initializer": "random_normal",
+                             "moving_variance_initializer": "random_uniform"}, (5, 3)),
+    R("BatchNormalization", {"renorm": True, "renorm_clipping": {"rmax": 1.1, "rmin": 0.9, "dmax": 0.05},
+                             "renorm_momentum": 0.8, "momentum": 0.7}, (2, 3, 4, 2)),
     R("LayerNormalization", {"gamma_initializer": "random_normal", "beta_initializer": "random_normal"}, (4, 6)),
     R("LayerNormalization", {"axis": [1, 2]}, (2, 3, 4)),
     R("GroupNormalization", {"groups": 2, "gamma_initializer": "random_normal"}, (2, 5, 4)),
@@ -146,6 +150,7 @@ ROWS = [
     R("Dropout", {"rate": 0.5}, SEQ, {"input_mask": STEPS, **RANDOM}),
     R("Activation", {"activation": "relu"}, SEQ, {"input_mask": STEPS}),
     R("LayerNormalization", {}, SEQ, {"input_mask": STEPS}),
+    R("BatchNormalization", {"renorm": True, "scale": False}, SEQ, {"input_mask": STEPS}),
     R("Conv1D", {"filters": 2, "kernel_size": 2}, SEQ, {"input_mask": STEPS}),
     R("Flatten", {}, SEQ, {"input_mask": STEPS}),
     R("TimeDistributed", lambda L: {"layer": L.Dense(2)}, SEQ, {"input_mask": STEPS}),
@@ -166,6 +171,9 @@ ROWS = [
     # preprocessing and augmentation (random in training)
     R("Rescaling", {"scale": 1.0 / 255, "offset": -0.5}, IMG),
     R("Normalization", {"mean": [0.5, -1.0, 2.0], "variance": [1.0, 4.0, 0.25]}, (4, 3)),
+    R("Normalization", {"axis": (1, 2), "mean": [[0.5, -1.0, 2.0]], "variance": [[1.0, 0.0, 0.25]], "invert": True},
+      (2, 4, 3)),
+    R("Normalization", {"axis": None, "mean": 2.0, "variance": 9.0}, (3, 2)),
     R("CenterCrop", {"height": 3, "width": 2}, IMG),
     R("Resizing", {"height": 7, "width": 3}, IMG),
     R("Resizing", {"height": 4, "width": 8, "interpolation": "nearest"}, IMG),

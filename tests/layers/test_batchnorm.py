@@ -140,3 +140,46 @@ def test_masked_training_statistics_equal_keras(real_keras, rng):
                                atol=1e-5)  # inference: the moving statistics, mask or not
     with pytest.raises(ValueError, match="one dimension less"):
         ours(x, training=True, mask=mask[..., None])
+
+
+def test_renorm_fit_equals_keras_over_several_steps(real_keras, rng):
+    """Batch renormalization inside a trained model (Conv2D -> BN(renorm) -> ReLU -> MaxPool, the chain
+    gradflow fuses without renorm): after several Adam steps the weights, the moving and the renorm
+    statistics, and the predictions equal Keras's on the same weights and batches. (No conv bias: under
+    BN its gradient is zero up to rounding, which Adam would amplify into noise on both sides.)"""
+    k = real_keras
+    x = rng.normal(size=(32, 6, 6, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+
+    def build(lib):
+        return lib.Sequential([
+            lib.Input((6, 6, 2)), lib.layers.Conv2D(4, 3, padding="same", use_bias=False),
+            lib.layers.BatchNormalization(renorm=True, renorm_clipping={"rmax": 1.3, "rmin": 0.7, "dmax": 0.5},
+                                          renorm_momentum=0.6, momentum=0.5),
+            lib.layers.Activation("relu"), lib.layers.MaxPooling2D(2), lib.layers.Flatten(), lib.layers.Dense(3)])
+
+    theirs, ours = build(k), build(gf)
+    ours.set_weights(theirs.get_weights())
+    for model, lib in ((theirs, k), (ours, gf)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01),
+                      loss=lib.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    bn_k, bn_g = theirs.layers[1], ours.layers[1]
+    assert [w.name for w in bn_k.weights] == [w.name.rsplit("/", 1)[-1] for w in bn_g.weights]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_renorm_argument_errors_name_the_layer():
+    with pytest.raises(ValueError, match="invalid keys for `renorm_clipping`"):
+        L.BatchNormalization(renorm=True, renorm_clipping={"rmax": 2, "r": 1})
+    with pytest.raises(ValueError, match="rmax should be greater than rmin.*rmax=1, rmin=2"):
+        L.BatchNormalization(renorm=True, renorm_clipping={"rmax": 1, "rmin": 2})
+    with pytest.raises(ValueError, match="dmax should be non-negative.*dmax=-1"):
+        L.BatchNormalization(renorm=True, renorm_clipping={"dmax": -1})
+    layer = L.BatchNormalization(renorm=True)
+    layer.build_from_shape((None, 5))
+    assert [w.name.rsplit("/", 1)[-1] for w in layer.weights] == [
+        "gamma", "beta", "moving_mean", "moving_variance", "moving_stddev", "renorm_mean", "renorm_stddev"]
+    assert layer.count_params() == 35 and len(layer.trainable_weights) == 2
