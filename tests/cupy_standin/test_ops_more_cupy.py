@@ -1,29 +1,13 @@
 """The wt-ops additions to keras.ops (tests/keras_cases/ops_more.py's tables) run on the CuPy backend (the
 stand-in limited to CuPy 14's API) and agree with the NumPy backend: values and gradients."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow as gf
 
-_TESTS = Path(__file__).resolve().parents[1]
-
-
-def _load(name, path):
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-_load("keras_coverage", _TESTS / "keras_coverage.py")
-MORE = _load("_keras_cases_ops_more", _TESTS / "keras_cases" / "ops_more.py")
+MORE = case_module("ops_more")
 #: host-side by design (Python loops over NumPy, or answers without arrays); the FFTs: the stand-in has no
 #: ``cupy.fft`` (CuPy itself has it, with NumPy's names)
 _HOST = {"fft", "fft2", "ifft2", "rfft", "irfft", "stft", "istft", "ctc_decode", "lu_factor", "nanquantile", "nanpercentile", "nanmedian", "ndim", "view_as_real",
