@@ -67,6 +67,8 @@ for _name in _attn:  # attn: keras.ops.nn.dot_product_attention, layer_normaliza
 __all__ = list(dict.fromkeys([*_e, *_r, *_s, *_n, *_l, "lstm_sequence", "gru_sequence", *_a, *_t, *_k, *_sp,
                               *_attn, *_wt_ops_numpy, *_wt_ops_flow, *_wt_ops_core, *_wt_ops_fft, *_wt_ops_segment]))
 nn.polar = polar  # keras.ops.nn.polar (the table's nn ops join ops.nn above)
+# keras.ops.nn.relu is keras.ops.relu (the same function), and so are these here
+nn.relu, nn.convert_to_tensor = relu, convert_to_tensor
 # keras.ops.numpy: the same functions under Keras's submodule name (not in __all__: ``from gradflow.ops
 # import *`` must not shadow the numpy package)
 numpy = _types.ModuleType("gradflow.ops.numpy", "keras.ops.numpy: gradflow.ops' NumPy-shaped ops.")
