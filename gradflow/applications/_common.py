@@ -100,3 +100,13 @@ def keras_weights(folder: str, top_file: str, top_hash: str, notop_file: str, no
         fname, file_hash = (top_file, top_hash) if include_top else (notop_file, notop_hash)
         return fname, f"{KERAS_WEIGHTS}{folder}/{fname}", file_hash
     return pick
+
+
+def placeholder_preprocess_input(family: str):
+    """``preprocess_input`` of a family whose models rescale their inputs themselves (EfficientNet, V2,
+    ConvNeXt, MobileNetV3): a placeholder, as in Keras, that returns ``x`` unchanged."""
+    def preprocess_input(x, data_format=None):
+        return x
+    preprocess_input.__doc__ = f"A placeholder, as in Keras: {family} rescales its inputs itself; ``x`` is returned " \
+                               "unchanged."
+    return preprocess_input

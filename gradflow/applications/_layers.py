@@ -22,7 +22,8 @@ class Normalization(_layers.Normalization):
             return
         self.add_weight(name="mean", shape=(channels,), initializer="zeros", trainable=False)
         self.add_weight(name="variance", shape=(channels,), initializer="ones", trainable=False)
-        self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int64")
+        # Keras: dtype "int", int32 outside TensorFlow
+        self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int32")
 
 
 class LayerScale(_layers.Layer):
@@ -35,7 +36,7 @@ class LayerScale(_layers.Layer):
 
     def build(self, input_shape) -> None:
         self.gamma = self.add_weight(shape=(self.projection_dim,), initializer=initializers.Constant(self.init_values),
-                                     trainable=True, name="gamma")
+                                     trainable=True)  # unnamed in Keras too: ".../variable"
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -13,9 +13,9 @@ from ..layers import (
     LayerNormalization,
 )
 from ..models import Model, Sequential
-from . import imagenet_utils
-from ._common import application_input, check_weights, load_weights, resolve_weights
+from ._common import application_input, check_weights, load_weights, placeholder_preprocess_input, resolve_weights
 from ._layers import LayerScale, Normalization, StochasticDepth
+from .imagenet_utils import decode_predictions
 
 __all__ = ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge", "preprocess_input",
            "decode_predictions"]
@@ -126,11 +126,4 @@ ConvNeXtLarge = _variant("large", "ConvNeXtLarge")
 ConvNeXtXLarge = _variant("xlarge", "ConvNeXtXLarge")
 
 
-def preprocess_input(x, data_format=None):
-    """A placeholder, as in Keras: ConvNeXt normalizes its inputs itself; ``x`` is returned unchanged."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input = placeholder_preprocess_input("ConvNeXt")

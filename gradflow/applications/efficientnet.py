@@ -18,9 +18,9 @@ from ..layers import (
     Reshape,
     ZeroPadding2D,
 )
-from . import imagenet_utils
-from ._common import application_input, check_weights, finish, resolve_weights
+from ._common import application_input, check_weights, finish, placeholder_preprocess_input, resolve_weights
 from ._layers import Normalization
+from .imagenet_utils import decode_predictions
 
 __all__ = [f"EfficientNetB{i}" for i in range(8)] + ["preprocess_input", "decode_predictions"]
 
@@ -174,11 +174,4 @@ EfficientNetB6 = _variant("b6")
 EfficientNetB7 = _variant("b7")
 
 
-def preprocess_input(x, data_format=None):
-    """A placeholder, as in Keras: EfficientNet rescales its inputs itself; ``x`` is returned unchanged."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input = placeholder_preprocess_input("EfficientNet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..initializers import Constant
 from ..layers import (
     Activation,
     Add,
@@ -17,10 +18,10 @@ from ..layers import (
     Rescaling,
     Reshape,
 )
-from . import imagenet_utils
-from ._common import application_input, check_weights, finish, resolve_weights
+from ._common import application_input, check_weights, finish, placeholder_preprocess_input, resolve_weights
 from ._layers import Normalization
 from .efficientnet import CONV_KERNEL_INITIALIZER, DENSE_KERNEL_INITIALIZER
+from .imagenet_utils import decode_predictions
 
 __all__ = ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
            "EfficientNetV2M", "EfficientNetV2L", "preprocess_input", "decode_predictions"]
@@ -149,7 +150,7 @@ def _efficientnet_v2(variant, include_top, weights, input_tensor, input_shape, p
         if dropout_rate > 0:
             x = Dropout(dropout_rate, name="top_dropout")(x)
         x = Dense(classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,
-                  bias_initializer="zeros", name="predictions")(x)
+                  bias_initializer=Constant(0.0), name="predictions")(x)
         return finish(title, name, inputs, x, False, None, classes, classifier_activation, weights)
     return finish(title, name, inputs, x, False, pooling, classes, classifier_activation, weights,
                   pool_name="avg_pool")
@@ -177,11 +178,4 @@ EfficientNetV2M = _variant("m")
 EfficientNetV2L = _variant("l")
 
 
-def preprocess_input(x, data_format=None):
-    """A placeholder, as in Keras: EfficientNetV2 rescales its inputs itself; ``x`` is returned unchanged."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input = placeholder_preprocess_input("EfficientNetV2")

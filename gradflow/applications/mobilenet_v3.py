@@ -18,9 +18,16 @@ from ..layers import (
     ZeroPadding2D,
 )
 from ..models import Model
-from . import imagenet_utils
-from ._common import KERAS_WEIGHTS, application_input, check_weights, load_weights, resolve_weights
+from ._common import (
+    KERAS_WEIGHTS,
+    application_input,
+    check_weights,
+    load_weights,
+    placeholder_preprocess_input,
+    resolve_weights,
+)
 from .efficientnet import correct_pad
+from .imagenet_utils import decode_predictions
 
 __all__ = ["MobileNetV3Small", "MobileNetV3Large", "preprocess_input", "decode_predictions"]
 
@@ -168,11 +175,4 @@ def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_to
                          include_preprocessing, name)
 
 
-def preprocess_input(x, data_format=None):
-    """A placeholder, as in Keras: MobileNetV3 rescales its inputs itself; ``x`` is returned unchanged."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction."""
-    return imagenet_utils.decode_predictions(preds, top=top)
+preprocess_input = placeholder_preprocess_input("MobileNetV3")

@@ -101,46 +101,29 @@ def _resnet(title, depths, preact, include_top, weights, input_tensor, input_sha
                   pool_name="avg_pool")
 
 
-def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-             classifier_activation="softmax", name="resnet50"):
-    """ResNet50: a 7x7 stem, then 3 + 4 + 6 + 3 bottleneck blocks; 25,636,712 parameters with the top."""
-    return _resnet("ResNet50", (3, 4, 6, 3), False, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
+def _variant(title, depths, preact, doc):
+    """The public builder ``title`` (Keras's signature; its default name is ``title.lower()``)."""
+    default_name = title.lower()
+
+    def build(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+              classifier_activation="softmax", name=default_name):
+        return _resnet(title, depths, preact, include_top, weights, input_tensor, input_shape, pooling, classes,
+                       classifier_activation, name)
+    build.__name__ = build.__qualname__ = title
+    build.__doc__ = doc
+    return build
 
 
-def ResNet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-              classifier_activation="softmax", name="resnet101"):
-    """ResNet101: 3 + 4 + 23 + 3 bottleneck blocks; 44,707,176 parameters with the top."""
-    return _resnet("ResNet101", (3, 4, 23, 3), False, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
-
-
-def ResNet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-              classifier_activation="softmax", name="resnet152"):
-    """ResNet152: 3 + 8 + 36 + 3 bottleneck blocks; 60,419,944 parameters with the top."""
-    return _resnet("ResNet152", (3, 8, 36, 3), False, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
-
-
-def ResNet50V2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-               classifier_activation="softmax", name="resnet50v2"):
-    """ResNet50V2: pre-activation blocks, 3 + 4 + 6 + 3; 25,613,800 parameters with the top."""
-    return _resnet("ResNet50V2", (3, 4, 6, 3), True, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
-
-
-def ResNet101V2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-                classifier_activation="softmax", name="resnet101v2"):
-    """ResNet101V2: pre-activation blocks, 3 + 4 + 23 + 3."""
-    return _resnet("ResNet101V2", (3, 4, 23, 3), True, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
-
-
-def ResNet152V2(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,  # noqa: N802
-                classifier_activation="softmax", name="resnet152v2"):
-    """ResNet152V2: pre-activation blocks, 3 + 8 + 36 + 3."""
-    return _resnet("ResNet152V2", (3, 8, 36, 3), True, include_top, weights, input_tensor, input_shape, pooling,
-                   classes, classifier_activation, name)
+ResNet50 = _variant("ResNet50", (3, 4, 6, 3), False, "ResNet50: a 7x7 stem, then 3 + 4 + 6 + 3 bottleneck blocks; "
+                    "25,636,712 parameters with the top.")
+ResNet101 = _variant("ResNet101", (3, 4, 23, 3), False, "ResNet101: 3 + 4 + 23 + 3 bottleneck blocks; 44,707,176 "
+                     "parameters with the top.")
+ResNet152 = _variant("ResNet152", (3, 8, 36, 3), False, "ResNet152: 3 + 8 + 36 + 3 bottleneck blocks; 60,419,944 "
+                     "parameters with the top.")
+ResNet50V2 = _variant("ResNet50V2", (3, 4, 6, 3), True, "ResNet50V2: pre-activation blocks, 3 + 4 + 6 + 3; "
+                      "25,613,800 parameters with the top.")
+ResNet101V2 = _variant("ResNet101V2", (3, 4, 23, 3), True, "ResNet101V2: pre-activation blocks, 3 + 4 + 23 + 3.")
+ResNet152V2 = _variant("ResNet152V2", (3, 8, 36, 3), True, "ResNet152V2: pre-activation blocks, 3 + 8 + 36 + 3.")
 
 
 def preprocess_input(x, data_format=None):
