@@ -69,6 +69,43 @@ def _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg
             s[ii, jj] = x
 
 
+#: float32 exp: Cody-Waite reduction by ln 2 and Cephes's ``expf`` polynomial on [-ln2/2, ln2/2]
+#: (max error about 2 ulp), 2**k put together from its exponent bits; below ``_EXP_LO`` it is 0
+_LOG2E = np.float32(1.44269504088896341)
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+_EXP_LO = np.float32(-87.33654)  # log(FLT_MIN): every result is a normal float or 0
+_EXP_HI = np.float32(88.37626)
+_HALF = np.float32(0.5)
+_P0, _P1, _P2 = np.float32(1.9875691500e-4), np.float32(1.3981999507e-3), np.float32(8.3334519073e-3)
+_P3, _P4, _P5 = np.float32(4.1665795894e-2), np.float32(1.6666665459e-1), np.float32(5.0000001201e-1)
+_ONE32, _ZERO32 = np.float32(1.0), np.float32(0.0)
+_BIAS = np.int32(127)
+_SHIFT = np.int32(23)
+
+
+@njit(cache=True, fastmath={"contract"})
+def _exp_row(x, c, n, bits, scale, fast):
+    """x[:n] = exp(x[:n] - c). ``fast`` (float32): a branch-free polynomial that LLVM vectorises
+    (no libm call in the loop; fast-math only contracts to FMAs, so the reduction keeps its order); else np.exp."""
+    if not fast:
+        for j in range(n):
+            x[j] = np.exp(x[j] - c)
+        return
+    for j in range(n):
+        t = np.float32(x[j] - c)
+        tc = t if t > _EXP_LO else _EXP_LO  # NaN -> _EXP_LO here, restored below
+        tc = tc if tc < _EXP_HI else _EXP_HI
+        kf = np.floor(tc * _LOG2E + _HALF)
+        r = tc - kf * _LN2_HI
+        r = r - kf * _LN2_LO
+        p = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * (r * r) + r + _ONE32
+        bits[j] = (np.int32(kf) + _BIAS) << _SHIFT
+        x[j] = p if t >= _EXP_LO else (_ZERO32 if t < _EXP_LO else t)  # 0 below, NaN stays
+    for j in range(n):
+        x[j] *= scale[j]
+
+
 @njit(cache=True, inline="always")
 def _scores(s, qs, kt, nq, nk, j0, D, zero):
     """s[:nq, :nk] = qs[:nq] @ kt[:, j0:j0+nk] (vectorised along the keys)."""
@@ -81,9 +118,29 @@ def _scores(s, qs, kt, nq, nk, j0, D, zero):
                 s[ii, jj] += qv * kt[d, j0 + jj]
 
 
+@njit(cache=True, inline="always")
+def _axpy_rows(c, a, bt, nq, nk, j0, n):
+    """c[:nq, :n] += a[:nq, :nk] @ bt[j0:j0+nk, :n] (vectorised along the n columns)."""
+    for ii in range(nq):
+        for jj in range(nk):
+            w = a[ii, jj]
+            for d in range(n):
+                c[ii, d] += w * bt[j0 + jj, d]
+
+
+@njit(cache=True, inline="always")
+def _axpy_cols(c, a, b, nq, nk, j0, n):
+    """c[j0:j0+nk, :n] += a[:nq, :nk].T @ b[:nq, :n] (vectorised along the n columns)."""
+    for ii in range(nq):
+        for jj in range(nk):
+            w = a[ii, jj]
+            for d in range(n):
+                c[j0 + jj, d] += w * b[ii, d]
+
+
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep, has_bias, has_mask, causal,
-             drop_mode, rate, seed):
+             drop_mode, rate, seed, fast):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -92,10 +149,15 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
         n = task - b * N
         kh = n // G
         kt = np.empty((D, S), q.dtype)
+        vr = np.empty((S, Dv), q.dtype)
         for j in range(S):
             for d in range(D):
                 kt[d, j] = k[b, j, kh, d]
+            for d in range(Dv):
+                vr[j, d] = v[b, j, kh, d]
         s = np.empty((BQ, BK), q.dtype)
+        bits = np.empty(BK, np.int32)
+        pw = bits.view(np.float32)
         qs = np.empty((BQ, D), q.dtype)
         acc = np.empty((BQ, Dv), q.dtype)
         m = np.empty(BQ, q.dtype)
@@ -113,7 +175,8 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
             for j0 in range(0, jend, BK):
                 nk = min(jend, j0 + BK) - j0
                 _scores(s, qs, kt, nq, nk, j0, D, zero)
-                _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
+                if has_bias or has_mask or causal:
+                    _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
                 for ii in range(nq):
                     mx = m[ii]
                     for jj in range(nk):
@@ -121,21 +184,19 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
                             mx = s[ii, jj]
                     corr = np.exp(m[ii] - mx)
                     m[ii] = mx
+                    row = s[ii]
+                    _exp_row(row, mx, nk, bits, pw, fast)
                     tot = zero
                     for jj in range(nk):
-                        p = np.exp(s[ii, jj] - mx)
-                        tot += p
-                        if drop_mode != 0:
-                            p *= _factor(drop_mode, dmask, seed, rate, b, n, i0 + ii, j0 + jj, N, T, S, inv_keep, zero)
-                        s[ii, jj] = p
+                        tot += row[jj]
                     ls[ii] = ls[ii] * corr + tot
+                    if drop_mode != 0:
+                        for jj in range(nk):
+                            row[jj] *= _factor(drop_mode, dmask, seed, rate, b, n, i0 + ii, j0 + jj, N, T, S,
+                                               inv_keep, zero)
                     for d in range(Dv):
                         acc[ii, d] *= corr
-                    for jj in range(nk):
-                        pj = s[ii, jj]
-                        if pj != zero:
-                            for d in range(Dv):
-                                acc[ii, d] += pj * v[b, j0 + jj, kh, d]
+                _axpy_rows(acc, s, vr, nq, nk, j0, Dv)
             for ii in range(nq):
                 r = one / ls[ii]
                 for d in range(Dv):
@@ -145,7 +206,7 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, neg, half_neg, zero, inv_keep,
-              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias):
+              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -153,16 +214,21 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
         b = task // Kh
         kh = task - b * Kh
         kt = np.empty((D, S), q.dtype)
+        kr = np.empty((S, D), q.dtype)
         vt = np.empty((Dv, S), q.dtype)
         for j in range(S):
             for d in range(D):
                 kt[d, j] = k[b, j, kh, d]
+                kr[j, d] = k[b, j, kh, d]
             for d in range(Dv):
                 vt[d, j] = v[b, j, kh, d]
         dka = np.zeros((S, D), q.dtype)
         dva = np.zeros((S, Dv), q.dtype)
         s = np.empty((BQ, BK), q.dtype)
+        pf = np.empty((BQ, BK), q.dtype)
         dp = np.empty((BQ, BK), q.dtype)
+        bits = np.empty(BK, np.int32)
+        pw = bits.view(np.float32)
         qs = np.empty((BQ, D), q.dtype)
         dos = np.empty((BQ, Dv), q.dtype)
         dqa = np.empty((BQ, D), q.dtype)
@@ -184,48 +250,40 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                 for j0 in range(0, jend, BK):
                     nk = min(jend, j0 + BK) - j0
                     _scores(s, qs, kt, nq, nk, j0, D, zero)
-                    _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
-                    # dp = dO @ V^T on the tile
-                    for ii in range(nq):
-                        for jj in range(nk):
-                            dp[ii, jj] = zero
-                        for d in range(Dv):
-                            gv = dos[ii, d]
-                            for jj in range(nk):
-                                dp[ii, jj] += gv * vt[d, j0 + jj]
+                    if has_bias or has_mask or causal:
+                        _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
+                    _scores(dp, dos, vt, nq, nk, j0, Dv, zero)  # dp = dO @ V^T on the tile
                     for ii in range(nq):
                         i = i0 + ii
                         li = lse[b, n, i]
-                        cut = neg
+                        row = s[ii]
                         if li <= half_neg:  # every key masked: neg + log(count) rounds to neg, so p = 1 / count
-                            li = neg
+                            _exp_row(row, neg, nk, bits, pw, fast)
                             cut = recip[jend - 1]
-                        for jj in range(nk):
-                            j = j0 + jj
-                            p = np.exp(s[ii, jj] - li)
-                            if cut != neg:
-                                p *= cut
-                            f = p
-                            dpv = dp[ii, jj]
-                            if drop_mode != 0:
-                                fac = _factor(drop_mode, dmask, seed, rate, b, n, i, j, N, T, S, inv_keep, zero)
-                                f = p * fac
-                                dpv *= fac
-                            if f != zero:
-                                for d in range(Dv):
-                                    dva[j, d] += f * dos[ii, d]
-                            ds = p * (dpv - delta[ii])
-                            if (has_mask and not mask[b, n, i, j]) or (causal and j > i):
-                                ds = zero
-                            if need_dbias:
-                                dbias[b, n, i, j] = ds
-                            s[ii, jj] = ds
-                        for jj in range(nk):
-                            ds = s[ii, jj]
-                            if ds != zero:
-                                for d in range(D):
-                                    dqa[ii, d] += ds * k[b, j0 + jj, kh, d]
-                                    dka[j0 + jj, d] += ds * qs[ii, d]
+                            for jj in range(nk):
+                                row[jj] *= cut
+                        else:
+                            _exp_row(row, li, nk, bits, pw, fast)
+                        dl = delta[ii]
+                        if drop_mode != 0:
+                            for jj in range(nk):
+                                fac = _factor(drop_mode, dmask, seed, rate, b, n, i, j0 + jj, N, T, S, inv_keep, zero)
+                                pf[ii, jj] = row[jj] * fac
+                                dp[ii, jj] = row[jj] * (dp[ii, jj] * fac - dl)
+                        else:
+                            for jj in range(nk):
+                                dp[ii, jj] = row[jj] * (dp[ii, jj] - dl)
+                        if has_mask or causal:
+                            for jj in range(nk):
+                                j = j0 + jj
+                                if (has_mask and not mask[b, n, i, j]) or (causal and j > i):
+                                    dp[ii, jj] = zero
+                        if need_dbias:
+                            for jj in range(nk):
+                                dbias[b, n, i, j0 + jj] = dp[ii, jj]
+                    _axpy_cols(dva, pf if drop_mode != 0 else s, dos, nq, nk, j0, Dv)  # dV += P^T dO
+                    _axpy_rows(dqa, dp, kr, nq, nk, j0, D)  # dQ += dS K
+                    _axpy_cols(dka, dp, qs, nq, nk, j0, D)  # dK += dS^T (scale Q)
                 for ii in range(nq):
                     for d in range(D):
                         dq[b, i0 + ii, n, d] = dqa[ii, d] * scale
@@ -279,7 +337,7 @@ def attention_forward(q, k, v, bias=None, mask=None, scale=None, is_causal=False
     o = np.empty(shape, q.dtype) if out is None else check_out(op, out, shape, q.dtype)
     lse = np.empty((B, N, T), q.dtype)
     _forward(q, k, v, bias4, mask4, dmask4, o, lse, consts[0], consts[1], consts[2], q.dtype.type(1), consts[3],
-             has_bias, has_mask, bool(is_causal), drop_mode, rate, seed)
+             has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32)
     return o, lse
 
 
@@ -300,5 +358,5 @@ def attention_backward(do, q, k, v, o, lse, bias=None, mask=None, scale=None, is
     recip = (1.0 / np.arange(1, k.shape[1] + 1)).astype(dtype)  # 1 / count of keys, for fully masked rows
     _backward(do, q, k, v, o, lse, bias4, mask4, dmask4, dq, dk, dv, dbias, consts[0], consts[1],
               dtype.type(consts[1] / 2), consts[2], consts[3], recip, has_bias, has_mask, bool(is_causal), drop_mode,
-              rate, seed, bool(need_dbias))
+              rate, seed, bool(need_dbias), dtype == np.float32)
     return dq, dk, dv, (dbias if need_dbias else None)
