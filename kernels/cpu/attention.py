@@ -12,6 +12,11 @@ skipped. Dropout multiplies the probabilities by a keep mask given as an array o
 seed by the same counter-based hash as the reference (``reference_fused.dropout_keep``), so the
 backward pass redraws it instead of storing it.
 
+The tile products (Q K^T, P V, and in backward dO V^T, P^T dO, dS K, dS^T Q) run on the register-
+blocked SIMD micro-kernels of ``_simd.py`` (each task's K, K^T, V, V^T copied once into buffers
+padded to whole ``NR``-column panels); float32's exp is a branch-free polynomial (``_exp_row``)
+that LLVM vectorises. Calls below ``matmul.SERIAL_WORK`` multiply-adds run on the calling thread.
+
 Backward: one task per (batch, key/value head), looping over the query heads of its group, so the
 key and value gradients accumulate in the task's own buffers (no atomics); the probabilities are
 recomputed from ``lse``, and ``delta = rowsum(dO * O)`` replaces the softmax's row sums.
@@ -24,11 +29,13 @@ from numba import prange
 from .._geometry import check_float, check_out
 from ..reference_fused import large_negative
 from ._jit import njit
+from ._simd import MR_MAX, mr_max, tile_rows
+from .matmul import SERIAL_WORK, one_thread
 
 __all__ = ["attention_forward", "attention_backward", "BQ", "BK"]
 
 #: query rows and keys per tile
-BQ, BK = 16, 64
+BQ, BK = 24, 128
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -70,21 +77,66 @@ def _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg
             s[ii, jj] = x
 
 
+#: float32 exp: Cody-Waite reduction by ln 2 and Cephes's ``expf`` polynomial on [-ln2/2, ln2/2]
+#: (max error about 2 ulp), 2**k put together from its exponent bits; below ``_EXP_LO`` it is 0
+_LOG2E = np.float32(1.44269504088896341)
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+_EXP_LO = np.float32(-87.33654)  # log(FLT_MIN): every result is a normal float or 0
+_EXP_HI = np.float32(88.37626)
+_HALF = np.float32(0.5)
+_P0, _P1, _P2 = np.float32(1.9875691500e-4), np.float32(1.3981999507e-3), np.float32(8.3334519073e-3)
+_P3, _P4, _P5 = np.float32(4.1665795894e-2), np.float32(1.6666665459e-1), np.float32(5.0000001201e-1)
+_ONE32, _ZERO32 = np.float32(1.0), np.float32(0.0)
+_BIAS = np.int32(127)
+_SHIFT = np.int32(23)
+
+
+@njit(cache=True, fastmath={"contract"})
+def _exp_row(x, c, n, bits, scale, fast):
+    """x[:n] = exp(x[:n] - c). ``fast`` (float32): a branch-free polynomial that LLVM vectorises
+    (no libm call in the loop; fast-math only contracts to FMAs, so the reduction keeps its order); else np.exp."""
+    if not fast:
+        for j in range(n):
+            x[j] = np.exp(x[j] - c)
+        return
+    for j in range(n):
+        t = np.float32(x[j] - c)
+        tc = t if t > _EXP_LO else _EXP_LO  # NaN -> _EXP_LO here, restored below
+        tc = tc if tc < _EXP_HI else _EXP_HI
+        kf = np.floor(tc * _LOG2E + _HALF)
+        r = tc - kf * _LN2_HI
+        r = r - kf * _LN2_LO
+        p = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * (r * r) + r + _ONE32
+        bits[j] = (np.int32(kf) + _BIAS) << _SHIFT
+        x[j] = p if t >= _EXP_LO else (_ZERO32 if t < _EXP_LO else t)  # 0 below, NaN stays
+    for j in range(n):
+        x[j] *= scale[j]
+
+
+#: columns per SIMD panel (a multiple of every machine's vector width); rows per micro-tile
+NR = 16
+MR = min(8, MR_MAX)
+
+
 @njit(cache=True, inline="always")
-def _scores(s, qs, kt, nq, nk, j0, D, zero):
-    """s[:nq, :nk] = qs[:nq] @ kt[:, j0:j0+nk] (vectorised along the keys)."""
-    for ii in range(nq):
-        for jj in range(nk):
-            s[ii, jj] = zero
-        for d in range(D):
-            qv = qs[ii, d]
-            for jj in range(nk):
-                s[ii, jj] += qv * kt[d, j0 + jj]
+def _gemm(mr, C, c0, ldc, rows, cols, A, a0, lda, ars, B, b0, brs, R, accumulate):
+    """C[c0 + i*ldc + n] (+)= sum_{r<R} A[a0 + i*lda + r*ars] * B[b0 + r*brs + n] for i < rows and n <
+    cols rounded up to NR (flat offsets; C and B own those padding columns): the SIMD tiles of
+    ``_simd.py``, mr rows at a time."""
+    for p in range(0, cols, NR):
+        for i0 in range(0, rows, mr):
+            tile_rows(min(mr, rows - i0), NR, A, a0 + i0 * lda, lda, ars, 0, B, b0 + p, brs, 0, C,
+                      c0 + i0 * ldc + p, ldc, R, 1, accumulate)
+
+
+def _up(n):
+    return (n + NR - 1) // NR * NR
 
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep, has_bias, has_mask, causal,
-             drop_mode, rate, seed):
+             drop_mode, rate, seed, fast, mr, Sp, Dp, Dvp):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -92,13 +144,18 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
         b = task // N
         n = task - b * N
         kh = n // G
-        kt = np.empty((D, S), q.dtype)
+        kt = np.zeros((D, Sp), q.dtype)  # K^T and V, padded to whole panels
+        vr = np.zeros((S, Dvp), q.dtype)
         for j in range(S):
             for d in range(D):
                 kt[d, j] = k[b, j, kh, d]
-        s = np.empty((BQ, BK), q.dtype)
-        qs = np.empty((BQ, D), q.dtype)
-        acc = np.empty((BQ, Dv), q.dtype)
+            for d in range(Dv):
+                vr[j, d] = v[b, j, kh, d]
+        s = np.zeros((BQ, BK), q.dtype)
+        bits = np.empty(BK, np.int32)
+        pw = bits.view(np.float32)
+        qs = np.zeros((BQ, Dp), q.dtype)
+        acc = np.zeros((BQ, Dvp), q.dtype)
         m = np.empty(BQ, q.dtype)
         ls = np.empty(BQ, q.dtype)
         for i0 in range(0, T, BQ):
@@ -113,30 +170,29 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
             jend = min(S, i0 + nq) if causal and not has_mask else S  # a masked row may need every key
             for j0 in range(0, jend, BK):
                 nk = min(jend, j0 + BK) - j0
-                _scores(s, qs, kt, nq, nk, j0, D, zero)
-                _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
+                _gemm(mr, s, 0, BK, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
+                if has_bias or has_mask or causal:
+                    _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
                 for ii in range(nq):
+                    row = s[ii]
                     mx = m[ii]
                     for jj in range(nk):
-                        if s[ii, jj] > mx:
-                            mx = s[ii, jj]
+                        if row[jj] > mx:
+                            mx = row[jj]
                     corr = np.exp(m[ii] - mx)
                     m[ii] = mx
+                    _exp_row(row, mx, nk, bits, pw, fast)
                     tot = zero
                     for jj in range(nk):
-                        p = np.exp(s[ii, jj] - mx)
-                        tot += p
-                        if drop_mode != 0:
-                            p *= _factor(drop_mode, dmask, seed, rate, b, n, i0 + ii, j0 + jj, N, T, S, inv_keep, zero)
-                        s[ii, jj] = p
+                        tot += row[jj]
                     ls[ii] = ls[ii] * corr + tot
+                    if drop_mode != 0:
+                        for jj in range(nk):
+                            row[jj] *= _factor(drop_mode, dmask, seed, rate, b, n, i0 + ii, j0 + jj, N, T, S,
+                                               inv_keep, zero)
                     for d in range(Dv):
                         acc[ii, d] *= corr
-                    for jj in range(nk):
-                        pj = s[ii, jj]
-                        if pj != zero:
-                            for d in range(Dv):
-                                acc[ii, d] += pj * v[b, j0 + jj, kh, d]
+                _gemm(mr, acc, 0, Dvp, nq, Dv, s, 0, BK, 1, vr, j0 * Dvp, Dvp, nk, True)  # acc += P V
             for ii in range(nq):
                 r = one / ls[ii]
                 for d in range(Dv):
@@ -146,27 +202,32 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, neg, half_neg, zero, inv_keep,
-              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias):
+              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast, mr, Sp, Dp, Dvp):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
     for task in prange(B * Kh):
         b = task // Kh
         kh = task - b * Kh
-        kt = np.empty((D, S), q.dtype)
-        vt = np.empty((Dv, S), q.dtype)
+        kt = np.zeros((D, Sp), q.dtype)  # K^T, K, V^T, padded to whole panels
+        kr = np.zeros((S, Dp), q.dtype)
+        vt = np.zeros((Dv, Sp), q.dtype)
         for j in range(S):
             for d in range(D):
                 kt[d, j] = k[b, j, kh, d]
+                kr[j, d] = k[b, j, kh, d]
             for d in range(Dv):
                 vt[d, j] = v[b, j, kh, d]
-        dka = np.zeros((S, D), q.dtype)
-        dva = np.zeros((S, Dv), q.dtype)
-        s = np.empty((BQ, BK), q.dtype)
-        dp = np.empty((BQ, BK), q.dtype)
-        qs = np.empty((BQ, D), q.dtype)
-        dos = np.empty((BQ, Dv), q.dtype)
-        dqa = np.empty((BQ, D), q.dtype)
+        dka = np.zeros((S, Dp), q.dtype)
+        dva = np.zeros((S, Dvp), q.dtype)
+        s = np.zeros((BQ, BK), q.dtype)
+        pf = np.zeros((BQ, BK), q.dtype)
+        dp = np.zeros((BQ, BK), q.dtype)
+        bits = np.empty(BK, np.int32)
+        pw = bits.view(np.float32)
+        qs = np.zeros((BQ, Dp), q.dtype)
+        dos = np.zeros((BQ, Dvp), q.dtype)
+        dqa = np.zeros((BQ, Dp), q.dtype)
         delta = np.empty(BQ, q.dtype)
         for g in range(G):
             n = kh * G + g
@@ -184,49 +245,44 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                 jend = min(S, i0 + nq) if causal and not has_mask else S
                 for j0 in range(0, jend, BK):
                     nk = min(jend, j0 + BK) - j0
-                    _scores(s, qs, kt, nq, nk, j0, D, zero)
-                    _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
-                    # dp = dO @ V^T on the tile
-                    for ii in range(nq):
-                        for jj in range(nk):
-                            dp[ii, jj] = zero
-                        for d in range(Dv):
-                            gv = dos[ii, d]
-                            for jj in range(nk):
-                                dp[ii, jj] += gv * vt[d, j0 + jj]
+                    _gemm(mr, s, 0, BK, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
+                    if has_bias or has_mask or causal:
+                        _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
+                    _gemm(mr, dp, 0, BK, nq, nk, dos, 0, Dvp, 1, vt, j0, Sp, Dv, False)  # dp = dO V^T
                     for ii in range(nq):
                         i = i0 + ii
                         li = lse[b, n, i]
-                        cut = neg
+                        row = s[ii]
+                        dprow = dp[ii]
                         if li <= half_neg:  # every key masked: neg + log(count) rounds to neg, so p = 1 / count
-                            li = neg
+                            _exp_row(row, neg, nk, bits, pw, fast)
                             cut = recip[jend - 1]
-                        for jj in range(nk):
-                            j = j0 + jj
-                            p = np.exp(s[ii, jj] - li)
-                            if cut != neg:
-                                p *= cut
-                            f = p
-                            dpv = dp[ii, jj]
-                            if drop_mode != 0:
-                                fac = _factor(drop_mode, dmask, seed, rate, b, n, i, j, N, T, S, inv_keep, zero)
-                                f = p * fac
-                                dpv *= fac
-                            if f != zero:
-                                for d in range(Dv):
-                                    dva[j, d] += f * dos[ii, d]
-                            ds = p * (dpv - delta[ii])
-                            if (has_mask and not mask[b, n, i, j]) or (causal and j > i):
-                                ds = zero
-                            if need_dbias:
-                                dbias[b, n, i, j] = ds
-                            s[ii, jj] = ds
-                        for jj in range(nk):
-                            ds = s[ii, jj]
-                            if ds != zero:
-                                for d in range(D):
-                                    dqa[ii, d] += ds * k[b, j0 + jj, kh, d]
-                                    dka[j0 + jj, d] += ds * qs[ii, d]
+                            for jj in range(nk):
+                                row[jj] *= cut
+                        else:
+                            _exp_row(row, li, nk, bits, pw, fast)
+                        dl = delta[ii]
+                        if drop_mode != 0:
+                            for jj in range(nk):
+                                fac = _factor(drop_mode, dmask, seed, rate, b, n, i, j0 + jj, N, T, S, inv_keep, zero)
+                                pf[ii, jj] = row[jj] * fac
+                                dprow[jj] = row[jj] * (dprow[jj] * fac - dl)
+                        else:
+                            for jj in range(nk):
+                                dprow[jj] = row[jj] * (dprow[jj] - dl)
+                        if has_mask or causal:
+                            for jj in range(nk):
+                                j = j0 + jj
+                                if (has_mask and not mask[b, n, i, j]) or (causal and j > i):
+                                    dprow[jj] = zero
+                        if need_dbias:
+                            for jj in range(nk):
+                                dbias[b, n, i, j0 + jj] = dprow[jj]
+                    # dV += P^T dO, dQ += dS K, dK += dS^T (scale Q)
+                    _gemm(mr, dva, j0 * Dvp, Dvp, nk, Dv, pf if drop_mode != 0 else s, 0, 1, BK, dos, 0, Dvp, nq,
+                          True)
+                    _gemm(mr, dqa, 0, Dp, nq, D, dp, 0, BK, 1, kr, j0 * Dp, Dp, nk, True)
+                    _gemm(mr, dka, j0 * Dp, Dp, nk, D, dp, 0, 1, BK, qs, 0, Dp, nq, True)
                 for ii in range(nq):
                     for d in range(D):
                         dq[b, i0 + ii, n, d] = dqa[ii, d] * scale
@@ -239,6 +295,17 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                 dk[b, j, kh, d] = dka[j, d]
             for d in range(Dv):
                 dv[b, j, kh, d] = dva[j, d]
+
+
+def _work(q, k, v):
+    """Multiply-adds of the forward pass."""
+    B, T, N, H = q.shape
+    return B * N * T * k.shape[1] * (H + v.shape[3])
+
+
+def _geometry(q, k, v):
+    """Rows per micro-tile and the padded key count and head sizes (whole panels)."""
+    return min(MR, mr_max(q.dtype)), _up(k.shape[1]), _up(q.shape[3]), _up(v.shape[3])
 
 
 def _dummy(dtype):
@@ -279,8 +346,9 @@ def attention_forward(q, k, v, bias=None, mask=None, scale=None, is_causal=False
     shape = (B, T, N, v.shape[3])
     o = np.empty(shape, q.dtype) if out is None else check_out(op, out, shape, q.dtype)
     lse = np.empty((B, N, T), q.dtype)
-    _forward(q, k, v, bias4, mask4, dmask4, o, lse, consts[0], consts[1], consts[2], q.dtype.type(1), consts[3],
-             has_bias, has_mask, bool(is_causal), drop_mode, rate, seed)
+    with one_thread(_work(q, k, v) < SERIAL_WORK):
+        _forward(q, k, v, bias4, mask4, dmask4, o, lse, consts[0], consts[1], consts[2], q.dtype.type(1), consts[3],
+                 has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32, *_geometry(q, k, v))
     return o, lse
 
 
@@ -299,7 +367,8 @@ def attention_backward(do, q, k, v, o, lse, bias=None, mask=None, scale=None, is
     B, T, N, _ = q.shape
     dbias = np.empty((B, N, T, k.shape[1]), dtype) if need_dbias else np.empty((1, 1, 1, 1), dtype)
     recip = (1.0 / np.arange(1, k.shape[1] + 1)).astype(dtype)  # 1 / count of keys, for fully masked rows
-    _backward(do, q, k, v, o, lse, bias4, mask4, dmask4, dq, dk, dv, dbias, consts[0], consts[1],
-              dtype.type(consts[1] / 2), consts[2], consts[3], recip, has_bias, has_mask, bool(is_causal), drop_mode,
-              rate, seed, bool(need_dbias))
+    with one_thread(3 * _work(q, k, v) < SERIAL_WORK):
+        _backward(do, q, k, v, o, lse, bias4, mask4, dmask4, dq, dk, dv, dbias, consts[0], consts[1],
+                  dtype.type(consts[1] / 2), consts[2], consts[3], recip, has_bias, has_mask, bool(is_causal),
+                  drop_mode, rate, seed, bool(need_dbias), dtype == np.float32, *_geometry(q, k, v))
     return dq, dk, dv, (dbias if need_dbias else None)

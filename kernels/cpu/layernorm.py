@@ -13,11 +13,14 @@ from numba import prange
 
 from .._geometry import check_float, check_out
 from ._jit import njit
+from .matmul import one_thread
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "CHUNKS"]
 
 #: row chunks of the backward pass (fixed: the gamma/beta sums are the same on any thread count)
 CHUNKS = 32
+#: below this many elements a call runs on the calling thread only (waking the workers costs more)
+SERIAL_SIZE = 1 << 16
 _FM = {"contract", "arcp", "nsz", "reassoc"}
 
 
@@ -96,7 +99,8 @@ def layer_norm_forward(x, gamma, beta, eps, rms=False, out=None):
     y = np.empty((M, C), dtype) if out is None else check_out(op, out, (M, C), dtype)
     mean, inv = np.empty(M, dtype), np.empty(M, dtype)
     t = dtype.type
-    _forward(x, g, b, y, mean, inv, t(eps), t(0), t(1), t(1.0 / max(C, 1)), has_g, has_b, bool(rms))
+    with one_thread(M * C < SERIAL_SIZE):
+        _forward(x, g, b, y, mean, inv, t(eps), t(0), t(1), t(1.0 / max(C, 1)), has_g, has_b, bool(rms))
     return y, mean, inv
 
 
@@ -111,5 +115,7 @@ def layer_norm_backward(dy, x, gamma, mean, inv, rms=False, out=None):
     dx = np.empty((M, C), dtype) if out is None else check_out(op, out, (M, C), dtype)
     chunks = max(1, min(CHUNKS, M))
     pg, pb = np.empty((chunks, C), dtype), np.empty((chunks, C), dtype)
-    _backward(dy, x, g, mean, inv, dx, pg, pb, dtype.type(0), dtype.type(1.0 / max(C, 1)), has_g, bool(rms), chunks)
+    with one_thread(M * C < SERIAL_SIZE):
+        _backward(dy, x, g, mean, inv, dx, pg, pb, dtype.type(0), dtype.type(1.0 / max(C, 1)), has_g, bool(rms),
+                  chunks)
     return dx, pg.sum(axis=0), pb.sum(axis=0)

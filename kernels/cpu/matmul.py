@@ -4,10 +4,13 @@ When N is a multiple of 8 the SIMD tiles of ``_simd.py`` do the work: B is packe
 parallel) into panels of NR columns, each contiguous along the reduction (a tile's step then never
 crosses a page); the output is cut into SB_M x SB_N blocks scheduled over the threads; within a
 block the reduction runs in slices of SB_K (the block's slice of B stays in L2, a tile's panel of it
-in L1) and each MR x NR tile accumulates across the slices.
+in L1) and each MR x NR tile accumulates across the slices. A is read through its strides, so a
+transposed view (``a.T @ g``, a weight gradient) is not copied.
 
 Other shapes: B is transposed once (in parallel) so both operands run along K; the output is cut
 into MB x NB blocks, each computed by the register-blocked ``gemm_nt`` over the whole K.
+
+Products under ``SERIAL_WORK`` multiply-adds run on the calling thread (``one_thread``).
 """
 from __future__ import annotations
 
@@ -21,11 +24,36 @@ from ._gemm import FASTMATH, gemm_nt
 from ._jit import njit
 from ._simd import NRS, mr_max, pick_nr, tile_rows
 
-__all__ = ["matmul", "transpose_into"]
+__all__ = ["matmul", "transpose_into", "SERIAL_WORK", "one_thread"]
 
 MB, NB = 64, 64
 #: SIMD path: output block rows and columns, reduction slice
 SB_M, SB_N, SB_K = 96, 128, 256
+#: below this many multiply-adds a matmul runs on the calling thread only: waking the workers costs
+#: more than the work (on a loaded 2-core machine a tiny product took ~90 ms in parallel, 1.4 ms alone)
+SERIAL_WORK = 1 << 20
+
+
+class one_thread:  # noqa: N801 - used like a function: ``with one_thread(small):``
+    """Context manager: the parallel Numba kernels inside run on the calling thread only when
+    ``serial`` (``numba.set_num_threads`` is per calling thread; the count is restored after)."""
+
+    __slots__ = ("serial", "before")
+
+    def __init__(self, serial: bool):
+        self.serial, self.before = serial, 0
+
+    def __enter__(self):
+        if self.serial:
+            self.before = numba.get_num_threads()
+            if self.before != 1:
+                numba.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.serial and self.before != 1:
+            numba.set_num_threads(self.before)
+        return False
 
 
 @njit(parallel=True, cache=True)
@@ -84,9 +112,10 @@ def _simd_batched(nr: int):
                     packed[t, p, k, q] = b3[t, k, p * nr + q]
 
     @njit(parallel=True, cache=True)
-    def batched(a3, b3, c3, ia, ib, mrmax):
+    def batched(a3, b3, c3, ia, ib, mrmax, lda, aks):
+        """A's element (i, k) of batch entry t at a3[ia[t]].flat[i*lda + k*aks] (a transposed A is free)."""
         T, M, N = c3.shape
-        K = a3.shape[2]
+        K = a3.shape[1] * a3.shape[2] // max(M, 1)
         nbi = (M + SB_M - 1) // SB_M
         nbj = (N + SB_N - 1) // SB_N
         for task in prange(T * nbi * nbj):
@@ -108,7 +137,7 @@ def _simd_batched(nr: int):
                     for blk in range(nb):
                         lo = i0 + blk * rows // nb
                         hi = i0 + (blk + 1) * rows // nb
-                        tile_rows(hi - lo, nr, A, lo * K + k0, K, 0, 1, P, (p * K + k0) * nr, 0, nr, C,
+                        tile_rows(hi - lo, nr, A, lo * lda + k0 * aks, lda, 0, aks, P, (p * K + k0) * nr, 0, nr, C,
                                   lo * N + p * nr, N, 1, kc, k0 > 0)
 
     return pack, batched
@@ -137,16 +166,26 @@ def matmul(a, b, out=None):
     M, K = a.shape[-2:]
     N = b.shape[-1]
     batch = shape[:-2]
-    a3 = np.ascontiguousarray(a, dtype=dtype).reshape((_count(a.shape[:-2]), M, K))  # explicit: K may be 0
     ia = _batch_index(a.shape[:-2], batch)
     ib = _batch_index(b.shape[:-2], batch)
+    with one_thread(_count(batch) * M * N * K < SERIAL_WORK):
+        return _run(a, b, c, ia, ib, batch, M, K, N, dtype)
+
+
+def _run(a, b, c, ia, ib, batch, M, K, N, dtype):
     nr = pick_nr(N)
+    at = np.swapaxes(a, -1, -2)
+    if nr and M and K and at.flags.c_contiguous and at.dtype == dtype:  # a is a transposed view: read it as is
+        a3, lda, aks = at.reshape((_count(a.shape[:-2]), K, M)), 1, M
+    else:
+        a3, lda, aks = np.ascontiguousarray(a, dtype=dtype).reshape((_count(a.shape[:-2]), M, K)), K, 1  # K may be 0
     if nr and M:
         b3 = np.ascontiguousarray(b, dtype=dtype).reshape((_count(b.shape[:-2]), K, N))
         pack, batched = _SIMD[nr]
         packed = scratch("nb.matmul.packed", (b3.shape[0], N // nr, K, nr), dtype)
         pack(b3, packed)
-        batched(a3, packed.reshape(b3.shape[0], -1), c.reshape((_count(batch), M, N)), ia, ib, mr_max(dtype))
+        batched(a3, packed.reshape(b3.shape[0], -1), c.reshape((_count(batch), M, N)), ia, ib, mr_max(dtype), lda,
+                aks)
         return c
     bt = np.swapaxes(b, -1, -2)
     if bt.flags.c_contiguous and bt.dtype == dtype:  # b is a transposed view: B^T is free

@@ -25,6 +25,9 @@ SHAPES = {
     "one_query": (1, 1, 7, 2, 2, 3, 3),
     "grouped_many_keys": (2, 19, 70, 4, 2, 5, 3),
     "single_kv_head": (3, 17, 17, 2, 1, 1, 4),
+    # more query rows than BQ and keys than BK, head sizes off the SIMD panel width, big enough to run
+    # on every thread
+    "panels": (2, 30, 150, 3, 1, 33, 17),
 }
 OPTIONS = {
     "plain": {},
@@ -98,6 +101,24 @@ def test_attention_dropout_streams_agree():
     o_mask, _ = nb_attention.attention_forward(q, k, v, dropout_rate=kw["dropout_rate"], dropout_mask=keep)
     np.testing.assert_allclose(o_seed, o_mask, rtol=1e-12, atol=1e-12)
     assert 0.6 < keep.mean() < 0.8
+
+
+def test_fast_exp_within_two_ulp():
+    """The vectorised float32 exp of the attention kernel: <= 2 ulp against float64's exp on the
+    softmax range, 0 below log(FLT_MIN) and for -inf, NaN kept, exact 1 at 0."""
+    x = np.concatenate([np.linspace(-90, 0.5, 200_001, dtype=np.float32),
+                        np.float32([np.nan, -np.inf, 0.0, -87.3, -87.4, -1e-30, -1e-45])])
+    bits = np.empty(x.size, np.int32)
+    y = x.copy()
+    nb_attention._exp_row(y, np.float32(0), y.size, bits, bits.view(np.float32), True)
+    want = np.exp(x.astype(np.float64))
+    normal = want >= np.finfo(np.float32).tiny
+    assert (np.abs(y[normal] - want[normal]) <= 2 * np.spacing(want[normal].astype(np.float32))).all()
+    assert (y[~normal & ~np.isnan(x)] == 0).all()
+    assert np.isnan(y[np.isnan(x)]).all() and y[x == 0].tolist() == [1.0]
+    shifted = np.float32([1.0, 2.0, 3.0])  # x - c with c a row maximum
+    nb_attention._exp_row(shifted, np.float32(3), 3, bits, bits.view(np.float32), True)
+    np.testing.assert_allclose(shifted, np.exp([-2.0, -1.0, 0.0]), rtol=3e-7)
 
 
 def test_reference_attention_against_naive_loops():
