@@ -309,6 +309,40 @@ def depthwise_cases(impls, torch, rng, dtype):
             yield "depthwise_" + name, label, "flops", flops, {k: make(f) for k, f in fns.items()}, None
 
 
+# bnconv: model U's transposed convs (bias + ReLU epilogue) and model M's batch norm -> ReLU backward
+CONV_TRANSPOSES = [("U convT 7x7x32->14x14x32", (128, 7, 7, 32), (3, 3, 32, 32)),
+                   ("U convT 14x14x32->28x28x32", (128, 14, 14, 32), (3, 3, 32, 32))]
+BN_RELUS = [("M bn+relu 16x16x32", (64 * 16 * 16, 32)), ("M bn+relu 16x16x64", (64 * 16 * 16, 64))]
+
+
+def bnconv_cases(impls, torch, rng, dtype):
+    from gradflow.kernels import conv_transpose as ct_np  # noqa: PLC0415 - lazy like load_impls: Numba on demand
+    from gradflow.kernels.cpu import conv_transpose as ct_nb  # noqa: PLC0415 - lazy like load_impls
+
+    fns = {"reference": ct_np.reference_forward, "numpy": ct_np.numpy_forward, "numba": ct_nb.conv2d_transpose_forward}
+    for label, xs, ws in CONV_TRANSPOSES:
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[2]).astype(dtype)
+        ys = (xs[0], 2 * xs[1], 2 * xs[2], ws[2])
+        geo = ((2, 2), ((1, 0), (1, 0)), (1, 1))  # Keras's 'same' stride 2 for a 3x3 kernel
+        tf = None
+        if torch is not None:
+            tx, tw, tb = t_nhwc(torch, x), torch.from_numpy(w).permute(3, 2, 0, 1), torch.from_numpy(b)
+            tf = lambda: torch.relu(torch.nn.functional.conv_transpose2d(  # noqa: E731
+                tx, tw, tb, stride=2, padding=1, output_padding=1))
+        flops = 2 * x.size * ws[0] * ws[1] * ws[2]
+        yield ("conv2d_transpose_forward", label, "flops", flops,
+               {k: (lambda f=f: f(x, w, b, ys, *geo, activation="relu")) for k, f in fns.items()}, tf)
+    for label, (M, C) in BN_RELUS:
+        x = (rng.standard_normal((M, C)) * 2 + 0.5).astype(dtype)
+        gamma, beta = rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype)
+        dy = rng.standard_normal((M, C)).astype(dtype)
+        y, mean, inv_std = impls["numpy"].batch_norm_forward(x, gamma, beta, 1e-3, activation="relu")
+        yield ("batch_norm_backward relu", label, "bytes", 4 * x.nbytes,
+               {k: (lambda m=m: m.batch_norm_backward(dy, x, gamma, mean, inv_std, y=y)) for k, m in impls.items()},
+               None)
+
+
 # -- the table --------------------------------------------------------------------------------
 def run(args):
     torch = load_torch()
@@ -319,6 +353,7 @@ def run(args):
     rows = []
     groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases, depthwise_cases,
               attention_cases, layer_norm_cases]
+    groups.append(bnconv_cases)  # bnconv
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:
@@ -360,6 +395,7 @@ def compile_times(timeout: float = 900.0) -> dict:
     code = r'''
 import json, time, numpy as np
 from gradflow.kernels import cpu
+from gradflow.kernels.cpu import conv_transpose as cpu_ct
 rng = np.random.default_rng(0)
 f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
 x, w, x1, w1 = f32(2, 8, 8, 8), f32(3, 3, 8, 4), f32(2, 8, 8, 1), f32(3, 3, 1, 4)
@@ -389,6 +425,8 @@ calls = {
  "bn_relu_max_pool_forward": lambda: cpu.bn_relu_max_pool_forward(x, v8, v8, 1e-3, (2, 2)),
  "bn_relu_max_pool_backward": lambda: cpu.bn_relu_max_pool_backward(yp, yp, arg, x, v8, v8, v8, (2, 2)),
  "matmul": lambda: cpu.matmul(xb, xb.T.copy()),
+ "conv2d_transpose_forward (bias + ReLU epilogue)":  # bnconv
+     lambda: cpu_ct.conv2d_transpose_forward(y2, w, v8, (2, 8, 8, 8), *g2, activation="relu"),
 }
 out = {}
 for name, f in calls.items():

@@ -12,9 +12,11 @@ Models (Adam, float32):
 * U: keras-io's denoising autoencoder (2 x Conv2D + MaxPool, 2 x Conv2DTranspose stride 2, Conv2D),
   28x28x1, batch 128.
 
-The gradflow model is built first and its weights written to a file; PyTorch (modules written to
-compute exactly Keras's layers) and Keras-on-JAX load the same weights, and the first batch's
-inference-mode loss of each must equal gradflow's (reported as the largest relative difference).
+The gradflow model is built first and its weights written to a file; PyTorch (its own modules:
+nn.LSTM/GRU, nn.Conv2d, nn.BatchNorm2d, nn.ConvTranspose2d...; T written out to compute exactly
+Keras's layers) and Keras-on-JAX load the same weights, and the first batch's inference-mode loss of
+each must equal gradflow's (reported as the largest relative difference; for M and U, PyTorch's
+must be within ``LOSS_TOL`` or the run stops).
 Each framework runs in its own process (``--child``); the frameworks' processes alternate over
 ``--rounds`` rounds and each reports the median of its timed epochs; the table shows the median over
 rounds and the ratio to PyTorch. ``--quick`` runs tiny versions in this process (gradflow and PyTorch
@@ -38,6 +40,8 @@ import numpy as np
 
 MODELS = "LGTMU"
 FULL = {"vocab": 20000, "length": 200, "batch": {"L": 64, "G": 64, "T": 32, "M": 64, "U": 128}}
+#: largest relative difference allowed between gradflow's and PyTorch's first-batch loss (models M and U)
+LOSS_TOL = 1e-5
 QUICK = {"vocab": 300, "length": 12, "batch": {"L": 8, "G": 8, "T": 8, "M": 8, "U": 8}}
 
 
@@ -140,6 +144,66 @@ def _torch_rnn(name: str, P: list, torch):
     return Last()
 
 
+def _torch_cnn(name: str, P: list, torch):
+    """Models M and U as PyTorch modules (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.ConvTranspose2d``,
+    ``nn.MaxPool2d``...) holding Keras's weights: NHWC in and out, NCHW inside. Keras's 'same' with
+    stride 2 pads the bottom/right only (``ZeroPad2d``); its 'same' stride-2 transposed convolution is
+    the full one cropped to ``2 * n`` from the start (PyTorch's ``padding`` would crop from both ends);
+    its BatchNormalization is ``eps=1e-3``, ``momentum=0.99`` (PyTorch's ``momentum=0.01``)."""
+    nn = torch.nn
+
+    def load(module, *tensors):
+        with torch.no_grad():
+            for dst, src in zip((module.weight, module.bias), tensors):
+                dst.copy_(src)
+        return module
+
+    def conv(w, b=None, **kw):  # Keras (kh, kw, in, out) -> PyTorch (out, in, kh, kw)
+        m = nn.Conv2d(w.shape[2], w.shape[3], tuple(w.shape[:2]), bias=b is not None, **kw)
+        return load(m, w.detach().permute(3, 2, 0, 1), *(() if b is None else (b.detach(),)))
+
+    def bn(gamma, beta, mean, var):
+        m = load(nn.BatchNorm2d(gamma.shape[0], eps=1e-3, momentum=0.01), gamma.detach(), beta.detach())
+        with torch.no_grad():
+            m.running_mean.copy_(mean.detach())
+            m.running_var.copy_(var.detach())
+        return m
+
+    class Permute(nn.Module):
+        def __init__(self, *dims):
+            super().__init__()
+            self.dims = dims
+
+        def forward(self, x):
+            return x.permute(*self.dims)
+
+    class Crop(nn.Module):  # the first ``2 * n`` rows and columns of a stride-2 transposed conv
+        def forward(self, x):
+            return x[..., : x.shape[-2] - 1, : x.shape[-1] - 1]
+
+    if name == "M":
+        layers = [Permute(0, 3, 1, 2), nn.ZeroPad2d((0, 1, 0, 1)), conv(P[0], P[1], stride=2), nn.ReLU()]
+        j = 2
+        for _ in range(3):
+            dw = P[j]  # Keras (kh, kw, C, 1) -> PyTorch (C, 1, kh, kw), groups=C
+            depthwise = nn.Conv2d(dw.shape[2], dw.shape[2], tuple(dw.shape[:2]), padding=1, groups=dw.shape[2],
+                                  bias=False)
+            layers += [load(depthwise, dw.detach().permute(2, 3, 0, 1)), bn(*P[j + 1:j + 5]), nn.ReLU(),
+                       conv(P[j + 5]), bn(*P[j + 6:j + 10]), nn.ReLU()]
+            j += 10
+        dense = load(nn.Linear(*P[j].shape), P[j].detach().T, P[j + 1].detach())
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), dense, nn.Softmax(-1)]
+    else:
+        layers = [Permute(0, 3, 1, 2), conv(P[0], P[1], padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                  conv(P[2], P[3], padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        for j in (4, 6):  # Keras (kh, kw, out, in) -> PyTorch (in, out, kh, kw)
+            w = P[j]
+            up = nn.ConvTranspose2d(w.shape[3], w.shape[2], tuple(w.shape[:2]), stride=2)
+            layers += [load(up, w.detach().permute(3, 2, 0, 1), P[j + 1].detach()), Crop(), nn.ReLU()]
+        layers += [conv(P[8], P[9], padding=1), nn.Sigmoid(), Permute(0, 2, 3, 1)]
+    return nn.Sequential(*layers)
+
+
 def torch_model(name: str, weights: list, torch, cfg: dict):
     """A PyTorch module for model ``name`` holding ``weights`` (gradflow's ``get_weights()`` order),
     and its loss function ``(output, target) -> loss``."""
@@ -149,22 +213,16 @@ def torch_model(name: str, weights: list, torch, cfg: dict):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.p = nn.ParameterList(P)
-            self.bn = {}
+            if name not in "MU":  # M and U hold their weights in their modules
+                self.p = nn.ParameterList(P)
             if name in "LG":
                 self.rnn = _torch_rnn(name, P, torch)
-
-        def bn_apply(self, x, i, gamma, beta, mean, var):  # NHWC batch norm, Keras momentum 0.99, eps 1e-3
-            if self.training:
-                m, v = x.mean(dim=(0, 1, 2)), x.var(dim=(0, 1, 2), unbiased=False)
-                with torch.no_grad():
-                    mean.mul_(0.99).add_(0.01 * m)
-                    var.mul_(0.99).add_(0.01 * v)
-            else:
-                m, v = mean, var
-            return (x - m) * torch.rsqrt(v + 1e-3) * gamma + beta
+            if name in "MU":
+                self.net = _torch_cnn(name, P, torch)
 
         def forward(self, x):
+            if name in "MU":  # PyTorch's own modules (_torch_cnn)
+                return self.net(x)
             p = self.p
             if name in "LG":  # PyTorch's own fused nn.LSTM / nn.GRU, holding Keras's weights
                 _, (h, *_) = self.rnn(F.embedding(x, p[0]))
@@ -181,24 +239,6 @@ def torch_model(name: str, weights: list, torch, cfg: dict):
                 x = F.dropout(x.mean(1), 0.1, self.training)
                 x = F.dropout(torch.relu(x @ p[18] + p[19]), 0.1, self.training)
                 return (x @ p[20] + p[21]).softmax(-1)
-            if name == "M":
-                x = x.permute(0, 3, 1, 2)
-                x = torch.relu(F.conv2d(F.pad(x, (0, 1, 0, 1)), p[0].permute(3, 2, 0, 1), p[1], stride=2))
-                j = 2
-                for _ in range(3):
-                    x = F.conv2d(x, p[j].permute(2, 3, 0, 1), padding=1, groups=x.shape[1])
-                    x = torch.relu(self.bn_apply(x.permute(0, 2, 3, 1), j, *p[j + 1:j + 5]).permute(0, 3, 1, 2))
-                    x = F.conv2d(x, p[j + 5].permute(3, 2, 0, 1))
-                    x = torch.relu(self.bn_apply(x.permute(0, 2, 3, 1), j, *p[j + 6:j + 10]).permute(0, 3, 1, 2))
-                    j += 10
-                return (x.mean(dim=(2, 3)) @ p[j] + p[j + 1]).softmax(-1)
-            x = x.permute(0, 3, 1, 2)
-            x = F.max_pool2d(torch.relu(F.conv2d(x, p[0].permute(3, 2, 0, 1), p[1], padding=1)), 2)
-            x = F.max_pool2d(torch.relu(F.conv2d(x, p[2].permute(3, 2, 0, 1), p[3], padding=1)), 2)
-            for j in (4, 6):  # 'same' stride 2: the full transposed conv, cropped at the end (as Keras)
-                size = 2 * x.shape[-1]
-                x = torch.relu(F.conv_transpose2d(x, p[j].permute(3, 2, 0, 1), p[j + 1], stride=2)[..., :size, :size])
-            return torch.sigmoid(F.conv2d(x, p[8].permute(3, 2, 0, 1), p[9], padding=1)).permute(0, 2, 3, 1)
 
     def loss_fn(out, y):
         if name in "LGU":
@@ -323,6 +363,11 @@ def main(argv=None) -> dict:
         ratio = med["gradflow"] / med["torch"] if "torch" in med else float("nan")
         ref = losses.get("gradflow", float("nan"))
         diff = max((abs(v - ref) / max(abs(ref), 1e-12) for v in losses.values()), default=float("nan"))
+        if name in "MU" and "torch" in losses:  # PyTorch's modules must be the same model, or the ratio means nothing
+            torch_diff = abs(losses["torch"] - ref) / max(abs(ref), 1e-12)
+            if not torch_diff < LOSS_TOL:
+                raise AssertionError(f"model {name}: PyTorch's first-batch loss {losses['torch']!r} differs from "
+                                     f"gradflow's {ref!r} (relative {torch_diff:.1e} > {LOSS_TOL:.0e})")
         results[name] = {"samples_per_s": med, "ratio_torch": ratio, "first_loss": losses, "loss_rel_diff": diff}
         cells = " | ".join(f"{med[f]:.0f}" for f in frameworks)
         print(f"| {name} | {cells} | {ratio:.2f}x | {diff:.1e} |", flush=True)

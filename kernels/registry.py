@@ -29,3 +29,11 @@ for _op, _part in zip(("depthwise_conv2d_forward", "depthwise_conv2d_backward_in
     register(_op, "numba", f"{_P}.cpu.depthwise:{_op}", device="cpu")
     register(_op, "cuda", f"{_DW}:numpy_{_part}", device="cuda")
     register(_op, "vendor", f"{_DW}:numpy_{_part}", device="cuda")
+# bnconv: transposed conv2d with its bias + ReLU epilogue (each implementation composes its own
+# conv2d_backward_input; the numba one adds the epilogue in one in-place pass)
+_CT = "gradflow.kernels.conv_transpose"
+register("conv2d_transpose_forward", "reference", f"{_CT}:reference_forward", device="cpu")
+register("conv2d_transpose_forward", "numpy", f"{_CT}:numpy_forward", device="cpu")
+register("conv2d_transpose_forward", "numba", f"{_P}.cpu.conv_transpose:conv2d_transpose_forward", device="cpu")
+register("conv2d_transpose_forward", "cuda", f"{_CT}:cuda_forward", device="cuda")
+register("conv2d_transpose_forward", "vendor", f"{_CT}:vendor_forward", device="cuda")

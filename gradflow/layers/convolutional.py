@@ -293,7 +293,9 @@ class Conv2DTranspose(Conv2D):
     convolution_op = _NoConvolutionOp()
 
     def call(self, inputs):
-        return self.activation(self._conv(inputs, None))
+        relu = self.activation_name == "relu"  # ReLU in the kernel's epilogue
+        y = self._conv(inputs, "relu" if relu else None)
+        return y if relu else self.activation(y)
 
     def _pre_activation(self, x, training=None):
         return self._conv(x, None)
@@ -301,8 +303,10 @@ class Conv2DTranspose(Conv2D):
     def _conv(self, x, activation):
         x = to_channels_last(x, self.data_format)
         bias = self.bias if self.use_bias else None
-        if self.output_padding is None:
-            y = ops.conv2d_transpose(x, self.kernel, bias, self.strides, self.padding, self.dilation_rate)
+        if self.output_padding is None:  # bias and ReLU in the kernel's epilogue
+            y = ops.conv2d_transpose(x, self.kernel, bias, self.strides, self.padding, self.dilation_rate,
+                                     activation=activation)
+            return from_channels_last(y, self.data_format)
         else:  # the full ('valid') transposed convolution, cut to Keras's window (zeros past its end)
             y = ops.conv2d_transpose(x, self.kernel, None, self.strides, "valid", self.dilation_rate)
             for axis in (0, 1):
@@ -354,8 +358,9 @@ class Conv1DTranspose(Conv2DTranspose):
         w = self.kernel.reshape((1, *self.kernel.shape))
         strides, dilation = (1, *self.strides), (1, *self.dilation_rate)
         bias = self.bias if self.use_bias else None
-        if self.output_padding is None:
-            y = ops.conv2d_transpose(x, w, bias, strides, self.padding, dilation)
+        if self.output_padding is None:  # bias and ReLU in the kernel's epilogue
+            y = ops.conv2d_transpose(x, w, bias, strides, self.padding, dilation, activation=activation)
+            activation = None
         else:  # the full ('valid') transposed convolution, cut to Keras's window (zeros past its end)
             y = ops.conv2d_transpose(x, w, None, strides, "valid", dilation)
             start, length, have = self._start(0), self._length(steps, 0), y.shape[2]

@@ -116,11 +116,11 @@ def match_inference_fusion(layer, successor):
 def match_fusion(layer, successor):
     """``(spec, number of following layers absorbed)`` for ``layer``, where ``successor(k)`` is the
     k-th layer after it on a single-consumer chain (None past the end); ``({}, 0)`` for none."""
-    from ..layers import Activation, BatchNormalization, Conv2D  # noqa: PLC0415
+    from ..layers import BatchNormalization, Conv2D  # noqa: PLC0415
 
     if is_fusable(layer, BatchNormalization) and not layer.renorm:  # renorm trains through its own call
         nxt = successor(1)
-        if is_fusable(nxt, Activation) and nxt.activation_name == "relu":
+        if _is_relu(nxt):  # Activation('relu') or a plain ReLU()
             if _fusable_pool(successor(2)):
                 return {"activation": "relu", "pool": successor(2)}, 2
             return {"activation": "relu"}, 1

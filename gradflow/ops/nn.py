@@ -410,32 +410,44 @@ def conv_transpose_output_size(n, k, stride, padding: str, dilation=1):
 
 
 class Conv2DTranspose(Function):
-    """The transpose (adjoint) of conv2d, on the conv kernels: forward is conv2d's backward-input,
-    backward is conv2d's forward (for dx) and backward-filter (for dw)."""
+    """The transpose (adjoint) of conv2d, on the conv kernels: forward is conv2d's backward-input with
+    the bias and ReLU in its epilogue (``conv2d_transpose_forward``); backward masks the gradient and
+    sums the bias in one pass (``bias_act_backward``), then conv2d's forward (for dx) and
+    backward-filter (for dw)."""
 
     @staticmethod
-    def forward(ctx, x, w, b, out_hw, stride, padding, dilation):
+    def forward(ctx, x, w, b, out_hw, stride, padding, dilation, activation=None):
         xp = array_module(x)
         x = xp.ascontiguousarray(x)
         ctx.x, ctx.w, ctx.geom, ctx.has_b = x, w, (stride, padding, dilation), b is not None
         y_shape = (x.shape[0], *out_hw, w.shape[2])
-        y = kernel("conv2d_backward_input", x)(x, w, y_shape, stride, padding, dilation)
-        return y + b if b is not None else y
+        y = kernel("conv2d_transpose_forward", x)(x, w, b, y_shape, stride, padding, dilation, activation=activation)
+        ctx.y = y if activation == "relu" else None  # the ReLU mask is y > 0
+        return y
 
     @staticmethod
     def backward(ctx, g):
         nx, nw, nb = ctx.needs_input_grad[:3]
         xp = array_module(g)
         g = xp.ascontiguousarray(g)
+        need_db = nb and ctx.has_b
+        db = None
+        if ctx.y is not None or need_db:  # ReLU mask and bias sum in one pass over g
+            F = g.shape[-1]
+            g2, db = kernel("bias_act_backward", g)(g.reshape(-1, F), None if ctx.y is None else ctx.y.reshape(-1, F))
+            g = g2.reshape(g.shape)
         dx = kernel("conv2d_forward", g)(g, ctx.w, None, *ctx.geom) if nx else None
+        # conv2d's backward-filter on the adjoint problem: x plays the output gradient, g the input
         dw = kernel("conv2d_backward_filter", g)(ctx.x, g, ctx.w.shape, *ctx.geom) if nw else None
-        db = g.sum(axis=(0, 1, 2)) if nb and ctx.has_b else None
-        return dx, dw, db, None, None, None, None
+        return dx, dw, db if need_db else None, None, None, None, None, None
 
 
-def conv2d_transpose(x, w, b=None, strides=1, padding="valid", dilation=1):
+def conv2d_transpose(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None):
     """Transposed 2-D convolution, channels-last: x[N,H,W,C] with w[KH,KW,F,C] (Keras's layout) (+ b[F])
-    -> y[N,OH,OW,F], OH = H * stride ('same') or H * stride + max(k - stride, 0) ('valid')."""
+    -> y[N,OH,OW,F], OH = H * stride ('same') or H * stride + max(k - stride, 0) ('valid').
+    ``activation='relu'`` applies ReLU in the kernel's epilogue, as ``conv2d``'s does."""
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d_transpose: activation must be None or 'relu', got {activation!r}")
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d_transpose expects x of rank 4 (N,H,W,C) and w of rank 4 (KH,KW,F,C), got shapes "
                          f"{x.shape} and {w.shape}")
@@ -448,7 +460,7 @@ def conv2d_transpose(x, w, b=None, strides=1, padding="valid", dilation=1):
     out_hw = tuple(conv_transpose_output_size(n, k, s, padding, d)
                    for n, k, s, d in zip(x.shape[1:3], w.shape[:2], stride, dil))
     pads = conv_padding(padding, out_hw, w.shape[:2], stride, dil)
-    return Conv2DTranspose.apply(x, w, b, out_hw, stride, pads, dil)
+    return Conv2DTranspose.apply(x, w, b, out_hw, stride, pads, dil, activation)
 
 
 class Conv2DReluMaxPool(Function):

@@ -1,4 +1,5 @@
-"""Batch norm on x[M, C] in Numba: forward in two passes, inference in one, backward in two.
+"""Batch norm on x[M, C] in Numba: forward in two passes, inference in one, backward in two (the
+two reductions in one pass, with the ReLU mask when fused, then dx).
 
 Statistics use float64 accumulators over fixed row chunks (summed in chunk order, so results do
 not depend on the thread count). Forward accumulates sum and sum of squares of ``x - x[0]`` in
@@ -17,6 +18,8 @@ __all__ = ["batch_norm_forward", "batch_norm_inference", "batch_norm_backward"]
 
 #: fixed number of row chunks for the reductions
 CHUNKS = 32
+#: rows summed in x's dtype before they are folded into a chunk's float64 partial sums
+BLOCK = 64
 
 
 @njit(parallel=True, cache=True)
@@ -52,17 +55,28 @@ def _stats(x, gamma, beta, eps, mean_out, inv_out, psum, psq, mean_x, scale_x, b
     M, C = x.shape
     nch = psum.shape[0]
     shift = x[0].astype(np.float64)
-    for ch in prange(nch):
+    shift_x = x[0].copy()
+    zero = x.dtype.type(0)
+    for ch in prange(nch):  # in x's dtype over BLOCK rows at a time, folded into float64 (as backward)
         s = psum[ch]
         q = psq[ch]
         s[:] = 0.0
         q[:] = 0.0
-        for r in range(ch * M // nch, (ch + 1) * M // nch):
-            row = x[r]
+        bs = np.empty(C, x.dtype)
+        bq = np.empty(C, x.dtype)
+        r1 = (ch + 1) * M // nch
+        for b0 in range(ch * M // nch, r1, BLOCK):
+            bs[:] = zero
+            bq[:] = zero
+            for r in range(b0, min(b0 + BLOCK, r1)):
+                row = x[r]
+                for c in range(C):
+                    v = row[c] - shift_x[c]
+                    bs[c] += v
+                    bq[c] += v * v
             for c in range(C):
-                v = row[c] - shift[c]
-                s[c] += v
-                q[c] += v * v
+                s[c] += bs[c]
+                q[c] += bq[c]
     for c in range(C):
         s = 0.0
         q = 0.0
@@ -94,7 +108,12 @@ def _inference(x, gamma, beta, mean, var, eps, y, relu):
 
 @njit(parallel=True, cache=True)
 def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, relu):
-    """With ``relu``, dy is first masked where the ReLU output yact is 0 (read again in each pass)."""
+    """Two passes: the two reductions (sum of dy and of dy * (x - mean)) together, then dx. With
+    ``relu``, dy is first masked where the ReLU output yact is 0 (read again in each pass).
+
+    Both passes run in x's dtype, so float32 vectorises at full width: the reductions add BLOCK rows
+    into float32 sums that are folded into the float64 chunk partials after each block (rounding as a
+    float32 sum of BLOCK terms, not of M)."""
     M, C = x.shape
     nch = psum.shape[0]
     zero = dy.dtype.type(0)
@@ -104,24 +123,32 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
         d = pdot[ch]
         s[:] = 0.0
         d[:] = 0.0
-        for r in range(ch * M // nch, (ch + 1) * M // nch):
-            g = dy[r]
-            xr = x[r]
-            ar = yact[r]
-            if relu:  # branch hoisted out of the channel loop so LLVM vectorises both loops
-                for c in range(C):
-                    gc = g[c] * (one if ar[c] > zero else zero)
-                    s[c] += gc
-                    d[c] += gc * (np.float64(xr[c]) - mean[c])
-            else:
-                for c in range(C):
-                    s[c] += g[c]
-                    d[c] += g[c] * (np.float64(xr[c]) - mean[c])
+        bs = np.empty(C, dy.dtype)
+        bd = np.empty(C, dy.dtype)
+        r1 = (ch + 1) * M // nch
+        for b0 in range(ch * M // nch, r1, BLOCK):
+            bs[:] = zero
+            bd[:] = zero
+            for r in range(b0, min(b0 + BLOCK, r1)):
+                g = dy[r]
+                xr = x[r]
+                ar = yact[r]
+                if relu:  # branch hoisted out of the channel loop so LLVM vectorises both loops
+                    for c in range(C):
+                        gc = g[c] * (one if ar[c] > zero else zero)
+                        bs[c] += gc
+                        bd[c] += gc * (xr[c] - mean[c])
+                else:
+                    for c in range(C):
+                        bs[c] += g[c]
+                        bd[c] += g[c] * (xr[c] - mean[c])
+            for c in range(C):
+                s[c] += bs[c]
+                d[c] += bd[c]
     k1 = np.empty(C, x.dtype)
     k2 = np.empty(C, x.dtype)
     k3 = np.empty(C, x.dtype)
     _coefficients(psum, pdot, gamma, inv_std, M, dgamma, dbeta, k1, k2, k3)
-    mean_x = mean  # already in x's dtype (the caller converts it)
     for r in prange(M):
         g = dy[r]
         xr = x[r]
@@ -130,10 +157,10 @@ def _backward(dy, x, gamma, mean, inv_std, dx, dgamma, dbeta, psum, pdot, yact, 
         if relu:
             for c in range(C):
                 gc = g[c] * (one if ar[c] > zero else zero)
-                out[c] = k1[c] * gc + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+                out[c] = k1[c] * gc + k3[c] * (xr[c] - mean[c]) + k2[c]
         else:
             for c in range(C):
-                out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean_x[c]) + k2[c]
+                out[c] = k1[c] * g[c] + k3[c] * (xr[c] - mean[c]) + k2[c]
 
 
 @njit(cache=True)

@@ -29,6 +29,20 @@ FILTER_CHUNKS = 8
 _OPTS = dict(cache=True, error_model="numpy", fastmath=False)
 
 
+@njit(inline="always", **_OPTS)
+def _tap(acc, xr, v, C, M):
+    """acc[c*M + m] += xr[c] * v[c*M + m]: one kernel tap of one pixel, input channel c feeding its M
+    output channels (forward: v the tap's weights; backward_filter: v the output gradient)."""
+    if M == 1:
+        for k in range(C):
+            acc[k] += xr[k] * v[k]
+    else:
+        for c in range(C):
+            xv = xr[c]
+            for m in range(M):
+                acc[c * M + m] += xv * v[c * M + m]
+
+
 @njit(parallel=True, **_OPTS)
 def _forward(x, w2, y, M, sh, sw, top, left, dh, dw):
     """y[n, oh, ow, c*M + k] = sum_ij x[n, oh*sh - top + i*dh, ow*sw - left + j*dw, c] * w2[i, j, c*M + k]."""
@@ -50,16 +64,7 @@ def _forward(x, w2, y, M, sh, sw, top, left, dh, dw):
                     c0 = ow * sw - left + j * dw
                     if c0 < 0 or c0 >= W:
                         continue
-                    xr = x[n, h, c0]
-                    wr = w2[i, j]
-                    if M == 1:
-                        for k in range(CM):
-                            acc[k] += xr[k] * wr[k]
-                    else:
-                        for c in range(C):
-                            xv = xr[c]
-                            for m in range(M):
-                                acc[c * M + m] += xv * wr[c * M + m]
+                    _tap(acc, x[n, h, c0], w2[i, j], C, M)
 
 
 @njit(parallel=True, **_OPTS)
@@ -131,16 +136,7 @@ def _backward_filter(dy, x, part, M, sh, sw, top, left, dh, dw):
                         c0 = ow * sw - left + j * dw
                         if c0 < 0 or c0 >= W:
                             continue
-                        xr = x[n, h, c0]
-                        pr = p[i, j]
-                        if M == 1:
-                            for k in range(CM):
-                                pr[k] += xr[k] * gr[k]
-                        else:
-                            for c in range(C):
-                                xv = xr[c]
-                                for m in range(M):
-                                    pr[c * M + m] += xv * gr[c * M + m]
+                        _tap(p[i, j], x[n, h, c0], gr, C, M)
 
 
 @njit(**_OPTS)
