@@ -4,10 +4,11 @@ over the output, in place (instead of an ``y + b`` copy and a ReLU's mask and mu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._geometry import check_activation, check_float, check_shape
 from ..conv_transpose import OP
+from ._jit import njit
 from .conv2d import conv2d_backward_input
 
 __all__ = ["conv2d_transpose_forward"]
