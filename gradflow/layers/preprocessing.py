@@ -90,26 +90,32 @@ class Normalization(Layer):
         """Keras's layout: adapted statistics are the weights ``mean``/``variance`` (the kept axes' sizes) and
         ``count``; given ``mean``/``variance`` are constants (no weights), aligned right to left with the
         kept axes and broadcast."""
-        bshape = self._stat_shape(input_shape)
-        self._broadcast_shape = bshape
-        kept = self._kept(len(input_shape))
         if self.input_mean is None:
+            kept = self._kept(len(input_shape))
             shape = tuple(input_shape[a] for a in kept)
             self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
             self.add_weight(name="variance", shape=shape, initializer="ones", trainable=False)
-            self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int64")
+            self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int32")
             return
+        self._given_constants(input_shape)
+
+    def _given_constants(self, input_shape) -> tuple:
+        """The given mean and variance, aligned right to left with the kept axes and broadcast to the
+        statistics shape of ``input_shape``, in the compute dtype (kept per input rank)."""
+        rank = len(input_shape)
+        cached = self.__dict__.setdefault("_given", {})
+        if rank in cached:
+            return cached[rank]
+        bshape = self._stat_shape(input_shape)
+        kept = self._kept(rank)
         mean, variance = self.input_mean, self.input_variance
         if mean.ndim:
-            aligned = [1] * len(input_shape)
-            for i in range(1, mean.ndim + 1):
-                if i > len(kept):
-                    aligned = None
-                    break
-                aligned[kept[-i]] = mean.shape[-i]
-            if aligned is None:
+            if mean.ndim > len(kept):
                 raise ValueError(f"{describe(self)}: mean/variance of shape {mean.shape} do not fit the kept axes "
                                  f"{list(kept)} of input shape {tuple(input_shape)}")
+            aligned = [1] * rank
+            for i in range(1, mean.ndim + 1):
+                aligned[kept[-i]] = mean.shape[-i]
             mean, variance = mean.reshape(aligned), variance.reshape(aligned)
         try:
             mean, variance = np.broadcast_to(mean, bshape), np.broadcast_to(variance, bshape)
@@ -117,7 +123,8 @@ class Normalization(Layer):
             raise ValueError(f"{describe(self)}: mean/variance of shape {self.input_mean.shape} do not fit the "
                              f"statistics shape {bshape} for input shape {tuple(input_shape)}") from None
         dtype = self.compute_dtype
-        self._given = (np.array(mean, dtype=dtype), np.array(variance, dtype=dtype))
+        cached[rank] = (np.array(mean, dtype=dtype), np.array(variance, dtype=dtype))
+        return cached[rank]
 
     def adapt(self, data, batch_size=None, steps=None) -> None:
         """Learn the mean and variance of ``data`` (an array, or an iterable of batches)."""
@@ -147,7 +154,7 @@ class Normalization(Layer):
         variance = np.maximum(sq / count - mean * mean, 0.0)
         self.mean.assign(mean.reshape(self.mean.shape))
         self.variance.assign(variance.reshape(self.variance.shape))
-        self.count.assign(np.asarray(count, dtype=np.int64))
+        self.count.assign(np.asarray(count, dtype=np.int32))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -155,9 +162,10 @@ class Normalization(Layer):
     def call(self, inputs):
         if self.input_mean is not None:
             xp = array_module(inputs.data)
-            mean, variance = (Tensor._wrap(xp.asarray(v)) for v in self._given)
+            mean, variance = (Tensor._wrap(xp.asarray(v)) for v in self._given_constants(inputs.shape))
         else:
-            mean, variance = self.mean.reshape(self._broadcast_shape), self.variance.reshape(self._broadcast_shape)
+            bshape = self._stat_shape(inputs.shape)
+            mean, variance = self.mean.reshape(bshape), self.variance.reshape(bshape)
         if inputs.dtype != mean.dtype:  # Keras converts the inputs to the compute dtype
             inputs = ops.cast(inputs, mean.dtype)
         std = ops.maximum(ops.sqrt(variance), 1e-7)  # Keras: max(sqrt(variance), epsilon)

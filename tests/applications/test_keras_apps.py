@@ -2,35 +2,17 @@
 outputs on Keras's weights through the Keras-2 h5 reader), and how 'imagenet' weights are fetched: hash
 checked, from the cache, a clear error offline."""
 import hashlib
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow
 from gradflow import applications
 from gradflow.applications import _weights
 from gradflow.datasets import _files
 
-_CASES = Path(__file__).resolve().parents[1] / "keras_cases" / "apps.py"
-
-
-def _apps_cases():
-    sys.path.insert(0, str(_CASES.parents[1]))
-    try:
-        import keras_coverage  # noqa: F401, PLC0415 - the registry the cases module imports
-
-        spec = importlib.util.spec_from_file_location("_apps_cases_for_applications", _CASES)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(_CASES.parents[1]))
-
-
-CASES = _apps_cases()
+CASES = case_module("apps")
 
 
 @pytest.mark.parametrize("name", [*sorted(CASES._SMALL), "NASNetMobile"])

@@ -1,32 +1,14 @@
 """The big applications against real Keras without allocating their weights (tests/keras_cases/apps_big.py):
 Keras on torch's meta device, gradflow with zero-stride weights; the same layers, weights, configs, shapes and
 parameter counts at their default size with the top."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_coverage import case_module
 
 import gradflow
 
-_CASES = Path(__file__).resolve().parents[1] / "keras_cases" / "apps_big.py"
-
-
-def _big_cases():
-    sys.path.insert(0, str(_CASES.parents[1]))
-    try:
-        import keras_coverage  # noqa: F401, PLC0415 - the registry the cases module imports
-
-        spec = importlib.util.spec_from_file_location("_apps_big_cases_for_applications", _CASES)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(_CASES.parents[1]))
-
-
-CASES = _big_cases()
+CASES = case_module("apps_big")
 
 
 _HEAVIEST = {"NASNetLarge", "EfficientNetB6", "EfficientNetB7", "EfficientNetV2M", "EfficientNetV2L"}
