@@ -4,7 +4,7 @@ import pytest
 
 import gradflow as gf
 
-pytest.importorskip("numba")
+numba = pytest.importorskip("numba")
 fpenv = pytest.importorskip("gradflow.kernels.cpu._fpenv")
 pytestmark = pytest.mark.skipif(not fpenv.HAVE_MXCSR, reason="MXCSR is x86 only")
 
@@ -95,3 +95,41 @@ def test_an_interrupt_while_entering_leaves_this_thread_unflushed():
     assert fpenv.get_csr() & fpenv.FTZ_DAZ == before
     assert _threads._active[0] == active
     assert _user_numpy() > 0.0
+
+
+def test_exit_restores_every_worker_it_flushed_even_after_the_pool_shrank():
+    """Numba's pool narrowed inside the block (a callback calling ``numba.set_num_threads(1)``): the
+    restore still reaches every thread flushed on entry, so none stays flushed for the user's code."""
+    full = numba.get_num_threads()
+    if full < 2:
+        pytest.skip("needs two Numba threads")
+    before = [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()]
+    try:
+        with fpenv.Flushed():
+            assert all(v & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ for v in fpenv.workers_csr())
+            numba.set_num_threads(1)
+        assert numba.get_num_threads() == 1  # the caller's setting is kept
+    finally:
+        numba.set_num_threads(full)
+    assert [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()] == before
+
+
+def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path):
+    """Numba's disk cache keys a kernel by its own file only; the recurrent kernels (and every helper
+    they compile in) also carry a hash of _fpenv.py and _gemm.py, so an edit there recompiles them."""
+    from numba.core.registry import CPUDispatcher
+
+    from gradflow.kernels.cpu import _gemm, recurrent
+
+    kernels = [f for f in vars(recurrent).values() if isinstance(f, CPUDispatcher)]
+    assert {"lstm_forward", "gru_backward", "_lstm_fwd_block"} <= {k.__name__ for k in kernels}
+    assert all(isinstance(k._cache, fpenv._DependentCache) for k in kernels)
+    assert recurrent.CACHE_DEPS == fpenv.source_hash(_gemm.__file__)
+    edited = tmp_path / "_gemm.py"
+    edited.write_text(open(_gemm.__file__).read() + "\n# edited\n")
+    assert fpenv.source_hash(str(edited)) != recurrent.CACHE_DEPS
+    codegen = recurrent.lstm_forward.targetctx.codegen()
+    sig = (numba.float32,)
+    old = recurrent.lstm_forward._cache._index_key(sig, codegen)
+    new = fpenv._DependentCache(recurrent.lstm_forward.py_func, fpenv.source_hash(str(edited)))._index_key(sig, codegen)
+    assert old[:-1] == new[:-1] and old[-1] != new[-1]

@@ -26,7 +26,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._fpenv import enter, leave
+from . import _gemm
+from ._fpenv import cache_depends, enter, leave
 from ._gemm import FASTMATH
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
@@ -447,3 +448,9 @@ def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, d
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush)
+
+
+# Numba's disk cache would keep these kernels' code across a change to the MXCSR helpers they inline
+# (or to FASTMATH): key every kernel of this file by those sources too
+CACHE_DEPS = cache_depends([f for f in list(globals().values()) if isinstance(f, numba.core.registry.CPUDispatcher)],
+                           [_gemm.__file__])
