@@ -84,7 +84,7 @@ def _fast_tanh32(x):
     return -ONE if x <= -_CLAMP else r
 
 
-@overload(_tanh, inline="always")
+@overload(_tanh, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
 def _tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return _fast_tanh32
@@ -96,14 +96,14 @@ def _sig(a):
     return HALF + HALF * _tanh(HALF * a)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def tanh_into(x, out):
     """out[:] = tanh(x[:]) as the kernels compute it (1-D arrays; for tests and tools)."""
     for i in range(x.shape[0]):
         out[i] = _tanh(x[i])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def sigmoid_into(x, out):
     """out[:] = sigmoid(x[:]) as the kernels compute it."""
     for i in range(x.shape[0]):
@@ -179,6 +179,27 @@ def _zero_step(d, dxw, r, b, t):
 
 
 @njit(cache=True, inline="always")
+def _sig_range(v, j0, j1):
+    """v[j] = sigmoid(v[j]) for j in [j0, j1): one array, so LLVM vectorizes it."""
+    for j in range(j0, j1):
+        v[j] = _sig(v[j])
+
+
+@njit(cache=True, inline="always")
+def _tanh_range(v, j0, j1):
+    """v[j] = tanh(v[j]) for j in [j0, j1)."""
+    for j in range(j0, j1):
+        v[j] = _tanh(v[j])
+
+
+@njit(cache=True, inline="always")
+def _copy(dst, d0, src, s0, n):
+    """dst[d0:d0 + n] = src[s0:s0 + n]."""
+    for j in range(n):
+        dst[d0 + j] = src[s0 + j]
+
+
+@njit(cache=True, inline="always")
 def _acc_rows(acc, hp, R, U, c0, c1):
     """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R."""
     n = c1 - c0
@@ -229,7 +250,7 @@ def _store_grad_rows(dst, dh0, r0, R):
 # -- LSTM -----------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 4
@@ -238,34 +259,33 @@ def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, save
     z = np.empty((R, G), dtype=xw.dtype)
     hp = np.empty((R, u), dtype=xw.dtype)
     cp = np.empty((R, u), dtype=xw.dtype)
+    cnew = np.empty((R, u), dtype=xw.dtype)
+    tcs = np.empty((R, u), dtype=xw.dtype)
     _load_rows(hp, h0, r0, R)
     _load_rows(cp, c0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
         _step_rows(z, xw, r0, R, t, G)
         _acc_rows(z, hp, R, U, 0, G)
-        for r in range(R):
+        for r in range(R):  # simple passes over the block's private rows: each vectorizes
             b = r0 + r
-            kept = _kept(keep, has_keep, b, t)
-            zr, hr, cr = z[r], hp[r], cp[r]
-            sv, ob = saved[b, s], out[b, s]
+            zr, hr, cr, cn, tc = z[r], hp[r], cp[r], cnew[r], tcs[r]
+            _sig_range(zr, 0, 2 * u)  # i, f
+            _tanh_range(zr, 2 * u, 3 * u)  # g
+            _sig_range(zr, 3 * u, G)  # o
             for j in range(u):
-                i = _sig(zr[j])
-                f = _sig(zr[u + j])
-                g = _tanh(zr[2 * u + j])
-                o = _sig(zr[3 * u + j])
-                c = f * cr[j] + i * g
-                tc = _tanh(c)
-                sv[j] = i
-                sv[u + j] = f
-                sv[2 * u + j] = g
-                sv[3 * u + j] = o
-                sv[4 * u + j] = tc
-                if kept:
-                    hr[j] = o * tc
-                    cr[j] = c
-                ob[j] = hr[j]
-                ob[u + j] = cr[j]
+                cn[j] = zr[u + j] * cr[j] + zr[j] * zr[2 * u + j]
+            for j in range(u):
+                tc[j] = _tanh(cn[j])
+            if _kept(keep, has_keep, b, t):
+                for j in range(u):
+                    hr[j] = zr[3 * u + j] * tc[j]
+                    cr[j] = cn[j]
+            sv, ob = saved[b, s], out[b, s]
+            _copy(sv, 0, zr, 0, G)
+            _copy(sv, G, tc, 0, u)
+            _copy(ob, 0, hr, 0, u)
+            _copy(ob, u, cr, 0, u)
     leave(csr, flush)
 
 
@@ -277,7 +297,7 @@ def lstm_forward(xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush
         _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, flush):
     N, T, G = dxw.shape
     u = G // 4
@@ -338,7 +358,7 @@ def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, d
 # -- GRU ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 3
@@ -356,32 +376,36 @@ def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, re
             for j in range(cols):
                 rr[j] = b_rec[j] if (has_b and reset_after) else ZERO
         _acc_rows(rec, hp, R, U, 0, cols)
+        for r in range(R):  # z and r: sigmoid(x + h U) in place, one vectorized pass
+            xr, rr = xw[r0 + r, t], rec[r]
+            for j in range(2 * u):
+                rr[j] += xr[j]
+            _sig_range(rr, 0, 2 * u)
         if not reset_after:  # h's recurrent part multiplies the reset state (r * h) @ U_h
             for r in range(R):
-                xr, rr, hr, rhr = xw[r0 + r, t], rec[r], hp[r], rh[r]
+                rr, hr, rhr = rec[r], hp[r], rh[r]
                 for j in range(u):
-                    rhr[j] = _sig(xr[u + j] + rr[u + j]) * hr[j]
+                    rhr[j] = rr[u + j] * hr[j]
                     rr[2 * u + j] = ZERO
             _acc_rows(rec[:, 2 * u:], rh, R, U, 2 * u, G)
         for r in range(R):
             b = r0 + r
-            kept = _kept(keep, has_keep, b, t)
-            xr, rr, hr, rhr = xw[b, t], rec[r], hp[r], rh[r]
+            xr, rr, hr, hh = xw[b, t], rec[r], hp[r], rh[r]
             sv, ob = saved[b, s], out[b, s]
-            for j in range(u):
-                zg = _sig(xr[j] + rr[j])
-                rg = _sig(xr[u + j] + rr[u + j])
-                if reset_after:
-                    hh = _tanh(xr[2 * u + j] + rg * rr[2 * u + j])
-                else:
-                    hh = _tanh(xr[2 * u + j] + rr[2 * u + j])
-                sv[j] = zg
-                sv[u + j] = rg
-                sv[2 * u + j] = hh
-                sv[3 * u + j] = rr[2 * u + j]
-                if kept:
-                    hr[j] = zg * hr[j] + (ONE - zg) * hh
-                ob[j] = hr[j]
+            _copy(sv, 3 * u, rr, 2 * u, u)  # the recurrent h-part, before the reset gate
+            if reset_after:
+                for j in range(u):
+                    hh[j] = xr[2 * u + j] + rr[u + j] * rr[2 * u + j]
+            else:
+                for j in range(u):
+                    hh[j] = xr[2 * u + j] + rr[2 * u + j]
+            _tanh_range(hh, 0, u)
+            if _kept(keep, has_keep, b, t):
+                for j in range(u):
+                    hr[j] = rr[j] * hr[j] + (ONE - rr[j]) * hh[j]
+            _copy(sv, 0, rr, 0, 2 * u)
+            _copy(sv, 2 * u, hh, 0, u)
+            _copy(ob, 0, hr, 0, u)
     leave(csr, flush)
 
 
@@ -395,7 +419,7 @@ def gru_forward(xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, r
         _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
                    db_parts, flush):
     N, T, G = dxw.shape
@@ -481,7 +505,7 @@ def gru_backward(grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, 
 # -- SimpleRNN ------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush):
     N, T, u = xw.shape
     csr = enter(flush)
@@ -512,7 +536,7 @@ def simple_rnn_forward(xw, U, h0, keep, has_keep, reverse, rows, out, flush):
         _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush):
     N, T, u = dxw.shape
     csr = enter(flush)
