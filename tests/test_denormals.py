@@ -4,7 +4,7 @@ import pytest
 
 import gradflow as gf
 
-pytest.importorskip("numba")
+numba = pytest.importorskip("numba")
 fpenv = pytest.importorskip("gradflow.kernels.cpu._fpenv")
 pytestmark = pytest.mark.skipif(not fpenv.HAVE_MXCSR, reason="MXCSR is x86 only")
 
@@ -95,3 +95,48 @@ def test_an_interrupt_while_entering_leaves_this_thread_unflushed():
     assert fpenv.get_csr() & fpenv.FTZ_DAZ == before
     assert _threads._active[0] == active
     assert _user_numpy() > 0.0
+
+
+def test_exit_restores_every_worker_it_flushed_even_after_the_pool_shrank():
+    """Numba's pool narrowed inside the block (a callback calling ``numba.set_num_threads(1)``): the
+    restore still reaches every thread flushed on entry, so none stays flushed for the user's code."""
+    full = numba.get_num_threads()
+    if full < 2:
+        pytest.skip("needs two Numba threads")
+    before = [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()]
+    try:
+        with fpenv.Flushed():
+            assert all(v & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ for v in fpenv.workers_csr())
+            numba.set_num_threads(1)
+        assert numba.get_num_threads() == 1  # the caller's setting is kept
+    finally:
+        numba.set_num_threads(full)
+    assert [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()] == before
+
+
+def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch):
+    """Numba's disk cache keys a kernel by its own file only; the recurrent kernels (and every helper
+    they compile in) are cached through kernels/cpu/_jit.py, whose key hashes every source of the
+    package, so an edit to _fpenv.py (the MXCSR helpers they inline) or _gemm.py recompiles them."""
+    import os
+    import shutil
+
+    from numba.core.registry import CPUDispatcher
+
+    from gradflow.kernels.cpu import _jit, recurrent
+
+    kernels = [f for f in vars(recurrent).values() if isinstance(f, CPUDispatcher)]
+    assert {"lstm_forward", "gru_backward", "_lstm_fwd_block"} <= {k.__name__ for k in kernels}
+    cached = {id(k) for k in _jit.cached_kernels()}
+    assert all(id(k) in cached for k in kernels)
+    copy = tmp_path / "cpu"
+    shutil.copytree(os.path.dirname(_jit.__file__), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_jit, "_HERE", str(copy))
+    keys = []
+    for edit in (None, "_fpenv.py", "_gemm.py"):
+        if edit:
+            (copy / edit).write_text((copy / edit).read_text() + "\n# edited\n")
+        _jit._sources_hash.cache_clear()
+        keys.append(_jit._sources_hash())
+    _jit._sources_hash.cache_clear()
+    assert len(set(keys)) == 3

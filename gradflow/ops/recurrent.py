@@ -3,12 +3,13 @@
 On NumPy arrays of float32/float64 (kernels ``auto`` or ``numba``, Numba installed) forward and
 backward are each one call of the fused Numba kernels in ``gradflow.kernels.cpu.recurrent``: the
 step's ``h @ U``, the gate nonlinearities and the state update run together per block of batch rows,
-and backward through time accumulates ``dU`` in the same pass. Elsewhere (CuPy, the numpy/reference
-kernel choice, a recurrent-dropout ``mask``, other dtypes) forward walks the steps with the
-dispatched matmul kernel for ``h @ U`` and keeps the gates; backward walks them in reverse and
-computes the recurrent kernel's gradient as one matmul over all steps at the end. The input
-projection ``x W + b`` stays outside (one matmul over ``batch * steps``), so its gradient is
-ordinary autograd.
+and backward through time accumulates ``dU`` in the same pass. In float32 their gate nonlinearities
+use a vectorizable rational ``tanh`` (sigmoid through it) within 3e-7 of the exact value.
+Elsewhere (CuPy, the numpy/reference kernel choice, a recurrent-dropout ``mask``, other dtypes)
+forward walks the steps with the dispatched matmul kernel for ``h @ U`` and keeps the gates;
+backward walks them in reverse and computes the recurrent kernel's gradient as one matmul over
+all steps at the end. The input projection ``x W + b`` stays outside (one matmul over
+``batch * steps``), so its gradient is ordinary autograd.
 
 * ``lstm_sequence(xw, U, h0, c0, mask, reverse)`` -> ``[h_t | c_t]`` for every processed step,
   shape ``(N, T, 2u)`` (Keras's gate order i, f, c, o; tanh and sigmoid);

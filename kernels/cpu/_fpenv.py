@@ -15,6 +15,11 @@ Numba worker has its own copy:
   fit/evaluate/predict use, so the user's NumPy and Numba code outside them keeps IEEE denormals).
 
 On other architectures every function here is a no-op that reads 0.
+
+Numba's on-disk cache keys a kernel by its own file's timestamp and bytecode only, so a kernel that
+inlines ``enter``/``leave`` would keep the old code after this file changed. ``cache_depends(kernels,
+files)`` makes that dependency explicit: the kernels' cache index keys carry a hash of this file and
+of ``files`` (e.g. ``_gemm.py`` for its FASTMATH flag), and change when any of them does.
 """
 from __future__ import annotations
 
@@ -121,12 +126,16 @@ def set_workers_csr(value: int) -> None:
 
 
 @njit(parallel=True, cache=True)
-def _flush_workers(prev, on, fallback):
-    """on: each thread saves its MXCSR in prev[thread id] (once: several iterations may land on one
-    thread) and sets FTZ|DAZ; off: each thread puts back its own saved FTZ|DAZ bits (``fallback``'s
-    where it saved none), leaving the other bits alone."""
-    for _ in prange(prev.shape[0]):
+def _flush_workers(prev, done, on, fallback, iterations):
+    """on: each thread saves its MXCSR in prev[thread id] (once) and sets FTZ|DAZ; off: each thread
+    puts back its own saved FTZ|DAZ bits (``fallback``'s where it saved none), leaving the other bits
+    alone. Either way a thread marks done[thread id]: the caller repeats until every thread it needs
+    has run (a scheduler may hand one thread several iterations and another none)."""
+    for _ in prange(iterations):
         tid = numba.get_thread_id()
+        if done[tid] != 0:
+            continue
+        done[tid] = 1
         cur = np.int64(_stmxcsr())
         if on:
             if prev[tid] < 0:
@@ -135,6 +144,31 @@ def _flush_workers(prev, on, fallback):
         else:
             old = prev[tid] if prev[tid] >= 0 else fallback
             _ldmxcsr(np.uint32((cur & ~FTZ_DAZ) | (old & FTZ_DAZ)))
+
+
+#: rounds of ``_flush_workers`` before giving up on a thread the scheduler never hands an iteration
+_ROUNDS = 64
+
+
+def _on_every_worker(prev, on: bool, fallback: int, need: int) -> bool:
+    """Run ``_flush_workers`` until threads 0..need-1 of Numba's pool have each run it once, with the
+    pool widened to ``need`` threads meanwhile (the caller's count may have shrunk since entry: the
+    threads left out would keep their flush). Returns whether every one did."""
+    if need <= 0:
+        return True
+    done = np.zeros(prev.shape[0], dtype=np.uint8)
+    count = numba.get_num_threads()
+    if count != need:
+        numba.set_num_threads(need)
+    try:
+        for _ in range(_ROUNDS):
+            _flush_workers(prev, done, on, fallback, 4 * need)
+            if done[:need].all():
+                return True
+        return False
+    finally:
+        if count != need:
+            numba.set_num_threads(count)
 
 
 class Flushed:
@@ -154,7 +188,7 @@ class Flushed:
             # before this thread's: a pool started now would inherit this thread's register for good
             if self.workers:
                 self.prev[:] = -1
-                _flush_workers(self.prev, True, self.main)
+                _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
             else:
                 _launch_threads()
             set_csr(self.main | FTZ_DAZ)
@@ -165,8 +199,11 @@ class Flushed:
 
     def __exit__(self, *exc):
         try:
-            if self.workers:
-                _flush_workers(self.prev, False, self.main)
+            if self.workers:  # exactly the threads flushed on entry, however the pool changed since
+                flushed = np.flatnonzero(self.prev >= 0)
+                _on_every_worker(self.prev, False, self.main, int(flushed[-1]) + 1 if flushed.size else 0)
         finally:  # this thread's register first of all, even when interrupted here
             set_csr((int(get_csr()) & ~FTZ_DAZ) | (self.main & FTZ_DAZ))
         return False
+
+

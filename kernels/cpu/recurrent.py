@@ -9,6 +9,11 @@ are applied to it in place, and the new states are written once. Backward walks 
 the same way and accumulates the recurrent kernel's gradient ``dU`` (and GRU's recurrent bias) into a
 per-block partial in the same pass; the caller sums the partials.
 
+The gate nonlinearities run on whole rows of units so LLVM vectorizes them: in float32 ``tanh`` is a
+rational approximation (``_fast_tanh32``: Eigen's, saturating to +-1, within 3e-7 of the true value,
+no libm call), and sigmoid is ``(1 + tanh(x / 2)) / 2``; float64 keeps libm's ``tanh``. Constants
+are float32 so float32 arithmetic is not promoted to float64 (they widen exactly with float64 arrays).
+
 Conventions (as ``gradflow.ops.recurrent``): step ``s`` is the ``s``-th processed step, reading input
 time ``t = T-1-s`` with ``reverse`` (``go_backwards``) else ``t = s``; outputs are in processing order.
 ``keep`` (N, T) uint8 in input time order (``has_keep`` False: every step kept): at a dropped step
@@ -24,18 +29,30 @@ import math
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from ._fpenv import enter, leave
 from ._gemm import FASTMATH
 from ._jit import njit
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
-           "simple_rnn_backward", "block_rows"]
+           "simple_rnn_backward", "block_rows", "tanh_into", "sigmoid_into"]
 
 #: batch rows a thread steps together: a row block's gates (rows x 4u) stay in L1, and each row of U
 #: loaded from L2 serves every row of the block
 MAX_ROWS = 8
+
+ONE = np.float32(1.0)
+HALF = np.float32(0.5)
+ZERO = np.float32(0.0)
+# Eigen's float tanh: a 13/6 rational approximation on [-CLAMP, CLAMP] (tanh is +-1 in float32 beyond)
+_CLAMP = np.float32(7.90531110763549805)
+_A1, _A3, _A5 = np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04), np.float32(1.48572235717979e-05)
+_A7, _A9 = np.float32(5.12229709037114e-08), np.float32(-8.60467152213735e-11)
+_A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
+_B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
+_B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
 
 
 def block_rows(n: int) -> int:
@@ -44,94 +61,231 @@ def block_rows(n: int) -> int:
     return max(1, min(MAX_ROWS, -(-n // threads)))
 
 
-@njit(cache=True)
+def _tanh(x):
+    """tanh for the kernels (Python fallback; compiled per dtype by the overload below)."""
+    return math.tanh(x)
+
+
+def _fast_tanh32(x):
+    y = min(max(x, -_CLAMP), _CLAMP)
+    y2 = y * y
+    p = y2 * _A13 + _A11
+    p = y2 * p + _A9
+    p = y2 * p + _A7
+    p = y2 * p + _A5
+    p = y2 * p + _A3
+    p = y2 * p + _A1
+    q = y2 * _B6 + _B4
+    q = y2 * q + _B2
+    q = y2 * q + _B0
+    r = y * p / q
+    # saturated (|x| >= CLAMP, 2.7e-7 from +-1): exactly +-1 as libm's, so sigmoid reaches 0 and 1 too
+    r = ONE if x >= _CLAMP else r
+    return -ONE if x <= -_CLAMP else r
+
+
+@overload(_tanh, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _tanh_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return _fast_tanh32
+    return lambda x: math.tanh(x)
+
+
+@njit(cache=True, inline="always")
 def _sig(a):
-    return 0.5 * (1.0 + math.tanh(0.5 * a))
+    return HALF + HALF * _tanh(HALF * a)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def tanh_into(x, out):
+    """out[:] = tanh(x[:]) as the kernels compute it (1-D arrays; for tests and tools)."""
+    for i in range(x.shape[0]):
+        out[i] = _tanh(x[i])
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def sigmoid_into(x, out):
+    """out[:] = sigmoid(x[:]) as the kernels compute it."""
+    for i in range(x.shape[0]):
+        out[i] = _sig(x[i])
+
+
+# -- shared pieces of the forward and backward kernels (inlined) -----------------------------------
+
+
+@njit(cache=True, inline="always")
+def _block(blk, rows, N):
+    """The first row and row count of block ``blk``."""
+    r0 = blk * rows
+    return r0, min(N, r0 + rows) - r0
+
+
+@njit(cache=True, inline="always")
 def _time(s, T, reverse):
     return T - 1 - s if reverse else s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _kept(keep, has_keep, b, t):
     return (not has_keep) or keep[b, t] != 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _load_rows(dst, src, r0, R):
+    """dst[r, :] = src[r0 + r, :dst.shape[1]] for r < R (the initial states)."""
+    for r in range(R):
+        d = dst[r]
+        s = src[r0 + r]
+        for k in range(d.shape[0]):
+            d[k] = s[k]
+
+
+@njit(cache=True, inline="always")
+def _step_rows(dst, src, r0, R, t, n):
+    """dst[r, :n] = src[r0 + r, t, :n]: a step's input projections (or saved states) of the block."""
+    for r in range(R):
+        d = dst[r]
+        s = src[r0 + r, t]
+        for j in range(n):
+            d[j] = s[j]
+
+
+@njit(cache=True, inline="always")
+def _prev_rows(hp, out, h0, r0, R, s):
+    """hp[r] = the state step ``s`` started from: out[b, s - 1, :u] (h0 at the first step)."""
+    if s > 0:
+        _step_rows(hp, out, r0, R, s - 1, hp.shape[1])
+    else:
+        _load_rows(hp, h0, r0, R)
+
+
+@njit(cache=True, inline="always")
+def _carry_rows(acc, grad, b, s, r, off):
+    """A dropped step: its state gradient acc[r] gathers grad[b, s, off:off + u] and passes on."""
+    a = acc[r]
+    g = grad[b, s]
+    for k in range(a.shape[0]):
+        a[k] += g[off + k]
+
+
+@njit(cache=True, inline="always")
+def _zero_step(d, dxw, r, b, t):
+    """A dropped step has no gate gradient: d[r] = 0 and dxw[b, t] = 0."""
+    dr = d[r]
+    dx = dxw[b, t]
+    for j in range(dr.shape[0]):
+        dr[j] = ZERO
+        dx[j] = ZERO
+
+
+@njit(cache=True, inline="always")
+def _sig_range(v, j0, j1):
+    """v[j] = sigmoid(v[j]) for j in [j0, j1): one array, so LLVM vectorizes it."""
+    for j in range(j0, j1):
+        v[j] = _sig(v[j])
+
+
+@njit(cache=True, inline="always")
+def _tanh_range(v, j0, j1):
+    """v[j] = tanh(v[j]) for j in [j0, j1)."""
+    for j in range(j0, j1):
+        v[j] = _tanh(v[j])
+
+
+@njit(cache=True, inline="always")
+def _copy(dst, d0, src, s0, n):
+    """dst[d0:d0 + n] = src[s0:s0 + n]."""
+    for j in range(n):
+        dst[d0 + j] = src[s0 + j]
+
+
+@njit(cache=True, inline="always")
 def _acc_rows(acc, hp, R, U, c0, c1):
     """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R."""
+    n = c1 - c0
     for k in range(U.shape[0]):
+        uk = U[k, c0:c1]
         for r in range(R):
             a = hp[r, k]
-            for j in range(c0, c1):
-                acc[r, j - c0] += a * U[k, j]
+            ar = acc[r]
+            for j in range(n):
+                ar[j] += a * uk[j]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _back_rows(dst, d, R, Ut, j0, j1):
     """dst[r, k] += sum_{j in [j0, j1)} d[r, j] * Ut[j, k]: gradient into the previous state."""
-    for j in range(j0, j1):
-        for r in range(R):
+    for r in range(R):
+        dr = dst[r]
+        for j in range(j0, j1):
             a = d[r, j]
-            for k in range(Ut.shape[1]):
-                dst[r, k] += a * Ut[j, k]
+            uj = Ut[j]
+            for k in range(dr.shape[0]):
+                dr[k] += a * uj[k]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _outer_rows(dU, hp, d, R, c0, c1, j0):
     """dU[k, c0 + j] += sum_r hp[r, k] * d[r, j0 + j] for j < c1 - c0: the recurrent kernel's gradient."""
+    n = c1 - c0
     for k in range(dU.shape[0]):
+        uk = dU[k, c0:c1]
         for r in range(R):
             a = hp[r, k]
-            for j in range(c1 - c0):
-                dU[k, c0 + j] += a * d[r, j0 + j]
+            dr = d[r, j0:j0 + n]
+            for j in range(n):
+                uk[j] += a * dr[j]
+
+
+@njit(cache=True, inline="always")
+def _store_grad_rows(dst, dh0, r0, R):
+    """dh0[r0 + r] = dst[r]: the gradient reaching the initial state."""
+    for r in range(R):
+        d = dst[r]
+        o = dh0[r0 + r]
+        for k in range(d.shape[0]):
+            o[k] = d[k]
 
 
 # -- LSTM -----------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 4
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     z = np.empty((R, G), dtype=xw.dtype)
     hp = np.empty((R, u), dtype=xw.dtype)
     cp = np.empty((R, u), dtype=xw.dtype)
-    for r in range(R):
-        for k in range(u):
-            hp[r, k] = h0[r0 + r, k]
-            cp[r, k] = c0[r0 + r, k]
+    cnew = np.empty((R, u), dtype=xw.dtype)
+    tcs = np.empty((R, u), dtype=xw.dtype)
+    _load_rows(hp, h0, r0, R)
+    _load_rows(cp, c0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
-        for r in range(R):
-            for j in range(G):
-                z[r, j] = xw[r0 + r, t, j]
+        _step_rows(z, xw, r0, R, t, G)
         _acc_rows(z, hp, R, U, 0, G)
-        for r in range(R):
+        for r in range(R):  # simple passes over the block's private rows: each vectorizes
             b = r0 + r
-            kept = _kept(keep, has_keep, b, t)
+            zr, hr, cr, cn, tc = z[r], hp[r], cp[r], cnew[r], tcs[r]
+            _sig_range(zr, 0, 2 * u)  # i, f
+            _tanh_range(zr, 2 * u, 3 * u)  # g
+            _sig_range(zr, 3 * u, G)  # o
             for j in range(u):
-                i = _sig(z[r, j])
-                f = _sig(z[r, u + j])
-                g = math.tanh(z[r, 2 * u + j])
-                o = _sig(z[r, 3 * u + j])
-                c = f * cp[r, j] + i * g
-                tc = math.tanh(c)
-                saved[b, s, j] = i
-                saved[b, s, u + j] = f
-                saved[b, s, 2 * u + j] = g
-                saved[b, s, 3 * u + j] = o
-                saved[b, s, 4 * u + j] = tc
-                if kept:
-                    hp[r, j] = o * tc
-                    cp[r, j] = c
-                out[b, s, j] = hp[r, j]
-                out[b, s, u + j] = cp[r, j]
+                cn[j] = zr[u + j] * cr[j] + zr[j] * zr[2 * u + j]
+            for j in range(u):
+                tc[j] = _tanh(cn[j])
+            if _kept(keep, has_keep, b, t):
+                for j in range(u):
+                    hr[j] = zr[3 * u + j] * tc[j]
+                    cr[j] = cn[j]
+            sv, ob = saved[b, s], out[b, s]
+            _copy(sv, 0, zr, 0, G)
+            _copy(sv, G, tc, 0, u)
+            _copy(ob, 0, hr, 0, u)
+            _copy(ob, u, cr, 0, u)
     leave(csr, flush)
 
 
@@ -143,56 +297,51 @@ def lstm_forward(xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush
         _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, flush):
     N, T, G = dxw.shape
     u = G // 4
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     dz = np.empty((R, G), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
     dc_n = np.zeros((R, u), dtype=dxw.dtype)
     dU = dU_parts[blk]
-    dU[:, :] = 0.0
+    dU[:, :] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
+        _prev_rows(hp, out, h0, r0, R, s)
         for r in range(R):
             b = r0 + r
-            for k in range(u):
-                hp[r, k] = out[b, s - 1, k] if s > 0 else h0[b, k]
             if not _kept(keep, has_keep, b, t):  # the states carried through: so does their gradient
-                for k in range(u):
-                    dh_n[r, k] += grad[b, s, k]
-                    dc_n[r, k] += grad[b, s, u + k]
-                for j in range(G):
-                    dz[r, j] = 0.0
-                    dxw[b, t, j] = 0.0
+                _carry_rows(dh_n, grad, b, s, r, 0)
+                _carry_rows(dc_n, grad, b, s, r, u)
+                _zero_step(dz, dxw, r, b, t)
                 continue
+            sv, gr, dzr, dx = saved[b, s], grad[b, s], dz[r], dxw[b, t]
+            cprev = out[b, s - 1, u:] if s > 0 else c0[b]
+            dhr, dcr = dh_n[r], dc_n[r]
             for j in range(u):
-                c_prev = out[b, s - 1, u + j] if s > 0 else c0[b, j]
-                i = saved[b, s, j]
-                f = saved[b, s, u + j]
-                g = saved[b, s, 2 * u + j]
-                o = saved[b, s, 3 * u + j]
-                tc = saved[b, s, 4 * u + j]
-                dh = grad[b, s, j] + dh_n[r, j]
-                dc = grad[b, s, u + j] + dc_n[r, j] + dh * o * (1.0 - tc * tc)
-                dz[r, j] = dc * g * i * (1.0 - i)
-                dz[r, u + j] = dc * c_prev * f * (1.0 - f)
-                dz[r, 2 * u + j] = dc * i * (1.0 - g * g)
-                dz[r, 3 * u + j] = dh * tc * o * (1.0 - o)
-                dc_n[r, j] = dc * f
-                dh_n[r, j] = 0.0
+                i = sv[j]
+                f = sv[u + j]
+                g = sv[2 * u + j]
+                o = sv[3 * u + j]
+                tc = sv[4 * u + j]
+                dh = gr[j] + dhr[j]
+                dc = gr[u + j] + dcr[j] + dh * o * (ONE - tc * tc)
+                dzr[j] = dc * g * i * (ONE - i)
+                dzr[u + j] = dc * cprev[j] * f * (ONE - f)
+                dzr[2 * u + j] = dc * i * (ONE - g * g)
+                dzr[3 * u + j] = dh * tc * o * (ONE - o)
+                dcr[j] = dc * f
+                dhr[j] = ZERO
             for j in range(G):
-                dxw[b, t, j] = dz[r, j]
+                dx[j] = dzr[j]
         _back_rows(dh_n, dz, R, Ut, 0, G)
         _outer_rows(dU, hp, dz, R, 0, G, 0)
-    for r in range(R):
-        for k in range(u):
-            dh0[r0 + r, k] = dh_n[r, k]
-            dc0[r0 + r, k] = dc_n[r, k]
+    _store_grad_rows(dh_n, dh0, r0, R)
+    _store_grad_rows(dc_n, dc0, r0, R)
     leave(csr, flush)
 
 
@@ -206,63 +355,57 @@ def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, d
                         flush)
 
 
-
 # -- GRU ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 3
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     rec = np.empty((R, G), dtype=xw.dtype)
     hp = np.empty((R, u), dtype=xw.dtype)
     rh = np.empty((R, u), dtype=xw.dtype)
-    for r in range(R):
-        for k in range(u):
-            hp[r, k] = h0[r0 + r, k]
+    _load_rows(hp, h0, r0, R)
+    cols = G if reset_after else 2 * u
     for s in range(T):
         t = _time(s, T, reverse)
-        cols = G if reset_after else 2 * u
         for r in range(R):
+            rr = rec[r]
             for j in range(cols):
-                rec[r, j] = b_rec[j] if (has_b and reset_after) else 0.0
+                rr[j] = b_rec[j] if (has_b and reset_after) else ZERO
         _acc_rows(rec, hp, R, U, 0, cols)
+        for r in range(R):  # z and r: sigmoid(x + h U) in place, one vectorized pass
+            xr, rr = xw[r0 + r, t], rec[r]
+            for j in range(2 * u):
+                rr[j] += xr[j]
+            _sig_range(rr, 0, 2 * u)
         if not reset_after:  # h's recurrent part multiplies the reset state (r * h) @ U_h
             for r in range(R):
-                b = r0 + r
+                rr, hr, rhr = rec[r], hp[r], rh[r]
                 for j in range(u):
-                    rg = _sig(xw[b, t, u + j] + rec[r, u + j])
-                    rh[r, j] = rg * hp[r, j]
-                    rec[r, 2 * u + j] = 0.0
-            for k in range(u):
-                for r in range(R):
-                    a = rh[r, k]
-                    for j in range(u):
-                        rec[r, 2 * u + j] += a * U[k, 2 * u + j]
+                    rhr[j] = rr[u + j] * hr[j]
+                    rr[2 * u + j] = ZERO
+            _acc_rows(rec[:, 2 * u:], rh, R, U, 2 * u, G)
         for r in range(R):
             b = r0 + r
-            kept = _kept(keep, has_keep, b, t)
-            for j in range(u):
-                zg = _sig(xw[b, t, j] + rec[r, j])
-                rg = _sig(xw[b, t, u + j] + rec[r, u + j])
-                if reset_after:
-                    hh = math.tanh(xw[b, t, 2 * u + j] + rg * rec[r, 2 * u + j])
-                else:
-                    hh = math.tanh(xw[b, t, 2 * u + j] + rec[r, 2 * u + j])
-                saved[b, s, j] = zg
-                saved[b, s, u + j] = rg
-                saved[b, s, 2 * u + j] = hh
-                saved[b, s, 3 * u + j] = rec[r, 2 * u + j]
-                if kept:
-                    rh[r, j] = zg * hp[r, j] + (1.0 - zg) * hh
-                else:
-                    rh[r, j] = hp[r, j]
-            for j in range(u):
-                hp[r, j] = rh[r, j]
-                out[b, s, j] = rh[r, j]
+            xr, rr, hr, hh = xw[b, t], rec[r], hp[r], rh[r]
+            sv, ob = saved[b, s], out[b, s]
+            _copy(sv, 3 * u, rr, 2 * u, u)  # the recurrent h-part, before the reset gate
+            if reset_after:
+                for j in range(u):
+                    hh[j] = xr[2 * u + j] + rr[u + j] * rr[2 * u + j]
+            else:
+                for j in range(u):
+                    hh[j] = xr[2 * u + j] + rr[2 * u + j]
+            _tanh_range(hh, 0, u)
+            if _kept(keep, has_keep, b, t):
+                for j in range(u):
+                    hr[j] = rr[j] * hr[j] + (ONE - rr[j]) * hh[j]
+            _copy(sv, 0, rr, 0, 2 * u)
+            _copy(sv, 2 * u, hh, 0, u)
+            _copy(ob, 0, hr, 0, u)
     leave(csr, flush)
 
 
@@ -276,82 +419,75 @@ def gru_forward(xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, r
         _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                 db_parts, flush):
+                   db_parts, flush):
     N, T, G = dxw.shape
     u = G // 3
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     d = np.empty((R, G), dtype=dxw.dtype)  # the gradient of the recurrent pre-activations
     hp = np.empty((R, u), dtype=dxw.dtype)
     rh = np.empty((R, u), dtype=dxw.dtype)  # reset_after False: r * h_prev, then its gradient
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
     kept_rows = np.empty(R, dtype=np.bool_)
     dU = dU_parts[blk]
-    dU[:, :] = 0.0
+    dU[:, :] = ZERO
     db = db_parts[blk]
-    db[:] = 0.0
+    db[:] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
+        _prev_rows(hp, out, h0, r0, R, s)
         for r in range(R):
             b = r0 + r
-            for k in range(u):
-                hp[r, k] = out[b, s - 1, k] if s > 0 else h0[b, k]
             kept_rows[r] = _kept(keep, has_keep, b, t)
             if not kept_rows[r]:
-                for k in range(u):
-                    dh_n[r, k] += grad[b, s, k]
-                    rh[r, k] = 0.0
-                for j in range(G):
-                    d[r, j] = 0.0
-                    dxw[b, t, j] = 0.0
+                _carry_rows(dh_n, grad, b, s, r, 0)
+                _zero_step(d, dxw, r, b, t)
+                rh[r, :] = ZERO
                 continue
+            sv, gr, dr, dx, hr, dhr, rhr = saved[b, s], grad[b, s], d[r], dxw[b, t], hp[r], dh_n[r], rh[r]
             for j in range(u):
-                zg = saved[b, s, j]
-                rg = saved[b, s, u + j]
-                hh = saved[b, s, 2 * u + j]
-                dh = grad[b, s, j] + dh_n[r, j]
-                da_h = dh * (1.0 - zg) * (1.0 - hh * hh)
-                d[r, j] = dh * (hp[r, j] - hh) * zg * (1.0 - zg)
-                dxw[b, t, 2 * u + j] = da_h
+                zg = sv[j]
+                rg = sv[u + j]
+                hh = sv[2 * u + j]
+                dh = gr[j] + dhr[j]
+                da_h = dh * (ONE - zg) * (ONE - hh * hh)
+                dr[j] = dh * (hr[j] - hh) * zg * (ONE - zg)
+                dx[2 * u + j] = da_h
                 if reset_after:
-                    d[r, u + j] = da_h * saved[b, s, 3 * u + j] * rg * (1.0 - rg)
-                    d[r, 2 * u + j] = da_h * rg
+                    dr[u + j] = da_h * sv[3 * u + j] * rg * (ONE - rg)
+                    dr[2 * u + j] = da_h * rg
                 else:
-                    d[r, 2 * u + j] = da_h
-                    rh[r, j] = rg * hp[r, j]
-                dh_n[r, j] = dh * zg
+                    dr[2 * u + j] = da_h
+                    rhr[j] = rg * hr[j]
+                dhr[j] = dh * zg
         if reset_after:
             _back_rows(dh_n, d, R, Ut, 0, G)
             _outer_rows(dU, hp, d, R, 0, G, 0)
             for r in range(R):
+                dr = d[r]
                 for j in range(G):
-                    db[j] += d[r, j]
+                    db[j] += dr[j]
         else:
             _outer_rows(dU, rh, d, R, 2 * u, G, 2 * u)  # dU_h += (r * h)^T da_h
-            for r in range(R):  # the gradient of r * h_prev: da_h @ U_h^T
-                for k in range(u):
-                    rh[r, k] = 0.0
+            rh[:, :] = ZERO  # now the gradient of r * h_prev: da_h @ U_h^T
             _back_rows(rh, d, R, Ut, 2 * u, G)
             for r in range(R):
                 if kept_rows[r]:
-                    b = r0 + r
+                    sv, dr, hr, dhr, rhr = saved[r0 + r, s], d[r], hp[r], dh_n[r], rh[r]
                     for j in range(u):
-                        rg = saved[b, s, u + j]
-                        d[r, u + j] = rh[r, j] * hp[r, j] * rg * (1.0 - rg)
-                        dh_n[r, j] += rh[r, j] * rg
+                        rg = sv[u + j]
+                        dr[u + j] = rhr[j] * hr[j] * rg * (ONE - rg)
+                        dhr[j] += rhr[j] * rg
             _back_rows(dh_n, d, R, Ut, 0, 2 * u)
             _outer_rows(dU, hp, d, R, 0, 2 * u, 0)
         for r in range(R):
             if kept_rows[r]:
-                b = r0 + r
+                dr, dx = d[r], dxw[r0 + r, t]
                 for j in range(2 * u):
-                    dxw[b, t, j] = d[r, j]
-    for r in range(R):
-        for k in range(u):
-            dh0[r0 + r, k] = dh_n[r, k]
+                    dx[j] = dr[j]
+    _store_grad_rows(dh_n, dh0, r0, R)
     leave(csr, flush)
 
 
@@ -363,37 +499,32 @@ def gru_backward(grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, 
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                 db_parts, flush)
-
+                       db_parts, flush)
 
 
 # -- SimpleRNN ------------------------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush):
     N, T, u = xw.shape
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     a = np.empty((R, u), dtype=xw.dtype)
     hp = np.empty((R, u), dtype=xw.dtype)
-    for r in range(R):
-        for k in range(u):
-            hp[r, k] = h0[r0 + r, k]
+    _load_rows(hp, h0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
-        for r in range(R):
-            for j in range(u):
-                a[r, j] = xw[r0 + r, t, j]
+        _step_rows(a, xw, r0, R, t, u)
         _acc_rows(a, hp, R, U, 0, u)
         for r in range(R):
             b = r0 + r
+            hr, ar, ob = hp[r], a[r], out[b, s]
             if _kept(keep, has_keep, b, t):
                 for j in range(u):
-                    hp[r, j] = math.tanh(a[r, j])
+                    hr[j] = _tanh(ar[j])
             for j in range(u):
-                out[b, s, j] = hp[r, j]
+                ob[j] = hr[j]
     leave(csr, flush)
 
 
@@ -405,40 +536,35 @@ def simple_rnn_forward(xw, U, h0, keep, has_keep, reverse, rows, out, flush):
         _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush):
     N, T, u = dxw.shape
     csr = enter(flush)
-    r0 = blk * rows
-    R = min(N, r0 + rows) - r0
+    r0, R = _block(blk, rows, N)
     da = np.empty((R, u), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
     dU = dU_parts[blk]
-    dU[:, :] = 0.0
+    dU[:, :] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
+        _prev_rows(hp, out, h0, r0, R, s)
         for r in range(R):
             b = r0 + r
-            for k in range(u):
-                hp[r, k] = out[b, s - 1, k] if s > 0 else h0[b, k]
             if not _kept(keep, has_keep, b, t):
-                for k in range(u):
-                    dh_n[r, k] += grad[b, s, k]
-                    da[r, k] = 0.0
-                    dxw[b, t, k] = 0.0
+                _carry_rows(dh_n, grad, b, s, r, 0)
+                _zero_step(da, dxw, r, b, t)
                 continue
+            ob, gr, dar, dx, dhr = out[b, s], grad[b, s], da[r], dxw[b, t], dh_n[r]
             for j in range(u):
-                h = out[b, s, j]
-                g = (grad[b, s, j] + dh_n[r, j]) * (1.0 - h * h)
-                da[r, j] = g
-                dxw[b, t, j] = g
-                dh_n[r, j] = 0.0
+                h = ob[j]
+                g = (gr[j] + dhr[j]) * (ONE - h * h)
+                dar[j] = g
+                dx[j] = g
+                dhr[j] = ZERO
         _back_rows(dh_n, da, R, Ut, 0, u)
         _outer_rows(dU, hp, da, R, 0, u, 0)
-    for r in range(R):
-        for k in range(u):
-            dh0[r0 + r, k] = dh_n[r, k]
+    _store_grad_rows(dh_n, dh0, r0, R)
     leave(csr, flush)
 
 
@@ -448,3 +574,4 @@ def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, d
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush)
+

@@ -53,7 +53,7 @@ def _mask(n, t, seed):
 
 CASES = [  # n, t, u, reverse, masked
     (1, 1, 1, False, False), (3, 5, 7, False, True), (5, 4, 3, True, True), (9, 6, 5, True, False),
-    (2, 7, 16, False, True),
+    (2, 7, 16, False, True), (11, 4, 19, True, True),
 ]
 
 
@@ -86,20 +86,62 @@ def test_fused_matches_reference_backend(kind):
         assert np.linalg.norm(a - b) <= 1e-5 * max(1.0, np.linalg.norm(b))
 
 
-def test_kernels_write_every_output():
-    """The raw kernels fill outputs that start as NaN (odd sizes, a block of rows not dividing n)."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_write_every_output(dtype):
+    """The raw kernels fill outputs that start as NaN, for every kind (odd sizes: a block of rows not
+    dividing n, units not a multiple of the vector width)."""
     from gradflow.kernels.cpu import recurrent as K
 
-    n, t, u = 5, 3, 3
-    arrays, gout = _inputs("gru", n, t, u, np.float64, seed=3)
-    keep = _mask(n, t, 1).view(np.uint8)
-    out = np.full((n, t, u), np.nan)
-    saved = np.full((n, t, 4 * u), np.nan)
-    K.gru_forward(arrays["xw"], arrays["U"], arrays["b"], True, True, arrays["h0"], keep, True, False, 2, out, saved,
-                  True)
-    dxw, dh0 = np.full((n, t, 3 * u), np.nan), np.full((n, u), np.nan)
-    parts, db = np.full((3, u, 3 * u), np.nan), np.full((3, 3 * u), np.nan)
-    K.gru_backward(np.ascontiguousarray(gout), np.ascontiguousarray(arrays["U"].T), True, arrays["h0"], keep, True,
-                   False, 2, out, saved, dxw, dh0, parts, db, True)
-    for a in (out, dxw, dh0, parts, db):
-        assert np.isfinite(a).all()
+    n, t, u, rows = 11, 4, 19, 4
+    blocks = -(-n // rows)
+    for kind in KINDS:
+        arrays, gout = _inputs(kind, n, t, u, dtype, seed=3)
+        gout = np.ascontiguousarray(gout.astype(dtype))
+        keep = _mask(n, t, 1).view(np.uint8)
+        g = GATES[kind] * u
+        xw, U, h0 = arrays["xw"], arrays["U"], arrays["h0"]
+        Ut = np.ascontiguousarray(U.T)
+        nan = lambda *shape: np.full(shape, np.nan, dtype)  # noqa: E731 - a local shorthand
+        dxw, dh0, parts = nan(n, t, g), nan(n, u), nan(blocks, u, g)
+        if kind == "lstm":
+            out, saved, dc0 = nan(n, t, 2 * u), nan(n, t, 5 * u), nan(n, u)
+            K.lstm_forward(xw, U, h0, arrays["c0"], keep, True, True, rows, out, saved, True)
+            K.lstm_backward(gout, Ut, h0, arrays["c0"], keep, True, True, rows, out, saved, dxw, dh0, dc0, parts,
+                            True)
+            written = (out, saved, dxw, dh0, dc0, parts)
+        elif kind == "simple":
+            out = nan(n, t, u)
+            K.simple_rnn_forward(xw, U, h0, keep, True, True, rows, out, True)
+            K.simple_rnn_backward(gout, Ut, h0, keep, True, True, rows, out, dxw, dh0, parts, True)
+            written = (out, dxw, dh0, parts)
+        else:
+            ra = kind == "gru"
+            b = arrays["b"] if ra else np.zeros(g, dtype)
+            out, saved, db = nan(n, t, u), nan(n, t, 4 * u), nan(blocks, g)
+            K.gru_forward(xw, U, b, ra, ra, h0, keep, True, False, rows, out, saved, True)
+            K.gru_backward(gout, Ut, ra, h0, keep, True, False, rows, out, saved, dxw, dh0, parts, db, True)
+            written = (out, saved, dxw, dh0, parts, db)
+        for a in written:
+            assert np.isfinite(a).all(), kind
+
+
+def test_fast_float32_tanh_and_sigmoid_error_is_bounded():
+    """float32 gates use a rational tanh (no libm call, so LLVM vectorizes them): within 3e-7 of
+    the true tanh / sigmoid over the whole range, exact limits, odd; float64 keeps libm's tanh."""
+    from gradflow.kernels.cpu import recurrent as K
+
+    x = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, 1e-30, -1e-30, 5e-4, 30.0, -30.0, 1e30]])
+    for dtype, tol in ((np.float32, 3e-7), (np.float64, 1e-15)):
+        xs = x.astype(dtype)
+        t, s = np.empty_like(xs), np.empty_like(xs)
+        K.tanh_into(xs, t)
+        K.sigmoid_into(xs, s)
+        assert t.dtype == s.dtype == dtype
+        exact = np.tanh(xs.astype(np.float64))
+        assert np.abs(t - exact).max() <= tol
+        assert np.abs(s - 0.5 * (1 + np.tanh(0.5 * xs.astype(np.float64)))).max() <= tol
+        neg = np.empty_like(xs)
+        K.tanh_into(-xs, neg)
+        np.testing.assert_array_equal(neg, -t)  # odd
+        assert t[-1] == 1.0 and s[-1] == 1.0 and t[-3] == 1.0 and t[-2] == -1.0
+        assert np.abs(t[-6:-4] / xs[-6:-4] - 1).max() <= 1e-6  # tiny arguments: relative accuracy
