@@ -263,6 +263,8 @@ class FeatureSpace(Layer):
             preprocessor = self.preprocessors[name]
             if isinstance(preprocessor, Normalization) and preprocessor.input_mean is not None:
                 continue
+            if isinstance(preprocessor, Discretization) and preprocessor.num_bins is None:
+                continue  # given bin_boundaries: nothing to learn (Keras's adapt raises here)
             if getattr(preprocessor, "_has_input_vocabulary", False) and type(preprocessor).__name__ == \
                     "TextVectorization":
                 continue
@@ -302,11 +304,15 @@ class FeatureSpace(Layer):
 
     def adapt(self, dataset) -> None:
         """Learn each adaptable preprocessor's state (vocabularies, means, bins) from ``dataset``."""
-        if not isinstance(dataset, dict) and not hasattr(dataset, "__iter__"):
+        if not isinstance(dataset, dict) and not hasattr(dataset, "__iter__") and not (
+                hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise ValueError("`adapt()` can only be called on a dict of arrays/lists or an iterable of dict "
                              f"batches. Received instead: {dataset} (of type {type(dataset)})")
-        if not isinstance(dataset, dict) and iter(dataset) is dataset:
-            dataset = list(dataset)  # a generator: each preprocessor reads it once
+        if not isinstance(dataset, dict):
+            if not hasattr(dataset, "__iter__"):  # a PyDataset: batches by index
+                dataset = [dataset[i] for i in range(len(dataset))]
+            elif iter(dataset) is dataset:
+                dataset = list(dataset)  # a generator: each preprocessor reads it once
         for name in self._list_adaptable_preprocessors():
             self.preprocessors[name].adapt(iter(self._feature_batches(dataset, name)))
         self._is_adapted = True
