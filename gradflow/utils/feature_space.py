@@ -24,6 +24,7 @@ from ..layers.input_layer import Input
 from ..layers.lookup import IntegerLookup, StringLookup
 from ..layers.merging import Concatenate
 from ..layers.preprocessing import Normalization, Rescaling
+from ..saving.api import save_model
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 
 __all__ = ["FeatureSpace", "Feature", "Cross"]
@@ -89,6 +90,14 @@ class TFDIdentity(DataLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+def _spec_from_config(entry: dict):
+    """A serialized ``Feature`` or ``Cross`` (the .keras reader drops ``registered_name``: match the class)."""
+    spec = {"Feature": Feature, "Cross": Cross}.get(entry.get("class_name", ""))
+    if spec is not None and isinstance(entry.get("config"), dict):
+        return spec.from_config(dict(entry["config"]))
+    return deserialize_keras_object(entry)
 
 
 def _auto_name(base: str) -> str:
@@ -209,7 +218,7 @@ class FeatureSpace(Layer):
         self.crosses: list[Cross] = []
         for cross in crosses or ():
             if isinstance(cross, dict):
-                cross = deserialize_keras_object(cross)
+                cross = _spec_from_config(cross)
             if isinstance(cross, Cross):
                 self.crosses.append(cross)
                 continue
@@ -241,7 +250,7 @@ class FeatureSpace(Layer):
         if isinstance(feature, Feature):
             return feature
         if isinstance(feature, dict):
-            return deserialize_keras_object(feature)
+            return _spec_from_config(feature)
         makers = {
             "float": lambda: self.float(name=name),
             "float_normalized": lambda: self.float_normalized(name=name),
@@ -465,6 +474,12 @@ class FeatureSpace(Layer):
             if not preprocessor.built and cfg:
                 preprocessor.build_from_config(cfg)
         self._is_adapted = True
+        self.built = True
+
+    def save(self, filepath) -> None:
+        """Write the adapted FeatureSpace to a ``.keras`` file; ``gradflow.models.load_model`` reads it back
+        (preprocessor state as weights, vocabularies as assets, bin boundaries in the config)."""
+        save_model(self, filepath)
 
     def save_own_variables(self, store) -> None:
         return

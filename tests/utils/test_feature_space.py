@@ -149,3 +149,18 @@ def test_model_on_encoded_features_saves(tmp_path):
     model.save(path)
     again = gradflow.models.load_model(path)
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_feature_space_saves_and_loads(tmp_path):
+    data = dict(RAW, d=[1.0, 5.0, 2.0, 7.0], f=[1.0, 2.0, 3.0, 4.0])
+    space = FeatureSpace(features={"float_values": "float_normalized", "string_values": "string_categorical",
+                                   "int_values": "integer_categorical", "f": "float",
+                                   "d": FeatureSpace.float_discretized(3)},
+                         crosses=[("string_values", "int_values")])
+    space.adapt(data)
+    space.save(tmp_path / "featurespace.keras")
+    again = gradflow.models.load_model(tmp_path / "featurespace.keras")
+    assert isinstance(again, FeatureSpace)
+    np.testing.assert_array_equal(again(data).numpy(), space(data).numpy())
+    assert again.preprocessors["string_values"].get_vocabulary() == \
+        space.preprocessors["string_values"].get_vocabulary()
