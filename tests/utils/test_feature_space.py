@@ -32,13 +32,17 @@ def test_tutorial_hand_computed():
     # keras-io: a model on the encoded features trains, and its graph computes the eager encoding
     inputs, encoded = space.get_inputs(), space.get_encoded_features()
     assert list(encoded.shape) == [None, expected.shape[1]]
-    model = gradflow.Model(inputs, gradflow.layers.Dense(1, activation="sigmoid")(encoded))
-    model.compile(optimizer="adam", loss="binary_crossentropy")
     x = {name: np.asarray(v)[:, None] for name, v in _cases().TABLE.items()}
     x["age"], x["chol"] = x["age"].astype("float32"), x["chol"].astype("float32")
     np.testing.assert_allclose(gradflow.Model(inputs, encoded)(x).numpy(), expected, rtol=1e-5, atol=1e-5)
-    history = model.fit(x, np.array([1, 0, 1, 0, 0, 1.0]), epochs=1, batch_size=3, verbose=0)
+    # keras-io: train on the encoded features, then serve raw dicts through an inference model
+    training_model = gradflow.Model(encoded, gradflow.layers.Dense(1, activation="sigmoid")(encoded))
+    training_model.compile(optimizer="adam", loss="binary_crossentropy")
+    history = training_model.fit(got.numpy(), np.array([1, 0, 1, 0, 0, 1.0]), epochs=1, batch_size=3, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    inference_model = gradflow.Model(inputs, training_model(encoded))
+    np.testing.assert_allclose(inference_model.predict(x, verbose=0), training_model.predict(got.numpy(), verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_docstring_example_concat_dict_and_scalars():
