@@ -81,7 +81,6 @@ class Feature:
         return cls(**config)
 
 
-@register_keras_serializable(package="keras", name="TFDIdentity")
 class TFDIdentity(DataLayer):
     """The preprocessor of ``FeatureSpace.float``: its input, unchanged."""
 
@@ -127,7 +126,6 @@ def _dtype_name(arr: np.ndarray) -> str:
     return "string" if arr.dtype.kind in "USO" else arr.dtype.name
 
 
-@register_keras_serializable(package="keras", name="FeatureSpace")
 class FeatureSpace(Layer):
     """One-stop utility for preprocessing and encoding structured data (Keras's ``keras.utils.FeatureSpace``).
 
