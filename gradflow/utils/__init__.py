@@ -14,6 +14,9 @@ from ..saving.serialization import (  # Keras 3 exports these under keras.utils 
 from . import bounding_boxes, image, legacy
 from .arrays import normalize, to_categorical
 
+# fspace
+from .feature_space import FeatureSpace
+
 # metrics
 from .general import (
     Config,
@@ -58,4 +61,6 @@ __all__ = [
     "text_dataset_from_directory", "unpack_x_y_sample_weight",
     # utilsopt
     "bounding_boxes", "legacy",
+    # fspace
+    "FeatureSpace",
 ]
