@@ -75,7 +75,9 @@ elif len(sys.argv) > 4 and sys.argv[4] == "files":
     keras.utils.set_random_seed(7 + rank)  # ranks diverge before the resume: it must bring them together
     for w in model.weights:
         w.assign(np.random.default_rng(rank).normal(size=w.shape))
-    backup = keras.callbacks.BackupAndRestore(f"{out_dir}/backup0" if rank == 0 else f"{out_dir}/backup{rank}")
+    # kept after this fit too (Keras removes a completed fit's backup folder): the test checks who wrote it
+    backup = keras.callbacks.BackupAndRestore(f"{out_dir}/backup0" if rank == 0 else f"{out_dir}/backup{rank}",
+                                              delete_checkpoint=False)
     history = model.fit(x, y, batch_size=32, epochs=4, shuffle=True, verbose=0, callbacks=[backup])
     evaluation = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
     predictions = model.predict(x[:10], batch_size=4, verbose=0)
