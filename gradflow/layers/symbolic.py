@@ -13,7 +13,7 @@ import numpy as np
 from .. import ops
 from ..ops._symbolic import SymbolicTensor
 
-__all__ = ["KerasTensor", "Node", "flatten", "pack_as", "map_structure", "is_symbolic", "any_symbolic"]
+__all__ = ["KerasTensor", "Node", "flatten", "pack_as", "map_structure", "is_symbolic", "any_symbolic", "rank_adjusted"]
 
 
 def flatten(structure) -> list:
@@ -237,3 +237,14 @@ def any_symbolic(structure) -> bool:
     if isinstance(structure, dict):
         return any(any_symbolic(s) for s in structure.values())
     return False
+
+
+def rank_adjusted(got: tuple, want: tuple) -> tuple:
+    """Keras's input rank rule for a functional model: one axis more than the Input, of size 1, is
+    squeezed; one axis fewer, where the Input's last axis is 1, gets that axis (``(N,)`` feeds
+    ``Input(shape=(1,))``). Any other shape is returned unchanged (and refused by the caller)."""
+    if len(got) == len(want) + 1 and got[-1] == 1:
+        return tuple(got[:-1])
+    if len(got) == len(want) - 1 and want and want[-1] == 1:
+        return tuple(got) + (1,)
+    return tuple(got)

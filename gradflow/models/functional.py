@@ -10,9 +10,10 @@ wherever each intermediate output feeds only the next layer. Configs use Keras 3
 """
 from __future__ import annotations
 
+from .. import ops
 from ..layers.base import Layer, _is_shape, flatten_shapes, set_keras_mask
 from ..layers.input_layer import InputLayer
-from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as
+from ..layers.symbolic import KerasTensor, flatten, map_structure, pack_as, rank_adjusted
 from .fusion import head_fusable, match_fusion, match_inference_fusion, plan_step
 from .model import Model
 from .plan import training_or_inference
@@ -151,6 +152,7 @@ class Functional(Model):
                              f"{[t.shape for t in self.inputs]}, got {len(shapes)}: {input_shape}")
         for i, (t, got) in enumerate(zip(self.inputs, shapes)):
             want = t.shape
+            got = rank_adjusted(tuple(got), tuple(want))
             if len(got) != len(want) or any(w is not None and g is not None and w != g
                                              for w, g in zip(want[1:], got[1:])):
                 raise ValueError(f'Input {i} ({t.name!r}) of model "{self.name}" is incompatible with the model: '
@@ -194,6 +196,7 @@ class Functional(Model):
         from ..layers.base import to_tensor  # noqa: PLC0415
 
         flat = [to_tensor(v, self._dtype()) for v in self._flat_inputs(inputs)]
+        flat = [_adjust_rank(x, t.shape) for x, t in zip(flat, self.inputs)]
         masked = False
         if mask is not None:
             for x, m in zip(flat, flatten(mask)):
@@ -595,3 +598,16 @@ def _step_fn(layer, node, fused: dict, head: bool):
 
         return call_with_extra
     return plan_step(layer, fused, node.arguments)
+
+
+def _adjust_rank(x, want):
+    """``x`` with Keras's rank rule applied (``layers.symbolic.rank_adjusted``); its mask stays attached."""
+    shape = tuple(x.shape)
+    adjusted = rank_adjusted(shape, tuple(want))
+    if adjusted == shape:
+        return x
+    y = ops.squeeze(x, -1) if len(adjusted) < len(shape) else ops.expand_dims(x, -1)
+    mask = getattr(x, "_keras_mask", None)
+    if mask is not None:
+        set_keras_mask(y, mask)
+    return y

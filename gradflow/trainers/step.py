@@ -21,7 +21,7 @@ from .. import config
 from .._interrupts import sigint_deferred
 from ..autograd.tensor import Tensor
 from ..backend import is_cupy_array
-from ..layers.symbolic import flatten
+from ..layers.symbolic import flatten, rank_adjusted
 from ..losses import labels_checked
 from ..optimizers import FiniteGate, all_finite, rollback_unless
 from .compile_utils import apply_activation
@@ -181,7 +181,12 @@ def raw(value):
 def feed(model, xs, graph: bool):
     """The model's input from the adapter's flat arrays: the flat list of Tensors for a graph
     model (Sequential/Functional), else the structure its ``call`` takes."""
-    return [Tensor._wrap(a) for a in xs] if graph else model._x_for_step(xs)
+    if not graph:
+        return model._x_for_step(xs)
+    inputs = getattr(model, "inputs", None) or ()
+    if len(inputs) == len(xs):  # Keras's rank rule: (N,) feeds Input(shape=(1,)), (N, 3, 1) feeds (3,)
+        xs = [a.reshape(rank_adjusted(a.shape, tuple(t.shape))) for a, t in zip(xs, inputs)]
+    return [Tensor._wrap(a) for a in xs]
 
 
 def _adds_losses(model) -> bool:
