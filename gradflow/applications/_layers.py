@@ -1,29 +1,10 @@
 """Small layers the applications need in Keras's exact weight layout, private to them."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import initializers, ops, random
 from .. import layers as _layers
 
-__all__ = ["Normalization", "LayerScale", "StochasticDepth", "CustomScaleLayer"]
-
-
-class Normalization(_layers.Normalization):
-    """``keras.layers.Normalization`` over the channel axis with Keras's weight shapes (``mean`` and
-    ``variance`` of shape ``(channels,)``, as Keras stores them), so published weights load."""
-
-    def build(self, input_shape) -> None:
-        channels = int(input_shape[-1])
-        if self.input_mean is not None:  # Keras: given statistics are constants, not weights
-            self.mean = ops.convert_to_tensor(np.broadcast_to(self.input_mean, (channels,)).astype("float32"))
-            self.variance = ops.convert_to_tensor(
-                np.broadcast_to(self.input_variance, (channels,)).astype("float32"))
-            return
-        self.add_weight(name="mean", shape=(channels,), initializer="zeros", trainable=False)
-        self.add_weight(name="variance", shape=(channels,), initializer="ones", trainable=False)
-        # Keras: dtype "int", int32 outside TensorFlow
-        self.add_weight(name="count", shape=(), initializer="zeros", trainable=False, dtype="int32")
+__all__ = ["LayerScale", "StochasticDepth", "CustomScaleLayer"]
 
 
 class LayerScale(_layers.Layer):

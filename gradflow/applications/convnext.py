@@ -11,10 +11,11 @@ from ..layers import (
     GlobalAveragePooling2D,
     GlobalMaxPooling2D,
     LayerNormalization,
+    Normalization,
 )
 from ..models import Model, Sequential
 from ._common import application_input, check_weights, load_weights, placeholder_preprocess_input, resolve_weights
-from ._layers import LayerScale, Normalization, StochasticDepth
+from ._layers import LayerScale, StochasticDepth
 from .imagenet_utils import decode_predictions
 
 __all__ = ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge", "preprocess_input",

@@ -14,12 +14,12 @@ from ..layers import (
     Dropout,
     GlobalAveragePooling2D,
     Multiply,
+    Normalization,
     Rescaling,
     Reshape,
     ZeroPadding2D,
 )
 from ._common import application_input, check_weights, finish, placeholder_preprocess_input, resolve_weights
-from ._layers import Normalization
 from .imagenet_utils import decode_predictions
 
 __all__ = [f"EfficientNetB{i}" for i in range(8)] + ["preprocess_input", "decode_predictions"]

@@ -15,11 +15,11 @@ from ..layers import (
     Dropout,
     GlobalAveragePooling2D,
     Multiply,
+    Normalization,
     Rescaling,
     Reshape,
 )
 from ._common import application_input, check_weights, finish, placeholder_preprocess_input, resolve_weights
-from ._layers import Normalization
 from .efficientnet import CONV_KERNEL_INITIALIZER, DENSE_KERNEL_INITIALIZER
 from .imagenet_utils import decode_predictions
 
