@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from ._files import (
 )
 from ._pickled_data import PickledDataError, decode
 
-__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "split_shuffled"]
+__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "read_pickled_members", "split_shuffled"]
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -132,3 +134,27 @@ def split_shuffled(x, y, test_split: float, seed: int):
     x, y = x[indices], y[indices]
     n = int(len(x) * (1 - test_split))
     return (np.array(x[:n]), np.array(y[:n])), (np.array(x[n:]), np.array(y[n:]))
+
+
+def read_pickled_members(archive, needed: tuple[str, ...], decode_member) -> dict:
+    """``{name: decode_member(where, decoded)}`` for each member of the (gzipped) tar ``archive`` whose base
+    name is in ``needed``, its pickle stream decoded as data (``_pickled_data``, no ``pickle``); a broken
+    archive or stream, or a missing member, raises :class:`DatasetFormatError` naming it."""
+    found: dict = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                name = os.path.basename(member.name)
+                if member.isfile() and name in needed and name not in found:
+                    where = f"{archive}:{member.name}"
+                    try:
+                        batch = decode(tar.extractfile(member), encoding="bytes")
+                    except PickledDataError as exc:
+                        raise DatasetFormatError(f"{where}: not a CIFAR batch ({exc})") from None
+                    found[name] = decode_member(where, batch)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
+    missing = [name for name in needed if name not in found]
+    if missing:
+        raise DatasetFormatError(f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
+    return found

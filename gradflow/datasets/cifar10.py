@@ -26,6 +26,7 @@ from ._files import (
     unverified,
     verify_file,
 )
+from ._keras_files import read_pickled_members
 from ._pickled_data import PickledDataError, decode
 
 __all__ = ["load_data", "REMOTE", "CLASS_NAMES", "TRAIN_FILES", "TEST_FILE"]
@@ -46,6 +47,7 @@ PY_DIR = "cifar-10-batches-py"
 PY_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 PY_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 PY_TEST_FILE = "test_batch"
+PY_FILES = PY_TRAIN_FILES + (PY_TEST_FILE,)
 
 # SHA-256 as listed in tensorflow/datasets url_checksums/cifar10.txt.
 REMOTE = Remote(
@@ -156,28 +158,31 @@ def _python_version(location: Path, verify: bool):
             return None
         if verify:
             verify_file(location, PY_SHA256, REMOTE.dataset)
-        return _python_arrays(_read_python_archive(location))
+        return _python_arrays(read_pickled_members(location, PY_FILES, _decode_python_batch))
     archive = find_existing(location, (PY_ARCHIVE,))
     if archive is not None and find_existing(location, (ARCHIVE,)) is None:
         if verify:
             verify_file(archive, PY_SHA256, REMOTE.dataset)
-        return _python_arrays(_read_python_archive(archive))
-    needed = PY_TRAIN_FILES + (PY_TEST_FILE,)
+        return _python_arrays(read_pickled_members(archive, PY_FILES, _decode_python_batch))
     for folder in (location, location / PY_DIR):
-        if all((folder / name).is_file() for name in needed):
+        if all((folder / name).is_file() for name in PY_FILES):
             if verify:
                 raise unverified(REMOTE.dataset, folder, PY_ARCHIVE)
             batches = {}
-            for name in needed:
+            for name in PY_FILES:
                 with open(folder / name, "rb") as fh:
-                    batches[name] = _decode_python_batch(str(folder / name), fh)
+                    try:
+                        batch = decode(fh, encoding="bytes")
+                    except PickledDataError as exc:
+                        raise DatasetFormatError(f"{folder / name}: not a CIFAR batch ({exc})") from None
+                batches[name] = _decode_python_batch(str(folder / name), batch)
             return _python_arrays(batches)
     return None
 
 
 def _is_python_archive(archive: Path) -> bool:
     """Whether the tar at ``archive`` is the Python version (its first batch member tells)."""
-    names = set(PY_TRAIN_FILES + (PY_TEST_FILE,))
+    names = set(PY_FILES)
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
@@ -189,29 +194,8 @@ def _is_python_archive(archive: Path) -> bool:
     return False
 
 
-def _read_python_archive(archive: Path) -> dict:
-    needed = PY_TRAIN_FILES + (PY_TEST_FILE,)
-    batches: dict = {}
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                name = os.path.basename(member.name)
-                if member.isfile() and name in needed and name not in batches:
-                    batches[name] = _decode_python_batch(f"{archive}:{member.name}", tar.extractfile(member))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
-    missing = [name for name in needed if name not in batches]
-    if missing:
-        raise DatasetFormatError(f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
-    return batches
-
-
-def _decode_python_batch(where: str, fh) -> tuple[np.ndarray, np.ndarray]:
-    """One pickled batch (a dict with ``data`` (N, 3072) uint8 and ``labels``) -> x (N, 32, 32, 3), y (N, 1)."""
-    try:
-        batch = decode(fh, encoding="bytes")
-    except PickledDataError as exc:
-        raise DatasetFormatError(f"{where}: not a CIFAR batch ({exc})") from None
+def _decode_python_batch(where: str, batch) -> tuple[np.ndarray, np.ndarray]:
+    """One decoded batch (a dict with ``data`` (N, 3072) uint8 and ``labels``) -> x (N, 32, 32, 3), y (N, 1)."""
     if not isinstance(batch, dict):
         raise DatasetFormatError(f"{where}: expected a dict batch, got {type(batch).__name__}")
     batch = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -7,15 +7,10 @@ code.
 """
 from __future__ import annotations
 
-import os
-import tarfile
-import zlib
-
 import numpy as np
 
 from ._files import DatasetFormatError
-from ._keras_files import keras_file
-from ._pickled_data import PickledDataError, decode
+from ._keras_files import keras_file, read_pickled_members
 
 __all__ = ["load_data"]
 
@@ -31,28 +26,9 @@ def load_data(label_mode="fine", path=None, verify=None):
     if label_mode not in ("fine", "coarse"):
         raise ValueError(f'`label_mode` must be one of `"fine"`, `"coarse"`. Received: label_mode={label_mode}.')
     archive = keras_file("cifar100", ARCHIVE, SHA256, path, verify, origin=ORIGIN)
-    batches = _read_archive(archive)
-    out = []
-    for split in ("train", "test"):
-        x, y = _decode(f"{archive}:{split}", batches[split], f"{label_mode}_labels")
-        out.append((x, y))
-    return tuple(out)
-
-
-def _read_archive(archive) -> dict:
-    found: dict = {}
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                name = os.path.basename(member.name)
-                if member.isfile() and name in ("train", "test") and name not in found:
-                    found[name] = decode(tar.extractfile(member), encoding="bytes")
-    except (tarfile.TarError, EOFError, OSError, zlib.error, PickledDataError) as exc:
-        raise DatasetFormatError(f"{archive}: corrupt archive or batch ({exc})") from None
-    missing = [n for n in ("train", "test") if n not in found]
-    if missing:
-        raise DatasetFormatError(f"{archive}: expected members train and test, missing {', '.join(missing)}")
-    return found
+    batches = read_pickled_members(archive, ("train", "test"),
+                                   lambda where, batch: _decode(where, batch, f"{label_mode}_labels"))
+    return batches["train"], batches["test"]
 
 
 def _decode(where: str, batch, label_key: str):
