@@ -31,33 +31,29 @@ TIMEOUT_EXIT_CODE = 69
 POLL_ENV = "GRADFLOW_COLLECTIVE_POLL"
 
 
-def collective_timeout() -> float:
-    """Seconds a collective may wait for the other processes (``$GRADFLOW_COLLECTIVE_TIMEOUT``; 0: forever)."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+def _seconds_env(name: str, default: float, zero_means: str) -> float:
+    """A non-negative number of seconds from ``$name`` (``default`` when unset), with a clear error."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_TIMEOUT_S
+        return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds (0 waits forever)") from None
+        raise ValueError(f"{name}={raw!r} is not a number of seconds (0: {zero_means})") from None
     if value < 0:
-        raise ValueError(f"{TIMEOUT_ENV}={raw!r} must be >= 0 seconds (0 waits forever)")
+        raise ValueError(f"{name}={raw!r} must be >= 0 seconds (0: {zero_means})")
     return value
+
+
+def collective_timeout() -> float:
+    """Seconds a collective may wait for the other processes (``$GRADFLOW_COLLECTIVE_TIMEOUT``; 0: forever)."""
+    return _seconds_env(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, "waits forever")
 
 
 def collective_poll() -> float:
     """Seconds a waiting rank sleeps between tests of its request (``$GRADFLOW_COLLECTIVE_POLL``; 0, the
     default: MPI_Wait, which polls without sleeping)."""
-    raw = os.environ.get(POLL_ENV, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{POLL_ENV}={raw!r} is not a number of seconds (0: MPI's own wait)") from None
-    if value < 0:
-        raise ValueError(f"{POLL_ENV}={raw!r} must be >= 0 seconds (0: MPI's own wait)")
-    return value
+    return _seconds_env(POLL_ENV, 0.0, "MPI's own wait")
 
 
 def _finish(request, poll: float) -> None:
