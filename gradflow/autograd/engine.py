@@ -50,7 +50,10 @@ def _topological(root) -> list:
                 "backward through a graph that was already freed; call backward(retain_graph=True) "
                 "the first time if you need to backpropagate twice"
             )
-        for inp in node.inputs:
+        # inputs pushed last-first, so the first input (the activations) is expanded first and
+        # the later ones (weights) land right before their consumer: walked in reverse, a layer's
+        # weights get their final gradient as soon as its backward ran, not at the end of the pass
+        for inp in reversed(node.inputs):
             if _is_tensor(inp) and inp.requires_grad and id(inp) not in expanded:
                 stack.append((inp, False))
     return order

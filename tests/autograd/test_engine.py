@@ -143,3 +143,25 @@ def test_gpu_out_of_memory_becomes_a_clear_error():
 
     with pytest.raises(DeviceOutOfMemoryError, match=r"asking for 1,024.0 MiB with 2,048.0 MiB already held.*smaller batch_size"):
         Hungry.apply(gf.ones(2))
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_leaf_gradients_are_final_layer_by_layer_from_the_top(kind):
+    """on_leaf (what data-parallel fit starts its bucket all-reduces from) sees the last layer's
+    weights first and the first layer's last, so communication overlaps the rest of backward."""
+    from gradflow.autograd.engine import run_backward
+
+    L = gf.layers
+    if kind == "dense":
+        layers = [L.Dense(5), L.Dense(5), L.Dense(1)]
+        shape = (4,)
+    else:
+        layers = [L.Conv2D(3, 3, activation="relu"), L.BatchNormalization(), L.Conv2D(2, 3), L.Flatten(), L.Dense(1)]
+        shape = (8, 8, 2)
+    model = gf.Sequential([gf.Input(shape), *layers])
+    owner = {id(w): i for i, layer in enumerate(model.layers) for w in layer.trainable_weights}
+    seen = []
+    x = gf.ops.convert_to_tensor(np.ones((3, *shape), "float32"))
+    run_backward(gf.ops.sum(model(x, training=True)), on_leaf=lambda t: seen.append(owner[id(t)]))
+    assert sorted(seen) == sorted(owner.values())
+    assert seen == sorted(seen, reverse=True), seen
