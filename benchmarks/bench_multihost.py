@@ -268,9 +268,16 @@ def _rate_gbit(rate: str) -> float:
     raise ValueError(f"rate {rate!r}: use e.g. 10gbit, 1gbit or 100mbit")
 
 
+#: --poll: every rank's GRADFLOW_COLLECTIVE_POLL instead of hosts.RANK_ENV's (None: RANK_ENV's)
+_POLL: list = [None]
+
+
 def _env() -> dict:
-    return {**hosts_module.RANK_ENV, "PYTHONPATH": str(HERE.parent),
-            "GRADFLOW_CACHE_DIR": os.environ.get("GRADFLOW_CACHE_DIR", "off")}
+    env = {**hosts_module.RANK_ENV, "PYTHONPATH": str(HERE.parent),
+           "GRADFLOW_CACHE_DIR": os.environ.get("GRADFLOW_CACHE_DIR", "off")}
+    if _POLL[0] is not None:
+        env["GRADFLOW_COLLECTIVE_POLL"] = _POLL[0]
+    return env
 
 
 def _timed(hosts, ranks, args, out: Path) -> dict:
@@ -626,6 +633,59 @@ def plan_messages(plan: dict) -> list:
     return sizes
 
 
+#: how an all-reduce's latency term may grow with the workers P: an (unsegmented) ring pays 2 (P - 1) hops,
+#: recursive doubling / Rabenseifner 2 log2 P rounds; the bandwidth term is 2 (P - 1) / P * bytes * beta in both
+LATENCY_FORMS = {"ring, 2 (P - 1) hops": lambda p: 2.0 * (p - 1), "tree, 2 log2 P rounds": lambda p: 2.0 * math.log2(p)}
+PROJECT_WORKERS = (8, 64, 512)
+
+
+def fit_over_hosts(points: list, hops) -> tuple:
+    """(alpha, beta, worst relative error) of ``t = hops(P) alpha + 2 (P - 1) / P * m * beta`` over
+    [(P, bytes, seconds)], least squares on the relative error."""
+    rows = np.array([[hops(p) / t, 2 * (p - 1) / p * m / t] for p, m, t in points])
+    (alpha, beta), *_ = np.linalg.lstsq(rows, np.ones(len(points)), rcond=None)
+    alpha, beta = max(float(alpha), 0.0), max(float(beta), 0.0)
+    worst = max(abs(hops(p) * alpha + 2 * (p - 1) / p * m * beta - t) / t for p, m, t in points)
+    return alpha, beta, worst
+
+
+def project(rows: list, messages: list, compute_s: float) -> None:
+    """The cost model fitted to the sleeping runs themselves (each all-reduce from the last rank's start
+    to its end, at 2, 3, 4... hosts per link), in both latency forms, and the projection to
+    PROJECT_WORKERS workers at ``compute_s`` of compute per step (no overlap)."""
+    grads = [m for m, blocking in messages if not blocking]  # the gradients' span: first post to last wait
+    messages = ([(sum(grads), False)] if grads else []) + [(m, True) for m, blocking in messages if blocking]
+    links = sorted({r["link"] for r in rows if r["hosts"] > 1 and r.get("after_last_s")},
+                   key=[r["link"] for r in rows].index)
+    if not links:
+        return
+    print("\nPer-hop latency by host count (the step's small all-reduce, from the last rank's start to the last "
+          "rank's end, over the hops of each form):")
+    print("| link | hosts | small all-reduce ms | per ring hop us, / 2 (P - 1) | per tree round us, / 2 log2 P |")
+    print("|---|---:|---:|---:|---:|")
+    for link in links:
+        for r in (r for r in rows if r["link"] == link and r["hosts"] > 1):
+            t, p = r["after_last_s"][-1], r["hosts"]
+            print(f"| {link} | {p} | {t * 1e3:.2f} | {t / (2 * (p - 1)) * 1e6:.0f} "
+                  f"| {t / (2 * math.log2(p)) * 1e6:.0f} |")
+    print(f"\nThe model fitted to the sleeping runs (every all-reduce of the step at every host count), and the "
+          f"projection at {compute_s * 1e3:.1f} ms of compute per step (no overlap):")
+    print("| link | latency form | alpha us | 1/beta Gbit/s | worst error, 2-" + str(max(r["hosts"] for r in rows))
+          + " hosts | " + " | ".join(f"{w} workers: all-reduces ms, efficiency" for w in PROJECT_WORKERS) + " |")
+    print("|---|---|---:|---:|---:|" + "---:|" * len(PROJECT_WORKERS))
+    for link in links:
+        points = [(r["hosts"], m, t) for r in rows if r["link"] == link and r["hosts"] > 1
+                  for (m, _), t in zip(messages, r["after_last_s"])]
+        for form, hops in LATENCY_FORMS.items():
+            alpha, beta, worst = fit_over_hosts(points, hops)
+            gbit = 8 / beta / 1e9 if beta > 0 else float("inf")
+            cells = []
+            for w in PROJECT_WORKERS:
+                t = sum(hops(w) * alpha + 2 * (w - 1) / w * m * beta for m, _ in messages)
+                cells.append(f"{t * 1e3:.1f}, {compute_s / (compute_s + t):.0%}")
+            print(f"| {link} | {form} | {alpha * 1e6:.0f} | {gbit:.2f} | {worst:.0%} | " + " | ".join(cells) + " |")
+
+
 #: --compute sleep's sweeps: (name, wait, start); the first is --sweep's own, the last waits as the replay does
 SLEEP_SWEEPS = (("barrier, blocking", "blocking", "barrier"), ("together, blocking", "blocking", "together"),
                 ("together, test+sleep", "poll", "together"))
@@ -666,7 +726,8 @@ def main_sleep(args, counts: list[int], rates: list[str]) -> int:
           f"{step * 1e3:.1f} ms (calibrated in one process, one thread), replayed as sleeps around "
           f"the step's collectives: {plan['buckets']} gradient bucket(s), {grads / 1e3:.1f} kB, and "
           f"{sum(1 for _, b in messages if b)} blocking all-reduce(s) of "
-          f"{', '.join(str(m) for m, b in messages if b)} B; {args.steps} steps per run. Where in the step "
+          f"{', '.join(str(m) for m, b in messages if b)} B; {args.steps} steps per run; every rank waits with "
+          f"GRADFLOW_COLLECTIVE_POLL={_env()['GRADFLOW_COLLECTIVE_POLL']}. Where in the step "
           "each collective starts (ms after the step's start): "
           + ", ".join(f"{e['kind']} {sum(x['gap_s'] for x in plan['events'][:k + 1]) * 1e3:.2f}"
                       for k, e in enumerate(plan["events"])))
@@ -695,6 +756,7 @@ def main_sleep(args, counts: list[int], rates: list[str]) -> int:
                 gbit = 8 / f["beta_s_per_byte"] / 1e9 if f["beta_s_per_byte"] > 0 else float("inf")
                 print(f"| {r['hosts']} | {r['link']} | {name} | {f['alpha_s'] * 1e6:.1f} | {gbit:.2f} "
                       f"| {f['worst']:.0%} | {f['predicted_s'] * 1e3:.2f} |")
+    project(rows, messages, args.project_compute_ms / 1e3 if args.project_compute_ms else step)
     if args.json:
         Path(args.json).write_text(json.dumps({"plan": plan, "rows": rows}))
     return 0
@@ -726,6 +788,10 @@ def main(argv=None) -> int:
     p.add_argument("--bucket-bytes", type=int, default=None, help="DataParallel(bucket_bytes=...) for --compute "
                    "sleep's calibration (default: DataParallel's)")
     p.add_argument("--calibrate-steps", type=int, default=20, help="--compute sleep: steps timed in one process")
+    p.add_argument("--project-compute-ms", type=float, default=None, help="--compute sleep: the compute per step "
+                   "of the 8/64/512-worker projection (default: the calibrated step)")
+    p.add_argument("--poll", default=None, help="every rank's GRADFLOW_COLLECTIVE_POLL (seconds; 0: MPI's own "
+                   "wait), instead of tests/multihost's " + hosts_module.RANK_ENV["GRADFLOW_COLLECTIVE_POLL"])
     p.add_argument("--no-sweep", action="store_true", help="--compute sleep without the all-reduce sweep and fit")
     p.add_argument("--json", default=None, help="--compute sleep: also write the plan and rows to this file")
     p.add_argument("--calibrate-worker", default=None, help=argparse.SUPPRESS)
@@ -738,6 +804,7 @@ def main(argv=None) -> int:
     if args.replay_worker:
         replay_worker(args.replay_worker, args.plan, args.steps)
         return 0
+    _POLL[0] = args.poll
     if args.hosts is None:
         args.hosts = "1,2,3,4" if args.compute == "sleep" else "2,3"
     if args.steps is None:
