@@ -141,7 +141,7 @@ for nbytes in [int(v) for v in sys.argv[2].split(",")]:
     for _ in range(reps):
         c.Barrier()
         if together:  # every rank sleeps until one moment (the hosts share this machine's clock), then starts
-            at = c.bcast(time.perf_counter() + 0.003 if c.rank == 0 else None)
+            at = c.bcast(time.perf_counter() + float(sys.argv[5]) if c.rank == 0 else None)
             time.sleep(max(at - time.perf_counter(), 0.0))
         t = time.perf_counter()
         allreduce(buf)
@@ -162,7 +162,8 @@ SWEEP_BYTES = [4 << (2 * k) for k in range(11)]
 QUICK_BYTES = [8, 4096, 65536, 524288, 4 << 20]
 
 
-def sweep(hosts, ranks: int, sizes: list[int], wait: str = "blocking", start: str = "barrier") -> dict:
+def sweep(hosts, ranks: int, sizes: list[int], wait: str = "blocking", start: str = "barrier",
+          sleep_s: float = 0.003) -> dict:
     """{bytes: seconds of one MPI_Allreduce (float32 sum) over ``ranks`` hosts}: median over repeats,
     averaged over the ranks. ``wait="poll"``: MPI_Iallreduce waited for as gradflow waits with
     GRADFLOW_COLLECTIVE_POLL (test, sleep, test...), so waiting ranks sleep instead of polling a core.
@@ -172,7 +173,8 @@ def sweep(hosts, ranks: int, sizes: list[int], wait: str = "blocking", start: st
     with tempfile.TemporaryDirectory() as tmp:
         script, out = Path(tmp) / "sweep.py", Path(tmp) / "sweep.json"
         script.write_text(SWEEP)
-        r = hosts.run(ranks, [sys.executable, str(script), str(out), ",".join(map(str, sizes)), wait, start],
+        r = hosts.run(ranks, [sys.executable, str(script), str(out), ",".join(map(str, sizes)), wait, start,
+                                  str(sleep_s)],
                       env=_env(),
                       timeout=900)
         if r.returncode != 0:
