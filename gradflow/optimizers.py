@@ -19,6 +19,7 @@ interrupted training run always stops exactly at the end of a completed step (se
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import numbers
 import re
@@ -28,13 +29,13 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from . import initializers, schedules
+from . import config, initializers, schedules
 from . import optimizers_legacy as legacy
 from ._interrupts import sigint_deferred
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Parameter, Tensor
-from .backend import array_module, device_of, is_cupy_array
+from .backend import array_module, device_of, get_backend, is_cupy_array
 from .saving.serialization import deserialize_keras_object, serialize_keras_object
 from .schedules import LearningRateSchedule
 
@@ -98,6 +99,39 @@ class _Layout:
     def __init__(self, xp, entries, datas, slots, tmp, g, views):
         self.xp, self.entries, self.datas, self.slots, self.tmp, self.g, self.views = (
             xp, entries, datas, slots, tmp, g, views)
+
+
+#: the dtypes the fused CPU kernels (``gradflow.kernels.cpu.optim``) update
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_kernel_module = None  # gradflow.kernels.cpu.optim once imported; False: it cannot load here
+#: optimizer class -> whether it runs its fused kernel (its update rule is the one the kernel implements)
+_kernel_classes: dict[type, bool] = {}
+
+
+def _fused_kernels():
+    """``gradflow.kernels.cpu.optim`` (imported on the first step that can use it), or None where the
+    fused kernels must not run: another kernel set asked for (``config.kernels`` other than ``auto`` or
+    ``numba``), the ``reference`` backend, or Numba not loadable."""
+    global _kernel_module
+    if config.kernels not in ("auto", "numba") or get_backend().name == "reference":
+        return None
+    if _kernel_module is None:
+        try:  # by name: no import edge, and Numba loads only when an optimizer first steps
+            _kernel_module = importlib.import_module("gradflow.kernels.cpu.optim")
+        except Exception:  # noqa: BLE001 - no Numba (or it fails to load): the NumPy path, always correct
+            _kernel_module = False
+    return _kernel_module or None
+
+
+def _fusable(w, *arrays) -> bool:
+    """Whether the fused kernel can update ``w`` (a NumPy float32/float64 array) with ``arrays``
+    (its gradient and slots): all C-contiguous NumPy arrays of ``w``'s dtype and shape."""
+    if w.__class__ is not np.ndarray or w.dtype not in _KERNEL_DTYPES or not w.flags.c_contiguous:
+        return False
+    for a in arrays:
+        if a.__class__ is not np.ndarray or a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 #: on the CPU, parameters are stepped as one flat set only while their mean size is at most this
@@ -214,6 +248,24 @@ class Optimizer:
 
     def _direction(self, xp, g, slots, tmp, c):
         raise NotImplementedError
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply) -> bool:
+        """Optimizers with a fused CPU kernel override this: the update of ``_direction`` in one pass
+        through ``k`` (``gradflow.kernels.cpu.optim``) on 1-D contiguous arrays. ``apply``: ``out`` is the
+        parameter (decayed by ``keep`` first when ``decay``); else ``out`` receives ``d``. Returns ``add``
+        as ``_direction`` does."""
+        raise NotImplementedError
+
+    def _kernels(self):
+        """The fused kernels module when this optimizer runs its kernel on the NumPy backend, else None.
+        A subclass that changes the update rule (``_direction``, ``_coefficients``) keeps the NumPy path."""
+        cls = type(self)
+        ok = _kernel_classes.get(cls)
+        if ok is None:
+            owner = next(k for k in cls.__mro__ if "_run_kernel" in k.__dict__)
+            ok = _kernel_classes[cls] = owner is not Optimizer and all(
+                getattr(cls, n) is getattr(owner, n) for n in ("_direction", "_coefficients", "_run_kernel"))
+        return _fused_kernels() if ok else None
 
     def _begin_step(self) -> None:
         """Hook for optimizer-wide state advanced once per step (Nadam's momentum cache)."""
@@ -483,11 +535,20 @@ class Optimizer:
     def _step_each(self, pairs, grads, c, keep) -> None:
         """One tensor at a time."""
         entries, direction = self._entries, self._direction
+        kern = self._kernels()
         for g, (_, p) in zip(grads, pairs):
             w = p.data
             e = entries.get(id(p))
             if e is None or e.data is not w:
                 e = self._entry(p)
+            if kern is not None and _fusable(w, *e.slots):
+                if g.__class__ is np.ndarray and not g.flags.c_contiguous:
+                    g = np.ascontiguousarray(g)
+                if _fusable(w, g):  # one pass: decay, slots and parameter
+                    decay = keep is not None and e.decay
+                    self._run_kernel(kern, w.reshape(-1), g.reshape(-1), [s.reshape(-1) for s in e.slots], c,
+                                     keep if decay else 1.0, decay, True)
+                    continue
             xp = e.xp
             if keep is not None and e.decay:
                 xp.multiply(w, keep, out=w)
@@ -501,7 +562,12 @@ class Optimizer:
         """All parameters of ``layout`` at once: one ufunc per operation, then one write per parameter."""
         xp = layout.xp
         xp.concatenate([g.reshape(-1) for g in grads], out=layout.g)
-        d, add = self._direction(xp, layout.g, layout.slots, layout.tmp, c)
+        kern = self._kernels() if xp is np else None
+        if kern is not None and _fusable(layout.g, *layout.slots, *layout.tmp):
+            d = layout.tmp[0]  # the slots and d in one pass over the flat buffers
+            add = self._run_kernel(kern, d, layout.g, layout.slots, c, 1.0, False, False)
+        else:
+            d, add = self._direction(xp, layout.g, layout.slots, layout.tmp, c)
         if keep is not None:
             for e, w in zip(layout.entries, layout.datas):
                 if e.decay:
@@ -916,6 +982,11 @@ class SGD(Optimizer):
         xp.subtract(d, step, out=d)
         return d, True
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, mu = c
+        k.sgd_update(out, g, slots[0] if slots else g, lr, mu, keep, decay, bool(slots), self.nesterov, apply)
+        return True
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -958,6 +1029,13 @@ class Adam(Optimizer):
         xp.divide(m, t, out=t)
         xp.multiply(t, alpha, out=t)
         return t, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, c2, alpha, eps = c
+        amsgrad = len(slots) == 3
+        k.adam_update(out, g, slots[0], slots[1], slots[2] if amsgrad else slots[1], c1, c2, alpha, eps, keep,
+                      decay, amsgrad, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -1030,6 +1108,13 @@ class RMSprop(Optimizer):
             return m, False
         return t, False
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, rho, one_m_rho, eps, mu = c
+        v = slots[0]
+        k.rmsprop_update(out, g, v, slots[1] if mu > 0 else v, slots[-1] if self.centered else v, lr, rho,
+                         one_m_rho, eps, mu, keep, decay, mu > 0, self.centered, apply)
+        return False
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
@@ -1067,6 +1152,11 @@ class Adagrad(Optimizer):
         xp.divide(g, t, out=t)
         xp.multiply(t, lr, out=t)
         return t, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, eps = c
+        k.adagrad_update(out, g, slots[0], lr, eps, keep, decay, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -1153,6 +1243,11 @@ class Adamax(Optimizer):
         xp.multiply(t, step, out=t)
         return t, False
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, b2, step, eps = c
+        k.adamax_update(out, g, slots[0], slots[1], c1, b2, step, eps, keep, decay, apply)
+        return False
+
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
@@ -1213,6 +1308,11 @@ class Nadam(Optimizer):
         xp.multiply(num, b_lr, out=num)
         xp.divide(num, den, out=num)
         return num, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, c2, v_scale, a_over_b, b_lr, eps = c
+        k.nadam_update(out, g, slots[0], slots[1], c1, c2, v_scale, a_over_b, b_lr, eps, keep, decay, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
