@@ -388,7 +388,7 @@ def optimizer_cases(impls, torch, rng, dtype):
             tfn = topt.step
         nbytes = 7 * sum(w.nbytes for w in ws)  # read w, g, m, v; write w, m, v
         yield ("optimizer_step adam", label, "bytes", nbytes,
-               {"reference": reference, "numpy": make("numpy"), "numba": make("auto")}, tfn)
+               {"reference": reference, "numpy": make("numpy"), "numba": make("numba")}, tfn)
 
 
 # -- the table --------------------------------------------------------------------------------

@@ -104,6 +104,10 @@ class _Layout:
 #: the dtypes the fused CPU kernels (``gradflow.kernels.cpu.optim``) update
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _kernel_module = None  # gradflow.kernels.cpu.optim once imported; False: it cannot load here
+#: under ``config.kernels="auto"`` a step updating fewer values than this keeps the NumPy path: there the
+#: step takes well under a millisecond either way, and a first run (an empty kernel cache) would wait
+#: about a second for the kernel to compile; ``config.kernels="numba"`` uses the kernels at any size
+_KERNEL_MIN_SIZE = 1 << 17
 #: optimizer class -> whether it runs its fused kernel (its update rule is the one the kernel implements)
 _kernel_classes: dict[type, bool] = {}
 
@@ -256,16 +260,19 @@ class Optimizer:
         as ``_direction`` does."""
         raise NotImplementedError
 
-    def _kernels(self):
-        """The fused kernels module when this optimizer runs its kernel on the NumPy backend, else None.
-        A subclass that changes the update rule (``_direction``, ``_coefficients``) keeps the NumPy path."""
+    def _kernels(self, size):
+        """The fused kernels module when this optimizer runs its kernel on the NumPy backend for a step
+        updating ``size`` values (see ``_KERNEL_MIN_SIZE``), else None. A subclass that changes the update
+        rule (``_direction``, ``_coefficients``) keeps the NumPy path."""
         cls = type(self)
         ok = _kernel_classes.get(cls)
         if ok is None:
             owner = next(k for k in cls.__mro__ if "_run_kernel" in k.__dict__)
             ok = _kernel_classes[cls] = owner is not Optimizer and all(
                 getattr(cls, n) is getattr(owner, n) for n in ("_direction", "_coefficients", "_run_kernel"))
-        return _fused_kernels() if ok else None
+        if not ok or (size < _KERNEL_MIN_SIZE and config.kernels == "auto"):
+            return None
+        return _fused_kernels()
 
     def _begin_step(self) -> None:
         """Hook for optimizer-wide state advanced once per step (Nadam's momentum cache)."""
@@ -535,7 +542,7 @@ class Optimizer:
     def _step_each(self, pairs, grads, c, keep) -> None:
         """One tensor at a time."""
         entries, direction = self._entries, self._direction
-        kern = self._kernels()
+        kern = self._kernels(sum(g.size for g in grads))
         for g, (_, p) in zip(grads, pairs):
             w = p.data
             e = entries.get(id(p))
@@ -562,7 +569,7 @@ class Optimizer:
         """All parameters of ``layout`` at once: one ufunc per operation, then one write per parameter."""
         xp = layout.xp
         xp.concatenate([g.reshape(-1) for g in grads], out=layout.g)
-        kern = self._kernels() if xp is np else None
+        kern = self._kernels(layout.g.size) if xp is np else None
         if kern is not None and _fusable(layout.g, *layout.slots, *layout.tmp):
             d = layout.tmp[0]  # the slots and d in one pass over the flat buffers
             add = self._run_kernel(kern, d, layout.g, layout.slots, c, 1.0, False, False)
