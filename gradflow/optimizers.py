@@ -92,13 +92,15 @@ class _Entry:
 
 
 class _Layout:
-    """Flat buffers for a set of same-dtype, same-device parameters stepped together."""
+    """Flat buffers for a set of same-dtype, same-device parameters stepped together: the step's
+    parameters at positions ``pos``; those at positions ``rest`` (large ones, on the CPU) step one by one."""
 
-    __slots__ = ("xp", "entries", "datas", "slots", "tmp", "g", "views")
+    __slots__ = ("xp", "entries", "datas", "slots", "tmp", "g", "views", "pos", "rest")
 
-    def __init__(self, xp, entries, datas, slots, tmp, g, views):
+    def __init__(self, xp, entries, datas, slots, tmp, g, views, pos, rest):
         self.xp, self.entries, self.datas, self.slots, self.tmp, self.g, self.views = (
             xp, entries, datas, slots, tmp, g, views)
+        self.pos, self.rest = pos, rest
 
 
 #: the dtypes the fused CPU kernels (``gradflow.kernels.cpu.optim``) update
@@ -141,6 +143,10 @@ def _fusable(w, *arrays) -> bool:
 #: on the CPU, parameters are stepped as one flat set only while their mean size is at most this
 #: (beyond it the per-call overhead saved is small next to the extra copy of the gradients)
 _FLAT_MAX_MEAN_SIZE = 1 << 15
+#: on the CPU, a parameter larger than this steps on its own beside the flat set of the small ones: one
+#: pass (one kernel call) of its own costs less than copying its gradient into the flat buffer and its
+#: update back out of it (model T: its 640k-value embedding alone, the 22 small weights as one set)
+_FLAT_MAX_SIZE = 1 << 14
 _UNSEEN = object()
 
 
@@ -518,10 +524,11 @@ class Optimizer:
         self._begin_step()
         c = self._coefficients(lr, self._iterations + 1)
         keep = None if not self.weight_decay else 1.0 - lr * self.weight_decay
+        kern = self._kernels(sum(g.size for g in grads))
         if layout is not None:
-            self._step_flat(layout, grads, c, keep)
+            self._step_flat(layout, pairs, grads, c, keep, kern)
         else:
-            self._step_each(pairs, grads, c, keep)
+            self._step_each(pairs, grads, c, keep, kern)
         self._apply_constraints(pairs)
         if saved is not None:
             rollback_unless(apply_if, written, saved)
@@ -530,19 +537,20 @@ class Optimizer:
     def _written_arrays(self, pairs, layout) -> list:
         """The arrays one step changes in place: the parameters and their slots (the flat buffers
         when the step runs on a layout, whose views the entries' slots are)."""
-        if layout is not None:
-            return list(layout.datas) + list(layout.slots)
         out = []
+        if layout is not None:
+            out.extend(layout.datas)
+            out.extend(layout.slots)
+            pairs = [pairs[i] for i in layout.rest]
         for _, p in pairs:
             e = self._entry(p)
             out.append(p.data)
             out.extend(e.slots)
         return out
 
-    def _step_each(self, pairs, grads, c, keep) -> None:
-        """One tensor at a time."""
+    def _step_each(self, pairs, grads, c, keep, kern=None) -> None:
+        """One tensor at a time (each in one pass through ``kern``, the fused kernels, where it applies)."""
         entries, direction = self._entries, self._direction
-        kern = self._kernels(sum(g.size for g in grads))
         for g, (_, p) in zip(grads, pairs):
             w = p.data
             e = entries.get(id(p))
@@ -565,12 +573,12 @@ class Optimizer:
             else:
                 xp.subtract(w, d, out=w)
 
-    def _step_flat(self, layout, grads, c, keep) -> None:
-        """All parameters of ``layout`` at once: one ufunc per operation, then one write per parameter."""
+    def _step_flat(self, layout, pairs, grads, c, keep, kern=None) -> None:
+        """All parameters of ``layout`` at once (one ufunc per operation, or one pass through ``kern``),
+        then one write per parameter; the large ones outside the flat buffers one by one."""
         xp = layout.xp
-        xp.concatenate([g.reshape(-1) for g in grads], out=layout.g)
-        kern = self._kernels(layout.g.size) if xp is np else None
-        if kern is not None and _fusable(layout.g, *layout.slots, *layout.tmp):
+        xp.concatenate([grads[i].reshape(-1) for i in layout.pos], out=layout.g)
+        if kern is not None and xp is np and _fusable(layout.g, *layout.slots, *layout.tmp):
             d = layout.tmp[0]  # the slots and d in one pass over the flat buffers
             add = self._run_kernel(kern, d, layout.g, layout.slots, c, 1.0, False, False)
         else:
@@ -582,6 +590,8 @@ class Optimizer:
         op = xp.add if add else xp.subtract
         for w, dv in zip(layout.datas, layout.views[id(d)]):
             op(w, dv, out=w)
+        if layout.rest:
+            self._step_each([pairs[i] for i in layout.rest], [grads[i] for i in layout.rest], c, keep, kern)
 
     def _grad_array(self, g, p):
         """The gradient as an array of the parameter's shape, dtype and device."""
@@ -644,7 +654,7 @@ class Optimizer:
         if layout is None:
             return None
         if layout is not _UNSEEN:
-            if all(p.data is w for (_, p), w in zip(pairs, layout.datas)):
+            if all(pairs[i][1].data is w for i, w in zip(layout.pos, layout.datas)):
                 return layout
             del self._layouts[key]  # a parameter got new data (moved, replaced): rebuild now
         elif key != self._last_key:
@@ -657,13 +667,21 @@ class Optimizer:
         if len(params) < 2 or len(set(key)) != len(key):
             return None
         entries = [self._entry(p) for p in params]
+        pos = list(range(len(entries)))
+        if entries[0].xp is np:
+            pos = [i for i in pos if entries[i].data.size <= _FLAT_MAX_SIZE]
+            if len(pos) < 2:
+                return None
+            entries = [entries[i] for i in pos]
         xp, dtype = entries[0].xp, entries[0].data.dtype
         if any(e.xp is not xp or e.data.dtype != dtype for e in entries):
             return None
         sizes = [e.data.size for e in entries]
         total = sum(sizes)
-        if total == 0 or (xp is np and total > _FLAT_MAX_MEAN_SIZE * len(params)):
+        if total == 0 or (xp is np and total > _FLAT_MAX_MEAN_SIZE * len(entries)):
             return None
+        flat = set(pos)
+        rest = [i for i in range(len(params)) if i not in flat]
         bounds = np.cumsum([0] + sizes).tolist()
 
         def split(buf):
@@ -679,7 +697,8 @@ class Optimizer:
         members = set(key)
         for other in [k for k in self._layouts if members.intersection(k)]:
             del self._layouts[other]  # its other members keep their (still valid) views
-        return _Layout(xp, entries, [e.data for e in entries], slots, tmp, xp.empty(total, dtype=dtype), views)
+        return _Layout(xp, entries, [e.data for e in entries], slots, tmp, xp.empty(total, dtype=dtype), views,
+                       pos, rest)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
         """Leave these parameters (or those whose name contains one of ``var_names``) undecayed."""

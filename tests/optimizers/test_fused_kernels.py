@@ -28,9 +28,11 @@ OPTIMIZERS = {
     "adamax": lambda: O.Adamax(0.01),
     "nadam": lambda: O.Nadam(0.01),
 }
-#: big tensors stepped one by one, and small ones stepped as one flat set (from the second step)
-EACH = [(40, 30), (7,), (3, 5, 4)]
+#: large tensors stepped one by one; small ones stepped as one flat set (from the second step); both
+EACH = [(150, 120), (131, 140)]
 FLAT = [(3, 4), (5,), (17, 3)]
+MIXED = [(150, 120), (3, 4), (5,), (17, 3), (7, 2, 3)]
+LAYOUTS = (EACH, FLAT, MIXED)
 
 
 def _run(make, shapes, dtype, kernels, steps=4, grads=None, params=None):
@@ -84,7 +86,7 @@ CASES = [(n, np.float32) for n in sorted(OPTIMIZERS)] + [("adam_amsgrad", np.flo
 @pytest.mark.parametrize(("name", "dtype"), CASES)
 def test_kernel_equals_numpy_path_bit_for_bit(name, dtype, calls):
     make = OPTIMIZERS[name]
-    for shapes in (EACH, FLAT):
+    for shapes in LAYOUTS:
         ours = _run(make, shapes, dtype, "numba")
         assert calls, f"{name}: the fused kernel did not run"
         _same(ours, _run(make, shapes, dtype, "numpy"))
@@ -112,7 +114,7 @@ def test_parallel_chunks_equal_serial_on_any_thread_count(monkeypatch):
 def test_clipping_ema_and_schedules_around_the_kernel(extra, calls):
     def make():
         return O.AdamW(**{"learning_rate": 0.01, "weight_decay": 0.05, **extra})
-    for shapes in (EACH, FLAT):
+    for shapes in LAYOUTS:
         ours = _run(make, shapes, np.float32, "numba")
         assert calls.get("adam_update")
         _same(ours, _run(make, shapes, np.float32, "numpy"))
@@ -123,7 +125,7 @@ def test_weight_decay_exclusions_per_parameter(calls):
         opt = O.AdamW(0.01, weight_decay=0.2)
         opt.exclude_from_weight_decay(var_names=["p1"])
         return opt
-    for shapes in (EACH, FLAT):
+    for shapes in LAYOUTS:
         ours = _run(make, shapes, np.float32, "numba")
         _same(ours, _run(make, shapes, np.float32, "numpy"))
     assert calls.get("adam_update")
@@ -141,22 +143,32 @@ def test_non_finite_values_propagate_as_in_numpy():
         assert not np.isfinite(results[0][0][0]).all()
 
 
-def test_apply_if_false_leaves_everything_unchanged(calls):
+@pytest.mark.parametrize("shapes", LAYOUTS, ids=["each", "flat", "mixed"])
+def test_apply_if_false_leaves_everything_unchanged(shapes, calls):
     rng = np.random.default_rng(3)
-    p = gf.Parameter(rng.normal(size=(50, 4)).astype(np.float32))
+    params = [gf.Parameter(rng.normal(size=s).astype(np.float32)) for s in shapes]
     opt = O.Adam(0.1)
     config.kernels = "numba"
     try:
-        p.grad = rng.normal(size=p.shape).astype(np.float32)
-        opt.step([p])
-        w, state = p.data.copy(), opt.get_state([p])
-        opt.step([p], apply_if=np.asarray(False))
+        for _ in range(3):
+            for p in params:
+                p.grad = rng.normal(size=p.shape).astype(np.float32)
+            opt.step(params)
+        ws, state = [p.data.copy() for p in params], opt.get_state(params)
+        opt.step(params, apply_if=np.asarray(False))
     finally:
         config.kernels = "auto"
-    np.testing.assert_array_equal(p.data, w)
-    for key in ("param_0/momentum", "param_0/velocity"):
-        np.testing.assert_array_equal(opt.get_state([p])[key], state[key])
-    assert calls["adam_update"] == 2
+    for p, w in zip(params, ws):
+        np.testing.assert_array_equal(p.data, w)
+    after = opt.get_state(params)
+    for key in state:
+        if key != "iterations":
+            np.testing.assert_array_equal(after[key], state[key])
+    assert calls["adam_update"] >= 3
+    layouts = [lay for lay in opt._layouts.values() if lay is not None]
+    assert len(layouts) == (shapes is not EACH)
+    if shapes is MIXED:
+        assert layouts[0].rest == [0] and layouts[0].pos == [1, 2, 3, 4]
 
 
 def _one_step(p, opt, kernels="auto"):
