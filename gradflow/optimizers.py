@@ -3,6 +3,10 @@
 Each step runs in-place ufuncs of the parameter's array module (NumPy or CuPy), so nothing leaves
 the device and no per-element Python runs: tensor by tensor, or, for a set of small parameters
 stepped together step after step, once over flat buffers holding all of them (far fewer calls).
+On the CPU (NumPy arrays, float32/float64) the stock Adam, AdamW, SGD, RMSprop, Adagrad, Adamax and
+Nadam rules run as fused Numba kernels (``gradflow.kernels.cpu.optim``: one pass over each parameter and
+its slots, the same bits as the ufuncs) for steps of at least ``_KERNEL_MIN_SIZE`` values under
+``config.kernels="auto"`` (any size under ``"numba"``; never under ``"numpy"`` or the reference backend).
 Slot variables (momentum, velocity, ...) are created lazily, keyed by parameter identity, with the
 parameter's shape, dtype and device. ``get_state(params)`` / ``set_state(state, params)`` give an
 exact resume.
