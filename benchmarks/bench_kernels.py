@@ -343,6 +343,54 @@ def bnconv_cases(impls, torch, rng, dtype):
                None)
 
 
+# adam: one Adam step (float32) through gradflow's fused kernel and its NumPy path, and torch.optim.Adam
+OPTIMIZER_STEPS = [("L embedding 20000x128 (2.56M)", [(20000, 128)]), ("100k params, 1 tensor", [(1000, 100)]),
+                   ("100k params, 20 tensors (flat)", [(50, 100)] * 20)]
+
+
+def optimizer_cases(impls, torch, rng, dtype):
+    import gradflow as gf  # noqa: PLC0415 - lazy like load_impls
+    from gradflow import config, optimizers  # noqa: PLC0415 - lazy like load_impls
+
+    for label, shapes in OPTIMIZER_STEPS:
+        ws = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        gs = [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+        def make(kernels, ws=ws, gs=gs):
+            params = [gf.Parameter(w.copy()) for w in ws]
+            for p, g in zip(params, gs):
+                p.grad = g
+            opt = optimizers.Adam(1e-3)
+
+            def step():
+                before, config.kernels = config.kernels, kernels
+                try:
+                    opt.step(params)
+                finally:
+                    config.kernels = before
+            return step
+
+        def reference(ws=ws, gs=gs):  # Keras's Adam written plainly, float64, one step from zero slots
+            for w, g in zip(ws, gs):
+                m, v = 0.1 * g.astype(np.float64), 0.001 * np.square(g.astype(np.float64))
+                _ = w - 1e-3 * np.sqrt(1 - 0.999) / (1 - 0.9) * m / (np.sqrt(v) + 1e-7)
+
+        tfn = None
+        if torch is not None:
+            tps = [torch.nn.Parameter(torch.from_numpy(w.copy())) for w in ws]
+            for tp, g in zip(tps, gs):
+                tp.grad = torch.from_numpy(g)
+            try:
+                topt = torch.optim.Adam(tps, lr=1e-3, eps=1e-7, fused=True)
+                topt.step()
+            except (RuntimeError, TypeError, ValueError):  # no fused CPU Adam in this torch: foreach
+                topt = torch.optim.Adam(tps, lr=1e-3, eps=1e-7, foreach=True)
+            tfn = topt.step
+        nbytes = 7 * sum(w.nbytes for w in ws)  # read w, g, m, v; write w, m, v
+        yield ("optimizer_step adam", label, "bytes", nbytes,
+               {"reference": reference, "numpy": make("numpy"), "numba": make("numba")}, tfn)
+
+
 # -- the table --------------------------------------------------------------------------------
 def run(args):
     torch = load_torch()
@@ -354,6 +402,7 @@ def run(args):
     groups = [conv_cases, pool_cases, bn_cases, bn_pool_cases, matmul_cases, depthwise_cases,
               attention_cases, layer_norm_cases]
     groups.append(bnconv_cases)  # bnconv
+    groups.append(optimizer_cases)  # adam
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:

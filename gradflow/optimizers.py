@@ -3,6 +3,10 @@
 Each step runs in-place ufuncs of the parameter's array module (NumPy or CuPy), so nothing leaves
 the device and no per-element Python runs: tensor by tensor, or, for a set of small parameters
 stepped together step after step, once over flat buffers holding all of them (far fewer calls).
+On the CPU (NumPy arrays, float32/float64) the stock Adam, AdamW, SGD, RMSprop, Adagrad, Adamax and
+Nadam rules run as fused Numba kernels (``gradflow.kernels.cpu.optim``: one pass over each parameter and
+its slots, the same bits as the ufuncs) for steps of at least ``_KERNEL_MIN_SIZE`` values under
+``config.kernels="auto"`` (any size under ``"numba"``; never under ``"numpy"`` or the reference backend).
 Slot variables (momentum, velocity, ...) are created lazily, keyed by parameter identity, with the
 parameter's shape, dtype and device. ``get_state(params)`` / ``set_state(state, params)`` give an
 exact resume.
@@ -19,6 +23,7 @@ interrupted training run always stops exactly at the end of a completed step (se
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import numbers
 import re
@@ -28,13 +33,13 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from . import initializers, schedules
+from . import config, initializers, schedules
 from . import optimizers_legacy as legacy
 from ._interrupts import sigint_deferred
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Parameter, Tensor
-from .backend import array_module, device_of, is_cupy_array
+from .backend import array_module, device_of, get_backend, is_cupy_array
 from .saving.serialization import deserialize_keras_object, serialize_keras_object
 from .schedules import LearningRateSchedule
 
@@ -91,18 +96,61 @@ class _Entry:
 
 
 class _Layout:
-    """Flat buffers for a set of same-dtype, same-device parameters stepped together."""
+    """Flat buffers for a set of same-dtype, same-device parameters stepped together: the step's
+    parameters at positions ``pos``; those at positions ``rest`` (large ones, on the CPU) step one by one."""
 
-    __slots__ = ("xp", "entries", "datas", "slots", "tmp", "g", "views")
+    __slots__ = ("xp", "entries", "datas", "slots", "tmp", "g", "views", "pos", "rest")
 
-    def __init__(self, xp, entries, datas, slots, tmp, g, views):
+    def __init__(self, xp, entries, datas, slots, tmp, g, views, pos, rest):
         self.xp, self.entries, self.datas, self.slots, self.tmp, self.g, self.views = (
             xp, entries, datas, slots, tmp, g, views)
+        self.pos, self.rest = pos, rest
+
+
+#: the dtypes the fused CPU kernels (``gradflow.kernels.cpu.optim``) update
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_kernel_module = None  # gradflow.kernels.cpu.optim once imported; False: it cannot load here
+#: under ``config.kernels="auto"`` a step updating fewer values than this keeps the NumPy path: there the
+#: step takes well under a millisecond either way, and a first run (an empty kernel cache) would wait
+#: about a second for the kernel to compile; ``config.kernels="numba"`` uses the kernels at any size
+_KERNEL_MIN_SIZE = 1 << 17
+#: optimizer class -> whether it runs its fused kernel (its update rule is the one the kernel implements)
+_kernel_classes: dict[type, bool] = {}
+
+
+def _fused_kernels():
+    """``gradflow.kernels.cpu.optim`` (imported on the first step that can use it), or None where the
+    fused kernels must not run: another kernel set asked for (``config.kernels`` other than ``auto`` or
+    ``numba``), the ``reference`` backend, or Numba not loadable."""
+    global _kernel_module
+    if config.kernels not in ("auto", "numba") or get_backend().name == "reference":
+        return None
+    if _kernel_module is None:
+        try:  # by name: no import edge, and Numba loads only when an optimizer first steps
+            _kernel_module = importlib.import_module("gradflow.kernels.cpu.optim")
+        except Exception:  # noqa: BLE001 - no Numba (or it fails to load): the NumPy path, always correct
+            _kernel_module = False
+    return _kernel_module or None
+
+
+def _fusable(w, *arrays) -> bool:
+    """Whether the fused kernel can update ``w`` (a NumPy float32/float64 array) with ``arrays``
+    (its gradient and slots): all C-contiguous NumPy arrays of ``w``'s dtype and shape."""
+    if w.__class__ is not np.ndarray or w.dtype not in _KERNEL_DTYPES or not w.flags.c_contiguous:
+        return False
+    for a in arrays:
+        if a.__class__ is not np.ndarray or a.dtype != w.dtype or a.shape != w.shape or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 #: on the CPU, parameters are stepped as one flat set only while their mean size is at most this
 #: (beyond it the per-call overhead saved is small next to the extra copy of the gradients)
 _FLAT_MAX_MEAN_SIZE = 1 << 15
+#: on the CPU, a parameter larger than this steps on its own beside the flat set of the small ones: one
+#: pass (one kernel call) of its own costs less than copying its gradient into the flat buffer and its
+#: update back out of it (model T: its 640k-value embedding alone, the 22 small weights as one set)
+_FLAT_MAX_SIZE = 1 << 14
 _UNSEEN = object()
 
 
@@ -214,6 +262,27 @@ class Optimizer:
 
     def _direction(self, xp, g, slots, tmp, c):
         raise NotImplementedError
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply) -> bool:
+        """Optimizers with a fused CPU kernel override this: the update of ``_direction`` in one pass
+        through ``k`` (``gradflow.kernels.cpu.optim``) on 1-D contiguous arrays. ``apply``: ``out`` is the
+        parameter (decayed by ``keep`` first when ``decay``); else ``out`` receives ``d``. Returns ``add``
+        as ``_direction`` does."""
+        raise NotImplementedError
+
+    def _kernels(self, size):
+        """The fused kernels module when this optimizer runs its kernel on the NumPy backend for a step
+        updating ``size`` values (see ``_KERNEL_MIN_SIZE``), else None. A subclass that changes the update
+        rule (``_direction``, ``_coefficients``) keeps the NumPy path."""
+        cls = type(self)
+        ok = _kernel_classes.get(cls)
+        if ok is None:
+            owner = next(k for k in cls.__mro__ if "_run_kernel" in k.__dict__)
+            ok = _kernel_classes[cls] = owner is not Optimizer and all(
+                getattr(cls, n) is getattr(owner, n) for n in ("_direction", "_coefficients", "_run_kernel"))
+        if not ok or (size < _KERNEL_MIN_SIZE and config.kernels == "auto"):
+            return None
+        return _fused_kernels()
 
     def _begin_step(self) -> None:
         """Hook for optimizer-wide state advanced once per step (Nadam's momentum cache)."""
@@ -459,10 +528,11 @@ class Optimizer:
         self._begin_step()
         c = self._coefficients(lr, self._iterations + 1)
         keep = None if not self.weight_decay else 1.0 - lr * self.weight_decay
+        kern = self._kernels(sum(g.size for g in grads))
         if layout is not None:
-            self._step_flat(layout, grads, c, keep)
+            self._step_flat(layout, pairs, grads, c, keep, kern)
         else:
-            self._step_each(pairs, grads, c, keep)
+            self._step_each(pairs, grads, c, keep, kern)
         self._apply_constraints(pairs)
         if saved is not None:
             rollback_unless(apply_if, written, saved)
@@ -471,23 +541,33 @@ class Optimizer:
     def _written_arrays(self, pairs, layout) -> list:
         """The arrays one step changes in place: the parameters and their slots (the flat buffers
         when the step runs on a layout, whose views the entries' slots are)."""
-        if layout is not None:
-            return list(layout.datas) + list(layout.slots)
         out = []
+        if layout is not None:
+            out.extend(layout.datas)
+            out.extend(layout.slots)
+            pairs = [pairs[i] for i in layout.rest]
         for _, p in pairs:
             e = self._entry(p)
             out.append(p.data)
             out.extend(e.slots)
         return out
 
-    def _step_each(self, pairs, grads, c, keep) -> None:
-        """One tensor at a time."""
+    def _step_each(self, pairs, grads, c, keep, kern=None) -> None:
+        """One tensor at a time (each in one pass through ``kern``, the fused kernels, where it applies)."""
         entries, direction = self._entries, self._direction
         for g, (_, p) in zip(grads, pairs):
             w = p.data
             e = entries.get(id(p))
             if e is None or e.data is not w:
                 e = self._entry(p)
+            if kern is not None and _fusable(w, *e.slots):
+                if g.__class__ is np.ndarray and not g.flags.c_contiguous:
+                    g = np.ascontiguousarray(g)
+                if _fusable(w, g):  # one pass: decay, slots and parameter
+                    decay = keep is not None and e.decay
+                    self._run_kernel(kern, w.reshape(-1), g.reshape(-1), [s.reshape(-1) for s in e.slots], c,
+                                     keep if decay else 1.0, decay, True)
+                    continue
             xp = e.xp
             if keep is not None and e.decay:
                 xp.multiply(w, keep, out=w)
@@ -497,11 +577,16 @@ class Optimizer:
             else:
                 xp.subtract(w, d, out=w)
 
-    def _step_flat(self, layout, grads, c, keep) -> None:
-        """All parameters of ``layout`` at once: one ufunc per operation, then one write per parameter."""
+    def _step_flat(self, layout, pairs, grads, c, keep, kern=None) -> None:
+        """All parameters of ``layout`` at once (one ufunc per operation, or one pass through ``kern``),
+        then one write per parameter; the large ones outside the flat buffers one by one."""
         xp = layout.xp
-        xp.concatenate([g.reshape(-1) for g in grads], out=layout.g)
-        d, add = self._direction(xp, layout.g, layout.slots, layout.tmp, c)
+        xp.concatenate([grads[i].reshape(-1) for i in layout.pos], out=layout.g)
+        if kern is not None and xp is np and _fusable(layout.g, *layout.slots, *layout.tmp):
+            d = layout.tmp[0]  # the slots and d in one pass over the flat buffers
+            add = self._run_kernel(kern, d, layout.g, layout.slots, c, 1.0, False, False)
+        else:
+            d, add = self._direction(xp, layout.g, layout.slots, layout.tmp, c)
         if keep is not None:
             for e, w in zip(layout.entries, layout.datas):
                 if e.decay:
@@ -509,6 +594,8 @@ class Optimizer:
         op = xp.add if add else xp.subtract
         for w, dv in zip(layout.datas, layout.views[id(d)]):
             op(w, dv, out=w)
+        if layout.rest:
+            self._step_each([pairs[i] for i in layout.rest], [grads[i] for i in layout.rest], c, keep, kern)
 
     def _grad_array(self, g, p):
         """The gradient as an array of the parameter's shape, dtype and device."""
@@ -571,7 +658,7 @@ class Optimizer:
         if layout is None:
             return None
         if layout is not _UNSEEN:
-            if all(p.data is w for (_, p), w in zip(pairs, layout.datas)):
+            if all(pairs[i][1].data is w for i, w in zip(layout.pos, layout.datas)):
                 return layout
             del self._layouts[key]  # a parameter got new data (moved, replaced): rebuild now
         elif key != self._last_key:
@@ -584,13 +671,21 @@ class Optimizer:
         if len(params) < 2 or len(set(key)) != len(key):
             return None
         entries = [self._entry(p) for p in params]
+        pos = list(range(len(entries)))
+        if entries[0].xp is np:
+            pos = [i for i in pos if entries[i].data.size <= _FLAT_MAX_SIZE]
+            if len(pos) < 2:
+                return None
+            entries = [entries[i] for i in pos]
         xp, dtype = entries[0].xp, entries[0].data.dtype
         if any(e.xp is not xp or e.data.dtype != dtype for e in entries):
             return None
         sizes = [e.data.size for e in entries]
         total = sum(sizes)
-        if total == 0 or (xp is np and total > _FLAT_MAX_MEAN_SIZE * len(params)):
+        if total == 0 or (xp is np and total > _FLAT_MAX_MEAN_SIZE * len(entries)):
             return None
+        flat = set(pos)
+        rest = [i for i in range(len(params)) if i not in flat]
         bounds = np.cumsum([0] + sizes).tolist()
 
         def split(buf):
@@ -606,7 +701,8 @@ class Optimizer:
         members = set(key)
         for other in [k for k in self._layouts if members.intersection(k)]:
             del self._layouts[other]  # its other members keep their (still valid) views
-        return _Layout(xp, entries, [e.data for e in entries], slots, tmp, xp.empty(total, dtype=dtype), views)
+        return _Layout(xp, entries, [e.data for e in entries], slots, tmp, xp.empty(total, dtype=dtype), views,
+                       pos, rest)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
         """Leave these parameters (or those whose name contains one of ``var_names``) undecayed."""
@@ -916,6 +1012,11 @@ class SGD(Optimizer):
         xp.subtract(d, step, out=d)
         return d, True
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, mu = c
+        k.sgd_update(out, g, slots[0] if slots else g, lr, mu, keep, decay, bool(slots), self.nesterov, apply)
+        return True
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -958,6 +1059,13 @@ class Adam(Optimizer):
         xp.divide(m, t, out=t)
         xp.multiply(t, alpha, out=t)
         return t, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, c2, alpha, eps = c
+        amsgrad = len(slots) == 3
+        k.adam_update(out, g, slots[0], slots[1], slots[2] if amsgrad else slots[1], c1, c2, alpha, eps, keep,
+                      decay, amsgrad, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -1030,6 +1138,13 @@ class RMSprop(Optimizer):
             return m, False
         return t, False
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, rho, one_m_rho, eps, mu = c
+        v = slots[0]
+        k.rmsprop_update(out, g, v, slots[1] if mu > 0 else v, slots[-1] if self.centered else v, lr, rho,
+                         one_m_rho, eps, mu, keep, decay, mu > 0, self.centered, apply)
+        return False
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
@@ -1067,6 +1182,11 @@ class Adagrad(Optimizer):
         xp.divide(g, t, out=t)
         xp.multiply(t, lr, out=t)
         return t, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        lr, eps = c
+        k.adagrad_update(out, g, slots[0], lr, eps, keep, decay, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -1153,6 +1273,11 @@ class Adamax(Optimizer):
         xp.multiply(t, step, out=t)
         return t, False
 
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, b2, step, eps = c
+        k.adamax_update(out, g, slots[0], slots[1], c1, b2, step, eps, keep, decay, apply)
+        return False
+
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
@@ -1213,6 +1338,11 @@ class Nadam(Optimizer):
         xp.multiply(num, b_lr, out=num)
         xp.divide(num, den, out=num)
         return num, False
+
+    def _run_kernel(self, k, out, g, slots, c, keep, decay, apply):
+        c1, c2, v_scale, a_over_b, b_lr, eps = c
+        k.nadam_update(out, g, slots[0], slots[1], c1, c2, v_scale, a_over_b, b_lr, eps, keep, decay, apply)
+        return False
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
