@@ -1,0 +1,77 @@
+"""Differential cases of the kfix worktree against real Keras (torch backend): MultiHeadAttention over any
+``attention_axes``, ``registered_name`` in saved entries, the public layer names after the applications
+are built, and variable paths.
+
+Loaded by path by tests/keras_coverage.py (``load_cases``)."""
+import numpy as np
+from keras_coverage import case, case_module
+
+RNG = np.random.default_rng(23)
+
+#: (query shape, value shape, attention_axes, call kwargs): Keras's einsum path, not the steps one
+MHA_ROWS = [
+    ((2, 3, 4, 5), (2, 3, 4, 5), (1, 2), {}),
+    ((2, 3, 4, 5), (2, 3, 4, 5), None, {}),  # rank 4: Keras's default attends over (1, 2)
+    ((2, 3, 4, 5), (2, 3, 6, 5), (2,), {}),
+    ((2, 3, 4, 5), (2, 3, 6, 5), -2, {"attention_mask": RNG.random((2, 3, 4, 6)) > 0.3}),
+    ((2, 3, 4, 5), (2, 3, 4, 5), [1], {"use_causal_mask": True}),
+    ((2, 3, 4, 5), (2, 3, 6, 5), (2,), {"value_mask": RNG.random((2, 3, 6)) > 0.3}),
+    ((2, 4, 5), (2, 4, 5), (2,), {}),
+    ((2, 3, 2, 4, 3), (2, 3, 2, 4, 3), (1, 3), {}),
+]
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+def _close(ours, theirs, what, rtol=2e-5, atol=2e-6):
+    ours, theirs = _np(ours), _np(theirs)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (what, ours.shape, theirs.shape, ours.dtype,
+                                                                       theirs.dtype)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
+
+
+def mha_axes_row(k, gf, row):
+    """One row of ``MHA_ROWS``: output, attention scores, input and weight gradients, config."""
+    import torch  # noqa: PLC0415 - Keras's gradients (torch backend)
+
+    qs, vs, axes, kwargs = row
+    q, v = RNG.normal(size=qs).astype(np.float32), RNG.normal(size=vs).astype(np.float32)
+    make = {"num_heads": 2, "key_dim": 3, "value_dim": 2, "attention_axes": axes}
+    theirs, ours = k.layers.MultiHeadAttention(**make), gf.layers.MultiHeadAttention(**make)
+    assert ours.get_config()["attention_axes"] == theirs.get_config()["attention_axes"], "unbuilt config"
+    theirs(q, v)
+    ours(gf.Tensor(q), gf.Tensor(v))
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    tin = [torch.tensor(a, requires_grad=True) for a in (q, v)]
+    gin = [gf.Tensor(a, requires_grad=True) for a in (q, v)]
+    ty, ts = theirs(*tin, return_attention_scores=True, **kwargs)
+    gy, gs = ours(*gin, return_attention_scores=True, **kwargs)
+    _close(gy, ty, f"{row} output")
+    _close(gs, ts, f"{row} attention scores")
+    _close(ours(*[gf.Tensor(a) for a in (q, v)], **kwargs), ty, f"{row} output without scores")
+    w = RNG.normal(size=tuple(ty.shape)).astype(np.float32)
+    ws = RNG.normal(size=tuple(ts.shape)).astype(np.float32)
+    ((ty * torch.tensor(w)).sum() + (ts * torch.tensor(ws)).sum()).backward()
+    ((gy * gf.Tensor(w)).sum() + (gs * gf.Tensor(ws)).sum()).backward()
+    for a, b in zip(gin, tin):
+        _close(a.grad, b.grad, f"{row} input gradient", 2e-4, 2e-5)
+    for a, b in zip(ours.trainable_weights, theirs.trainable_weights):
+        _close(a.grad, b.value.grad, f"{row} gradient of {b.path}", 2e-4, 2e-5)
+    config, theirs_config = ours.get_config(), theirs.get_config()
+    assert config["attention_axes"] == theirs_config["attention_axes"], (config, theirs_config)
+    assert set(config) == set(theirs_config), set(config) ^ set(theirs_config)
+    again = type(ours).from_config(config)
+    assert again.get_config() == config
+    again(gf.Tensor(q), gf.Tensor(v))
+    again.set_weights(ours.get_weights())
+    _close(again(gf.Tensor(q), gf.Tensor(v), **kwargs), ty, f"{row} from_config")
+
+
+@case("layers", "MultiHeadAttention")
+def multi_head_attention(k, gf):
+    """The steps-axis cases of the attn worktree, then every attention-axes row."""
+    case_module("attn").multi_head_attention(k, gf)
+    for row in MHA_ROWS:
+        mha_axes_row(k, gf, row)
