@@ -75,3 +75,56 @@ def multi_head_attention(k, gf):
     case_module("attn").multi_head_attention(k, gf)
     for row in MHA_ROWS:
         mha_axes_row(k, gf, row)
+
+
+# -- registered_name: the user's classes by "package>name", even under a built-in's class name -------------
+#: (package, class name, registered name or None, scale): two "Block"s, a "Dense" that is not Keras's
+REGISTERED = [("KfixA", "Block", None, 2.0), ("KfixB", "Block", None, 3.0), ("KfixPkg", "Dense", None, 5.0),
+              ("KfixP", "Orig", "Renamed", 7.0)]
+_DEFINED: dict = {}
+
+
+def registered_layers(m):
+    """The ``REGISTERED`` classes of module ``m`` (keras or gradflow), defined and registered once, as a
+    script (``__main__``) defines them."""
+    if id(m) in _DEFINED:
+        return _DEFINED[id(m)]
+    made = []
+    for package, name, regname, scale in REGISTERED:
+        def init(self, units=2, **kwargs):
+            m.layers.Layer.__init__(self, **kwargs)
+            self.units = units
+
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1], self.units), initializer="ones", name="w")
+
+        def call(self, x, scale=scale):
+            return m.ops.matmul(x, self.w) * scale
+
+        def get_config(self):
+            return {**m.layers.Layer.get_config(self), "units": self.units}
+
+        cls = type(name, (m.layers.Layer,), {"__init__": init, "build": build, "call": call,
+                                             "get_config": get_config, "__module__": "__main__"})
+        made.append(m.saving.register_keras_serializable(package=package, name=regname)(cls))
+    _DEFINED[id(m)] = made
+    return made
+
+
+def _envelope(entry):
+    return {key: entry.get(key) for key in ("module", "class_name", "registered_name")}
+
+
+@case("utils", "register_keras_serializable", "get_registered_name", "get_registered_object",
+      "get_custom_objects", "CustomObjectScope", "custom_object_scope")
+def registration(k, gf):
+    """The utilsopt checks, then: the same entries as Keras for registered classes (module None for a
+    script's class, ``registered_name`` "package>name"), and each side's entry loads the right class."""
+    case_module("utilsopt").registration(k, gf)
+    theirs_classes, ours_classes = registered_layers(k), registered_layers(gf)
+    for kc, gc in zip(theirs_classes, ours_classes):
+        assert gf.utils.get_registered_name(gc) == k.utils.get_registered_name(kc)
+        theirs, ours = k.utils.serialize_keras_object(kc(3)), gf.utils.serialize_keras_object(gc(3))
+        assert _envelope(ours) == _envelope(theirs), (_envelope(ours), _envelope(theirs))
+        assert type(gf.utils.deserialize_keras_object(theirs)) is gc
+        assert type(k.utils.deserialize_keras_object(ours)) is kc
