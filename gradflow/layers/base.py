@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import constraints, dtype_policies, initializers, regularizers
 from .._naming import clear_session, snake_case, unique_name
-from .._registry import registered
+from .._registry import claim, registered
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
@@ -309,11 +309,7 @@ class Layer(SavingHooks):
             cls.build = _wrap_build(build)
         if cls.__name__.startswith("_"):  # private helper bases are not config targets
             return
-        existing = _REGISTRY.get(cls.__name__)
-        # a user's class never shadows a built-in of the same name in configs (custom_objects does that)
-        if (cls.__module__.startswith("gradflow.") or existing is None
-                or not existing.__module__.startswith("gradflow.")):
-            _REGISTRY[cls.__name__] = cls
+        claim("layers", cls.__name__, cls)  # never shadowing a public layer (a user's or an internal class)
 
     def __new__(cls, *args, **kwargs):
         obj = object.__new__(cls)
