@@ -7,6 +7,9 @@ import numpy as np
 from keras_coverage import case, case_module
 
 RNG = np.random.default_rng(23)
+# The modules whose cases these extend (each case below runs theirs first): loaded before this one's
+# @case lines, so that this module's registrations are the ones kept whatever the loading order.
+ATTN, LAYERS, UTILSOPT = case_module("attn"), case_module("layers"), case_module("utilsopt")
 
 #: (query shape, value shape, attention_axes, call kwargs): Keras's einsum path, not the steps one
 MHA_ROWS = [
@@ -72,7 +75,7 @@ def mha_axes_row(k, gf, row):
 @case("layers", "MultiHeadAttention")
 def multi_head_attention(k, gf):
     """The steps-axis cases of the attn worktree, then every attention-axes row."""
-    case_module("attn").multi_head_attention(k, gf)
+    ATTN.multi_head_attention(k, gf)
     for row in MHA_ROWS:
         mha_axes_row(k, gf, row)
 
@@ -120,7 +123,7 @@ def _envelope(entry):
 def registration(k, gf):
     """The utilsopt checks, then: the same entries as Keras for registered classes (module None for a
     script's class, ``registered_name`` "package>name"), and each side's entry loads the right class."""
-    case_module("utilsopt").registration(k, gf)
+    UTILSOPT.registration(k, gf)
     theirs_classes, ours_classes = registered_layers(k), registered_layers(gf)
     for kc, gc in zip(theirs_classes, ours_classes):
         assert gf.utils.get_registered_name(gc) == k.utils.get_registered_name(kc)
@@ -128,3 +131,85 @@ def registration(k, gf):
         assert _envelope(ours) == _envelope(theirs), (_envelope(ours), _envelope(theirs))
         assert type(gf.utils.deserialize_keras_object(theirs)) is gc
         assert type(k.utils.deserialize_keras_object(ours)) is kc
+
+
+# -- variable paths: parents' names included, as Keras's name scopes give them ------------------------------
+X4 = np.ones((2, 4), np.float32)
+
+
+def _block(m):
+    class Block(m.layers.Layer):
+        """Sublayers made in __init__ and in build, built inside this layer's call and build."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first = m.layers.Dense(3, name="inner_dense")
+
+        def build(self, shape):
+            self.second = m.layers.Dense(2, name="late_dense")
+            self.scale = self.add_weight(shape=(1,), name="scale")
+
+        def call(self, x):
+            return self.second(self.first(x)) * self.scale
+
+    return Block
+
+
+def _subclassed_model(m):
+    class Sub(m.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = m.layers.Dense(3, name="sd")
+
+        def call(self, x):
+            return self.dense(x)
+
+    return Sub
+
+
+def _path_models(m):
+    """name -> a built layer or model of module ``m`` (keras or gradflow), the same on both sides."""
+    out = {"sequential": m.Sequential([m.Input((4,)), m.layers.Dense(3), m.layers.Dense(2, name="head")], name="seq")}
+    lazy = m.Sequential([m.layers.Dense(3, name="l1"), m.layers.Dense(2, name="l2")], name="lazy")
+    lazy(X4)
+    out["sequential built by a call"] = lazy
+    inp = m.Input((4,))
+    out["functional"] = m.Model(inp, m.layers.BatchNormalization(name="bn")(m.layers.Dense(3, name="d1")(inp)),
+                                name="func")
+    inner = m.Sequential([m.Input((4,)), m.layers.Dense(3, name="inner_dense")], name="inner")
+    inp = m.Input((4,))
+    out["nested models"] = m.Model(inp, m.layers.Dense(2, name="top")(inner(inp)), name="outer")
+    pre = m.layers.Dense(3, name="pre")
+    pre(X4)
+    out["a layer built before its model"] = m.Sequential([m.Input((4,)), pre, m.layers.Dense(1, name="post")],
+                                                         name="seqpre")
+    block = _block(m)(name="outer_block")
+    block(X4)
+    out["subclassed layer"] = block
+    inp = m.Input((4,))
+    out["subclassed layer in a model"] = m.Model(inp, _block(m)(name="blk")(inp), name="holder")
+    sub = _subclassed_model(m)(name="sub")
+    sub(X4)
+    out["subclassed model"] = sub
+    out["rnn cells and wrappers"] = m.Sequential([m.Input((3, 4)), m.layers.Bidirectional(m.layers.GRU(2), name="bi"),
+                                                  m.layers.RepeatVector(2), m.layers.LSTM(2, name="lstm"),
+                                                  m.layers.RepeatVector(2),
+                                                  m.layers.TimeDistributed(m.layers.Dense(2), name="td")], name="rs")
+    inp = m.Input((3, 4))
+    out["attention"] = m.Model(inp, m.layers.MultiHeadAttention(2, 2, name="mh")(inp, inp), name="mf")
+    return out
+
+
+def variable_paths(k, gf):
+    """Every weight's ``.path`` of each ``_path_models`` entry: Keras's, in Keras's order."""
+    theirs, ours = _path_models(k), _path_models(gf)
+    for what in theirs:
+        want, got = [v.path for v in theirs[what].weights], [v.path for v in ours[what].weights]
+        assert got == want, (what, got, want)
+
+
+@case("layers", "Layer")
+def layer(k, gf):
+    """The layers-module checks of a subclassed Layer, then variable paths."""
+    LAYERS.layer_subclass(k, gf)
+    variable_paths(k, gf)
