@@ -168,8 +168,10 @@ def _subclassed_model(m):
 
 
 def _path_models(m):
-    """name -> a built layer or model of module ``m`` (keras or gradflow), the same on both sides."""
-    out = {"sequential": m.Sequential([m.Input((4,)), m.layers.Dense(3), m.layers.Dense(2, name="head")], name="seq")}
+    """name -> a built layer or model of module ``m`` (keras or gradflow), the same on both sides (every
+    layer named: automatic names depend on the session)."""
+    out = {"sequential": m.Sequential([m.Input((4,)), m.layers.Dense(3, name="body"), m.layers.Dense(2, name="head")],
+                                   name="seq")}
     lazy = m.Sequential([m.layers.Dense(3, name="l1"), m.layers.Dense(2, name="l2")], name="lazy")
     lazy(X4)
     out["sequential built by a call"] = lazy
@@ -191,10 +193,10 @@ def _path_models(m):
     sub = _subclassed_model(m)(name="sub")
     sub(X4)
     out["subclassed model"] = sub
-    out["rnn cells and wrappers"] = m.Sequential([m.Input((3, 4)), m.layers.Bidirectional(m.layers.GRU(2), name="bi"),
+    out["rnn cells and wrappers"] = m.Sequential([m.Input((3, 4)), m.layers.Bidirectional(m.layers.GRU(2, name="gru"), name="bi"),
                                                   m.layers.RepeatVector(2), m.layers.LSTM(2, name="lstm"),
                                                   m.layers.RepeatVector(2),
-                                                  m.layers.TimeDistributed(m.layers.Dense(2), name="td")], name="rs")
+                                                  m.layers.TimeDistributed(m.layers.Dense(2, name="tdd"), name="td")], name="rs")
     inp = m.Input((3, 4))
     out["attention"] = m.Model(inp, m.layers.MultiHeadAttention(2, 2, name="mh")(inp, inp), name="mf")
     return out
