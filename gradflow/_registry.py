@@ -21,7 +21,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-__all__ = ["register", "register_all", "register_module", "registered", "find", "find_class", "set_loader",
+__all__ = ["register", "register_all", "register_module", "registered", "find", "find_class", "set_loader", "claim",
+           "is_internal",
            "NameRegistry", "register_keras_serializable", "get_registered_object", "get_registered_name",
            "registered_name", "CustomObjectScope", "custom_object_scope", "get_custom_objects", "CLASS_KINDS"]
 
@@ -40,6 +41,31 @@ _LOADER: list[Callable[[], None]] = []  # at most one: the package's "import eve
 def register(kind: str, name: str, obj: object) -> None:
     """Make ``obj`` known as ``name`` among the ``kind`` built-ins (a later entry replaces one)."""
     _BUILTINS.setdefault(kind, {})[name] = obj
+
+
+def is_internal(cls) -> bool:
+    """Whether ``cls`` is gradflow's but private to it: defined in a private module (``applications._layers``)
+    or inside a function, so it is no public Keras name's class."""
+    parts = str(getattr(cls, "__module__", "") or "").split(".")
+    return parts[0] == "gradflow" and (any(p.startswith("_") for p in parts[1:])
+                                       or "<locals>" in getattr(cls, "__qualname__", ""))
+
+
+def claim(kind: str, name: str, cls: type) -> bool:
+    """Register ``cls`` as ``name`` among the ``kind`` built-ins unless it would shadow the class a config of
+    that name means: a user's class never replaces one of gradflow's (custom_objects does that), and a
+    gradflow-internal class never replaces a public one (an application's private ``Normalization`` built
+    after the public layer must not become ``Normalization`` in configs). True when registered."""
+    table = registered(kind)
+    existing = table.get(name)
+    if existing is not None and existing is not cls:
+        existing_ours = str(getattr(existing, "__module__", "")).startswith("gradflow.")
+        if existing_ours and not str(cls.__module__).startswith("gradflow."):
+            return False
+        if existing_ours and is_internal(cls) and not is_internal(existing):
+            return False
+    table[name] = cls
+    return True
 
 
 def register_all(kind: str, objects: Iterable[object]) -> None:

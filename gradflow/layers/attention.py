@@ -31,6 +31,7 @@ class MultiHeadAttention(Layer):
     carries the query's mask, and the inputs' masks are taken off them (Keras does the same)."""
 
     supports_masking = True
+    _min_rank = 3  # (batch, <attention and batch-like axes>, features): Keras's projections take any rank
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -40,10 +41,12 @@ class MultiHeadAttention(Layer):
         super().__init__(**kwargs)
         unsupported(self, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
                     bias_constraint=bias_constraint, use_gate=use_gate, sliding_window=sliding_window)
-        if attention_axes not in (None, 1, (1,), [1]):
-            raise ValueError(f"{describe(self)}: only attention over the steps axis (attention_axes=None) is "
-                             f"supported, got attention_axes={attention_axes!r}")
-        self._attention_axes = None if attention_axes is None else (1,)  # Keras: (1,) once built
+        if isinstance(attention_axes, (int, np.integer)):
+            attention_axes = (int(attention_axes),)
+        elif attention_axes and not isinstance(attention_axes, (list, tuple)):
+            raise ValueError(f"{describe(self)}: `attention_axes` must be an int, list, or tuple. Received: "
+                             f"attention_axes={attention_axes}")
+        self._attention_axes = attention_axes  # as Keras: as given until built, then normalised
         self.num_heads = positive_int(self, "num_heads", num_heads)
         self.key_dim = positive_int(self, "key_dim", key_dim)
         self.value_dim = positive_int(self, "value_dim", value_dim) if value_dim is not None else self.key_dim
@@ -73,11 +76,11 @@ class MultiHeadAttention(Layer):
 
     def check_input_shape(self, input_shape) -> None:
         for what, s in zip(("query", "value", "key"), self._shapes(input_shape)):
-            if len(s) != 3 or s[-1] is None:
+            if len(s) < self._min_rank or s[-1] is None:
                 raise ValueError(f"{describe(self)}: {what} must be (batch, steps, features) with known features, "
                                  f"got shape {s}")
         q, v, k = self._shapes(input_shape)
-        if v[1] is not None and k[1] is not None and v[1] != k[1]:
+        if any(a is not None and b is not None and a != b for a, b in zip(v[1:-1], k[1:-1])) or len(v) != len(k):
             raise ValueError(f"{describe(self)}: key and value need the same number of steps, got {k} and {v}")
 
     def build(self, input_shape) -> None:
@@ -87,7 +90,7 @@ class MultiHeadAttention(Layer):
             self._build_weights(*self._shapes(input_shape))
 
     def _build_weights(self, q, v, k) -> None:
-        self._attention_axes = (1,)  # Keras: the steps axis of rank-3 inputs, as its config then says
+        self._attention_axes = _normalized_axes(self._attention_axes, len(v) + 1)  # Keras's _build_attention
         h = self.num_heads
         for part, features, depth in (("query", q[-1], self.key_dim), ("key", k[-1], self.key_dim),
                                       ("value", v[-1], self.value_dim)):
@@ -151,6 +154,9 @@ class MultiHeadAttention(Layer):
         if not self._params:
             self.check_input_shape([query.shape, value.shape, key.shape])
             self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        if query.ndim != 3 or self._attention_axes != (1,):  # Keras's einsum path over any attention axes
+            return self._call_general(query, value, key, query_mask, value_mask, key_mask, attention_mask,
+                                      return_attention_scores, training, use_causal_mask)
         b, tq, _ = query.shape
         tk = key.shape[1]
         scale = 1.0 / math.sqrt(self.key_dim)  # a Python float: no float64 promotion
@@ -183,6 +189,47 @@ class MultiHeadAttention(Layer):
             set_keras_mask(out, query_mask)
         return out, weights
 
+    # -- any attention axes (Keras's einsum equations); rank-3 steps attention never comes here --
+    def _call_general(self, query, value, key, query_mask, value_mask, key_mask, attention_mask, return_scores,
+                      training, causal):
+        xp = query.xp
+        mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
+        if causal:  # Keras's _compute_causal_mask: (1, T, S) lower triangle over axis 1 of query and value
+            tri = xp.tril(xp.ones((query.shape[1], value.shape[1]), dtype=bool))[None]
+            mask = tri if mask is None else mask & tri
+        axes = self._attention_axes
+        dot, combine, scores_rank = _attention_equations(query.ndim + 1, axes)
+        q = _project_any(self, query, "query") * (1.0 / math.sqrt(self.key_dim))  # Python float: no promotion
+        k, v = _project_any(self, key, "key"), _project_any(self, value, "value")
+        scores = ops.einsum(dot, k, q)
+        norm_axes = tuple(range(scores_rank - len(axes), scores_rank))
+        if mask is not None:  # Keras's _masked_softmax then its Softmax layer (where, not add)
+            while mask.ndim < scores_rank:
+                mask = xp.expand_dims(mask, -len(axes) * 2 - 1)
+            mask = xp.broadcast_to(mask, scores.shape)
+            scores = ops.where(mask, scores, _LARGE_NEGATIVE)
+        if len(norm_axes) > 1:
+            weights = ops.exp(scores - ops.logsumexp(scores, axis=norm_axes, keepdims=True))
+        else:
+            weights = ops.softmax(scores, axis=norm_axes[0])
+        if mask is not None:
+            weights = ops.where(mask, weights, 0.0)
+        used = weights
+        if training and self.dropout > 0.0:
+            rng = None if self.seed is None else xp.random.default_rng(self.seed)
+            used = ops.dropout(weights, self.dropout, training=True, rng=rng)
+        context = ops.einsum(combine, used, v)  # (..., heads, value_dim)
+        wo = self._params["attention_output/kernel"]
+        lead = tuple(context.shape[:-2])
+        hv = wo.shape[0] * wo.shape[1]
+        out = ops.matmul(context.reshape((math.prod(lead), hv)), wo.reshape((hv, wo.shape[-1])))
+        if self.use_bias:
+            out = out + self._params["attention_output/bias"]
+        out = out.reshape(lead + (wo.shape[-1],))
+        if query_mask is not None:
+            set_keras_mask(out, query_mask)
+        return (out, weights) if return_scores else out
+
     @staticmethod
     def _attention_mask(query_mask, value_mask, key_mask, attention_mask, like):
         """Keras's ``_compute_attention_mask`` without the causal part: query mask ``[B, T, 1]``,
@@ -194,10 +241,10 @@ class MultiHeadAttention(Layer):
 
         auto = None
         if query_mask is not None:
-            auto = arr(query_mask)[:, :, None]
+            auto = arr(query_mask)[..., None]
         for m in (value_mask, key_mask):
             if m is not None:
-                m = arr(m)[:, None, :]
+                m = xp.expand_dims(arr(m), -2)
                 auto = m if auto is None else auto & m
         if attention_mask is not None:
             attention_mask = arr(attention_mask)
@@ -271,6 +318,12 @@ class GroupQueryAttention(MultiHeadAttention):
         self.head_dim = self.key_dim
         self.num_query_heads = self.num_heads
 
+    def check_input_shape(self, input_shape) -> None:
+        for what, s in zip(("query", "value", "key"), self._shapes(input_shape)):
+            if len(s) != 3:
+                raise ValueError(f"{describe(self)}: {what} must be (batch, steps, features), got shape {s}")
+        super().check_input_shape(input_shape)
+
     def _build_weights(self, q, v, k) -> None:
         kv = self.num_key_value_heads
         for part, features, heads in (("query", q[-1], self.num_heads), ("key", k[-1], kv), ("value", v[-1], kv)):
@@ -333,3 +386,39 @@ class GroupQueryAttention(MultiHeadAttention):
 
 
 register_alias("GroupedQueryAttention", GroupQueryAttention)  # Keras's class name in saved configs
+
+
+def _normalized_axes(axes, rank):
+    """Keras's ``_build_attention``: ``axes`` over the projected ``(batch, ..., heads, depth)`` of ``rank``:
+    None -> every axis between batch and heads; a negative axis counts from ``rank - 1``."""
+    if axes is None:
+        return tuple(range(1, rank - 2))
+    return tuple(int(a) if a >= 0 else rank - 1 + int(a) for a in axes)
+
+
+def _attention_equations(rank, axes):
+    """(query-key equation, combine equation, scores rank), as Keras's ``_build_attention_equation``:
+    scores are ``(<batch dims incl. heads>, <query attention dims>, <key attention dims>)``."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    target = letters[:rank]
+    batch = [i for i in range(rank) if i not in axes and i != rank - 1]
+    source, nxt = "", rank
+    for i in range(rank):
+        if i in batch or i == rank - 1:
+            source += target[i]
+        else:
+            source += letters[nxt]
+            nxt += 1
+    product = "".join([target[i] for i in batch] + [target[i] for i in axes] + [source[i] for i in axes])
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+def _project_any(layer, x, part):
+    """``(..., F) @ kernel (F, heads, depth) (+ bias)`` -> ``(..., heads, depth)``, any leading rank."""
+    w = layer._params[f"{part}/kernel"]
+    f, heads, depth = w.shape
+    lead = tuple(x.shape[:-1])
+    y = ops.matmul(x.reshape((math.prod(lead), f)), w.reshape((f, heads * depth)))
+    if layer.use_bias:
+        y = y + layer._params[f"{part}/bias"].reshape((heads * depth,))
+    return y.reshape(lead + (heads, depth))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import constraints, dtype_policies, initializers, regularizers
 from .._naming import clear_session, snake_case, unique_name
-from .._registry import registered
+from .._registry import claim, registered
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Parameter, Tensor
 from ..backend import get_backend, is_cupy_array
@@ -29,6 +29,7 @@ from ..saving.saving_lib import WEIGHT_GUARD
 from ..summary import unique_weights
 from ..variables import Variable
 from ._args import shape_arg
+from ._name_scope import name_scope, weight_path
 from .input_spec import assert_input_compatibility
 from .symbolic import KerasTensor, Node, any_symbolic, flatten, map_structure, pack_as
 
@@ -160,12 +161,24 @@ def _wrap_build(build):
     """Keras wraps ``build``: a layer built by hand (``layer.build(shape)``) is built."""
     @functools.wraps(build)
     def build_wrapper(self, *args, **kwargs):
-        result = build(self, *args, **kwargs)
+        with name_scope(self):  # variable paths: sublayers built here sit under this layer
+            result = build(self, *args, **kwargs)
         self.built = True
         return result
 
     build_wrapper._gradflow_build_wrapper = True
     return build_wrapper
+
+
+def _scoped_build(build):
+    """A model's own ``build`` in its name scope (Keras: ``sequential/dense/kernel``)."""
+    @functools.wraps(build)
+    def scoped_build(self, *args, **kwargs):
+        with name_scope(self):
+            return build(self, *args, **kwargs)
+
+    scoped_build._gradflow_scoped = True
+    return scoped_build
 
 
 def _call_with_activity_loss(layer):
@@ -307,13 +320,11 @@ class Layer(SavingHooks):
         if (build is not None and not hasattr(cls, "_make_forward")  # models build their own way
                 and not getattr(build, "_gradflow_build_wrapper", False)):
             cls.build = _wrap_build(build)
+        elif build is not None and not getattr(build, "_gradflow_scoped", False):
+            cls.build = _scoped_build(build)  # a model's build: its layers' variable paths under its name
         if cls.__name__.startswith("_"):  # private helper bases are not config targets
             return
-        existing = _REGISTRY.get(cls.__name__)
-        # a user's class never shadows a built-in of the same name in configs (custom_objects does that)
-        if (cls.__module__.startswith("gradflow.") or existing is None
-                or not existing.__module__.startswith("gradflow.")):
-            _REGISTRY[cls.__name__] = cls
+        claim("layers", cls.__name__, cls)  # never shadowing a public layer (a user's or an internal class)
 
     def __new__(cls, *args, **kwargs):
         obj = object.__new__(cls)
@@ -449,6 +460,7 @@ class Layer(SavingHooks):
             initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
         values = initializers.get(initializer)(shape, dtype=dtype)
         param = Variable._owned(values, dtype, f"{self.name}/{name}", trainable=trainable)
+        param._path = weight_path(self, name)  # Keras's path (parents' names too); the name stays layer-based
         param.requires_grad = trainable and self._trainable
         param.constraint = constraints.get(constraint)
         self._params[name] = param
@@ -895,17 +907,19 @@ class Layer(SavingHooks):
         x = _convert_inputs(inputs, self.dtype)
         self._check_input_spec(x)
         if not self.built:
-            shapes = ((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
-                      map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
-            if type(self).compute_output_shape is Layer.compute_output_shape:
-                # no shape rule: build, then take the output shape from this call rather than a probe run
-                self._build_once(shapes)
-                self._check_input_spec(x)  # build may set it (Keras checks again)
-                out = self._run(x, args[1:], kwargs, training)
-                self.output_shape = map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
-                return out
-            self.build_from_shape(shapes)
-            self._check_input_spec(x)
+            with name_scope(self):  # sublayers built by this first call sit under this layer (variable paths)
+                shapes = ((None,) + tuple(x.shape[1:]) if isinstance(x, Tensor) else
+                          map_structure(lambda t: (None,) + tuple(t.shape[1:]), x))
+                if type(self).compute_output_shape is Layer.compute_output_shape:
+                    # no shape rule: build, then take the output shape from this call rather than a probe run
+                    self._build_once(shapes)
+                    self._check_input_spec(x)  # build may set it (Keras checks again)
+                    out = self._run(x, args[1:], kwargs, training)
+                    self.output_shape = map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
+                    return out
+                self.build_from_shape(shapes)
+                self._check_input_spec(x)
+                return self._run(x, args[1:], kwargs, training)
         else:
             real = self._checks_batch_shape
             self.check_input_shape((tuple(x.shape) if real else (None,) + tuple(x.shape[1:])) if isinstance(x, Tensor)
@@ -935,6 +949,7 @@ class Layer(SavingHooks):
         shapes = tuple(flat[0].shape) if isinstance(inputs, KerasTensor) else _shapes_of(inputs)
         dtypes = [np.dtype(t.dtype) if np.dtype(t.dtype).kind in "iub" else self.dtype for t in flat]
         no_rule = type(self).compute_output_shape is Layer.compute_output_shape
+        scope = name_scope(self).__enter__() if not self.built else None  # variable paths, as Keras
         try:
             if not self.built and (no_rule or extra):
                 self._build_once(shapes)
@@ -958,6 +973,9 @@ class Layer(SavingHooks):
                 exc.add_note(f"(while calling {type(self).__name__} layer {self.name!r} on symbolic inputs of shape "
                              f"{shapes})")
             raise
+        finally:
+            if scope is not None:
+                scope.__exit__()
         if self._masks_involved(inputs, args, kwargs):
             self._symbolic_masks(inputs, args, kwargs, outputs)
         node = Node(self, inputs, outputs, static, extra)

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .._registry import find
+from .._registry import find, get_registered_object
 from ..ops import _symbolic
 from .layer_hooks import overrides, own_variables, user_defines
 from .saving_lib import (
@@ -132,6 +132,8 @@ def _from_keras(value, where: str):
         elif cls is not None:
             config = _clean(cls, config, f"{where}: layer {config.get('name', value['class_name'])!r}")
         out = {"class_name": value["class_name"], "config": config}
+        if _user_registered(value):  # "package>name": the user's class, looked up by it first (as Keras)
+            out["registered_name"] = value["registered_name"]
         for key in ("name", "inbound_nodes", "build_config"):
             if key in value:
                 out[key] = _from_keras(value[key], where) if key != "inbound_nodes" else value[key]
@@ -143,6 +145,9 @@ def _gradflow_class(entry: dict, where: str):
     """The gradflow class a Keras entry names (layers, initializers, regularizers); None for others."""
     name = entry["class_name"]
     module = str(entry.get("module") or "")
+    if _user_registered(entry):  # never a built-in of the same class name
+        found = get_registered_object(entry["registered_name"])
+        return found if isinstance(found, type) else None
     if "initializers" in module:
         return find("initializers", name)
     if "regularizers" in module:
@@ -153,6 +158,13 @@ def _gradflow_class(entry: dict, where: str):
     if module.startswith("keras.layers") or module.startswith("keras.src.layers"):
         raise ValueError(f"{where}: the Keras layer {name!r} is not available in gradflow")
     return None
+
+
+def _user_registered(entry: dict) -> bool:
+    """Whether an entry names a user's class registered as ``"package>name"`` (Keras writes None for its own
+    classes, gradflow its class name): ``registered_name`` then decides the class, not ``class_name``."""
+    registered = entry.get("registered_name")
+    return isinstance(registered, str) and bool(registered) and registered != entry.get("class_name")
 
 
 def _model_config(class_name, config, where):
@@ -488,7 +500,9 @@ def _to_keras(value):
         name = value["class_name"]
         module = str(value.get("module") or "")
         layer = "layers" in module.split(".")  # a layer named like an initializer (Identity) stays a layer
-        if not layer and ("initializers" in module or _is(name, "initializers")):
+        if _user_registered(value):  # a user's registered class, even one named like a built-in (Dense)
+            keras_module = module or None
+        elif not layer and ("initializers" in module or _is(name, "initializers")):
             keras_module = "keras.initializers"
         elif not layer and ("regularizers" in module or _is(name, "regularizers")):
             keras_module = "keras.regularizers"
@@ -518,8 +532,9 @@ def _to_keras(value):
         elif name != "InputLayer":
             for key in _INPUT_ARGS:  # Keras 3 layers take no input shape: an InputLayer carries it
                 config.pop(key, None)
+        keras_own = (keras_module or "").startswith("keras")
         out = {"module": keras_module, "class_name": name, "config": config,
-               "registered_name": None if keras_module.startswith("keras") else value.get("registered_name")}
+               "registered_name": None if keras_own else value.get("registered_name")}
         for key in ("name", "inbound_nodes", "build_config"):
             if key in value:
                 out[key] = value[key]

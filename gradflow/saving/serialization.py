@@ -97,12 +97,12 @@ _KERAS_MODULES = {"layers": "keras.layers", "optimizers": "keras.optimizers", "l
                   "schedules": "keras.optimizers.schedules", "dtype_policies": "keras.dtype_policies"}
 
 
-def _keras_module(cls) -> str:
+def _keras_module(cls) -> str | None:
     """``keras.<namespace>`` for gradflow's own classes (Keras 3 writes its public module), else the class's."""
     parts = cls.__module__.split(".")
     if parts[0] == "gradflow" and len(parts) > 1 and registered_name(cls) is None:
         return _KERAS_MODULES.get(parts[1], cls.__module__)
-    return cls.__module__
+    return None if cls.__module__ == "__main__" else cls.__module__  # Keras: no module for a script's class
 
 
 def _builds_from_config(obj) -> bool:
