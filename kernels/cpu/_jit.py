@@ -18,6 +18,15 @@ Numba's own ``cache=True`` has two problems for gradflow's kernels:
   Here a dispatcher in a closure cell is hashed by what defines it (its code, its own closure
   cells and its options), so the second process loads it from disk.
 
+The key changes with every release and every edit of these sources, so each process that opens
+the current key folder marks it used (its modification time) and removes the sibling key folders
+no process has used for ``STALE_AFTER`` seconds: the cache directory does not grow forever.
+
+``ready(kernel, *args)`` says whether a kernel can run ``args`` without compiling (compiled in this
+process, or on disk: then it is loaded), so a caller can prefer a kernel that is already there over
+one that would cost seconds to compile. ``opaque(value)`` drops the literal type of a constant
+argument, so a helper called with ``1`` at one site and a run-time value at another compiles once.
+
 Anything Numba-internal that this needs and cannot find (a newer Numba) falls back to Numba's
 own ``cache=True``: slower first runs, never a failure to import.
 """
@@ -26,11 +35,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import sys
+import time
 from importlib import metadata
 
 import numba
+from numba.core import types
 from numba.core.dispatcher import Dispatcher
+from numba.extending import intrinsic
 
 from gradflow.dispatch import cache_dir
 
@@ -43,7 +56,13 @@ try:  # Numba's cache machinery (not public API: guarded, see the module docstri
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout
     _BASES = None
 
-__all__ = ["njit", "kernel_cache_dir", "cached_kernels"]
+__all__ = ["njit", "kernel_cache_dir", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER"]
+
+#: a sibling key folder unused for this many seconds is removed (another gradflow or Numba version,
+#: or sources since edited); a folder in use is touched by every process that opens it
+STALE_AFTER = 24 * 3600
+#: key folders are named ``<_KEY_PREFIX><versions>-<hash>``; nothing else in the directory is touched
+_KEY_PREFIX = "gradflow-"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: every dispatcher made here that caches (tests and ``cached_kernels`` read it)
@@ -75,6 +94,36 @@ def _enable_cache(disp) -> None:
         disp.enable_caching()
     except RuntimeError:  # no writable place at all: run uncached rather than fail to import
         pass
+
+
+def ready(disp, *args) -> bool:
+    """Whether ``disp(*args)`` runs without compiling: the signature is compiled in this process, or
+    it is in the disk cache (then it is loaded now, in milliseconds). Never compiles; False when unsure."""
+    try:
+        sig = tuple(disp.typeof_pyval(a) for a in args)
+        if sig in disp.overloads:
+            return True
+        cache = disp._cache
+        if not isinstance(cache, _caching.FunctionCache):
+            return False
+        if cache._index_key(sig, disp.targetctx.codegen()) not in cache._cache_file._load_index():
+            return False
+        disp.compile(sig)  # a disk-cache hit: loads the machine code
+        return sig in disp.overloads
+    except Exception:  # noqa: BLE001 - Numba internals moved, unhashable args...: say "not ready"
+        return False
+
+
+@intrinsic
+def opaque(typingctx, value):
+    """``value`` typed as its non-literal type (``1`` as int64, ``False`` as boolean): a jitted helper
+    called with a constant here and a run-time value elsewhere then compiles one signature, not two."""
+    ty = types.unliteral(value)
+
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, args[0], signature.args[0], signature.return_type)
+
+    return ty(value), codegen
 
 
 def cached_kernels() -> list:
@@ -109,8 +158,43 @@ def kernel_cache_dir() -> str | None:
     if root is None:
         return None
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    key = f"gradflow-{_version('gradflow-keras')}-numba-{numba.__version__}-{py}-{_sources_hash()}"
+    key = f"{_KEY_PREFIX}{_version('gradflow-keras')}-numba-{numba.__version__}-{py}-{_sources_hash()}"
     return os.path.join(root, "numba", key)
+
+
+def prune_stale(current: str, now: float | None = None) -> list[str]:
+    """Mark the key folder ``current`` used now and remove its sibling key folders unused for
+    ``STALE_AFTER`` seconds; returns the removed paths. Errors are ignored (a folder another
+    process holds open, a read-only directory): pruning never fails a run."""
+    now = time.time() if now is None else now
+    parent, name = os.path.split(current)
+    removed: list[str] = []
+    try:
+        os.utime(current, (now, now))
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name == name or not entry.name.startswith(_KEY_PREFIX):
+            continue
+        try:
+            used = entry.stat(follow_symlinks=False).st_mtime
+            if not entry.is_dir(follow_symlinks=False) or used > now - STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(entry.path)
+    return removed
+
+
+@functools.cache
+def _opened(path: str) -> bool:
+    """Create the key folder and prune its stale siblings, once per process and folder."""
+    os.makedirs(path, exist_ok=True)
+    prune_stale(path)
+    return True
 
 
 if _BASES is not None:
@@ -135,6 +219,7 @@ if _BASES is not None:
                 return None  # NUMBA_CACHE_DIR set or GRADFLOW_CACHE_DIR=off: Numba's own locators
             self = cls(py_func, py_file, root)
             try:
+                _opened(root)
                 self.ensure_cache_path()
             except OSError:
                 return None
@@ -145,6 +230,14 @@ if _BASES is not None:
 
     class _KernelCache(_FunctionCache):
         _impl_class = _KernelCacheImpl
+
+        def save_overload(self, sig, data):
+            """Numba's save, except that a key folder removed meanwhile (pruned by another
+            process, deleted by the user) costs the saved copy, never the run."""
+            try:
+                super().save_overload(sig, data)
+            except OSError:
+                pass
 
         def _index_key(self, sig, codegen):
             """Numba's key with the closure cells hashed stably (see the module docstring)."""

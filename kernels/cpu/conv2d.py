@@ -42,7 +42,7 @@ from .._geometry import (
 )
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._jit import njit
+from ._jit import njit, opaque, ready
 from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]
@@ -55,6 +55,13 @@ FILTER_CHUNKS = 8
 SLICE_BYTES = 384 * 1024
 #: forward / backward_filter with KH*KW*C up to this (first layers: 3x3x1, 3x3x3) use one BLAS GEMM
 SMALL_K = 32
+#: padded copies of at least this many elements run the parallel ``_copy_interior`` (compiled on first
+#: use); smaller ones are a NumPy copy of a few milliseconds at most, which no parallel copy repays
+COPY_PARALLEL = 1 << 20
+#: multiply-adds of inference conv + max-pool after which a process compiles the fused
+#: ``forward_pool`` kernel (seconds) when it is not already compiled or on disk: below it the
+#: conv and pooling kernels in turn give the same numbers (see conv2d_pool_forward)
+FUSE_WORK = 1 << 34
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -257,11 +264,12 @@ def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw, se
                     acc[c, f] += tmp[c, f]
 
 
-@njit(parallel=True, **_OPTS)
+@njit(**_OPTS)
 def _sum_chunks(part, out2):
-    """out2[r, c] = sum_ch part[ch, r, c], chunks added in order."""
+    """out2[r, c] = sum_ch part[ch, r, c], chunks added in order. Serial: a few hundred thousand adds
+    (KH*KW*C*F per chunk) take well under a millisecond, and ``parallel=True`` would triple its compile."""
     nchunks, R, S = part.shape
-    for r in prange(R):
+    for r in range(R):
         for c in range(S):
             s = part[0, r, c]
             for ch in range(1, nchunks):
@@ -287,6 +295,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
         windows in place from element ``base`` of the padded input (the row's top-left corner)."""
         Wp, C = xp.shape[2], xp.shape[3]
         F = w2.shape[1]
+        one = opaque(1)  # not a literal: tile_rows compiles once per nr and dtype
         nb = (OW + mrmax - 1) // mrmax
         for f0 in range(0, F, nr):
             for blk in range(nb):
@@ -295,11 +304,11 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                 a0 = base + ow0 * sw * C
                 c0 = c_row + ow0 * F + f0
                 if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
-                    tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, out, c0, F,
-                              KH, KW * C, False)
+                    tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, one, w2, f0, KW * C * F, F, out, c0, F,
+                              KH, KW * C, opaque(False))
                 else:
                     for i in range(KH):
-                        tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2,
+                        tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, one, w2,
                                   i * KW * C * F + f0, C * F, F, out, c0, F, KW, C, i > 0)
 
     @njit(parallel=True, **_OPTS)
@@ -340,8 +349,8 @@ def _simd_kernels(nr: int) -> _SimdKernels:
         F % nr == 0 (nr = 32 or 16, a compile-time constant).
 
         With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
-        pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
-        in cache.
+        pixels (a one-row tile whose A is the constant ``ones`` = [[[[1]]]]): the bias gradient, while
+        dy is in cache.
         """
         N, Hp, Wp, C = xp.shape
         nchunks, K, F = part.shape
@@ -362,17 +371,19 @@ def _simd_kernels(nr: int) -> _SimdKernels:
             bias = pbias.shape[0] > 0 and grp == 0
             if bias:
                 pbias[ch, :] = 0
+            one, zero, add = opaque(1), opaque(0), opaque(True)  # not literals: one tile_rows per nr
             for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
                 a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
                 b_img = n * OH * OW * F
                 for f0 in range(0, F, nr):
                     if bias:
-                        tile_rows(1, nr, ones, 0, 0, 0, 0, dy2, b_img + f0, OW * F, F, pbias[ch], f0, F, OH, OW, True)
+                        tile_rows(one, nr, ones, zero, zero, zero, zero, dy2, b_img + f0, OW * F, F, pbias,
+                                  ch * F + f0, F, OH, OW, add)
                     for blk in range(nb):
                         lo = blk * rows // nb
                         hi = (blk + 1) * rows // nb
-                        tile_rows(hi - lo, nr, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
-                                  acc, (r0 + lo) * F + f0, F, OH, OW, True)
+                        tile_rows(hi - lo, nr, xp, a_img + lo, one, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
+                                  acc, (r0 + lo) * F + f0, F, OH, OW, add)
 
     @njit(parallel=True, **_OPTS)
     def forward_pool(xp, w2, scale, bias, relu, y, KH, KW, sh, sw, dh, ph, pw, gmax):
@@ -422,7 +433,7 @@ def _padded(a, top, bottom, left, right, tag, dtype):
         return a4
     N, H, W, C = a4.shape
     ap = scratch(f"{tag}:{top},{left}", (N, H + top + bottom, W + left + right, C), dtype, zeroed=True)
-    if a4.size < (1 << 16):
+    if a4.size < COPY_PARALLEL:
         ap[:, top:top + H, left:left + W, :] = a4
     else:
         _copy_interior(a4, ap, top, left)
@@ -532,7 +543,7 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         pbias = scratch("nb.conv_bwd_w.pbias", (nchunks if bias_out is not None else 0, g.F), dtype)
         _SIMD[nr].backward_filter(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
-                                  pbias, np.ones(1, dtype))
+                                  pbias, np.ones((1, 1, 1, 1), dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
         if bias_out is not None:
             _sum_chunks(pbias.reshape(nchunks, 1, g.F), bias_out.reshape(1, g.F))
@@ -583,10 +594,42 @@ def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, acti
     dtype = x.dtype
     y = np.empty(shape, dtype) if out is None else check_out("conv2d_pool_forward", out, shape, dtype)
     bias = _constant(g.F, 0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    unscaled = scale is None
     scale = _constant(g.F, 1, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
     xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
     w2 = np.ascontiguousarray(w, dtype=dtype).reshape(g.KH * g.KW * g.C, g.F)
-    _SIMD[nr].forward_pool(xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
+    args = (xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
+    kernel = _SIMD[nr].forward_pool
+    if unscaled and not _fuse(kernel, args, g.N * g.OH * g.OW * g.F * g.KH * g.KW * g.C):
+        return _conv_then_pool(x, w, b, stride, padding, dilation, activation, ph, pw, y)
+    kernel(*args)
+    return y
+
+
+#: multiply-adds run so far by the unfused conv + max-pool, per fused kernel (see FUSE_WORK)
+_UNFUSED_WORK: dict = {}
+
+
+def _fuse(kernel, args, work: int) -> bool:
+    """Whether to run the fused ``forward_pool``: when it needs no compiling (compiled, or on disk),
+    or once this process's unfused calls of it have done ``FUSE_WORK`` multiply-adds (a long
+    inference repays the seconds of compiling; a few validation batches never do). A rule by
+    work, not time, and both paths give the same numbers: the choice never changes a result."""
+    if ready(kernel, *args):
+        return True
+    done = _UNFUSED_WORK.get(kernel, 0) + work
+    _UNFUSED_WORK[kernel] = done
+    return done >= FUSE_WORK
+
+
+def _conv_then_pool(x, w, b, stride, padding, dilation, activation, ph, pw, y):
+    """The fused kernel's result from the training kernels: the conv with its bias and ReLU (the
+    same tile sums, the bias added once: what ``acc * 1 + bias`` rounds to), then the window max
+    (exact, and ReLU commutes with it), written into ``y``."""
+    c = conv2d_forward(x, w, b, stride, padding, dilation, activation=activation)
+    N, PO, QO, F = y.shape
+    win = c[:, :PO * ph, :QO * pw, :].reshape(N, PO, ph, QO, pw, F)
+    np.max(win, axis=(2, 4), out=y)
     return y
 
 
@@ -610,12 +653,12 @@ _CONSTANTS: dict = {}
 
 
 def _constant(n: int, value, dtype):
-    """A shared read-only vector of ``n`` times ``value`` (no bias: 0, no scale: 1)."""
+    """A shared vector of ``n`` times ``value`` (no bias: 0, no scale: 1), never written. Left writable:
+    a read-only array is another Numba type, so ``forward_pool`` would compile a second signature."""
     key = (n, value, np.dtype(dtype).str)
     v = _CONSTANTS.get(key)
     if v is None:
         v = _CONSTANTS[key] = np.full(n, value, dtype)
-        v.flags.writeable = False
     return v
 
 
