@@ -198,3 +198,73 @@ def test_unfused_inference_path_equals_the_fused_kernel_bitwise(monkeypatch, act
     assert nb_conv2d.conv2d_pool_forward(x, w, b, (1, 1), pads, (1, 1), (2, 3), out=out2,
                                          activation=activation) is out2
     np.testing.assert_array_equal(out2, unfused)
+
+
+def _force(monkeypatch, kernel, parallel: bool):
+    """Make a SerialOrParallel kernel run its parallel (or serial) build for float32 from now on."""
+    f32 = np.dtype(np.float32)
+    monkeypatch.setattr(kernel, "_parallel_for", {f32} if parallel else set())
+    monkeypatch.setattr(kernel, "_checked", {f32})
+    monkeypatch.setattr(kernel, "budget", 0 if parallel else 1 << 62)
+
+
+@pytest.mark.slow
+def test_serial_and_parallel_conv_builds_agree_bitwise(monkeypatch):
+    """The conv kernels run serial until their parallel build is compiled, on disk or repaid
+    (PARALLEL_WORK): both builds must give the same numbers (forward with its dw > 1 branch,
+    backward-input as the flipped-filter forward, backward-filter with its bias sum)."""
+    nr = nb_conv2d.pick_nr(32)
+    if nr == 0:
+        pytest.skip("no SIMD tile width for 32 filters here")
+    if not nb_conv2d._SIMD[nr].forward.split:
+        pytest.skip("Numba's own cache: only the parallel build exists")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 9, 7, 32)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    dy = rng.standard_normal((3, 9, 7, 32)).astype(np.float32)  # 'same' output, for both dilations
+    results = []
+    for parallel in (False, True):
+        for name in ("forward", "backward_filter"):
+            _force(monkeypatch, getattr(nb_conv2d._SIMD[nr], name), parallel)
+        got = []
+        for dil in ((1, 1), (1, 2)):
+            pads = ((1, 1), (dil[1], dil[1]))
+            got.append(nb_conv2d.conv2d_forward(x, w, b, (1, 1), pads, dil, activation="relu"))
+            got.append(nb_conv2d.conv2d_backward_input(dy, w, x.shape, (1, 1), pads, dil))
+            db = np.full(32, np.nan, np.float32)
+            got += [nb_conv2d.conv2d_backward_filter(dy, x, w.shape, (1, 1), pads, dil, bias_out=db), db]
+        results.append(got)
+    for serial, par in zip(*results):
+        np.testing.assert_array_equal(serial, par)
+
+
+def test_serial_or_parallel_switches_by_work_and_readiness(monkeypatch):
+    calls = []
+
+    class Build:
+        def __init__(self, name):
+            self.name = name
+
+        def __call__(self, *args):
+            calls.append(self.name)
+
+    k = object.__new__(_jit.SerialOrParallel)
+    k.serial, k.parallel, k.budget, k.split = Build("serial"), Build("parallel"), 100, True
+    k._work, k._checked, k._parallel_for = {}, set(), set()
+    monkeypatch.setattr(_jit, "ready", lambda disp, *args: False)
+    a32, a64 = np.ones(2, np.float32), np.ones(2)
+    k(60, a32)
+    k(39, a32)
+    k(99, a64)
+    assert calls == ["serial", "serial", "serial"]
+    k(1, a32)  # 100 units of float32 work: the parallel build from now on
+    k(0, a32)
+    k(0, a64)
+    assert calls[3:] == ["parallel", "parallel", "serial"]
+    monkeypatch.setattr(_jit, "ready", lambda disp, *args: True)  # checked once per dtype only
+    k(0, a64)
+    assert calls[-1] == "serial"
+    k._checked.clear()
+    k(0, a64)  # compiled or on disk: parallel at once
+    assert calls[-1] == "parallel"

@@ -26,6 +26,8 @@ no process has used for ``STALE_AFTER`` seconds: the cache directory does not gr
 process, or on disk: then it is loaded), so a caller can prefer a kernel that is already there over
 one that would cost seconds to compile. ``opaque(value)`` drops the literal type of a constant
 argument, so a helper called with ``1`` at one site and a run-time value at another compiles once.
+``serial_or_parallel`` builds a kernel serial and ``parallel=True`` (three times the compile) and runs
+the parallel build only once it is compiled, on disk, or repaid by the work done.
 
 Anything Numba-internal that this needs and cannot find (a newer Numba) falls back to Numba's
 own ``cache=True``: slower first runs, never a failure to import.
@@ -56,7 +58,8 @@ try:  # Numba's cache machinery (not public API: guarded, see the module docstri
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout
     _BASES = None
 
-__all__ = ["njit", "kernel_cache_dir", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER"]
+__all__ = ["njit", "kernel_cache_dir", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER",
+           "SerialOrParallel", "serial_or_parallel"]
 
 #: a sibling key folder unused for this many seconds is removed (another gradflow or Numba version,
 #: or sources since edited); a folder in use is touched by every process that opens it
@@ -86,7 +89,7 @@ def _enable_cache(disp) -> None:
     _DISPATCHERS.append(disp)
     if _BASES is not None:
         try:
-            disp._cache = _KernelCache(disp.py_func)
+            disp._cache = _KernelCache(disp.py_func, disp.targetoptions)
             return
         except Exception:  # noqa: BLE001 - any failure of the custom cache: Numba's own instead
             pass
@@ -94,6 +97,55 @@ def _enable_cache(disp) -> None:
         disp.enable_caching()
     except RuntimeError:  # no writable place at all: run uncached rather than fail to import
         pass
+
+
+class SerialOrParallel:
+    """One kernel built two ways, each compiled on first use and cached on disk: serial, and with
+    ``parallel=True`` (its ``prange`` threaded; that build compiles about three times as long).
+
+    ``kernel(work, *args)`` runs the parallel build when it needs no compiling (compiled in this
+    process, or on disk: checked once per dtype of the first argument), or once this process's serial
+    calls for that dtype have done ``budget`` units of ``work`` (a long run repays the compile, a first
+    run of a small model never waits for it); otherwise the serial build. The kernel's ``prange``
+    must run independent tasks (each writing its own part of the outputs, the usual rule), so both
+    builds give the same numbers and the choice never changes a result. With Numba's own cache (no
+    options in its key) there is only the parallel build."""
+
+    def __init__(self, fn, budget: int, options: dict):
+        self.parallel = njit(fn, parallel=True, **options)
+        self.split = not options.get("cache") or isinstance(getattr(self.parallel, "_cache", None),
+                                                            _KernelCache if _BASES is not None else ())
+        self.serial = njit(fn, **options) if self.split else self.parallel
+        self.budget = budget
+        self.__doc__ = fn.__doc__
+        self._work: dict = {}
+        self._checked: set = set()
+        self._parallel_for: set = set()
+
+    def __repr__(self) -> str:
+        return f"<SerialOrParallel {self.parallel.py_func.__qualname__}>"
+
+    def __call__(self, work: int, *args):
+        key = getattr(args[0], "dtype", None) if args else None
+        if key in self._parallel_for:
+            return self.parallel(*args)
+        if key not in self._checked:
+            self._checked.add(key)
+            if ready(self.parallel, *args):
+                self._parallel_for.add(key)
+                return self.parallel(*args)
+        done = self._work.get(key, 0) + work
+        self._work[key] = done
+        if done >= self.budget or not self.split:
+            self._parallel_for.add(key)
+            return self.parallel(*args)
+        return self.serial(*args)
+
+
+def serial_or_parallel(budget: int, **options):
+    """Decorator: the function as a :class:`SerialOrParallel` kernel (``options`` as for ``njit``,
+    without ``parallel``)."""
+    return lambda fn: SerialOrParallel(fn, budget, options)
 
 
 def ready(disp, *args) -> bool:
@@ -231,6 +283,12 @@ if _BASES is not None:
     class _KernelCache(_FunctionCache):
         _impl_class = _KernelCacheImpl
 
+        def __init__(self, py_func, options=None):
+            super().__init__(py_func)
+            #: the compile options are part of the key: a serial and a parallel build of one function
+            #: (SerialOrParallel) share an index file, and must not load each other's machine code
+            self._options = repr(sorted((k, repr(v)) for k, v in (options or {}).items())).encode()
+
         def save_overload(self, sig, data):
             """Numba's save, except that a key folder removed meanwhile (pruned by another
             process, deleted by the user) costs the saved copy, never the run."""
@@ -243,7 +301,7 @@ if _BASES is not None:
             """Numba's key with the closure cells hashed stably (see the module docstring)."""
             closure = self._py_func.__closure__
             cells = b"" if closure is None else _dumps(tuple(_stable(c.cell_contents) for c in closure))
-            code = self._py_func.__code__.co_code
+            code = self._py_func.__code__.co_code + self._options
             return sig, codegen.magic_tuple(), (hashlib.sha256(code).hexdigest(), hashlib.sha256(cells).hexdigest())
 
     def _stable(value):

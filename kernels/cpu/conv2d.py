@@ -42,7 +42,7 @@ from .._geometry import (
 )
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._jit import njit, opaque, ready
+from ._jit import njit, opaque, ready, serial_or_parallel
 from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]
@@ -62,6 +62,11 @@ COPY_PARALLEL = 1 << 20
 #: ``forward_pool`` kernel (seconds) when it is not already compiled or on disk: below it the
 #: conv and pooling kernels in turn give the same numbers (see conv2d_pool_forward)
 FUSE_WORK = 1 << 34
+#: multiply-adds of one SIMD conv kernel after which a process compiles its ``parallel=True`` build
+#: (about 2 CPU-s more than the serial one) when that is not already compiled or on disk: the README
+#: example (about 2**33 per kernel over 12 epochs) runs serial; a real CNN's training switches within
+#: seconds, and every later process loads the parallel build from disk (_jit.SerialOrParallel)
+PARALLEL_WORK = 1 << 35
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -311,7 +316,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                         tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, one, w2,
                                   i * KW * C * F + f0, C * F, F, out, c0, F, KW, C, i > 0)
 
-    @njit(parallel=True, **_OPTS)
+    @serial_or_parallel(PARALLEL_WORK, **_OPTS)
     def forward(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
         """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
 
@@ -337,7 +342,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                         y2[r, f] = v
 
 
-    @njit(parallel=True, **_OPTS)
+    @serial_or_parallel(PARALLEL_WORK, **_OPTS)
     def backward_filter(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, pbias, ones):
         """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
 
@@ -462,8 +467,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
     if nr:  # implicit GEMM with SIMD tiles: no im2col at all
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
-        _SIMD[nr].forward(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
-                          g.OH, g.OW, mr_max(dtype))
+        _SIMD[nr].forward(M * g.F * K, xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw,
+                          g.dh, g.dw, g.OH, g.OW, mr_max(dtype))
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
         cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
@@ -503,8 +508,8 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
         # full correlation of dy with the flipped filter, as an implicit-GEMM forward conv (F -> C)
         dyp = _padded(dy, *pads, "nb.conv.dypad", dtype)
         wflip = np.ascontiguousarray(wd[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, g.C)
-        _SIMD[nr].forward(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
-                          g.dh, g.dw, g.H, g.W, mr_max(dtype))
+        _SIMD[nr].forward(dx.size * g.F * g.KH * g.KW, dyp, wflip, np.zeros(g.C, dtype), False, False,
+                          dx.reshape(-1, g.C), g.KH, g.KW, 1, 1, g.dh, g.dw, g.H, g.W, mr_max(dtype))
         return dx
     if g.sh == g.sw == 1:
         # dx = full correlation of dy with the flipped filter: forward conv, channels F -> C
@@ -542,8 +547,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     if nr:  # SIMD tiles over the padded input as it is: no im2col, no transpose
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         pbias = scratch("nb.conv_bwd_w.pbias", (nchunks if bias_out is not None else 0, g.F), dtype)
-        _SIMD[nr].backward_filter(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
-                                  pbias, np.ones((1, 1, 1, 1), dtype))
+        _SIMD[nr].backward_filter(dy2.size * K, xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW,
+                                  mr_max(dtype), pbias, np.ones((1, 1, 1, 1), dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
         if bias_out is not None:
             _sum_chunks(pbias.reshape(nchunks, 1, g.F), bias_out.reshape(1, g.F))
