@@ -268,3 +268,61 @@ def test_serial_or_parallel_switches_by_work_and_readiness(monkeypatch):
     k._checked.clear()
     k(0, a64)  # compiled or on disk: parallel at once
     assert calls[-1] == "parallel"
+
+
+def _all_split_kernels():
+    from gradflow.kernels.cpu import bn_pool, epilogue, pooling
+
+    found = []
+    for mod in (nb_conv2d, pooling, bn_pool, epilogue):
+        found += [k for k in vars(mod).values() if isinstance(k, _jit.SerialOrParallel)]
+    for simd in nb_conv2d._SIMD.values():
+        found += [simd.forward, simd.backward_filter]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GRADFLOW_TEST_PARALLEL_BUILDS") != "1",
+                    reason="compiles the parallel build of every split kernel (a minute on 2 cores): "
+                           "GRADFLOW_TEST_PARALLEL_BUILDS=1 runs it")
+def test_every_split_kernel_gives_the_same_numbers_serial_and_parallel(monkeypatch):
+    """Every kernel built serial and parallel (pooling, batch-norm + pool, the bias/ReLU backward, the
+    im2col conv paths for filter counts no SIMD tile takes) agrees bitwise between its builds. The
+    default run checks the SIMD conv kernels (a real CNN's switch) above; the rest run the same
+    ``prange`` bodies over independent tasks, and their parallel builds are what ran before."""
+    from gradflow.kernels import cpu
+
+    kernels = _all_split_kernels()
+    assert len(kernels) >= 12 and all(k.split for k in kernels)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 9, 8, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 6, 10)).astype(np.float32)  # 10 filters: no SIMD tile width
+    w1 = rng.standard_normal((2, 2, 6, 10)).astype(np.float32)  # K = 24 <= SMALL_K: the packed BLAS path
+    gamma, beta = rng.random(6, dtype=np.float32) + 0.5, rng.standard_normal(6).astype(np.float32)
+    pads, valid = ((1, 1), (1, 1)), ((0, 0), (0, 0))
+
+    def run():
+        out = [cpu.conv2d_forward(x, w, None, (1, 1), pads, (1, 1)),
+               cpu.conv2d_forward(x, w1, None, (2, 2), valid, (1, 1))]
+        dy = np.linspace(-1, 1, out[0].size, dtype=np.float32).reshape(out[0].shape)
+        dy2 = np.linspace(-1, 1, 4 * 5 * 4 * 10, dtype=np.float32).reshape(4, 5, 4, 10)
+        out += [cpu.conv2d_backward_input(dy, w, x.shape, (1, 1), pads, (1, 1)),
+                cpu.conv2d_backward_input(dy2, w, x.shape, (2, 2), pads, (1, 1)),
+                cpu.conv2d_backward_filter(dy, x, w.shape, (1, 1), pads, (1, 1)),
+                cpu.conv2d_backward_filter(dy2, x, w.shape, (2, 2), pads, (1, 1))]
+        y, arg = cpu.max_pool2d_forward(x, (3, 3), (2, 2), pads)
+        out += [y, arg, cpu.max_pool2d_backward(y, arg, x.shape, (3, 3), (2, 2), pads)]
+        a = cpu.avg_pool2d_forward(x, (2, 2), (1, 1), valid)
+        out += [a, cpu.avg_pool2d_backward(a, x.shape, (2, 2), (1, 1), valid)]
+        yb, ab, mean, inv = cpu.bn_relu_max_pool_forward(x, gamma, beta, 1e-3, (2, 2))
+        out += [yb, ab, mean, inv, *cpu.bn_relu_max_pool_backward(yb - 0.1, yb, ab, x, gamma, mean, inv, (2, 2))]
+        out += list(cpu.bias_act_backward(x.reshape(-1, 6), np.maximum(x, 0).reshape(-1, 6)))
+        return out
+
+    results = []
+    for parallel in (False, True):
+        for k in kernels:
+            _force(monkeypatch, k, parallel)
+        results.append(run())
+    for i, (serial, par) in enumerate(zip(*results)):
+        np.testing.assert_array_equal(serial, par, err_msg=f"result {i}")

@@ -112,6 +112,7 @@ class SerialOrParallel:
     options in its key) there is only the parallel build."""
 
     def __init__(self, fn, budget: int, options: dict):
+        options = {"nogil": True, **options}  # the serial build then lets other Python threads run too
         self.parallel = njit(fn, parallel=True, **options)
         self.split = not options.get("cache") or isinstance(getattr(self.parallel, "_cache", None),
                                                             _KernelCache if _BASES is not None else ())

@@ -67,6 +67,8 @@ FUSE_WORK = 1 << 34
 #: example (about 2**33 per kernel over 12 epochs) runs serial; a real CNN's training switches within
 #: seconds, and every later process loads the parallel build from disk (_jit.SerialOrParallel)
 PARALLEL_WORK = 1 << 35
+#: the same for the packing and layout copies (elements written: memory-bound, a smaller gain)
+PARALLEL_COPY = 1 << 31
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -109,7 +111,7 @@ def _pack_rows(x2, cols3, r0, rows, H, W, KH, KW, sh, sw, top, left, dh, dw, OH,
                 n += 1
 
 
-@njit(parallel=True, **_OPTS)
+@serial_or_parallel(PARALLEL_COPY, **_OPTS)
 def _pack_matrix(x2, cols, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ones):
     """The whole im2col matrix cols[M, KH*KW*C (+1)], in parallel; with ``ones`` the last column is 1
     (so a GEMM with the bias as the last row of the weights adds the bias)."""
@@ -146,7 +148,7 @@ def _pack_matrix(x2, cols, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ones
                     n += 1
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ws):
     """y2[M, F] = im2col(x) @ wT.T (+ bias); one tile of ws.shape[1] output rows per task."""
     M, F = y2.shape
@@ -165,7 +167,7 @@ def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw
                     y2[r, f] += bias[f]
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _backward_input_col2im(dy2, w2, dx2, N, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ws):
     """dx = col2im(dy2 @ w2.T), one image per task (its scatter never meets another task's)."""
     F = dy2.shape[1]
@@ -202,7 +204,7 @@ def _backward_input_col2im(dy2, w2, dx2, N, H, W, KH, KW, sh, sw, top, left, dh,
                     oh += 1
 
 
-@njit(parallel=True, **_OPTS)
+@serial_or_parallel(PARALLEL_COPY, **_OPTS)
 def _to_planar(x2, xq, N, H, W, top, left, sh, sw, Hq, Wq):
     """Channel-major, stride-phase-split, zero-padded copy of x2 ([N*H*W, C] rows).
 
@@ -231,7 +233,7 @@ def _to_planar(x2, xq, N, H, W, top, left, sh, sw, Hq, Wq):
             xq[c, e] = 0
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw, seg, ws):
     """part[chunk, i*KW + j] = sum over the chunk's images of X(i, j) @ DY^T, as [C, F].
 
@@ -472,7 +474,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
         cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
-        _pack_matrix(_rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
+        _pack_matrix(cols.size, _rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
                      g.OH, g.OW, True)
         wb = np.empty((K + 1, g.F), dtype)
         wb[:K] = np.asarray(w, dtype=dtype).reshape(K, g.F)
@@ -484,7 +486,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
     wT = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F).T)
     ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.C, dtype, M)
     with numba.parallel_chunksize(1):  # dynamic scheduling: robust when a core is busy
-        _forward(_rows(x, g.C, dtype), wT, bias, b is not None, y.reshape(M, g.F), g.H, g.W, g.KH, g.KW,
+        _forward(M * g.F * K, _rows(x, g.C, dtype), wT, bias, b is not None, y.reshape(M, g.F), g.H, g.W, g.KH, g.KW,
                  g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, ws)
     if relu:
         np.maximum(y, 0, out=y)
@@ -517,16 +519,16 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
         ptop, pleft = g.dh * (g.KH - 1) - g.top, g.dw * (g.KW - 1) - g.left
         ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.F, dtype, g.N * g.H * g.W)
         with numba.parallel_chunksize(1):
-            _forward(dy2, wflipT, np.zeros(g.C, dtype), False, dx.reshape(-1, g.C), g.OH, g.OW, g.KH, g.KW,
-                     1, 1, ptop, pleft, g.dh, g.dw, g.H, g.W, ws)
+            _forward(dx.size * g.F * g.KH * g.KW, dy2, wflipT, np.zeros(g.C, dtype), False, dx.reshape(-1, g.C),
+                     g.OH, g.OW, g.KH, g.KW, 1, 1, ptop, pleft, g.dh, g.dw, g.H, g.W, ws)
         return dx
     K = g.KH * g.KW * g.C
     w2 = np.ascontiguousarray(wd).reshape(K, g.F)
     tm = _tile_rows(K, dtype.itemsize, g.OH * g.OW)
     ws = scratch("nb.conv_bwd_in.dcols", (numba.get_num_threads(), tm, K), dtype)
     with numba.parallel_chunksize(1):
-        _backward_input_col2im(dy2, w2, dx.reshape(-1, g.C), g.N, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left,
-                               g.dh, g.dw, g.OH, g.OW, ws)
+        _backward_input_col2im(dy2.size * K, dy2, w2, dx.reshape(-1, g.C), g.N, g.H, g.W, g.KH, g.KW, g.sh, g.sw,
+                               g.top, g.left, g.dh, g.dw, g.OH, g.OW, ws)
     return dx
 
 
@@ -557,7 +559,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
         M = g.N * g.OH * g.OW
         cols = scratch("nb.conv.matrix", (M, K), dtype)
-        _pack_matrix(x2, cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, False)
+        _pack_matrix(cols.size, x2, cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW,
+                     False)
         np.matmul(cols.T, dy2, out=dw.reshape(K, g.F))
         return dw
     Hp, Wp = g.H + g.top + g.bottom, g.W + g.left + g.right
@@ -565,12 +568,12 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     slack = (g.dw * (g.KW - 1)) // g.sw + 2 * Wq  # reads past the last plane meet zeros in dy
     xq = scratch("nb.conv_bwd_w.xq", (g.C, g.sh * g.sw * g.N * Hq * Wq + slack), dtype)
     dyq = scratch("nb.conv_bwd_w.dyq", (g.F, g.N * Hq * Wq + slack), dtype)
-    _to_planar(x2, xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
-    _to_planar(dy2, dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
+    _to_planar(xq.size, x2, xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
+    _to_planar(dyq.size, dy2, dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
     seg = max(64, SLICE_BYTES // ((g.C + g.F) * dtype.itemsize) // 16 * 16)
     ws = scratch("nb.conv_bwd_w.tmp", (numba.get_num_threads(), g.C, g.F), dtype)
     with numba.parallel_chunksize(1):
-        _backward_filter_planar(xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
+        _backward_filter_planar(dy2.size * K, xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
                                 g.KW, g.sh, g.sw, g.dh, g.dw, seg, ws)
     _sum_chunks(part, dw.reshape(K, g.F))
     return dw
