@@ -68,7 +68,6 @@ EXAMPLE_KERNELS = {
     ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.forward"),
     ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.conv_row"),
     ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.backward_filter"),
-    ("gradflow.kernels.cpu.conv2d", "_sum_chunks"),
     ("gradflow.kernels.cpu._simd", "tile_rows"),
 }
 
