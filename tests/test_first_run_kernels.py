@@ -161,6 +161,12 @@ def test_ready_loads_from_disk_and_never_compiles(tmp_path, monkeypatch):
     second(a)
     np.testing.assert_array_equal(a, 4)
     assert not _jit.ready(second, "not an array")
+    gone = list(tmp_path.glob("numba/*/*._double-*.nbc"))
+    assert gone
+    for data in gone:  # the index still names it, the machine code is gone
+        data.unlink()
+    third = _jit.njit(_double, cache=True)
+    assert not _jit.ready(third, a) and not third.signatures  # and nothing compiled meanwhile
 
 
 def _conv_pool_case(rng, b: bool, N=3, H=8, W=10, C=5, F=32):

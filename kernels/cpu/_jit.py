@@ -44,6 +44,7 @@ from importlib import metadata
 
 import numba
 from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
@@ -161,7 +162,14 @@ def ready(disp, *args) -> bool:
             return False
         if cache._index_key(sig, disp.targetctx.codegen()) not in cache._cache_file._load_index():
             return False
-        disp.compile(sig)  # a disk-cache hit: loads the machine code
+        with global_compiler_lock:  # Dispatcher.compile's cache-hit branch, without its fall-back compile
+            cres = cache.load_overload(sig, disp.targetctx)
+            if cres is None:  # an index entry whose data file is gone
+                return False
+            disp._cache_hits[sig] += 1
+            if not cres.objectmode:
+                disp.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            disp.add_overload(cres)
         return sig in disp.overloads
     except Exception:  # noqa: BLE001 - Numba internals moved, unhashable args...: say "not ready"
         return False
