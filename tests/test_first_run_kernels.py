@@ -187,9 +187,11 @@ def test_unfused_inference_path_equals_the_fused_kernel_bitwise(monkeypatch, act
     rng = np.random.default_rng(7)
     x, w, b = _conv_pool_case(rng, with_bias)
     pads = ((1, 1), (1, 1))
-    monkeypatch.setattr(nb_conv2d, "ready", lambda *a: False)
+    asked = []
+    monkeypatch.setattr(nb_conv2d, "ready", lambda *a: asked.append(a) or False)
     monkeypatch.setattr(nb_conv2d, "FUSE_WORK", 1 << 62)
     monkeypatch.setattr(nb_conv2d, "_UNFUSED_WORK", {})
+    monkeypatch.setattr(nb_conv2d, "_FUSED", set())
     unfused = nb_conv2d.conv2d_pool_forward(x, w, b, (1, 1), pads, (1, 1), (2, 3), activation=activation)
     assert sum(nb_conv2d._UNFUSED_WORK.values()) == 3 * 8 * 10 * 32 * 9 * 5  # the unfused path ran, counted
     monkeypatch.setattr(nb_conv2d, "FUSE_WORK", 0)
@@ -197,12 +199,15 @@ def test_unfused_inference_path_equals_the_fused_kernel_bitwise(monkeypatch, act
     fused = nb_conv2d.conv2d_pool_forward(x, w, b, (1, 1), pads, (1, 1), (2, 3), out=out, activation=activation)
     assert fused is out
     np.testing.assert_array_equal(fused, unfused)
+    assert nb_conv2d._FUSED  # from now on this process runs it fused
     # and a write into a pre-filled out on the unfused path too
     monkeypatch.setattr(nb_conv2d, "FUSE_WORK", 1 << 62)
+    nb_conv2d._FUSED.clear()
     out2 = np.full_like(unfused, np.nan)
     assert nb_conv2d.conv2d_pool_forward(x, w, b, (1, 1), pads, (1, 1), (2, 3), out=out2,
                                          activation=activation) is out2
     np.testing.assert_array_equal(out2, unfused)
+    assert len(asked) == 1  # the disk cache is asked once per kernel and dtype, not per batch
 
 
 def _force(monkeypatch, kernel, parallel: bool):

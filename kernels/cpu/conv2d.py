@@ -609,20 +609,32 @@ def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, acti
     return y
 
 
-#: multiply-adds run so far by the unfused conv + max-pool, per fused kernel (see FUSE_WORK)
+#: multiply-adds run so far by the unfused conv + max-pool, per (fused kernel, dtype) (see FUSE_WORK)
 _UNFUSED_WORK: dict = {}
+#: the (fused kernel, dtype) pairs that run fused in this process (ready, or repaid)
+_FUSED: set = set()
 
 
 def _fuse(kernel, args, work: int) -> bool:
-    """Whether to run the fused ``forward_pool``: when it needs no compiling (compiled, or on disk),
-    or once this process's unfused calls of it have done ``FUSE_WORK`` multiply-adds (a long
-    inference repays the seconds of compiling; a few validation batches never do). A rule by
-    work, not time, and both paths give the same numbers: the choice never changes a result."""
-    if ready(kernel, *args):
+    """Whether to run the fused ``forward_pool``: when it needs no compiling (compiled, or on disk:
+    asked once per dtype), or once this process's unfused calls of it have done ``FUSE_WORK``
+    multiply-adds (a long inference repays the seconds of compiling; a few validation batches never
+    do). A rule by work, not time, and both paths give the same numbers: the choice never changes a
+    result."""
+    key = (kernel, args[0].dtype)
+    if key in _FUSED:
         return True
-    done = _UNFUSED_WORK.get(kernel, 0) + work
-    _UNFUSED_WORK[kernel] = done
-    return done >= FUSE_WORK
+    if key not in _UNFUSED_WORK:
+        _UNFUSED_WORK[key] = 0
+        if ready(kernel, *args):
+            _FUSED.add(key)
+            return True
+    done = _UNFUSED_WORK[key] + work
+    _UNFUSED_WORK[key] = done
+    if done >= FUSE_WORK:
+        _FUSED.add(key)
+        return True
+    return False
 
 
 def _conv_then_pool(x, w, b, stride, padding, dilation, activation, ph, pw, y):
