@@ -122,10 +122,10 @@ def test_closure_kernels_have_a_cache_key_that_survives_the_process():
     codegen = cpu_target.target_context.codegen()
     a, b, other = nb_conv2d._simd_kernels(16), nb_conv2d._simd_kernels(16), nb_conv2d._simd_kernels(32)
     sig = ("float32",)
-    key = a.forward._cache._index_key(sig, codegen)
-    assert isinstance(a.forward._cache, _jit._KernelCache)
-    assert key == b.forward._cache._index_key(sig, codegen)
-    assert key != other.forward._cache._index_key(sig, codegen)
+    key = a.forward.parallel._cache._index_key(sig, codegen)
+    assert isinstance(a.forward.parallel._cache, _jit._KernelCache)
+    assert key == b.forward.parallel._cache._index_key(sig, codegen)
+    assert key != other.forward.parallel._cache._index_key(sig, codegen)
 
 
 def test_every_kernel_file_uses_the_shared_njit():

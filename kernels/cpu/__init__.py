@@ -1,7 +1,10 @@
 """The ``numba`` implementations of every hot-path op (contracts: kernels/README.md).
 
 Importing this package imports Numba but compiles nothing: each kernel compiles on its first call
-(``cache=True`` keeps the machine code on disk for the next process).
+(``cache=True`` keeps the machine code on disk for the next process). A first run compiles as little
+as it can (``_jit``): one float32 signature per kernel it uses, the serial build of a threaded kernel
+until the parallel one is on disk or repaid by the work done, and no fused inference conv + pool for
+a few validation batches; each choice leaves the numbers unchanged.
 """
 from .attention import attention_backward, attention_forward
 from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_inference

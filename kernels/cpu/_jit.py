@@ -18,6 +18,17 @@ Numba's own ``cache=True`` has two problems for gradflow's kernels:
   Here a dispatcher in a closure cell is hashed by what defines it (its code, its own closure
   cells and its options), so the second process loads it from disk.
 
+The key changes with every release and every edit of these sources, so each process that opens
+the current key folder marks it used (its modification time) and removes the sibling key folders
+no process has used for ``STALE_AFTER`` seconds: the cache directory does not grow forever.
+
+``ready(kernel, *args)`` says whether a kernel can run ``args`` without compiling (compiled in this
+process, or on disk: then it is loaded), so a caller can prefer a kernel that is already there over
+one that would cost seconds to compile. ``opaque(value)`` drops the literal type of a constant
+argument, so a helper called with ``1`` at one site and a run-time value at another compiles once.
+``serial_or_parallel`` builds a kernel serial and ``parallel=True`` (three times the compile) and runs
+the parallel build only once it is compiled, on disk, or repaid by the work done.
+
 Anything Numba-internal that this needs and cannot find (a newer Numba) falls back to Numba's
 own ``cache=True``: slower first runs, never a failure to import.
 """
@@ -26,11 +37,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import sys
+import time
 from importlib import metadata
 
 import numba
+from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
+from numba.extending import intrinsic
 
 from gradflow.dispatch import cache_dir
 
@@ -43,7 +59,14 @@ try:  # Numba's cache machinery (not public API: guarded, see the module docstri
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout
     _BASES = None
 
-__all__ = ["njit", "kernel_cache_dir", "cached_kernels"]
+__all__ = ["njit", "kernel_cache_dir", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER",
+           "SerialOrParallel", "serial_or_parallel"]
+
+#: a sibling key folder unused for this many seconds is removed (another gradflow or Numba version,
+#: or sources since edited); a folder in use is touched by every process that opens it
+STALE_AFTER = 24 * 3600
+#: key folders are named ``<_KEY_PREFIX><versions>-<hash>``; nothing else in the directory is touched
+_KEY_PREFIX = "gradflow-"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: every dispatcher made here that caches (tests and ``cached_kernels`` read it)
@@ -67,7 +90,7 @@ def _enable_cache(disp) -> None:
     _DISPATCHERS.append(disp)
     if _BASES is not None:
         try:
-            disp._cache = _KernelCache(disp.py_func)
+            disp._cache = _KernelCache(disp.py_func, disp.targetoptions)
             return
         except Exception:  # noqa: BLE001 - any failure of the custom cache: Numba's own instead
             pass
@@ -75,6 +98,93 @@ def _enable_cache(disp) -> None:
         disp.enable_caching()
     except RuntimeError:  # no writable place at all: run uncached rather than fail to import
         pass
+
+
+class SerialOrParallel:
+    """One kernel built two ways, each compiled on first use and cached on disk: serial, and with
+    ``parallel=True`` (its ``prange`` threaded; that build compiles about three times as long).
+
+    ``kernel(work, *args)`` runs the parallel build when it needs no compiling (compiled in this
+    process, or on disk: checked once per dtype of the first argument), or once this process's serial
+    calls for that dtype have done ``budget`` units of ``work`` (a long run repays the compile, a first
+    run of a small model never waits for it); otherwise the serial build. The kernel's ``prange``
+    must run independent tasks (each writing its own part of the outputs, the usual rule), so both
+    builds give the same numbers and the choice never changes a result. With Numba's own cache (no
+    options in its key) there is only the parallel build."""
+
+    def __init__(self, fn, budget: int, options: dict):
+        options = {"nogil": True, **options}  # the serial build then lets other Python threads run too
+        self.parallel = njit(fn, parallel=True, **options)
+        self.split = not options.get("cache") or isinstance(getattr(self.parallel, "_cache", None),
+                                                            _KernelCache if _BASES is not None else ())
+        self.serial = njit(fn, **options) if self.split else self.parallel
+        self.budget = budget
+        self.__doc__ = fn.__doc__
+        self._work: dict = {}
+        self._checked: set = set()
+        self._parallel_for: set = set()
+
+    def __repr__(self) -> str:
+        return f"<SerialOrParallel {self.parallel.py_func.__qualname__}>"
+
+    def __call__(self, work: int, *args):
+        key = getattr(args[0], "dtype", None) if args else None
+        if key in self._parallel_for:
+            return self.parallel(*args)
+        if key not in self._checked:
+            self._checked.add(key)
+            if ready(self.parallel, *args):
+                self._parallel_for.add(key)
+                return self.parallel(*args)
+        done = self._work.get(key, 0) + work
+        self._work[key] = done
+        if done >= self.budget or not self.split:
+            self._parallel_for.add(key)
+            return self.parallel(*args)
+        return self.serial(*args)
+
+
+def serial_or_parallel(budget: int, **options):
+    """Decorator: the function as a :class:`SerialOrParallel` kernel (``options`` as for ``njit``,
+    without ``parallel``)."""
+    return lambda fn: SerialOrParallel(fn, budget, options)
+
+
+def ready(disp, *args) -> bool:
+    """Whether ``disp(*args)`` runs without compiling: the signature is compiled in this process, or
+    it is in the disk cache (then it is loaded now, in milliseconds). Never compiles; False when unsure."""
+    try:
+        sig = tuple(disp.typeof_pyval(a) for a in args)
+        if sig in disp.overloads:
+            return True
+        cache = disp._cache
+        if not isinstance(cache, _caching.FunctionCache):
+            return False
+        if cache._index_key(sig, disp.targetctx.codegen()) not in cache._cache_file._load_index():
+            return False
+        with global_compiler_lock:  # Dispatcher.compile's cache-hit branch, without its fall-back compile
+            cres = cache.load_overload(sig, disp.targetctx)
+            if cres is None:  # an index entry whose data file is gone
+                return False
+            disp._cache_hits[sig] += 1
+            if not cres.objectmode:
+                disp.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            disp.add_overload(cres)
+        return sig in disp.overloads
+    except Exception:  # noqa: BLE001 - Numba internals moved, unhashable args...: say "not ready"
+        return False
+
+
+@intrinsic
+def opaque(typingctx, value):
+    """``value`` typed as its non-literal type (``1`` as int64, ``False`` as boolean): a jitted helper
+    called with a constant here and a run-time value elsewhere then compiles one signature, not two."""
+    ty = types.unliteral(value)
+
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, args[0], signature.args[0], signature.return_type)
+
+    return ty(value), codegen
 
 
 def cached_kernels() -> list:
@@ -109,8 +219,43 @@ def kernel_cache_dir() -> str | None:
     if root is None:
         return None
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    key = f"gradflow-{_version('gradflow-keras')}-numba-{numba.__version__}-{py}-{_sources_hash()}"
+    key = f"{_KEY_PREFIX}{_version('gradflow-keras')}-numba-{numba.__version__}-{py}-{_sources_hash()}"
     return os.path.join(root, "numba", key)
+
+
+def prune_stale(current: str, now: float | None = None) -> list[str]:
+    """Mark the key folder ``current`` used now and remove its sibling key folders unused for
+    ``STALE_AFTER`` seconds; returns the removed paths. Errors are ignored (a folder another
+    process holds open, a read-only directory): pruning never fails a run."""
+    now = time.time() if now is None else now
+    parent, name = os.path.split(current)
+    removed: list[str] = []
+    try:
+        os.utime(current, (now, now))
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name == name or not entry.name.startswith(_KEY_PREFIX):
+            continue
+        try:
+            used = entry.stat(follow_symlinks=False).st_mtime
+            if not entry.is_dir(follow_symlinks=False) or used > now - STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(entry.path)
+    return removed
+
+
+@functools.cache
+def _opened(path: str) -> bool:
+    """Create the key folder and prune its stale siblings, once per process and folder."""
+    os.makedirs(path, exist_ok=True)
+    prune_stale(path)
+    return True
 
 
 if _BASES is not None:
@@ -135,6 +280,7 @@ if _BASES is not None:
                 return None  # NUMBA_CACHE_DIR set or GRADFLOW_CACHE_DIR=off: Numba's own locators
             self = cls(py_func, py_file, root)
             try:
+                _opened(root)
                 self.ensure_cache_path()
             except OSError:
                 return None
@@ -146,11 +292,25 @@ if _BASES is not None:
     class _KernelCache(_FunctionCache):
         _impl_class = _KernelCacheImpl
 
+        def __init__(self, py_func, options=None):
+            super().__init__(py_func)
+            #: the compile options are part of the key: a serial and a parallel build of one function
+            #: (SerialOrParallel) share an index file, and must not load each other's machine code
+            self._options = repr(sorted((k, repr(v)) for k, v in (options or {}).items())).encode()
+
+        def save_overload(self, sig, data):
+            """Numba's save, except that a key folder removed meanwhile (pruned by another
+            process, deleted by the user) costs the saved copy, never the run."""
+            try:
+                super().save_overload(sig, data)
+            except OSError:
+                pass
+
         def _index_key(self, sig, codegen):
             """Numba's key with the closure cells hashed stably (see the module docstring)."""
             closure = self._py_func.__closure__
             cells = b"" if closure is None else _dumps(tuple(_stable(c.cell_contents) for c in closure))
-            code = self._py_func.__code__.co_code
+            code = self._py_func.__code__.co_code + self._options
             return sig, codegen.magic_tuple(), (hashlib.sha256(code).hexdigest(), hashlib.sha256(cells).hexdigest())
 
     def _stable(value):

@@ -8,7 +8,9 @@ pass over x writes dx = k3 * (x - mean) + k2 everywhere plus k1 * g at the argma
 batch norm, ReLU and max-pool run one after another this skips writing and re-reading the full-size
 activation and its gradient (about two thirds of the memory traffic).
 
-Partial sums live in fixed chunks added in order: results do not depend on the thread count.
+Partial sums live in fixed chunks added in order: results do not depend on the thread count. Each
+kernel here runs serial until its ``parallel=True`` build is compiled, on disk, or repaid by
+``PARALLEL_WORK`` elements in this process (``_jit.SerialOrParallel``; both builds agree).
 """
 from __future__ import annotations
 
@@ -17,13 +19,16 @@ from numba import prange
 
 from .._geometry import check_bn_pool, check_float, check_out
 from .._workspace import scratch
-from ._jit import njit
+from ._jit import serial_or_parallel
 from .batchnorm import CHUNKS, _coefficients, _stats, _vec
 
 __all__ = ["bn_relu_max_pool_forward", "bn_relu_max_pool_backward"]
 
+#: elements of x after which a process compiles a kernel's parallel build (see the module docstring)
+PARALLEL_WORK = 1 << 31
 
-@njit(parallel=True, cache=True)
+
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _pool_forward(x4, mean_x, scale_x, beta_x, y4, a4, ph, pw):
     """y4[n, oh, ow] = max over the window of relu((x - mean_x) * scale_x + beta_x); a4: the argmax
     (h * W + w, the first maximum in row-major window order)."""
@@ -56,7 +61,7 @@ def _pool_forward(x4, mean_x, scale_x, beta_x, y4, a4, ph, pw):
                         ar[c] = cell if take else ar[c]
 
 
-@njit(parallel=True, cache=True)
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _gather_sums(dy4, y4, a4, x2, mean, HW, psum, pdot):
     """Per chunk of pooled rows: sum of g and of g * (x - mean) at the argmax cells, with g the pooled
     gradient where the pooled output is positive (float64 partial sums)."""
@@ -83,7 +88,7 @@ def _gather_sums(dy4, y4, a4, x2, mean, HW, psum, pdot):
                     d[c] += gc * (np.float64(x2[n * HW + a[c], c]) - mean[c])
 
 
-@njit(parallel=True, cache=True)
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _write_dx(dy4, y4, a4, x2, mean_x, k1, k2, k3, dx2, H, W, ph):
     """dx = k3 * (x - mean) + k2 everywhere, plus k1 * g at each window's argmax cell. One band of
     ``ph`` input rows (one row of windows) per task, so the additions never race; the rows below the
@@ -128,7 +133,7 @@ def bn_relu_max_pool_forward(x, gamma, beta, eps, pool, out=None):
     _stats(x4.reshape(M, C), _vec(gamma, dt), _vec(beta, dt), float(eps), mean, inv_std,
            scratch("nb.bn.psum", (nch, C), np.float64), scratch("nb.bn.psq", (nch, C), np.float64),
            mean_x, scale_x, beta_x)
-    _pool_forward(x4, mean_x, scale_x, beta_x, y, argmax, int(pool[0]), int(pool[1]))
+    _pool_forward(x4.size, x4, mean_x, scale_x, beta_x, y, argmax, int(pool[0]), int(pool[1]))
     return y, argmax, mean, inv_std
 
 
@@ -147,9 +152,9 @@ def bn_relu_max_pool_backward(dy, y, argmax, x, gamma, mean, inv_std, pool, out=
     psum = scratch("nb.bn.psum", (nch, C), np.float64)
     pdot = scratch("nb.bn.psq", (nch, C), np.float64)
     mean_v = _vec(mean, dt)
-    _gather_sums(dy4, y4, a4, x2, mean_v, H * W, psum, pdot)
+    _gather_sums(x2.size, dy4, y4, a4, x2, mean_v, H * W, psum, pdot)
     dgamma, dbeta = np.empty(C, dt), np.empty(C, dt)
     k1, k2, k3 = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
     _coefficients(psum, pdot, _vec(gamma, dt), _vec(inv_std, dt), M, dgamma, dbeta, k1, k2, k3)
-    _write_dx(dy4, y4, a4, x2, mean_v, k1, k2, k3, dx.reshape(-1, C), H, W, int(pool[0]))
+    _write_dx(x2.size, dy4, y4, a4, x2, mean_v, k1, k2, k3, dx.reshape(-1, C), H, W, int(pool[0]))
     return dx, dgamma, dbeta

@@ -42,7 +42,7 @@ from .._geometry import (
 )
 from .._workspace import scratch
 from ._gemm import FASTMATH, gemm_nt
-from ._jit import njit
+from ._jit import njit, opaque, ready, serial_or_parallel
 from ._simd import NRS, POOL_WIDTHS, mr_max, pick_nr, tile_pool_rows, tile_rows
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_filter", "conv2d_pool_forward"]
@@ -55,6 +55,20 @@ FILTER_CHUNKS = 8
 SLICE_BYTES = 384 * 1024
 #: forward / backward_filter with KH*KW*C up to this (first layers: 3x3x1, 3x3x3) use one BLAS GEMM
 SMALL_K = 32
+#: padded copies of at least this many elements run the parallel ``_copy_interior`` (compiled on first
+#: use); smaller ones are a NumPy copy of a few milliseconds at most, which no parallel copy repays
+COPY_PARALLEL = 1 << 20
+#: multiply-adds of inference conv + max-pool after which a process compiles the fused
+#: ``forward_pool`` kernel (seconds) when it is not already compiled or on disk: below it the
+#: conv and pooling kernels in turn give the same numbers (see conv2d_pool_forward)
+FUSE_WORK = 1 << 34
+#: multiply-adds of one SIMD conv kernel after which a process compiles its ``parallel=True`` build
+#: (about 2 CPU-s more than the serial one) when that is not already compiled or on disk: the README
+#: example (about 2**33 per kernel over 12 epochs) runs serial; a real CNN's training switches within
+#: seconds, and every later process loads the parallel build from disk (_jit.SerialOrParallel)
+PARALLEL_WORK = 1 << 35
+#: the same for the packing and layout copies (elements written: memory-bound, a smaller gain)
+PARALLEL_COPY = 1 << 31
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -97,7 +111,7 @@ def _pack_rows(x2, cols3, r0, rows, H, W, KH, KW, sh, sw, top, left, dh, dw, OH,
                 n += 1
 
 
-@njit(parallel=True, **_OPTS)
+@serial_or_parallel(PARALLEL_COPY, **_OPTS)
 def _pack_matrix(x2, cols, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ones):
     """The whole im2col matrix cols[M, KH*KW*C (+1)], in parallel; with ``ones`` the last column is 1
     (so a GEMM with the bias as the last row of the weights adds the bias)."""
@@ -134,7 +148,7 @@ def _pack_matrix(x2, cols, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ones
                     n += 1
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ws):
     """y2[M, F] = im2col(x) @ wT.T (+ bias); one tile of ws.shape[1] output rows per task."""
     M, F = y2.shape
@@ -153,7 +167,7 @@ def _forward(x2, wT, bias, has_bias, y2, H, W, KH, KW, sh, sw, top, left, dh, dw
                     y2[r, f] += bias[f]
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _backward_input_col2im(dy2, w2, dx2, N, H, W, KH, KW, sh, sw, top, left, dh, dw, OH, OW, ws):
     """dx = col2im(dy2 @ w2.T), one image per task (its scatter never meets another task's)."""
     F = dy2.shape[1]
@@ -190,7 +204,7 @@ def _backward_input_col2im(dy2, w2, dx2, N, H, W, KH, KW, sh, sw, top, left, dh,
                     oh += 1
 
 
-@njit(parallel=True, **_OPTS)
+@serial_or_parallel(PARALLEL_COPY, **_OPTS)
 def _to_planar(x2, xq, N, H, W, top, left, sh, sw, Hq, Wq):
     """Channel-major, stride-phase-split, zero-padded copy of x2 ([N*H*W, C] rows).
 
@@ -219,7 +233,7 @@ def _to_planar(x2, xq, N, H, W, top, left, sh, sw, Hq, Wq):
             xq[c, e] = 0
 
 
-@njit(parallel=True, fastmath=FASTMATH, **_OPTS)
+@serial_or_parallel(PARALLEL_WORK, fastmath=FASTMATH, **_OPTS)
 def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw, seg, ws):
     """part[chunk, i*KW + j] = sum over the chunk's images of X(i, j) @ DY^T, as [C, F].
 
@@ -257,16 +271,12 @@ def _backward_filter_planar(xq, dyq, part, N, Hq, Wq, OH, KW, sh, sw, dh, dw, se
                     acc[c, f] += tmp[c, f]
 
 
-@njit(parallel=True, **_OPTS)
 def _sum_chunks(part, out2):
-    """out2[r, c] = sum_ch part[ch, r, c], chunks added in order."""
-    nchunks, R, S = part.shape
-    for r in prange(R):
-        for c in range(S):
-            s = part[0, r, c]
-            for ch in range(1, nchunks):
-                s += part[ch, r, c]
-            out2[r, c] = s
+    """out2 = sum over ch of part[ch], the chunks added in order, one NumPy add per chunk: the same
+    float sums as a loop over the elements (a few hundred thousand adds; no kernel to compile)."""
+    np.copyto(out2, part[0])
+    for ch in range(1, part.shape[0]):
+        np.add(out2, part[ch], out=out2)
 
 
 class _SimdKernels(NamedTuple):
@@ -287,6 +297,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
         windows in place from element ``base`` of the padded input (the row's top-left corner)."""
         Wp, C = xp.shape[2], xp.shape[3]
         F = w2.shape[1]
+        one = opaque(1)  # not a literal: tile_rows compiles once per nr and dtype
         nb = (OW + mrmax - 1) // mrmax
         for f0 in range(0, F, nr):
             for blk in range(nb):
@@ -295,14 +306,14 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                 a0 = base + ow0 * sw * C
                 c0 = c_row + ow0 * F + f0
                 if dw == 1:  # a kernel row's (column, channel) pairs are contiguous in xp
-                    tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, 1, w2, f0, KW * C * F, F, out, c0, F,
-                              KH, KW * C, False)
+                    tile_rows(mr, nr, xp, a0, sw * C, dh * Wp * C, one, w2, f0, KW * C * F, F, out, c0, F,
+                              KH, KW * C, opaque(False))
                 else:
                     for i in range(KH):
-                        tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, 1, w2,
+                        tile_rows(mr, nr, xp, a0 + i * dh * Wp * C, sw * C, dw * C, one, w2,
                                   i * KW * C * F + f0, C * F, F, out, c0, F, KW, C, i > 0)
 
-    @njit(parallel=True, **_OPTS)
+    @serial_or_parallel(PARALLEL_WORK, **_OPTS)
     def forward(xp, w2, bias, has_bias, relu, y2, KH, KW, sh, sw, dh, dw, OH, OW, mrmax):
         """y2[(n*OH + oh)*OW + ow, :] = sum_{i,j,c} xp[n, oh*sh + i*dh, ow*sw + j*dw, c] * w2[(i*KW + j)*C + c, :].
 
@@ -328,7 +339,7 @@ def _simd_kernels(nr: int) -> _SimdKernels:
                         y2[r, f] = v
 
 
-    @njit(parallel=True, **_OPTS)
+    @serial_or_parallel(PARALLEL_WORK, **_OPTS)
     def backward_filter(xp, dy2, part, KH, KW, sh, sw, dh, dw, OH, OW, mrmax, pbias, ones):
         """part[chunk] ([KH*KW*C, F]) = sum over the chunk's images of im2col(xp).T @ dy, never building im2col.
 
@@ -340,8 +351,8 @@ def _simd_kernels(nr: int) -> _SimdKernels:
         F % nr == 0 (nr = 32 or 16, a compile-time constant).
 
         With a non-empty ``pbias`` ([nchunks, F]) the first group's tasks also sum dy over the chunk's
-        pixels (a one-row tile whose A is the constant ``ones[0]`` = 1): the bias gradient, while dy is
-        in cache.
+        pixels (a one-row tile whose A is the constant ``ones`` = [[[[1]]]]): the bias gradient, while
+        dy is in cache.
         """
         N, Hp, Wp, C = xp.shape
         nchunks, K, F = part.shape
@@ -362,17 +373,19 @@ def _simd_kernels(nr: int) -> _SimdKernels:
             bias = pbias.shape[0] > 0 and grp == 0
             if bias:
                 pbias[ch, :] = 0
+            one, zero, add = opaque(1), opaque(0), opaque(True)  # not literals: one tile_rows per nr
             for n in range(ch * N // nchunks, (ch + 1) * N // nchunks):
                 a_img = ((n * Hp + i * dh) * Wp + j * dw) * C
                 b_img = n * OH * OW * F
                 for f0 in range(0, F, nr):
                     if bias:
-                        tile_rows(1, nr, ones, 0, 0, 0, 0, dy2, b_img + f0, OW * F, F, pbias[ch], f0, F, OH, OW, True)
+                        tile_rows(one, nr, ones, zero, zero, zero, zero, dy2, b_img + f0, OW * F, F, pbias,
+                                  ch * F + f0, F, OH, OW, add)
                     for blk in range(nb):
                         lo = blk * rows // nb
                         hi = (blk + 1) * rows // nb
-                        tile_rows(hi - lo, nr, xp, a_img + lo, 1, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
-                                  acc, (r0 + lo) * F + f0, F, OH, OW, True)
+                        tile_rows(hi - lo, nr, xp, a_img + lo, one, sh * Wp * C, sw * C, dy2, b_img + f0, OW * F, F,
+                                  acc, (r0 + lo) * F + f0, F, OH, OW, add)
 
     @njit(parallel=True, **_OPTS)
     def forward_pool(xp, w2, scale, bias, relu, y, KH, KW, sh, sw, dh, ph, pw, gmax):
@@ -422,7 +435,7 @@ def _padded(a, top, bottom, left, right, tag, dtype):
         return a4
     N, H, W, C = a4.shape
     ap = scratch(f"{tag}:{top},{left}", (N, H + top + bottom, W + left + right, C), dtype, zeroed=True)
-    if a4.size < (1 << 16):
+    if a4.size < COPY_PARALLEL:
         ap[:, top:top + H, left:left + W, :] = a4
     else:
         _copy_interior(a4, ap, top, left)
@@ -451,12 +464,12 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
     if nr:  # implicit GEMM with SIMD tiles: no im2col at all
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         w2 = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F))
-        _SIMD[nr].forward(xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw, g.dh, g.dw,
-                          g.OH, g.OW, mr_max(dtype))
+        _SIMD[nr].forward(M * g.F * K, xp, w2, bias, b is not None, relu, y.reshape(M, g.F), g.KH, g.KW, g.sh, g.sw,
+                          g.dh, g.dw, g.OH, g.OW, mr_max(dtype))
         return y
     if K <= SMALL_K:  # too short a reduction for gemm_nt: pack in parallel, one BLAS GEMM, bias as a row
         cols = scratch("nb.conv.matrix", (M, K + 1), dtype)
-        _pack_matrix(_rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
+        _pack_matrix(cols.size, _rows(x, g.C, dtype), cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw,
                      g.OH, g.OW, True)
         wb = np.empty((K + 1, g.F), dtype)
         wb[:K] = np.asarray(w, dtype=dtype).reshape(K, g.F)
@@ -468,7 +481,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, out=None, activation=None
     wT = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(K, g.F).T)
     ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.C, dtype, M)
     with numba.parallel_chunksize(1):  # dynamic scheduling: robust when a core is busy
-        _forward(_rows(x, g.C, dtype), wT, bias, b is not None, y.reshape(M, g.F), g.H, g.W, g.KH, g.KW,
+        _forward(M * g.F * K, _rows(x, g.C, dtype), wT, bias, b is not None, y.reshape(M, g.F), g.H, g.W, g.KH, g.KW,
                  g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, ws)
     if relu:
         np.maximum(y, 0, out=y)
@@ -492,8 +505,8 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
         # full correlation of dy with the flipped filter, as an implicit-GEMM forward conv (F -> C)
         dyp = _padded(dy, *pads, "nb.conv.dypad", dtype)
         wflip = np.ascontiguousarray(wd[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, g.C)
-        _SIMD[nr].forward(dyp, wflip, np.zeros(g.C, dtype), False, False, dx.reshape(-1, g.C), g.KH, g.KW, 1, 1,
-                          g.dh, g.dw, g.H, g.W, mr_max(dtype))
+        _SIMD[nr].forward(dx.size * g.F * g.KH * g.KW, dyp, wflip, np.zeros(g.C, dtype), False, False,
+                          dx.reshape(-1, g.C), g.KH, g.KW, 1, 1, g.dh, g.dw, g.H, g.W, mr_max(dtype))
         return dx
     if g.sh == g.sw == 1:
         # dx = full correlation of dy with the flipped filter: forward conv, channels F -> C
@@ -501,16 +514,16 @@ def conv2d_backward_input(dy, w, x_shape, stride, padding, dilation, out=None):
         ptop, pleft = g.dh * (g.KH - 1) - g.top, g.dw * (g.KW - 1) - g.left
         ws = _im2col_workspace("nb.conv.cols", g.KH, g.KW, g.F, dtype, g.N * g.H * g.W)
         with numba.parallel_chunksize(1):
-            _forward(dy2, wflipT, np.zeros(g.C, dtype), False, dx.reshape(-1, g.C), g.OH, g.OW, g.KH, g.KW,
-                     1, 1, ptop, pleft, g.dh, g.dw, g.H, g.W, ws)
+            _forward(dx.size * g.F * g.KH * g.KW, dy2, wflipT, np.zeros(g.C, dtype), False, dx.reshape(-1, g.C),
+                     g.OH, g.OW, g.KH, g.KW, 1, 1, ptop, pleft, g.dh, g.dw, g.H, g.W, ws)
         return dx
     K = g.KH * g.KW * g.C
     w2 = np.ascontiguousarray(wd).reshape(K, g.F)
     tm = _tile_rows(K, dtype.itemsize, g.OH * g.OW)
     ws = scratch("nb.conv_bwd_in.dcols", (numba.get_num_threads(), tm, K), dtype)
     with numba.parallel_chunksize(1):
-        _backward_input_col2im(dy2, w2, dx.reshape(-1, g.C), g.N, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left,
-                               g.dh, g.dw, g.OH, g.OW, ws)
+        _backward_input_col2im(dy2.size * K, dy2, w2, dx.reshape(-1, g.C), g.N, g.H, g.W, g.KH, g.KW, g.sh, g.sw,
+                               g.top, g.left, g.dh, g.dw, g.OH, g.OW, ws)
     return dx
 
 
@@ -531,8 +544,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     if nr:  # SIMD tiles over the padded input as it is: no im2col, no transpose
         xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
         pbias = scratch("nb.conv_bwd_w.pbias", (nchunks if bias_out is not None else 0, g.F), dtype)
-        _SIMD[nr].backward_filter(xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW, mr_max(dtype),
-                                  pbias, np.ones(1, dtype))
+        _SIMD[nr].backward_filter(dy2.size * K, xp, dy2, part, g.KH, g.KW, g.sh, g.sw, g.dh, g.dw, g.OH, g.OW,
+                                  mr_max(dtype), pbias, np.ones((1, 1, 1, 1), dtype))
         _sum_chunks(part, dw.reshape(K, g.F))
         if bias_out is not None:
             _sum_chunks(pbias.reshape(nchunks, 1, g.F), bias_out.reshape(1, g.F))
@@ -541,7 +554,8 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     if K <= SMALL_K:  # short K: pack the whole im2col matrix in parallel, then one BLAS GEMM
         M = g.N * g.OH * g.OW
         cols = scratch("nb.conv.matrix", (M, K), dtype)
-        _pack_matrix(x2, cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW, False)
+        _pack_matrix(cols.size, x2, cols, g.H, g.W, g.KH, g.KW, g.sh, g.sw, g.top, g.left, g.dh, g.dw, g.OH, g.OW,
+                     False)
         np.matmul(cols.T, dy2, out=dw.reshape(K, g.F))
         return dw
     Hp, Wp = g.H + g.top + g.bottom, g.W + g.left + g.right
@@ -549,12 +563,12 @@ def conv2d_backward_filter(dy, x, w_shape, stride, padding, dilation, out=None, 
     slack = (g.dw * (g.KW - 1)) // g.sw + 2 * Wq  # reads past the last plane meet zeros in dy
     xq = scratch("nb.conv_bwd_w.xq", (g.C, g.sh * g.sw * g.N * Hq * Wq + slack), dtype)
     dyq = scratch("nb.conv_bwd_w.dyq", (g.F, g.N * Hq * Wq + slack), dtype)
-    _to_planar(x2, xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
-    _to_planar(dy2, dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
+    _to_planar(xq.size, x2, xq, g.N, g.H, g.W, g.top, g.left, g.sh, g.sw, Hq, Wq)
+    _to_planar(dyq.size, dy2, dyq, g.N, g.OH, g.OW, 0, 0, 1, 1, Hq, Wq)  # same plane size as x
     seg = max(64, SLICE_BYTES // ((g.C + g.F) * dtype.itemsize) // 16 * 16)
     ws = scratch("nb.conv_bwd_w.tmp", (numba.get_num_threads(), g.C, g.F), dtype)
     with numba.parallel_chunksize(1):
-        _backward_filter_planar(xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
+        _backward_filter_planar(dy2.size * K, xq, dyq, part.reshape(nchunks, g.KH * g.KW, g.C, g.F), g.N, Hq, Wq, g.OH,
                                 g.KW, g.sh, g.sw, g.dh, g.dw, seg, ws)
     _sum_chunks(part, dw.reshape(K, g.F))
     return dw
@@ -583,10 +597,54 @@ def conv2d_pool_forward(x, w, b, stride, padding, dilation, pool, out=None, acti
     dtype = x.dtype
     y = np.empty(shape, dtype) if out is None else check_out("conv2d_pool_forward", out, shape, dtype)
     bias = _constant(g.F, 0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    unscaled = scale is None
     scale = _constant(g.F, 1, dtype) if scale is None else np.ascontiguousarray(scale, dtype=dtype)
     xp = _padded(x, g.top, g.bottom, g.left, g.right, "nb.conv.xpad", dtype)
     w2 = np.ascontiguousarray(w, dtype=dtype).reshape(g.KH * g.KW * g.C, g.F)
-    _SIMD[nr].forward_pool(xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
+    args = (xp, w2, scale, bias, relu, y, g.KH, g.KW, g.sh, g.sw, g.dh, ph, pw, mr // pw)
+    kernel = _SIMD[nr].forward_pool
+    if unscaled and not _fuse(kernel, args, g.N * g.OH * g.OW * g.F * g.KH * g.KW * g.C):
+        return _conv_then_pool(x, w, b, stride, padding, dilation, activation, ph, pw, y)
+    kernel(*args)
+    return y
+
+
+#: multiply-adds run so far by the unfused conv + max-pool, per (fused kernel, dtype) (see FUSE_WORK)
+_UNFUSED_WORK: dict = {}
+#: the (fused kernel, dtype) pairs that run fused in this process (ready, or repaid)
+_FUSED: set = set()
+
+
+def _fuse(kernel, args, work: int) -> bool:
+    """Whether to run the fused ``forward_pool``: when it needs no compiling (compiled, or on disk:
+    asked once per dtype), or once this process's unfused calls of it have done ``FUSE_WORK``
+    multiply-adds (a long inference repays the seconds of compiling; a few validation batches never
+    do). A rule by work, not time, and both paths give the same numbers: the choice never changes a
+    result."""
+    key = (kernel, args[0].dtype)
+    if key in _FUSED:
+        return True
+    if key not in _UNFUSED_WORK:
+        _UNFUSED_WORK[key] = 0
+        if ready(kernel, *args):
+            _FUSED.add(key)
+            return True
+    done = _UNFUSED_WORK[key] + work
+    _UNFUSED_WORK[key] = done
+    if done >= FUSE_WORK:
+        _FUSED.add(key)
+        return True
+    return False
+
+
+def _conv_then_pool(x, w, b, stride, padding, dilation, activation, ph, pw, y):
+    """The fused kernel's result from the training kernels: the conv with its bias and ReLU (the
+    same tile sums, the bias added once: what ``acc * 1 + bias`` rounds to), then the window max
+    (exact, and ReLU commutes with it), written into ``y``."""
+    c = conv2d_forward(x, w, b, stride, padding, dilation, activation=activation)
+    N, PO, QO, F = y.shape
+    win = c[:, :PO * ph, :QO * pw, :].reshape(N, PO, ph, QO, pw, F)
+    np.max(win, axis=(2, 4), out=y)
     return y
 
 
@@ -610,12 +668,12 @@ _CONSTANTS: dict = {}
 
 
 def _constant(n: int, value, dtype):
-    """A shared read-only vector of ``n`` times ``value`` (no bias: 0, no scale: 1)."""
+    """A shared vector of ``n`` times ``value`` (no bias: 0, no scale: 1), never written. Left writable:
+    a read-only array is another Numba type, so ``forward_pool`` would compile a second signature."""
     key = (n, value, np.dtype(dtype).str)
     v = _CONSTANTS.get(key)
     if v is None:
         v = _CONSTANTS[key] = np.full(n, value, dtype)
-        v.flags.writeable = False
     return v
 
 

@@ -2,7 +2,9 @@
 
 ``bias_act_backward(dy, y)`` masks dy where the ReLU output y is 0 and sums the masked rows for the
 bias gradient, reading dy and y once. Partial sums are taken over a fixed number of row chunks and
-added in order, so the result does not depend on the thread count.
+added in order, so the result does not depend on the thread count, nor on whether the kernel's
+serial or ``parallel=True`` build runs (``_jit.SerialOrParallel``: the parallel one once compiled,
+on disk, or repaid by ``PARALLEL_WORK`` elements in this process).
 """
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ from numba import prange
 
 from .._geometry import check_bias_act, check_float, check_out
 from .._workspace import scratch
-from ._jit import njit
+from ._jit import njit, serial_or_parallel
 
 __all__ = ["bias_act_backward"]
 
 #: row chunks of the bias-gradient partial sums (fixed: deterministic)
 CHUNKS = 16
+#: elements of dy after which a process compiles the parallel build of the masking pass
+PARALLEL_WORK = 1 << 31
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@serial_or_parallel(PARALLEL_WORK, cache=True, error_model="numpy")
 def _mask_and_sum(dy, y, relu, write, eff, part):
     M, F = dy.shape
     nchunks = part.shape[0]
@@ -69,7 +73,7 @@ def bias_act_backward(dy, y=None, out=None):
         eff = np.empty(dy.shape, dtype) if write else dy
     part = scratch("nb.bias_act.part", (CHUNKS, F), dtype)
     yy = dy if y is None else np.ascontiguousarray(y, dtype=dtype)
-    _mask_and_sum(dy, yy, y is not None, write, eff, part)
+    _mask_and_sum(dy.size, dy, yy, y is not None, write, eff, part)
     db = np.empty(F, dtype)
     _sum_rows(part, db)
     return eff, db

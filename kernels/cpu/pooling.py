@@ -3,6 +3,10 @@
 Forward runs one output row (n, oh) per task; backward one image per task, so the scatter into dx
 never races even when windows overlap. Every window overlaps the input (checked up front), so the
 first in-bounds cell seeds the running max and padded cells never win.
+
+Each kernel runs serial until its ``parallel=True`` build is compiled, on disk, or repaid by
+``PARALLEL_WORK`` elements pooled in this process (``_jit.SerialOrParallel``): the tasks are
+independent, so both builds give the same numbers.
 """
 from __future__ import annotations
 
@@ -10,12 +14,16 @@ import numpy as np
 from numba import prange
 
 from .._geometry import check_float, check_out, check_shape, pool_geometry
-from ._jit import njit
+from ._jit import serial_or_parallel
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
 
+#: input elements after which a process compiles a pooling kernel's parallel build (memory-bound:
+#: two cores gain a little, and the parallel build costs about three times the compile)
+PARALLEL_WORK = 1 << 31
 
-@njit(parallel=True, cache=True)
+
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _max_forward(x2, y2, a2, N, H, W, ph, pw, sh, sw, top, left, OH, OW):
     """x2 [N*H*W, C] -> y2, a2 [N*OH*OW, C]; rows index pixels so the channel loop is unit-stride."""
     C = x2.shape[1]
@@ -47,7 +55,7 @@ def _max_forward(x2, y2, a2, N, H, W, ph, pw, sh, sw, top, left, OH, OW):
                         ar[c] = cell if take else ar[c]
 
 
-@njit(parallel=True, cache=True)
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _max_backward(dy2, a2, dx2, N, H, W, OH, OW):
     """dx2 [N*H*W, C] = scatter-add of dy2 [N*OH*OW, C] at a2; one image per task."""
     C = dx2.shape[1]
@@ -64,7 +72,7 @@ def _max_backward(dy2, a2, dx2, N, H, W, OH, OW):
                 dx2[base + a[c], c] += g[c]
 
 
-@njit(parallel=True, cache=True)
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _avg_forward(x2, y2, N, H, W, ph, pw, sh, sw, top, left, OH, OW):
     C = x2.shape[1]
     for task in prange(N * OH):
@@ -88,7 +96,7 @@ def _avg_forward(x2, y2, N, H, W, ph, pw, sh, sw, top, left, OH, OW):
                 yr[c] *= inv
 
 
-@njit(parallel=True, cache=True)
+@serial_or_parallel(PARALLEL_WORK, cache=True)
 def _avg_backward(dy2, dx2, N, H, W, ph, pw, sh, sw, top, left, OH, OW):
     C = dx2.shape[1]
     for n in prange(N):
@@ -127,7 +135,7 @@ def max_pool2d_forward(x, pool, stride, padding, out=None):
     shape = (g.N, g.OH, g.OW, g.C)
     y = np.empty(shape, x.dtype) if out is None else check_out(op, out, shape, x.dtype)
     argmax = np.empty(shape, np.int64)
-    _max_forward(_rows(x, g.C), y.reshape(-1, g.C), argmax.reshape(-1, g.C), *_args(g))
+    _max_forward(x.size, _rows(x, g.C), y.reshape(-1, g.C), argmax.reshape(-1, g.C), *_args(g))
     return y, argmax
 
 
@@ -139,7 +147,7 @@ def max_pool2d_backward(dy, argmax, x_shape, pool, stride, padding, out=None):
     check_shape(op, "argmax", argmax.shape, (g.N, g.OH, g.OW, g.C))
     shape = (g.N, g.H, g.W, g.C)
     dx = np.empty(shape, dy.dtype) if out is None else check_out(op, out, shape, dy.dtype)
-    _max_backward(_rows(dy, g.C), np.ascontiguousarray(argmax, dtype=np.int64).reshape(-1, g.C),
+    _max_backward(dx.size, _rows(dy, g.C), np.ascontiguousarray(argmax, dtype=np.int64).reshape(-1, g.C),
                   dx.reshape(-1, g.C), g.N, g.H, g.W, g.OH, g.OW)
     return dx
 
@@ -150,7 +158,7 @@ def avg_pool2d_forward(x, pool, stride, padding, out=None):
     check_float(op, x)
     shape = (g.N, g.OH, g.OW, g.C)
     y = np.empty(shape, x.dtype) if out is None else check_out(op, out, shape, x.dtype)
-    _avg_forward(_rows(x, g.C), y.reshape(-1, g.C), *_args(g))
+    _avg_forward(x.size, _rows(x, g.C), y.reshape(-1, g.C), *_args(g))
     return y
 
 
@@ -161,6 +169,6 @@ def avg_pool2d_backward(dy, x_shape, pool, stride, padding, out=None):
     check_shape(op, "dy", dy.shape, (g.N, g.OH, g.OW, g.C))
     shape = (g.N, g.H, g.W, g.C)
     dx = np.empty(shape, dy.dtype) if out is None else check_out(op, out, shape, dy.dtype)
-    _avg_backward(_rows(dy, g.C), dx.reshape(-1, g.C), *_args(g))
+    _avg_backward(dx.size, _rows(dy, g.C), dx.reshape(-1, g.C), *_args(g))
     return dx
 
