@@ -56,20 +56,6 @@ def _bias_act(y2, bias, has_bias, relu):
                 row[f] = max(row[f], zero)
 
 
-@njit(parallel=True, **_OPTS)
-def _pad_copy(x, xp, pt, pl):
-    """xp[n, pt + h, pl + w, :] = x[n, h, w, :]; the border of xp is zeroed by its maker."""
-    N, H, W, C = x.shape
-    for task in prange(N * H):
-        n = task // H
-        h = task - n * H
-        src = x[n, h]
-        dst = xp[n, pt + h]
-        for w in range(W):
-            for c in range(C):
-                dst[pl + w, c] = src[w, c]
-
-
 def _phase_kernel(nr: int):
     """The gather kernel for tiles ``nr`` columns wide (a closure constant: one machine code per width)."""
 
@@ -190,7 +176,9 @@ def conv2d_transpose_forward(x, w, b, y_shape, stride, padding, dilation, out=No
         if pt or pb or pl or pr:
             xp = scratch(f"nb.convt.xpad:{pt},{pb},{pl},{pr}", (g.N, g.OH + pt + pb, g.OW + pl + pr, g.F), dtype,
                          zeroed=True)  # the pads in the tag: the border stays zero for this interior alone
-            _pad_copy(x4, xp, pt, pl)
+            # one serial copy: x is the small side of the op, and a parallel region costs more than the
+            # copy itself when another process holds a core
+            xp[:, pt:pt + g.OH, pl:pl + g.OW, :] = x4
         else:
             xp = x4
         plan = _phase_plan(g.KH, g.KW, g.sh, g.sw, g.dh, g.dw)
