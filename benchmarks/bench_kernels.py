@@ -389,6 +389,32 @@ def optimizer_cases(impls, torch, rng, dtype):
         nbytes = 7 * sum(w.nbytes for w in ws)  # read w, g, m, v; write w, m, v
         yield ("optimizer_step adam", label, "bytes", nbytes,
                {"reference": reference, "numpy": make("numpy"), "numba": make("numba")}, tfn)
+# convt: the stride-phase transposed-conv kernel beyond U's stride 2 (stride 3; a Conv1DTranspose's height-1 image)
+STRIDED_TRANSPOSES = [("convT s3 9x9x32->27x27x32", (64, 9, 9, 32), (3, 3, 32, 32), (3, 3), ((0, 0), (0, 0))),
+                      ("conv1dT s2 50x32->100x32", (64, 1, 50, 32), (1, 3, 32, 32), (1, 2), ((0, 0), (1, 0)))]
+
+
+def convt_cases(impls, torch, rng, dtype):
+    from gradflow.kernels import conv_transpose as ct_np  # noqa: PLC0415 - lazy like load_impls: Numba on demand
+    from gradflow.kernels.cpu import conv_transpose as ct_nb  # noqa: PLC0415 - lazy like load_impls
+
+    fns = {"reference": ct_np.reference_forward, "numpy": ct_np.numpy_forward, "numba": ct_nb.conv2d_transpose_forward}
+    for label, xs, ws, stride, pads in STRIDED_TRANSPOSES:
+        x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[2]).astype(dtype)
+        ys = (xs[0], *(n * s for n, s in zip(xs[1:3], stride)), ws[2])  # 'same': n * stride
+        geo = (stride, pads, (1, 1))
+        tf = None
+        if torch is not None:
+            tx, tw, tb = t_nhwc(torch, x), torch.from_numpy(w).permute(3, 2, 0, 1), torch.from_numpy(b)
+            tpad = tuple(lo for lo, _ in pads)
+            tout = tuple(y - ((n - 1) * s - 2 * p + k) for y, n, s, p, k in zip(ys[1:3], xs[1:3], stride, tpad, ws[:2]))
+            tf = lambda tx=tx, tw=tw, tb=tb, st=stride, tp=tpad, to=tout: torch.relu(  # noqa: E731
+                torch.nn.functional.conv_transpose2d(tx, tw, tb, stride=st, padding=tp, output_padding=to))
+        flops = 2 * x.size * ws[0] * ws[1] * ws[2]
+        yield ("conv2d_transpose_forward", label, "flops", flops,
+               {k: (lambda f=f, x=x, w=w, b=b, ys=ys, geo=geo: f(x, w, b, ys, *geo, activation="relu"))
+                for k, f in fns.items()}, tf)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -403,6 +429,7 @@ def run(args):
               attention_cases, layer_norm_cases]
     groups.append(bnconv_cases)  # bnconv
     groups.append(optimizer_cases)  # adam
+    groups.append(convt_cases)  # convt
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:
@@ -474,7 +501,7 @@ calls = {
  "bn_relu_max_pool_forward": lambda: cpu.bn_relu_max_pool_forward(x, v8, v8, 1e-3, (2, 2)),
  "bn_relu_max_pool_backward": lambda: cpu.bn_relu_max_pool_backward(yp, yp, arg, x, v8, v8, v8, (2, 2)),
  "matmul": lambda: cpu.matmul(xb, xb.T.copy()),
- "conv2d_transpose_forward (bias + ReLU epilogue)":  # bnconv
+ "conv2d_transpose_forward (stride 2: stride-phase gather, bias + ReLU epilogue)":  # bnconv
      lambda: cpu_ct.conv2d_transpose_forward(y2, w, v8, (2, 8, 8, 8), *g2, activation="relu"),
 }
 out = {}

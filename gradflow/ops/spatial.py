@@ -13,7 +13,7 @@ from ..autograd.function import Function
 from ..backend import array_module
 from ._symbolic import export
 from .keras_names import convert_to_tensor
-from .nn import _format, _to_first, _to_last, _tuple, conv, depthwise_conv2d
+from .nn import Conv2DTranspose, _format, _to_first, _to_last, _tuple, conv, depthwise_conv2d
 from .shape import pad
 
 __all__ = ["conv_transpose", "separable_conv", "depthwise_conv", "adaptive_average_pool", "adaptive_max_pool",
@@ -90,15 +90,37 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     if x.shape[-1] != kernel.shape[-1]:
         raise ValueError(f"ops.conv_transpose: the input has {x.shape[-1]} channels but the kernel expects "
                          f"{kernel.shape[-1]} (kernel shape {kernel.shape}, (*spatial, out, in))")
+    widths = [(0, 0)] + [transpose_padding(k, st, dl, mode, o)
+                         for k, st, dl, o in zip(kernel.shape[:rank], s, d, op)] + [(0, 0)]
+    if rank <= 2:  # on the transposed-conv kernel (stride phases, no zero-dilated input) where it fits
+        y = _conv2d_transpose(x, kernel, s, d, widths[1:-1])
+        if y is not None:
+            return _to_first(y, first)
     axes = tuple(range(1, rank + 1))
     if max(s) > 1:
         x = _Dilate.apply(x, axes, s)
-    widths = [(0, 0)] + [transpose_padding(k, st, dl, mode, o)
-                         for k, st, dl, o in zip(kernel.shape[:rank], s, d, op)] + [(0, 0)]
     x = _pad_or_crop(x, widths)
     flipped = kernel[tuple([slice(None, None, -1)] * rank)]
     w = flipped.transpose((*range(rank), rank + 1, rank))  # (*k, in, out)
     return _to_first(conv(x, w, 1, "valid", None, d), first)
+
+
+def _conv2d_transpose(x, kernel, strides, dilation, widths):
+    """``conv_transpose`` of a 1-D or 2-D channels-last x as ``Conv2DTranspose`` (conv2d's adjoint):
+    Keras's padding (lo, hi) of the stride-dilated input is the adjoint's conv padding
+    (k_eff - 1 - lo, k_eff - 1 - hi); None where that is negative (output_padding past the kernel)."""
+    ks = tuple(kernel.shape[:len(strides)])
+    pads = tuple((dl * (k - 1) - lo, dl * (k - 1) - hi) for k, dl, (lo, hi) in zip(ks, dilation, widths))
+    if min(min(p) for p in pads) < 0:
+        return None
+    out = tuple((n - 1) * st + dl * (k - 1) + 1 - lo - hi
+                for n, k, st, dl, (lo, hi) in zip(x.shape[1:-1], ks, strides, dilation, pads))
+    if len(strides) == 2:
+        return Conv2DTranspose.apply(x, kernel, None, out, tuple(strides), pads, tuple(dilation))
+    n, steps, c = x.shape
+    y = Conv2DTranspose.apply(x.reshape((n, 1, steps, c)), kernel.reshape((1, *kernel.shape)), None, (1, *out),
+                              (1, strides[0]), ((0, 0), pads[0]), (1, dilation[0]))
+    return y.reshape((n, out[0], kernel.shape[-2]))
 
 
 # -- depthwise and separable ------------------------------------------------------------------------

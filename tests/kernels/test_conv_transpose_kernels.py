@@ -25,6 +25,13 @@ CASES = [
     (3, 5, 4, 4, 3, 3, 8, 1, "same", 1, False, "relu"),
     (2, 3, 4, 2, 3, 2, 3, 2, "valid", 2, False, None),
     (1, 2, 2, 3, 1, 1, 32, 2, "same", 1, True, "relu"),
+    # filters a multiple of 8 and stride > 1: the stride-phase gather kernel (no col2im)
+    (2, 3, 5, 3, 3, 3, 8, 2, "same", 1, True, "relu"),
+    (1, 5, 4, 4, 3, 2, 16, 3, "valid", 1, False, None),
+    (2, 4, 3, 5, 1, 1, 8, 2, "same", 1, True, None),
+    (1, 3, 3, 2, 3, 3, 32, (2, 3), "valid", 2, False, "relu"),
+    (1, 4, 4, 3, 5, 4, 24, (3, 2), "same", (2, 3), True, "relu"),
+    (2, 7, 7, 8, 3, 3, 32, 2, "same", 1, True, "relu"),
 ]
 
 
