@@ -205,9 +205,21 @@ def _copy(dst, d0, src, s0, n):
 
 
 @njit(cache=True, inline="always")
+def _ld(a):
+    """The row stride of a 2-D array in elements (its rows are unit-stride)."""
+    return a.strides[0] // a.itemsize
+
+
+@njit(cache=True, inline="always")
 def _acc_rows(acc, hp, R, U, c0, c1):
-    """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R."""
+    """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R (register tiles
+    when the column count is a multiple of NR)."""
     n = c1 - c0
+    if n % NR == 0:
+        for p in range(n // NR):
+            tile_rows(R, NR, hp, 0, _ld(hp), 0, 1, U, c0 + p * NR, 0, _ld(U), acc, p * NR, _ld(acc), 1,
+                      U.shape[0], True)
+        return
     for k in range(U.shape[0]):
         uk = U[k, c0:c1]
         for r in range(R):
@@ -220,6 +232,12 @@ def _acc_rows(acc, hp, R, U, c0, c1):
 @njit(cache=True, inline="always")
 def _back_rows(dst, d, R, Ut, j0, j1):
     """dst[r, k] += sum_{j in [j0, j1)} d[r, j] * Ut[j, k]: gradient into the previous state."""
+    u = dst.shape[1]
+    if u % NR == 0:
+        for p in range(u // NR):
+            tile_rows(R, NR, d, j0, _ld(d), 0, 1, Ut, j0 * _ld(Ut) + p * NR, 0, _ld(Ut), dst, p * NR, _ld(dst), 1,
+                      j1 - j0, True)
+        return
     for r in range(R):
         dr = dst[r]
         for j in range(j0, j1):
@@ -231,8 +249,17 @@ def _back_rows(dst, d, R, Ut, j0, j1):
 
 @njit(cache=True, inline="always")
 def _outer_rows(dU, hp, d, R, c0, c1, j0):
-    """dU[k, c0 + j] += sum_r hp[r, k] * d[r, j0 + j] for j < c1 - c0: the recurrent kernel's gradient."""
+    """dU[k, c0 + j] += sum_r hp[r, k] * d[r, j0 + j] for j < c1 - c0: the recurrent kernel's gradient
+    (tiles of 8 rows of dU by NR columns: one load and store of dU per step, not one per batch row)."""
     n = c1 - c0
+    if n % NR == 0:
+        u = dU.shape[0]
+        for k0 in range(0, u, 8):
+            mr = min(8, u - k0)
+            for p in range(n // NR):
+                tile_rows(mr, NR, hp, k0, 1, 0, _ld(hp), d, j0 + p * NR, 0, _ld(d), dU, k0 * _ld(dU) + c0 + p * NR,
+                          _ld(dU), 1, R, True)
+        return
     for k in range(dU.shape[0]):
         uk = dU[k, c0:c1]
         for r in range(R):
