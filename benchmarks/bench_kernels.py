@@ -418,6 +418,52 @@ def convt_cases(impls, torch, rng, dtype):
 
 
 # -- the table --------------------------------------------------------------------------------
+# lstm: model L's row scatter-add (the Embedding gradient) and its fused LSTM passes
+SCATTERS = [("L embedding grad 12800 ids -> 20000x128", (20000, 128, (64, 200)))]
+LSTMS = [("L lstm 64x200x64", (64, 200, 64))]
+
+
+def lstm_cases(impls, torch, rng, dtype):
+    from gradflow.kernels.cpu import recurrent as nb_rec  # noqa: PLC0415 - lazy like load_impls: Numba on demand
+    from gradflow.kernels.cpu import scatter as nb_sc  # noqa: PLC0415 - lazy like load_impls
+
+    def add_at(n, d, idx, v):
+        out = np.zeros((n, d), dtype)
+        np.add.at(out, idx, v)
+        return out
+
+    for label, (n, d, ishape) in SCATTERS:
+        idx = rng.integers(0, n, ishape)
+        v = rng.standard_normal(ishape + (d,)).astype(dtype)
+        tfn = None
+        if torch is not None:
+            ti, tv = torch.from_numpy(idx.reshape(-1)), torch.from_numpy(v.reshape(-1, d))
+            tfn = lambda: torch.zeros((n, d)).index_add_(0, ti, tv)  # noqa: E731
+        yield ("scatter_rows", label, "bytes", 2 * v.nbytes + n * d * v.itemsize,
+               {"reference": lambda: add_at(n, d, idx, v), "numpy": lambda: add_at(n, d, idx, v),
+                "numba": lambda: nb_sc.scatter_rows(np.empty((n, d), dtype), idx, v, init=True)}, tfn)
+    for label, (N, T, u) in LSTMS:
+        xw = rng.standard_normal((N, T, 4 * u)).astype(dtype)
+        U = (rng.standard_normal((u, 4 * u)) / np.sqrt(u)).astype(dtype)
+        h0, c0 = np.zeros((N, u), dtype), np.zeros((N, u), dtype)
+        keep, rows = np.ones((1, 1), np.uint8), nb_rec.block_rows(N)
+        out, saved = np.empty((N, T, 2 * u), dtype), np.empty((N, T, 5 * u), dtype)
+
+        def fwd():
+            nb_rec.lstm_forward(xw, U, h0, c0, keep, False, False, rows, out, saved, True)
+        fwd()
+        grad = rng.standard_normal((N, T, 2 * u)).astype(dtype)
+        Ut = np.ascontiguousarray(U.T)
+        dxw, dh0, dc0 = np.empty_like(xw), np.empty_like(h0), np.empty_like(c0)
+        parts = np.empty(((N + rows - 1) // rows, u, 4 * u), dtype)
+
+        def bwd():
+            nb_rec.lstm_backward(grad, Ut, h0, c0, keep, False, False, rows, out, saved, dxw, dh0, dc0, parts, True)
+        flops = 2 * N * T * u * 4 * u
+        yield "lstm_forward", label, "flops", flops, {"numba": fwd}, None
+        yield "lstm_backward", label, "flops", 2 * flops, {"numba": bwd}, None
+
+
 def run(args):
     torch = load_torch()
     impls = load_impls()
@@ -430,16 +476,17 @@ def run(args):
     groups.append(bnconv_cases)  # bnconv
     groups.append(optimizer_cases)  # adam
     groups.append(convt_cases)  # convt
+    groups.append(lstm_cases)  # lstm
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:
                 continue
-            ref = fns.pop("reference")
+            ref = fns.pop("reference", None)
             timed = dict(fns)
             if tfn is not None:
                 timed["torch"] = tfn
             res = interleaved(timed, args.repeats)
-            if not args.no_reference and label != "matmul 2048":
+            if not args.no_reference and ref is not None and label != "matmul 2048":
                 t0 = time.perf_counter()
                 ref()
                 t_ref = time.perf_counter() - t0

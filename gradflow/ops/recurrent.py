@@ -330,9 +330,25 @@ def _lstm_fused_backward(ctx, grad):
     grad = _c(grad.astype(out.dtype, copy=False))
     dxw = np.empty((N, T, 4 * u), dtype=out.dtype)
     dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
-    parts = np.empty(((N + rows - 1) // rows, u, 4 * u), dtype=out.dtype)
-    K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, parts, _flush())
-    return dxw, parts.sum(axis=0), dh0, dc0, None, None, None
+    none = np.empty((0, u, 4 * u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
+    K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, none, _flush())
+    return dxw, _recurrent_kernel_grad(out[:, :, :u], h0, dxw, reverse), dh0, dc0, None, None, None
+
+
+def _recurrent_kernel_grad(h, h0, dz, reverse):
+    """dU = sum over steps of h_prev^T @ dz_t as one GEMM over ``batch * steps`` rows: ``h`` (N, T, u)
+    the states in processing order (h_prev of step s is h[:, s - 1], h0 at s = 0), ``dz`` (N, T, G)
+    the gate gradients in input time order (a dropped step's are zero)."""
+    N, T, u = h.shape
+    hp = np.empty((N, T, u), dtype=h.dtype)  # h_prev in input time order, beside dz's rows
+    if reverse:  # step s reads time T-1-s
+        hp[:, T - 1] = h0
+        hp[:, :T - 1] = h[:, T - 2::-1] if T > 1 else hp[:, :0]
+    else:
+        hp[:, 0] = h0
+        hp[:, 1:] = h[:, :T - 1]
+    mm = kernel("matmul", dz)
+    return mm(hp.reshape(N * T, u).T, dz.reshape(N * T, dz.shape[2]))
 
 
 def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after):

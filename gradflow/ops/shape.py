@@ -1,11 +1,14 @@
 """Shape ops: reshape, transpose, flatten, expand/squeeze, concatenate, stack, pad, indexing, device moves."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
+from .. import config
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ..backend import _instance, array_module, is_cupy_array
+from ..backend import _instance, array_module, get_backend, is_cupy_array
 
 __all__ = [
     "reshape", "transpose", "permute", "flatten", "expand_dims", "squeeze", "concatenate",
@@ -108,12 +111,35 @@ class Pad(Function):
         return g, None, None, None
 
 
+_SCATTER_MODULE = "gradflow.kernels.cpu.scatter"
+_scatter_state: list = [None, False]  # [the module, tried to load]
+
+
+def _row_scatter(target, index):
+    """The Numba row scatter-add (``kernels/cpu/scatter.py``) when it applies: a C-contiguous NumPy
+    float32/float64 target indexed along its first axis by one integer NumPy array, kernels
+    ``auto``/``numba``, not the reference backend; else None (``np.add.at``)."""
+    if (type(target) is not np.ndarray or type(index) is not np.ndarray or index.dtype.kind not in "iu"
+            or target.ndim == 0 or target.dtype not in (np.float32, np.float64) or not target.flags.c_contiguous
+            or config.kernels not in ("auto", "numba") or get_backend().name == "reference"):
+        return None
+    if not _scatter_state[1]:
+        _scatter_state[1] = True
+        try:  # Numba is optional: loaded on first use, as the dispatch registry does
+            _scatter_state[0] = importlib.import_module(_SCATTER_MODULE)
+        except ImportError:
+            _scatter_state[0] = None
+    return _scatter_state[0]
+
+
 def scatter_add(target, index, values):
     """``target[index] += values`` with repeated indices accumulating (NumPy or CuPy)."""
     if is_cupy_array(target):
         import cupyx  # noqa: PLC0415
 
         cupyx.scatter_add(target, index, values)
+    elif (kern := _row_scatter(target, index)) is not None:
+        kern.scatter_rows(target, index, values)
     else:
         np.add.at(target, index, values)
     return target
@@ -151,6 +177,9 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
+        if ctx.fancy and xp is np and (kern := _row_scatter(np.empty((1,), g.dtype), ctx.idx)) is not None:
+            # a gather along the first axis (Embedding): the kernel writes every row, no zero fill first
+            return kern.scatter_rows(np.empty(ctx.shape, dtype=g.dtype), ctx.idx, g, init=True), None
         out = xp.zeros(ctx.shape, dtype=g.dtype)
         if ctx.fancy:
             scatter_add(out, ctx.idx, g)

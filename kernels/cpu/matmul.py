@@ -29,6 +29,8 @@ __all__ = ["matmul", "transpose_into", "SERIAL_WORK", "one_thread"]
 MB, NB = 64, 64
 #: SIMD path: output block rows and columns, reduction slice
 SB_M, SB_N, SB_K = 96, 128, 256
+#: at most this many rows of C: B is read in place, not packed (see ``_run``)
+DIRECT_B_ROWS = 2 * SB_M
 #: below this many multiply-adds a matmul runs on the calling thread only: waking the workers costs
 #: more than the work (on a loaded 2-core machine a tiny product took ~90 ms in parallel, 1.4 ms alone)
 SERIAL_WORK = 1 << 20
@@ -112,14 +114,16 @@ def _simd_batched(nr: int):
                     packed[t, p, k, q] = b3[t, k, p * nr + q]
 
     @njit(parallel=True, cache=True)
-    def batched(a3, b3, c3, ia, ib, mrmax, lda, aks):
-        """A's element (i, k) of batch entry t at a3[ia[t]].flat[i*lda + k*aks] (a transposed A is free)."""
+    def batched(a3, b3, c3, ia, ib, mrmax, lda, aks, pst, bks, mb):
+        """A's element (i, k) of batch entry t at a3[ia[t]].flat[i*lda + k*aks] (a transposed A is free);
+        B's row k of panel p at b3[ib[t]].flat[p*pst + k*bks] (packed: pst = K*nr, bks = nr; B read in
+        place: pst = nr, bks = N). Blocks of ``mb`` (<= SB_M) rows of C."""
         T, M, N = c3.shape
         K = a3.shape[1] * a3.shape[2] // max(M, 1)
-        nbi = (M + SB_M - 1) // SB_M
+        nbi = (M + mb - 1) // mb
         nbj = (N + SB_N - 1) // SB_N
         for task in prange(T * nbi * nbj):
-            t, i0, i1, j0, j1 = _block(task, M, N, SB_M, SB_N)
+            t, i0, i1, j0, j1 = _block(task, M, N, mb, SB_N)
             A = a3[ia[t]]
             B = b3[ib[t]]
             C = c3[t]
@@ -130,14 +134,13 @@ def _simd_batched(nr: int):
                     for j in range(j0, j1):
                         C[i, j] = 0
                 continue
-            P = B  # b3 packed: [panels, K, nr] per batch entry
             for k0 in range(0, K, SB_K):
                 kc = min(SB_K, K - k0)
                 for p in range(j0 // nr, j1 // nr):
                     for blk in range(nb):
                         lo = i0 + blk * rows // nb
                         hi = i0 + (blk + 1) * rows // nb
-                        tile_rows(hi - lo, nr, A, lo * lda + k0 * aks, lda, 0, aks, P, (p * K + k0) * nr, 0, nr, C,
+                        tile_rows(hi - lo, nr, A, lo * lda + k0 * aks, lda, 0, aks, B, p * pst + k0 * bks, 0, bks, C,
                                   lo * N + p * nr, N, 1, kc, k0 > 0)
 
     return pack, batched
@@ -180,12 +183,20 @@ def _run(a, b, c, ia, ib, batch, M, K, N, dtype):
     else:
         a3, lda, aks = np.ascontiguousarray(a, dtype=dtype).reshape((_count(a.shape[:-2]), M, K)), K, 1  # K may be 0
     if nr and M:
-        b3 = np.ascontiguousarray(b, dtype=dtype).reshape((_count(b.shape[:-2]), K, N))
         pack, batched = _SIMD[nr]
+        c3 = c.reshape((_count(batch), M, N))
+        nbi = -(-M // SB_M)
+        mb = -(-M // nbi)  # even row blocks: M = 128 is two blocks of 64, not 96 + 32
+        if b.flags.c_contiguous and b.dtype == dtype and M <= DIRECT_B_ROWS:
+            # few rows of C: each panel of B would serve one or two row blocks, so packing it (a full
+            # read and write of B, 13 MB for model L's X^T @ dZ) costs more than reading it in place
+            b3 = b.reshape((_count(b.shape[:-2]), K * N))
+            batched(a3, b3, c3, ia, ib, mr_max(dtype), lda, aks, nr, N, mb)
+            return c
+        b3 = b.reshape((_count(b.shape[:-2]), K, N)) if b.dtype == dtype else b.astype(dtype).reshape(-1, K, N)
         packed = scratch("nb.matmul.packed", (b3.shape[0], N // nr, K, nr), dtype)
-        pack(b3, packed)
-        batched(a3, packed.reshape(b3.shape[0], -1), c.reshape((_count(batch), M, N)), ia, ib, mr_max(dtype), lda,
-                aks)
+        pack(b3, packed)  # reads B through its strides: a transposed view (dZ @ W^T) is packed in one pass
+        batched(a3, packed.reshape(b3.shape[0], -1), c3, ia, ib, mr_max(dtype), lda, aks, K * nr, nr, mb)
         return c
     bt = np.swapaxes(b, -1, -2)
     if bt.flags.c_contiguous and bt.dtype == dtype:  # b is a transposed view: B^T is free

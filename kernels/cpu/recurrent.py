@@ -35,6 +35,7 @@ from numba.extending import overload
 from ._fpenv import enter, leave
 from ._gemm import FASTMATH
 from ._jit import njit
+from ._simd import NR_MAX, tile_rows
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simple_rnn_forward",
            "simple_rnn_backward", "block_rows", "tanh_into", "sigmoid_into"]
@@ -42,6 +43,10 @@ __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "simp
 #: batch rows a thread steps together: a row block's gates (rows x 4u) stay in L1, and each row of U
 #: loaded from L2 serves every row of the block
 MAX_ROWS = 8
+
+#: the register-tile width (columns) of the recurrent GEMMs: ``h @ U`` and ``dz @ U^T`` of a row block
+#: run as MR x NR_MAX outer-product tiles (``_simd``) when their column count is a multiple of it
+NR = NR_MAX
 
 ONE = np.float32(1.0)
 HALF = np.float32(0.5)
@@ -200,9 +205,21 @@ def _copy(dst, d0, src, s0, n):
 
 
 @njit(cache=True, inline="always")
+def _ld(a):
+    """The row stride of a 2-D array in elements (its rows are unit-stride)."""
+    return a.strides[0] // a.itemsize
+
+
+@njit(cache=True, inline="always")
 def _acc_rows(acc, hp, R, U, c0, c1):
-    """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R."""
+    """acc[r, j - c0] += sum_k hp[r, k] * U[k, j] for j in [c0, c1), rows r < R (register tiles
+    when the column count is a multiple of NR)."""
     n = c1 - c0
+    if n % NR == 0:
+        for p in range(n // NR):
+            tile_rows(R, NR, hp, 0, _ld(hp), 0, 1, U, c0 + p * NR, 0, _ld(U), acc, p * NR, _ld(acc), 1,
+                      U.shape[0], True)
+        return
     for k in range(U.shape[0]):
         uk = U[k, c0:c1]
         for r in range(R):
@@ -215,6 +232,12 @@ def _acc_rows(acc, hp, R, U, c0, c1):
 @njit(cache=True, inline="always")
 def _back_rows(dst, d, R, Ut, j0, j1):
     """dst[r, k] += sum_{j in [j0, j1)} d[r, j] * Ut[j, k]: gradient into the previous state."""
+    u = dst.shape[1]
+    if u % NR == 0:
+        for p in range(u // NR):
+            tile_rows(R, NR, d, j0, _ld(d), 0, 1, Ut, j0 * _ld(Ut) + p * NR, 0, _ld(Ut), dst, p * NR, _ld(dst), 1,
+                      j1 - j0, True)
+        return
     for r in range(R):
         dr = dst[r]
         for j in range(j0, j1):
@@ -226,8 +249,17 @@ def _back_rows(dst, d, R, Ut, j0, j1):
 
 @njit(cache=True, inline="always")
 def _outer_rows(dU, hp, d, R, c0, c1, j0):
-    """dU[k, c0 + j] += sum_r hp[r, k] * d[r, j0 + j] for j < c1 - c0: the recurrent kernel's gradient."""
+    """dU[k, c0 + j] += sum_r hp[r, k] * d[r, j0 + j] for j < c1 - c0: the recurrent kernel's gradient
+    (tiles of 8 rows of dU by NR columns: one load and store of dU per step, not one per batch row)."""
     n = c1 - c0
+    if n % NR == 0:
+        u = dU.shape[0]
+        for k0 in range(0, u, 8):
+            mr = min(8, u - k0)
+            for p in range(n // NR):
+                tile_rows(mr, NR, hp, k0, 1, 0, _ld(hp), d, j0 + p * NR, 0, _ld(d), dU, k0 * _ld(dU) + c0 + p * NR,
+                          _ld(dU), 1, R, True)
+        return
     for k in range(dU.shape[0]):
         uk = dU[k, c0:c1]
         for r in range(R):
@@ -261,12 +293,18 @@ def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, save
     cp = np.empty((R, u), dtype=xw.dtype)
     cnew = np.empty((R, u), dtype=xw.dtype)
     tcs = np.empty((R, u), dtype=xw.dtype)
+    tiled = G % NR == 0
+    hpf, zf, Uf = hp.reshape(-1), z.reshape(-1), U.reshape(-1)
     _load_rows(hp, h0, r0, R)
     _load_rows(cp, c0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
         _step_rows(z, xw, r0, R, t, G)
-        _acc_rows(z, hp, R, U, 0, G)
+        if tiled:  # z += hp @ U in registers, NR columns at a time
+            for p in range(G // NR):
+                tile_rows(R, NR, hpf, 0, u, 0, 1, Uf, p * NR, 0, G, zf, p * NR, G, 1, u, True)
+        else:
+            _acc_rows(z, hp, R, U, 0, G)
         for r in range(R):  # simple passes over the block's private rows: each vectorizes
             b = r0 + r
             zr, hr, cr, cn, tc = z[r], hp[r], cp[r], cnew[r], tcs[r]
@@ -307,11 +345,15 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
     dc_n = np.zeros((R, u), dtype=dxw.dtype)
-    dU = dU_parts[blk]
-    dU[:, :] = ZERO
+    want_dU = dU_parts.shape[0] > 0
+    tiled = u % NR == 0
+    dxf, dhf, Utf = dxw.reshape(-1), dh_n.reshape(-1), Ut.reshape(-1)
+    if want_dU:
+        dU_parts[blk, :, :] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
-        _prev_rows(hp, out, h0, r0, R, s)
+        if want_dU:
+            _prev_rows(hp, out, h0, r0, R, s)
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):  # the states carried through: so does their gradient
@@ -319,7 +361,7 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
                 _carry_rows(dc_n, grad, b, s, r, u)
                 _zero_step(dz, dxw, r, b, t)
                 continue
-            sv, gr, dzr, dx = saved[b, s], grad[b, s], dz[r], dxw[b, t]
+            sv, gr, dzr, dz_copy = saved[b, s], grad[b, s], dxw[b, t], dz[r]
             cprev = out[b, s - 1, u:] if s > 0 else c0[b]
             dhr, dcr = dh_n[r], dc_n[r]
             for j in range(u):
@@ -336,10 +378,16 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
                 dzr[3 * u + j] = dh * tc * o * (ONE - o)
                 dcr[j] = dc * f
                 dhr[j] = ZERO
-            for j in range(G):
-                dx[j] = dzr[j]
-        _back_rows(dh_n, dz, R, Ut, 0, G)
-        _outer_rows(dU, hp, dz, R, 0, G, 0)
+            if want_dU or not tiled:  # the loop kernels read the block's gate gradients from dz
+                for j in range(G):
+                    dz_copy[j] = dzr[j]
+        if tiled:  # dh_n += dz @ U^T in registers, read from dxw's rows of the block at time t
+            for p in range(u // NR):
+                tile_rows(R, NR, dxf, (r0 * T + t) * G, T * G, 0, 1, Utf, p * NR, 0, u, dhf, p * NR, u, 1, G, True)
+        else:
+            _back_rows(dh_n, dz, R, Ut, 0, G)
+        if want_dU:
+            _outer_rows(dU_parts[blk], hp, dz, R, 0, G, 0)
     _store_grad_rows(dh_n, dh0, r0, R)
     _store_grad_rows(dc_n, dc0, r0, R)
     leave(csr, flush)
@@ -348,7 +396,8 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
 @njit(parallel=True, cache=True)
 def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, flush):
     """From the forward's ``out`` and ``saved``: dxw (N, T, 4u), dh0, dc0 (N, u), and one partial dU
-    (u, 4u) per row block in dU_parts (blocks, u, 4u)."""
+    (u, 4u) per row block in dU_parts (blocks, u, 4u). With ``dU_parts`` of zero blocks, dU is left
+    to the caller (one GEMM over all steps: ``h_prev^T @ dxw``, faster than a partial per block)."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts,

@@ -253,6 +253,9 @@ MATMUL_CASES = {
     "simd_blocks": ((2, 101, 600), (2, 600, 160)),
     "simd_broadcast_16": ((3, 1, 13, 5), (4, 5, 16)),
     "simd_k0": ((4, 0), (0, 8)),
+    # lstm: many rows (B packed) and few rows with a long reduction (B read in place, even row blocks)
+    "simd_packed_tall": ((2, 250, 40), (40, 24)),
+    "simd_direct_long_k": ((130, 700), (700, 32)),
     "empty_reduction": ((2, 3, 0), (0, 5)),
 }
 
@@ -272,6 +275,18 @@ def test_matmul_transposed_operands(impl, rng):
     a = _rand(rng, (40, 30), np.float32)
     b = _rand(rng, (20, 40), np.float32)
     assert rel_err(impl.matmul(a.T, b.T), reference.matmul(a.T, b.T)) < 1e-4
+
+
+@pytest.mark.parametrize("m,k,n", [(300, 37, 64), (130, 600, 48), (9, 5, 8)])
+def test_matmul_simd_transposed_views(impl, m, k, n, rng):
+    """lstm: the SIMD path reads a transposed A in place and packs a transposed B from its strides
+    (model L's X^T @ dZ and dZ @ W^T), for many and few rows of C."""
+    a = _rand(rng, (k, m), np.float32)
+    b = _rand(rng, (n, k), np.float32)
+    bc = np.ascontiguousarray(b.T)
+    for x, y in ((a.T, b.T), (a.T, bc), (np.ascontiguousarray(a.T), b.T)):
+        out = poisoned((m, n), np.float32)
+        assert rel_err(impl.matmul(x, y, out=out), reference.matmul(x, y)) < 1e-5
 
 
 def test_matmul_errors(impl):

@@ -54,6 +54,7 @@ def _mask(n, t, seed):
 CASES = [  # n, t, u, reverse, masked
     (1, 1, 1, False, False), (3, 5, 7, False, True), (5, 4, 3, True, True), (9, 6, 5, True, False),
     (2, 7, 16, False, True), (11, 4, 19, True, True),
+    (5, 6, 32, True, True), (10, 3, 64, False, True),  # lstm: units a multiple of the register tile
 ]
 
 
