@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
+from gradflow.autograd.engine import unbroadcast
 
 
 def test_backward_accumulates_across_calls_and_zero_grad():
@@ -143,3 +144,20 @@ def test_gpu_out_of_memory_becomes_a_clear_error():
 
     with pytest.raises(DeviceOutOfMemoryError, match=r"asking for 1,024.0 MiB with 2,048.0 MiB already held.*smaller batch_size"):
         Hungry.apply(gf.ones(2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad_shape,shape", [
+    ((6400, 64), (64,)), ((32, 200, 32), (32,)), ((32, 200, 32), (200, 32)), ((32, 200, 32), (1, 1, 32)),
+    ((80, 3), ()), ((32, 20, 5), (32, 1, 5)), ((70, 7, 5), (7, 1)), ((3, 4), (4,)),
+])
+def test_unbroadcast_sums_like_numpy(grad_shape, shape, dtype):
+    """The BLAS fast path for leading-axes sums (bias gradients) and NumPy's sums agree."""
+    g = np.random.default_rng(0).standard_normal(grad_shape).astype(dtype)
+    g64 = g.astype(np.float64)
+    extra = g.ndim - len(shape)
+    want = g64.sum(axis=tuple(range(extra)))
+    want = want.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True).reshape(shape)
+    got = unbroadcast(g, shape)
+    assert got.shape == shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
