@@ -193,19 +193,24 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
 
 # -- layer and RMS normalisation ------------------------------------------------------------------
 class _LayerNorm(Function):
+    """Layer norm over the last ``c`` elements of each row of ``x`` (any rank: flattened to ``(-1, c)``
+    inside the node, so the graph holds no reshapes around it)."""
+
     @staticmethod
-    def forward(ctx, x2, gamma, beta, eps, rms):
+    def forward(ctx, x, gamma, beta, eps, rms, c):
+        x2 = x.reshape(-1, c)
         y, mean, inv = _impl("layer_norm_forward", x2)(x2, gamma, beta, eps, rms=rms)
         ctx.saved = (x2, gamma, mean, inv)
-        ctx.rms = rms
-        return y
+        ctx.rms, ctx.shape = rms, x.shape
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
         x2, gamma, mean, inv = ctx.saved
-        dx, dgamma, dbeta = _impl("layer_norm_backward", x2)(g, x2, gamma, mean, inv, rms=ctx.rms)
-        return (dx, dgamma if gamma is not None else None, dbeta if ctx.needs_input_grad[2] else None,
-                None, None)
+        g2 = g.reshape(x2.shape)
+        dx, dgamma, dbeta = _impl("layer_norm_backward", x2)(g2, x2, gamma, mean, inv, rms=ctx.rms)
+        return (dx.reshape(ctx.shape), dgamma if gamma is not None else None,
+                dbeta if ctx.needs_input_grad[2] else None, None, None, None)
 
 
 def _axes(axis, ndim: int) -> list[int]:
@@ -214,6 +219,11 @@ def _axes(axis, ndim: int) -> list[int]:
     if len(out) != len(axes) or any(not -ndim <= int(a) < ndim for a in axes):
         raise ValueError(f"normalization: axis {axis!r} is out of range for an input of rank {ndim}")
     return out
+
+
+def _flat(t, c: int):
+    """``t`` as a ``(c,)`` vector (no graph node when it already is one)."""
+    return t if t.shape == (c,) else t.reshape((c,))
 
 
 def normalize_last(x, gamma, beta, axis, epsilon, rms: bool):
@@ -231,13 +241,13 @@ def normalize_last(x, gamma, beta, axis, epsilon, rms: bool):
     rest = [a for a in range(ndim) if a not in axes]
     perm = rest + axes
     moved = x if perm == list(range(ndim)) else x.transpose(perm)
-    kept = tuple(moved.shape[:len(rest)])
-    c = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    x2 = moved.reshape((-1, c))
-    g = None if gamma is None else _as_tensor(gamma, dtype).reshape((c,))
-    b = None if beta is None else _as_tensor(beta, dtype).reshape((c,))
+    c = 1
+    for a in axes:
+        c *= int(x.shape[a])
+    g = None if gamma is None else _flat(_as_tensor(gamma, dtype), c)
+    b = None if beta is None else _flat(_as_tensor(beta, dtype), c)
     eps = float(config.epsilon() if epsilon is None else epsilon)
-    y = _LayerNorm.apply(x2, g, b, eps, rms).reshape(kept + tuple(x.shape[a] for a in axes))
+    y = _LayerNorm.apply(moved, g, b, eps, rms, c)
     if perm == list(range(ndim)):
         return y
     return y.transpose(tuple(int(i) for i in np.argsort(perm)))
