@@ -81,9 +81,10 @@ class _ProjectedSelfAttention(Function):
         if bq is not None:
             y += xp.concatenate([bq.reshape(-1), bk.reshape(-1), bv.reshape(-1)])
         c1, c2 = widths[0], widths[0] + widths[1]
-        q = y[:, :c1].reshape(B, T, heads[0], wq.shape[2])
-        k = y[:, c1:c2].reshape(B, T, heads[1], wk.shape[2])
-        v = y[:, c2:].reshape(B, T, heads[2], wv.shape[2])
+        # contiguous copies once, kept for backward (the kernels would copy the strided views on each call)
+        q = xp.ascontiguousarray(y[:, :c1]).reshape(B, T, heads[0], wq.shape[2])
+        k = xp.ascontiguousarray(y[:, c1:c2]).reshape(B, T, heads[1], wk.shape[2])
+        v = xp.ascontiguousarray(y[:, c2:]).reshape(B, T, heads[2], wv.shape[2])
         o, lse = _impl("attention_forward", q)(q, k, v, mask=mask, scale=scale, is_causal=is_causal,
                                                dropout_rate=rate, dropout_seed=seed)
         o2 = o.reshape(B * T, -1)
