@@ -282,6 +282,22 @@ def layer_norm_cases(impls, torch, rng, dtype):
                {n: (lambda m=m: m.layer_norm_forward(x, gamma, beta, 1e-6)) for n, m in impls.items()}, tf)
         yield ("layer_norm_backward", label, "bytes", 3 * x.nbytes,
                {n: (lambda m=m: m.layer_norm_backward(dy, x, gamma, mean, inv)) for n, m in impls.items()}, tb)
+# tfm: dropout on a counter-based keep mask (model T's residual branches)
+DROPOUTS = [("T dropout 32x200x32", (32, 200, 32))]
+
+
+def dropout_cases(impls, torch, rng, dtype):
+    impls = _fused_impls()
+    for label, shape in DROPOUTS:
+        x = rng.standard_normal(shape).astype(dtype)
+        tf = None
+        if torch is not None:
+            tx = torch.from_numpy(x)
+            tf = lambda: torch.nn.functional.dropout(tx, 0.1, training=True)  # noqa: E731
+        yield ("dropout_apply", label, "bytes", 2 * x.nbytes,
+               {n: (lambda m=m: m.dropout_apply(x, 0.1, 12345)) for n, m in impls.items()}, tf)
+
+
 # convk: depthwise conv2d (MobileNet's 3x3 blocks), its own kernel modules
 DEPTHWISE = [("M dwconv 3x3 32x32x64", (64, 32, 32, 64), (3, 3, 64, 1), 1),
              ("M dwconv 3x3/2 32x32x128", (64, 32, 32, 128), (3, 3, 128, 1), 2)]
@@ -477,6 +493,7 @@ def run(args):
     groups.append(optimizer_cases)  # adam
     groups.append(convt_cases)  # convt
     groups.append(lstm_cases)  # lstm
+    groups.append(dropout_cases)  # tfm
     for group in groups:
         for kernel, label, kind, work, fns, tfn in group(impls, torch, rng, dtype):
             if args.only and args.only not in kernel and args.only not in label:

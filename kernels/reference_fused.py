@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward",
-           "dropout_keep", "large_negative"]
+           "dropout_keep", "large_negative", "dropout_apply"]
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,6 +41,13 @@ def dropout_keep(seed: int, shape, rate: float) -> np.ndarray:
         z = z ^ (z >> np.uint64(31))
     u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
     return (u >= rate).reshape(shape)
+
+
+def dropout_apply(x, rate, seed, out=None):
+    """Inverted dropout of ``x``: kept elements (``dropout_keep`` over ``x``'s flat C-order index) times
+    ``1 / (1 - rate)``, the others times 0 (so a NaN stays NaN, as a product does)."""
+    keep = dropout_keep(int(seed) % (1 << 64), x.shape, float(rate))
+    return _emit(_f64(x) * np.where(keep, 1.0 / (1.0 - float(rate)), 0.0), x.dtype, out)
 
 
 def _f64(a):

@@ -14,7 +14,8 @@ for _op in _OPS:
     register(_op, "vendor", f"{_P}.cuda.vendor:{_op}", device="cuda")
 
 # attn: fused attention and layer norm (CPU only; their ops run the numpy path on CuPy arrays themselves)
-FUSED_OPS = ("attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward")
+FUSED_OPS = ("attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward",
+             "dropout_apply")
 for _op in FUSED_OPS:
     register(_op, "reference", f"{_P}.reference_fused:{_op}", device="cpu")
     register(_op, "numpy", f"{_P}.vectorized_fused:{_op}", device="cpu")

@@ -6,11 +6,13 @@ array module of the inputs, so the same code serves CuPy arrays.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .reference_fused import dropout_keep, large_negative
 
-__all__ = ["attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward"]
+__all__ = ["attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward", "dropout_apply"]
 
 
 def _xp(a):
@@ -141,3 +143,26 @@ def layer_norm_backward(dy, x, gamma, mean, inv, rms=False, out=None):
         out[...] = dx
         dx = out
     return dx, dgamma, dbeta
+
+
+_M1, _M2, _M3 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def dropout_apply(x, rate, seed, out=None):
+    """Inverted dropout on the reference's counter-based keep mask, vectorised in ``x``'s array module
+    and dtype (uint64 arithmetic wraps modulo 2**64 as splitmix64 needs)."""
+    xp = _xp(x)
+    u64 = xp.uint64
+    idx = xp.arange(1, x.size + 1, dtype=u64)
+    with np.errstate(over="ignore"):
+        z = u64(int(seed) % (1 << 64)) + idx * u64(_M1)
+        z = (z ^ (z >> u64(30))) * u64(_M2)
+        z = (z ^ (z >> u64(27))) * u64(_M3)
+        z = z ^ (z >> u64(31))
+    threshold = math.ceil(float(rate) * 9007199254740992.0)
+    factor = xp.where((z >> u64(11)) >= u64(threshold), x.dtype.type(1.0 / (1.0 - float(rate))), x.dtype.type(0))
+    y = x * factor.reshape(x.shape)
+    if out is None:
+        return y
+    out[...] = y
+    return out

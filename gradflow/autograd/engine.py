@@ -6,7 +6,34 @@ it, None for a leaf) and ``_wrap(array)`` (a new detached tensor).
 """
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["run_backward", "unbroadcast"]
+
+
+#: float dtypes whose leading-axes sums run as one BLAS product with a ones vector
+_GEMV_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+#: below this many summed rows NumPy's own sum is as quick
+_GEMV_MIN_ROWS = 64
+
+
+def _sum_leading(grad, shape, extra: int):
+    """``grad`` summed over its leading axes as ``ones @ grad2d`` (a bias gradient: (B, T, F) -> (F,)),
+    or None when the summed axes are not all leading ones or the array is not a contiguous NumPy float.
+    NumPy's ``sum(axis=0)`` over a narrow matrix runs at a fraction of memory speed; BLAS's gemv does not."""
+    if type(grad) is not np.ndarray or grad.dtype not in _GEMV_DTYPES or not grad.flags.c_contiguous:
+        return None
+    lead = extra
+    while lead < grad.ndim and shape[lead - extra] == 1:
+        lead += 1
+    if grad.shape[lead:] != tuple(shape[lead - extra:]):
+        return None
+    rows = 1
+    for n in grad.shape[:lead]:
+        rows *= n
+    if rows < _GEMV_MIN_ROWS:
+        return None
+    return (np.ones(rows, grad.dtype) @ grad.reshape(rows, -1)).reshape(shape)
 
 
 def unbroadcast(grad, shape):
@@ -14,6 +41,10 @@ def unbroadcast(grad, shape):
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra >= 0:
+        fast = _sum_leading(grad, shape, extra)
+        if fast is not None:
+            return fast
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import initializers, ops, regularizers
 from ..autograd.tensor import Tensor
-from ..ops.attention import fused_attention
+from ..ops.attention import fused_attention, projected_self_attention
 from ._args import describe, positive_int, resolve, unsupported
 from .base import Layer, get_keras_mask, register_alias, set_keras_mask
 
@@ -145,6 +145,27 @@ class MultiHeadAttention(Layer):
         return fused_attention(q, k, v, mask=mask, scale=scale, is_causal=causal, dropout_rate=rate,
                                seed=self._dropout_seed() if rate else None)
 
+    def _self_attention(self, query, value, key):
+        """Whether this call attends a tensor to itself with every weight in its float32/float64 dtype:
+        then the projections and the attention run as one graph node (``projected_self_attention``)."""
+        if query is not value or key is not value or not isinstance(query, Tensor) or query.ndim != 3:
+            return False
+        dtype = query.dtype
+        return dtype in (np.float32, np.float64) and all(w.dtype == dtype for w in self._params.values())
+
+    def _fused_self(self, x, mask, causal, training, scale):
+        """``x`` attended to itself through the projections: ``(B, T, d_out)``."""
+        p = self._params
+        if mask is not None:
+            mask = mask[:, None] if mask.ndim == 3 else mask
+        rate = self.dropout if training else 0.0
+        biases = [p.get(f"{part}/bias") if self.use_bias else None
+                  for part in ("query", "key", "value", "attention_output")]
+        return projected_self_attention(x, p["query/kernel"], biases[0], p["key/kernel"], biases[1],
+                                        p["value/kernel"], biases[2], p["attention_output/kernel"], biases[3],
+                                        mask=mask, scale=scale, is_causal=causal, dropout_rate=rate,
+                                        seed=self._dropout_seed() if rate else None)
+
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False, training=None,
              use_causal_mask=False, query_mask=None, value_mask=None, key_mask=None):
         key = value if key is None else key
@@ -161,6 +182,11 @@ class MultiHeadAttention(Layer):
         tk = key.shape[1]
         scale = 1.0 / math.sqrt(self.key_dim)  # a Python float: no float64 promotion
         bool_mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
+        if not return_attention_scores and self._self_attention(query, value, key):
+            out = self._fused_self(query, bool_mask, use_causal_mask, training, scale)
+            if query_mask is not None:
+                set_keras_mask(out, query_mask)
+            return out
         if not return_attention_scores:  # the fused kernel: no (B, heads, Tq, Tk) tensor
             context = self._fused(self._project(query, "query", self.key_dim, False),
                                   self._project(key, "key", self.key_dim, False),
@@ -350,6 +376,8 @@ class GroupQueryAttention(MultiHeadAttention):
         tk = key.shape[1]
         scale = 1.0 / math.sqrt(self.head_dim)
         bool_mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
+        if not return_attention_scores and self._self_attention(query, value, key):
+            return self._fused_self(query, bool_mask, use_causal_mask, training, scale)
         q = self._project(query, "query", self.head_dim, False)
         k = self._project(key, "key", self.head_dim, False)
         v = self._project(value, "value", self.head_dim, False)

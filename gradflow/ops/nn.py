@@ -833,9 +833,20 @@ def batch_norm_relu_max_pool(x, gamma=None, beta=None, eps=1e-3, pool_size=2):
 
 
 # -- dropout --------------------------------------------------------------------------------
+#: dtypes whose dropout runs on the ``dropout_apply`` kernel (NumPy arrays; float16 through float32)
+_HASHED_DROPOUT = frozenset({np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)})
+
+
 class Dropout(Function):
+    """NumPy arrays: the ``dropout_apply`` kernel, its keep mask a hash of one seed drawn from ``rng`` and
+    the element's index (no uniforms drawn, no mask stored: backward applies the same seed to the
+    gradient). CuPy arrays: a float mask from ``rng``'s uniforms, kept for backward."""
+
     @staticmethod
     def forward(ctx, x, rate, rng):
+        if type(x) is np.ndarray and x.dtype in _HASHED_DROPOUT:
+            ctx.mask, ctx.rate, ctx.seed = None, rate, int(rng.integers(0, 2**63 - 1))
+            return kernel("dropout_apply", x)(x, rate, ctx.seed)
         keep = rng.random(x.shape, dtype=np.float32) >= rate
         scale = x.dtype.type(1.0 / (1.0 - rate))
         ctx.mask = keep * scale
@@ -843,6 +854,8 @@ class Dropout(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.mask is None:
+            return kernel("dropout_apply", g)(g, ctx.rate, ctx.seed), None, None
         return g * ctx.mask, None, None
 
 

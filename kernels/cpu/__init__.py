@@ -10,6 +10,7 @@ from .attention import attention_backward, attention_forward
 from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_inference
 from .bn_pool import bn_relu_max_pool_backward, bn_relu_max_pool_forward
 from .conv2d import conv2d_backward_filter, conv2d_backward_input, conv2d_forward, conv2d_pool_forward
+from .dropout import dropout_apply
 from .epilogue import bias_act_backward
 from .layernorm import layer_norm_backward, layer_norm_forward
 from .matmul import matmul
@@ -24,4 +25,6 @@ __all__ = [
     "conv2d_pool_forward",
     # attn
     "attention_forward", "attention_backward", "layer_norm_forward", "layer_norm_backward",
+    # tfm
+    "dropout_apply",
 ]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
+from gradflow.autograd.engine import unbroadcast
 
 
 def test_backward_accumulates_across_calls_and_zero_grad():
@@ -165,3 +166,20 @@ def test_leaf_gradients_are_final_layer_by_layer_from_the_top(kind):
     run_backward(gf.ops.sum(model(x, training=True)), on_leaf=lambda t: seen.append(owner[id(t)]))
     assert sorted(seen) == sorted(owner.values())
     assert seen == sorted(seen, reverse=True), seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad_shape,shape", [
+    ((6400, 64), (64,)), ((32, 200, 32), (32,)), ((32, 200, 32), (200, 32)), ((32, 200, 32), (1, 1, 32)),
+    ((80, 3), ()), ((32, 20, 5), (32, 1, 5)), ((70, 7, 5), (7, 1)), ((3, 4), (4,)),
+])
+def test_unbroadcast_sums_like_numpy(grad_shape, shape, dtype):
+    """The BLAS fast path for leading-axes sums (bias gradients) and NumPy's sums agree."""
+    g = np.random.default_rng(0).standard_normal(grad_shape).astype(dtype)
+    g64 = g.astype(np.float64)
+    extra = g.ndim - len(shape)
+    want = g64.sum(axis=tuple(range(extra)))
+    want = want.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True).reshape(shape)
+    got = unbroadcast(g, shape)
+    assert got.shape == shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
