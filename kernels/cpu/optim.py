@@ -66,6 +66,18 @@ def _max(a, b):
 # -- the spans: elements [lo, hi), as slices so that the loop starts at 0 (SIMD); error_model numpy:
 # x / 0 is inf or NaN as in NumPy, not an exception (and no test per element) ----------------------
 
+@njit(inline="always")
+def _descend(out, i, d, keep, decay, apply):
+    """``out[i] = (w [* keep]) - d`` for a parameter (``apply``), else ``out[i] = d`` (the direction)."""
+    if apply:
+        w = out[i]
+        if decay:
+            w = w * keep
+        out[i] = w - d
+    else:
+        out[i] = d
+
+
 @njit(cache=True, error_model="numpy")
 def _adam_span(lo, hi, out, g, m, v, vh, c1, c2, alpha, eps, keep, decay, amsgrad, apply):
     out, g, m, v, vh = out[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], vh[lo:hi]
@@ -79,13 +91,7 @@ def _adam_span(lo, hi, out, g, m, v, vh, c1, c2, alpha, eps, keep, decay, amsgra
             vi = _max(vh[i], vi)
             vh[i] = vi
         d = mi / (np.sqrt(vi) + eps) * alpha
-        if apply:
-            w = out[i]
-            if decay:
-                w = w * keep
-            out[i] = w - d
-        else:
-            out[i] = d
+        _descend(out, i, d, keep, decay, apply)
 
 
 @njit(cache=True, error_model="numpy")
@@ -125,13 +131,7 @@ def _rmsprop_span(lo, hi, out, g, v, m, mg, lr, rho, omr, eps, mu, keep, decay, 
         if momentum:
             d = m[i] * mu + d
             m[i] = d
-        if apply:
-            w = out[i]
-            if decay:
-                w = w * keep
-            out[i] = w - d
-        else:
-            out[i] = d
+        _descend(out, i, d, keep, decay, apply)
 
 
 @njit(cache=True, error_model="numpy")
@@ -142,13 +142,7 @@ def _adagrad_span(lo, hi, out, g, acc, lr, eps, keep, decay, apply):
         a = acc[i] + gi * gi
         acc[i] = a
         d = gi / np.sqrt(a + eps) * lr
-        if apply:
-            w = out[i]
-            if decay:
-                w = w * keep
-            out[i] = w - d
-        else:
-            out[i] = d
+        _descend(out, i, d, keep, decay, apply)
 
 
 @njit(cache=True, error_model="numpy")
@@ -161,13 +155,7 @@ def _adamax_span(lo, hi, out, g, m, u, c1, b2, step, eps, keep, decay, apply):
         ui = _max(u[i] * b2, np.abs(gi))
         u[i] = ui
         d = mi / (ui + eps) * step
-        if apply:
-            w = out[i]
-            if decay:
-                w = w * keep
-            out[i] = w - d
-        else:
-            out[i] = d
+        _descend(out, i, d, keep, decay, apply)
 
 
 @njit(cache=True, error_model="numpy")
@@ -180,13 +168,7 @@ def _nadam_span(lo, hi, out, g, m, v, c1, c2, v_scale, a_over_b, b_lr, eps, keep
         vi = v[i] + (gi * gi - v[i]) * c2
         v[i] = vi
         d = (mi * a_over_b + gi) * b_lr / (np.sqrt(vi * v_scale) + eps)
-        if apply:
-            w = out[i]
-            if decay:
-                w = w * keep
-            out[i] = w - d
-        else:
-            out[i] = d
+        _descend(out, i, d, keep, decay, apply)
 
 
 _adam = _driver(_adam_span)
