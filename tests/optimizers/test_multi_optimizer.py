@@ -18,7 +18,7 @@ def test_fit_routes_weights_by_path():
     x = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     frozen_head = optimizers.SGD(0.0)
-    multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(frozen_head, {"enc/.*": optimizers.Adam(0.01)}))
+    multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(frozen_head, {"sequential/enc/.*": optimizers.Adam(0.01)}))
     model = _model()
     head_before = [w.copy() for w in model.get_weights()[2:]]
     enc_before = [w.copy() for w in model.get_weights()[:2]]
