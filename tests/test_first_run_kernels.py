@@ -260,25 +260,33 @@ def test_serial_or_parallel_switches_by_work_and_readiness(monkeypatch):
         def __call__(self, *args):
             calls.append(self.name)
 
-    k = object.__new__(_jit.SerialOrParallel)
-    k.serial, k.parallel, k.budget, k.split = Build("serial"), Build("parallel"), 100, True
-    k._work, k._checked, k._parallel_for = {}, set(), set()
+    def kernel(name):
+        k = object.__new__(_jit.SerialOrParallel)
+        k.serial, k.parallel, k.budget, k.split = Build(f"{name} serial"), Build(f"{name} parallel"), 100, True
+        k._work, k._checked, k._parallel_for = {}, set(), set()
+        return k
+
+    monkeypatch.setattr(_jit, "PARALLEL_PAYS", [False])
     monkeypatch.setattr(_jit, "ready", lambda disp, *args: False)
+    k, other = kernel("k"), kernel("other")
     a32, a64 = np.ones(2, np.float32), np.ones(2)
     k(60, a32)
     k(39, a32)
     k(99, a64)
-    assert calls == ["serial", "serial", "serial"]
-    k(1, a32)  # 100 units of float32 work: the parallel build from now on
+    other(5, a32)
+    assert calls == ["k serial"] * 3 + ["other serial"]
+    k(1, a32)  # 100 units of float32 work: the parallel build from now on...
     k(0, a32)
+    k(0, a64)  # ...for every dtype and every split kernel of the process: a long run
+    other(0, a32)
+    assert calls[4:] == ["k parallel"] * 3 + ["other parallel"]
+
+    monkeypatch.setattr(_jit, "PARALLEL_PAYS", [False])
+    k, other = kernel("k"), kernel("other")
+    monkeypatch.setattr(_jit, "ready", lambda disp, *args: True)  # compiled or on disk: parallel at once
     k(0, a64)
-    assert calls[3:] == ["parallel", "parallel", "serial"]
-    monkeypatch.setattr(_jit, "ready", lambda disp, *args: True)  # checked once per dtype only
-    k(0, a64)
-    assert calls[-1] == "serial"
-    k._checked.clear()
-    k(0, a64)  # compiled or on disk: parallel at once
-    assert calls[-1] == "parallel"
+    other(0, a32)
+    assert calls[-2:] == ["k parallel", "other parallel"]
 
 
 def _all_split_kernels():

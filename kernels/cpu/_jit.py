@@ -100,6 +100,10 @@ def _enable_cache(disp) -> None:
         pass
 
 
+#: set once any split kernel has gone parallel in this process (see ``SerialOrParallel._switch``)
+PARALLEL_PAYS = [False]
+
+
 class SerialOrParallel:
     """One kernel built two ways, each compiled on first use and cached on disk: serial, and with
     ``parallel=True`` (its ``prange`` threaded; that build compiles about three times as long).
@@ -107,7 +111,8 @@ class SerialOrParallel:
     ``kernel(work, *args)`` runs the parallel build when it needs no compiling (compiled in this
     process, or on disk: checked once per dtype of the first argument), or once this process's serial
     calls for that dtype have done ``budget`` units of ``work`` (a long run repays the compile, a first
-    run of a small model never waits for it); otherwise the serial build. The kernel's ``prange``
+    run of a small model never waits for it), or once any split kernel of the process went parallel
+    (``PARALLEL_PAYS``); otherwise the serial build. The kernel's ``prange``
     must run independent tasks (each writing its own part of the outputs, the usual rule), so both
     builds give the same numbers and the choice never changes a result. With Numba's own cache (no
     options in its key) there is only the parallel build."""
@@ -131,17 +136,26 @@ class SerialOrParallel:
         key = getattr(args[0], "dtype", None) if args else None
         if key in self._parallel_for:
             return self.parallel(*args)
+        if PARALLEL_PAYS[0] or not self.split:
+            self._parallel_for.add(key)
+            return self.parallel(*args)
         if key not in self._checked:
             self._checked.add(key)
             if ready(self.parallel, *args):
-                self._parallel_for.add(key)
-                return self.parallel(*args)
+                return self._switch(key, args)
         done = self._work.get(key, 0) + work
         self._work[key] = done
-        if done >= self.budget or not self.split:
-            self._parallel_for.add(key)
-            return self.parallel(*args)
+        if done >= self.budget:
+            return self._switch(key, args)
         return self.serial(*args)
+
+    def _switch(self, key, args):
+        """This kernel's parallel build from now on, and every split kernel's: a process whose work
+        has repaid (or no longer needs) one parallel compile is a long run, and its small
+        memory-bound passes (pooling, batch-norm) would otherwise stay serial for good."""
+        self._parallel_for.add(key)
+        PARALLEL_PAYS[0] = True
+        return self.parallel(*args)
 
 
 def serial_or_parallel(budget: int, **options):
