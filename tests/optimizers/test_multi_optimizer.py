@@ -8,7 +8,8 @@ from gradflow import optimizers
 
 
 def _model():
-    model = gf.Sequential([gf.Input((3,)), gf.layers.Dense(4, name="enc"), gf.layers.Dense(1, name="head")])
+    model = gf.Sequential([gf.Input((3,)), gf.layers.Dense(4, name="enc"), gf.layers.Dense(1, name="head")],
+                          name="routed")  # named: weight paths are "routed/enc/kernel" whatever ran before
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
     return model
@@ -18,7 +19,7 @@ def test_fit_routes_weights_by_path():
     x = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     frozen_head = optimizers.SGD(0.0)
-    multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(frozen_head, {"sequential/enc/.*": optimizers.Adam(0.01)}))
+    multi = optimizers.MultiOptimizer(optimizers.OptimizerMap(frozen_head, {"routed/enc/.*": optimizers.Adam(0.01)}))
     model = _model()
     head_before = [w.copy() for w in model.get_weights()[2:]]
     enc_before = [w.copy() for w in model.get_weights()[:2]]
