@@ -1,6 +1,9 @@
 """How a differentiable op reaches its hot-path kernel through the registry."""
 from __future__ import annotations
 
+import functools
+import importlib
+
 import numpy as np
 
 from .. import dispatch
@@ -23,6 +26,16 @@ def kernel(op: str, like, key=None):
     if dtype is not None and dtype.name in _HALVES:
         return _via_float32(fn, dtype)
     return fn
+
+
+@functools.cache
+def optional_kernels(module: str):
+    """The Numba kernel module ``module``, imported on first use (Numba is optional, as for the
+    dispatch registry), or None when it cannot be imported; tried once per process."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
 
 
 def _via_float32(fn, half):

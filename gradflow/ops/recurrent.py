@@ -26,20 +26,17 @@ through unchanged (Keras's ``mask``); the layer derives its masked outputs from 
 """
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
 from .. import config
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend
-from ._kernel import kernel
+from ._kernel import kernel, optional_kernels
 
 __all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence"]
 
 _FUSED_MODULE = "gradflow.kernels.cpu.recurrent"
-_fused_state: list = [None, False]  # [the module, tried to load]
 
 
 def _fused(*arrays):
@@ -51,13 +48,7 @@ def _fused(*arrays):
     if dtype not in (np.float32, np.float64) or not all(type(a) is np.ndarray and a.dtype == dtype
                                                             for a in arrays):
         return None
-    if not _fused_state[1]:
-        _fused_state[1] = True
-        try:  # Numba is optional: loaded on first use, as the dispatch registry does
-            _fused_state[0] = importlib.import_module(_FUSED_MODULE)
-        except ImportError:
-            _fused_state[0] = None
-    return _fused_state[0]
+    return optional_kernels(_FUSED_MODULE)
 
 
 def _c(a):

@@ -1,14 +1,13 @@
 """Shape ops: reshape, transpose, flatten, expand/squeeze, concatenate, stack, pad, indexing, device moves."""
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 
 from .. import config
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import _instance, array_module, get_backend, is_cupy_array
+from ._kernel import optional_kernels
 
 __all__ = [
     "reshape", "transpose", "permute", "flatten", "expand_dims", "squeeze", "concatenate",
@@ -112,7 +111,6 @@ class Pad(Function):
 
 
 _SCATTER_MODULE = "gradflow.kernels.cpu.scatter"
-_scatter_state: list = [None, False]  # [the module, tried to load]
 
 
 def _row_scatter(target, index):
@@ -123,13 +121,7 @@ def _row_scatter(target, index):
             or target.ndim == 0 or target.dtype not in (np.float32, np.float64) or not target.flags.c_contiguous
             or config.kernels not in ("auto", "numba") or get_backend().name == "reference"):
         return None
-    if not _scatter_state[1]:
-        _scatter_state[1] = True
-        try:  # Numba is optional: loaded on first use, as the dispatch registry does
-            _scatter_state[0] = importlib.import_module(_SCATTER_MODULE)
-        except ImportError:
-            _scatter_state[0] = None
-    return _scatter_state[0]
+    return optional_kernels(_SCATTER_MODULE)
 
 
 def scatter_add(target, index, values):
