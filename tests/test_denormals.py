@@ -140,3 +140,22 @@ def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch)
         keys.append(_jit._sources_hash())
     _jit._sources_hash.cache_clear()
     assert len(set(keys)) == 3
+
+
+def test_small_one_batch_predict_flushes_only_the_calling_thread(monkeypatch):
+    """A one-sample predict skips the worker round trip (two pool launches, the largest part of its
+    overhead), as an inference ``model(x)`` does; a larger batch still flushes every worker."""
+    from gradflow.trainers import trainer
+
+    calls = []
+    real = fpenv._on_every_worker
+    monkeypatch.setattr(fpenv, "_on_every_worker", lambda *a: calls.append(a[1]) or real(*a))
+    model = _half_model()
+    small = np.full((1, 8), TINY, dtype=np.float32)
+    assert (model.predict(small, verbose=0) == 0.0).all()
+    assert (model.predict_on_batch(small) == 0.0).all()
+    assert calls == []
+    big = np.full((trainer.SMALL_INFERENCE_ROWS + 1, 8), TINY, dtype=np.float32)
+    assert (model.predict(big, batch_size=64, verbose=0) == 0.0).all()
+    assert calls == [True, False]  # flushed on entry, restored on exit
+    assert _user_numpy() > 0.0

@@ -703,7 +703,8 @@ class Trainer:
         backend = self._compute_backend()
         xs, _, _ = self._convert_batch(x, None, None, where, False, None, backend)
         predict = self.make_predict_function(force=True)
-        with training_threads(backend.device), no_grad():
+        workers = _rows_given(xs[0]) is None or _rows_given(xs[0]) > SMALL_INFERENCE_ROWS
+        with training_threads(backend.device, workers=workers), no_grad():
             out = predict(xs)
         return self._pack_outputs([_concat([o]) for o in out])
 
@@ -716,6 +717,12 @@ class Trainer:
         if history:
             self.history = cl.history
         return cl
+
+#: a one-batch predict of at most this many rows flushes denormals on the calling thread only, as an
+#: inference ``model(x)`` does: flushing Numba's workers and restoring them after costs two pool
+#: launches (~50 us on 2 cores), a third of a one-sample forward pass of a small CNN
+SMALL_INFERENCE_ROWS = 32
+
 
 def _rows_given(x):
     """Samples in ``x`` when it is an array or a list/tuple/dict of arrays (the first one's), else None."""
