@@ -43,39 +43,28 @@ def scatter_rows_into(target, index, values, init, tasks):
         hi = (task + 1) * n // tasks
         if hi <= lo:
             continue
+        seen = np.zeros(hi - lo if init else 0, dtype=np.uint8)  # init: which of its rows were written
+        for m in range(M):
+            i = index[m]
+            if i < 0:
+                i += n
+            if i < lo or i >= hi:
+                continue
+            row = target[i]
+            src = values[m]
+            if init and not seen[i - lo]:  # the row's first value: 0 + v (-0.0 becomes +0.0, as np.add.at)
+                seen[i - lo] = 1
+                for j in range(D):
+                    row[j] = zero + src[j]
+            else:
+                for j in range(D):
+                    row[j] += src[j]
         if init:
-            seen = np.zeros(hi - lo, dtype=np.uint8)
-            for m in range(M):
-                i = index[m]
-                if i < 0:
-                    i += n
-                if i < lo or i >= hi:
-                    continue
-                row = target[i]
-                src = values[m]
-                if seen[i - lo]:
-                    for j in range(D):
-                        row[j] += src[j]
-                else:
-                    seen[i - lo] = 1
-                    for j in range(D):
-                        row[j] = zero + src[j]  # 0 + v: -0.0 becomes +0.0, as np.add.at on zeros
             for i in range(lo, hi):
                 if not seen[i - lo]:
                     row = target[i]
                     for j in range(D):
                         row[j] = zero
-        else:
-            for m in range(M):
-                i = index[m]
-                if i < 0:
-                    i += n
-                if i < lo or i >= hi:
-                    continue
-                row = target[i]
-                src = values[m]
-                for j in range(D):
-                    row[j] += src[j]
 
 
 def _tasks(n: int, work: int) -> int:

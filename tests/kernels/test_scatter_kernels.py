@@ -47,6 +47,10 @@ def test_scatter_rows_many_duplicates_and_parallel_tasks():
     np.add.at(ref, idx, vals)
     out = np.full_like(ref, np.nan)
     np.testing.assert_array_equal(sc.scatter_rows(out, idx, vals, init=True), ref)
+    start = rng.standard_normal(ref.shape).astype(np.float32)  # init=False on parallel tasks: adds into it
+    want = start.copy()
+    np.add.at(want, idx, vals)
+    np.testing.assert_array_equal(sc.scatter_rows(start, idx, vals), want)
 
 
 def test_scatter_rows_out_of_range_is_index_error():
