@@ -436,9 +436,14 @@ class Conv2DTranspose(Function):
             F = g.shape[-1]
             g2, db = kernel("bias_act_backward", g)(g.reshape(-1, F), None if ctx.y is None else ctx.y.reshape(-1, F))
             g = g2.reshape(g.shape)
-        dx = kernel("conv2d_forward", g)(g, ctx.w, None, *ctx.geom) if nx else None
+        geom = ctx.geom
+        stride, pads, dilation = geom
+        if nx and nw and any(pads[0] + pads[1]):  # both read g zero-padded: pad it once, not in each kernel
+            g = xp.pad(g, ((0, 0), pads[0], pads[1], (0, 0)))
+            geom = (stride, _VALID, dilation)
+        dx = kernel("conv2d_forward", g)(g, ctx.w, None, *geom) if nx else None
         # conv2d's backward-filter on the adjoint problem: x plays the output gradient, g the input
-        dw = kernel("conv2d_backward_filter", g)(ctx.x, g, ctx.w.shape, *ctx.geom) if nw else None
+        dw = kernel("conv2d_backward_filter", g)(ctx.x, g, ctx.w.shape, *geom) if nw else None
         return dx, dw, db if need_db else None, None, None, None, None, None
 
 

@@ -13,6 +13,7 @@ import pytest
 import gradflow as gf
 from gradflow import config, dispatch
 from gradflow.kernels import conv_transpose as T
+from gradflow.kernels.cpu import conv2d as C
 from gradflow.kernels.cpu import conv_transpose as K
 from gradflow.ops.nn import conv_padding, conv_transpose_output_size
 
@@ -132,3 +133,35 @@ def test_relu_layers_equal_their_linear_twin_then_relu(layer_cls, shape, rng):
     linear.build(shape)
     linear.set_weights(relu.get_weights())
     np.testing.assert_allclose(relu(x).numpy(), np.maximum(linear(x).numpy(), 0), rtol=1e-6, atol=1e-6)
+
+
+# (x shape, kernel shape (KH, KW, F, C), strides, padding, dilation): channels 8 take conv2d's SIMD tiles
+BACKWARD_ROWS = [((2, 4, 5, 8), (3, 3, 5, 8), 2, "same", 1), ((1, 3, 4, 3), (3, 2, 8, 3), (2, 1), "same", 1),
+                 ((2, 3, 3, 8), (3, 3, 16, 8), 1, "same", 2), ((1, 3, 4, 8), (2, 3, 3, 8), 2, "valid", 1)]
+
+
+@pytest.mark.parametrize("need", ["both", "x", "w"])
+@pytest.mark.parametrize("row", BACKWARD_ROWS)
+def test_backward_pads_the_gradient_once_and_matches_reference(row, need, monkeypatch, rng):
+    """Conv2DTranspose's dx (conv2d forward of g) and dw (backward-filter over g) both read g zero-padded:
+    the op pads it once for both (no padded copy inside the numba kernels) and the gradients equal the
+    reference backend's, whichever of them is asked for."""
+    xs, ws, s, pad, d = row
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    padded = []
+    real = C._padded
+    monkeypatch.setattr(C, "_padded", lambda a, *p: (padded.append(p[:4]) if any(p[:4]) else None, real(a, *p))[1])
+    g, results = None, {}
+    for impl in ("numba", "reference"):
+        monkeypatch.setattr(config, "kernels", impl)
+        dispatch.reset()
+        tx, tw = gf.Tensor(x, requires_grad=need != "w"), gf.Tensor(w, requires_grad=need != "x")
+        y = gf.ops.conv2d_transpose(tx, tw, None, s, pad, d)
+        g = rng.standard_normal(y.shape).astype(np.float32) if g is None else g
+        padded.clear()
+        (y * gf.Tensor(g)).sum().backward()
+        if impl == "numba" and need == "both":
+            assert padded == [], f"g padded inside the kernels: {padded}"
+        results[impl] = [t.grad.numpy() for t in (tx, tw) if t.requires_grad]
+    for got, want in zip(results["numba"], results["reference"]):
+        assert got.dtype == np.float32 and rel_err(got, want) < 1e-5
