@@ -28,7 +28,8 @@ from ._files import (
 )
 from ._pickled_data import PickledDataError, decode
 
-__all__ = ["KERAS_ORIGIN", "keras_file", "load_npz", "read_pickled_members", "split_shuffled"]
+__all__ = ["KERAS_ORIGIN", "checked", "decode_batch", "keras_file", "load_npz", "read_pickled_members",
+           "split_shuffled", "tar_members"]
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -70,15 +71,19 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check(path: Path, file_hash: str, dataset: str) -> None:
+def checked(path: Path, file_hash: str, dataset: str, verify: bool) -> Path:
+    """``path``, after checking its published hash when ``verify`` is on (SHA-256 for a 64-digit
+    ``file_hash``, else MD5): the check every loader makes before it opens a file it did not download."""
+    if not verify:
+        return path
     if len(file_hash) == 64:
-        verify_file(path, file_hash, dataset)
-        return
+        return verify_file(path, file_hash, dataset)
     digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
     if digest != file_hash.lower():
         raise DatasetChecksumError(
             f"{dataset}: {path} has MD5 {digest}, expected the published {file_hash.lower()}; delete it to download "
             f"a fresh copy, or pass verify=False (or set {VERIFY_ENV}=0) to use it anyway")
+    return path
 
 
 def keras_file(dataset: str, fname: str, file_hash: str, path=None, verify=None,
@@ -101,9 +106,7 @@ def keras_file(dataset: str, fname: str, file_hash: str, path=None, verify=None,
         else:
             target = data_dir() / dataset / p
     if target.is_file():
-        if verify:
-            _check(target, file_hash, dataset)
-        return target
+        return checked(target, file_hash, dataset, verify)
     url = origin or KERAS_ORIGIN + fname
     try:
         download(url, target, file_hash if len(file_hash) == 64 else None)
@@ -116,7 +119,7 @@ def keras_file(dataset: str, fname: str, file_hash: str, path=None, verify=None,
             f"{url} failed: {exc}") from None
     if len(file_hash) != 64:
         try:
-            _check(target, file_hash, dataset)
+            checked(target, file_hash, dataset, True)
         except DatasetChecksumError:
             target.unlink()
             raise
@@ -136,25 +139,37 @@ def split_shuffled(x, y, test_split: float, seed: int):
     return (np.array(x[:n]), np.array(y[:n])), (np.array(x[n:]), np.array(y[n:]))
 
 
-def read_pickled_members(archive, needed: tuple[str, ...], decode_member) -> dict:
-    """``{name: decode_member(where, decoded)}`` for each member of the (gzipped) tar ``archive`` whose base
-    name is in ``needed``, its pickle stream decoded as data (``_pickled_data``, no ``pickle``); a broken
-    archive or stream, or a missing member, raises :class:`DatasetFormatError` naming it."""
+def tar_members(archive, needed: tuple[str, ...], read_member) -> dict:
+    """``{name: read_member(where, tar, member)}`` for the first file member of the (gzipped) tar ``archive``
+    with each base name in ``needed`` (``where`` names it as ``archive:member``); nothing is extracted to
+    disk. A broken archive, or a missing member, raises :class:`DatasetFormatError` naming it."""
     found: dict = {}
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
                 name = os.path.basename(member.name)
                 if member.isfile() and name in needed and name not in found:
-                    where = f"{archive}:{member.name}"
-                    try:
-                        batch = decode(tar.extractfile(member), encoding="bytes")
-                    except PickledDataError as exc:
-                        raise DatasetFormatError(f"{where}: not a CIFAR batch ({exc})") from None
-                    found[name] = decode_member(where, batch)
+                    found[name] = read_member(f"{archive}:{member.name}", tar, member)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
     missing = [name for name in needed if name not in found]
     if missing:
         raise DatasetFormatError(f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
     return found
+
+
+def decode_batch(fh, where: str):
+    """The pickle stream ``fh`` (a CIFAR batch) decoded as data (``_pickled_data``, no ``pickle``); a stream
+    that is not plain data raises :class:`DatasetFormatError` naming ``where``."""
+    try:
+        return decode(fh, encoding="bytes")
+    except PickledDataError as exc:
+        raise DatasetFormatError(f"{where}: not a CIFAR batch ({exc})") from None
+
+
+def read_pickled_members(archive, needed: tuple[str, ...], decode_member) -> dict:
+    """``{name: decode_member(where, decoded)}`` for each member of the (gzipped) tar ``archive`` whose base
+    name is in ``needed``, its pickle stream decoded as data (``decode_batch``); a broken archive or stream,
+    or a missing member, raises :class:`DatasetFormatError` naming it."""
+    return tar_members(archive, needed,
+                       lambda where, tar, member: decode_member(where, decode_batch(tar.extractfile(member), where)))

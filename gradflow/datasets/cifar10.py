@@ -24,10 +24,8 @@ from ._files import (
     find_existing,
     resolve_verify,
     unverified,
-    verify_file,
 )
-from ._keras_files import read_pickled_members
-from ._pickled_data import PickledDataError, decode
+from ._keras_files import checked, decode_batch, read_pickled_members, tar_members
 
 __all__ = ["load_data", "REMOTE", "CLASS_NAMES", "TRAIN_FILES", "TEST_FILE"]
 
@@ -87,9 +85,7 @@ def _read_batches(location: Path, verify: bool) -> dict[str, tuple[str, bytes]]:
     needed = TRAIN_FILES + (TEST_FILE,)
     published = REMOTE.files[0]
     if location.is_file():
-        if verify:
-            verify_file(location, published.sha256, REMOTE.dataset)
-        return _read_archive(location, needed)
+        return _read_archive(checked(location, published.sha256, REMOTE.dataset, verify), needed)
     archive = find_existing(location, (ARCHIVE,))
     if archive is None:
         for folder in (location, location / EXTRACTED_DIR):
@@ -120,23 +116,12 @@ def _size_message(name: str, size: int) -> str:
 
 def _read_archive(archive: Path, needed: tuple[str, ...]) -> dict[str, tuple[str, bytes]]:
     """Read the batch members of a (gzipped) tar by base name; nothing is written to disk."""
-    blobs: dict[str, tuple[str, bytes]] = {}
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                name = os.path.basename(member.name)
-                if member.isfile() and name in needed and name not in blobs:
-                    where = f"{archive}:{member.name}"
-                    if member.size != _batch_bytes():  # checked before a byte is read: no huge members
-                        raise DatasetFormatError(_size_message(where, member.size))
-                    blobs[name] = (where, tar.extractfile(member).read(_batch_bytes()))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise DatasetFormatError(f"{archive}: corrupt or truncated tar archive ({exc})") from None
-    missing = [name for name in needed if name not in blobs]
-    if missing:
-        raise DatasetFormatError(
-            f"{archive}: expected members {', '.join(needed)}, missing {', '.join(missing)}")
-    return blobs
+    def read(where, tar, member):
+        if member.size != _batch_bytes():  # checked before a byte is read: no huge members
+            raise DatasetFormatError(_size_message(where, member.size))
+        return where, tar.extractfile(member).read(_batch_bytes())
+
+    return tar_members(archive, needed, read)
 
 
 def _decode(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -154,16 +139,10 @@ def _decode(name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
 def _python_version(location: Path, verify: bool):
     """The arrays from Keras's Python-version file or folder at ``location``, or None when there is none."""
     if location.is_file():
-        if not _is_python_archive(location):
-            return None
-        if verify:
-            verify_file(location, PY_SHA256, REMOTE.dataset)
-        return _python_arrays(read_pickled_members(location, PY_FILES, _decode_python_batch))
+        return _python_archive(location, verify) if _is_python_archive(location) else None
     archive = find_existing(location, (PY_ARCHIVE,))
     if archive is not None and find_existing(location, (ARCHIVE,)) is None:
-        if verify:
-            verify_file(archive, PY_SHA256, REMOTE.dataset)
-        return _python_arrays(read_pickled_members(archive, PY_FILES, _decode_python_batch))
+        return _python_archive(archive, verify)
     for folder in (location, location / PY_DIR):
         if all((folder / name).is_file() for name in PY_FILES):
             if verify:
@@ -171,13 +150,15 @@ def _python_version(location: Path, verify: bool):
             batches = {}
             for name in PY_FILES:
                 with open(folder / name, "rb") as fh:
-                    try:
-                        batch = decode(fh, encoding="bytes")
-                    except PickledDataError as exc:
-                        raise DatasetFormatError(f"{folder / name}: not a CIFAR batch ({exc})") from None
-                batches[name] = _decode_python_batch(str(folder / name), batch)
+                    batches[name] = _decode_python_batch(str(folder / name), decode_batch(fh, str(folder / name)))
             return _python_arrays(batches)
     return None
+
+
+def _python_archive(archive: Path, verify: bool):
+    """The arrays of Keras's (checked) ``cifar-10-python.tar.gz`` at ``archive``."""
+    return _python_arrays(read_pickled_members(checked(archive, PY_SHA256, REMOTE.dataset, verify), PY_FILES,
+                                               _decode_python_batch))
 
 
 def _is_python_archive(archive: Path) -> bool:

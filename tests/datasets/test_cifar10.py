@@ -170,3 +170,23 @@ def test_python_version_refuses_code_and_bad_batches(tmp_path):
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": np.zeros((2, 3000), np.uint8), b"labels": [1, 2]}))
     with pytest.raises(DatasetFormatError, match=r"expected uint8 data of shape \(N, 3072\), got uint8 \(2, 3000\)"):
         cifar10.load_data(path=folder, verify=False)
+
+
+def test_python_archive_names_a_bad_or_missing_member(tmp_path):
+    """Keras's archive goes through the same tar reader as the binary one: a batch that is not plain data
+    is named as ``archive:member``, a missing batch by name."""
+    import pickle
+    import tarfile
+
+    folder = _write_python_version(tmp_path / "src" / cifar10.PY_DIR)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": tarfile.TarInfo("x"), b"labels": []}))
+    path = tmp_path / cifar10.PY_ARCHIVE
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=cifar10.PY_DIR)
+    with pytest.raises(DatasetFormatError, match=rf"{cifar10.PY_ARCHIVE}:{cifar10.PY_DIR}/test_batch: not a CIFAR"):
+        cifar10.load_data(path=path, verify=False)
+    (folder / "test_batch").unlink()
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=cifar10.PY_DIR)
+    with pytest.raises(DatasetFormatError, match="missing test_batch"):
+        cifar10.load_data(path=path, verify=False)
