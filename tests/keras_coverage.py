@@ -31,25 +31,50 @@ EXCLUDED = frozenset({"JaxLayer", "FlaxLayer", "TFSMLayer", "TorchModuleWrapper"
                       "OrbaxCheckpoint"})
 
 Case = Callable[[object, object], None]
-#: (namespace, name) -> its differential case
+#: (namespace, name) -> every case registered for it, in registration order: a module that checks more of
+#: a name than another module does registers its own case, and the report runs them all
+REGISTERED: dict[tuple[str, str], list[Case]] = {}
+#: (namespace, name) -> one callable that runs every case registered for it
 CASES: dict[tuple[str, str], Case] = {}
 CASES_DIR = Path(__file__).resolve().parent / "keras_cases"
 
 
 def case(namespace: str, *names: str):
-    """Register the decorated ``fn(k, gf)`` as the differential case of each of ``names`` in ``namespace``
-    (a case for several names may take a third argument, the name)."""
+    """Register the decorated ``fn(k, gf)`` as a differential case of each of ``names`` in ``namespace``
+    (a case for several names may take a third argument, the name). A name may have cases in several
+    modules: each is registered, and all of them run."""
     def register(fn):
         for name in names:
-            CASES[(namespace, name)] = _bind(fn, name)
+            key = (namespace, name)
+            REGISTERED.setdefault(key, []).append(_bind(fn, name))
+            CASES[key] = _run_all(key)
         return fn
     return register
 
 
 def _bind(fn, name):
     if fn.__code__.co_argcount >= 3:
-        return lambda k, gf: fn(k, gf, name)
-    return fn  # the same object for each of its names: report() runs it once
+        def bound(k, gf):
+            return fn(k, gf, name)
+    else:
+        def bound(k, gf):
+            return fn(k, gf)
+    bound._fn = fn  # type: ignore[attr-defined]
+    return bound
+
+
+def _run_all(key):
+    def run(k, gf):
+        for fn in REGISTERED[key]:
+            fn(k, gf)
+    return run
+
+
+def case_identity(fn) -> tuple:
+    """What makes two registered cases one run: a case taking the name runs once per name, a two-argument
+    case registered for several names runs once for all of them."""
+    inner = fn._fn
+    return (id(inner),) if inner.__code__.co_argcount < 3 else (id(inner), id(fn))
 
 
 _loaded = False
@@ -151,8 +176,8 @@ def report(namespaces=NAMESPACES, k=None, gf=None, run=True) -> list[Row]:
     k = k if k is not None else real_keras()
     if gf is None:
         gf = importlib.import_module("gradflow")
-    cases = load_cases()
-    outcomes: dict[int, str | None] = {}  # a case shared by several names runs once
+    load_cases()
+    outcomes: dict[tuple, str | None] = {}  # a case shared by several names runs once
     rows = []
     for namespace in namespaces:
         row = Row(namespace, keras_names(k, namespace))
@@ -160,15 +185,18 @@ def report(namespaces=NAMESPACES, k=None, gf=None, run=True) -> list[Row]:
         for name in row.names:
             if module is not None and hasattr(module, name):
                 row.present.append(name)
-            fn = cases.get((namespace, name))
-            if fn is None:
+            fns = REGISTERED.get((namespace, name))
+            if not fns:
                 continue
             row.with_case.append(name)
             if not run:
                 continue
-            if id(fn) not in outcomes:
-                outcomes[id(fn)] = run_case(fn, k, gf)
-            why = outcomes[id(fn)]
+            why = None
+            for fn in fns:  # every case registered for the name; the first failure is the reason
+                ident = case_identity(fn)
+                if ident not in outcomes:
+                    outcomes[ident] = run_case(fn, k, gf)
+                why = why or outcomes[ident]
             if why is None:
                 row.passing.append(name)
             else:

@@ -4,48 +4,19 @@ autograd, get_config/from_config).
 
 Loaded by path by tests/keras_coverage.py (``load_cases``)."""
 import numpy as np
-from keras_coverage import case
+from keras_coverage import case, case_module
 
+DIFF = case_module("_diff")
+_close = DIFF.close
 RNG = np.random.default_rng(17)
 Q = RNG.normal(size=(2, 5, 6)).astype(np.float32)
 V = RNG.normal(size=(2, 7, 6)).astype(np.float32)
 AMASK = RNG.random((2, 5, 7)) > 0.3
 
 
-def _close(ours, theirs, what, rtol=2e-5, atol=2e-6):
-    theirs = theirs.detach().cpu().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    ours = ours.numpy() if hasattr(ours, "numpy") else np.asarray(ours)
-    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (what, ours.shape, theirs.shape, ours.dtype,
-                                                                       theirs.dtype)
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
-
-
 def _layer_case(k, gf, make, inputs, calls):
-    """Same weights on both sides; each ``calls`` kwargs: outputs, input and weight gradients equal."""
-    import torch  # noqa: PLC0415 - Keras's gradients (torch backend)
-
-    theirs, ours = make(k), make(gf)
-    theirs(*[torch.tensor(a) for a in inputs])
-    ours(*[gf.Tensor(a) for a in inputs])
-    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
-    for kwargs in calls:
-        tin = [torch.tensor(a, requires_grad=True) for a in inputs]
-        gin = [gf.Tensor(a, requires_grad=True) for a in inputs]
-        ty, gy = theirs(*tin, **kwargs), ours(*gin, **kwargs)
-        w = RNG.normal(size=tuple(ty.shape)).astype(np.float32)
-        for v in theirs.trainable_weights:
-            v.value.grad = None
-        (ty * torch.tensor(w)).sum().backward()
-        (gy * gf.Tensor(w)).sum().backward()
-        _close(gy, ty, f"{type(ours).__name__}({kwargs}) output")
-        for a, b in zip(gin, tin):
-            _close(a.grad, b.grad, f"{type(ours).__name__}({kwargs}) input gradient", 2e-4, 2e-5)
-        for a, b in zip(ours.trainable_weights, theirs.trainable_weights):
-            _close(a.grad, b.value.grad, f"{type(ours).__name__}({kwargs}) gradient of {b.path}", 2e-4, 2e-5)
-            a.grad = None
-    config = ours.get_config()
-    assert set(config) == set(theirs.get_config()), set(config) ^ set(theirs.get_config())
-    assert type(ours).from_config(config).get_config() == config
+    """Same weights on both sides; each ``calls`` kwargs: outputs, input and weight gradients equal; config."""
+    DIFF.layer_with_keras_weights(k, gf, make, inputs, calls, RNG)
 
 
 @case("layers", "MultiHeadAttention")

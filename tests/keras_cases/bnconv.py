@@ -7,11 +7,10 @@ weight gradients, and the moving statistics after the call.
 
 Loaded by path by tests/keras_coverage.py (``load_cases``); tests/layers/test_bnconv_keras_cases.py runs
 the same functions directly."""
-import importlib.util
-import sys
-
 import numpy as np
-from keras_coverage import CASES_DIR, case
+from keras_coverage import case, case_module
+
+HARNESS, DIFF = case_module("_layer_harness"), case_module("_diff")
 
 #: (layer name, init kwargs, input shape), each with bias and ReLU (the fused epilogue)
 TRANSPOSE_ROWS = [
@@ -26,22 +25,11 @@ TRANSPOSE_ROWS = [
 ]
 
 
-def _harness():
-    module = sys.modules.get("_layer_harness")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("_layer_harness", CASES_DIR / "_layer_harness.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["_layer_harness"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 @case("layers", "Conv2DTranspose", "Conv1DTranspose")
 def transpose_relu_layers(k, gf, name):
     for row_name, kwargs, shape in TRANSPOSE_ROWS:
         if row_name == name:
-            _harness().run_layer_case(k, gf, name, kwargs, shape)
+            HARNESS.run_layer_case(k, gf, name, kwargs, shape)
 
 
 def _block(L):
@@ -54,8 +42,6 @@ def _block(L):
 
 @case("layers", "BatchNormalization", "ReLU")
 def mobilenet_block(k, gf):
-    import torch  # noqa: PLC0415 - Keras's gradients (torch backend), only when a case runs
-
     rng = np.random.default_rng(24)
     km, gm = k.Model(*_block(k.layers)), gf.Model(*_block(gf.layers))
     weights = [rng.normal(size=tuple(w.shape)).astype(np.float32) if "variance" not in w.path
@@ -63,16 +49,6 @@ def mobilenet_block(k, gf):
     km.set_weights(weights)
     gm.set_weights(weights)
     x = rng.normal(size=(3, 6, 6, 3)).astype(np.float32)
-    tx, gx = torch.tensor(x, requires_grad=True), gf.Tensor(x, requires_grad=True)
-    want, got = km(tx, training=True), gm(gx, training=True)
-    want_np = k.ops.convert_to_numpy(want)
-    assert got.shape == want_np.shape and got.dtype == want_np.dtype, (got.shape, want_np.shape)
-    np.testing.assert_allclose(got.numpy(), want_np, rtol=1e-4, atol=1e-5)
-    g = rng.normal(size=want_np.shape).astype(np.float32)
-    (want * torch.tensor(g)).sum().backward()
-    (got * gf.Tensor(g)).sum().backward()
-    np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
-    for kv, gv in zip(km.trainable_weights, gm.trainable_weights):
-        np.testing.assert_allclose(gv.grad.numpy(), kv.value.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=kv.path)
+    DIFF.outputs_and_grads(k, gf, km, gm, x, rng, training=True)
     for kv, gv in zip(km.non_trainable_weights, gm.non_trainable_weights):  # moving statistics
         np.testing.assert_allclose(gv.numpy(), k.ops.convert_to_numpy(kv), rtol=1e-5, atol=1e-6, err_msg=kv.path)

@@ -5,8 +5,9 @@ gradients and get_config/from_config round-trip.
 
 Loaded by path by tests/keras_coverage.py (``load_cases``)."""
 import numpy as np
-from keras_coverage import case
+from keras_coverage import case, case_module
 
+DIFF = case_module("_diff")
 RNG = np.random.default_rng(24)
 # (input shape, kernel shape, kwargs of ops.depthwise_conv)
 OP_ROWS = [
@@ -15,34 +16,17 @@ OP_ROWS = [
     ((2, 9, 8, 3), (3, 3, 3, 2), {"strides": 1, "padding": "valid", "dilation_rate": 2}),
     ((2, 3, 9, 8), (3, 3, 3, 1), {"strides": (2, 1), "padding": "valid", "data_format": "channels_first"}),
 ]
-
-
-def _ops_depthwise(k, gf, keras_fn, gf_fn):
-    import torch  # noqa: PLC0415 - Keras's gradient (torch backend), only when a case runs
-
-    for xs, ws, kw in OP_ROWS:
-        x, w = RNG.normal(size=xs).astype(np.float32), RNG.normal(size=ws).astype(np.float32)
-        gx, gw = gf.Tensor(x, requires_grad=True), gf.Tensor(w, requires_grad=True)
-        tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-        got, want = gf_fn(gx, gw, **kw), keras_fn(tx, tw, **kw)
-        want_np = k.ops.convert_to_numpy(want)
-        assert got.shape == want_np.shape and got.dtype == want_np.dtype, (got.shape, want_np.shape, kw)
-        np.testing.assert_allclose(got.numpy(), want_np, rtol=1e-5, atol=1e-5)
-        wt = RNG.normal(size=want_np.shape).astype(np.float32)
-        (got * gf.Tensor(wt)).sum().backward()
-        (want * torch.tensor(wt)).sum().backward()
-        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(gw.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+TOLERANCES = {"rtol": 1e-5, "atol": 1e-5, "grad_atol": 1e-5}
 
 
 @case("ops", "depthwise_conv")
 def ops_depthwise_conv(k, gf):
-    _ops_depthwise(k, gf, k.ops.depthwise_conv, gf.ops.depthwise_conv)
+    DIFF.kernel_op_rows(k, k.ops.depthwise_conv, gf.ops.depthwise_conv, OP_ROWS, RNG, gf, **TOLERANCES)
 
 
 @case("ops.nn", "depthwise_conv")
 def ops_nn_depthwise_conv(k, gf):
-    _ops_depthwise(k, gf, k.ops.nn.depthwise_conv, gf.ops.nn.depthwise_conv)
+    DIFF.kernel_op_rows(k, k.ops.nn.depthwise_conv, gf.ops.nn.depthwise_conv, OP_ROWS, RNG, gf, **TOLERANCES)
 
 
 # (layer, constructor kwargs, input shape)
@@ -59,8 +43,6 @@ CONFIG_KEYS = ("kernel_size", "strides", "padding", "depth_multiplier", "dilatio
 
 @case("layers", "DepthwiseConv2D", "SeparableConv2D")
 def depthwise_layers(k, gf, name):
-    import torch  # noqa: PLC0415 - Keras's gradient (torch backend), only when a case runs
-
     for kwargs, xs in LAYER_ROWS[name]:
         x = RNG.normal(size=xs).astype(np.float32)
         kl, gl = getattr(k.layers, name)(**kwargs), getattr(gf.layers, name)(**kwargs)
@@ -69,17 +51,7 @@ def depthwise_layers(k, gf, name):
         for kv in kl.weights:  # random bias too, so that the bias path is compared
             kv.assign(RNG.normal(size=tuple(kv.shape)).astype(np.float32))
         gl.set_weights([k.ops.convert_to_numpy(v) for v in kl.weights])
-        tx, gx = torch.tensor(x, requires_grad=True), gf.Tensor(x, requires_grad=True)
-        want, got = kl(tx), gl(gx)
-        want_np = k.ops.convert_to_numpy(want)
-        assert got.shape == want_np.shape and got.dtype == want_np.dtype, (name, kwargs)
-        np.testing.assert_allclose(got.numpy(), want_np, rtol=1e-4, atol=1e-4)
-        wt = RNG.normal(size=want_np.shape).astype(np.float32)
-        (want * torch.tensor(wt)).sum().backward()
-        (got * gf.Tensor(wt)).sum().backward()
-        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
-        for kv, gv in zip(kl.trainable_weights, gl.trainable_weights):
-            np.testing.assert_allclose(np.asarray(gv.grad), kv.value.grad.numpy(), rtol=1e-4, atol=1e-3)
+        DIFF.outputs_and_grads(k, gf, kl, gl, x, RNG, tol=(1e-4, 1e-4), grad_tol=(1e-4, 1e-4), weight_tol=(1e-4, 1e-3))
         cfg = gl.get_config()
         kcfg = kl.get_config()
         for key in CONFIG_KEYS:

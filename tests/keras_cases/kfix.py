@@ -7,9 +7,8 @@ import numpy as np
 from keras_coverage import case, case_module
 
 RNG = np.random.default_rng(23)
-# The modules whose cases these extend (each case below runs theirs first): loaded before this one's
-# @case lines, so that this module's registrations are the ones kept whatever the loading order.
-ATTN, LAYERS, UTILSOPT = case_module("attn"), case_module("layers"), case_module("utilsopt")
+DIFF = case_module("_diff")
+_np, _close = DIFF.to_numpy, DIFF.close
 
 #: (query shape, value shape, attention_axes, call kwargs): Keras's einsum path, not the steps one
 MHA_ROWS = [
@@ -22,17 +21,6 @@ MHA_ROWS = [
     ((2, 4, 5), (2, 4, 5), (2,), {}),
     ((2, 3, 2, 4, 3), (2, 3, 2, 4, 3), (1, 3), {}),
 ]
-
-
-def _np(t):
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t.numpy() if hasattr(t, "numpy") else t)
-
-
-def _close(ours, theirs, what, rtol=2e-5, atol=2e-6):
-    ours, theirs = _np(ours), _np(theirs)
-    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (what, ours.shape, theirs.shape, ours.dtype,
-                                                                       theirs.dtype)
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
 
 
 def mha_axes_row(k, gf, row):
@@ -74,8 +62,7 @@ def mha_axes_row(k, gf, row):
 
 @case("layers", "MultiHeadAttention")
 def multi_head_attention(k, gf):
-    """The steps-axis cases of the attn worktree, then every attention-axes row."""
-    ATTN.multi_head_attention(k, gf)
+    """Every attention-axes row (the registry runs attn's steps-axis cases for this name too)."""
     for row in MHA_ROWS:
         mha_axes_row(k, gf, row)
 
@@ -121,9 +108,9 @@ def _envelope(entry):
 @case("utils", "register_keras_serializable", "get_registered_name", "get_registered_object",
       "get_custom_objects", "CustomObjectScope", "custom_object_scope")
 def registration(k, gf):
-    """The utilsopt checks, then: the same entries as Keras for registered classes (module None for a
-    script's class, ``registered_name`` "package>name"), and each side's entry loads the right class."""
-    UTILSOPT.registration(k, gf)
+    """The same entries as Keras for registered classes (module None for a script's class,
+    ``registered_name`` "package>name"), and each side's entry loads the right class (utilsopt's checks of
+    these names run too)."""
     theirs_classes, ours_classes = registered_layers(k), registered_layers(gf)
     for kc, gc in zip(theirs_classes, ours_classes):
         assert gf.utils.get_registered_name(gc) == k.utils.get_registered_name(kc)
@@ -212,6 +199,5 @@ def variable_paths(k, gf):
 
 @case("layers", "Layer")
 def layer(k, gf):
-    """The layers-module checks of a subclassed Layer, then variable paths."""
-    LAYERS.layer_subclass(k, gf)
+    """Variable paths (the layers module's checks of a subclassed Layer run too)."""
     variable_paths(k, gf)

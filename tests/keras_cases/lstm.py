@@ -1,20 +1,15 @@
 """Differential cases (lstm worktree): the recurrent layers and Embedding on the shapes that take the new
 kernel paths, against real Keras on the same inputs and weights.
 
-* LSTM, GRU, SimpleRNN: the cases of ``rnn.py``, then 32 units (a multiple of the register tile, so
-  the fused kernels' tiled ``h @ U``, ``dz @ U^T`` and dU GEMMs run), masked, go_backwards,
-  return_sequences: outputs and every gradient.
-* Embedding: the case of ``layers.py``, then the table's gradient through repeated and unused ids
-  (the Numba row scatter-add).
+* LSTM, GRU, SimpleRNN: 32 units (a multiple of the register tile, so the fused kernels' tiled
+  ``h @ U``, ``dz @ U^T`` and dU GEMMs run), masked, go_backwards, return_sequences: outputs and every
+  gradient.
+* Embedding: the table's gradient through repeated and unused ids (the Numba row scatter-add).
 
-Loaded by path by tests/keras_coverage.py; ``rnn.py`` and ``layers.py`` are loaded first through
-``case_module`` so that these cases, which run theirs too, are the ones registered."""
+Loaded by path by tests/keras_coverage.py, which runs ``rnn.py``'s and ``layers.py``'s cases for these
+names too."""
 import numpy as np
-from keras_coverage import CASES, case, case_module
-
-_rnn = case_module("rnn")
-case_module("layers")
-_PREVIOUS = {name: CASES.get(("layers", name)) for name in ("LSTM", "GRU", "SimpleRNN", "Embedding")}
+from keras_coverage import case
 
 _RNG = np.random.default_rng(24)
 _X = _RNG.normal(size=(3, 6, 5)).astype("float32")
@@ -43,8 +38,7 @@ def _compare(k, gf, k_layer, g_layer, x, mask, what):
 
 @case("layers", "SimpleRNN", "LSTM", "GRU")
 def recurrent_tiled(k, gf, name):
-    """rnn.py's case, then 32 units (the tiled kernel paths) with a mask, go_backwards and sequences."""
-    _rnn.recurrent_layer(k, gf, name)
+    """32 units (the tiled kernel paths) with a mask, go_backwards and sequences."""
     for kwargs in ({"return_sequences": True, "go_backwards": True}, {"return_sequences": False}):
         if name == "GRU":
             kwargs = {**kwargs, "reset_after": not kwargs["return_sequences"]}
@@ -54,11 +48,8 @@ def recurrent_tiled(k, gf, name):
 
 @case("layers", "Embedding")
 def embedding_scatter(k, gf):
-    """layers.py's case, then the gradient of the table through repeated and unused ids."""
+    """The gradient of the table through repeated and unused ids."""
     import torch
-
-    if _PREVIOUS["Embedding"] is not None:
-        _PREVIOUS["Embedding"](k, gf)
     ids = _RNG.integers(0, 40, (4, 30)).astype("int32")
     ids[0, :5] = 3  # a hot row
     k_layer, g_layer = k.layers.Embedding(50, 8), gf.layers.Embedding(50, 8)
