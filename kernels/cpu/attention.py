@@ -30,13 +30,14 @@ from numba import prange
 from .._geometry import check_float, check_out
 from ..reference_fused import large_negative
 from ._jit import njit
-from ._simd import MR_MAX, mr_max, tile_rows
+from ._simd import MR_MAX, NR_MAX, mr_max, tile_rows
 from .matmul import SERIAL_WORK, one_thread
 
 __all__ = ["attention_forward", "attention_backward", "BQ", "BK"]
 
-#: query rows and keys per tile; keys up to ``BK_ONE`` (padded) go in one tile, so no row is rescaled
-BQ, BK, BK_ONE = 24, 128, 256
+#: query rows and keys per tile; keys up to ``BK_ONE`` (padded) go in one tile, so no row is rescaled;
+#: backward takes ``BQ_BACKWARD`` query rows per tile (its dK and dV products reduce over them)
+BQ, BK, BK_ONE, BQ_BACKWARD = 24, 128, 256, 48
 #: lanes of the row maximum (independent compare chains LLVM turns into one vector compare)
 _LANES = 16
 
@@ -138,8 +139,8 @@ def _exp_row(x, c, n, bits, scale, fast):
 
 
 #: columns per SIMD panel (a multiple of every machine's vector width); rows per micro-tile
-NR = 16
-MR = min(8, MR_MAX)
+NR = NR_MAX
+MR = MR_MAX
 
 
 @njit(cache=True, inline="always")
@@ -159,7 +160,7 @@ def _up(n):
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep, has_bias, has_mask, causal,
-             drop_mode, rate, seed, fast, mr, Sp, Dp, Dvp, bk):
+             drop_mode, rate, seed, fast, mr, Sp, Dp, Dvp, bk, bq):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -174,16 +175,16 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
                 kt[d, j] = k[b, j, kh, d]
             for d in range(Dv):
                 vr[j, d] = v[b, j, kh, d]
-        s = np.zeros((BQ, bk), q.dtype)
+        s = np.zeros((bq, bk), q.dtype)
         bits = np.empty(bk, np.int32)
         pw = bits.view(np.float32)
         lanes = np.empty(_LANES, q.dtype)
-        qs = np.zeros((BQ, Dp), q.dtype)
-        acc = np.zeros((BQ, Dvp), q.dtype)
-        m = np.empty(BQ, q.dtype)
-        ls = np.empty(BQ, q.dtype)
-        for i0 in range(0, T, BQ):
-            nq = min(T, i0 + BQ) - i0
+        qs = np.zeros((bq, Dp), q.dtype)
+        acc = np.zeros((bq, Dvp), q.dtype)
+        m = np.empty(bq, q.dtype)
+        ls = np.empty(bq, q.dtype)
+        for i0 in range(0, T, bq):
+            nq = min(T, i0 + bq) - i0
             for ii in range(nq):
                 m[ii] = neg
                 ls[ii] = zero
@@ -226,7 +227,7 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, neg, half_neg, zero, inv_keep,
-              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast, mr, Sp, Dp, Dvp, bk):
+              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast, mr, Sp, Dp, Dvp, bk, bq):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -244,19 +245,19 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                 vt[d, j] = v[b, j, kh, d]
         dka = np.zeros((S, Dp), q.dtype)
         dva = np.zeros((S, Dvp), q.dtype)
-        s = np.zeros((BQ, bk), q.dtype)
-        pf = np.zeros((BQ, bk), q.dtype)
-        dp = np.zeros((BQ, bk), q.dtype)
+        s = np.zeros((bq, bk), q.dtype)
+        pf = np.zeros((bq, bk), q.dtype)
+        dp = np.zeros((bq, bk), q.dtype)
         bits = np.empty(bk, np.int32)
         pw = bits.view(np.float32)
-        qs = np.zeros((BQ, Dp), q.dtype)
-        dos = np.zeros((BQ, Dvp), q.dtype)
-        dqa = np.zeros((BQ, Dp), q.dtype)
-        delta = np.empty(BQ, q.dtype)
+        qs = np.zeros((bq, Dp), q.dtype)
+        dos = np.zeros((bq, Dvp), q.dtype)
+        dqa = np.zeros((bq, Dp), q.dtype)
+        delta = np.empty(bq, q.dtype)
         for g in range(G):
             n = kh * G + g
-            for i0 in range(0, T, BQ):
-                nq = min(T, i0 + BQ) - i0
+            for i0 in range(0, T, bq):
+                nq = min(T, i0 + bq) - i0
                 for ii in range(nq):
                     t = zero
                     for d in range(Dv):
@@ -327,10 +328,10 @@ def _work(q, k, v):
     return B * N * T * k.shape[1] * (H + v.shape[3])
 
 
-def _geometry(q, k, v):
-    """Rows per micro-tile, the padded key count and head sizes (whole panels), and keys per tile."""
+def _geometry(q, k, v, bq):
+    """Rows per micro-tile, the padded key count and head sizes (whole panels), keys and queries per tile."""
     Sp = _up(k.shape[1])
-    return min(MR, mr_max(q.dtype)), Sp, _up(q.shape[3]), _up(v.shape[3]), (Sp if Sp <= BK_ONE else BK)
+    return min(MR, mr_max(q.dtype)), Sp, _up(q.shape[3]), _up(v.shape[3]), (Sp if Sp <= BK_ONE else BK), bq
 
 
 def _dummy(dtype):
@@ -373,7 +374,8 @@ def attention_forward(q, k, v, bias=None, mask=None, scale=None, is_causal=False
     lse = np.empty((B, N, T), q.dtype)
     with one_thread(_work(q, k, v) < SERIAL_WORK):
         _forward(q, k, v, bias4, mask4, dmask4, o, lse, consts[0], consts[1], consts[2], q.dtype.type(1), consts[3],
-                 has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32, *_geometry(q, k, v))
+                 has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32,
+                 *_geometry(q, k, v, BQ))
     return o, lse
 
 
@@ -395,5 +397,6 @@ def attention_backward(do, q, k, v, o, lse, bias=None, mask=None, scale=None, is
     with one_thread(3 * _work(q, k, v) < SERIAL_WORK):
         _backward(do, q, k, v, o, lse, bias4, mask4, dmask4, dq, dk, dv, dbias, consts[0], consts[1],
                   dtype.type(consts[1] / 2), consts[2], consts[3], recip, has_bias, has_mask, bool(is_causal),
-                  drop_mode, rate, seed, bool(need_dbias), dtype == np.float32, *_geometry(q, k, v))
+                  drop_mode, rate, seed, bool(need_dbias), dtype == np.float32,
+                  *_geometry(q, k, v, BQ_BACKWARD))
     return dq, dk, dv, (dbias if need_dbias else None)
