@@ -4,9 +4,10 @@ Contract (and the oracle): ``kernels/reference_fused.py``. Layout ``(B, T, N, H)
 ``ops.dot_product_attention``; grouped heads (``N`` a multiple of the key/value heads ``K``).
 
 Forward: one parallel task per (batch, head). Queries go in blocks of ``BQ`` rows, keys in blocks
-of ``BK``; a block's scores live in a ``BQ x BK`` tile in the inputs' dtype (float32 accumulates in
-float32, as PyTorch does on the CPU), and each row keeps a running max and sum, rescaling its
-output accumulator when the max grows. Only ``out`` and the row log-sum-exp ``lse (B, N, T)`` are
+of ``BK`` (all keys in one block when they fit ``BK_ONE``: no rescaling then); a block's scores
+live in a ``BQ x BK`` tile in the inputs' dtype (float32 accumulates in float32, as PyTorch does
+on the CPU), and each row keeps a running max and sum, rescaling its output accumulator when the
+max grows. Only ``out`` and the row log-sum-exp ``lse (B, N, T)`` are
 written; no ``(B, N, T, S)`` tensor exists. Under ``is_causal`` key blocks past the diagonal are
 skipped. Dropout multiplies the probabilities by a keep mask given as an array or drawn from a
 seed by the same counter-based hash as the reference (``reference_fused.dropout_keep``), so the
@@ -29,13 +30,16 @@ from numba import prange
 from .._geometry import check_float, check_out
 from ..reference_fused import large_negative
 from ._jit import njit
-from ._simd import MR_MAX, mr_max, tile_rows
+from ._simd import MR_MAX, NR_MAX, mr_max, tile_rows
 from .matmul import SERIAL_WORK, one_thread
 
 __all__ = ["attention_forward", "attention_backward", "BQ", "BK"]
 
-#: query rows and keys per tile
-BQ, BK = 24, 128
+#: query rows and keys per tile; keys up to ``BK_ONE`` (padded) go in one tile, so no row is rescaled;
+#: backward takes ``BQ_BACKWARD`` query rows per tile (its dK and dV products reduce over them)
+BQ, BK, BK_ONE, BQ_BACKWARD = 24, 128, 256, 48
+#: lanes of the row maximum (independent compare chains LLVM turns into one vector compare)
+_LANES = 16
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -77,6 +81,26 @@ def _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg
             s[ii, jj] = x
 
 
+@njit(cache=True, inline="always")
+def _row_max(row, n, mx, lanes):
+    """max(mx, row[:n]) over ``_LANES`` running maxima (a NaN never wins, as in ``if x > mx``): one
+    compare chain per lane, where a single chain is a serial dependency LLVM does not vectorise."""
+    for t in range(_LANES):
+        lanes[t] = mx
+    n0 = n - n % _LANES
+    for j0 in range(0, n0, _LANES):
+        for t in range(_LANES):
+            x = row[j0 + t]
+            lanes[t] = x if x > lanes[t] else lanes[t]
+    for j in range(n0, n):
+        if row[j] > mx:
+            mx = row[j]
+    for t in range(_LANES):
+        if lanes[t] > mx:
+            mx = lanes[t]
+    return mx
+
+
 #: float32 exp: Cody-Waite reduction by ln 2 and Cephes's ``expf`` polynomial on [-ln2/2, ln2/2]
 #: (max error about 2 ulp), 2**k put together from its exponent bits; below ``_EXP_LO`` it is 0
 _LOG2E = np.float32(1.44269504088896341)
@@ -115,8 +139,8 @@ def _exp_row(x, c, n, bits, scale, fast):
 
 
 #: columns per SIMD panel (a multiple of every machine's vector width); rows per micro-tile
-NR = 16
-MR = min(8, MR_MAX)
+NR = NR_MAX
+MR = MR_MAX
 
 
 @njit(cache=True, inline="always")
@@ -136,7 +160,7 @@ def _up(n):
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep, has_bias, has_mask, causal,
-             drop_mode, rate, seed, fast, mr, Sp, Dp, Dvp):
+             drop_mode, rate, seed, fast, mr, Sp, Dp, Dvp, bk, bq):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -151,15 +175,16 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
                 kt[d, j] = k[b, j, kh, d]
             for d in range(Dv):
                 vr[j, d] = v[b, j, kh, d]
-        s = np.zeros((BQ, BK), q.dtype)
-        bits = np.empty(BK, np.int32)
+        s = np.zeros((bq, bk), q.dtype)
+        bits = np.empty(bk, np.int32)
         pw = bits.view(np.float32)
-        qs = np.zeros((BQ, Dp), q.dtype)
-        acc = np.zeros((BQ, Dvp), q.dtype)
-        m = np.empty(BQ, q.dtype)
-        ls = np.empty(BQ, q.dtype)
-        for i0 in range(0, T, BQ):
-            nq = min(T, i0 + BQ) - i0
+        lanes = np.empty(_LANES, q.dtype)
+        qs = np.zeros((bq, Dp), q.dtype)
+        acc = np.zeros((bq, Dvp), q.dtype)
+        m = np.empty(bq, q.dtype)
+        ls = np.empty(bq, q.dtype)
+        for i0 in range(0, T, bq):
+            nq = min(T, i0 + bq) - i0
             for ii in range(nq):
                 m[ii] = neg
                 ls[ii] = zero
@@ -168,31 +193,31 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
                 for d in range(D):
                     qs[ii, d] = q[b, i0 + ii, n, d] * scale
             jend = min(S, i0 + nq) if causal and not has_mask else S  # a masked row may need every key
-            for j0 in range(0, jend, BK):
-                nk = min(jend, j0 + BK) - j0
-                _gemm(mr, s, 0, BK, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
+            for j0 in range(0, jend, bk):
+                nk = min(jend, j0 + bk) - j0
+                _gemm(mr, s, 0, bk, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
                 if has_bias or has_mask or causal:
                     _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
                 for ii in range(nq):
                     row = s[ii]
-                    mx = m[ii]
-                    for jj in range(nk):
-                        if row[jj] > mx:
-                            mx = row[jj]
-                    corr = np.exp(m[ii] - mx)
-                    m[ii] = mx
+                    mx = _row_max(row, nk, m[ii], lanes)
                     _exp_row(row, mx, nk, bits, pw, fast)
                     tot = zero
                     for jj in range(nk):
                         tot += row[jj]
-                    ls[ii] = ls[ii] * corr + tot
+                    if j0 == 0:  # the first key tile: nothing accumulated yet to rescale
+                        ls[ii] = tot
+                    else:
+                        corr = np.exp(m[ii] - mx)
+                        ls[ii] = ls[ii] * corr + tot
+                        for d in range(Dv):
+                            acc[ii, d] *= corr
+                    m[ii] = mx
                     if drop_mode != 0:
                         for jj in range(nk):
                             row[jj] *= _factor(drop_mode, dmask, seed, rate, b, n, i0 + ii, j0 + jj, N, T, S,
                                                inv_keep, zero)
-                    for d in range(Dv):
-                        acc[ii, d] *= corr
-                _gemm(mr, acc, 0, Dvp, nq, Dv, s, 0, BK, 1, vr, j0 * Dvp, Dvp, nk, True)  # acc += P V
+                _gemm(mr, acc, 0, Dvp, nq, Dv, s, 0, bk, 1, vr, j0 * Dvp, Dvp, nk, True)  # acc += P V
             for ii in range(nq):
                 r = one / ls[ii]
                 for d in range(Dv):
@@ -202,7 +227,7 @@ def _forward(q, k, v, bias, mask, dmask, o, lse, scale, neg, zero, one, inv_keep
 
 @njit(parallel=True, cache=True, fastmath={"contract", "arcp", "nsz", "reassoc"})
 def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, neg, half_neg, zero, inv_keep,
-              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast, mr, Sp, Dp, Dvp):
+              recip, has_bias, has_mask, causal, drop_mode, rate, seed, need_dbias, fast, mr, Sp, Dp, Dvp, bk, bq):
     B, T, N, D = q.shape
     S, Kh, Dv = k.shape[1], k.shape[2], v.shape[3]
     G = N // Kh
@@ -220,19 +245,19 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                 vt[d, j] = v[b, j, kh, d]
         dka = np.zeros((S, Dp), q.dtype)
         dva = np.zeros((S, Dvp), q.dtype)
-        s = np.zeros((BQ, BK), q.dtype)
-        pf = np.zeros((BQ, BK), q.dtype)
-        dp = np.zeros((BQ, BK), q.dtype)
-        bits = np.empty(BK, np.int32)
+        s = np.zeros((bq, bk), q.dtype)
+        pf = np.zeros((bq, bk), q.dtype)
+        dp = np.zeros((bq, bk), q.dtype)
+        bits = np.empty(bk, np.int32)
         pw = bits.view(np.float32)
-        qs = np.zeros((BQ, Dp), q.dtype)
-        dos = np.zeros((BQ, Dvp), q.dtype)
-        dqa = np.zeros((BQ, Dp), q.dtype)
-        delta = np.empty(BQ, q.dtype)
+        qs = np.zeros((bq, Dp), q.dtype)
+        dos = np.zeros((bq, Dvp), q.dtype)
+        dqa = np.zeros((bq, Dp), q.dtype)
+        delta = np.empty(bq, q.dtype)
         for g in range(G):
             n = kh * G + g
-            for i0 in range(0, T, BQ):
-                nq = min(T, i0 + BQ) - i0
+            for i0 in range(0, T, bq):
+                nq = min(T, i0 + bq) - i0
                 for ii in range(nq):
                     t = zero
                     for d in range(Dv):
@@ -243,12 +268,12 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                         qs[ii, d] = q[b, i0 + ii, n, d] * scale
                         dqa[ii, d] = zero
                 jend = min(S, i0 + nq) if causal and not has_mask else S
-                for j0 in range(0, jend, BK):
-                    nk = min(jend, j0 + BK) - j0
-                    _gemm(mr, s, 0, BK, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
+                for j0 in range(0, jend, bk):
+                    nk = min(jend, j0 + bk) - j0
+                    _gemm(mr, s, 0, bk, nq, nk, qs, 0, Dp, 1, kt, j0, Sp, D, False)  # s = (scale Q) K^T
                     if has_bias or has_mask or causal:
                         _logits(s, nq, nk, i0, j0, b, n, bias, mask, has_bias, has_mask, causal, neg)
-                    _gemm(mr, dp, 0, BK, nq, nk, dos, 0, Dvp, 1, vt, j0, Sp, Dv, False)  # dp = dO V^T
+                    _gemm(mr, dp, 0, bk, nq, nk, dos, 0, Dvp, 1, vt, j0, Sp, Dv, False)  # dp = dO V^T
                     for ii in range(nq):
                         i = i0 + ii
                         li = lse[b, n, i]
@@ -279,10 +304,10 @@ def _backward(do, q, k, v, o, lse, bias, mask, dmask, dq, dk, dv, dbias, scale, 
                             for jj in range(nk):
                                 dbias[b, n, i, j0 + jj] = dprow[jj]
                     # dV += P^T dO, dQ += dS K, dK += dS^T (scale Q)
-                    _gemm(mr, dva, j0 * Dvp, Dvp, nk, Dv, pf if drop_mode != 0 else s, 0, 1, BK, dos, 0, Dvp, nq,
+                    _gemm(mr, dva, j0 * Dvp, Dvp, nk, Dv, pf if drop_mode != 0 else s, 0, 1, bk, dos, 0, Dvp, nq,
                           True)
-                    _gemm(mr, dqa, 0, Dp, nq, D, dp, 0, BK, 1, kr, j0 * Dp, Dp, nk, True)
-                    _gemm(mr, dka, j0 * Dp, Dp, nk, D, dp, 0, 1, BK, qs, 0, Dp, nq, True)
+                    _gemm(mr, dqa, 0, Dp, nq, D, dp, 0, bk, 1, kr, j0 * Dp, Dp, nk, True)
+                    _gemm(mr, dka, j0 * Dp, Dp, nk, D, dp, 0, 1, bk, qs, 0, Dp, nq, True)
                 for ii in range(nq):
                     for d in range(D):
                         dq[b, i0 + ii, n, d] = dqa[ii, d] * scale
@@ -303,9 +328,10 @@ def _work(q, k, v):
     return B * N * T * k.shape[1] * (H + v.shape[3])
 
 
-def _geometry(q, k, v):
-    """Rows per micro-tile and the padded key count and head sizes (whole panels)."""
-    return min(MR, mr_max(q.dtype)), _up(k.shape[1]), _up(q.shape[3]), _up(v.shape[3])
+def _geometry(q, k, v, bq):
+    """Rows per micro-tile, the padded key count and head sizes (whole panels), keys and queries per tile."""
+    Sp = _up(k.shape[1])
+    return min(MR, mr_max(q.dtype)), Sp, _up(q.shape[3]), _up(v.shape[3]), (Sp if Sp <= BK_ONE else BK), bq
 
 
 def _dummy(dtype):
@@ -348,7 +374,8 @@ def attention_forward(q, k, v, bias=None, mask=None, scale=None, is_causal=False
     lse = np.empty((B, N, T), q.dtype)
     with one_thread(_work(q, k, v) < SERIAL_WORK):
         _forward(q, k, v, bias4, mask4, dmask4, o, lse, consts[0], consts[1], consts[2], q.dtype.type(1), consts[3],
-                 has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32, *_geometry(q, k, v))
+                 has_bias, has_mask, bool(is_causal), drop_mode, rate, seed, q.dtype == np.float32,
+                 *_geometry(q, k, v, BQ))
     return o, lse
 
 
@@ -370,5 +397,6 @@ def attention_backward(do, q, k, v, o, lse, bias=None, mask=None, scale=None, is
     with one_thread(3 * _work(q, k, v) < SERIAL_WORK):
         _backward(do, q, k, v, o, lse, bias4, mask4, dmask4, dq, dk, dv, dbias, consts[0], consts[1],
                   dtype.type(consts[1] / 2), consts[2], consts[3], recip, has_bias, has_mask, bool(is_causal),
-                  drop_mode, rate, seed, bool(need_dbias), dtype == np.float32, *_geometry(q, k, v))
+                  drop_mode, rate, seed, bool(need_dbias), dtype == np.float32,
+                  *_geometry(q, k, v, BQ_BACKWARD))
     return dq, dk, dv, (dbias if need_dbias else None)

@@ -28,6 +28,9 @@ SHAPES = {
     # more query rows than BQ and keys than BK, head sizes off the SIMD panel width, big enough to run
     # on every thread
     "panels": (2, 30, 150, 3, 1, 33, 17),
+    # keys past the Numba kernel's one-tile limit (BK_ONE): tiles of BK keys with the running rescale;
+    # more query rows than its backward tile (BQ_BACKWARD)
+    "keys_past_one_tile": (1, 53, 300, 2, 2, 4, 3),
 }
 OPTIONS = {
     "plain": {},
