@@ -114,10 +114,11 @@ def test_exit_restores_every_worker_it_flushed_even_after_the_pool_shrank():
     assert [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()] == before
 
 
-def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch):
+def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path):
     """Numba's disk cache keys a kernel by its own file only; the recurrent kernels (and every helper
-    they compile in) are cached through kernels/cpu/_jit.py, whose key hashes every source of the
-    package, so an edit to _fpenv.py (the MXCSR helpers they inline) or _gemm.py recompiles them."""
+    they compile in) are cached through kernels/cpu/_jit.py, whose key for recurrent.py hashes every
+    source it imports from, so an edit to _fpenv.py (the MXCSR helpers they inline) or _gemm.py
+    recompiles them."""
     import os
     import shutil
 
@@ -129,16 +130,20 @@ def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch)
     assert {"lstm_forward", "gru_backward", "_lstm_fwd_block"} <= {k.__name__ for k in kernels}
     cached = {id(k) for k in _jit.cached_kernels()}
     assert all(id(k) in cached for k in kernels)
-    copy = tmp_path / "cpu"
-    shutil.copytree(os.path.dirname(_jit.__file__), copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(_jit, "_HERE", str(copy))
+    copy = tmp_path / "kernels"
+    shutil.copytree(os.path.dirname(os.path.dirname(_jit.__file__)), copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     keys = []
-    for edit in (None, "_fpenv.py", "_gemm.py"):
-        if edit:
-            (copy / edit).write_text((copy / edit).read_text() + "\n# edited\n")
-        _jit._sources_hash.cache_clear()
-        keys.append(_jit._sources_hash())
-    _jit._sources_hash.cache_clear()
+    try:
+        for edit in (None, "_fpenv.py", "_gemm.py"):
+            if edit:
+                (copy / "cpu" / edit).write_text((copy / "cpu" / edit).read_text() + "\n# edited\n")
+            _jit.source_key.cache_clear()
+            _jit._imported_files.cache_clear()
+            keys.append(_jit.source_key(str(copy / "cpu" / "recurrent.py")))
+    finally:
+        _jit.source_key.cache_clear()
+        _jit._imported_files.cache_clear()
     assert len(set(keys)) == 3
 
 

@@ -84,7 +84,7 @@ def test_first_run_compiles_only_what_runs_and_second_run_nothing(tmp_path):
     # every signature compiled once (no signature compiled twice, e.g. for a second tuning candidate)
     sigs = [tuple(c) for c in first["compiled"]]
     assert len(sigs) == len(set(sigs))
-    files = list(Path(first["cache_dir"]).glob("*.nbi"))
+    files = list(Path(first["cache_dir"]).glob("*/*.nbi"))  # <env>/<module>-<hash>/
     assert files, "the machine code should be in the user cache dir"
 
     second = _run({"XDG_CACHE_HOME": str(xdg)}, tmp_path)

@@ -112,7 +112,7 @@ def test_example_compiles_one_float32_signature_per_kernel_and_prunes_stale_cach
     assert ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.forward_pool") not in loaded
     # the stale key folder is gone, the recently used one and the current one are kept
     assert not stale.exists() and recent.exists()
-    assert Path(run["cache_dir"]).is_dir() and list(Path(run["cache_dir"]).glob("*.nbi"))
+    assert Path(run["cache_dir"]).is_dir() and list(Path(run["cache_dir"]).glob("*/*.nbi"))
 
 
 def test_prune_stale_removes_only_old_sibling_key_folders(tmp_path):
@@ -162,7 +162,7 @@ def test_ready_loads_from_disk_and_never_compiles(tmp_path, monkeypatch):
     second(a)
     np.testing.assert_array_equal(a, 4)
     assert not _jit.ready(second, "not an array")
-    gone = list(tmp_path.glob("numba/*/*._double-*.nbc"))
+    gone = list(tmp_path.glob("numba/*/*/*._double-*.nbc"))
     assert gone
     for data in gone:  # the index still names it, the machine code is gone
         data.unlink()
