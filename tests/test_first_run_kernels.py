@@ -74,6 +74,8 @@ def test_example_compiles_one_float32_signature_per_kernel_and_prunes_stale_cach
     extra = {(m, n) for m, n in names if not m.endswith("._fpenv")} - EXAMPLE_KERNELS
     assert not extra, sorted(extra)
     assert ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.forward") in names
+    # every kernel ran serial: the workers' flush (a parallel=True kernel) never ran, nor compiled
+    assert ("gradflow.kernels.cpu._fpenv", "_flush_workers") not in names
     # one signature per kernel, all float32 (no float64 variant, no non-contiguous 'A' layout)
     for mod, name in names:
         sigs = {s for m, n, s in mine if (m, n) == (mod, name)}

@@ -33,6 +33,9 @@ one that would cost seconds to compile. ``opaque(value)`` drops the literal type
 argument, so a helper called with ``1`` at one site and a run-time value at another compiles once.
 ``serial_or_parallel`` builds a kernel serial and ``parallel=True`` (three times the compile) and runs
 the parallel build only once it is compiled, on disk, or repaid by the work done.
+A kernel that may run on Numba's worker threads (``parallel=True``, or calling such a kernel) runs
+the callables queued in ``BEFORE_THREADS`` first: ``_fpenv.Flushed`` sets flush-to-zero on the workers
+there, only when something is about to run on them.
 
 Anything Numba-internal that this needs and cannot find (a newer Numba) falls back to Numba's
 own ``cache=True``: slower first runs, never a failure to import.
@@ -54,6 +57,7 @@ import numpy as np
 from numba.core import types
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
 from gradflow.dispatch import cache_dir
@@ -67,8 +71,9 @@ try:  # Numba's cache machinery (not public API: guarded, see the module docstri
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout
     _BASES = None
 
-__all__ = ["njit", "kernel_cache_dir", "module_cache_dir", "source_key", "source_files", "cached_kernels", "ready",
-           "opaque", "prune_stale", "STALE_AFTER", "SerialOrParallel", "serial_or_parallel"]
+__all__ = ["njit", "BEFORE_THREADS", "refresh_threaded", "kernel_cache_dir", "module_cache_dir", "source_key",
+           "source_files", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER", "SerialOrParallel",
+           "serial_or_parallel"]
 
 #: a sibling key folder unused for this many seconds is removed (another Numba, NumPy or Python version,
 #: or a module's sources since edited); a folder in use is touched by every process that opens it
@@ -82,16 +87,89 @@ _DISPATCHERS: list = []
 
 
 def njit(fn=None, **options):
-    """``numba.njit`` with gradflow's disk cache when ``cache=True`` (see the module docstring)."""
+    """``numba.njit`` with gradflow's disk cache when ``cache=True`` (see the module docstring); a kernel
+    that may start Numba's worker threads runs ``BEFORE_THREADS`` first."""
     cache = bool(options.pop("cache", False))
 
     def wrap(f):
         disp = numba.njit(**options)(f)
+        if type(disp) is CPUDispatcher:
+            _MADE[0] += 1
+            if _threaded(disp):
+                disp.__class__ = _ThreadedDispatcher
+            else:
+                _PLAIN.append(disp)
         if cache:
             _enable_cache(disp)
         return disp
 
     return wrap if fn is None else wrap(fn)
+
+
+#: callables each run once, and dropped, just before the next call from Python of a kernel that may
+#: run on Numba's worker threads (``parallel=True``, or calling such a kernel). ``_fpenv.Flushed`` puts
+#: its worker flush here: a fit whose kernels all run serial never launches it (nor, on a first run,
+#: compiles its ``parallel=True`` kernel, ~0.3 CPU-s).
+BEFORE_THREADS: list = []
+
+
+def _run_before_threads() -> None:
+    while BEFORE_THREADS:
+        BEFORE_THREADS.pop(0)()  # dropped first: the callable may itself run a threaded kernel
+
+
+class _ThreadedDispatcher(CPUDispatcher):
+    """A kernel that may run on Numba's worker threads: ``BEFORE_THREADS`` runs before it (one list
+    check per call when empty)."""
+
+    def __call__(self, *args, **kwargs):
+        if BEFORE_THREADS:
+            _run_before_threads()
+        return super().__call__(*args, **kwargs)
+
+
+#: the kernels made here not (yet) known to start worker threads
+_PLAIN: list = []
+#: kernels made here so far, and (len(sys.modules), that count) at the last full check
+_MADE = [0]
+_CHECKED: list = [None]
+
+
+def _mark_threaded() -> None:
+    """Give every kernel that may start worker threads the ``_ThreadedDispatcher`` class, to a fixed
+    point (a kernel calling one defined later in its module is found once that one exists)."""
+    changed = True
+    while changed:
+        changed = False
+        for disp in list(_PLAIN):
+            if _threaded(disp):
+                disp.__class__ = _ThreadedDispatcher
+                _PLAIN.remove(disp)
+                changed = True
+
+
+def refresh_threaded() -> None:
+    """Check the kernels again for threaded callees defined after them (cheap; ``_fpenv.Flushed``
+    calls it on entry, when every kernel module a fit uses has been imported)."""
+    state = (len(sys.modules), _MADE[0])
+    if _PLAIN and _CHECKED[0] != state:
+        _CHECKED[0] = state
+        _mark_threaded()
+
+
+def _threaded(disp) -> bool:
+    """Whether ``disp`` may start worker threads: ``parallel=True``, or it calls (a global or closure
+    name it uses is) a kernel that may."""
+    if disp.targetoptions.get("parallel"):
+        return True
+    f = disp.py_func
+    refs = [f.__globals__.get(name) for name in f.__code__.co_names]
+    for cell in f.__closure__ or ():
+        try:
+            refs.append(cell.cell_contents)
+        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
+            continue
+    return any(isinstance(r, _ThreadedDispatcher) for r in refs)
 
 
 def _enable_cache(disp) -> None:
