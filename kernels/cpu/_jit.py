@@ -50,6 +50,7 @@ import platform
 import re
 import shutil
 import sys
+import tempfile
 import time
 
 import numba
@@ -413,9 +414,19 @@ def prune_stale(current: str, now: float | None = None, prefix: str = _KEY_PREFI
 
 @functools.cache
 def _opened(path: str, prefix: str = _KEY_PREFIX) -> bool:
-    """Create the key folder and prune its stale siblings, once per process and folder."""
+    """Create the key folder and prune its stale siblings, once per process and folder (an OSError,
+    a read-only cache say, is raised again on every call: functools.cache keeps only returns)."""
     os.makedirs(path, exist_ok=True)
     prune_stale(path, prefix=prefix)
+    return True
+
+
+@functools.cache
+def _writable(path: str) -> bool:
+    """Numba's ``ensure_cache_path`` (create, then write a temporary file), once per process and folder
+    rather than once per kernel."""
+    os.makedirs(path, exist_ok=True)
+    tempfile.TemporaryFile(dir=path).close()
     return True
 
 
@@ -438,6 +449,9 @@ if _BASES is not None:
 
         def get_source_stamp(self):
             return self._stamp
+
+        def ensure_cache_path(self):
+            _writable(self._cache_path)
 
         @classmethod
         def from_function(cls, py_func, py_file):
