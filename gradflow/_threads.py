@@ -11,10 +11,13 @@ during training instead (0 leaves BLAS alone).
 The same blocks run with denormal floats flushed to zero (``config.flush_denormals``, on by default;
 MXCSR FTZ|DAZ through ``gradflow.kernels.cpu._fpenv``, which needs Numba): arithmetic on denormals,
 which gradients through long recurrences reach, is ~100x slower. ``fit``/``evaluate``/``predict``
-set it on the calling thread and on every Numba worker, a model call under ``no_grad`` on the calling
-thread only (the fused recurrent kernels set it on their workers themselves); each thread gets its
-own setting back at the end, so the user's NumPy and Numba code outside these calls keeps IEEE
-denormals. Code of the user's that gradflow runs inside them (callbacks, custom layers) sees FTZ.
+set it on the calling thread, and on every Numba worker just before the first kernel that may run on
+them (a fit whose kernels all run serial, as a small model's first run does, never launches the
+workers for it); a model call under ``no_grad`` sets it on the calling thread only (the fused
+recurrent kernels set it on their workers themselves); each thread gets its own setting back at the
+end, so the user's NumPy and Numba code outside these calls keeps IEEE denormals. Code of the user's
+that gradflow runs inside them (callbacks, custom layers) sees FTZ on the calling thread, and on the
+workers once a gradflow kernel has run threaded.
 A custom training loop (``loss.backward()`` outside ``fit``) gets it only in the recurrent kernels.
 """
 from __future__ import annotations

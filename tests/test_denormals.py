@@ -114,10 +114,11 @@ def test_exit_restores_every_worker_it_flushed_even_after_the_pool_shrank():
     assert [v & fpenv.FTZ_DAZ for v in fpenv.workers_csr()] == before
 
 
-def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch):
+def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path):
     """Numba's disk cache keys a kernel by its own file only; the recurrent kernels (and every helper
-    they compile in) are cached through kernels/cpu/_jit.py, whose key hashes every source of the
-    package, so an edit to _fpenv.py (the MXCSR helpers they inline) or _gemm.py recompiles them."""
+    they compile in) are cached through kernels/cpu/_jit.py, whose key for recurrent.py hashes every
+    source it imports from, so an edit to _fpenv.py (the MXCSR helpers they inline) or _gemm.py
+    recompiles them."""
     import os
     import shutil
 
@@ -129,22 +130,27 @@ def test_recurrent_kernels_cache_key_follows_fpenv_source(tmp_path, monkeypatch)
     assert {"lstm_forward", "gru_backward", "_lstm_fwd_block"} <= {k.__name__ for k in kernels}
     cached = {id(k) for k in _jit.cached_kernels()}
     assert all(id(k) in cached for k in kernels)
-    copy = tmp_path / "cpu"
-    shutil.copytree(os.path.dirname(_jit.__file__), copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(_jit, "_HERE", str(copy))
+    copy = tmp_path / "kernels"
+    shutil.copytree(os.path.dirname(os.path.dirname(_jit.__file__)), copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     keys = []
-    for edit in (None, "_fpenv.py", "_gemm.py"):
-        if edit:
-            (copy / edit).write_text((copy / edit).read_text() + "\n# edited\n")
-        _jit._sources_hash.cache_clear()
-        keys.append(_jit._sources_hash())
-    _jit._sources_hash.cache_clear()
+    try:
+        for edit in (None, "_fpenv.py", "_gemm.py"):
+            if edit:
+                (copy / "cpu" / edit).write_text((copy / "cpu" / edit).read_text() + "\n# edited\n")
+            _jit.source_key.cache_clear()
+            _jit._imported_files.cache_clear()
+            keys.append(_jit.source_key(str(copy / "cpu" / "recurrent.py")))
+    finally:
+        _jit.source_key.cache_clear()
+        _jit._imported_files.cache_clear()
     assert len(set(keys)) == 3
 
 
 def test_small_one_batch_predict_flushes_only_the_calling_thread(monkeypatch):
     """A one-sample predict skips the worker round trip (two pool launches, the largest part of its
-    overhead), as an inference ``model(x)`` does; a larger batch still flushes every worker."""
+    overhead), as an inference ``model(x)`` does; a larger batch flushes every worker before the first
+    kernel that runs on them (here the callback's read of the workers' registers)."""
     from gradflow.trainers import trainer
 
     calls = []
@@ -156,6 +162,50 @@ def test_small_one_batch_predict_flushes_only_the_calling_thread(monkeypatch):
     assert (model.predict_on_batch(small) == 0.0).all()
     assert calls == []
     big = np.full((trainer.SMALL_INFERENCE_ROWS + 1, 8), TINY, dtype=np.float32)
-    assert (model.predict(big, batch_size=64, verbose=0) == 0.0).all()
-    assert calls == [True, False]  # flushed on entry, restored on exit
+    seen = []
+    cb = gf.callbacks.LambdaCallback(on_predict_batch_end=lambda b, logs: seen.append(list(fpenv.workers_csr())))
+    assert (model.predict(big, batch_size=64, verbose=0, callbacks=[cb]) == 0.0).all()
+    assert calls == [True, False]  # flushed before the first threaded kernel, restored on exit
+    assert seen and all(v & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ for v in seen[0])
     assert _user_numpy() > 0.0
+
+
+def test_a_block_without_threaded_kernels_never_launches_the_workers(monkeypatch):
+    """The workers' flush waits for the first kernel that may run on them (``_jit.BEFORE_THREADS``): a
+    block whose kernels all run serial (a small model's first run) neither launches nor compiles it,
+    and a threaded kernel (parallel=True, or a serial one calling it) runs it first, once."""
+    from gradflow.kernels.cpu import _jit, batchnorm, dropout
+
+    calls = []
+    real = fpenv._on_every_worker
+    monkeypatch.setattr(fpenv, "_on_every_worker", lambda *a: calls.append(a[1]) or real(*a))
+    with fpenv.Flushed():
+        assert fpenv.get_csr() & fpenv.FTZ_DAZ == fpenv.FTZ_DAZ
+        assert len(_jit.BEFORE_THREADS) == 1
+    assert calls == [] and _jit.BEFORE_THREADS == []
+    with fpenv.Flushed():
+        fpenv.workers_csr()
+        fpenv.workers_csr()
+    assert calls == [True, False] and _jit.BEFORE_THREADS == []
+    # which kernels count as threaded: parallel builds, and serial kernels that call one
+    assert isinstance(dropout._apply_parallel, _jit._ThreadedDispatcher)
+    assert not isinstance(dropout._apply_serial, _jit._ThreadedDispatcher)
+    assert isinstance(batchnorm._forward, _jit._ThreadedDispatcher)  # serial, calls the parallel _stats
+
+
+def test_every_kernel_that_calls_a_threaded_one_is_marked_threaded():
+    """A serial kernel that calls a ``parallel=True`` one (batch norm's ``_forward`` calls ``_stats``
+    and ``_affine``, the latter defined after it) starts the workers too: it must run the pending
+    worker flush, whatever the order the module defines them in."""
+    import importlib
+    import pkgutil
+
+    from gradflow.kernels import cpu
+    from gradflow.kernels.cpu import _jit
+
+    for info in pkgutil.iter_modules(cpu.__path__):
+        importlib.import_module(f"{cpu.__name__}.{info.name}")
+    _jit.refresh_threaded()
+    assert not [d.py_func.__qualname__ for d in _jit._PLAIN if _jit._threaded(d)]
+    from gradflow.kernels.cpu import batchnorm
+    assert isinstance(batchnorm._inference, _jit._ThreadedDispatcher)

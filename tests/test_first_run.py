@@ -2,42 +2,19 @@
 second process compiles nothing. No timings: compiles are counted with Numba's event API."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from _first_run import ROOT, gradflow_compiles, run_fresh
 
 pytest.importorskip("numba")
 
 from gradflow.kernels.cpu import _jit  # noqa: E402
 from gradflow.kernels.cpu import conv2d as nb_conv2d  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
-#: a tiny fit through the numba kernels of one op family (max pooling), reporting every compile of
-#: gradflow's kernels
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    from numba.core import event
-
-    compiled = []
-
-    class Count(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            d = ev.data
-            f = d["dispatcher"].py_func
-            if f.__module__.startswith("gradflow"):  # not Numba's own helpers compiled on the way
-                compiled.append([f.__module__, f.__qualname__, str(d["args"])])
-
-    event.register("numba:compile", Count())
-
+#: a tiny fit through the numba kernels of one op family (max pooling), reporting every compile
+SCRIPT = """
     import numpy as np
     import gradflow
     from gradflow import layers, models
@@ -53,19 +30,13 @@ SCRIPT = textwrap.dedent("""
     json.dump({"compiled": compiled, "cache_dir": _jit.kernel_cache_dir(),
                "cached": sorted(d.py_func.__qualname__ for d in _jit.cached_kernels() if d.signatures)},
               sys.stdout)
-""")
+"""
 
 
 def _run(env_extra: dict, tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_CACHE_DIR", "GRADFLOW_CACHE_DIR", "GRADFLOW_KERNELS", "XDG_CACHE_HOME")}
-    env.update(env_extra)
-    env["GRADFLOW_BACKEND"] = "numpy"
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    run = run_fresh(SCRIPT, tmp_path, timeout=600, **env_extra)
+    run["compiled"] = gradflow_compiles(run)  # not Numba's own helpers compiled on the way
+    return run
 
 
 @pytest.mark.slow
@@ -84,7 +55,7 @@ def test_first_run_compiles_only_what_runs_and_second_run_nothing(tmp_path):
     # every signature compiled once (no signature compiled twice, e.g. for a second tuning candidate)
     sigs = [tuple(c) for c in first["compiled"]]
     assert len(sigs) == len(set(sigs))
-    files = list(Path(first["cache_dir"]).glob("*.nbi"))
+    files = list(Path(first["cache_dir"]).glob("*/*.nbi"))  # <env>/<module>-<hash>/
     assert files, "the machine code should be in the user cache dir"
 
     second = _run({"XDG_CACHE_HOME": str(xdg)}, tmp_path)

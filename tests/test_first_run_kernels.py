@@ -4,43 +4,22 @@ the fused kernel's numbers bit for bit; the kernel cache prunes stale key folder
 compiles are counted with Numba's event API and the dispatchers' signatures."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _first_run import gradflow_compiles, run_fresh
 
 pytest.importorskip("numba")
 
 from gradflow.kernels.cpu import _jit  # noqa: E402
 from gradflow.kernels.cpu import conv2d as nb_conv2d  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
 #: the README example's model (examples/mnist_cnn.py on 8x8 digits), a few batches of it with validation
 #: data and an evaluate: every kernel compiled (event) or loaded from disk (a dispatcher's signatures)
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    from numba.core import event
-
-    compiled = []
-
-    class Count(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            d = ev.data
-            f = d["dispatcher"].py_func
-            compiled.append([f.__module__, f.__qualname__, str(d["args"])])
-
-    event.register("numba:compile", Count())
-
+SCRIPT = """
     import numpy as np
     import gradflow
     from gradflow import layers, models
@@ -60,7 +39,7 @@ SCRIPT = textwrap.dedent("""
     loaded = [[d.py_func.__module__, d.py_func.__qualname__, str(s)] for d in _jit.cached_kernels()
               for s in d.signatures]
     json.dump({"compiled": compiled, "loaded": loaded, "cache_dir": _jit.kernel_cache_dir()}, sys.stdout)
-""")
+"""
 
 #: the kernels the example may run (and the helpers they call): conv forward (also backward-input, as
 #: the flipped-filter forward), backward-filter with its bias sum, and the thread setup
@@ -74,14 +53,7 @@ EXAMPLE_KERNELS = {
 
 
 def _run_example(tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_CACHE_DIR", "GRADFLOW_CACHE_DIR", "GRADFLOW_KERNELS", "XDG_CACHE_HOME")}
-    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), GRADFLOW_BACKEND="numpy",
-               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(SCRIPT, tmp_path, XDG_CACHE_HOME=str(tmp_path / "xdg"))
 
 
 @pytest.mark.slow
@@ -95,13 +67,15 @@ def test_example_compiles_one_float32_signature_per_kernel_and_prunes_stale_cach
         os.utime(folder, (time.time() - age, time.time() - age))
 
     run = _run_example(tmp_path)
-    mine = [c for c in run["compiled"] if c[0].startswith("gradflow")]
+    mine = gradflow_compiles(run)
     names = {(mod, name) for mod, name, _ in mine}
     # nothing outside the ops that ran on Numba: no fused conv + pool for three validation batches,
     # no pooling kernel (small pools run NumPy), nothing for the Dense layer; the thread setup may compile
     extra = {(m, n) for m, n in names if not m.endswith("._fpenv")} - EXAMPLE_KERNELS
     assert not extra, sorted(extra)
     assert ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.forward") in names
+    # every kernel ran serial: the workers' flush (a parallel=True kernel) never ran, nor compiled
+    assert ("gradflow.kernels.cpu._fpenv", "_flush_workers") not in names
     # one signature per kernel, all float32 (no float64 variant, no non-contiguous 'A' layout)
     for mod, name in names:
         sigs = {s for m, n, s in mine if (m, n) == (mod, name)}
@@ -112,7 +86,7 @@ def test_example_compiles_one_float32_signature_per_kernel_and_prunes_stale_cach
     assert ("gradflow.kernels.cpu.conv2d", "_simd_kernels.<locals>.forward_pool") not in loaded
     # the stale key folder is gone, the recently used one and the current one are kept
     assert not stale.exists() and recent.exists()
-    assert Path(run["cache_dir"]).is_dir() and list(Path(run["cache_dir"]).glob("*.nbi"))
+    assert Path(run["cache_dir"]).is_dir() and list(Path(run["cache_dir"]).glob("*/*.nbi"))
 
 
 def test_prune_stale_removes_only_old_sibling_key_folders(tmp_path):
@@ -162,7 +136,7 @@ def test_ready_loads_from_disk_and_never_compiles(tmp_path, monkeypatch):
     second(a)
     np.testing.assert_array_equal(a, 4)
     assert not _jit.ready(second, "not an array")
-    gone = list(tmp_path.glob("numba/*/*._double-*.nbc"))
+    gone = list(tmp_path.glob("numba/*/*/*._double-*.nbc"))
     assert gone
     for data in gone:  # the index still names it, the machine code is gone
         data.unlink()

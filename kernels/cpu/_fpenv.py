@@ -10,16 +10,19 @@ Numba worker has its own copy:
 * ``get_csr()`` / ``set_csr(value)`` called from Python set the calling thread's register (Numba's
   compiled code does not restore it on return); ``workers_csr(values)`` / ``set_workers_csr(value)``
   read and set it on every thread of Numba's pool (one ``prange`` iteration per thread);
-* ``Flushed()`` is a context manager that sets FTZ|DAZ on the calling thread and on every Numba
-  worker on entry and gives each thread back its own previous value on exit (what gradflow's
-  fit/evaluate/predict use, so the user's NumPy and Numba code outside them keeps IEEE denormals).
+* ``Flushed()`` is a context manager that sets FTZ|DAZ on the calling thread on entry and on every
+  Numba worker just before the first kernel that may run on them (``_jit.BEFORE_THREADS``), and gives
+  each thread back its own previous value on exit (what gradflow's fit/evaluate/predict use, so the
+  user's NumPy and Numba code outside them keeps IEEE denormals). A block whose kernels all run serial
+  (a small model's first run) never launches the workers' flush, nor compiles its ``parallel=True``
+  kernel.
 
 On other architectures every function here is a no-op that reads 0.
 
 Numba's on-disk cache keys a kernel by its own file's timestamp and bytecode only, so a kernel that
-inlines ``enter``/``leave`` would keep the old code after this file changed. ``cache_depends(kernels,
-files)`` makes that dependency explicit: the kernels' cache index keys carry a hash of this file and
-of ``files`` (e.g. ``_gemm.py`` for its FASTMATH flag), and change when any of them does.
+inlines ``enter``/``leave`` would keep the old code after this file changed. ``_jit`` keys a module's
+kernels by its source and every source it imports from (``_jit.source_key``): a kernel module that
+imports from this file recompiles when it changes.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.ufunc.parallel import _launch_threads
 
-from ._jit import njit
+from ._jit import BEFORE_THREADS, njit, refresh_threaded
 
 __all__ = ["FTZ_DAZ", "HAVE_MXCSR", "enter", "leave", "get_csr", "set_csr", "workers_csr", "set_workers_csr",
            "Flushed"]
@@ -172,8 +175,8 @@ def _on_every_worker(prev, on: bool, fallback: int, need: int) -> bool:
 
 
 class Flushed:
-    """Flush-to-zero and denormals-are-zero on this thread (and Numba's workers when ``workers``)
-    inside the block; each thread gets its own bits back after."""
+    """Flush-to-zero and denormals-are-zero on this thread (and Numba's workers when ``workers``, from
+    the first kernel that may run on them) inside the block; each thread gets its own bits back after."""
 
     __slots__ = ("main", "prev", "workers")
 
@@ -182,15 +185,19 @@ class Flushed:
         self.workers = workers
         self.prev = np.full(max(numba.config.NUMBA_NUM_THREADS, 1), -1, dtype=np.int64)
 
+    def _flush_workers(self) -> None:
+        """FTZ|DAZ on every worker (run from ``BEFORE_THREADS``, on the thread about to launch them)."""
+        _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
+
     def __enter__(self):
         self.main = int(get_csr())
         try:
-            # before this thread's: a pool started now would inherit this thread's register for good
+            # before this thread's: a pool started later would inherit this thread's register for good
+            _launch_threads()
             if self.workers:
                 self.prev[:] = -1
-                _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
-            else:
-                _launch_threads()
+                refresh_threaded()
+                BEFORE_THREADS.append(self._flush_workers)
             set_csr(self.main | FTZ_DAZ)
         except BaseException:  # interrupted mid-entry (SIGINT): `with` skips __exit__, so restore here
             self.__exit__(None, None, None)
@@ -199,11 +206,14 @@ class Flushed:
 
     def __exit__(self, *exc):
         try:
-            if self.workers:  # exactly the threads flushed on entry, however the pool changed since
+            if self.workers:
+                try:  # no threaded kernel ran: the workers were never flushed
+                    BEFORE_THREADS.remove(self._flush_workers)
+                except ValueError:
+                    pass
                 flushed = np.flatnonzero(self.prev >= 0)
-                _on_every_worker(self.prev, False, self.main, int(flushed[-1]) + 1 if flushed.size else 0)
+                if flushed.size:  # exactly the threads flushed, however the pool changed since
+                    _on_every_worker(self.prev, False, self.main, int(flushed[-1]) + 1)
         finally:  # this thread's register first of all, even when interrupted here
             set_csr((int(get_csr()) & ~FTZ_DAZ) | (self.main & FTZ_DAZ))
         return False
-
-

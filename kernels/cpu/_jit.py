@@ -5,12 +5,16 @@ Numba's own ``cache=True`` has two problems for gradflow's kernels:
 
 * it writes beside the sources (``__pycache__``), so a ``pip install`` into a read-only
   site-packages falls back to a per-path directory and a reinstall (or a new virtualenv) loses
-  every compiled kernel; here the machine code goes to ``<cache>/numba/<key>/`` where ``<cache>``
-  is :func:`gradflow.dispatch.cache_dir` (``$GRADFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradflow``
-  or ``~/.cache/gradflow``) and ``<key>`` names the gradflow, Numba and Python versions and a hash
-  of this package's sources. The hash covers every ``.py`` file here, so an edit to a helper
-  (``_simd.tile_rows``) invalidates the kernels that inline it, which Numba's per-file check
-  misses. A user-set ``NUMBA_CACHE_DIR`` still wins (Numba's own rule); ``GRADFLOW_CACHE_DIR=off``
+  every compiled kernel; and it keys a kernel by its own file's timestamp only, so an edit to a helper
+  it inlines from another file (``_simd.tile_rows``, ``_fpenv.enter``) is missed. Here the machine
+  code goes to ``<cache>/numba/<env>/<module>-<hash>/``, where ``<cache>`` is
+  :func:`gradflow.dispatch.cache_dir` (``$GRADFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradflow``
+  or ``~/.cache/gradflow``), ``<env>`` names the Numba, NumPy and Python versions and the machine,
+  and ``<hash>`` (:func:`source_key`) hashes the kernel's own source file and every file of this
+  package it imports from, followed through their imports in turn. An edit to ``attention.py``
+  recompiles the attention kernels only; an edit to ``_simd.py`` recompiles every module that
+  imports it; a reinstall of the same sources (new paths, new timestamps) finds every kernel again.
+  A user-set ``NUMBA_CACHE_DIR`` still wins (Numba's own rule); ``GRADFLOW_CACHE_DIR=off``
   leaves Numba's default (beside the sources).
 * a closure kernel (``conv2d._simd_kernels(nr).forward``, which calls the closure ``conv_row``) is
   looked up by a hash of its pickled closure cells, and a pickled dispatcher carries a fresh
@@ -18,9 +22,10 @@ Numba's own ``cache=True`` has two problems for gradflow's kernels:
   Here a dispatcher in a closure cell is hashed by what defines it (its code, its own closure
   cells and its options), so the second process loads it from disk.
 
-The key changes with every release and every edit of these sources, so each process that opens
-the current key folder marks it used (its modification time) and removes the sibling key folders
-no process has used for ``STALE_AFTER`` seconds: the cache directory does not grow forever.
+Each process that opens an ``<env>`` or ``<module>-<hash>`` folder marks it used (its modification
+time) and removes its siblings of the same kind (other ``<env>`` folders; the same module's folders
+for other sources) that no process has used for ``STALE_AFTER`` seconds: the cache directory does
+not grow forever, and two checkouts with different sources sharing one cache keep both.
 
 ``ready(kernel, *args)`` says whether a kernel can run ``args`` without compiling (compiled in this
 process, or on disk: then it is loaded), so a caller can prefer a kernel that is already there over
@@ -28,24 +33,32 @@ one that would cost seconds to compile. ``opaque(value)`` drops the literal type
 argument, so a helper called with ``1`` at one site and a run-time value at another compiles once.
 ``serial_or_parallel`` builds a kernel serial and ``parallel=True`` (three times the compile) and runs
 the parallel build only once it is compiled, on disk, or repaid by the work done.
+A kernel that may run on Numba's worker threads (``parallel=True``, or calling such a kernel) runs
+the callables queued in ``BEFORE_THREADS`` first: ``_fpenv.Flushed`` sets flush-to-zero on the workers
+there, only when something is about to run on them.
 
 Anything Numba-internal that this needs and cannot find (a newer Numba) falls back to Numba's
 own ``cache=True``: slower first runs, never a failure to import.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import os
+import platform
+import re
 import shutil
 import sys
+import tempfile
 import time
-from importlib import metadata
 
 import numba
+import numpy as np
 from numba.core import types
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
 from gradflow.dispatch import cache_dir
@@ -59,13 +72,14 @@ try:  # Numba's cache machinery (not public API: guarded, see the module docstri
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout
     _BASES = None
 
-__all__ = ["njit", "kernel_cache_dir", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER",
-           "SerialOrParallel", "serial_or_parallel"]
+__all__ = ["njit", "BEFORE_THREADS", "refresh_threaded", "kernel_cache_dir", "module_cache_dir", "source_key",
+           "source_files", "cached_kernels", "ready", "opaque", "prune_stale", "STALE_AFTER", "SerialOrParallel",
+           "serial_or_parallel"]
 
-#: a sibling key folder unused for this many seconds is removed (another gradflow or Numba version,
-#: or sources since edited); a folder in use is touched by every process that opens it
+#: a sibling key folder unused for this many seconds is removed (another Numba, NumPy or Python version,
+#: or a module's sources since edited); a folder in use is touched by every process that opens it
 STALE_AFTER = 24 * 3600
-#: key folders are named ``<_KEY_PREFIX><versions>-<hash>``; nothing else in the directory is touched
+#: environment folders are named ``<_KEY_PREFIX><versions>``; nothing else in the directory is touched
 _KEY_PREFIX = "gradflow-"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,16 +88,89 @@ _DISPATCHERS: list = []
 
 
 def njit(fn=None, **options):
-    """``numba.njit`` with gradflow's disk cache when ``cache=True`` (see the module docstring)."""
+    """``numba.njit`` with gradflow's disk cache when ``cache=True`` (see the module docstring); a kernel
+    that may start Numba's worker threads runs ``BEFORE_THREADS`` first."""
     cache = bool(options.pop("cache", False))
 
     def wrap(f):
         disp = numba.njit(**options)(f)
+        if type(disp) is CPUDispatcher:
+            _MADE[0] += 1
+            if _threaded(disp):
+                disp.__class__ = _ThreadedDispatcher
+            else:
+                _PLAIN.append(disp)
         if cache:
             _enable_cache(disp)
         return disp
 
     return wrap if fn is None else wrap(fn)
+
+
+#: callables each run once, and dropped, just before the next call from Python of a kernel that may
+#: run on Numba's worker threads (``parallel=True``, or calling such a kernel). ``_fpenv.Flushed`` puts
+#: its worker flush here: a fit whose kernels all run serial never launches it (nor, on a first run,
+#: compiles its ``parallel=True`` kernel, ~0.3 CPU-s).
+BEFORE_THREADS: list = []
+
+
+def _run_before_threads() -> None:
+    while BEFORE_THREADS:
+        BEFORE_THREADS.pop(0)()  # dropped first: the callable may itself run a threaded kernel
+
+
+class _ThreadedDispatcher(CPUDispatcher):
+    """A kernel that may run on Numba's worker threads: ``BEFORE_THREADS`` runs before it (one list
+    check per call when empty)."""
+
+    def __call__(self, *args, **kwargs):
+        if BEFORE_THREADS:
+            _run_before_threads()
+        return super().__call__(*args, **kwargs)
+
+
+#: the kernels made here not (yet) known to start worker threads
+_PLAIN: list = []
+#: kernels made here so far, and (len(sys.modules), that count) at the last full check
+_MADE = [0]
+_CHECKED: list = [None]
+
+
+def _mark_threaded() -> None:
+    """Give every kernel that may start worker threads the ``_ThreadedDispatcher`` class, to a fixed
+    point (a kernel calling one defined later in its module is found once that one exists)."""
+    changed = True
+    while changed:
+        changed = False
+        for disp in list(_PLAIN):
+            if _threaded(disp):
+                disp.__class__ = _ThreadedDispatcher
+                _PLAIN.remove(disp)
+                changed = True
+
+
+def refresh_threaded() -> None:
+    """Check the kernels again for threaded callees defined after them (cheap; ``_fpenv.Flushed``
+    calls it on entry, when every kernel module a fit uses has been imported)."""
+    state = (len(sys.modules), _MADE[0])
+    if _PLAIN and _CHECKED[0] != state:
+        _CHECKED[0] = state
+        _mark_threaded()
+
+
+def _threaded(disp) -> bool:
+    """Whether ``disp`` may start worker threads: ``parallel=True``, or it calls (a global or closure
+    name it uses is) a kernel that may."""
+    if disp.targetoptions.get("parallel"):
+        return True
+    f = disp.py_func
+    refs = [f.__globals__.get(name) for name in f.__code__.co_names]
+    for cell in f.__closure__ or ():
+        try:
+            refs.append(cell.cell_contents)
+        except ValueError:  # an empty cell (a name assigned later in the enclosing function)
+            continue
+    return any(isinstance(r, _ThreadedDispatcher) for r in refs)
 
 
 def _enable_cache(disp) -> None:
@@ -206,41 +293,102 @@ def cached_kernels() -> list:
     return list(_DISPATCHERS)
 
 
-@functools.lru_cache(maxsize=1)
-def _sources_hash() -> str:
+#: a relative import statement (``from .x import y``, ``from .. import (a,\n b)``), at any indentation
+_RELATIVE_IMPORT = re.compile(rb"^[ \t]*from[ \t]+\.[\w. \t]*import[ \t]*(?:\([^)]*\)|[^\n]*)", re.M)
+
+
+@functools.cache
+def _imported_files(path: str) -> tuple[str, ...]:
+    """The files of this package that the source at ``path`` imports from: its relative imports
+    (``from ._simd import tile_rows``, ``from .._geometry import ...``, ``from . import _gemm``),
+    anywhere in the file, resolved against its own folder; what does not resolve to a file (Numba,
+    NumPy, gradflow outside the kernels) is left out. Only the import statements are parsed (a
+    whole-file parse of every kernel module would cost a cold import ~50 ms)."""
+    with open(path, "rb") as fh:
+        text = fh.read()
+    found = []
+    for match in _RELATIVE_IMPORT.finditer(text):
+        try:
+            node = ast.parse(match.group(0).strip()).body[0]
+        except (SyntaxError, IndexError):  # an import-like line inside a string: not an import
+            continue
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = os.path.dirname(path)
+        for _ in range(node.level - 1):
+            base = os.path.dirname(base)
+        if node.module:
+            base = os.path.join(base, *node.module.split("."))
+            if os.path.isfile(base + ".py"):
+                found.append(base + ".py")
+                continue
+        init = os.path.join(base, "__init__.py")
+        if node.module and os.path.isfile(init):
+            found.append(init)
+        for alias in node.names:  # from . import _gemm: a module, not a name
+            sub = os.path.join(base, alias.name + ".py")
+            if os.path.isfile(sub):
+                found.append(sub)
+    return tuple(found)
+
+
+def source_files(path: str) -> list[str]:
+    """``path`` and every file it imports from in this package, followed through their imports in turn
+    (sorted, absolute): what a kernel defined in ``path`` may inline."""
+    seen = {os.path.abspath(path)}
+    todo = list(seen)
+    while todo:
+        for dep in _imported_files(todo.pop()):
+            dep = os.path.abspath(dep)
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return sorted(seen)
+
+
+@functools.cache
+def source_key(path: str) -> str:
+    """A hash of the contents of :func:`source_files` of ``path`` (named relative to its folder, so a
+    reinstall elsewhere gives the same key): the part of a kernel's cache key its sources make."""
     h = hashlib.sha256()
-    for name in sorted(os.listdir(_HERE)):
-        if name.endswith(".py"):
-            h.update(name.encode())
-            with open(os.path.join(_HERE, name), "rb") as fh:
-                h.update(hashlib.sha256(fh.read()).digest())
+    here = os.path.dirname(os.path.abspath(path))
+    for dep in source_files(path):
+        h.update(os.path.relpath(dep, here).replace(os.sep, "/").encode())
+        with open(dep, "rb") as fh:
+            h.update(hashlib.sha256(fh.read()).digest())
     return h.hexdigest()[:16]
 
 
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "0"
-
-
 def kernel_cache_dir() -> str | None:
-    """Where the kernels' machine code is kept, or None where Numba's own rule applies
-    (``NUMBA_CACHE_DIR`` set, or ``GRADFLOW_CACHE_DIR=off``)."""
+    """The environment folder the kernels' machine code is kept under (one ``<module>-<hash>`` folder
+    per source file in it), or None where Numba's own rule applies (``NUMBA_CACHE_DIR`` set, or
+    ``GRADFLOW_CACHE_DIR=off``)."""
     if numba.config.CACHE_DIR:
         return None
     root = cache_dir()
     if root is None:
         return None
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    key = f"{_KEY_PREFIX}{_version('gradflow-keras')}-numba-{numba.__version__}-{py}-{_sources_hash()}"
-    return os.path.join(root, "numba", key)
+    env = f"{_KEY_PREFIX}numba-{numba.__version__}-numpy-{np.__version__}-{py}-{platform.machine() or 'cpu'}"
+    return os.path.join(root, "numba", env)
 
 
-def prune_stale(current: str, now: float | None = None) -> list[str]:
-    """Mark the key folder ``current`` used now and remove its sibling key folders unused for
-    ``STALE_AFTER`` seconds; returns the removed paths. Errors are ignored (a folder another
-    process holds open, a read-only directory): pruning never fails a run."""
+def _module_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def module_cache_dir(path: str) -> str | None:
+    """Where the kernels defined in the source file ``path`` keep their machine code:
+    ``<kernel_cache_dir()>/<module>-<source_key(path)>``, or None as for :func:`kernel_cache_dir`."""
+    env = kernel_cache_dir()
+    return None if env is None else os.path.join(env, f"{_module_name(path)}-{source_key(path)}")
+
+
+def prune_stale(current: str, now: float | None = None, prefix: str = _KEY_PREFIX) -> list[str]:
+    """Mark the key folder ``current`` used now and remove its sibling folders named ``prefix...``
+    (environment folders by default; ``"<module>-"`` for a module's source-key folders) unused for
+    ``STALE_AFTER`` seconds; returns the removed paths. Errors are ignored (a folder another process
+    holds open, a read-only directory): pruning never fails a run."""
     now = time.time() if now is None else now
     parent, name = os.path.split(current)
     removed: list[str] = []
@@ -250,7 +398,7 @@ def prune_stale(current: str, now: float | None = None) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        if entry.name == name or not entry.name.startswith(_KEY_PREFIX):
+        if entry.name == name or not entry.name.startswith(prefix):
             continue
         try:
             used = entry.stat(follow_symlinks=False).st_mtime
@@ -265,10 +413,20 @@ def prune_stale(current: str, now: float | None = None) -> list[str]:
 
 
 @functools.cache
-def _opened(path: str) -> bool:
-    """Create the key folder and prune its stale siblings, once per process and folder."""
+def _opened(path: str, prefix: str = _KEY_PREFIX) -> bool:
+    """Create the key folder and prune its stale siblings, once per process and folder (an OSError,
+    a read-only cache say, is raised again on every call: functools.cache keeps only returns)."""
     os.makedirs(path, exist_ok=True)
-    prune_stale(path)
+    prune_stale(path, prefix=prefix)
+    return True
+
+
+@functools.cache
+def _writable(path: str) -> bool:
+    """Numba's ``ensure_cache_path`` (create, then write a temporary file), once per process and folder
+    rather than once per kernel."""
+    os.makedirs(path, exist_ok=True)
+    tempfile.TemporaryFile(dir=path).close()
     return True
 
 
@@ -276,25 +434,36 @@ if _BASES is not None:
     _FunctionCache, _CompileResultCacheImpl, _SourceMixin, _Locator = _BASES
 
     class _KernelLocator(_SourceMixin, _Locator):
-        """Puts every kernel of this package in :func:`kernel_cache_dir` (no absolute path in the
-        key, so a reinstall or a new virtualenv finds the same files)."""
+        """Puts every kernel of this package in :func:`module_cache_dir` of its source file, with
+        :func:`source_key` as the index's freshness stamp instead of the file's timestamp (no absolute
+        path, no timestamp: a reinstall or a new virtualenv of the same sources finds the same files)."""
 
         def __init__(self, py_func, py_file, root):
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
             self._cache_path = root
+            self._stamp = source_key(py_file)
 
         def get_cache_path(self):
             return self._cache_path
 
+        def get_source_stamp(self):
+            return self._stamp
+
+        def ensure_cache_path(self):
+            _writable(self._cache_path)
+
         @classmethod
         def from_function(cls, py_func, py_file):
-            root = kernel_cache_dir()
-            if root is None or not os.path.exists(py_file):
+            if not os.path.exists(py_file):
+                return None
+            root = module_cache_dir(py_file)
+            if root is None:
                 return None  # NUMBA_CACHE_DIR set or GRADFLOW_CACHE_DIR=off: Numba's own locators
             self = cls(py_func, py_file, root)
             try:
-                _opened(root)
+                _opened(os.path.dirname(root))
+                _opened(root, _module_name(py_file) + "-")
                 self.ensure_cache_path()
             except OSError:
                 return None
