@@ -186,8 +186,15 @@ class Flushed:
         self.prev = np.full(max(numba.config.NUMBA_NUM_THREADS, 1), -1, dtype=np.int64)
 
     def _flush_workers(self) -> None:
-        """FTZ|DAZ on every worker (run from ``BEFORE_THREADS``, on the thread about to launch them)."""
-        _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
+        """FTZ|DAZ on every worker (run from ``BEFORE_THREADS``, on the thread about to launch them).
+        This thread runs it with its entry register: a thread pool creates its threads on its first
+        parallel region (OpenMP does), and they would inherit a flushed register as their own."""
+        flushed = get_csr()
+        set_csr(self.main)
+        try:
+            _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
+        finally:
+            set_csr(flushed)
 
     def __enter__(self):
         self.main = int(get_csr())
