@@ -209,3 +209,24 @@ def test_every_kernel_that_calls_a_threaded_one_is_marked_threaded():
     assert not [d.py_func.__qualname__ for d in _jit._PLAIN if _jit._threaded(d)]
     from gradflow.kernels.cpu import batchnorm
     assert isinstance(batchnorm._inference, _jit._ThreadedDispatcher)
+
+
+def test_a_fresh_process_pool_started_inside_the_block_gets_the_users_register_back(tmp_path):
+    """In a new process the first threaded kernel inside the block creates the pool's threads (OpenMP
+    does on its first parallel region), and a thread inherits its creator's register: the pending
+    worker flush runs with the caller's own register, so no worker keeps FTZ|DAZ after the block."""
+    import os
+
+    from _first_run import run_fresh
+
+    snippet = """
+        from gradflow.kernels.cpu import _fpenv as f
+        before = f.get_csr() & f.FTZ_DAZ
+        with f.Flushed():
+            inside = [int(v) & f.FTZ_DAZ for v in f.workers_csr()]
+        after = [int(v) & f.FTZ_DAZ for v in f.workers_csr()]
+        json.dump({"before": before, "inside": inside, "after": after, "main": f.get_csr() & f.FTZ_DAZ}, sys.stdout)
+    """
+    run = run_fresh(snippet, tmp_path, timeout=300, GRADFLOW_CACHE_DIR=os.environ.get("GRADFLOW_CACHE_DIR", "off"))
+    assert all(v == fpenv.FTZ_DAZ for v in run["inside"])
+    assert run["after"] == [run["before"]] * len(run["after"]) and run["main"] == run["before"]

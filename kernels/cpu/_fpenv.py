@@ -81,15 +81,24 @@ def _ldmxcsr(typingctx, value):
 
 
 @njit(cache=True)
-def get_csr():
+def _swap_csr(value, write):
+    """This thread's MXCSR before the call (0 off x86); then ``value`` is loaded when ``write``. One
+    kernel for both directions: a first run compiles one signature, not two."""
+    old = np.int64(_stmxcsr())
+    if write:
+        _ldmxcsr(np.uint32(value))
+    return old
+
+
+def get_csr() -> int:
     """This thread's MXCSR (0 off x86)."""
-    return np.int64(_stmxcsr())
+    return int(_swap_csr(0, False))
 
 
-@njit(cache=True)
-def set_csr(value):
-    """Load ``value`` into this thread's MXCSR (kept after return)."""
-    _ldmxcsr(np.uint32(value))
+def set_csr(value: int) -> None:
+    """Load ``value`` into this thread's MXCSR (kept after return: Numba's compiled code does not
+    restore it)."""
+    _swap_csr(int(value), True)
 
 
 @njit(cache=True)
@@ -186,8 +195,15 @@ class Flushed:
         self.prev = np.full(max(numba.config.NUMBA_NUM_THREADS, 1), -1, dtype=np.int64)
 
     def _flush_workers(self) -> None:
-        """FTZ|DAZ on every worker (run from ``BEFORE_THREADS``, on the thread about to launch them)."""
-        _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
+        """FTZ|DAZ on every worker (run from ``BEFORE_THREADS``, on the thread about to launch them).
+        This thread runs it with its entry register: a thread pool creates its threads on its first
+        parallel region (OpenMP does), and they would inherit a flushed register as their own."""
+        flushed = get_csr()
+        set_csr(self.main)
+        try:
+            _on_every_worker(self.prev, True, self.main, numba.get_num_threads())
+        finally:
+            set_csr(flushed)
 
     def __enter__(self):
         self.main = int(get_csr())

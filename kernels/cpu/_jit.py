@@ -82,7 +82,6 @@ STALE_AFTER = 24 * 3600
 #: environment folders are named ``<_KEY_PREFIX><versions>``; nothing else in the directory is touched
 _KEY_PREFIX = "gradflow-"
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
 #: every dispatcher made here that caches (tests and ``cached_kernels`` read it)
 _DISPATCHERS: list = []
 
