@@ -472,11 +472,11 @@ def lstm_cases(impls, torch, rng, dtype):
         Ut = np.ascontiguousarray(U.T)
         dxw, dh0, dc0 = np.empty_like(xw), np.empty_like(h0), np.empty_like(c0)
         parts = np.empty(((N + rows - 1) // rows, u, 4 * u), dtype)
-        db_parts = np.empty(((N + rows - 1) // rows, 4 * u), dtype)
+        db_parts, no_hpt = np.empty(((N + rows - 1) // rows, 4 * u), dtype), np.empty((0, 0, u), dtype)
 
         def bwd():
             nb_rec.lstm_backward(grad, Ut, h0, c0, keep, False, False, rows, out, saved, dxw, dh0, dc0, parts,
-                                 db_parts, True)
+                                 db_parts, no_hpt, True)
         flops = 2 * N * T * u * 4 * u
         yield "lstm_forward", label, "flops", flops, {"numba": fwd}, None
         yield "lstm_backward", label, "flops", 2 * flops, {"numba": bwd}, None

@@ -353,34 +353,19 @@ def _lstm_fused_backward(ctx, grad):
     dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
     none = np.empty((0, u, 4 * u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
     db_parts = np.empty(((N + rows - 1) // rows, 4 * u), dtype=out.dtype)
+    hpt = np.empty((N, T, u), dtype=out.dtype)
     K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, none, db_parts,
-                    _flush())
-    return (dxw, _recurrent_kernel_grad(out[:, :, :u], h0, dxw, reverse), dh0, dc0, None, None, None,
-            _bias_grad(db_parts, bias))
+                    hpt, _flush())
+    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, dc0, None, None, None, _bias_grad(db_parts, bias)
 
 
-def _prev_states(h, h0, reverse):
-    """h_prev of every step in input time order, (N, T, u), beside the gate gradients' rows: ``h``
-    (N, T, u) the states in processing order (h_prev of step s is h[:, s - 1], h0 at s = 0)."""
-    N, T, u = h.shape
-    hp = np.empty((N, T, u), dtype=h.dtype)  # h_prev in input time order, beside dz's rows
-    if reverse:  # step s reads time T-1-s
-        hp[:, T - 1] = h0
-        hp[:, :T - 1] = h[:, T - 2::-1] if T > 1 else hp[:, :0]
-    else:
-        hp[:, 0] = h0
-        hp[:, 1:] = h[:, :T - 1]
-    return hp
-
-
-def _recurrent_kernel_grad(h, h0, dz, reverse):
-    """dU = sum over steps of h_prev^T @ dz_t as one GEMM over ``batch * steps`` rows: ``h`` (N, T, u)
-    the states in processing order, ``dz`` (N, T, G) the gate gradients in input time order (a
-    dropped step's are zero)."""
-    N, T, u = h.shape
-    hp = _prev_states(h, h0, reverse)
+def _recurrent_kernel_grad(hpt, dz):
+    """dU = sum over steps of h_prev^T @ dz_t as one GEMM over ``batch * steps`` rows: ``hpt``
+    (N, T, u) each step's h_prev and ``dz`` (N, T, G) its gate gradients, both in input time order
+    (a dropped step's are zero), as the backward kernels write them."""
+    N, T, u = hpt.shape
     mm = kernel("matmul", dz)
-    return mm(hp.reshape(N * T, u).T, dz.reshape(N * T, dz.shape[2]))
+    return mm(hpt.reshape(N * T, u).T, dz.reshape(N * T, dz.shape[2]))
 
 
 def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after, bias):
@@ -407,15 +392,17 @@ def _gru_fused_backward(ctx, grad):
     blocks = (N + rows - 1) // rows
     db_parts = np.empty((blocks, 3 * u), dtype=out.dtype)
     dbi_parts = np.empty((blocks, 3 * u), dtype=out.dtype)
-    if reset_after:  # dU is one GEMM over all steps below, from the kernel's drec
+    if reset_after:  # dU is one GEMM over all steps below, from the kernel's drec and hpt
         parts = np.empty((0, u, 3 * u), dtype=out.dtype)
         drec = np.empty((N, T, 3 * u), dtype=out.dtype)
+        hpt = np.empty((N, T, u), dtype=out.dtype)
     else:  # the h-part's input is r * h_prev: per-block partials in the kernel
         parts = np.empty((blocks, u, 3 * u), dtype=out.dtype)
         drec = np.empty((0, 0, 3 * u), dtype=out.dtype)
+        hpt = np.empty((0, 0, u), dtype=out.dtype)
     K.gru_backward(grad, _c(U.T), reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, parts,
-                   db_parts, dbi_parts, drec, _flush())
-    dU = _recurrent_kernel_grad(out, h0, drec, reverse) if reset_after else parts.sum(axis=0)
+                   db_parts, dbi_parts, drec, hpt, _flush())
+    dU = _recurrent_kernel_grad(hpt, drec) if reset_after else parts.sum(axis=0)
     db = db_parts.sum(axis=0) if has_b else None
     return dxw, dU, db, dh0, None, None, None, None, _bias_grad(dbi_parts, bias)
 
@@ -440,9 +427,10 @@ def _simple_fused_backward(ctx, grad):
     dh0 = np.empty_like(h0)
     none = np.empty((0, u, u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
     db_parts = np.empty(((N + rows - 1) // rows, u), dtype=out.dtype)
-    K.simple_rnn_backward(grad, _c(U.T), h0, keep, has_keep, reverse, rows, out, dxw, dh0, none, db_parts, _flush())
-    return (dxw, _recurrent_kernel_grad(out, h0, dxw, reverse), dh0, None, None, None,
-            _bias_grad(db_parts, bias))
+    hpt = np.empty((N, T, u), dtype=out.dtype)
+    K.simple_rnn_backward(grad, _c(U.T), h0, keep, has_keep, reverse, rows, out, dxw, dh0, none, db_parts, hpt,
+                          _flush())
+    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, None, None, None, _bias_grad(db_parts, bias)
 
 
 def _bool_mask(step_mask):

@@ -188,6 +188,22 @@ def _prev_rows(hp, out, h0, r0, R, s):
 
 
 @njit(cache=True, inline="always")
+def _save_prev(hpt, out, h0, r0, R, s, t):
+    """hpt[r0 + r, t] = the state step ``s`` started from (out[b, s - 1, :u], h0 at the first step):
+    h_prev in input time order beside dxw's rows, for the caller's one GEMM dU = h_prev^T @ dz.
+    Nothing when ``hpt`` has zero rows."""
+    if hpt.shape[0] == 0:
+        return
+    u = hpt.shape[2]
+    for r in range(R):
+        b = r0 + r
+        d = hpt[b, t]
+        src = out[b, s - 1] if s > 0 else h0[b]
+        for k in range(u):
+            d[k] = src[k]
+
+
+@njit(cache=True, inline="always")
 def _carry_rows(acc, grad, b, s, r, off):
     """A dropped step: its state gradient acc[r] gathers grad[b, s, off:off + u] and passes on."""
     a = acc[r]
@@ -361,7 +377,7 @@ def lstm_forward(xw, bias, U, h0, c0, keep, has_keep, reverse, rows, out, saved,
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts,
-                    db_parts, flush):
+                    db_parts, hpt, flush):
     N, T, G = dxw.shape
     u = G // 4
     csr = enter(flush)
@@ -381,6 +397,7 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
         t = _time(s, T, reverse)
         if want_dU:
             _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):  # the states carried through: so does their gradient
@@ -430,15 +447,16 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
 
 @njit(parallel=True, cache=True)
 def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, db_parts,
-                  flush):
+                  hpt, flush):
     """From the forward's ``out`` and ``saved``: dxw (N, T, 4u), dh0, dc0 (N, u), one partial dU
     (u, 4u) per row block in dU_parts (blocks, u, 4u) and one partial bias gradient (the sum of
     dxw's rows) per block in db_parts (blocks, 4u). With ``dU_parts`` of zero blocks, dU is left
-    to the caller (one GEMM over all steps: ``h_prev^T @ dxw``, faster than a partial per block)."""
+    to the caller (one GEMM over all steps: ``h_prev^T @ dxw``, faster than a partial per block), and
+    ``hpt`` (N, T, u) (not of zero rows) gets h_prev in input time order for it."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts,
-                        db_parts, flush)
+                        db_parts, hpt, flush)
 
 
 # -- GRU ------------------------------------------------------------------------------------------
@@ -509,7 +527,7 @@ def gru_forward(xw, b_in, U, b_rec, has_b, reset_after, h0, keep, has_keep, reve
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                   db_parts, dbi_parts, drec, flush):
+                   db_parts, dbi_parts, drec, hpt, flush):
     N, T, G = dxw.shape
     u = G // 3
     csr = enter(flush)
@@ -529,6 +547,7 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
         _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             kept_rows[r] = _kept(keep, has_keep, b, t)
@@ -589,17 +608,18 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
 
 @njit(parallel=True, cache=True)
 def gru_backward(grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                 db_parts, dbi_parts, drec, flush):
+                 db_parts, dbi_parts, drec, hpt, flush):
     """dxw (N, T, 3u), dh0 (N, u), per-block partials dU_parts (blocks, u, 3u), dbi_parts (blocks,
     3u) (the input bias's gradient: the sum of dxw's rows) and, with reset_after, db_parts (blocks,
     3u) (the recurrent bias's gradient; zeros otherwise). With reset_after and ``drec`` (N, T, 3u)
     (not of zero rows) dU is left to the caller: ``drec`` gets the recurrent pre-activations'
     gradient in input time order (zeros at dropped steps), dU = h_prev^T @ drec is one GEMM over all
-    steps, and dU_parts (of zero blocks then) is not read or written."""
+    steps, and dU_parts (of zero blocks then) is not read or written. ``hpt`` (N, T, u) (not of zero
+    rows) gets h_prev in input time order for that GEMM."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                       db_parts, dbi_parts, drec, flush)
+                       db_parts, dbi_parts, drec, hpt, flush)
 
 
 # -- SimpleRNN ------------------------------------------------------------------------------------
@@ -639,7 +659,7 @@ def simple_rnn_forward(xw, bias, U, h0, keep, has_keep, reverse, rows, out, flus
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts,
-                          flush):
+                          hpt, flush):
     N, T, u = dxw.shape
     csr = enter(flush)
     r0, R = _block(blk, rows, N)
@@ -655,6 +675,7 @@ def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out,
         t = _time(s, T, reverse)
         if want_dU:
             _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):
@@ -677,12 +698,14 @@ def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out,
 
 
 @njit(parallel=True, cache=True)
-def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts, flush):
+def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts, hpt,
+                        flush):
     """dxw (N, T, u), dh0 (N, u), per-block partials dU_parts (blocks, u, u) and db_parts (blocks, u)
     (the bias's gradient: the sum of dxw's rows). With ``dU_parts`` of zero blocks dU is left to the
-    caller (one GEMM over all steps, ``h_prev^T @ dxw``)."""
+    caller (one GEMM over all steps, ``h_prev^T @ dxw``), and ``hpt`` (N, T, u) (not of zero rows)
+    gets h_prev in input time order for it."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts,
-                              flush)
+                              hpt, flush)
 

@@ -108,36 +108,41 @@ def test_kernels_write_every_output(dtype):
         Ut = np.ascontiguousarray(U.T)
         nan = lambda *shape: np.full(shape, np.nan, dtype)  # noqa: E731 - a local shorthand
         bias = (np.random.default_rng(5).normal(size=g) * 0.3).astype(dtype)
-        dxw, dh0, parts, dbi = nan(n, t, g), nan(n, u), nan(blocks, u, g), nan(blocks, g)
+        dxw, dh0, parts, dbi, hpt = nan(n, t, g), nan(n, u), nan(blocks, u, g), nan(blocks, g), nan(n, t, u)
         if kind == "lstm":
             out, saved, dc0 = nan(n, t, 2 * u), nan(n, t, 5 * u), nan(n, u)
             K.lstm_forward(xw, bias, U, h0, arrays["c0"], keep, True, True, rows, out, saved, True)
             K.lstm_backward(gout, Ut, h0, arrays["c0"], keep, True, True, rows, out, saved, dxw, dh0, dc0, parts,
-                            dbi, True)
-            written = (out, saved, dxw, dh0, dc0, parts, dbi)
+                            dbi, hpt, True)
+            written = (out, saved, dxw, dh0, dc0, parts, dbi, hpt)
+            h_prev = np.concatenate([out[:, ::-1, :u][:, 1:], h0[:, None]], axis=1)  # go_backwards: time order
         elif kind == "simple":
             out = nan(n, t, u)
             K.simple_rnn_forward(xw, bias, U, h0, keep, True, True, rows, out, True)
-            K.simple_rnn_backward(gout, Ut, h0, keep, True, True, rows, out, dxw, dh0, parts, dbi, True)
-            written = (out, dxw, dh0, parts, dbi)
+            K.simple_rnn_backward(gout, Ut, h0, keep, True, True, rows, out, dxw, dh0, parts, dbi, hpt, True)
+            written = (out, dxw, dh0, parts, dbi, hpt)
+            h_prev = np.concatenate([out[:, ::-1][:, 1:], h0[:, None]], axis=1)
         else:
             ra = kind == "gru"
             b = arrays["b"] if ra else np.zeros(g, dtype)
             out, saved, db = nan(n, t, u), nan(n, t, 4 * u), nan(blocks, g)
             K.gru_forward(xw, bias, U, b, ra, ra, h0, keep, True, False, rows, out, saved, True)
-            no_drec = np.empty((0, 0, g), dtype)
+            no_drec, no_hpt = np.empty((0, 0, g), dtype), np.empty((0, 0, u), dtype)
             K.gru_backward(gout, Ut, ra, h0, keep, True, False, rows, out, saved, dxw, dh0, parts, db, dbi, no_drec,
-                           True)
+                           no_hpt, True)
             written = (out, saved, dxw, dh0, parts, db, dbi)
-            if ra:  # dU left to one GEMM: the kernel writes every row of drec and no partial
+            h_prev = np.concatenate([h0[:, None], out[:, :-1]], axis=1)
+            if ra:  # dU left to one GEMM: the kernel writes every row of drec and hpt, and no partial
                 drec, dbi2 = nan(n, t, g), nan(blocks, g)
                 K.gru_backward(gout, Ut, ra, h0, keep, True, False, rows, out, saved, nan(n, t, g), nan(n, u),
-                               np.empty((0, u, g), dtype), nan(blocks, g), dbi2, drec, True)
-                written += (drec, dbi2)
+                               np.empty((0, u, g), dtype), nan(blocks, g), dbi2, drec, hpt, True)
+                written += (drec, dbi2, hpt)
                 np.testing.assert_allclose(dbi2, dbi)
+            else:
+                hpt = h_prev
         for a in written:
             assert np.isfinite(a).all(), kind
-        np.testing.assert_allclose(dbi.sum(axis=0), dxw.sum(axis=(0, 1)), rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(hpt, h_prev)  # h_prev in input time order, exactly        np.testing.assert_allclose(dbi.sum(axis=0), dxw.sum(axis=(0, 1)), rtol=1e-4, atol=1e-4)
 
 
 def test_fast_float32_tanh_and_sigmoid_error_is_bounded():
