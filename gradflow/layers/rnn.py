@@ -18,7 +18,7 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend
-from ..ops.recurrent import simple_rnn_sequence
+from ..ops.recurrent import gru_last, lstm_last, simple_rnn_sequence
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from ._args import describe, unsupported
 from .base import Layer, _is_shape, to_tensor
@@ -391,8 +391,14 @@ class LSTM(_CellRNN):
         if projected is None:
             return None
         cell, u = self.cell, self.cell.units
+        bias = cell.bias if cell.use_bias else None
+        if mask is None and not self.return_sequences:  # only the last step: no (N, T, 2u) gradient of zeros
+            last = lstm_last(projected, cell.recurrent_kernel, initial_state[0], initial_state[1], self.go_backwards,
+                             bias=bias)
+            h_last = last[:, :u]
+            return h_last, None, [h_last, last[:, u:]]
         hc = ops.lstm_sequence(projected, cell.recurrent_kernel, initial_state[0], initial_state[1], None,
-                               self.go_backwards, mask, bias=cell.bias if cell.use_bias else None)
+                               self.go_backwards, mask, bias=bias)
         last = hc[:, -1]
         h_last = last[:, :u]
         if mask is None:
@@ -427,6 +433,10 @@ class GRU(_CellRNN):
             b_in, b_rec = cell.bias[0], cell.bias[1]
         else:  # the whole bias goes with the inputs
             b_in, b_rec = cell.bias, None
+        if mask is None and not self.return_sequences:  # only the last step: no (N, T, u) gradient of zeros
+            last = gru_last(projected, cell.recurrent_kernel, b_rec, initial_state[0], self.go_backwards,
+                            reset_after=cell.reset_after, bias=b_in)
+            return last, None, [last]
         hs = ops.gru_sequence(projected, cell.recurrent_kernel, b_rec, initial_state[0], None, self.go_backwards, mask,
                               reset_after=cell.reset_after, bias=b_in)
         last = hs[:, -1]

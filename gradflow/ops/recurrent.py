@@ -72,6 +72,26 @@ def _steps(T, reverse):
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
+def _last(out, last):
+    """The op's output: every step's (N, T, .), or with ``last`` only the last step's (N, .)."""
+    return out[:, -1].copy() if last else out
+
+
+def _full_grad(grad, last, T):
+    """The output gradient as (N, T, .) for the step path (zeros before the last step with ``last``)."""
+    if not last:
+        return grad
+    full = array_module(grad).zeros((grad.shape[0], T) + grad.shape[1:], dtype=grad.dtype)
+    full[:, -1] = grad
+    return full
+
+
+def _kernel_grad(grad, last, dtype):
+    """The output gradient for the backward kernels: C-contiguous, (N, 1, .) with ``last``."""
+    grad = _c(grad.astype(dtype, copy=False))
+    return grad.reshape(grad.shape[0], 1, grad.shape[1]) if last else grad
+
+
 def _opt(*arrays):
     """The arrays that are not None (the optional biases, for ``_fused``)."""
     return tuple(a for a in arrays if a is not None)
@@ -89,10 +109,11 @@ def _bias_grad(parts, bias):
 
 class LSTMSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None, bias=None):
+    def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None, bias=None, last=False):
+        ctx.last = last
         K = _fused(xw, U, h0, c0, *_opt(bias)) if mask is None else None
         if K is not None:
-            return _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask, bias)
+            return _last(_lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask, bias), last)
         ctx.fused = None
         ctx.has_bias = bias is not None
         xp = array_module(xw)
@@ -125,13 +146,14 @@ class LSTMSequence(Function):
             tcs[s] = tc
             out[:, s, :u], out[:, s, u:] = h, c
         ctx.saved = (gates, tcs, hms, cs_prev, U, mask, reverse, step_mask)
-        return out
+        return _last(out, last)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.fused is not None:
             return _lstm_fused_backward(ctx, grad)
         gates, tcs, hms, cs_prev, U, mask, reverse, step_mask = ctx.saved
+        grad = _full_grad(grad, ctx.last, gates.shape[0])
         xp = array_module(grad)
         T, N, four_u = gates.shape
         u = four_u // 4
@@ -166,18 +188,19 @@ class LSTMSequence(Function):
                 dh_next, dc_next = dh_next + dh_carry, dc_next + dc_carry
         dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), dzs.reshape(T * N, four_u))
         db = dxw.sum(axis=(0, 1)) if ctx.has_bias else None
-        return dxw, dU, dh_next, dc_next, None, None, None, db
+        return dxw, dU, dh_next, dc_next, None, None, None, db, None
 
 
 class GRUSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None, reset_after=True, bias=None):
+    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None, reset_after=True, bias=None, last=False):
         if not reset_after and b_rec is not None:
             raise ValueError("gru_sequence: with reset_after=False the recurrent bias b_rec must be None (the "
                              "whole bias goes into xw or bias)")
+        ctx.last = last
         K = _fused(xw, U, h0, *_opt(b_rec, bias)) if mask is None else None
         if K is not None:
-            return _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after, bias)
+            return _last(_gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after, bias), last)
         ctx.fused = None
         ctx.has_bias = bias is not None
         xp = array_module(xw)
@@ -215,13 +238,14 @@ class GRUSequence(Function):
                 rec[:, 2 * u:]
             out[:, s] = h
         ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None, step_mask, reset_after)
-        return out
+        return _last(out, last)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.fused is not None:
             return _gru_fused_backward(ctx, grad)
         saved, hms, hs_prev, U, mask, reverse, has_b, step_mask, reset_after = ctx.saved
+        grad = _full_grad(grad, ctx.last, saved.shape[0])
         xp = array_module(grad)
         T, N, four_u = saved.shape
         u = four_u // 4
@@ -266,7 +290,7 @@ class GRUSequence(Function):
                                       xp.ascontiguousarray(flat[:, 2 * u:]))], axis=1)
         db = flat.sum(axis=0) if has_b else None
         db_in = dxw.sum(axis=(0, 1)) if ctx.has_bias else None
-        return dxw, dU, db, dh_next, None, None, None, None, db_in
+        return dxw, dU, db, dh_next, None, None, None, None, db_in, None
 
 
 class SimpleRNNSequence(Function):
@@ -348,7 +372,7 @@ def _lstm_fused_backward(ctx, grad):
     K, U, h0, c0, keep, has_keep, reverse, rows, out, saved, bias = ctx.fused
     N, T, two_u = out.shape
     u = two_u // 2
-    grad = _c(grad.astype(out.dtype, copy=False))
+    grad = _kernel_grad(grad, ctx.last, out.dtype)
     dxw = np.empty((N, T, 4 * u), dtype=out.dtype)
     dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
     none = np.empty((0, u, 4 * u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
@@ -356,7 +380,7 @@ def _lstm_fused_backward(ctx, grad):
     hpt = np.empty((N, T, u), dtype=out.dtype)
     K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, none, db_parts,
                     hpt, _flush())
-    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, dc0, None, None, None, _bias_grad(db_parts, bias)
+    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, dc0, None, None, None, _bias_grad(db_parts, bias), None
 
 
 def _recurrent_kernel_grad(hpt, dz):
@@ -386,7 +410,7 @@ def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after
 def _gru_fused_backward(ctx, grad):
     K, U, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, bias = ctx.fused
     N, T, u = out.shape
-    grad = _c(grad.astype(out.dtype, copy=False))
+    grad = _kernel_grad(grad, ctx.last, out.dtype)
     dxw = np.empty((N, T, 3 * u), dtype=out.dtype)
     dh0 = np.empty_like(h0)
     blocks = (N + rows - 1) // rows
@@ -404,7 +428,7 @@ def _gru_fused_backward(ctx, grad):
                    db_parts, dbi_parts, drec, hpt, _flush())
     dU = _recurrent_kernel_grad(hpt, drec) if reset_after else parts.sum(axis=0)
     db = db_parts.sum(axis=0) if has_b else None
-    return dxw, dU, db, dh0, None, None, None, None, _bias_grad(dbi_parts, bias)
+    return dxw, dU, db, dh0, None, None, None, None, _bias_grad(dbi_parts, bias), None
 
 
 def _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask, bias):
@@ -444,8 +468,20 @@ def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False, step_mask=None, bias=
     return LSTMSequence.apply(xw, U, h0, c0, mask, reverse, _bool_mask(step_mask), bias)
 
 
+def lstm_last(xw, U, h0, c0, reverse=False, bias=None):
+    """``lstm_sequence(...)[:, -1]`` (no mask): only the last step's ``[h | c]`` (N, 2u) is returned,
+    so backward gets no (N, T, 2u) gradient of zeros to fill and read (the layers without
+    return_sequences)."""
+    return LSTMSequence.apply(xw, U, h0, c0, None, reverse, None, bias, True)
+
+
 def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None, reset_after=True, bias=None):
     return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask), bool(reset_after), bias)
+
+
+def gru_last(xw, U, b_rec, h0, reverse=False, reset_after=True, bias=None):
+    """``gru_sequence(...)[:, -1]`` (no mask): only the last step's h (N, u), as ``lstm_last``."""
+    return GRUSequence.apply(xw, U, b_rec, h0, None, reverse, None, bool(reset_after), bias, True)
 
 
 def simple_rnn_sequence(xw, U, h0, mask=None, reverse=False, step_mask=None, bias=None):

@@ -25,6 +25,9 @@ the states carry through unchanged, and backward passes their gradient straight 
 step. Gate orders are Keras's: LSTM i, f, c, o; GRU z, r, h. Each kernel sets flush-to-zero and
 denormals-are-zero on its threads while it runs when ``flush`` (``_fpenv``).
 
+The backward kernels' output gradient ``grad`` is (N, T, .) or, when only the last step's output was
+used (a layer without return_sequences), (N, 1, .): the earlier steps then have none.
+
 Every array is C-contiguous and of one float dtype (float32 or float64); outputs are fully written.
 """
 from __future__ import annotations
@@ -204,10 +207,19 @@ def _save_prev(hpt, out, h0, r0, R, s, t):
 
 
 @njit(cache=True, inline="always")
-def _carry_rows(acc, grad, b, s, r, off):
-    """A dropped step: its state gradient acc[r] gathers grad[b, s, off:off + u] and passes on."""
+def _grad_row(grad, zrow, b, s, T):
+    """The output gradient of row ``b`` at step ``s``: grad[b, s], or with a one-step ``grad`` (N, 1, .)
+    for T > 1 steps (only the last step's output was used) grad[b, 0] at the last step, zeros before."""
+    if grad.shape[1] == T:
+        return grad[b, s]
+    return grad[b, 0] if s == T - 1 else zrow
+
+
+@njit(cache=True, inline="always")
+def _carry_rows(acc, g, r, off):
+    """A dropped step: its state gradient acc[r] gathers g[off:off + u] (the step's output gradient)
+    and passes on."""
     a = acc[r]
-    g = grad[b, s]
     for k in range(a.shape[0]):
         a[k] += g[off + k]
 
@@ -385,6 +397,7 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
     dz = np.empty((R, G), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
     dc_n = np.zeros((R, u), dtype=dxw.dtype)
     want_dU = dU_parts.shape[0] > 0
     tiled = u % NR == 0
@@ -401,11 +414,12 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):  # the states carried through: so does their gradient
-                _carry_rows(dh_n, grad, b, s, r, 0)
-                _carry_rows(dc_n, grad, b, s, r, u)
+                gr = _grad_row(grad, zrow, b, s, T)
+                _carry_rows(dh_n, gr, r, 0)
+                _carry_rows(dc_n, gr, r, u)
                 _zero_step(dz, dxw, r, b, t)
                 continue
-            sv, gr, dzr, dz_copy = saved[b, s], grad[b, s], dxw[b, t], dz[r]
+            sv, gr, dzr, dz_copy = saved[b, s], _grad_row(grad, zrow, b, s, T), dxw[b, t], dz[r]
             cprev = out[b, s - 1, u:] if s > 0 else c0[b]
             dhr, dcr = dh_n[r], dc_n[r]
             for j in range(u):
@@ -536,6 +550,7 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
     hp = np.empty((R, u), dtype=dxw.dtype)
     rh = np.empty((R, u), dtype=dxw.dtype)  # reset_after False: r * h_prev, then its gradient
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
     kept_rows = np.empty(R, dtype=np.bool_)
     gemm_dU = reset_after and drec.shape[0] > 0  # dU left to the caller: one GEMM h_prev^T @ drec
     if not gemm_dU:
@@ -552,11 +567,12 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
             b = r0 + r
             kept_rows[r] = _kept(keep, has_keep, b, t)
             if not kept_rows[r]:
-                _carry_rows(dh_n, grad, b, s, r, 0)
+                _carry_rows(dh_n, _grad_row(grad, zrow, b, s, T), r, 0)
                 _zero_step(d, dxw, r, b, t)
                 rh[r, :] = ZERO
                 continue
-            sv, gr, dr, dx, hr, dhr, rhr = saved[b, s], grad[b, s], d[r], dxw[b, t], hp[r], dh_n[r], rh[r]
+            sv, gr, dr, dx, hr, dhr, rhr = saved[b, s], _grad_row(grad, zrow, b, s, T), d[r], dxw[b, t], hp[r], \
+                dh_n[r], rh[r]
             for j in range(u):
                 zg = sv[j]
                 rg = sv[u + j]
@@ -666,6 +682,7 @@ def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out,
     da = np.empty((R, u), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
     want_dU = dU_parts.shape[0] > 0
     if want_dU:
         dU_parts[blk, :, :] = ZERO
@@ -679,10 +696,10 @@ def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out,
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):
-                _carry_rows(dh_n, grad, b, s, r, 0)
+                _carry_rows(dh_n, _grad_row(grad, zrow, b, s, T), r, 0)
                 _zero_step(da, dxw, r, b, t)
                 continue
-            ob, gr, dar, dx, dhr = out[b, s], grad[b, s], da[r], dxw[b, t], dh_n[r]
+            ob, gr, dar, dx, dhr = out[b, s], _grad_row(grad, zrow, b, s, T), da[r], dxw[b, t], dh_n[r]
             for j in range(u):
                 h = ob[j]
                 g = (gr[j] + dhr[j]) * (ONE - h * h)

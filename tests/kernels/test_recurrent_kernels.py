@@ -183,3 +183,34 @@ def test_bias_argument_equals_bias_added_to_xw(kind):
     del with_bias[1 + b]
     for a, c in zip(with_bias, added):
         np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_ra_false"])
+def test_last_step_op_matches_sequence_last_step(kind, monkeypatch):
+    """``lstm_last``/``gru_last`` (the layers without return_sequences; the kernels get a one-step
+    output gradient) equal the full sequence's last step, forward and backward, fused and step path,
+    float32 and float64, both directions, one step and several."""
+    for kernels in ("auto", "numpy"):
+        monkeypatch.setattr(gf.config, "kernels", kernels)
+        for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-12)):
+            for n, t, u, reverse in ((3, 5, 7, True), (10, 4, 32, False), (2, 1, 5, False)):
+                arrays, gout = _inputs(kind, n, t, u, dtype, seed=n * t, bias=True)
+                width = (2 if kind == "lstm" else 1) * u
+                g_last = gout[:, -1, :width]
+                results = []
+                for last in (False, True):
+                    ts = {k: gf.Tensor(v, requires_grad=True) for k, v in arrays.items()}
+                    if kind == "lstm":
+                        args = (ts["xw"], ts["U"], ts["h0"], ts["c0"])
+                        y = rec.lstm_last(*args, reverse, bias=ts["bias"]) if last else \
+                            rec.lstm_sequence(*args, None, reverse, bias=ts["bias"])[:, -1]
+                    else:
+                        ra = kind == "gru"
+                        args = (ts["xw"], ts["U"], ts["b"] if ra else None, ts["h0"])
+                        y = rec.gru_last(*args, reverse, reset_after=ra, bias=ts["bias"]) if last else \
+                            rec.gru_sequence(*args, None, reverse, reset_after=ra, bias=ts["bias"])[:, -1]
+                    assert y.shape == (n, width) and y.dtype == dtype
+                    (y * gf.Tensor(g_last.astype(dtype))).sum().backward()
+                    results.append([y.numpy()] + [ts[k].grad.numpy() for k in sorted(ts)])
+                for a, b in zip(*results):
+                    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=f"{kind} {kernels} {dtype}")
