@@ -462,19 +462,21 @@ def lstm_cases(impls, torch, rng, dtype):
         xw = rng.standard_normal((N, T, 4 * u)).astype(dtype)
         U = (rng.standard_normal((u, 4 * u)) / np.sqrt(u)).astype(dtype)
         h0, c0 = np.zeros((N, u), dtype), np.zeros((N, u), dtype)
-        keep, rows = np.ones((1, 1), np.uint8), nb_rec.block_rows(N)
+        keep, rows, bias = np.ones((1, 1), np.uint8), nb_rec.block_rows(N), np.zeros(4 * u, dtype)
         out, saved = np.empty((N, T, 2 * u), dtype), np.empty((N, T, 5 * u), dtype)
 
         def fwd():
-            nb_rec.lstm_forward(xw, U, h0, c0, keep, False, False, rows, out, saved, True)
+            nb_rec.lstm_forward(xw, bias, U, h0, c0, keep, False, False, rows, out, saved, True)
         fwd()
         grad = rng.standard_normal((N, T, 2 * u)).astype(dtype)
         Ut = np.ascontiguousarray(U.T)
         dxw, dh0, dc0 = np.empty_like(xw), np.empty_like(h0), np.empty_like(c0)
         parts = np.empty(((N + rows - 1) // rows, u, 4 * u), dtype)
+        db_parts, no_hpt = np.empty(((N + rows - 1) // rows, 4 * u), dtype), np.empty((0, 0, u), dtype)
 
         def bwd():
-            nb_rec.lstm_backward(grad, Ut, h0, c0, keep, False, False, rows, out, saved, dxw, dh0, dc0, parts, True)
+            nb_rec.lstm_backward(grad, Ut, h0, c0, keep, False, False, rows, out, saved, dxw, dh0, dc0, parts,
+                                 db_parts, no_hpt, True)
         flops = 2 * N * T * u * 4 * u
         yield "lstm_forward", label, "flops", flops, {"numba": fwd}, None
         yield "lstm_backward", label, "flops", 2 * flops, {"numba": bwd}, None

@@ -18,7 +18,7 @@ import numpy as np
 from .. import ops
 from ..autograd.tensor import Tensor
 from ..backend import array_module, get_backend
-from ..ops.recurrent import simple_rnn_sequence
+from ..ops.recurrent import gru_last, lstm_last, simple_rnn_sequence
 from ..saving.serialization import deserialize_keras_object, serialize_keras_object
 from ._args import describe, unsupported
 from .base import Layer, _is_shape, to_tensor
@@ -357,8 +357,8 @@ class SimpleRNN(_CellRNN):
         if projected is None:
             return None
         cell = self.cell
-        xw = projected + cell.bias if cell.use_bias else projected
-        hs = simple_rnn_sequence(xw, cell.recurrent_kernel, initial_state[0], None, self.go_backwards, mask)
+        hs = simple_rnn_sequence(projected, cell.recurrent_kernel, initial_state[0], None, self.go_backwards, mask,
+                                 bias=cell.bias if cell.use_bias else None)
         last = hs[:, -1]
         if mask is None:
             return last, (lambda: hs), [last]
@@ -391,14 +391,20 @@ class LSTM(_CellRNN):
         if projected is None:
             return None
         cell, u = self.cell, self.cell.units
-        xw = projected + cell.bias if cell.use_bias else projected
-        hc = ops.lstm_sequence(xw, cell.recurrent_kernel, initial_state[0], initial_state[1], None,
-                               self.go_backwards, mask)
+        bias = cell.bias if cell.use_bias else None
+        if mask is None and not self.return_sequences:  # only the last step: no (N, T, 2u) gradient of zeros
+            last = lstm_last(projected, cell.recurrent_kernel, initial_state[0], initial_state[1], self.go_backwards,
+                             bias=bias)
+            h_last = last[:, :u]
+            return h_last, None, [h_last, last[:, u:]]
+        hc = ops.lstm_sequence(projected, cell.recurrent_kernel, initial_state[0], initial_state[1], None,
+                               self.go_backwards, mask, bias=bias)
         last = hc[:, -1]
+        h_last = last[:, :u]
         if mask is None:
-            return last[:, :u], (lambda: hc[:, :, :u]), [last[:, :u], last[:, u:]]
+            return h_last, (lambda: hc[:, :, :u]), [h_last, last[:, u:]]
         out_last, outputs = self._fused_outputs(hc[:, :, :u] if self.return_sequences else hc[:, -1:, :u], mask)
-        return out_last, outputs, [last[:, :u], last[:, u:]]
+        return out_last, outputs, [h_last, last[:, u:]]
 
 
 class GRU(_CellRNN):
@@ -421,13 +427,18 @@ class GRU(_CellRNN):
         if projected is None:
             return None
         cell = self.cell
-        if cell.reset_after:
-            xw = projected + cell.bias[0] if cell.use_bias else projected
-            b_rec = cell.bias[1] if cell.use_bias else None
+        if not cell.use_bias:
+            b_in = b_rec = None
+        elif cell.reset_after:
+            b_in, b_rec = cell.bias[0], cell.bias[1]
         else:  # the whole bias goes with the inputs
-            xw, b_rec = (projected + cell.bias if cell.use_bias else projected), None
-        hs = ops.gru_sequence(xw, cell.recurrent_kernel, b_rec, initial_state[0], None, self.go_backwards, mask,
-                              reset_after=cell.reset_after)
+            b_in, b_rec = cell.bias, None
+        if mask is None and not self.return_sequences:  # only the last step: no (N, T, u) gradient of zeros
+            last = gru_last(projected, cell.recurrent_kernel, b_rec, initial_state[0], self.go_backwards,
+                            reset_after=cell.reset_after, bias=b_in)
+            return last, None, [last]
+        hs = ops.gru_sequence(projected, cell.recurrent_kernel, b_rec, initial_state[0], None, self.go_backwards, mask,
+                              reset_after=cell.reset_after, bias=b_in)
         last = hs[:, -1]
         if mask is None:
             return last, (lambda: hs), [last]

@@ -8,16 +8,18 @@ use a vectorizable rational ``tanh`` (sigmoid through it) within 3e-7 of the exa
 Elsewhere (CuPy, the numpy/reference kernel choice, a recurrent-dropout ``mask``, other dtypes)
 forward walks the steps with the dispatched matmul kernel for ``h @ U`` and keeps the gates;
 backward walks them in reverse and computes the recurrent kernel's gradient as one matmul over
-all steps at the end. The input projection ``x W + b`` stays outside (one matmul over
-``batch * steps``), so its gradient is ordinary autograd.
+all steps at the end. The input projection ``x W`` stays outside (one matmul over
+``batch * steps``), so its gradient is ordinary autograd. The input bias may come in as ``bias``
+(or already added to ``xw``): the fused kernels add it as they load ``xw`` and gather its gradient
+in the backward pass, so it costs no separate pass over the ``(N, T, G u)`` projections.
 
-* ``lstm_sequence(xw, U, h0, c0, mask, reverse)`` -> ``[h_t | c_t]`` for every processed step,
-  shape ``(N, T, 2u)`` (Keras's gate order i, f, c, o; tanh and sigmoid);
-* ``gru_sequence(xw, U, b_rec, h0, mask, reverse, step_mask, reset_after=True)`` -> ``h_t``
-  ``(N, T, u)`` (gates z, r, h; Keras 3's reset_after rule ``r * (h U_h + b_rec_h)``, or with
-  ``reset_after=False`` ``(r * h) U_h``, where ``b_rec`` must be None);
-* ``simple_rnn_sequence(xw, U, h0, mask, reverse, step_mask)`` -> ``h_t = tanh(xw_t + h U)``
-  ``(N, T, u)`` (not exported from ``gradflow.ops``: SimpleRNN's own fused path).
+* ``lstm_sequence(xw, U, h0, c0, mask, reverse, step_mask, bias=None)`` -> ``[h_t | c_t]`` for
+  every processed step, shape ``(N, T, 2u)`` (Keras's gate order i, f, c, o; tanh and sigmoid);
+* ``gru_sequence(xw, U, b_rec, h0, mask, reverse, step_mask, reset_after=True, bias=None)`` ->
+  ``h_t`` ``(N, T, u)`` (gates z, r, h; Keras 3's reset_after rule ``r * (h U_h + b_rec_h)``, or
+  with ``reset_after=False`` ``(r * h) U_h``, where ``b_rec`` must be None);
+* ``simple_rnn_sequence(xw, U, h0, mask, reverse, step_mask, bias=None)`` -> ``h_t = tanh(xw_t +
+  bias + h U)`` ``(N, T, u)`` (not exported from ``gradflow.ops``: SimpleRNN's own fused path).
 
 ``mask`` is the recurrent-dropout mask applied to ``h`` before ``h @ U`` (or None); ``reverse``
 processes the steps last to first (``go_backwards``), outputs in processing order as Keras.
@@ -70,14 +72,53 @@ def _steps(T, reverse):
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
+def _last(out, last):
+    """The op's output: every step's (N, T, .), or with ``last`` only the last step's (N, .)."""
+    return out[:, -1].copy() if last else out
+
+
+def _full_grad(grad, last, T):
+    """The output gradient as (N, T, .) for the step path (zeros before the last step with ``last``)."""
+    if not last:
+        return grad
+    full = array_module(grad).zeros((grad.shape[0], T) + grad.shape[1:], dtype=grad.dtype)
+    full[:, -1] = grad
+    return full
+
+
+def _kernel_grad(grad, last, dtype):
+    """The output gradient for the backward kernels: C-contiguous, (N, 1, .) with ``last``."""
+    grad = _c(grad.astype(dtype, copy=False))
+    return grad.reshape(grad.shape[0], 1, grad.shape[1]) if last else grad
+
+
+def _opt(*arrays):
+    """The arrays that are not None (the optional biases, for ``_fused``)."""
+    return tuple(a for a in arrays if a is not None)
+
+
+def _bias_or_zeros(bias, n, dtype):
+    """The kernels' bias argument: ``bias`` C-contiguous, or zeros (n,) for none."""
+    return _c(bias) if bias is not None else np.zeros(n, dtype=dtype)
+
+
+def _bias_grad(parts, bias):
+    """The bias gradient from the kernels' per-block partials (None without a bias)."""
+    return parts.sum(axis=0) if bias is not None else None
+
+
 class LSTMSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None):
-        K = _fused(xw, U, h0, c0) if mask is None else None
+    def forward(ctx, xw, U, h0, c0, mask, reverse, step_mask=None, bias=None, last=False):
+        ctx.last = last
+        K = _fused(xw, U, h0, c0, *_opt(bias)) if mask is None else None
         if K is not None:
-            return _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask)
+            return _last(_lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask, bias), last)
         ctx.fused = None
+        ctx.has_bias = bias is not None
         xp = array_module(xw)
+        if bias is not None:
+            xw = xw + bias
         N, T, four_u = xw.shape
         u = four_u // 4
         mm = kernel("matmul", xw)
@@ -105,13 +146,14 @@ class LSTMSequence(Function):
             tcs[s] = tc
             out[:, s, :u], out[:, s, u:] = h, c
         ctx.saved = (gates, tcs, hms, cs_prev, U, mask, reverse, step_mask)
-        return out
+        return _last(out, last)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.fused is not None:
             return _lstm_fused_backward(ctx, grad)
         gates, tcs, hms, cs_prev, U, mask, reverse, step_mask = ctx.saved
+        grad = _full_grad(grad, ctx.last, gates.shape[0])
         xp = array_module(grad)
         T, N, four_u = gates.shape
         u = four_u // 4
@@ -145,20 +187,25 @@ class LSTMSequence(Function):
             if dh_carry is not None:
                 dh_next, dc_next = dh_next + dh_carry, dc_next + dc_carry
         dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), dzs.reshape(T * N, four_u))
-        return dxw, dU, dh_next, dc_next, None, None, None
+        db = dxw.sum(axis=(0, 1)) if ctx.has_bias else None
+        return dxw, dU, dh_next, dc_next, None, None, None, db, None
 
 
 class GRUSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None, reset_after=True):
+    def forward(ctx, xw, U, b_rec, h0, mask, reverse, step_mask=None, reset_after=True, bias=None, last=False):
         if not reset_after and b_rec is not None:
             raise ValueError("gru_sequence: with reset_after=False the recurrent bias b_rec must be None (the "
-                             "whole bias goes into xw)")
-        K = _fused(xw, U, h0, *(() if b_rec is None else (b_rec,))) if mask is None else None
+                             "whole bias goes into xw or bias)")
+        ctx.last = last
+        K = _fused(xw, U, h0, *_opt(b_rec, bias)) if mask is None else None
         if K is not None:
-            return _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after)
+            return _last(_gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after, bias), last)
         ctx.fused = None
+        ctx.has_bias = bias is not None
         xp = array_module(xw)
+        if bias is not None:
+            xw = xw + bias
         N, T, three_u = xw.shape
         u = three_u // 3
         mm = kernel("matmul", xw)
@@ -191,13 +238,14 @@ class GRUSequence(Function):
                 rec[:, 2 * u:]
             out[:, s] = h
         ctx.saved = (saved, hms, hs_prev, U, mask, reverse, b_rec is not None, step_mask, reset_after)
-        return out
+        return _last(out, last)
 
     @staticmethod
     def backward(ctx, grad):
         if ctx.fused is not None:
             return _gru_fused_backward(ctx, grad)
         saved, hms, hs_prev, U, mask, reverse, has_b, step_mask, reset_after = ctx.saved
+        grad = _full_grad(grad, ctx.last, saved.shape[0])
         xp = array_module(grad)
         T, N, four_u = saved.shape
         u = four_u // 4
@@ -241,17 +289,21 @@ class GRUSequence(Function):
                 flat[:, :2 * u])), mm(xp.ascontiguousarray(rhms.reshape(T * N, u).T),
                                       xp.ascontiguousarray(flat[:, 2 * u:]))], axis=1)
         db = flat.sum(axis=0) if has_b else None
-        return dxw, dU, db, dh_next, None, None, None, None
+        db_in = dxw.sum(axis=(0, 1)) if ctx.has_bias else None
+        return dxw, dU, db, dh_next, None, None, None, None, db_in, None
 
 
 class SimpleRNNSequence(Function):
     @staticmethod
-    def forward(ctx, xw, U, h0, mask, reverse, step_mask=None):
-        K = _fused(xw, U, h0) if mask is None else None
+    def forward(ctx, xw, U, h0, mask, reverse, step_mask=None, bias=None):
+        K = _fused(xw, U, h0, *_opt(bias)) if mask is None else None
         if K is not None:
-            return _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask)
+            return _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask, bias)
         ctx.fused = None
+        ctx.has_bias = bias is not None
         xp = array_module(xw)
+        if bias is not None:
+            xw = xw + bias
         N, T, u = xw.shape
         mm = kernel("matmul", xw)
         out = xp.empty((N, T, u), dtype=xw.dtype)
@@ -293,7 +345,8 @@ class SimpleRNNSequence(Function):
             if dh_carry is not None:
                 dh_next = dh_next + dh_carry
         dU = mm(xp.ascontiguousarray(hms.reshape(T * N, u).T), das.reshape(T * N, u))
-        return dxw, dU, dh_next, None, None, None
+        db = dxw.sum(axis=(0, 1)) if ctx.has_bias else None
+        return dxw, dU, dh_next, None, None, None, db
 
 
 # -- the fused Numba path -------------------------------------------------------------------------
@@ -301,7 +354,7 @@ def _flush() -> bool:
     return bool(getattr(config, "flush_denormals", True))
 
 
-def _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask):
+def _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask, bias):
     N, T, G = xw.shape
     u = G // 4
     keep, has_keep = _keep(step_mask, N, T)
@@ -309,40 +362,37 @@ def _lstm_fused_forward(ctx, K, xw, U, h0, c0, reverse, step_mask):
     out = np.empty((N, T, 2 * u), dtype=xw.dtype)
     saved = np.empty((N, T, 5 * u), dtype=xw.dtype)
     h0, c0 = _c(h0), _c(c0)
-    K.lstm_forward(_c(xw), _c(U), h0, c0, keep, has_keep, bool(reverse), rows, out, saved, _flush())
-    ctx.fused = (K, U, h0, c0, keep, has_keep, bool(reverse), rows, out, saved)
+    K.lstm_forward(_c(xw), _bias_or_zeros(bias, G, xw.dtype), _c(U), h0, c0, keep, has_keep, bool(reverse), rows,
+                   out, saved, _flush())
+    ctx.fused = (K, U, h0, c0, keep, has_keep, bool(reverse), rows, out, saved, bias)
     return out
 
 
 def _lstm_fused_backward(ctx, grad):
-    K, U, h0, c0, keep, has_keep, reverse, rows, out, saved = ctx.fused
+    K, U, h0, c0, keep, has_keep, reverse, rows, out, saved, bias = ctx.fused
     N, T, two_u = out.shape
     u = two_u // 2
-    grad = _c(grad.astype(out.dtype, copy=False))
+    grad = _kernel_grad(grad, ctx.last, out.dtype)
     dxw = np.empty((N, T, 4 * u), dtype=out.dtype)
     dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
     none = np.empty((0, u, 4 * u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
-    K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, none, _flush())
-    return dxw, _recurrent_kernel_grad(out[:, :, :u], h0, dxw, reverse), dh0, dc0, None, None, None
+    db_parts = np.empty(((N + rows - 1) // rows, 4 * u), dtype=out.dtype)
+    hpt = np.empty((N, T, u), dtype=out.dtype)
+    K.lstm_backward(grad, _c(U.T), h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, none, db_parts,
+                    hpt, _flush())
+    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, dc0, None, None, None, _bias_grad(db_parts, bias), None
 
 
-def _recurrent_kernel_grad(h, h0, dz, reverse):
-    """dU = sum over steps of h_prev^T @ dz_t as one GEMM over ``batch * steps`` rows: ``h`` (N, T, u)
-    the states in processing order (h_prev of step s is h[:, s - 1], h0 at s = 0), ``dz`` (N, T, G)
-    the gate gradients in input time order (a dropped step's are zero)."""
-    N, T, u = h.shape
-    hp = np.empty((N, T, u), dtype=h.dtype)  # h_prev in input time order, beside dz's rows
-    if reverse:  # step s reads time T-1-s
-        hp[:, T - 1] = h0
-        hp[:, :T - 1] = h[:, T - 2::-1] if T > 1 else hp[:, :0]
-    else:
-        hp[:, 0] = h0
-        hp[:, 1:] = h[:, :T - 1]
+def _recurrent_kernel_grad(hpt, dz):
+    """dU = sum over steps of h_prev^T @ dz_t as one GEMM over ``batch * steps`` rows: ``hpt``
+    (N, T, u) each step's h_prev and ``dz`` (N, T, G) its gate gradients, both in input time order
+    (a dropped step's are zero), as the backward kernels write them."""
+    N, T, u = hpt.shape
     mm = kernel("matmul", dz)
-    return mm(hp.reshape(N * T, u).T, dz.reshape(N * T, dz.shape[2]))
+    return mm(hpt.reshape(N * T, u).T, dz.reshape(N * T, dz.shape[2]))
 
 
-def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after):
+def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after, bias):
     N, T, G = xw.shape
     u = G // 3
     keep, has_keep = _keep(step_mask, N, T)
@@ -350,48 +400,61 @@ def _gru_fused_forward(ctx, K, xw, U, b_rec, h0, reverse, step_mask, reset_after
     out = np.empty((N, T, u), dtype=xw.dtype)
     saved = np.empty((N, T, 4 * u), dtype=xw.dtype)
     h0 = _c(h0)
-    b = _c(b_rec) if b_rec is not None else np.zeros(G, dtype=xw.dtype)
-    K.gru_forward(_c(xw), _c(U), b, b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows,
-                  out, saved, _flush())
-    ctx.fused = (K, U, b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows, out, saved)
+    K.gru_forward(_c(xw), _bias_or_zeros(bias, G, xw.dtype), _c(U), _bias_or_zeros(b_rec, G, xw.dtype),
+                  b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows, out, saved, _flush())
+    ctx.fused = (K, U, b_rec is not None, bool(reset_after), h0, keep, has_keep, bool(reverse), rows, out, saved,
+                 bias)
     return out
 
 
 def _gru_fused_backward(ctx, grad):
-    K, U, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved = ctx.fused
+    K, U, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, bias = ctx.fused
     N, T, u = out.shape
-    grad = _c(grad.astype(out.dtype, copy=False))
+    grad = _kernel_grad(grad, ctx.last, out.dtype)
     dxw = np.empty((N, T, 3 * u), dtype=out.dtype)
     dh0 = np.empty_like(h0)
     blocks = (N + rows - 1) // rows
-    parts = np.empty((blocks, u, 3 * u), dtype=out.dtype)
     db_parts = np.empty((blocks, 3 * u), dtype=out.dtype)
+    dbi_parts = np.empty((blocks, 3 * u), dtype=out.dtype)
+    if reset_after:  # dU is one GEMM over all steps below, from the kernel's drec and hpt
+        parts = np.empty((0, u, 3 * u), dtype=out.dtype)
+        drec = np.empty((N, T, 3 * u), dtype=out.dtype)
+        hpt = np.empty((N, T, u), dtype=out.dtype)
+    else:  # the h-part's input is r * h_prev: per-block partials in the kernel
+        parts = np.empty((blocks, u, 3 * u), dtype=out.dtype)
+        drec = np.empty((0, 0, 3 * u), dtype=out.dtype)
+        hpt = np.empty((0, 0, u), dtype=out.dtype)
     K.gru_backward(grad, _c(U.T), reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, parts,
-                   db_parts, _flush())
+                   db_parts, dbi_parts, drec, hpt, _flush())
+    dU = _recurrent_kernel_grad(hpt, drec) if reset_after else parts.sum(axis=0)
     db = db_parts.sum(axis=0) if has_b else None
-    return dxw, parts.sum(axis=0), db, dh0, None, None, None, None
+    return dxw, dU, db, dh0, None, None, None, None, _bias_grad(dbi_parts, bias), None
 
 
-def _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask):
+def _simple_fused_forward(ctx, K, xw, U, h0, reverse, step_mask, bias):
     N, T, u = xw.shape
     keep, has_keep = _keep(step_mask, N, T)
     rows = K.block_rows(N)
     out = np.empty((N, T, u), dtype=xw.dtype)
     h0 = _c(h0)
-    K.simple_rnn_forward(_c(xw), _c(U), h0, keep, has_keep, bool(reverse), rows, out, _flush())
-    ctx.fused = (K, U, h0, keep, has_keep, bool(reverse), rows, out)
+    K.simple_rnn_forward(_c(xw), _bias_or_zeros(bias, u, xw.dtype), _c(U), h0, keep, has_keep, bool(reverse), rows,
+                         out, _flush())
+    ctx.fused = (K, U, h0, keep, has_keep, bool(reverse), rows, out, bias)
     return out
 
 
 def _simple_fused_backward(ctx, grad):
-    K, U, h0, keep, has_keep, reverse, rows, out = ctx.fused
+    K, U, h0, keep, has_keep, reverse, rows, out, bias = ctx.fused
     N, T, u = out.shape
     grad = _c(grad.astype(out.dtype, copy=False))
     dxw = np.empty((N, T, u), dtype=out.dtype)
     dh0 = np.empty_like(h0)
-    parts = np.empty(((N + rows - 1) // rows, u, u), dtype=out.dtype)
-    K.simple_rnn_backward(grad, _c(U.T), h0, keep, has_keep, reverse, rows, out, dxw, dh0, parts, _flush())
-    return dxw, parts.sum(axis=0), dh0, None, None, None
+    none = np.empty((0, u, u), dtype=out.dtype)  # no per-block partials: dU is one GEMM below
+    db_parts = np.empty(((N + rows - 1) // rows, u), dtype=out.dtype)
+    hpt = np.empty((N, T, u), dtype=out.dtype)
+    K.simple_rnn_backward(grad, _c(U.T), h0, keep, has_keep, reverse, rows, out, dxw, dh0, none, db_parts, hpt,
+                          _flush())
+    return dxw, _recurrent_kernel_grad(hpt, dxw), dh0, None, None, None, _bias_grad(db_parts, bias)
 
 
 def _bool_mask(step_mask):
@@ -401,13 +464,25 @@ def _bool_mask(step_mask):
     return array_module(data).asarray(data).astype(bool)
 
 
-def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False, step_mask=None):
-    return LSTMSequence.apply(xw, U, h0, c0, mask, reverse, _bool_mask(step_mask))
+def lstm_sequence(xw, U, h0, c0, mask=None, reverse=False, step_mask=None, bias=None):
+    return LSTMSequence.apply(xw, U, h0, c0, mask, reverse, _bool_mask(step_mask), bias)
 
 
-def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None, reset_after=True):
-    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask), bool(reset_after))
+def lstm_last(xw, U, h0, c0, reverse=False, bias=None):
+    """``lstm_sequence(...)[:, -1]`` (no mask): only the last step's ``[h | c]`` (N, 2u) is returned,
+    so backward gets no (N, T, 2u) gradient of zeros to fill and read (the layers without
+    return_sequences)."""
+    return LSTMSequence.apply(xw, U, h0, c0, None, reverse, None, bias, True)
 
 
-def simple_rnn_sequence(xw, U, h0, mask=None, reverse=False, step_mask=None):
-    return SimpleRNNSequence.apply(xw, U, h0, mask, reverse, _bool_mask(step_mask))
+def gru_sequence(xw, U, b_rec, h0, mask=None, reverse=False, step_mask=None, reset_after=True, bias=None):
+    return GRUSequence.apply(xw, U, b_rec, h0, mask, reverse, _bool_mask(step_mask), bool(reset_after), bias)
+
+
+def gru_last(xw, U, b_rec, h0, reverse=False, reset_after=True, bias=None):
+    """``gru_sequence(...)[:, -1]`` (no mask): only the last step's h (N, u), as ``lstm_last``."""
+    return GRUSequence.apply(xw, U, b_rec, h0, None, reverse, None, bool(reset_after), bias, True)
+
+
+def simple_rnn_sequence(xw, U, h0, mask=None, reverse=False, step_mask=None, bias=None):
+    return SimpleRNNSequence.apply(xw, U, h0, mask, reverse, _bool_mask(step_mask), bias)

@@ -1,13 +1,17 @@
 """Fused recurrent sequences in Numba: LSTM, GRU (both reset rules) and SimpleRNN, forward and
 backward through time, one kernel call per pass.
 
-The input projection ``x W + b`` is one GEMM over all steps done by the caller (``xw``, shape
-``(N, T, G * u)``). Here each thread owns a block of batch rows for the whole sequence (rows never
-interact), so there is no synchronisation per step: at every step the block's ``h @ U`` is computed
-into a small ``(rows, G*u)`` buffer that stays in L1, the gate nonlinearities and the state update
-are applied to it in place, and the new states are written once. Backward walks the steps in reverse
-the same way and accumulates the recurrent kernel's gradient ``dU`` (and GRU's recurrent bias) into a
-per-block partial in the same pass; the caller sums the partials.
+The input projection ``x W`` is one GEMM over all steps done by the caller (``xw``, shape
+``(N, T, G * u)``); the input bias ``b`` is added here as each step's rows of ``xw`` load, and its
+gradient (the sum of ``dxw``'s rows) is gathered per row block in the backward pass, so neither
+is a separate pass over the ``(N, T, G * u)`` projections. Here each thread owns a block of batch
+rows for the whole sequence (rows never interact), so there is no synchronisation per step: at
+every step the block's ``h @ U`` is computed into a small ``(rows, G*u)`` buffer that stays in L1,
+the gate nonlinearities and the state update are applied to it in place, and the new states are
+written once. Backward walks the steps in reverse
+the same way and accumulates the bias gradients (and, on request, the recurrent kernel's gradient
+``dU``) into per-block partials in the same pass; the caller sums the partials. The fused ops leave
+``dU`` to one GEMM over all steps, ``h_prev^T @ dz`` (faster than per-block partials).
 
 The gate nonlinearities run on whole rows of units so LLVM vectorizes them: in float32 ``tanh`` is a
 rational approximation (``_fast_tanh32``: Eigen's, saturating to +-1, within 3e-7 of the true value,
@@ -20,6 +24,9 @@ time ``t = T-1-s`` with ``reverse`` (``go_backwards``) else ``t = s``; outputs a
 the states carry through unchanged, and backward passes their gradient straight to the previous
 step. Gate orders are Keras's: LSTM i, f, c, o; GRU z, r, h. Each kernel sets flush-to-zero and
 denormals-are-zero on its threads while it runs when ``flush`` (``_fpenv``).
+
+The backward kernels' output gradient ``grad`` is (N, T, .) or, when only the last step's output was
+used (a layer without return_sequences), (N, 1, .): the earlier steps then have none.
 
 Every array is C-contiguous and of one float dtype (float32 or float64); outputs are fully written.
 """
@@ -156,6 +163,25 @@ def _step_rows(dst, src, r0, R, t, n):
 
 
 @njit(cache=True, inline="always")
+def _step_rows_bias(dst, src, bias, r0, R, t, n):
+    """dst[r, :n] = src[r0 + r, t, :n] + bias[:n]: a step's input projections plus the input bias."""
+    for r in range(R):
+        d = dst[r]
+        s = src[r0 + r, t]
+        for j in range(n):
+            d[j] = s[j] + bias[j]
+
+
+@njit(cache=True, inline="always")
+def _add_rows(db, d, R, j0, j1):
+    """db[j] += sum_r d[r, j] for j in [j0, j1): a bias gradient gathered from the block's rows."""
+    for r in range(R):
+        dr = d[r]
+        for j in range(j0, j1):
+            db[j] += dr[j]
+
+
+@njit(cache=True, inline="always")
 def _prev_rows(hp, out, h0, r0, R, s):
     """hp[r] = the state step ``s`` started from: out[b, s - 1, :u] (h0 at the first step)."""
     if s > 0:
@@ -165,10 +191,35 @@ def _prev_rows(hp, out, h0, r0, R, s):
 
 
 @njit(cache=True, inline="always")
-def _carry_rows(acc, grad, b, s, r, off):
-    """A dropped step: its state gradient acc[r] gathers grad[b, s, off:off + u] and passes on."""
+def _save_prev(hpt, out, h0, r0, R, s, t):
+    """hpt[r0 + r, t] = the state step ``s`` started from (out[b, s - 1, :u], h0 at the first step):
+    h_prev in input time order beside dxw's rows, for the caller's one GEMM dU = h_prev^T @ dz.
+    Nothing when ``hpt`` has zero rows."""
+    if hpt.shape[0] == 0:
+        return
+    u = hpt.shape[2]
+    for r in range(R):
+        b = r0 + r
+        d = hpt[b, t]
+        src = out[b, s - 1] if s > 0 else h0[b]
+        for k in range(u):
+            d[k] = src[k]
+
+
+@njit(cache=True, inline="always")
+def _grad_row(grad, zrow, b, s, T):
+    """The output gradient of row ``b`` at step ``s``: grad[b, s], or with a one-step ``grad`` (N, 1, .)
+    for T > 1 steps (only the last step's output was used) grad[b, 0] at the last step, zeros before."""
+    if grad.shape[1] == T:
+        return grad[b, s]
+    return grad[b, 0] if s == T - 1 else zrow
+
+
+@njit(cache=True, inline="always")
+def _carry_rows(acc, g, r, off):
+    """A dropped step: its state gradient acc[r] gathers g[off:off + u] (the step's output gradient)
+    and passes on."""
     a = acc[r]
-    g = grad[b, s]
     for k in range(a.shape[0]):
         a[k] += g[off + k]
 
@@ -283,7 +334,7 @@ def _store_grad_rows(dst, dh0, r0, R):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
+def _lstm_fwd_block(blk, xw, bias, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 4
     csr = enter(flush)
@@ -299,7 +350,7 @@ def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, save
     _load_rows(cp, c0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
-        _step_rows(z, xw, r0, R, t, G)
+        _step_rows_bias(z, xw, bias, r0, R, t, G)
         if tiled:  # z += hp @ U in registers, NR columns at a time
             for p in range(G // NR):
                 tile_rows(R, NR, hpf, 0, u, 0, 1, Uf, p * NR, 0, G, zf, p * NR, G, 1, u, True)
@@ -328,15 +379,17 @@ def _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, save
 
 
 @njit(parallel=True, cache=True)
-def lstm_forward(xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
-    """out[:, s] = [h_s | c_s] (N, T, 2u); saved[:, s] = i, f, g, o, tanh(c_new) (N, T, 5u)."""
+def lstm_forward(xw, bias, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush):
+    """out[:, s] = [h_s | c_s] (N, T, 2u); saved[:, s] = i, f, g, o, tanh(c_new) (N, T, 5u). The
+    gate pre-activations are ``xw + bias + h U`` (``bias`` (4u,), zeros for none: added as xw loads)."""
     n = xw.shape[0]
     for blk in prange((n + rows - 1) // rows):
-        _lstm_fwd_block(blk, xw, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush)
+        _lstm_fwd_block(blk, xw, bias, U, h0, c0, keep, has_keep, reverse, rows, out, saved, flush)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, flush):
+def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts,
+                    db_parts, hpt, flush):
     N, T, G = dxw.shape
     u = G // 4
     csr = enter(flush)
@@ -344,24 +397,29 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
     dz = np.empty((R, G), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
     dc_n = np.zeros((R, u), dtype=dxw.dtype)
     want_dU = dU_parts.shape[0] > 0
     tiled = u % NR == 0
     dxf, dhf, Utf = dxw.reshape(-1), dh_n.reshape(-1), Ut.reshape(-1)
     if want_dU:
         dU_parts[blk, :, :] = ZERO
+    db = db_parts[blk]
+    db[:] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
         if want_dU:
             _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):  # the states carried through: so does their gradient
-                _carry_rows(dh_n, grad, b, s, r, 0)
-                _carry_rows(dc_n, grad, b, s, r, u)
+                gr = _grad_row(grad, zrow, b, s, T)
+                _carry_rows(dh_n, gr, r, 0)
+                _carry_rows(dc_n, gr, r, u)
                 _zero_step(dz, dxw, r, b, t)
                 continue
-            sv, gr, dzr, dz_copy = saved[b, s], grad[b, s], dxw[b, t], dz[r]
+            sv, gr, dzr, dz_copy = saved[b, s], _grad_row(grad, zrow, b, s, T), dxw[b, t], dz[r]
             cprev = out[b, s - 1, u:] if s > 0 else c0[b]
             dhr, dcr = dh_n[r], dc_n[r]
             for j in range(u):
@@ -372,10 +430,18 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
                 tc = sv[4 * u + j]
                 dh = gr[j] + dhr[j]
                 dc = gr[u + j] + dcr[j] + dh * o * (ONE - tc * tc)
-                dzr[j] = dc * g * i * (ONE - i)
-                dzr[u + j] = dc * cprev[j] * f * (ONE - f)
-                dzr[2 * u + j] = dc * i * (ONE - g * g)
-                dzr[3 * u + j] = dh * tc * o * (ONE - o)
+                di = dc * g * i * (ONE - i)
+                df = dc * cprev[j] * f * (ONE - f)
+                dg = dc * i * (ONE - g * g)
+                do = dh * tc * o * (ONE - o)
+                dzr[j] = di
+                dzr[u + j] = df
+                dzr[2 * u + j] = dg
+                dzr[3 * u + j] = do
+                db[j] += di  # the bias gradient, in the same pass (no reduction over N * T rows after)
+                db[u + j] += df
+                db[2 * u + j] += dg
+                db[3 * u + j] += do
                 dcr[j] = dc * f
                 dhr[j] = ZERO
             if want_dU or not tiled:  # the loop kernels read the block's gate gradients from dz
@@ -394,21 +460,24 @@ def _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, s
 
 
 @njit(parallel=True, cache=True)
-def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, flush):
-    """From the forward's ``out`` and ``saved``: dxw (N, T, 4u), dh0, dc0 (N, u), and one partial dU
-    (u, 4u) per row block in dU_parts (blocks, u, 4u). With ``dU_parts`` of zero blocks, dU is left
-    to the caller (one GEMM over all steps: ``h_prev^T @ dxw``, faster than a partial per block)."""
+def lstm_backward(grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts, db_parts,
+                  hpt, flush):
+    """From the forward's ``out`` and ``saved``: dxw (N, T, 4u), dh0, dc0 (N, u), one partial dU
+    (u, 4u) per row block in dU_parts (blocks, u, 4u) and one partial bias gradient (the sum of
+    dxw's rows) per block in db_parts (blocks, 4u). With ``dU_parts`` of zero blocks, dU is left
+    to the caller (one GEMM over all steps: ``h_prev^T @ dxw``, faster than a partial per block), and
+    ``hpt`` (N, T, u) (not of zero rows) gets h_prev in input time order for it."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _lstm_bwd_block(blk, grad, Ut, h0, c0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dc0, dU_parts,
-                        flush)
+                        db_parts, hpt, flush)
 
 
 # -- GRU ------------------------------------------------------------------------------------------
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
+def _gru_fwd_block(blk, xw, b_in, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
     N, T, G = xw.shape
     u = G // 3
     csr = enter(flush)
@@ -425,10 +494,10 @@ def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, re
             for j in range(cols):
                 rr[j] = b_rec[j] if (has_b and reset_after) else ZERO
         _acc_rows(rec, hp, R, U, 0, cols)
-        for r in range(R):  # z and r: sigmoid(x + h U) in place, one vectorized pass
+        for r in range(R):  # z and r: sigmoid(x + b + h U) in place, one vectorized pass
             xr, rr = xw[r0 + r, t], rec[r]
             for j in range(2 * u):
-                rr[j] += xr[j]
+                rr[j] += xr[j] + b_in[j]
             _sig_range(rr, 0, 2 * u)
         if not reset_after:  # h's recurrent part multiplies the reset state (r * h) @ U_h
             for r in range(R):
@@ -444,10 +513,10 @@ def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, re
             _copy(sv, 3 * u, rr, 2 * u, u)  # the recurrent h-part, before the reset gate
             if reset_after:
                 for j in range(u):
-                    hh[j] = xr[2 * u + j] + rr[u + j] * rr[2 * u + j]
+                    hh[j] = xr[2 * u + j] + b_in[2 * u + j] + rr[u + j] * rr[2 * u + j]
             else:
                 for j in range(u):
-                    hh[j] = xr[2 * u + j] + rr[2 * u + j]
+                    hh[j] = xr[2 * u + j] + b_in[2 * u + j] + rr[2 * u + j]
             _tanh_range(hh, 0, u)
             if _kept(keep, has_keep, b, t):
                 for j in range(u):
@@ -459,18 +528,20 @@ def _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, re
 
 
 @njit(parallel=True, cache=True)
-def gru_forward(xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
+def gru_forward(xw, b_in, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush):
     """out[:, s] = h_s (N, T, u); saved[:, s] = z, r, hh and (reset_after) the recurrent h-part
-    ``(h U_h + b_h)`` (N, T, 4u; the last u unused without reset_after). ``b_rec`` (3u,) is used
-    only with reset_after and has_b (the input bias is in xw)."""
+    ``(h U_h + b_h)`` (N, T, 4u; the last u unused without reset_after). ``b_in`` (3u,) is the input
+    bias (zeros for none), added to xw as it loads; ``b_rec`` (3u,) is used only with reset_after
+    and has_b."""
     n = xw.shape[0]
     for blk in prange((n + rows - 1) // rows):
-        _gru_fwd_block(blk, xw, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved, flush)
+        _gru_fwd_block(blk, xw, b_in, U, b_rec, has_b, reset_after, h0, keep, has_keep, reverse, rows, out, saved,
+                       flush)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                   db_parts, flush):
+                   db_parts, dbi_parts, drec, hpt, flush):
     N, T, G = dxw.shape
     u = G // 3
     csr = enter(flush)
@@ -479,23 +550,29 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
     hp = np.empty((R, u), dtype=dxw.dtype)
     rh = np.empty((R, u), dtype=dxw.dtype)  # reset_after False: r * h_prev, then its gradient
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
     kept_rows = np.empty(R, dtype=np.bool_)
-    dU = dU_parts[blk]
-    dU[:, :] = ZERO
+    gemm_dU = reset_after and drec.shape[0] > 0  # dU left to the caller: one GEMM h_prev^T @ drec
+    if not gemm_dU:
+        dU_parts[blk, :, :] = ZERO
     db = db_parts[blk]
     db[:] = ZERO
+    dbi = dbi_parts[blk]
+    dbi[:] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
         _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             kept_rows[r] = _kept(keep, has_keep, b, t)
             if not kept_rows[r]:
-                _carry_rows(dh_n, grad, b, s, r, 0)
+                _carry_rows(dh_n, _grad_row(grad, zrow, b, s, T), r, 0)
                 _zero_step(d, dxw, r, b, t)
                 rh[r, :] = ZERO
                 continue
-            sv, gr, dr, dx, hr, dhr, rhr = saved[b, s], grad[b, s], d[r], dxw[b, t], hp[r], dh_n[r], rh[r]
+            sv, gr, dr, dx, hr, dhr, rhr = saved[b, s], _grad_row(grad, zrow, b, s, T), d[r], dxw[b, t], hp[r], \
+                dh_n[r], rh[r]
             for j in range(u):
                 zg = sv[j]
                 rg = sv[u + j]
@@ -513,13 +590,14 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
                 dhr[j] = dh * zg
         if reset_after:
             _back_rows(dh_n, d, R, Ut, 0, G)
-            _outer_rows(dU, hp, d, R, 0, G, 0)
-            for r in range(R):
-                dr = d[r]
-                for j in range(G):
-                    db[j] += dr[j]
+            if gemm_dU:
+                for r in range(R):
+                    _copy(drec[r0 + r, t], 0, d[r], 0, G)
+            else:
+                _outer_rows(dU_parts[blk], hp, d, R, 0, G, 0)
+            _add_rows(db, d, R, 0, G)
         else:
-            _outer_rows(dU, rh, d, R, 2 * u, G, 2 * u)  # dU_h += (r * h)^T da_h
+            _outer_rows(dU_parts[blk], rh, d, R, 2 * u, G, 2 * u)  # dU_h += (r * h)^T da_h
             rh[:, :] = ZERO  # now the gradient of r * h_prev: da_h @ U_h^T
             _back_rows(rh, d, R, Ut, 2 * u, G)
             for r in range(R):
@@ -530,32 +608,41 @@ def _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows
                         dr[u + j] = rhr[j] * hr[j] * rg * (ONE - rg)
                         dhr[j] += rhr[j] * rg
             _back_rows(dh_n, d, R, Ut, 0, 2 * u)
-            _outer_rows(dU, hp, d, R, 0, 2 * u, 0)
+            _outer_rows(dU_parts[blk], hp, d, R, 0, 2 * u, 0)
         for r in range(R):
             if kept_rows[r]:
                 dr, dx = d[r], dxw[r0 + r, t]
                 for j in range(2 * u):
                     dx[j] = dr[j]
+        for r in range(R):  # the input bias's gradient: the sum of dxw's rows (zero at dropped steps)
+            dx = dxw[r0 + r, t]
+            for j in range(G):
+                dbi[j] += dx[j]
     _store_grad_rows(dh_n, dh0, r0, R)
     leave(csr, flush)
 
 
 @njit(parallel=True, cache=True)
 def gru_backward(grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                 db_parts, flush):
-    """dxw (N, T, 3u), dh0 (N, u), per-block partials dU_parts (blocks, u, 3u) and, with reset_after,
-    db_parts (blocks, 3u) (the recurrent bias's gradient; zeros otherwise)."""
+                 db_parts, dbi_parts, drec, hpt, flush):
+    """dxw (N, T, 3u), dh0 (N, u), per-block partials dU_parts (blocks, u, 3u), dbi_parts (blocks,
+    3u) (the input bias's gradient: the sum of dxw's rows) and, with reset_after, db_parts (blocks,
+    3u) (the recurrent bias's gradient; zeros otherwise). With reset_after and ``drec`` (N, T, 3u)
+    (not of zero rows) dU is left to the caller: ``drec`` gets the recurrent pre-activations'
+    gradient in input time order (zeros at dropped steps), dU = h_prev^T @ drec is one GEMM over all
+    steps, and dU_parts (of zero blocks then) is not read or written. ``hpt`` (N, T, u) (not of zero
+    rows) gets h_prev in input time order for that GEMM."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
         _gru_bwd_block(blk, grad, Ut, reset_after, h0, keep, has_keep, reverse, rows, out, saved, dxw, dh0, dU_parts,
-                       db_parts, flush)
+                       db_parts, dbi_parts, drec, hpt, flush)
 
 
 # -- SimpleRNN ------------------------------------------------------------------------------------
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush):
+def _simple_rnn_fwd_block(blk, xw, bias, U, h0, keep, has_keep, reverse, rows, out, flush):
     N, T, u = xw.shape
     csr = enter(flush)
     r0, R = _block(blk, rows, N)
@@ -564,7 +651,7 @@ def _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, fl
     _load_rows(hp, h0, r0, R)
     for s in range(T):
         t = _time(s, T, reverse)
-        _step_rows(a, xw, r0, R, t, u)
+        _step_rows_bias(a, xw, bias, r0, R, t, u)
         _acc_rows(a, hp, R, U, 0, u)
         for r in range(R):
             b = r0 + r
@@ -578,49 +665,64 @@ def _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, fl
 
 
 @njit(parallel=True, cache=True)
-def simple_rnn_forward(xw, U, h0, keep, has_keep, reverse, rows, out, flush):
-    """out[:, s] = h_s = tanh(xw_t + h_{s-1} U) (carried at dropped steps), (N, T, u)."""
+def simple_rnn_forward(xw, bias, U, h0, keep, has_keep, reverse, rows, out, flush):
+    """out[:, s] = h_s = tanh(xw_t + bias + h_{s-1} U) (carried at dropped steps), (N, T, u);
+    ``bias`` (u,) (zeros for none) is added as xw loads."""
     n = xw.shape[0]
     for blk in prange((n + rows - 1) // rows):
-        _simple_rnn_fwd_block(blk, xw, U, h0, keep, has_keep, reverse, rows, out, flush)
+        _simple_rnn_fwd_block(blk, xw, bias, U, h0, keep, has_keep, reverse, rows, out, flush)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush):
+def _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts,
+                          hpt, flush):
     N, T, u = dxw.shape
     csr = enter(flush)
     r0, R = _block(blk, rows, N)
     da = np.empty((R, u), dtype=dxw.dtype)
     hp = np.empty((R, u), dtype=dxw.dtype)
     dh_n = np.zeros((R, u), dtype=dxw.dtype)
-    dU = dU_parts[blk]
-    dU[:, :] = ZERO
+    zrow = np.zeros(grad.shape[2], dtype=grad.dtype)  # a step without an output gradient (_grad_row)
+    want_dU = dU_parts.shape[0] > 0
+    if want_dU:
+        dU_parts[blk, :, :] = ZERO
+    db = db_parts[blk]
+    db[:] = ZERO
     for s in range(T - 1, -1, -1):
         t = _time(s, T, reverse)
-        _prev_rows(hp, out, h0, r0, R, s)
+        if want_dU:
+            _prev_rows(hp, out, h0, r0, R, s)
+        _save_prev(hpt, out, h0, r0, R, s, t)
         for r in range(R):
             b = r0 + r
             if not _kept(keep, has_keep, b, t):
-                _carry_rows(dh_n, grad, b, s, r, 0)
+                _carry_rows(dh_n, _grad_row(grad, zrow, b, s, T), r, 0)
                 _zero_step(da, dxw, r, b, t)
                 continue
-            ob, gr, dar, dx, dhr = out[b, s], grad[b, s], da[r], dxw[b, t], dh_n[r]
+            ob, gr, dar, dx, dhr = out[b, s], _grad_row(grad, zrow, b, s, T), da[r], dxw[b, t], dh_n[r]
             for j in range(u):
                 h = ob[j]
                 g = (gr[j] + dhr[j]) * (ONE - h * h)
                 dar[j] = g
                 dx[j] = g
+                db[j] += g
                 dhr[j] = ZERO
         _back_rows(dh_n, da, R, Ut, 0, u)
-        _outer_rows(dU, hp, da, R, 0, u, 0)
+        if want_dU:
+            _outer_rows(dU_parts[blk], hp, da, R, 0, u, 0)
     _store_grad_rows(dh_n, dh0, r0, R)
     leave(csr, flush)
 
 
 @njit(parallel=True, cache=True)
-def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush):
-    """dxw (N, T, u), dh0 (N, u) and per-block partials dU_parts (blocks, u, u)."""
+def simple_rnn_backward(grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts, hpt,
+                        flush):
+    """dxw (N, T, u), dh0 (N, u), per-block partials dU_parts (blocks, u, u) and db_parts (blocks, u)
+    (the bias's gradient: the sum of dxw's rows). With ``dU_parts`` of zero blocks dU is left to the
+    caller (one GEMM over all steps, ``h_prev^T @ dxw``), and ``hpt`` (N, T, u) (not of zero rows)
+    gets h_prev in input time order for it."""
     n = dxw.shape[0]
     for blk in prange((n + rows - 1) // rows):
-        _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, flush)
+        _simple_rnn_bwd_block(blk, grad, Ut, h0, keep, has_keep, reverse, rows, out, dxw, dh0, dU_parts, db_parts,
+                              hpt, flush)
 

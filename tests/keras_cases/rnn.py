@@ -13,12 +13,14 @@ _MASK = np.array([[1, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=bool
 #: (constructor kwargs, masked) per layer: the fused path (default activations) and the step loop
 _VARIANTS = {
     "SimpleRNN": [({"return_sequences": True}, True), ({"go_backwards": True, "return_state": True}, False),
-                  ({"activation": "relu"}, True)],
+                  ({"activation": "relu"}, True), ({"use_bias": False, "return_sequences": True}, True)],
     "LSTM": [({"return_sequences": True, "return_state": True}, True), ({"go_backwards": True}, True),
-             ({"recurrent_activation": "hard_sigmoid", "return_sequences": True}, False)],
+             ({"recurrent_activation": "hard_sigmoid", "return_sequences": True}, False),
+             ({"use_bias": False, "return_state": True}, True)],
     "GRU": [({"return_sequences": True}, True), ({"reset_after": False, "go_backwards": True,
                                                   "return_sequences": True}, True),
-            ({"reset_after": False, "return_state": True}, False)],
+            ({"reset_after": False, "return_state": True}, False), ({"use_bias": False}, True),
+            ({"use_bias": False, "reset_after": False, "return_sequences": True}, False)],
 }
 
 
@@ -56,6 +58,8 @@ def recurrent_layer(k, gf, name):
         k_layer, g_layer = getattr(k.layers, name)(3, **kwargs), getattr(gf.layers, name)(3, **kwargs)
         k_layer.build(_X.shape)
         g_layer.build(_X.shape)
+        # nonzero biases (Keras starts them at zeros): the fused kernels add the input bias themselves
+        k_layer.set_weights([w + 0.2 * _RNG.normal(size=w.shape).astype("float32") for w in k_layer.get_weights()])
         g_layer.set_weights([np.asarray(w) for w in k_layer.get_weights()])
         k_outs, k_grads, gouts = _keras_run(k, k_layer, mask)
         g_outs, g_grads = _gradflow_run(gf, g_layer, mask, gouts)
