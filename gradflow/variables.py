@@ -86,10 +86,12 @@ class Variable(Parameter):
         self._overwrite_with_gradient = False
 
     @classmethod
-    def _owned(cls, values, dtype, path: str, trainable: bool = True, aggregation="none") -> "Variable":
-        """A Variable for a layer or metric (``path`` like ``dense/kernel``), from initial values."""
+    def _owned(cls, values, dtype, path: str, trainable: bool = True, aggregation="none",
+               name: str | None = None) -> "Variable":
+        """A Variable for a layer, metric or optimizer (``path`` like ``dense/kernel``), from initial
+        values; its ``name`` is ``path`` unless given (an optimizer's: Keras's name, the path's last part)."""
         var = object.__new__(cls)
-        Parameter.__init__(var, values, dtype=dtype, requires_grad=np.dtype(dtype).kind == "f", name=path,
+        Parameter.__init__(var, values, dtype=dtype, requires_grad=np.dtype(dtype).kind == "f", name=name or path,
                            trainable=trainable)
         var._setup(path, aggregation)
         return var
