@@ -221,6 +221,7 @@ class Optimizer:
         self._last_key = None
         self._exclude_ids: set[int] = set()
         self._exclude_names: tuple[str, ...] = ()
+        self._exclude_pattern: re.Pattern | None = None
         self._built = False
         self._variables: list[Parameter] = []
         self._trainable_variables: list = []
@@ -718,17 +719,19 @@ class Optimizer:
                        pos, rest)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
-        """Leave these parameters (or those whose name contains one of ``var_names``) undecayed."""
+        """Leave these parameters (or those whose Keras name, ``kernel`` for ``dense/kernel``, one of the
+        ``var_names`` regular expressions finds, as Keras's ``re.search``) undecayed."""
         self._exclude_ids = {id(v) for v in (var_list or ())}
         self._exclude_names = tuple(var_names or ())
+        self._exclude_pattern = re.compile("|".join(sorted(set(self._exclude_names)))) if var_names else None
         for e in self._entries.values():
             e.decay = self._uses_weight_decay(e.param)
 
     def _uses_weight_decay(self, p) -> bool:
         if id(p) in self._exclude_ids:
             return False
-        name = getattr(p, "name", None) or ""
-        return not any(s in name for s in self._exclude_names)
+        pattern = getattr(self, "_exclude_pattern", None)
+        return pattern is None or pattern.search(_short_name(p)) is None
 
     # -- state for an exact resume -----------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ X = np.linspace(-1, 1, 2 * 3 * 6, dtype=np.float32).reshape(2, 3, 6)
 
 
 @pytest.mark.parametrize("check", ["free_variables", "seed_generator_paths", "metric_variable_paths",
-                                   "optimizer_variable_names", "adafactor_variable_names",
+                                   "optimizer_variable_names", "adafactor_variable_names", "weight_decay_exclusion",
                                    "group_query_attention_keras"])
 def test_matches_keras(real_keras, check):
     getattr(KVARS, check)(real_keras, gf)

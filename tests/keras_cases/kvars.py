@@ -194,6 +194,26 @@ def adafactor_variable_names(k, gf):
     assert got[1] == got[0], got
 
 
+def weight_decay_exclusion(k, gf):
+    """``exclude_from_weight_decay(var_names=...)``: Keras searches each pattern in the variable's name
+    (``kernel``, not ``dense/kernel``), so ``"dense"`` excludes nothing and ``"bi.s"`` the biases."""
+    x = RNG.normal(size=(8, 4)).astype(np.float32)
+    y = RNG.normal(size=(8, 2)).astype(np.float32)
+    for names in (["dense"], ["bi.s"], ["kernel", "enc"]):
+        got = []
+        for m in (k, gf):
+            model = _model(m)
+            model.set_weights([np.linspace(-1, 1, int(np.prod(w.shape)), dtype=np.float32).reshape(tuple(w.shape))
+                               for w in model.weights])
+            opt = m.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5)
+            opt.exclude_from_weight_decay(var_names=names)
+            model.compile(optimizer=opt, loss="mse")
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+            got.append([_np(w) for w in model.get_weights()])
+        for a, b in zip(*got[::-1]):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=str(names))
+
+
 # -- GroupQueryAttention -------------------------------------------------------------------------
 Q = RNG.normal(size=(2, 5, 6)).astype(np.float32)
 V = RNG.normal(size=(2, 7, 6)).astype(np.float32)
@@ -332,4 +352,5 @@ _extend("backend", "clear_session", free_variables, seed_generator_paths)
 _extend("metrics", "Mean", metric_variable_paths)
 _extend("optimizers", "Optimizer", optimizer_variable_names)
 _extend("optimizers", "Adafactor", adafactor_variable_names)
+_extend("optimizers", "AdamW", weight_decay_exclusion)
 _extend("layers", "GroupQueryAttention", group_query_attention_keras)
