@@ -202,7 +202,8 @@ class Optimizer:
                                  f"{arg}={value!r}")
         if kwargs:
             raise ValueError(f"{cls}: argument(s) not recognized: {sorted(kwargs)}")
-        self.name = str(name) if name is not None else unique_name(snake_case(cls))  # Keras: auto_name
+        # Keras's auto_name less its session counter (adam_1...): configs stay comparable across sessions
+        self.name = str(name) if name is not None else snake_case(cls)
         self.weight_decay = _real(cls, "weight_decay", weight_decay, lo=0, allow_none=True)
         self.clipnorm = _real(cls, "clipnorm", clipnorm, lo=0, allow_none=True)
         self.clipvalue = _real(cls, "clipvalue", clipvalue, lo=0, allow_none=True)

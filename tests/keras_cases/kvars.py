@@ -155,10 +155,10 @@ def _model(m):
 def optimizer_variable_names(k, gf):
     """``add_variable_from_reference``: ``<reference path with '_'>_<name>`` under the optimizer's name
     (``slotted/sequential_enc_kernel_momentum``); ``add_variable`` without a name: ``variable``, ...;
-    the automatic optimizer names (``adam``, ``adam_1``, ``adam_w``, ``rm_sprop``), and a training step
+    the automatic optimizer names (``adam``, ``adam_w``, ``rm_sprop``: Keras's first ones), and a training step
     of the custom optimizer giving Keras's values."""
     _fresh_names(k, gf)
-    names = [[getattr(m.optimizers, c)().name for c in ("Adam", "Adam", "AdamW", "RMSprop", "SGD", "Lion")]
+    names = [[getattr(m.optimizers, c)().name for c in ("Adam", "AdamW", "RMSprop", "SGD", "Lion", "Adafactor")]
              for m in (k, gf)]
     assert names[1] == names[0], names
     x = RNG.normal(size=(8, 4)).astype(np.float32)
