@@ -19,6 +19,7 @@ import numpy as np
 
 from . import initializers
 from . import losses as _losses
+from ._naming import unique_name
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Tensor
@@ -169,9 +170,9 @@ class Metric:
         them in ``__init__`` and set them back in ``reset_state``."""
         dtype = np.dtype(dtype or self.dtype)
         shape = tuple(shape) if not isinstance(shape, int) else (shape,)
-        name = name or "variable"
-        var = Variable._owned(initializers.get(initializer)(shape, dtype=dtype), dtype, f"{self.name}/{name}",
-                              trainable=False, aggregation=aggregation)
+        name = name or unique_name("variable")  # Keras: under name_scope(metric name, '/' -> '>')
+        var = Variable._owned(initializers.get(initializer)(shape, dtype=dtype), dtype,
+                              f"{self.name.replace('/', '>')}/{name}", trainable=False, aggregation=aggregation)
         var.name = name
         self._variables.append(var)
         return var

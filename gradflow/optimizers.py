@@ -36,12 +36,14 @@ import numpy as np
 from . import config, initializers, schedules
 from . import optimizers_legacy as legacy
 from ._interrupts import sigint_deferred
+from ._naming import snake_case, unique_name
 from ._registry import register_module
 from .autograd.grad_mode import no_grad
 from .autograd.tensor import Parameter, Tensor
 from .backend import array_module, device_of, get_backend, is_cupy_array
 from .saving.serialization import deserialize_keras_object, serialize_keras_object
 from .schedules import LearningRateSchedule
+from .variables import Variable
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion", "Lamb",
@@ -71,6 +73,11 @@ def _real(cls, name, value, lo=None, hi=None, hi_open=False, allow_none=False):
         interval = f"[{lo}, {hi})" if hi_open else f"[{lo}, {hi}]"
         raise ValueError(f"{cls}: `{name}` must be in {interval}, got {name}={value!r}")
     return value
+
+
+def _short_name(variable) -> str:
+    """Keras's ``variable.name``: the last part of its path (``kernel`` for ``sequential/dense/kernel``)."""
+    return str(getattr(variable, "path", None) or variable.name or "variable").rsplit("/", 1)[-1]
 
 
 def _flag(cls, name, value):
@@ -195,7 +202,8 @@ class Optimizer:
                                  f"{arg}={value!r}")
         if kwargs:
             raise ValueError(f"{cls}: argument(s) not recognized: {sorted(kwargs)}")
-        self.name = str(name) if name is not None else cls.lower()
+        # Keras's auto_name less its session counter (adam_1...): configs stay comparable across sessions
+        self.name = str(name) if name is not None else snake_case(cls)
         self.weight_decay = _real(cls, "weight_decay", weight_decay, lo=0, allow_none=True)
         self.clipnorm = _real(cls, "clipnorm", clipnorm, lo=0, allow_none=True)
         self.clipvalue = _real(cls, "clipvalue", clipvalue, lo=0, allow_none=True)
@@ -214,6 +222,7 @@ class Optimizer:
         self._last_key = None
         self._exclude_ids: set[int] = set()
         self._exclude_names: tuple[str, ...] = ()
+        self._exclude_pattern: re.Pattern | None = None
         self._built = False
         self._variables: list[Parameter] = []
         self._trainable_variables: list = []
@@ -366,21 +375,27 @@ class Optimizer:
 
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="none", layout=None,
                      name=None) -> Parameter:
-        """A non-trainable optimizer variable (Keras's ``add_variable``), tracked in ``variables``."""
+        """A non-trainable optimizer variable (Keras's ``add_variable``), tracked in ``variables``: a
+        ``Variable`` named ``name`` (``variable``, ``variable_1``... when None) whose ``path`` is
+        ``<optimizer name>/<name>``, as Keras makes it under the optimizer's name scope."""
         dtype = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
         shape = tuple(int(s) for s in shape)
         values = initializers.get(initializer)(shape, dtype=dtype)
         values = values.data if isinstance(values, Tensor) else values
-        var = Parameter(values, dtype=dtype, name=name or f"{self.name}/variable_{len(self._variables)}",
-                        trainable=False)
+        name = unique_name("variable") if name is None else str(name)
+        var = Variable._owned(values, dtype, f"{self.name}/{name}", trainable=False,
+                              aggregation="none" if aggregation is None else aggregation, name=name)
         self._variables.append(var)
         return var
 
     def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros") -> Parameter:
-        """A variable of ``reference_variable``'s shape, dtype and device (Keras's slot pattern)."""
-        base = (getattr(reference_variable, "name", None) or "variable").replace("/", "_")
+        """A variable of ``reference_variable``'s shape, dtype and device (Keras's slot pattern), named as
+        Keras names it: ``<reference path, '/' -> '_'>_<name>`` (``sequential_dense_kernel_momentum``)."""
+        name = name or "var"
+        ref = getattr(reference_variable, "path", None) or str(reference_variable.name or "variable")
         var = self.add_variable(tuple(reference_variable.shape), initializer=initializer,
-                                dtype=reference_variable.data.dtype, name=f"{base}_{name}" if name else base)
+                                dtype=reference_variable.data.dtype,
+                                name=f"{ref.replace('/', '_').replace(':', '_')}_{name}")
         xp = array_module(reference_variable.data)
         if xp is not np:
             var.data = xp.asarray(var.data)
@@ -705,17 +720,19 @@ class Optimizer:
                        pos, rest)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
-        """Leave these parameters (or those whose name contains one of ``var_names``) undecayed."""
+        """Leave these parameters (or those whose Keras name, ``kernel`` for ``dense/kernel``, one of the
+        ``var_names`` regular expressions finds, as Keras's ``re.search``) undecayed."""
         self._exclude_ids = {id(v) for v in (var_list or ())}
         self._exclude_names = tuple(var_names or ())
+        self._exclude_pattern = re.compile("|".join(sorted(set(self._exclude_names)))) if var_names else None
         for e in self._entries.values():
             e.decay = self._uses_weight_decay(e.param)
 
     def _uses_weight_decay(self, p) -> bool:
         if id(p) in self._exclude_ids:
             return False
-        name = getattr(p, "name", None) or ""
-        return not any(s in name for s in self._exclude_names)
+        pattern = getattr(self, "_exclude_pattern", None)
+        return pattern is None or pattern.search(_short_name(p)) is None
 
     # -- state for an exact resume -----------------------------------------------------------
     @property
@@ -986,7 +1003,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="sgd", **kwargs):
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.momentum = _real("SGD", "momentum", momentum, lo=0, hi=1)
         self.nesterov = _flag("SGD", "nesterov", nesterov)
@@ -1029,7 +1046,7 @@ class Adam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name="adam", **kwargs):
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
@@ -1077,7 +1094,7 @@ class AdamW(Adam):
     beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False``): ``w -= w * weight_decay * lr`` first."""
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, name="adamw", **kwargs):
+                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         if weight_decay is None:
             raise ValueError("AdamW: `weight_decay` must be a float, got None")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, clipnorm, clipvalue,
@@ -1092,7 +1109,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="rmsprop", **kwargs):
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.rho = _real(cls, "rho", rho, lo=0, hi=1, hi_open=True)
@@ -1157,7 +1174,7 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="adagrad", **kwargs):
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.initial_accumulator_value = _real(cls, "initial_accumulator_value", initial_accumulator_value, lo=0)
@@ -1203,7 +1220,7 @@ class Adadelta(Optimizer):
     _n_tmp = 2
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="adadelta", **kwargs):
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.rho = _real(cls, "rho", rho, lo=0, hi=1, hi_open=True)
@@ -1247,7 +1264,7 @@ class Adamax(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="adamax", **kwargs):
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
@@ -1294,7 +1311,7 @@ class Nadam(Optimizer):
     _n_tmp = 2
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="nadam", **kwargs):
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         cls = type(self).__name__
         self.beta_1 = _real(cls, "beta_1", beta_1, lo=0, hi=1, hi_open=True)
@@ -1362,7 +1379,7 @@ class Lion(_KerasStyle):
     ``w -= lr * sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g``."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="lion", **kwargs):
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         if not isinstance(beta_1, numbers.Real) or beta_1 <= 0 or beta_1 > 1:
             raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates "
@@ -1393,7 +1410,7 @@ class Lamb(_KerasStyle):
     bias-corrected step ``u = m_hat / (sqrt(v_hat) + eps)`` scaled per tensor by ``||w|| / ||u||``."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="lamb", **kwargs):
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.beta_1 = _real("Lamb", "beta_1", beta_1)
         self.beta_2 = _real("Lamb", "beta_2", beta_2)
@@ -1431,7 +1448,7 @@ class Ftrl(_KerasStyle):
     def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
                  l1_regularization_strength=0.0, l2_regularization_strength=0.0,
                  l2_shrinkage_regularization_strength=0.0, beta=0.0, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="ftrl", **kwargs):
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         checks = (("initial_accumulator_value", initial_accumulator_value, "positive or zero"),
                   ("l1_regularization_strength", l1_regularization_strength, "positive or zero"),
@@ -1489,7 +1506,7 @@ class Adafactor(_KerasStyle):
 
     def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0,
                  relative_step=True, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name="adafactor", **kwargs):
+                 name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.beta_2_decay = _real("Adafactor", "beta_2_decay", beta_2_decay)
         self.epsilon_1 = _real("Adafactor", "epsilon_1", epsilon_1)
@@ -1505,11 +1522,11 @@ class Adafactor(_KerasStyle):
         for var in self._trainable_variables:
             shape = tuple(var.shape)
             if len(shape) < 2:
-                self._r.append(self.add_variable((), dtype=var.data.dtype, name=f"{var.name}_r"))
-                self._c.append(self.add_variable((), dtype=var.data.dtype, name=f"{var.name}_c"))
+                self._r.append(self.add_variable((), dtype=var.data.dtype, name=_short_name(var)))
+                self._c.append(self.add_variable((), dtype=var.data.dtype, name=_short_name(var)))
             else:
-                self._r.append(self.add_variable(shape[:-1], dtype=var.data.dtype, name=f"{var.name}_r"))
-                self._c.append(self.add_variable(shape[:-2] + shape[-1:], dtype=var.data.dtype, name=f"{var.name}_c"))
+                self._r.append(self.add_variable(shape[:-1], dtype=var.data.dtype, name=_short_name(var)))
+                self._c.append(self.add_variable(shape[:-2] + shape[-1:], dtype=var.data.dtype, name=_short_name(var)))
             self._v.append(self.add_variable_from_reference(var, "velocity"))
 
     def update_step(self, gradient, variable, learning_rate):
@@ -1547,7 +1564,7 @@ class Muon(_KerasStyle):
     ``adam_weight_decay``."""
 
     def __init__(self, learning_rate=0.001, adam_beta_1=0.9, adam_beta_2=0.999, adam_weight_decay=0.004,
-                 epsilon=1e-7, weight_decay=0.004, clipnorm=None, clipvalue=None, global_clipnorm=None, name="muon",
+                 epsilon=1e-7, weight_decay=0.004, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None,
                  exclude_layers=None, exclude_embeddings=True, muon_a=3.4445, muon_b=-4.7750, muon_c=2.0315,
                  adam_lr_ratio=1, momentum=0.95, ns_steps=5, nesterov=True, rms_rate=0.2, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
@@ -1631,7 +1648,7 @@ class ScheduleFreeAdamW(_KerasStyle):
 
     def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8, warmup_steps=0,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 name="schedule_free_adam_w", **kwargs):
+                 name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.beta_1 = _real("ScheduleFreeAdamW", "beta_1", beta_1)
         self.beta_2 = _real("ScheduleFreeAdamW", "beta_2", beta_2)
@@ -1690,7 +1707,7 @@ class LossScaleOptimizer(Optimizer):
                                  "`inner_optimizer`.")
         if kwargs:
             raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
-        super().__init__(learning_rate=0.0, name=name or "loss_scale_optimizer")
+        super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = get(inner_optimizer)
         self.initial_scale = float(initial_scale)
         self.dynamic_growth_steps = int(dynamic_growth_steps)
@@ -1863,7 +1880,7 @@ class MultiOptimizer(Optimizer):
     ``optimizers`` lists the inner ones, ``iterations`` counts the steps of the whole."""
 
     def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
-        super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name or "multi_optimizer")
+        super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name)
         self._optimizer_map = optimizer_map
         inner: list[Optimizer] = []
         for opt in [*getattr(optimizer_map, "values", list)(), getattr(optimizer_map, "default_optimizer", None)]:

@@ -10,6 +10,8 @@ initializer (name, instance or callable, then ``shape`` is required) or the init
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import initializers
@@ -41,7 +43,7 @@ class Variable(Parameter):
     """A named, stateful Tensor (``keras.Variable``): a layer weight, a metric's state, a seed."""
 
     __slots__ = ("_path", "_aggregation", "_synchronization", "_autocast", "regularizer", "constraint",
-                 "_overwrite_with_gradient")
+                 "_overwrite_with_gradient", "_free")
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
                  synchronization="auto", name=None, **kwargs):
@@ -74,7 +76,9 @@ class Variable(Parameter):
         super().__init__(value, dtype=dtype, requires_grad=dtype.kind == "f", name=name, trainable=bool(trainable))
         if shape is not None and self.shape != _standard_shape(shape):
             raise ValueError(f"Variable {name!r}: the initial value has shape {self.shape}, expected {tuple(shape)}")
-        self._setup(name, aggregation, synchronization, autocast)
+        parent = _scope_path()
+        self._setup(f"{parent}/{name}" if parent else name, aggregation, synchronization, autocast)
+        self._free = True
 
     def _setup(self, path, aggregation="none", synchronization="auto", autocast=True) -> None:
         self._path = path
@@ -86,12 +90,15 @@ class Variable(Parameter):
         self._overwrite_with_gradient = False
 
     @classmethod
-    def _owned(cls, values, dtype, path: str, trainable: bool = True, aggregation="none") -> "Variable":
-        """A Variable for a layer or metric (``path`` like ``dense/kernel``), from initial values."""
+    def _owned(cls, values, dtype, path: str, trainable: bool = True, aggregation="none",
+               name: str | None = None) -> "Variable":
+        """A Variable for a layer, metric or optimizer (``path`` like ``dense/kernel``), from initial
+        values; its ``name`` is ``path`` unless given (an optimizer's: Keras's name, the path's last part)."""
         var = object.__new__(cls)
-        Parameter.__init__(var, values, dtype=dtype, requires_grad=np.dtype(dtype).kind == "f", name=path,
+        Parameter.__init__(var, values, dtype=dtype, requires_grad=np.dtype(dtype).kind == "f", name=name or path,
                            trainable=trainable)
         var._setup(path, aggregation)
+        var._free = False
         return var
 
     # -- Keras's properties --------------------------------------------------------------------
@@ -144,6 +151,14 @@ class Variable(Parameter):
 
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+def _scope_path() -> str:
+    """Keras's ``current_path()``: the layer name scope open now (``seq/my_layer`` while it builds), or ''.
+    Read from the layers' scope module once it is loaded (no scope can be open before), never imported
+    here: layers sit above variables."""
+    scopes = sys.modules.get("gradflow.layers._name_scope")
+    return scopes.current_path() if scopes is not None else ""
 
 
 def _value_dtype(value):

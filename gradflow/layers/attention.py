@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import initializers, ops, regularizers
+from .._naming import unique_name
 from ..autograd.tensor import Tensor
 from ..ops.attention import fused_attention, projected_self_attention
 from ._args import describe, positive_int, resolve, unsupported
@@ -332,17 +333,26 @@ class GroupQueryAttention(MultiHeadAttention):
                  sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None, **kwargs):
+        if kwargs.get("name") is None and type(self) is GroupQueryAttention:
+            kwargs["name"] = unique_name("grouped_query_attention")  # Keras's class is GroupedQueryAttention
         super().__init__(num_heads=num_query_heads, key_dim=head_dim, dropout=dropout, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
                          kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                          activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                         bias_constraint=bias_constraint, seed=seed, flash_attention=flash_attention,
-                         use_gate=use_gate, sliding_window=sliding_window, **kwargs)
+                         bias_constraint=bias_constraint, seed=seed, flash_attention=flash_attention, **kwargs)
         self.num_key_value_heads = positive_int(self, "num_key_value_heads", num_key_value_heads)
         if self.num_heads % self.num_key_value_heads:
             raise ValueError("`num_query_heads` must be divisible by `num_key_value_heads`.")
         self.head_dim = self.key_dim
         self.num_query_heads = self.num_heads
+        if sliding_window is not None and (not isinstance(sliding_window, int) or sliding_window <= 0):
+            raise ValueError("`sliding_window` must be `None` or a positive integer. "
+                             f"Received: sliding_window={sliding_window}")
+        self.sliding_window = sliding_window
+        self.use_gate = bool(use_gate)  # a sigmoid gate on the attention output, per query head (Keras's)
+        if flash_attention and self.dropout > 0.0:
+            raise ValueError("Dropout is not supported when flash attention is enabled. Please set dropout to 0.0 "
+                             "to use flash attention.")
 
     def check_input_shape(self, input_shape) -> None:
         for what, s in zip(("query", "value", "key"), self._shapes(input_shape)):
@@ -352,7 +362,10 @@ class GroupQueryAttention(MultiHeadAttention):
 
     def _build_weights(self, q, v, k) -> None:
         kv = self.num_key_value_heads
-        for part, features, heads in (("query", q[-1], self.num_heads), ("key", k[-1], kv), ("value", v[-1], kv)):
+        parts = [("query", q[-1], self.num_heads), ("key", k[-1], kv), ("value", v[-1], kv)]
+        if self.use_gate:  # Keras builds it between the key and the value projections
+            parts.insert(2, ("gate", q[-1], self.num_heads))
+        for part, features, heads in parts:
             self.add_weight(name=f"{part}/kernel", shape=(features, heads, self.head_dim),
                             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
             if self.use_bias:
@@ -366,9 +379,7 @@ class GroupQueryAttention(MultiHeadAttention):
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
              return_attention_scores=False, training=None, use_causal_mask=False):
-        key = value if key is None else key
-        for t in (query, value, key):
-            set_keras_mask(t, None)
+        key = value if key is None else key  # Keras's GQA leaves the inputs' masks on them (MHA takes them off)
         if not self._params:
             self.check_input_shape([query.shape, value.shape, key.shape])
             self._build_weights(tuple(query.shape), tuple(value.shape), tuple(key.shape))
@@ -376,24 +387,33 @@ class GroupQueryAttention(MultiHeadAttention):
         tk = key.shape[1]
         scale = 1.0 / math.sqrt(self.head_dim)
         bool_mask = self._attention_mask(query_mask, value_mask, key_mask, attention_mask, query)
-        if not return_attention_scores and self._self_attention(query, value, key):
+        if self.sliding_window is not None:  # Keras's band: |query position - key position| < sliding_window
+            xp = query.xp
+            band = xp.abs(xp.arange(tq)[:, None] - xp.arange(tk)[None, :]) < self.sliding_window
+            bool_mask = band[None] if bool_mask is None else bool_mask & band[None]
+        if not return_attention_scores and not self.use_gate and self._self_attention(query, value, key):
             return self._fused_self(query, bool_mask, use_causal_mask, training, scale)
         q = self._project(query, "query", self.head_dim, False)
         k = self._project(key, "key", self.head_dim, False)
         v = self._project(value, "value", self.head_dim, False)
+        gate = ops.sigmoid(self._project(query, "gate", self.head_dim, False)) if self.use_gate else None
         if not return_attention_scores:
-            return self._output(self._fused(q, k, v, bool_mask, use_causal_mask, training, scale), b, tq)
+            context = self._fused(q, k, v, bool_mask, use_causal_mask, training, scale)
+            return self._output(context if gate is None else context * gate, b, tq)
         groups = self.num_heads // self.num_key_value_heads
         k = ops.repeat(k, groups, axis=2).transpose(0, 2, 3, 1)  # (B, heads, head_dim, Tk)
         v = ops.repeat(v, groups, axis=2).transpose(0, 2, 1, 3)
         scores = ops.matmul(q.transpose(0, 2, 1, 3) * scale, k)
         mask = self._mask(bool_mask, use_causal_mask, b, tq, tk, query)
-        if mask is not None:
-            scores = scores + Tensor._wrap(((1.0 - mask) * _LARGE_NEGATIVE).astype(scores.dtype))
+        keep = None if mask is None else mask > 0.5
+        if keep is not None:  # Keras's Softmax(mask): -1e9 where masked, and a fully masked row gives zeros
+            scores = ops.where(keep, scores, _LARGE_NEGATIVE)
         weights = ops.softmax(scores, axis=-1)
+        if keep is not None:
+            weights = ops.where(keep, weights, 0.0)
         used = ops.dropout(weights, self.dropout, training=True) if training and self.dropout > 0.0 else weights
         context = ops.matmul(used, v).transpose(0, 2, 1, 3)
-        return self._output(context, b, tq), weights
+        return self._output(context if gate is None else context * gate, b, tq), weights
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         q, v, k = self._shapes_of(query_shape, value_shape, key_shape)
@@ -410,7 +430,8 @@ class GroupQueryAttention(MultiHeadAttention):
         for name in ("num_heads", "key_dim", "value_dim", "output_shape", "attention_axes"):
             base.pop(name, None)
         return {**base, "head_dim": self.head_dim, "num_query_heads": self.num_heads,
-                "num_key_value_heads": self.num_key_value_heads}
+                "num_key_value_heads": self.num_key_value_heads, "use_gate": self.use_gate,
+                "sliding_window": self.sliding_window}
 
 
 register_alias("GroupedQueryAttention", GroupQueryAttention)  # Keras's class name in saved configs

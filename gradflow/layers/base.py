@@ -378,7 +378,7 @@ class Layer(SavingHooks):
             tracked[name] = value
         elif tracked is not None and name in tracked:
             del tracked[name]
-        if isinstance(value, Variable) and "/" not in value.path:  # a free keras.Variable: the layer's, as Keras
+        if isinstance(value, Variable) and getattr(value, "_free", False):  # a free keras.Variable: the layer's
             _track_variable(self, name, value)
         object.__setattr__(self, name, value)
 

@@ -49,7 +49,10 @@ KERAS_VERSION = "3.15.1"  # the format version gradflow writes (read by Keras 3.
 _SUBGROUPS = {  # where Keras keeps a layer's weights below its own group, in weight order (RNNs and their
     # wrappers are walked by attribute instead: saving/walk.py)
     "MultiHeadAttention": ["query_dense", "key_dense", "value_dense", "output_dense"],
+    # kvars: Keras's GroupedQueryAttention keeps its EinsumDense sublayers (and an empty dropout and softmax)
+    "GroupQueryAttention": ["_query_dense", "_key_dense", "_gate_dense", "_value_dense", "_output_dense"],
 }
+_EMPTY_SUBGROUPS = {"GroupQueryAttention": ["_dropout_layer", "_softmax"]}  # written for Keras, never read
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
@@ -606,13 +609,16 @@ def write_weights(root, model) -> None:
 def _write_group(group, layer, name: str) -> None:
     """One gradflow layer's weights where Keras keeps them (see ``_group_datasets``)."""
     weights = [w.numpy() for w in layer.weights]
-    if name == "MultiHeadAttention":
+    if name in ("MultiHeadAttention", "GroupQueryAttention"):
         group.create_group("vars")
         per = 2 if layer.use_bias else 1
-        for i, sub in enumerate(_SUBGROUPS[name]):
+        subs = [sub for sub in _SUBGROUPS[name] if sub != "_gate_dense" or layer.use_gate]
+        for i, sub in enumerate(subs):
             vars_ = group.create_group(sub).create_group("vars")
             for j, w in enumerate(weights[i * per:(i + 1) * per]):
                 vars_.create_dataset(str(j), data=w)
+        for sub in _EMPTY_SUBGROUPS.get(name, []):
+            group.create_group(sub).create_group("vars")
         return
     vars_ = group.create_group("vars")
     for i, w in enumerate(weights):

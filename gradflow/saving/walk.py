@@ -18,7 +18,9 @@ from .layer_hooks import SavingHooks, overrides
 __all__ = ["saveables", "join", "fixed_layout", "is_a"]
 
 #: gradflow layers whose weights Keras keeps in sub-objects (see keras_format._SUBGROUPS)
-_NESTED = ("MultiHeadAttention",)
+_NESTED = ("MultiHeadAttention", "GroupQueryAttention")
+#: gradflow classes whose Keras class has another name, so another path (``layers/<snake case>``)
+_KERAS_CLASS_NAMES = {"GroupQueryAttention": "GroupedQueryAttention"}
 #: gradflow layers that hold other layers as Keras's do (``rnn/cell``, ``rnn/cell/cells/<cell>``,
 #: ``bidirectional/forward_layer``, ``time_distributed/layer``): visited by attribute, like models, so any
 #: nesting of them (a Bidirectional RNN of StackedRNNCells) lands where Keras keeps it
@@ -102,7 +104,8 @@ def saveables(model) -> list:
         used: dict = {}
         for item in (value.values() if isinstance(value, dict) else value):
             if isinstance(item, SavingHooks):
-                visit(item, join(path, _unique(snake_case(type(item).__name__), used)))
+                cls = type(item).__name__
+                visit(item, join(path, _unique(snake_case(_KERAS_CLASS_NAMES.get(cls, cls)), used)))
             elif isinstance(item, (list, tuple, dict)):
                 container(item, join(path, _unique("container", used)), seen)
 
