@@ -3,26 +3,18 @@ of every kind of variable (free ``Variable``s, ``SeedGenerator`` state, metric s
 made by ``add_variable``/``add_variable_from_reference``), optimizers' automatic names, and
 ``GroupQueryAttention`` on what Keras's accepts (rank-3 query/value/key, Keras masks, scores, config).
 
-Each case first runs the case registered for the same name by the module it extends (loaded here before
-this module's ``@case`` lines), so the registry keeps the union whatever the loading order.
+The registry keeps every case registered for a name and runs them all, so these checks add to the cases
+other modules register for the same names.
 
 Loaded by path by tests/keras_coverage.py (``load_cases``)."""
 import collections
 
 import numpy as np
-from keras_coverage import CASES, case, case_module
+from keras_coverage import case
 
 from gradflow import _naming as gf_naming
 
 RNG = np.random.default_rng(31)
-# the modules whose cases these extend: loaded first, so that this module's registrations are kept
-ATTN, METRICS_LOSSES, OPTIMIZERS, TREE_CONFIG_BACKEND = (case_module("attn"), case_module("metrics_losses"),
-                                                         case_module("optimizers"),
-                                                         case_module("tree_config_backend"))
-
-
-def _previous(namespace, name):
-    return CASES.get((namespace, name))
 
 
 def _np(x):
@@ -333,13 +325,9 @@ def group_query_attention_keras(k, gf):
             raise AssertionError(f"{m.__name__} accepted shapes {shapes}")
 
 
-# -- registrations: each runs the case it extends first --------------------------------------------
+# -- registrations: added to the other cases of each name ----------------------------------------
 def _extend(namespace, name, *checks):
-    previous = _previous(namespace, name)
-
     def run(k, gf):
-        if previous is not None:
-            previous(k, gf)
         for check in checks:
             check(k, gf)
 
