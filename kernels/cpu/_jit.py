@@ -372,15 +372,22 @@ def kernel_cache_dir() -> str | None:
     return os.path.join(root, "numba", env)
 
 
-def _module_name(path: str) -> str:
+def _module_name(path: str, module: str | None = None) -> str:
+    """The folder name's module part: the file's name, or the whole dotted ``module`` when it was
+    imported other than as ``gradflow.kernels...`` (``kernels.cpu.x`` from a checkout's root): the
+    machine code Numba caches refers to its module by that name, so another import name must not
+    load it (it fails with "No module named 'kernels'")."""
+    if module and not module.startswith("gradflow."):
+        return module
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def module_cache_dir(path: str) -> str | None:
-    """Where the kernels defined in the source file ``path`` keep their machine code:
-    ``<kernel_cache_dir()>/<module>-<source_key(path)>``, or None as for :func:`kernel_cache_dir`."""
+def module_cache_dir(path: str, module: str | None = None) -> str | None:
+    """Where the kernels defined in the source file ``path`` (imported as ``module``) keep their
+    machine code: ``<kernel_cache_dir()>/<module>-<source_key(path)>``, or None as for
+    :func:`kernel_cache_dir`."""
     env = kernel_cache_dir()
-    return None if env is None else os.path.join(env, f"{_module_name(path)}-{source_key(path)}")
+    return None if env is None else os.path.join(env, f"{_module_name(path, module)}-{source_key(path)}")
 
 
 def prune_stale(current: str, now: float | None = None, prefix: str = _KEY_PREFIX) -> list[str]:
@@ -456,13 +463,14 @@ if _BASES is not None:
         def from_function(cls, py_func, py_file):
             if not os.path.exists(py_file):
                 return None
-            root = module_cache_dir(py_file)
+            module = getattr(py_func, "__module__", None)
+            root = module_cache_dir(py_file, module)
             if root is None:
                 return None  # NUMBA_CACHE_DIR set or GRADFLOW_CACHE_DIR=off: Numba's own locators
             self = cls(py_func, py_file, root)
             try:
                 _opened(os.path.dirname(root))
-                _opened(root, _module_name(py_file) + "-")
+                _opened(root, _module_name(py_file, module) + "-")
                 self.ensure_cache_path()
             except OSError:
                 return None

@@ -94,6 +94,11 @@ def test_module_folders_and_pruning(tmp_path, monkeypatch, fresh_keys):
     folder = Path(_jit.module_cache_dir(conv))
     assert folder.parent == Path(_jit.kernel_cache_dir())
     assert folder.name == f"conv2d-{_jit.source_key(conv)}"
+    assert _jit.module_cache_dir(conv, "gradflow.kernels.cpu.conv2d") == str(folder)
+    # imported from a checkout's root as kernels.cpu.conv2d: its machine code names that module, so
+    # it must not land where gradflow.kernels.cpu.conv2d looks (loading it there fails to import)
+    other = Path(_jit.module_cache_dir(conv, "kernels.cpu.conv2d"))
+    assert other.parent == folder.parent and other.name == f"kernels.cpu.conv2d-{_jit.source_key(conv)}"
     # the same module's folders for other sources go once unused for STALE_AFTER; other modules' stay
     old = time.time() - 2 * _jit.STALE_AFTER
     for name in ("conv2d-0123456789abcdef", "pooling-0123456789abcdef", folder.name):
