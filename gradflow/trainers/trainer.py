@@ -703,7 +703,7 @@ class Trainer:
         backend = self._compute_backend()
         xs, _, _ = self._convert_batch(x, None, None, where, False, None, backend)
         predict = self.make_predict_function(force=True)
-        workers = _rows_given(xs[0]) is None or _rows_given(xs[0]) > SMALL_INFERENCE_ROWS
+        workers = len(xs[0]) > SMALL_INFERENCE_ROWS  # xs: the converted input arrays
         with training_threads(backend.device, workers=workers), no_grad():
             out = predict(xs)
         return self._pack_outputs([_concat([o]) for o in out])

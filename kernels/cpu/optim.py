@@ -78,15 +78,23 @@ def _descend(out, i, d, keep, decay, apply):
         out[i] = d
 
 
+@njit(inline="always")
+def _moments(m, v, i, gi, c1, c2):
+    """Adam's (and Nadam's) moment updates of element ``i``, stored: ``m += (g - m) c1``, ``v += (g^2 - v) c2``;
+    returns the new pair."""
+    mi = m[i] + (gi - m[i]) * c1
+    m[i] = mi
+    vi = v[i] + (gi * gi - v[i]) * c2
+    v[i] = vi
+    return mi, vi
+
+
 @njit(cache=True, error_model="numpy")
 def _adam_span(lo, hi, out, g, m, v, vh, c1, c2, alpha, eps, keep, decay, amsgrad, apply):
     out, g, m, v, vh = out[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], vh[lo:hi]
     for i in range(g.size):
         gi = g[i]
-        mi = m[i] + (gi - m[i]) * c1
-        m[i] = mi
-        vi = v[i] + (gi * gi - v[i]) * c2
-        v[i] = vi
+        mi, vi = _moments(m, v, i, gi, c1, c2)
         if amsgrad:
             vi = _max(vh[i], vi)
             vh[i] = vi
@@ -163,10 +171,7 @@ def _nadam_span(lo, hi, out, g, m, v, c1, c2, v_scale, a_over_b, b_lr, eps, keep
     out, g, m, v = out[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
     for i in range(g.size):
         gi = g[i]
-        mi = m[i] + (gi - m[i]) * c1
-        m[i] = mi
-        vi = v[i] + (gi * gi - v[i]) * c2
-        v[i] = vi
+        mi, vi = _moments(m, v, i, gi, c1, c2)
         d = (mi * a_over_b + gi) * b_lr / (np.sqrt(vi * v_scale) + eps)
         _descend(out, i, d, keep, decay, apply)
 
